@@ -1,0 +1,21 @@
+//! The bus contract between the Foco services: JetStream stream and subject names,
+//! the headers every message carries, the rules that derive stable message ids, and
+//! W3C trace-context propagation through NATS headers.
+//!
+//! Nothing outside this crate spells a subject or stream name. This crate knows
+//! nothing about HTTP, Postgres or rules; it only describes and moves bus messages.
+
+mod ids;
+mod names;
+mod publish;
+mod topology;
+pub mod trace;
+
+pub use ids::{event_id_from_body, event_id_from_external, job_id};
+pub use names::{BusNames, InvalidPrefix};
+pub use publish::{PublishError, Published, publish_durable};
+pub use topology::{ConsumerSettings, TopologyError, ensure_consumer, ensure_streams};
+
+/// Header carrying a message's stable id; JetStream drops a second publish with the
+/// same id inside the stream's duplicate window.
+pub const MSG_ID_HEADER: &str = "Nats-Msg-Id";

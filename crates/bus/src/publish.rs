@@ -1,0 +1,65 @@
+//! Durable publishing: a publish succeeds only once JetStream has stored the message
+//! (or recognised it as a duplicate of one it stored).
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, message::PublishMessage};
+use async_nats::HeaderMap;
+use bytes::Bytes;
+
+use crate::MSG_ID_HEADER;
+
+/// What JetStream answered for a stored message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub stream_sequence: u64,
+    /// JetStream already held a message with this id inside its duplicate window.
+    pub duplicate: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("not connected to NATS")]
+    Disconnected,
+    #[error("JetStream did not acknowledge the publish within {0:?}")]
+    AckTimeout(Duration),
+    #[error("JetStream refused the publish")]
+    Refused(#[source] async_nats::jetstream::context::PublishError),
+}
+
+/// Publishes `payload` on `subject` with `Nats-Msg-Id: msg_id` and the current trace
+/// context, and waits for JetStream's acknowledgement.
+///
+/// Refuses at once when the client is not connected: a publish buffered in the
+/// client while disconnected would be answered with an error now and stored later,
+/// which callers could not tell apart from loss.
+pub async fn publish_durable(
+    jetstream: &jetstream::Context,
+    client: &async_nats::Client,
+    subject: String,
+    msg_id: &str,
+    payload: Bytes,
+    ack_timeout: Duration,
+) -> Result<Published, PublishError> {
+    if client.connection_state() != async_nats::connection::State::Connected {
+        return Err(PublishError::Disconnected);
+    }
+    let mut headers = HeaderMap::new();
+    headers.insert(MSG_ID_HEADER, msg_id);
+    crate::trace::inject_current(&mut headers);
+    let publish = PublishMessage::build().payload(payload).headers(headers);
+    let attempt = async {
+        let ack_future = jetstream
+            .send_publish(subject, publish)
+            .await
+            .map_err(PublishError::Refused)?;
+        ack_future.await.map_err(PublishError::Refused)
+    };
+    let ack = tokio::time::timeout(ack_timeout, attempt)
+        .await
+        .map_err(|_| PublishError::AckTimeout(ack_timeout))??;
+    Ok(Published {
+        stream_sequence: ack.sequence,
+        duplicate: ack.duplicate,
+    })
+}

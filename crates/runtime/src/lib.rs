@@ -1,0 +1,16 @@
+//! Runtime plumbing every Foco service shares: reading configuration from the
+//! environment, telemetry set-up, the admin endpoints (`/healthz`, `/readyz`,
+//! `/metrics`), shutdown on SIGTERM/SIGINT, and the one table that maps error kinds
+//! to HTTP and gRPC statuses.
+//!
+//! No business logic lives here, and nothing here is global except the tracing
+//! subscriber, which a process installs once in `main`.
+
+pub mod admin;
+pub mod env;
+pub mod error_kind;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use admin::{AdminServer, Readiness};
+pub use error_kind::ErrorKind;

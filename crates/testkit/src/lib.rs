@@ -1,0 +1,49 @@
+//! Test kit for Foco's integration and end-to-end tests: a fresh Postgres database
+//! and a fresh bus prefix per test (so tests run in parallel on one server), a fake
+//! SMS provider that records requests and answers as told, a private NATS server
+//! that can be stopped and restarted, and condition waits with deadlines.
+//!
+//! Nothing here is used by production code.
+
+mod fake_provider;
+mod nats;
+mod postgres;
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use fake_provider::{FakeProvider, FakeResponse, RecordedRequest};
+pub use nats::{PrivateNats, TestBus};
+pub use postgres::TestDatabase;
+
+/// NATS used by tests: `FOCO_TEST_NATS_URL`, else the local server.
+pub fn nats_url() -> String {
+    std::env::var("FOCO_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+/// Waits until `condition` returns `Some`, polling every 20 ms, and panics with
+/// `what` after `timeout`. Never use a bare sleep to wait for an effect.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut condition: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = condition().await {
+            return value;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A short random lowercase token for names.
+pub fn random_token(len: usize) -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    Alphanumeric
+        .sample_string(&mut rand::rng(), len)
+        .to_ascii_lowercase()
+}

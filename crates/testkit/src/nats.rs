@@ -1,0 +1,134 @@
+//! Bus isolation for tests (a random prefix whose streams are deleted afterwards)
+//! and a private NATS server for tests that stop and restart the broker.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A random bus prefix; its streams are deleted when the value is dropped.
+pub struct TestBus {
+    pub prefix: String,
+    pub nats_url: String,
+}
+
+impl TestBus {
+    pub fn new() -> Self {
+        Self::on(crate::nats_url())
+    }
+
+    pub fn on(nats_url: String) -> Self {
+        Self {
+            prefix: format!("t{}", crate::random_token(10)),
+            nats_url,
+        }
+    }
+}
+
+impl Default for TestBus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TestBus {
+    fn drop(&mut self) {
+        let prefix = self.prefix.to_ascii_uppercase();
+        let url = self.nats_url.clone();
+        let handle = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                let connect = async_nats::ConnectOptions::new()
+                    .connection_timeout(Duration::from_secs(2))
+                    .connect(url);
+                let Ok(Ok(client)) = tokio::time::timeout(Duration::from_secs(3), connect).await
+                else {
+                    return;
+                };
+                let jetstream = async_nats::jetstream::new(client);
+                for stream in ["FOCO_EVENTS", "FOCO_SMS", "FOCO_RECEIPTS"] {
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(3),
+                        jetstream.delete_stream(format!("{prefix}_{stream}")),
+                    )
+                    .await;
+                }
+            });
+        });
+        let _ = handle.join();
+    }
+}
+
+/// A nats-server child process with JetStream, on a fixed port so that it can be
+/// stopped and started again at the same address.
+pub struct PrivateNats {
+    pub port: u16,
+    store: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl PrivateNats {
+    /// Starts a server and waits until it accepts connections.
+    pub async fn start() -> Self {
+        // The port has to outlive the process, so it is chosen here; the listener
+        // is released just before the server binds it.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("reserve a port")
+            .port();
+        let store = tempfile::tempdir().expect("temporary JetStream store");
+        let mut nats = Self {
+            port,
+            store,
+            child: None,
+        };
+        nats.restart().await;
+        nats
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (SIGKILL) and waits for it to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port and store, and waits until it
+    /// accepts connections.
+    pub async fn restart(&mut self) {
+        self.stop();
+        let binary = std::env::var("FOCO_NATS_SERVER").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from("nats-server"));
+        let child = Command::new(binary)
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .arg(self.store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nats-server (is it on PATH?)");
+        self.child = Some(child);
+        let url = self.url();
+        crate::wait_for("private nats-server to accept connections", Duration::from_secs(10), || {
+            let url = url.clone();
+            async move {
+                let client = async_nats::connect(url).await.ok()?;
+                let jetstream = async_nats::jetstream::new(client);
+                jetstream.query_account().await.ok().map(|_| ())
+            }
+        })
+        .await;
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,49 @@
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use foco_runtime::env::{self, ConfigError};
+use secrecy::SecretString;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub nats_url: String,
+    pub bus_prefix: String,
+    pub bus_replicas: usize,
+    pub control_url: String,
+    pub control_api_key: SecretString,
+    pub admin_listen: SocketAddr,
+    pub config_cache_ttl: Duration,
+    /// Events evaluated at once by this replica.
+    pub concurrency: usize,
+    /// How long JetStream waits for an ack before redelivering an event.
+    pub ack_wait: Duration,
+    pub publish_timeout: Duration,
+    pub shutdown_grace: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let control_api_key = env::optional("FOCO_CONTROL_API_KEY")
+            .or_else(|| env::optional("FOCO_ADMIN_API_KEY"))
+            .ok_or_else(|| {
+                ConfigError::new("FOCO_CONTROL_API_KEY", "", "required (or FOCO_ADMIN_API_KEY)")
+            })?;
+        let concurrency: usize = env::parse_or("FOCO_RULES_CONCURRENCY", 32)?;
+        if concurrency == 0 {
+            return Err(ConfigError::new("FOCO_RULES_CONCURRENCY", "0", "must be at least 1"));
+        }
+        Ok(Self {
+            nats_url: env::string_or("NATS_URL", "nats://127.0.0.1:4222"),
+            bus_prefix: env::string_or("FOCO_BUS_PREFIX", ""),
+            bus_replicas: env::parse_or("FOCO_BUS_REPLICAS", 1)?,
+            control_url: env::string_or("FOCO_CONTROL_URL", "http://127.0.0.1:50051"),
+            control_api_key: SecretString::from(control_api_key),
+            admin_listen: env::parse_or("FOCO_ADMIN_LISTEN", SocketAddr::from(([127, 0, 0, 1], 9093)))?,
+            config_cache_ttl: env::duration_or("FOCO_CONFIG_CACHE_TTL", Duration::from_secs(30))?,
+            concurrency,
+            ack_wait: env::duration_or("FOCO_RULES_ACK_WAIT", Duration::from_secs(30))?,
+            publish_timeout: env::duration_or("FOCO_PUBLISH_TIMEOUT", Duration::from_secs(5))?,
+            shutdown_grace: env::duration_or("FOCO_SHUTDOWN_GRACE", Duration::from_secs(20))?,
+        })
+    }
+}

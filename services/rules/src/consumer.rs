@@ -1,0 +1,213 @@
+//! The pull loop around `handle_event`: bounded concurrency, ack only after the
+//! jobs are stored, `nak` with a growing delay for retryable failures, `term` for
+//! messages that can never succeed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, AckKind};
+use foco_proto::v1::EventEnvelope;
+use futures::StreamExt;
+use prost::Message as _;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::RulesState;
+
+/// What to do with an event message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every job it produced is stored (or it produced none).
+    Ack { jobs: usize },
+    /// A dependency failed; try again later.
+    Retry { reason: String },
+    /// It can never succeed (undecodable); stop redelivering.
+    Drop { reason: String },
+}
+
+/// Evaluates one event and publishes its jobs. Called by the pull loop, and by
+/// tests directly without a consumer.
+pub async fn handle_event(state: &RulesState, payload: &[u8]) -> Outcome {
+    let event = match EventEnvelope::decode(payload) {
+        Ok(event) => event,
+        Err(error) => {
+            return Outcome::Drop {
+                reason: format!("undecodable event envelope: {error}"),
+            };
+        }
+    };
+    tracing::Span::current().record("event_id", event.event_id.as_str());
+    let source = match state.config_cache.source_by_id(&event.source_id).await {
+        Ok(Some(source)) => source,
+        Ok(None) => {
+            tracing::warn!(event_id = %event.event_id, source_id = %event.source_id, "source no longer exists, event dropped");
+            return Outcome::Ack { jobs: 0 };
+        }
+        Err(error) => {
+            return Outcome::Retry {
+                reason: error.to_string(),
+            };
+        }
+    };
+    let now_ms = chrono_like_now_ms();
+    let plan = match state.engine.plan(&event, &source, now_ms) {
+        Ok(plan) => plan,
+        Err(error) => {
+            return Outcome::Drop {
+                reason: error.to_string(),
+            };
+        }
+    };
+    for failure in &plan.failures {
+        state.metrics.rule_failures.inc();
+        tracing::warn!(
+            event_id = %event.event_id,
+            rule_id = %failure.rule_id,
+            rule = %failure.rule_name,
+            error = %failure.error,
+            "rule failed for event"
+        );
+    }
+    let publishes = plan.jobs.iter().map(|job| {
+        let subject = state.names.sms_subject(&job.account_id);
+        foco_bus::publish_durable(
+            &state.jetstream,
+            &state.nats,
+            subject,
+            &job.job_id,
+            job.encode_to_vec().into(),
+            state.publish_timeout,
+        )
+    });
+    let results = futures::future::join_all(publishes).await;
+    let mut stored = 0;
+    for (job, result) in plan.jobs.iter().zip(&results) {
+        match result {
+            Ok(_) => stored += 1,
+            Err(error) => {
+                tracing::warn!(event_id = %event.event_id, job_id = %job.job_id, error = %error, "job not stored");
+            }
+        }
+    }
+    state.metrics.jobs_published.inc_by(stored as u64);
+    if stored < plan.jobs.len() {
+        // Stored jobs are deduplicated by their id when the event is retried.
+        return Outcome::Retry {
+            reason: format!("{} of {} jobs not stored", plan.jobs.len() - stored, plan.jobs.len()),
+        };
+    }
+    tracing::debug!(event_id = %event.event_id, jobs = stored, skipped = plan.skipped, "event evaluated");
+    Outcome::Ack { jobs: stored }
+}
+
+fn chrono_like_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Delay before a retried event is redelivered: 1 s, 2 s, 4 s … capped at 60 s.
+pub(crate) fn retry_delay(delivered: i64) -> Duration {
+    let exponent = (delivered.max(1) - 1).min(6) as u32;
+    Duration::from_secs(2u64.pow(exponent)).min(Duration::from_secs(60))
+}
+
+pub(crate) async fn run(
+    consumer: jetstream::consumer::PullConsumer,
+    state: RulesState,
+    concurrency: usize,
+    grace: Duration,
+    shutdown: CancellationToken,
+) {
+    let tracker = TaskTracker::new();
+    let permits = Arc::new(Semaphore::new(concurrency));
+    'consume: loop {
+        let mut messages = match consumer.messages().await {
+            Ok(messages) => messages,
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot pull events, retrying");
+                tokio::select! {
+                    () = shutdown.cancelled() => break 'consume,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => continue 'consume,
+                }
+            }
+        };
+        loop {
+            let permit = tokio::select! {
+                () = shutdown.cancelled() => break 'consume,
+                permit = permits.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break 'consume,
+                },
+            };
+            let next = tokio::select! {
+                () = shutdown.cancelled() => break 'consume,
+                next = messages.next() => next,
+            };
+            match next {
+                None => continue 'consume,
+                Some(Err(error)) => {
+                    tracing::debug!(error = %error, "pull error");
+                    continue;
+                }
+                Some(Ok(message)) => {
+                    let state = state.clone();
+                    tracker.spawn(async move {
+                        process(message, &state).await;
+                        drop(permit);
+                    });
+                }
+            }
+        }
+    }
+    tracker.close();
+    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+        tracing::warn!("shutdown grace period over with events in flight; they will be redelivered");
+    }
+}
+
+async fn process(message: jetstream::Message, state: &RulesState) {
+    let span = tracing::info_span!("event", event_id = tracing::field::Empty, subject = %message.subject);
+    foco_bus::trace::set_parent_from(&span, message.headers.as_ref());
+    let outcome = handle_event(state, &message.payload).instrument(span.clone()).await;
+    let _entered = span.enter();
+    let ack = match &outcome {
+        Outcome::Ack { .. } => {
+            state.metrics.event("acked");
+            AckKind::Ack
+        }
+        Outcome::Retry { reason } => {
+            state.metrics.event("retried");
+            let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
+            let delay = retry_delay(delivered);
+            tracing::warn!(reason = %reason, delivered, retry_in = ?delay, "event will be retried");
+            AckKind::Nak(Some(delay))
+        }
+        Outcome::Drop { reason } => {
+            state.metrics.event("dropped");
+            let sequence = message.info().map(|info| info.stream_sequence).unwrap_or(0);
+            tracing::error!(reason = %reason, stream_sequence = sequence, "event cannot be processed, terminated");
+            AckKind::Term
+        }
+    };
+    if let Err(error) = message.ack_with(ack).await {
+        tracing::warn!(error = %error, "could not acknowledge event; it will be redelivered");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retry_delay;
+    use std::time::Duration;
+
+    #[test]
+    fn retry_delay_grows_and_is_capped() {
+        assert_eq!(retry_delay(1), Duration::from_secs(1));
+        assert_eq!(retry_delay(2), Duration::from_secs(2));
+        assert_eq!(retry_delay(4), Duration::from_secs(8));
+        assert_eq!(retry_delay(50), Duration::from_secs(60));
+    }
+}

@@ -1,0 +1,21 @@
+use foco_rules::{App, Config};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _telemetry = foco_runtime::telemetry::init("foco-rules");
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("foco-rules: {error}");
+            std::process::exit(2);
+        }
+    };
+    let shutdown = CancellationToken::new();
+    foco_runtime::shutdown::cancel_on_signal(shutdown.clone());
+    let app = App::build(config, shutdown).await?;
+    tracing::info!(admin = %app.admin_addr(), "foco-rules started");
+    app.run().await?;
+    tracing::info!("foco-rules stopped");
+    Ok(())
+}
