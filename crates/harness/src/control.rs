@@ -1,0 +1,76 @@
+use std::net::SocketAddr;
+
+use foco_control::{App, Config};
+use foco_control_client::ControlApi;
+use foco_testkit::{TestBus, TestDatabase};
+use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
+
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
+/// 32 bytes 0..=31, base64.
+pub const ENCRYPTION_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// foco-control on a fresh database and bus prefix.
+pub struct TestControl {
+    pub db: TestDatabase,
+    pub bus: TestBus,
+    pub grpc_url: String,
+    pub admin_addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<Result<(), foco_control::ControlError>>>,
+}
+
+impl TestControl {
+    pub async fn start() -> Self {
+        Self::start_on(TestBus::new()).await
+    }
+
+    /// On a given bus (e.g. one on a private NATS server).
+    pub async fn start_on(bus: TestBus) -> Self {
+        let db = TestDatabase::create().await;
+        let config = Config {
+            grpc_listen: "127.0.0.1:0".parse().expect("address"),
+            admin_listen: "127.0.0.1:0".parse().expect("address"),
+            database_url: db.url.clone(),
+            nats_url: bus.nats_url.clone(),
+            bus_prefix: bus.prefix.clone(),
+            admin_api_key: SecretString::from(ADMIN_KEY),
+            encryption_key: foco_control::parse_encryption_key(ENCRYPTION_KEY).expect("test key"),
+        };
+        let shutdown = CancellationToken::new();
+        let app = App::build(config, shutdown.clone()).await.expect("build control");
+        let grpc_url = format!("http://{}", app.grpc_addr());
+        let admin_addr = app.admin_addr();
+        let task = tokio::spawn(app.run());
+        Self {
+            db,
+            bus,
+            grpc_url,
+            admin_addr,
+            shutdown,
+            task: Some(task),
+        }
+    }
+
+    pub fn client(&self, key: &str) -> ControlApi {
+        foco_control_client::connect(&self.grpc_url, &SecretString::from(key)).expect("control client")
+    }
+
+    pub fn admin(&self) -> ControlApi {
+        self.client(ADMIN_KEY)
+    }
+
+    /// Stops the App and waits for `run` to return.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for TestControl {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}

@@ -1,0 +1,12 @@
+//! Foco in-process, for tests: `TestControl` (the control API over a fresh database
+//! and bus prefix) and `TestSystem` (control, ingress, rules and sender, each a
+//! real `App` on port-0 listeners, over real NATS and Postgres, delivering to a
+//! `FakeProvider`). Only the SMS provider is fake.
+//!
+//! Test-only: production code never depends on this crate.
+
+mod control;
+mod system;
+
+pub use control::{TestControl, ADMIN_KEY, ENCRYPTION_KEY};
+pub use system::{SystemOptions, TestSystem, ACCOUNT};

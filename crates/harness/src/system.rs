@@ -1,0 +1,244 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use foco_control_client::ControlApi;
+use foco_proto::v1::{
+    ListMessagesRequest, Message, UpsertAccountRequest, UpsertProviderRouteRequest,
+};
+use foco_testkit::{FakeProvider, TestBus};
+use secrecy::SecretString;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::{TestControl, ADMIN_KEY};
+
+/// The account every `TestSystem` creates.
+pub const ACCOUNT: &str = "tienda-ale";
+
+#[derive(Debug, Clone)]
+pub struct SystemOptions {
+    /// Sender's ack wait: short in tests that kill a sender mid-job.
+    pub sender_ack_wait: Duration,
+    pub sender_max_attempts: u32,
+}
+
+impl Default for SystemOptions {
+    fn default() -> Self {
+        Self {
+            sender_ack_wait: Duration::from_secs(30),
+            sender_max_attempts: 5,
+        }
+    }
+}
+
+struct Running {
+    shutdown: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    fn spawn<F>(shutdown: CancellationToken, run: F) -> Self
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: std::fmt::Debug + Send,
+    {
+        let task = tokio::spawn(async move {
+            let outcome = run.await;
+            let _ = format!("{outcome:?}");
+        });
+        Self { shutdown, task }
+    }
+}
+
+/// All four services in-process. Account `tienda-ale` (MX) exists with a default
+/// `http` route to `provider`.
+pub struct TestSystem {
+    pub control: TestControl,
+    pub provider: FakeProvider,
+    pub ingress_url: String,
+    pub ingress_admin: SocketAddr,
+    pub options: SystemOptions,
+    outbox_dir: tempfile::TempDir,
+    ingress: Option<Running>,
+    rules: Option<Running>,
+    sender: Option<Running>,
+}
+
+impl TestSystem {
+    pub async fn start() -> Self {
+        Self::start_with(SystemOptions::default()).await
+    }
+
+    pub async fn start_with(options: SystemOptions) -> Self {
+        Self::start_on(TestBus::new(), options).await
+    }
+
+    pub async fn start_on(bus: TestBus, options: SystemOptions) -> Self {
+        let control = TestControl::start_on(bus).await;
+        let provider = FakeProvider::start().await;
+        let mut admin = control.admin();
+        admin
+            .upsert_account(UpsertAccountRequest {
+                name: ACCOUNT.to_owned(),
+                default_country: "MX".to_owned(),
+                timezone: "America/Mexico_City".to_owned(),
+            })
+            .await
+            .expect("create account");
+        admin
+            .upsert_provider_route(UpsertProviderRouteRequest {
+                account: ACCOUNT.to_owned(),
+                name: "fake".to_owned(),
+                kind: "http".to_owned(),
+                settings: [("url".to_owned(), format!("{}/sms", provider.url()))].into(),
+                credentials: Default::default(),
+                is_default: true,
+            })
+            .await
+            .expect("create route");
+
+        let shutdown = CancellationToken::new();
+        let ingress_config = foco_ingress::Config {
+            http_listen: "127.0.0.1:0".parse().expect("address"),
+            admin_listen: "127.0.0.1:0".parse().expect("address"),
+            nats_url: control.bus.nats_url.clone(),
+            bus_prefix: control.bus.prefix.clone(),
+            bus_replicas: 1,
+            control_url: control.grpc_url.clone(),
+            control_api_key: SecretString::from(ADMIN_KEY),
+            config_cache_ttl: Duration::from_secs(30),
+            max_body_bytes: 1024 * 1024,
+            publish_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(5),
+        };
+        let ingress = foco_ingress::App::build(ingress_config, shutdown.clone())
+            .await
+            .expect("build ingress");
+        let ingress_url = format!("http://{}", ingress.http_addr());
+        let ingress_admin = ingress.admin_addr();
+        let ingress = Running::spawn(shutdown, ingress.run());
+
+        let mut system = Self {
+            control,
+            provider,
+            ingress_url,
+            ingress_admin,
+            options,
+            outbox_dir: tempfile::tempdir().expect("outbox dir"),
+            ingress: Some(ingress),
+            rules: None,
+            sender: None,
+        };
+        system.start_rules().await;
+        system.start_sender().await;
+        system
+    }
+
+    pub fn admin(&self) -> ControlApi {
+        self.control.admin()
+    }
+
+    pub fn outbox_path(&self) -> PathBuf {
+        self.outbox_dir.path().join("outbox.jsonl")
+    }
+
+    pub async fn start_rules(&mut self) {
+        let shutdown = CancellationToken::new();
+        let config = foco_rules::Config {
+            nats_url: self.control.bus.nats_url.clone(),
+            bus_prefix: self.control.bus.prefix.clone(),
+            bus_replicas: 1,
+            control_url: self.control.grpc_url.clone(),
+            control_api_key: SecretString::from(ADMIN_KEY),
+            admin_listen: "127.0.0.1:0".parse().expect("address"),
+            config_cache_ttl: Duration::from_secs(30),
+            concurrency: 8,
+            ack_wait: Duration::from_secs(10),
+            publish_timeout: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(5),
+        };
+        let app = foco_rules::App::build(config, shutdown.clone()).await.expect("build rules");
+        self.rules = Some(Running::spawn(shutdown, app.run()));
+    }
+
+    pub fn sender_config(&self) -> foco_sender::Config {
+        foco_sender::Config {
+            nats_url: self.control.bus.nats_url.clone(),
+            bus_prefix: self.control.bus.prefix.clone(),
+            bus_replicas: 1,
+            database_url: self.control.db.url.clone(),
+            control_url: self.control.grpc_url.clone(),
+            control_api_key: SecretString::from(ADMIN_KEY),
+            admin_listen: "127.0.0.1:0".parse().expect("address"),
+            concurrency: 16,
+            max_ack_pending: 64,
+            ack_wait: self.options.sender_ack_wait,
+            // The sender requires its ack wait to outlast a provider call.
+            provider_timeout: (self.options.sender_ack_wait / 2).min(Duration::from_secs(10)),
+            max_attempts: self.options.sender_max_attempts,
+            console_outbox: self.outbox_path(),
+            allow_private_provider_hosts: true,
+            config_cache_ttl: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+
+    pub async fn start_sender(&mut self) {
+        let shutdown = CancellationToken::new();
+        let app = foco_sender::App::build(self.sender_config(), shutdown.clone())
+            .await
+            .expect("build sender");
+        self.sender = Some(Running::spawn(shutdown, app.run()));
+    }
+
+    /// Aborts the sender's task without a graceful stop: whatever it was doing is
+    /// cut off as by SIGKILL (nothing after the current await point runs).
+    pub async fn kill_sender(&mut self) {
+        if let Some(running) = self.sender.take() {
+            running.task.abort();
+            let _ = running.task.await;
+        }
+    }
+
+    /// Graceful stop of the sender (SIGTERM path).
+    pub async fn stop_sender(&mut self) {
+        if let Some(running) = self.sender.take() {
+            running.shutdown.cancel();
+            let _ = running.task.await;
+        }
+    }
+
+    pub async fn messages(&self) -> Vec<Message> {
+        self.admin()
+            .list_messages(ListMessagesRequest {
+                account: ACCOUNT.to_owned(),
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .expect("list messages")
+            .into_inner()
+            .messages
+    }
+
+    /// Stops every service gracefully.
+    pub async fn stop(mut self) {
+        for running in [self.sender.take(), self.rules.take(), self.ingress.take()]
+            .into_iter()
+            .flatten()
+        {
+            running.shutdown.cancel();
+            let _ = running.task.await;
+        }
+    }
+}
+
+impl Drop for TestSystem {
+    fn drop(&mut self) {
+        for running in [&self.sender, &self.rules, &self.ingress].into_iter().flatten() {
+            running.shutdown.cancel();
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! End to end through ingress, rules and sender (and control for configuration),
+//! over the real NATS JetStream and PostgreSQL, delivering to a fake provider.
+
+mod idempotency;
+mod scenarios;
+mod support;

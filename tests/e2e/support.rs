@@ -1,0 +1,134 @@
+use std::time::Duration;
+
+use foco_harness::{ACCOUNT, TestSystem};
+use foco_proto::v1::{
+    verification, HmacSha256, SignatureEncoding, Source, UpsertRuleRequest, UpsertSourceRequest, Verification,
+};
+
+pub const TYPEFORM_RESPONSE: &[u8] = include_bytes!("../fixtures/typeform__form_response.json");
+pub const SHOPIFY_ORDER: &[u8] = include_bytes!("../fixtures/shopify__orders_create.json");
+pub const SHOPIFY_SECRET: &str = "shpss_test_secret";
+pub const TYPEFORM_SECRET: &str = "typeform_test_secret";
+pub const WAIT: Duration = Duration::from_secs(20);
+
+fn hmac_source(name: &str, header: &str, prefix: &str, secret: &str, event_type_from: &str, event_id_from: &str) -> UpsertSourceRequest {
+    UpsertSourceRequest {
+        account: ACCOUNT.to_owned(),
+        name: name.to_owned(),
+        verification: Some(Verification {
+            scheme: Some(verification::Scheme::HmacSha256(HmacSha256 {
+                header: header.to_owned(),
+                encoding: SignatureEncoding::Base64 as i32,
+                prefix: prefix.to_owned(),
+            })),
+        }),
+        secret: secret.to_owned(),
+        event_type_from: event_type_from.to_owned(),
+        event_id_from: event_id_from.to_owned(),
+        enabled: None,
+        max_body_bytes: 0,
+    }
+}
+
+/// Scenario 4: a Shopify store whose sales of 100 or more alert the owner.
+pub async fn configure_shop(system: &TestSystem) -> Source {
+    let mut admin = system.admin();
+    let source = admin
+        .upsert_source(hmac_source(
+            "shop",
+            "X-Shopify-Hmac-Sha256",
+            "",
+            SHOPIFY_SECRET,
+            "header:X-Shopify-Topic",
+            "header:X-Shopify-Event-Id",
+        ))
+        .await
+        .expect("create shop source")
+        .into_inner();
+    admin
+        .upsert_rule(UpsertRuleRequest {
+            account: ACCOUNT.to_owned(),
+            source: "shop".to_owned(),
+            name: "owner-alert".to_owned(),
+            when: r#"event_type == "orders/create" && double(event.total_price) >= 100.0"#.to_owned(),
+            to: vec!["+52 55 1234 5678".to_owned()],
+            body: "{{ event.customer.first_name }} {{ event.customer.last_name }} acaba de comprar ${{ event.total_price }} {{ event.currency }}".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .expect("create owner-alert rule");
+    source
+}
+
+/// Scenario 1: a Typeform sign-up form whose responses get a discount code.
+pub async fn configure_signup(system: &TestSystem) -> Source {
+    let mut admin = system.admin();
+    let source = admin
+        .upsert_source(hmac_source(
+            "signup-form",
+            "Typeform-Signature",
+            "sha256=",
+            TYPEFORM_SECRET,
+            "body:event_type",
+            "body:event_id",
+        ))
+        .await
+        .expect("create signup source")
+        .into_inner();
+    admin
+        .upsert_rule(UpsertRuleRequest {
+            account: ACCOUNT.to_owned(),
+            source: "signup-form".to_owned(),
+            name: "welcome-code".to_owned(),
+            when: r#"event_type == "form_response""#.to_owned(),
+            to: vec![r#"{{ (event.form_response.answers | selectattr("type", "eq", "phone_number") | first).phone_number }}"#.to_owned()],
+            body: r#"Hola {{ (event.form_response.answers | selectattr("type", "eq", "text") | first).text }}, tu código de descuento es BIENVENIDA10"#.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .expect("create welcome rule");
+    source
+}
+
+/// A plain HTTP client for talking to ingress on loopback. reqwest is built without
+/// a default TLS provider (the services pick ring explicitly), so install it here.
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+pub struct Posted {
+    pub status: u16,
+    pub json: serde_json::Value,
+}
+
+pub async fn post_shopify_order(system: &TestSystem, source: &Source, event_id: &str) -> Posted {
+    let response = http()
+        .post(format!("{}/v1/hooks/{}", system.ingress_url, source.token))
+        .header("content-type", "application/json")
+        .header("x-shopify-topic", "orders/create")
+        .header("x-shopify-event-id", event_id)
+        .header("x-shopify-hmac-sha256", foco_e2e::hmac_sha256_base64(SHOPIFY_SECRET, SHOPIFY_ORDER))
+        .body(SHOPIFY_ORDER)
+        .send()
+        .await
+        .expect("post to ingress");
+    let status = response.status().as_u16();
+    let json = response.json().await.unwrap_or(serde_json::Value::Null);
+    Posted { status, json }
+}
+
+pub async fn post_typeform_response(system: &TestSystem, source: &Source) -> Posted {
+    let signature = format!("sha256={}", foco_e2e::hmac_sha256_base64(TYPEFORM_SECRET, TYPEFORM_RESPONSE));
+    let response = http()
+        .post(format!("{}/v1/hooks/{}", system.ingress_url, source.token))
+        .header("content-type", "application/json")
+        .header("typeform-signature", signature)
+        .body(TYPEFORM_RESPONSE)
+        .send()
+        .await
+        .expect("post to ingress");
+    let status = response.status().as_u16();
+    let json = response.json().await.unwrap_or(serde_json::Value::Null);
+    Posted { status, json }
+}
