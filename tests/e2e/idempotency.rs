@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use foco_harness::{SystemOptions, TestSystem};
 use foco_proto::v1::MessageStatus;
-use foco_testkit::{wait_for, FakeResponse};
+use foco_testkit::{FakeResponse, wait_for};
 
 use crate::support::*;
 
@@ -27,7 +27,12 @@ async fn the_same_webhook_delivered_twice_sends_one_sms() {
     assert_eq!(third.status, 202);
     wait_for("two messages sent", WAIT, || async {
         let messages = system.messages().await;
-        (messages.iter().filter(|message| message.status == MessageStatus::Sent as i32).count() == 2).then_some(())
+        (messages
+            .iter()
+            .filter(|message| message.status == MessageStatus::Sent as i32)
+            .count()
+            == 2)
+            .then_some(())
     })
     .await;
     assert_eq!(system.provider.request_count(), 2);
@@ -50,9 +55,9 @@ async fn a_sender_killed_during_the_provider_call_does_not_send_twice() {
     .await;
     let source = configure_shop(&system).await;
     // The provider takes its time: the sender is killed while waiting for it.
-    system
-        .provider
-        .push_responses([FakeResponse::status(200, r#"{"id":"slow-1"}"#).with_delay(Duration::from_secs(3))]);
+    system.provider.push_responses([
+        FakeResponse::status(200, r#"{"id":"slow-1"}"#).with_delay(Duration::from_secs(3))
+    ]);
 
     let posted = post_shopify_order(&system, &source, "evt-killed").await;
     assert_eq!(posted.status, 202);

@@ -13,13 +13,19 @@ async fn scenario_1_signup_sends_the_customer_a_discount_code() {
 
     let posted = post_typeform_response(&system, &source).await;
     assert_eq!(posted.status, 202, "{}", posted.json);
-    let event_id = posted.json["event_id"].as_str().expect("event_id").to_owned();
+    let event_id = posted.json["event_id"]
+        .as_str()
+        .expect("event_id")
+        .to_owned();
     assert_eq!(posted.json["duplicate"], false);
 
     let requests = system.provider.wait_for_requests(1, WAIT).await;
     let sms = requests[0].json();
     assert_eq!(sms["to"], "+525512345678");
-    assert_eq!(sms["body"], "Hola Laura, tu código de descuento es BIENVENIDA10");
+    assert_eq!(
+        sms["body"],
+        "Hola Laura, tu código de descuento es BIENVENIDA10"
+    );
     assert_eq!(sms["event_id"], event_id.as_str());
 
     let message = wait_for("the message to be recorded as sent", WAIT, || async {
@@ -48,6 +54,9 @@ async fn scenario_4_a_sale_alerts_the_owner_with_details_from_the_payload() {
     // The owner's number is configured as "+52 55 1234 5678" and normalised.
     assert_eq!(sms["to"], "+525512345678");
     assert_eq!(sms["body"], "John Smith acaba de comprar $404.95 USD");
-    assert_eq!(requests[0].header("idempotency-key"), sms["job_id"].as_str());
+    assert_eq!(
+        requests[0].header("idempotency-key"),
+        sms["job_id"].as_str()
+    );
     system.stop().await;
 }

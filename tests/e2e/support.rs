@@ -2,7 +2,8 @@ use std::time::Duration;
 
 use foco_harness::{ACCOUNT, TestSystem};
 use foco_proto::v1::{
-    verification, HmacSha256, SignatureEncoding, Source, UpsertRuleRequest, UpsertSourceRequest, Verification,
+    HmacSha256, SignatureEncoding, Source, UpsertRuleRequest, UpsertSourceRequest, Verification,
+    verification,
 };
 
 pub const TYPEFORM_RESPONSE: &[u8] = include_bytes!("../fixtures/typeform__form_response.json");
@@ -11,7 +12,14 @@ pub const SHOPIFY_SECRET: &str = "shpss_test_secret";
 pub const TYPEFORM_SECRET: &str = "typeform_test_secret";
 pub const WAIT: Duration = Duration::from_secs(20);
 
-fn hmac_source(name: &str, header: &str, prefix: &str, secret: &str, event_type_from: &str, event_id_from: &str) -> UpsertSourceRequest {
+fn hmac_source(
+    name: &str,
+    header: &str,
+    prefix: &str,
+    secret: &str,
+    event_type_from: &str,
+    event_id_from: &str,
+) -> UpsertSourceRequest {
     UpsertSourceRequest {
         account: ACCOUNT.to_owned(),
         name: name.to_owned(),
@@ -108,7 +116,10 @@ pub async fn post_shopify_order(system: &TestSystem, source: &Source, event_id: 
         .header("content-type", "application/json")
         .header("x-shopify-topic", "orders/create")
         .header("x-shopify-event-id", event_id)
-        .header("x-shopify-hmac-sha256", foco_e2e::hmac_sha256_base64(SHOPIFY_SECRET, SHOPIFY_ORDER))
+        .header(
+            "x-shopify-hmac-sha256",
+            foco_e2e::hmac_sha256_base64(SHOPIFY_SECRET, SHOPIFY_ORDER),
+        )
         .body(SHOPIFY_ORDER)
         .send()
         .await
@@ -119,7 +130,10 @@ pub async fn post_shopify_order(system: &TestSystem, source: &Source, event_id: 
 }
 
 pub async fn post_typeform_response(system: &TestSystem, source: &Source) -> Posted {
-    let signature = format!("sha256={}", foco_e2e::hmac_sha256_base64(TYPEFORM_SECRET, TYPEFORM_RESPONSE));
+    let signature = format!(
+        "sha256={}",
+        foco_e2e::hmac_sha256_base64(TYPEFORM_SECRET, TYPEFORM_RESPONSE)
+    );
     let response = http()
         .post(format!("{}/v1/hooks/{}", system.ingress_url, source.token))
         .header("content-type", "application/json")

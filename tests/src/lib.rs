@@ -8,7 +8,8 @@ use sha2::Sha256;
 
 /// base64(HMAC-SHA256(secret, body)): Shopify, WooCommerce, Typeform (after `sha256=`).
 pub fn hmac_sha256_base64(secret: &str, body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
     mac.update(body);
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }

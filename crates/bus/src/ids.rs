@@ -16,7 +16,10 @@ fn digest(parts: &[&[u8]]) -> String {
 
 /// Event id when the sender supplied its own id (Stripe's `evt_…`, a `webhook-id`).
 pub fn event_id_from_external(source_id: &str, external_id: &str) -> String {
-    format!("evt_{}", digest(&[b"ext", source_id.as_bytes(), external_id.as_bytes()]))
+    format!(
+        "evt_{}",
+        digest(&[b"ext", source_id.as_bytes(), external_id.as_bytes()])
+    )
 }
 
 /// Event id when the sender supplied none: the same body to the same source is the
@@ -29,7 +32,11 @@ pub fn event_id_from_body(source_id: &str, body: &[u8]) -> String {
 pub fn job_id(event_id: &str, rule_id: &str, recipient: &str) -> String {
     format!(
         "job_{}",
-        digest(&[event_id.as_bytes(), rule_id.as_bytes(), recipient.as_bytes()])
+        digest(&[
+            event_id.as_bytes(),
+            rule_id.as_bytes(),
+            recipient.as_bytes()
+        ])
     )
 }
 
@@ -39,9 +46,18 @@ mod tests {
 
     #[test]
     fn ids_are_stable_and_distinct() {
-        assert_eq!(event_id_from_external("s", "e1"), event_id_from_external("s", "e1"));
-        assert_ne!(event_id_from_external("s", "e1"), event_id_from_external("s2", "e1"));
-        assert_ne!(event_id_from_body("s", b"x"), event_id_from_external("s", "x"));
+        assert_eq!(
+            event_id_from_external("s", "e1"),
+            event_id_from_external("s", "e1")
+        );
+        assert_ne!(
+            event_id_from_external("s", "e1"),
+            event_id_from_external("s2", "e1")
+        );
+        assert_ne!(
+            event_id_from_body("s", b"x"),
+            event_id_from_external("s", "x")
+        );
         assert_ne!(job_id("ab", "c", "r"), job_id("a", "bc", "r"));
         assert_eq!(job_id("e", "r", "+1").len(), 4 + 32);
     }

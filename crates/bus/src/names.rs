@@ -59,7 +59,11 @@ impl BusNames {
 
     /// `foco.sms.<account>`
     pub fn sms_subject(&self, account_id: &str) -> String {
-        format!("{}foco.sms.{}", self.subject_prefix, subject_token(account_id))
+        format!(
+            "{}foco.sms.{}",
+            self.subject_prefix,
+            subject_token(account_id)
+        )
     }
 
     pub fn sms_filter(&self) -> String {

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::{self, message::PublishMessage};
 use async_nats::HeaderMap;
+use async_nats::jetstream::{self, message::PublishMessage};
 use bytes::Bytes;
 
 use crate::MSG_ID_HEADER;

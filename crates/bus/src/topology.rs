@@ -39,8 +39,16 @@ pub async fn ensure_streams(
     duplicate_window: Duration,
 ) -> Result<(), TopologyError> {
     let streams = [
-        (names.events_stream(), names.events_filter(), "webhook events accepted by ingress"),
-        (names.sms_stream(), names.sms_filter(), "SMS jobs produced by rules"),
+        (
+            names.events_stream(),
+            names.events_filter(),
+            "webhook events accepted by ingress",
+        ),
+        (
+            names.sms_stream(),
+            names.sms_filter(),
+            "SMS jobs produced by rules",
+        ),
         (
             names.receipts_stream(),
             names.receipts_filter(),

@@ -66,7 +66,10 @@ pub fn parse_traceparent(value: &str, state: TraceState) -> Option<SpanContext> 
     if trace_id.len() != 32 || span_id.len() != 16 || flags.len() != 2 {
         return None;
     }
-    let is_lower_hex = |s: &str| s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let is_lower_hex = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
     if !is_lower_hex(trace_id) || !is_lower_hex(span_id) || !is_lower_hex(flags) {
         return None;
     }
@@ -108,7 +111,10 @@ mod tests {
             "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
         ] {
-            assert!(parse_traceparent(bad, TraceState::default()).is_none(), "{bad}");
+            assert!(
+                parse_traceparent(bad, TraceState::default()).is_none(),
+                "{bad}"
+            );
         }
     }
 

@@ -43,7 +43,10 @@ pub struct BearerAuth {
 }
 
 impl tonic::service::Interceptor for BearerAuth {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
         request
             .metadata_mut()
             .insert("authorization", self.header.clone());
@@ -68,8 +71,10 @@ pub fn connect(url: &str, api_key: &SecretString) -> Result<ControlApi, ControlC
     let header = format!("Bearer {}", api_key.expose_secret())
         .parse()
         .map_err(|_| ControlClientError::InvalidApiKey)?;
-    Ok(ControlServiceClient::with_interceptor(channel, BearerAuth { header })
-        .max_decoding_message_size(16 * 1024 * 1024))
+    Ok(
+        ControlServiceClient::with_interceptor(channel, BearerAuth { header })
+            .max_decoding_message_size(16 * 1024 * 1024),
+    )
 }
 
 /// Cached, coalesced lookups of source and route configuration.
@@ -84,7 +89,12 @@ pub struct ConfigCache {
 impl ConfigCache {
     /// `ttl` bounds how stale an entry may be if a change announcement is missed.
     pub fn new(api: ControlApi, ttl: Duration) -> Self {
-        let build = || Cache::builder().max_capacity(100_000).time_to_live(ttl).build();
+        let build = || {
+            Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build()
+        };
         Self {
             api,
             sources_by_token: build(),
@@ -103,7 +113,10 @@ impl ConfigCache {
     /// The source a webhook token belongs to, with its secrets and rules; `None`
     /// when no source has that token (also cached, so floods of bad tokens stay
     /// cheap).
-    pub async fn source_by_token(&self, token: &str) -> Result<Option<Arc<ResolvedSource>>, LookupError> {
+    pub async fn source_by_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<Arc<ResolvedSource>>, LookupError> {
         let api = self.api.clone();
         let request = ResolveSourceRequest {
             token: token.to_owned(),
@@ -115,7 +128,10 @@ impl ConfigCache {
             .map_err(|error| (*error).clone())
     }
 
-    pub async fn source_by_id(&self, source_id: &str) -> Result<Option<Arc<ResolvedSource>>, LookupError> {
+    pub async fn source_by_id(
+        &self,
+        source_id: &str,
+    ) -> Result<Option<Arc<ResolvedSource>>, LookupError> {
         let api = self.api.clone();
         let request = ResolveSourceRequest {
             token: String::new(),
@@ -129,7 +145,11 @@ impl ConfigCache {
 
     /// A provider route with its credentials; an empty `name` is the account's
     /// default route.
-    pub async fn route(&self, account_id: &str, name: &str) -> Result<Option<Arc<ResolvedRoute>>, LookupError> {
+    pub async fn route(
+        &self,
+        account_id: &str,
+        name: &str,
+    ) -> Result<Option<Arc<ResolvedRoute>>, LookupError> {
         let mut api = self.api.clone();
         let request = ResolveRouteRequest {
             account_id: account_id.to_owned(),

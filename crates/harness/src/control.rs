@@ -38,7 +38,9 @@ impl TestControl {
             encryption_key: foco_control::parse_encryption_key(ENCRYPTION_KEY).expect("test key"),
         };
         let shutdown = CancellationToken::new();
-        let app = App::build(config, shutdown.clone()).await.expect("build control");
+        let app = App::build(config, shutdown.clone())
+            .await
+            .expect("build control");
         let grpc_url = format!("http://{}", app.grpc_addr());
         let admin_addr = app.admin_addr();
         let task = tokio::spawn(app.run());
@@ -53,7 +55,8 @@ impl TestControl {
     }
 
     pub fn client(&self, key: &str) -> ControlApi {
-        foco_control_client::connect(&self.grpc_url, &SecretString::from(key)).expect("control client")
+        foco_control_client::connect(&self.grpc_url, &SecretString::from(key))
+            .expect("control client")
     }
 
     pub fn admin(&self) -> ControlApi {

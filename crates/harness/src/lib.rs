@@ -8,5 +8,5 @@
 mod control;
 mod system;
 
-pub use control::{TestControl, ADMIN_KEY, ENCRYPTION_KEY};
-pub use system::{SystemOptions, TestSystem, ACCOUNT};
+pub use control::{ADMIN_KEY, ENCRYPTION_KEY, TestControl};
+pub use system::{ACCOUNT, SystemOptions, TestSystem};

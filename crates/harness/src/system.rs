@@ -11,7 +11,7 @@ use secrecy::SecretString;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::{TestControl, ADMIN_KEY};
+use crate::{ADMIN_KEY, TestControl};
 
 /// The account every `TestSystem` creates.
 pub const ACCOUNT: &str = "tienda-ale";
@@ -159,7 +159,9 @@ impl TestSystem {
             publish_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(5),
         };
-        let app = foco_rules::App::build(config, shutdown.clone()).await.expect("build rules");
+        let app = foco_rules::App::build(config, shutdown.clone())
+            .await
+            .expect("build rules");
         self.rules = Some(Running::spawn(shutdown, app.run()));
     }
 
@@ -237,7 +239,10 @@ impl TestSystem {
 
 impl Drop for TestSystem {
     fn drop(&mut self) {
-        for running in [&self.sender, &self.rules, &self.ingress].into_iter().flatten() {
+        for running in [&self.sender, &self.rules, &self.ingress]
+            .into_iter()
+            .flatten()
+        {
             running.shutdown.cancel();
         }
     }

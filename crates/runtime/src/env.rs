@@ -25,7 +25,9 @@ impl ConfigError {
 
 /// The variable's value, or `None` when unset or empty.
 pub fn optional(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|value| !value.trim().is_empty())
+    std::env::var(name)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
 }
 
 pub fn string_or(name: &str, default: &str) -> String {

@@ -5,9 +5,9 @@ use std::io::IsTerminal;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::EnvFilter;
 
 /// Keeps the tracer provider alive; drop it at exit to flush spans.
 pub struct TelemetryGuard {
@@ -64,7 +64,11 @@ pub fn mask_phone(number: &str) -> String {
     }
     let head: String = digits[..2].iter().collect();
     let tail: String = digits[digits.len() - 2..].iter().collect();
-    let plus = if number.trim_start().starts_with('+') { "+" } else { "" };
+    let plus = if number.trim_start().starts_with('+') {
+        "+"
+    } else {
+        ""
+    };
     format!("{plus}{head}******{tail}")
 }
 

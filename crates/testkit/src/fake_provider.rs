@@ -6,11 +6,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 
 #[derive(Debug, Clone)]
 pub struct RecordedRequest {
@@ -18,6 +18,8 @@ pub struct RecordedRequest {
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
+    /// When the request arrived, for tests that check retry timing.
+    pub received_at: std::time::Instant,
 }
 
 impl RecordedRequest {
@@ -133,7 +135,9 @@ impl FakeProvider {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -152,9 +156,12 @@ async fn record(
             .map(|(name, value)| (name.to_string(), value.to_str().unwrap_or("").to_owned()))
             .collect(),
         body,
+        received_at: std::time::Instant::now(),
     };
     let (scripted, number) = {
-        let mut guard = inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         guard.requests.push(request);
         let number = guard.requests.len();
         let scripted = guard.script.pop_front().or_else(|| guard.default.clone());

@@ -36,7 +36,9 @@ impl Drop for TestBus {
         let prefix = self.prefix.to_ascii_uppercase();
         let url = self.nats_url.clone();
         let handle = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build()
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
             else {
                 return;
             };
@@ -105,9 +107,18 @@ impl PrivateNats {
     /// accepts connections.
     pub async fn restart(&mut self) {
         self.stop();
-        let binary = std::env::var("FOCO_NATS_SERVER").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from("nats-server"));
+        let binary = std::env::var("FOCO_NATS_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| PathBuf::from("nats-server"));
         let child = Command::new(binary)
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
             .arg(self.store.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -115,14 +126,18 @@ impl PrivateNats {
             .expect("start nats-server (is it on PATH?)");
         self.child = Some(child);
         let url = self.url();
-        crate::wait_for("private nats-server to accept connections", Duration::from_secs(10), || {
-            let url = url.clone();
-            async move {
-                let client = async_nats::connect(url).await.ok()?;
-                let jetstream = async_nats::jetstream::new(client);
-                jetstream.query_account().await.ok().map(|_| ())
-            }
-        })
+        crate::wait_for(
+            "private nats-server to accept connections",
+            Duration::from_secs(10),
+            || {
+                let url = url.clone();
+                async move {
+                    let client = async_nats::connect(url).await.ok()?;
+                    let jetstream = async_nats::jetstream::new(client);
+                    jetstream.query_account().await.ok().map(|_| ())
+                }
+            },
+        )
         .await;
     }
 }

@@ -50,14 +50,22 @@ impl Drop for TestDatabase {
         // Drop runs inside the test's runtime; a separate thread with its own
         // runtime can block on the cleanup without stalling it.
         let handle = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build()
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
             else {
                 return;
             };
             runtime.block_on(async move {
-                if let Ok(admin) = PgPoolOptions::new().max_connections(1).connect(&admin_url).await {
+                if let Ok(admin) = PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect(&admin_url)
+                    .await
+                {
                     let _ = admin
-                        .execute(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                        .execute(AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        )))
                         .await;
                     admin.close().await;
                 }

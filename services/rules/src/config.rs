@@ -26,11 +26,19 @@ impl Config {
         let control_api_key = env::optional("FOCO_CONTROL_API_KEY")
             .or_else(|| env::optional("FOCO_ADMIN_API_KEY"))
             .ok_or_else(|| {
-                ConfigError::new("FOCO_CONTROL_API_KEY", "", "required (or FOCO_ADMIN_API_KEY)")
+                ConfigError::new(
+                    "FOCO_CONTROL_API_KEY",
+                    "",
+                    "required (or FOCO_ADMIN_API_KEY)",
+                )
             })?;
         let concurrency: usize = env::parse_or("FOCO_RULES_CONCURRENCY", 32)?;
         if concurrency == 0 {
-            return Err(ConfigError::new("FOCO_RULES_CONCURRENCY", "0", "must be at least 1"));
+            return Err(ConfigError::new(
+                "FOCO_RULES_CONCURRENCY",
+                "0",
+                "must be at least 1",
+            ));
         }
         Ok(Self {
             nats_url: env::string_or("NATS_URL", "nats://127.0.0.1:4222"),
@@ -38,7 +46,10 @@ impl Config {
             bus_replicas: env::parse_or("FOCO_BUS_REPLICAS", 1)?,
             control_url: env::string_or("FOCO_CONTROL_URL", "http://127.0.0.1:50051"),
             control_api_key: SecretString::from(control_api_key),
-            admin_listen: env::parse_or("FOCO_ADMIN_LISTEN", SocketAddr::from(([127, 0, 0, 1], 9093)))?,
+            admin_listen: env::parse_or(
+                "FOCO_ADMIN_LISTEN",
+                SocketAddr::from(([127, 0, 0, 1], 9093)),
+            )?,
             config_cache_ttl: env::duration_or("FOCO_CONFIG_CACHE_TTL", Duration::from_secs(30))?,
             concurrency,
             ack_wait: env::duration_or("FOCO_RULES_ACK_WAIT", Duration::from_secs(30))?,

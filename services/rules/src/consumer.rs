@@ -95,7 +95,11 @@ pub async fn handle_event(state: &RulesState, payload: &[u8]) -> Outcome {
     if stored < plan.jobs.len() {
         // Stored jobs are deduplicated by their id when the event is retried.
         return Outcome::Retry {
-            reason: format!("{} of {} jobs not stored", plan.jobs.len() - stored, plan.jobs.len()),
+            reason: format!(
+                "{} of {} jobs not stored",
+                plan.jobs.len() - stored,
+                plan.jobs.len()
+            ),
         };
     }
     tracing::debug!(event_id = %event.event_id, jobs = stored, skipped = plan.skipped, "event evaluated");
@@ -165,14 +169,19 @@ pub(crate) async fn run(
     }
     tracker.close();
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
-        tracing::warn!("shutdown grace period over with events in flight; they will be redelivered");
+        tracing::warn!(
+            "shutdown grace period over with events in flight; they will be redelivered"
+        );
     }
 }
 
 async fn process(message: jetstream::Message, state: &RulesState) {
-    let span = tracing::info_span!("event", event_id = tracing::field::Empty, subject = %message.subject);
+    let span =
+        tracing::info_span!("event", event_id = tracing::field::Empty, subject = %message.subject);
     foco_bus::trace::set_parent_from(&span, message.headers.as_ref());
-    let outcome = handle_event(state, &message.payload).instrument(span.clone()).await;
+    let outcome = handle_event(state, &message.payload)
+        .instrument(span.clone())
+        .await;
     let _entered = span.enter();
     let ack = match &outcome {
         Outcome::Ack { .. } => {

@@ -27,7 +27,7 @@ use foco_runtime::{AdminServer, Readiness};
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
-pub use consumer::{handle_event, Outcome};
+pub use consumer::{Outcome, handle_event};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
@@ -90,7 +90,13 @@ impl App {
                 source,
             })?;
         let jetstream = async_nats::jetstream::new(nats.clone());
-        foco_bus::ensure_streams(&jetstream, &names, config.bus_replicas, Duration::from_secs(120)).await?;
+        foco_bus::ensure_streams(
+            &jetstream,
+            &names,
+            config.bus_replicas,
+            Duration::from_secs(120),
+        )
+        .await?;
         let consumer = foco_bus::ensure_consumer(
             &jetstream,
             &foco_bus::ConsumerSettings {
@@ -118,12 +124,17 @@ impl App {
                 other => Err(format!("{other:?}")),
             }
         });
-        let admin = AdminServer::bind(config.admin_listen, Arc::new(registry), readiness, shutdown.clone())
-            .await
-            .map_err(|source| RulesError::Bind {
-                addr: config.admin_listen,
-                source,
-            })?;
+        let admin = AdminServer::bind(
+            config.admin_listen,
+            Arc::new(registry),
+            readiness,
+            shutdown.clone(),
+        )
+        .await
+        .map_err(|source| RulesError::Bind {
+            addr: config.admin_listen,
+            source,
+        })?;
         let admin_addr = admin.local_addr().map_err(RulesError::Serve)?;
         let state = RulesState {
             names,

@@ -22,8 +22,16 @@ impl RulesMetrics {
             jobs_published: Counter::default(),
             rule_failures: Counter::default(),
         };
-        registry.register("events", "Events handled, by outcome", metrics.events.clone());
-        registry.register("jobs_published", "SMS jobs stored on the SMS stream", metrics.jobs_published.clone());
+        registry.register(
+            "events",
+            "Events handled, by outcome",
+            metrics.events.clone(),
+        );
+        registry.register(
+            "jobs_published",
+            "SMS jobs stored on the SMS stream",
+            metrics.jobs_published.clone(),
+        );
         registry.register(
             "rule_failures",
             "Rules that failed to evaluate or render for an event",

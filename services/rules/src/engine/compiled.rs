@@ -5,7 +5,7 @@ use minijinja::Environment;
 
 use super::condition::Condition;
 use super::template::{self, TemplateError};
-use super::{EventInputs, RuleError, MAX_BODY_CHARS};
+use super::{EventInputs, MAX_BODY_CHARS, RuleError};
 
 enum Recipient {
     Fixed(String),
@@ -81,7 +81,9 @@ impl CompiledRule {
         for (index, recipient) in self.recipients.iter().enumerate() {
             let rendered = match recipient {
                 Recipient::Fixed(number) => number.clone(),
-                Recipient::Template { template_name } => self.render(template_name, inputs)?.trim().to_owned(),
+                Recipient::Template { template_name } => {
+                    self.render(template_name, inputs)?.trim().to_owned()
+                }
             };
             if rendered.is_empty() {
                 return Err(RuleError::EmptyRecipient { index });

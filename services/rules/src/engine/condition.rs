@@ -33,7 +33,10 @@ impl Condition {
         let mut context = cel::Context::default();
         context.add_variable_from_value("event", inputs.cel_event.clone());
         context.add_variable_from_value("headers", inputs.cel_headers.clone());
-        context.add_variable_from_value("event_type", cel::Value::String(Arc::new(inputs.event_type.clone())));
+        context.add_variable_from_value(
+            "event_type",
+            cel::Value::String(Arc::new(inputs.event_type.clone())),
+        );
         match self.program.execute(&context) {
             Ok(cel::Value::Bool(matched)) => Ok(matched),
             Ok(other) => Err(ConditionError::NotBool(format!("{other:?}"))),

@@ -94,7 +94,12 @@ impl Engine {
     }
 
     /// Evaluates every enabled rule of `source` against `event`.
-    pub fn plan(&self, event: &EventEnvelope, source: &ResolvedSource, now_ms: i64) -> Result<EventPlan, EventError> {
+    pub fn plan(
+        &self,
+        event: &EventEnvelope,
+        source: &ResolvedSource,
+        now_ms: i64,
+    ) -> Result<EventPlan, EventError> {
         let payload: serde_json::Value = if event.payload.is_empty() {
             serde_json::Value::Object(Default::default())
         } else {
@@ -165,7 +170,11 @@ impl EventInputs {
             .map(|(name, value)| (name.as_str(), value.as_str()))
             .collect();
         let account = source.account.as_ref();
-        let source_name = source.source.as_ref().map(|source| source.name.as_str()).unwrap_or("");
+        let source_name = source
+            .source
+            .as_ref()
+            .map(|source| source.name.as_str())
+            .unwrap_or("");
         let context = serde_json::json!({
             "event": payload,
             "event_type": event.event_type,

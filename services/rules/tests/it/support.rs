@@ -1,0 +1,198 @@
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer};
+use foco_harness::TestControl;
+use foco_proto::v1::{
+    EventEnvelope, SmsJob, Source, UpsertAccountRequest, UpsertRuleRequest, UpsertSourceRequest,
+};
+use futures::StreamExt;
+use prost::Message as _;
+use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
+
+pub const ACCOUNT: &str = "tienda-ale";
+
+pub struct Rig {
+    pub control: TestControl,
+    pub nats: async_nats::Client,
+    pub jetstream: jetstream::Context,
+    pub names: foco_bus::BusNames,
+    pub source: Source,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), foco_rules::RulesError>>,
+}
+
+impl Rig {
+    /// Control with one account and source, and a running rules App.
+    pub async fn start() -> Self {
+        let control = TestControl::start().await;
+        let mut admin = control.admin();
+        let account = admin
+            .upsert_account(UpsertAccountRequest {
+                name: ACCOUNT.into(),
+                default_country: "MX".into(),
+                timezone: "America/Mexico_City".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let source = admin
+            .upsert_source(UpsertSourceRequest {
+                account: ACCOUNT.into(),
+                name: "shop".into(),
+                verification: None,
+                event_type_from: "header:X-Shopify-Topic".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(source.account_id, account.id);
+        let config = foco_rules::Config {
+            nats_url: control.bus.nats_url.clone(),
+            bus_prefix: control.bus.prefix.clone(),
+            bus_replicas: 1,
+            control_url: control.grpc_url.clone(),
+            control_api_key: SecretString::from(foco_harness::ADMIN_KEY),
+            admin_listen: "127.0.0.1:0".parse().unwrap(),
+            config_cache_ttl: Duration::from_secs(300),
+            concurrency: 4,
+            ack_wait: Duration::from_secs(10),
+            publish_timeout: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(5),
+        };
+        let shutdown = CancellationToken::new();
+        let app = foco_rules::App::build(config, shutdown.clone())
+            .await
+            .expect("build rules");
+        let task = tokio::spawn(app.run());
+        let nats = async_nats::connect(&control.bus.nats_url).await.unwrap();
+        let jetstream = jetstream::new(nats.clone());
+        let names = foco_bus::BusNames::new(&control.bus.prefix).unwrap();
+        Self {
+            control,
+            nats,
+            jetstream,
+            names,
+            source,
+            shutdown,
+            task,
+        }
+    }
+
+    pub async fn upsert_rule(&self, name: &str, when: &str, to: &[&str], body: &str) {
+        self.control
+            .admin()
+            .upsert_rule(UpsertRuleRequest {
+                account: ACCOUNT.into(),
+                source: "shop".into(),
+                name: name.into(),
+                when: when.into(),
+                to: to.iter().map(|to| (*to).to_owned()).collect(),
+                body: body.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("upsert rule");
+    }
+
+    /// Publishes an event as ingress would, with `msg_id` as its Nats-Msg-Id.
+    pub async fn publish_event(
+        &self,
+        event_id: &str,
+        msg_id: &str,
+        event_type: &str,
+        payload: &str,
+    ) {
+        let envelope = EventEnvelope {
+            event_id: event_id.into(),
+            account_id: self.source.account_id.clone(),
+            source_id: self.source.id.clone(),
+            event_type: event_type.into(),
+            content_type: "application/json".into(),
+            payload: payload.as_bytes().to_vec(),
+            ..Default::default()
+        };
+        foco_bus::publish_durable(
+            &self.jetstream,
+            &self.nats,
+            self.names
+                .events_subject(&envelope.account_id, &envelope.source_id),
+            msg_id,
+            envelope.encode_to_vec().into(),
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("publish event");
+    }
+
+    /// Every job on the SMS stream so far (waits until at least `count` are there).
+    pub async fn jobs(&self, count: usize) -> Vec<SmsJob> {
+        foco_testkit::wait_for(
+            &format!("{count} jobs on the SMS stream"),
+            Duration::from_secs(15),
+            || async {
+                let jobs = self.read_jobs().await;
+                (jobs.len() >= count).then_some(jobs)
+            },
+        )
+        .await
+    }
+
+    pub async fn read_jobs(&self) -> Vec<SmsJob> {
+        let stream = self
+            .jetstream
+            .get_stream(self.names.sms_stream())
+            .await
+            .unwrap();
+        let consumer: consumer::PullConsumer = stream
+            .create_consumer(consumer::pull::Config {
+                deliver_policy: consumer::DeliverPolicy::All,
+                ack_policy: consumer::AckPolicy::None,
+                inactive_threshold: Duration::from_secs(30),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let pending = consumer.cached_info().num_pending as usize;
+        if pending == 0 {
+            return Vec::new();
+        }
+        let mut messages = consumer
+            .fetch()
+            .max_messages(pending)
+            .messages()
+            .await
+            .unwrap();
+        let mut jobs = Vec::new();
+        while let Some(Ok(message)) = messages.next().await {
+            jobs.push(SmsJob::decode(message.payload.as_ref()).unwrap());
+        }
+        jobs
+    }
+
+    /// Waits until the rules consumer has acked everything (nothing pending or in flight).
+    pub async fn wait_until_idle(&self) {
+        foco_testkit::wait_for(
+            "rules consumer to ack every event",
+            Duration::from_secs(15),
+            || async {
+                let stream = self
+                    .jetstream
+                    .get_stream(self.names.events_stream())
+                    .await
+                    .ok()?;
+                let mut consumer: consumer::PullConsumer =
+                    stream.get_consumer("foco-rules").await.ok()?;
+                let info = consumer.info().await.ok()?;
+                (info.num_pending == 0 && info.num_ack_pending == 0).then_some(())
+            },
+        )
+        .await;
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+}
