@@ -14,7 +14,6 @@
 
 mod config;
 mod consumer;
-pub mod engine;
 mod metrics;
 
 use std::net::SocketAddr;
@@ -62,7 +61,7 @@ pub struct RulesState {
     pub nats: async_nats::Client,
     pub jetstream: async_nats::jetstream::Context,
     pub config_cache: ConfigCache,
-    pub engine: engine::Engine,
+    pub engine: foco_rule_engine::Engine,
     pub publish_timeout: Duration,
     pub metrics: Arc<metrics::RulesMetrics>,
 }
@@ -141,7 +140,7 @@ impl App {
             nats,
             jetstream,
             config_cache,
-            engine: engine::Engine::new(),
+            engine: foco_rule_engine::Engine::new(),
             publish_timeout: config.publish_timeout,
             metrics,
         };

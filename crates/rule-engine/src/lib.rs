@@ -1,4 +1,4 @@
-//! Turns one event into SMS jobs: for each enabled rule of the event's source, the
+//! The Foco rule engine. Turns one event into SMS jobs: for each enabled rule of the event's source, the
 //! CEL condition decides, the recipients and the body are rendered with minijinja,
 //! and each (rule, recipient) becomes a job with a deterministic id.
 //!
@@ -7,6 +7,8 @@
 
 mod compiled;
 mod condition;
+pub mod encoding;
+pub mod filters;
 mod template;
 
 use std::sync::Arc;

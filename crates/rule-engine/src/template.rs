@@ -24,6 +24,7 @@ pub fn environment() -> Environment<'static> {
     environment.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     environment.set_fuel(Some(FUEL_PER_RENDER));
     environment.set_recursion_limit(32);
+    crate::filters::register(&mut environment);
     environment
 }
 
