@@ -133,8 +133,9 @@ impl PrivateNats {
                 let url = url.clone();
                 async move {
                     let client = async_nats::connect(url).await.ok()?;
-                    let jetstream = async_nats::jetstream::new(client);
-                    jetstream.query_account().await.ok().map(|_| ())
+                    // A raw API request rather than `query_account`, whose reply
+                    // async-nats 0.51 cannot parse from nats-server 2.9 (Debian's).
+                    client.request("$JS.API.INFO", "".into()).await.ok().map(|_| ())
                 }
             },
         )

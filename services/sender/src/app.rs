@@ -1,0 +1,263 @@
+//! Wiring: connections, the durable consumer, the admin listener, and the run loop
+//! with its shutdown order (stop pulling, drain jobs, flush acks, close).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::PullConsumer};
+use foco_bus::{BusNames, ConsumerSettings};
+use foco_control_client::ConfigCache;
+use foco_runtime::{AdminServer, Readiness};
+use prometheus_client::registry::Registry;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
+
+use crate::config::Config;
+use crate::consumer::{self, LoopSettings};
+use crate::error::SenderError;
+use crate::handler::Handler;
+use crate::metrics::Metrics;
+use crate::providers::Providers;
+use crate::store;
+
+/// JetStream's duplicate window for the streams this service creates.
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+/// How often readiness re-checks Postgres.
+const DATABASE_CHECK_PERIOD: Duration = Duration::from_secs(5);
+
+pub struct App {
+    config: Config,
+    nats: async_nats::Client,
+    consumer: PullConsumer,
+    handler: Arc<Handler<ConfigCache>>,
+    metrics: Metrics,
+    pool: PgPool,
+    admin: AdminServer,
+    admin_addr: SocketAddr,
+    database_ready: Arc<AtomicBool>,
+    /// Dropping the app (or aborting its task) stops the watcher with it.
+    _config_watch: AbortOnDropHandle<()>,
+    shutdown: CancellationToken,
+}
+
+impl App {
+    /// Connects to NATS, Postgres and control, ensures the streams and the durable
+    /// consumer, and binds the admin listener. Nothing is pulled until `run`.
+    pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Self, SenderError> {
+        config.validate()?;
+        let names = BusNames::new(&config.bus_prefix)?;
+        let nats = async_nats::ConnectOptions::new()
+            .name("foco-sender")
+            .retry_on_initial_connect()
+            .connect(&config.nats_url)
+            .await
+            .map_err(SenderError::Nats)?;
+        let jetstream = jetstream::new(nats.clone());
+        foco_bus::ensure_streams(&jetstream, &names, config.bus_replicas, DUPLICATE_WINDOW).await?;
+        let settings = ConsumerSettings {
+            stream: names.sms_stream(),
+            durable_name: names.sender_consumer().to_owned(),
+            filter_subject: names.sms_filter(),
+            ack_wait: config.ack_wait,
+            max_ack_pending: config.max_ack_pending,
+            // Unlimited: every job ends in a recorded state by the sender's own
+            // rules (attempts, permanent failures, unknown); a JetStream limit would
+            // silently drop jobs that wait out a long control or Postgres outage.
+            max_deliver: -1,
+        };
+        let consumer = foco_bus::ensure_consumer(&jetstream, &settings).await?;
+        let consumer = apply_consumer_settings(&jetstream, &settings, consumer).await?;
+
+        let pool = PgPoolOptions::new()
+            .max_connections(database_connections(config.concurrency))
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(&config.database_url)
+            .await
+            .map_err(SenderError::Database)?;
+
+        let control = foco_control_client::connect(&config.control_url, &config.control_api_key)?;
+        let routes = ConfigCache::new(control, config.config_cache_ttl);
+        let config_watch = routes
+            .watch_changes(&nats, names.config_changed_subject(), shutdown.clone())
+            .await
+            .map_err(SenderError::Subscribe)?;
+
+        let providers = Providers::new(
+            config.provider_timeout,
+            config.allow_private_provider_hosts,
+            config.console_outbox.clone(),
+        )?;
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        let handler = Arc::new(Handler {
+            pool: pool.clone(),
+            routes,
+            providers,
+            metrics: metrics.clone(),
+            max_attempts: config.max_attempts,
+            claim_lease: config.claim_lease(),
+        });
+
+        let database_ready = Arc::new(AtomicBool::new(true));
+        let readiness = readiness(&nats, &database_ready);
+        let admin = AdminServer::bind(
+            config.admin_listen,
+            Arc::new(registry),
+            readiness,
+            shutdown.clone(),
+        )
+        .await
+        .map_err(SenderError::AdminBind)?;
+        let admin_addr = admin.local_addr().map_err(SenderError::AdminBind)?;
+        Ok(Self {
+            config,
+            nats,
+            consumer,
+            handler,
+            metrics,
+            pool,
+            admin,
+            admin_addr,
+            database_ready,
+            _config_watch: AbortOnDropHandle::new(config_watch),
+            shutdown,
+        })
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// Job counters (tests read them through here as well as `/metrics`).
+    pub fn metrics(&self) -> Metrics {
+        self.metrics.clone()
+    }
+
+    /// Pulls and sends jobs until `shutdown` is cancelled, then drains in-flight
+    /// jobs within `shutdown_grace` and returns.
+    pub async fn run(self) -> Result<(), SenderError> {
+        let Self {
+            config,
+            nats,
+            consumer,
+            handler,
+            metrics,
+            pool,
+            admin,
+            database_ready,
+            _config_watch,
+            shutdown,
+            ..
+        } = self;
+        // The admin listener outlives the drain (probes and metrics stay up) and
+        // stops after it, without cancelling the caller's token on an error exit.
+        let admin_stop = shutdown.child_token();
+        let admin_task = AbortOnDropHandle::new(tokio::spawn(admin.serve(admin_stop.clone())));
+        let _database_check = AbortOnDropHandle::new(tokio::spawn(watch_database(
+            pool.clone(),
+            database_ready,
+            shutdown.clone(),
+        )));
+        tracing::info!(
+            concurrency = config.concurrency,
+            "sender consuming sms jobs"
+        );
+        let settings = LoopSettings {
+            concurrency: config.concurrency,
+            ack_wait: config.ack_wait,
+            shutdown_grace: config.shutdown_grace,
+        };
+        let consumed = consumer::run(handler, consumer, settings, metrics, shutdown.clone()).await;
+        // Acks are buffered in the client; send them before the connection goes.
+        if tokio::time::timeout(Duration::from_secs(5), nats.flush())
+            .await
+            .is_err()
+        {
+            tracing::warn!("could not flush acknowledgements to NATS before exit");
+        }
+        admin_stop.cancel();
+        let served = admin_task.await;
+        pool.close().await;
+        consumed?;
+        match served {
+            Ok(result) => result.map_err(SenderError::AdminServe),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// Enough connections for the concurrent jobs (each holds one only briefly).
+fn database_connections(concurrency: usize) -> u32 {
+    u32::try_from(concurrency / 2)
+        .unwrap_or(u32::MAX)
+        .clamp(4, 32)
+}
+
+/// `ensure_consumer` keeps an existing durable consumer as it is; ack_wait and
+/// max_ack_pending are operator settings, so an existing consumer is brought in
+/// line with this process's configuration.
+async fn apply_consumer_settings(
+    jetstream: &jetstream::Context,
+    settings: &ConsumerSettings,
+    consumer: PullConsumer,
+) -> Result<PullConsumer, SenderError> {
+    let current = &consumer.cached_info().config;
+    if current.ack_wait == settings.ack_wait && current.max_ack_pending == settings.max_ack_pending
+    {
+        return Ok(consumer);
+    }
+    tracing::info!(
+        ack_wait_ms = settings.ack_wait.as_millis() as u64,
+        max_ack_pending = settings.max_ack_pending,
+        "updating sender consumer settings"
+    );
+    let mut updated = current.clone();
+    updated.ack_wait = settings.ack_wait;
+    updated.max_ack_pending = settings.max_ack_pending;
+    jetstream
+        .update_consumer_on_stream(updated, &settings.stream)
+        .await
+        .map_err(SenderError::ConsumerUpdate)?;
+    Ok(foco_bus::ensure_consumer(jetstream, settings).await?)
+}
+
+fn readiness(nats: &async_nats::Client, database_ready: &Arc<AtomicBool>) -> Readiness {
+    let nats = nats.clone();
+    let database_ready = database_ready.clone();
+    Readiness::default()
+        .with_check("nats", move || {
+            if nats.connection_state() == async_nats::connection::State::Connected {
+                Ok(())
+            } else {
+                Err("not connected".to_owned())
+            }
+        })
+        .with_check("postgres", move || {
+            if database_ready.load(Ordering::Relaxed) {
+                Ok(())
+            } else {
+                Err("unreachable".to_owned())
+            }
+        })
+}
+
+/// Keeps the cached Postgres readiness flag fresh, so `/readyz` never waits on a query.
+async fn watch_database(pool: PgPool, ready: Arc<AtomicBool>, shutdown: CancellationToken) {
+    let mut ticker = tokio::time::interval(DATABASE_CHECK_PERIOD);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let reachable = tokio::time::timeout(Duration::from_secs(3), store::ping(&pool))
+            .await
+            .is_ok_and(|result| result.is_ok());
+        if ready.swap(reachable, Ordering::Relaxed) != reachable {
+            tracing::warn!(reachable, "postgres reachability changed");
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! Errors that stop the sender from starting or running. Per-job failures never
+//! appear here: they are outcomes, recorded on the message.
+
+use foco_runtime::env::ConfigError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SenderError {
+    #[error("invalid configuration")]
+    Config(#[from] ConfigError),
+    #[error("invalid bus prefix")]
+    BusPrefix(#[from] foco_bus::InvalidPrefix),
+    #[error("could not connect to NATS")]
+    Nats(#[source] async_nats::ConnectError),
+    #[error("could not set up the JetStream streams or consumer")]
+    Topology(#[from] foco_bus::TopologyError),
+    #[error("could not update the sender consumer's settings")]
+    ConsumerUpdate(#[source] async_nats::jetstream::stream::ConsumerUpdateError),
+    #[error("could not subscribe to configuration changes")]
+    Subscribe(#[source] async_nats::SubscribeError),
+    #[error("could not connect to Postgres")]
+    Database(#[source] sqlx::Error),
+    #[error("could not create the control API client")]
+    Control(#[from] foco_control_client::ControlClientError),
+    #[error("could not build the provider HTTP client")]
+    HttpClient(#[from] crate::providers::ClientBuildError),
+    #[error("could not bind the admin listener")]
+    AdminBind(#[source] std::io::Error),
+    #[error("admin listener failed")]
+    AdminServe(#[source] std::io::Error),
+    #[error("could not start pulling sms jobs")]
+    Pull(#[source] async_nats::jetstream::consumer::StreamError),
+    #[error("the sms job stream ended unexpectedly")]
+    StreamEnded,
+}

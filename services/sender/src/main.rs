@@ -1,0 +1,24 @@
+//! foco-sender binary: configuration from the environment, then the `App` until
+//! SIGTERM/SIGINT.
+
+use foco_sender::{App, Config};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _telemetry = foco_runtime::telemetry::init("foco-sender");
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("foco-sender: {error}");
+            std::process::exit(2);
+        }
+    };
+    let shutdown = CancellationToken::new();
+    foco_runtime::shutdown::cancel_on_signal(shutdown.clone());
+    let app = App::build(config, shutdown).await?;
+    tracing::info!(admin = %app.admin_addr(), "foco-sender started");
+    app.run().await?;
+    tracing::info!("foco-sender stopped");
+    Ok(())
+}

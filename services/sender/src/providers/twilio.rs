@@ -1,0 +1,212 @@
+//! Twilio's Messages API: `POST {base}/2010-04-01/Accounts/{AccountSid}/Messages.json`,
+//! form-encoded `To`, `From` (or `MessagingServiceSid`) and `Body`, HTTP basic auth
+//! with the account SID and auth token. Success is `201` with the message `sid`;
+//! errors carry `{code, message, more_info, status}`.
+//!
+//! Route settings: `base_url` (default `https://api.twilio.com`, for regional
+//! endpoints and fakes), `from`, `messaging_service_sid`, `account_sid` (may also be
+//! a credential). Credentials: `account_sid`, `auth_token`.
+//!
+//! Twilio's API has no idempotency key, so an unknown outcome is never retried.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use super::response::{error_reason, read_body, retry_after, shorten, transport_failure};
+use super::{OutboundSms, ProviderOutcome, RouteConfigError, setting, url_setting};
+
+pub const DEFAULT_BASE_URL: &str = "https://api.twilio.com";
+
+#[derive(Clone)]
+pub struct TwilioProvider {
+    client: reqwest::Client,
+    messages_url: url::Url,
+    account_sid: String,
+    auth_token: String,
+    default_from: String,
+    messaging_service_sid: String,
+}
+
+impl std::fmt::Debug for TwilioProvider {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("TwilioProvider")
+            .field("messages_url", &self.messages_url.as_str())
+            .field("auth_token", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// Twilio's error body.
+#[derive(Debug, Deserialize)]
+struct TwilioError {
+    code: Option<i64>,
+    message: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TwilioMessage {
+    sid: Option<String>,
+}
+
+impl TwilioProvider {
+    pub fn new(
+        client: reqwest::Client,
+        settings: &HashMap<String, String>,
+        credentials: &HashMap<String, String>,
+        allow_private_hosts: bool,
+    ) -> Result<Self, RouteConfigError> {
+        let account_sid = setting(credentials, "account_sid")
+            .or_else(|| setting(settings, "account_sid"))
+            .ok_or(RouteConfigError::MissingCredential("account_sid"))?;
+        // The SID becomes a path segment; Twilio SIDs are "AC" + 32 hex digits.
+        if !account_sid.bytes().all(|byte| byte.is_ascii_alphanumeric()) {
+            return Err(RouteConfigError::InvalidCredential("account_sid"));
+        }
+        let auth_token = setting(credentials, "auth_token")
+            .ok_or(RouteConfigError::MissingCredential("auth_token"))?;
+        let base_url = setting(settings, "base_url").unwrap_or(DEFAULT_BASE_URL);
+        let mut messages_url = url_setting(base_url, "base_url", allow_private_hosts)?;
+        messages_url
+            .path_segments_mut()
+            .map_err(|_| RouteConfigError::InvalidUrl {
+                setting: "base_url",
+            })?
+            .pop_if_empty()
+            .extend(["2010-04-01", "Accounts", account_sid, "Messages.json"]);
+        let default_from = setting(settings, "from").unwrap_or_default().to_owned();
+        let messaging_service_sid = setting(settings, "messaging_service_sid")
+            .unwrap_or_default()
+            .to_owned();
+        if default_from.is_empty() && messaging_service_sid.is_empty() {
+            // A job may still carry its own from; checked again per message.
+            tracing::debug!("twilio route has neither from nor messaging_service_sid");
+        }
+        Ok(Self {
+            client,
+            messages_url,
+            account_sid: account_sid.to_owned(),
+            auth_token: auth_token.to_owned(),
+            default_from,
+            messaging_service_sid,
+        })
+    }
+
+    pub async fn send(&self, message: &OutboundSms) -> ProviderOutcome {
+        let from = if message.from.is_empty() {
+            self.default_from.as_str()
+        } else {
+            message.from.as_str()
+        };
+        let mut form: Vec<(&str, &str)> = vec![("To", message.to.as_str())];
+        if !from.is_empty() {
+            form.push(("From", from));
+        } else if !self.messaging_service_sid.is_empty() {
+            form.push(("MessagingServiceSid", self.messaging_service_sid.as_str()));
+        } else {
+            return ProviderOutcome::Permanent {
+                reason: "twilio route has no from number or messaging_service_sid".to_owned(),
+            };
+        }
+        form.push(("Body", message.body.as_str()));
+        let request = self
+            .client
+            .post(self.messages_url.clone())
+            .basic_auth(&self.account_sid, Some(&self.auth_token))
+            .form(&form);
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(error) => return transport_failure(&error),
+        };
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        let body = read_body(response).await;
+        if status.is_success() {
+            let sid = serde_json::from_slice::<TwilioMessage>(&body)
+                .ok()
+                .and_then(|answer| answer.sid)
+                .filter(|sid| !sid.is_empty());
+            return ProviderOutcome::Sent {
+                provider_message_id: sid.unwrap_or_else(|| message.job_id.clone()),
+            };
+        }
+        let reason = twilio_reason(status, &body);
+        if status.as_u16() == 429 || status.is_server_error() {
+            return ProviderOutcome::Transient {
+                retry_after,
+                reason,
+            };
+        }
+        ProviderOutcome::Permanent { reason }
+    }
+}
+
+/// `21211: The 'To' number +1555 is not a valid phone number.` when Twilio sent its
+/// error body; the generic reason otherwise.
+fn twilio_reason(status: reqwest::StatusCode, body: &[u8]) -> String {
+    match serde_json::from_slice::<TwilioError>(body) {
+        Ok(TwilioError {
+            code: Some(code),
+            message,
+        }) => shorten(&format!("{code}: {}", message.unwrap_or_default())),
+        Ok(TwilioError {
+            code: None,
+            message: Some(message),
+        }) => shorten(&format!("HTTP {}: {message}", status.as_u16())),
+        _ => error_reason(status, body),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> reqwest::Client {
+        super::super::build_http_client(std::time::Duration::from_secs(1), true).unwrap()
+    }
+
+    #[test]
+    fn messages_url_includes_the_account() {
+        let settings =
+            HashMap::from([("base_url".to_owned(), "https://api.twilio.com/".to_owned())]);
+        let credentials = HashMap::from([
+            ("account_sid".to_owned(), "AC123".to_owned()),
+            ("auth_token".to_owned(), "secret".to_owned()),
+        ]);
+        let provider = TwilioProvider::new(client(), &settings, &credentials, false).unwrap();
+        assert_eq!(
+            provider.messages_url.as_str(),
+            "https://api.twilio.com/2010-04-01/Accounts/AC123/Messages.json"
+        );
+        assert!(!format!("{provider:?}").contains("secret"));
+    }
+
+    #[test]
+    fn missing_credentials_are_reported() {
+        let credentials = HashMap::from([("account_sid".to_owned(), "AC1".to_owned())]);
+        let error =
+            TwilioProvider::new(client(), &HashMap::new(), &credentials, false).unwrap_err();
+        assert_eq!(error, RouteConfigError::MissingCredential("auth_token"));
+        let credentials = HashMap::from([
+            ("account_sid".to_owned(), "AC1/../x".to_owned()),
+            ("auth_token".to_owned(), "t".to_owned()),
+        ]);
+        let error =
+            TwilioProvider::new(client(), &HashMap::new(), &credentials, false).unwrap_err();
+        assert_eq!(error, RouteConfigError::InvalidCredential("account_sid"));
+    }
+
+    #[test]
+    fn twilio_errors_read_as_code_and_message() {
+        let body = br#"{"code": 21211, "message": "The 'To' number 5551234 is not a valid phone number.", "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400}"#;
+        assert_eq!(
+            twilio_reason(reqwest::StatusCode::BAD_REQUEST, body),
+            "21211: The 'To' number 5551234 is not a valid phone number."
+        );
+        assert_eq!(
+            twilio_reason(reqwest::StatusCode::BAD_GATEWAY, b"upstream"),
+            "HTTP 502: upstream"
+        );
+    }
+}

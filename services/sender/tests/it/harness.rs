@@ -1,0 +1,326 @@
+//! A control App and a sender App on port-0 listeners over a fresh database and bus
+//! prefix, a fake provider, and helpers to publish jobs and read message rows.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use bytes::Bytes;
+use foco_bus::BusNames;
+use foco_proto::v1::{Account, SmsJob, UpsertAccountRequest, UpsertProviderRouteRequest};
+use foco_testkit::{FakeProvider, TestBus, TestDatabase};
+use prost::Message as _;
+use secrecy::SecretString;
+use sqlx::Row;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub const ADMIN_KEY: &str = "sender-test-admin-key-0123456789";
+const ENCRYPTION_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// One test's world: control, Postgres, NATS prefix, a fake provider, an account.
+pub struct TestEnv {
+    pub db: TestDatabase,
+    pub bus: TestBus,
+    pub names: BusNames,
+    pub control_url: String,
+    pub account: Account,
+    pub fake: FakeProvider,
+    pub nats: async_nats::Client,
+    pub jetstream: jetstream::Context,
+    pub outbox_dir: PathBuf,
+    control_shutdown: CancellationToken,
+    _control_task: JoinHandle<Result<(), foco_control::ControlError>>,
+}
+
+impl TestEnv {
+    /// Control running, an account `acme` (default country MX), nothing else.
+    pub async fn start() -> Self {
+        let db = TestDatabase::create().await;
+        let bus = TestBus::new();
+        let names = BusNames::new(&bus.prefix).unwrap();
+        let control_config = foco_control::Config {
+            grpc_listen: "127.0.0.1:0".parse().unwrap(),
+            admin_listen: "127.0.0.1:0".parse().unwrap(),
+            database_url: db.url.clone(),
+            nats_url: bus.nats_url.clone(),
+            bus_prefix: bus.prefix.clone(),
+            admin_api_key: SecretString::from(ADMIN_KEY),
+            encryption_key: foco_control::parse_encryption_key(ENCRYPTION_KEY).unwrap(),
+        };
+        let control_shutdown = CancellationToken::new();
+        let control = foco_control::App::build(control_config, control_shutdown.clone())
+            .await
+            .expect("build control");
+        let control_url = format!("http://{}", control.grpc_addr());
+        let control_task = tokio::spawn(control.run());
+        let nats = async_nats::connect(&bus.nats_url)
+            .await
+            .expect("connect to NATS");
+        let jetstream = jetstream::new(nats.clone());
+        let mut env = Self {
+            db,
+            bus,
+            names,
+            control_url,
+            account: Account::default(),
+            fake: FakeProvider::start().await,
+            nats,
+            jetstream,
+            outbox_dir: std::env::temp_dir()
+                .join(format!("foco-sender-it-{}", uuid::Uuid::new_v4())),
+            control_shutdown,
+            _control_task: control_task,
+        };
+        env.account = env
+            .control()
+            .upsert_account(UpsertAccountRequest {
+                name: "acme".to_owned(),
+                default_country: "MX".to_owned(),
+                timezone: "America/Mexico_City".to_owned(),
+            })
+            .await
+            .expect("create account")
+            .into_inner();
+        env
+    }
+
+    pub fn control(&self) -> foco_control_client::ControlApi {
+        foco_control_client::connect(&self.control_url, &SecretString::from(ADMIN_KEY)).unwrap()
+    }
+
+    pub async fn upsert_route(
+        &self,
+        name: &str,
+        kind: &str,
+        settings: &[(&str, &str)],
+        credentials: &[(&str, &str)],
+    ) {
+        let owned = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+                .collect()
+        };
+        self.control()
+            .upsert_provider_route(UpsertProviderRouteRequest {
+                account: self.account.name.clone(),
+                name: name.to_owned(),
+                kind: kind.to_owned(),
+                settings: owned(settings),
+                credentials: owned(credentials),
+                is_default: true,
+            })
+            .await
+            .expect("upsert provider route");
+    }
+
+    /// The default route: the generic http provider pointed at the fake.
+    pub async fn http_route(&self) {
+        let url = format!("{}/sms", self.fake.url());
+        self.upsert_route(
+            "gateway",
+            "http",
+            &[("url", &url), ("from", "FOCO")],
+            &[("authorization", "Bearer gateway-token")],
+        )
+        .await;
+    }
+
+    /// Settings a test may adjust before starting a sender.
+    pub fn sender_config(&self) -> foco_sender::Config {
+        foco_sender::Config {
+            nats_url: self.bus.nats_url.clone(),
+            bus_prefix: self.bus.prefix.clone(),
+            bus_replicas: 1,
+            database_url: self.db.url.clone(),
+            control_url: self.control_url.clone(),
+            control_api_key: SecretString::from(ADMIN_KEY),
+            admin_listen: "127.0.0.1:0".parse().unwrap(),
+            concurrency: 8,
+            max_ack_pending: 1000,
+            ack_wait: Duration::from_secs(5),
+            provider_timeout: Duration::from_secs(3),
+            max_attempts: 8,
+            console_outbox: self.outbox_dir.join("outbox.jsonl"),
+            allow_private_provider_hosts: true,
+            config_cache_ttl: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+
+    pub async fn start_sender(&self, config: foco_sender::Config) -> RunningSender {
+        let shutdown = CancellationToken::new();
+        let app = foco_sender::App::build(config, shutdown.clone())
+            .await
+            .expect("build sender");
+        let admin_addr = app.admin_addr();
+        let metrics = app.metrics();
+        RunningSender {
+            shutdown,
+            admin_addr,
+            metrics,
+            task: Some(tokio::spawn(app.run())),
+        }
+    }
+
+    /// A job to `to` on the account's default route.
+    pub fn job(&self, to: &str, body: &str) -> SmsJob {
+        let event_id = format!("evt_{}", uuid::Uuid::new_v4().simple());
+        SmsJob {
+            job_id: foco_bus::job_id(&event_id, "rule-1", to),
+            account_id: self.account.id.clone(),
+            event_id,
+            source_id: "source-1".to_owned(),
+            rule_id: "rule-1".to_owned(),
+            to: to.to_owned(),
+            body: body.to_owned(),
+            provider: String::new(),
+            from: String::new(),
+            priority: 1,
+            created_at_ms: chrono::Utc::now().timestamp_millis(),
+        }
+    }
+
+    /// Publishes `job` with `Nats-Msg-Id: msg_id` (the job id, unless a test wants
+    /// to slip a duplicate past JetStream's dedup).
+    pub async fn publish_with_id(&self, job: &SmsJob, msg_id: &str) {
+        self.publish_bytes(job.encode_to_vec().into(), msg_id).await;
+    }
+
+    pub async fn publish(&self, job: &SmsJob) {
+        self.publish_with_id(job, &job.job_id).await;
+    }
+
+    pub async fn publish_bytes(&self, payload: Bytes, msg_id: &str) {
+        foco_bus::publish_durable(
+            &self.jetstream,
+            &self.nats,
+            self.names.sms_subject(&self.account.id),
+            msg_id,
+            payload,
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("publish sms job");
+    }
+
+    pub async fn message(&self, job_id: &str) -> Option<MessageRow> {
+        let row = sqlx::query(
+            "SELECT status, attempts, error, provider, provider_message_id, recipient, sent_at IS NOT NULL AS has_sent_at
+             FROM messages WHERE job_id = $1",
+        )
+        .bind(job_id)
+        .fetch_optional(&self.db.pool)
+        .await
+        .expect("read message")?;
+        Some(MessageRow {
+            status: row.get("status"),
+            attempts: row.get("attempts"),
+            error: row.get("error"),
+            provider: row.get("provider"),
+            provider_message_id: row.get("provider_message_id"),
+            recipient: row.get("recipient"),
+            has_sent_at: row.get("has_sent_at"),
+        })
+    }
+
+    pub async fn wait_for_status(
+        &self,
+        job_id: &str,
+        status: &str,
+        timeout: Duration,
+    ) -> MessageRow {
+        foco_testkit::wait_for(
+            &format!("message {job_id} to be {status}"),
+            timeout,
+            || async {
+                self.message(job_id)
+                    .await
+                    .filter(|row| row.status == status)
+            },
+        )
+        .await
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        self.control_shutdown.cancel();
+        let _ = std::fs::remove_dir_all(&self.outbox_dir);
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MessageRow {
+    pub status: String,
+    pub attempts: i32,
+    pub error: String,
+    pub provider: String,
+    pub provider_message_id: String,
+    pub recipient: String,
+    pub has_sent_at: bool,
+}
+
+pub struct RunningSender {
+    pub shutdown: CancellationToken,
+    pub admin_addr: SocketAddr,
+    pub metrics: foco_sender::metrics::Metrics,
+    pub task: Option<JoinHandle<Result<(), foco_sender::SenderError>>>,
+}
+
+impl RunningSender {
+    /// Cancels and waits for `run` to return.
+    pub async fn stop(mut self) -> Result<(), foco_sender::SenderError> {
+        self.shutdown.cancel();
+        let task = self.task.take().expect("sender task");
+        task.await.expect("sender task panicked")
+    }
+
+    /// Aborts the task, as a SIGKILL would: no drain, no acks, no outcome writes.
+    pub async fn kill(mut self) {
+        let task = self.task.take().expect("sender task");
+        task.abort();
+        let _ = task.await;
+    }
+
+    pub async fn wait_for_jobs(&self, outcome: &'static str, count: u64) {
+        foco_testkit::wait_for(
+            &format!("{count} jobs with outcome {outcome}"),
+            Duration::from_secs(20),
+            || async { (self.metrics.jobs_with_outcome(outcome) >= count).then_some(()) },
+        )
+        .await;
+    }
+
+    /// `GET path` on the admin listener: (status code, body).
+    pub async fn admin_get(&self, path: &str) -> (u16, String) {
+        let mut stream = tokio::net::TcpStream::connect(self.admin_addr)
+            .await
+            .unwrap();
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let status = response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or(0);
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+}
+
+impl Drop for RunningSender {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
