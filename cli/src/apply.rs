@@ -1,0 +1,197 @@
+//! `foco apply`: upsert the account, then providers, sources and rules, in that
+//! order (rules name providers and belong to sources). Every call is an upsert by
+//! name, so applying the same file twice changes nothing.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::Path;
+
+use foco_control_client::ControlApi;
+use foco_proto::v1::{DeleteRuleRequest, ListRulesRequest};
+
+use crate::error::CliError;
+use crate::manifest::{Manifest, Plan};
+
+#[derive(Debug, Clone, Default)]
+pub struct ApplyOptions {
+    /// Public base URL of ingress, for the printed webhook URLs.
+    pub ingress_url: String,
+    /// Delete rules of the applied sources that the file does not list.
+    pub prune: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedSource {
+    pub name: String,
+    pub token: String,
+    pub webhook_url: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplySummary {
+    pub account: String,
+    pub providers: usize,
+    pub sources: Vec<AppliedSource>,
+    pub rules: usize,
+    /// `source/rule` names deleted by `--prune`.
+    pub pruned: Vec<String>,
+}
+
+/// `<ingress>/v1/hooks/<token>`
+pub fn webhook_url(ingress_url: &str, token: &str) -> String {
+    format!("{}/v1/hooks/{token}", ingress_url.trim_end_matches('/'))
+}
+
+/// Checks a file without contacting the API: structure, `env:` values, names.
+pub fn dry_run(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    out: &mut dyn Write,
+) -> Result<Plan, CliError> {
+    let manifest = Manifest::load(path)?;
+    let plan = manifest.resolve(env)?;
+    let rules: usize = plan.sources.iter().map(|source| source.rules.len()).sum();
+    writeln!(
+        out,
+        "{}: valid (account {}: {}, {}, {}); nothing applied",
+        path.display(),
+        plan.account.name,
+        plan_count(plan.providers.len(), "provider"),
+        plan_count(plan.sources.len(), "source"),
+        plan_count(rules, "rule"),
+    )?;
+    Ok(plan)
+}
+
+/// Loads, resolves and applies a file.
+pub async fn apply_file(
+    api: &mut ControlApi,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    options: &ApplyOptions,
+    out: &mut dyn Write,
+) -> Result<ApplySummary, CliError> {
+    let manifest = Manifest::load(path)?;
+    let plan = manifest.resolve(env)?;
+    apply_plan(api, path, &plan, options, out).await
+}
+
+pub async fn apply_plan(
+    api: &mut ControlApi,
+    path: &Path,
+    plan: &Plan,
+    options: &ApplyOptions,
+    out: &mut dyn Write,
+) -> Result<ApplySummary, CliError> {
+    let located = |location: &str, what: String| {
+        let context = format!("{}: {location}: ", path.display());
+        move |status| CliError::Api {
+            context,
+            what,
+            status,
+        }
+    };
+    let account_name = &plan.account.name;
+    api.upsert_account(plan.account.clone())
+        .await
+        .map_err(located("account", format!("save account {account_name:?}")))?;
+    let mut summary = ApplySummary {
+        account: account_name.clone(),
+        ..ApplySummary::default()
+    };
+
+    for provider in &plan.providers {
+        let name = &provider.request.name;
+        api.upsert_provider_route(provider.request.clone())
+            .await
+            .map_err(located(
+                &provider.location,
+                format!("save provider {name:?}"),
+            ))?;
+        summary.providers += 1;
+    }
+
+    for source in &plan.sources {
+        let name = &source.request.name;
+        let saved = api
+            .upsert_source(source.request.clone())
+            .await
+            .map_err(located(&source.location, format!("save source {name:?}")))?
+            .into_inner();
+        for rule in &source.rules {
+            api.upsert_rule(rule.request.clone())
+                .await
+                .map_err(located(
+                    &rule.location,
+                    format!("save rule {:?} of source {name:?}", rule.request.name),
+                ))?;
+            summary.rules += 1;
+        }
+        if options.prune {
+            let keep: BTreeSet<&str> = source
+                .rules
+                .iter()
+                .map(|rule| rule.request.name.as_str())
+                .collect();
+            let stored = api
+                .list_rules(ListRulesRequest {
+                    account: account_name.clone(),
+                    source: name.clone(),
+                })
+                .await
+                .map_err(located(
+                    &source.location,
+                    format!("list rules of source {name:?}"),
+                ))?
+                .into_inner()
+                .rules;
+            for stale in stored
+                .iter()
+                .filter(|rule| !keep.contains(rule.name.as_str()))
+            {
+                api.delete_rule(DeleteRuleRequest {
+                    account: account_name.clone(),
+                    source: name.clone(),
+                    name: stale.name.clone(),
+                })
+                .await
+                .map_err(located(
+                    &source.location,
+                    format!("prune rule {:?}", stale.name),
+                ))?;
+                writeln!(out, "pruned rule {name}/{}", stale.name)?;
+                summary.pruned.push(format!("{name}/{}", stale.name));
+            }
+        }
+        let webhook_url = webhook_url(&options.ingress_url, &saved.token);
+        writeln!(out, "source {name}: {webhook_url}")?;
+        summary.sources.push(AppliedSource {
+            name: name.clone(),
+            token: saved.token,
+            webhook_url,
+        });
+    }
+
+    let pruned = if options.prune {
+        format!(", {} pruned", plan_count(summary.pruned.len(), "rule"))
+    } else {
+        String::new()
+    };
+    writeln!(
+        out,
+        "applied {}: account {account_name}, {}, {}, {}{pruned}",
+        path.display(),
+        plan_count(summary.providers, "provider"),
+        plan_count(summary.sources.len(), "source"),
+        plan_count(summary.rules, "rule"),
+    )?;
+    Ok(summary)
+}
+
+fn plan_count(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}

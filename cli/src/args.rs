@@ -1,0 +1,140 @@
+//! Command-line arguments (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::output::OutputFormat;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "foco",
+    version,
+    about = "Foco: turn webhooks into SMS. Apply configuration files and inspect sources, rules and messages.",
+    after_help = "Configuration files for `foco apply` are documented in the foco-cli crate (cli/src/lib.rs)."
+)]
+pub struct Cli {
+    /// The control gRPC API.
+    #[arg(
+        long,
+        env = "FOCO_API_URL",
+        default_value = "http://127.0.0.1:50051",
+        global = true
+    )]
+    pub api_url: String,
+    /// API key (admin or account). Falls back to FOCO_ADMIN_API_KEY.
+    #[arg(long, env = "FOCO_API_KEY", hide_env_values = true, global = true)]
+    pub api_key: Option<String>,
+    /// Public base URL of ingress, used to print webhook URLs.
+    #[arg(
+        long,
+        env = "FOCO_INGRESS_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub ingress_url: String,
+    /// Account the command acts on (`apply` reads it from the file).
+    #[arg(long, env = "FOCO_ACCOUNT", global = true)]
+    pub account: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or update an account's providers, sources and rules from a YAML file (idempotent).
+    Apply(ApplyArgs),
+    /// Webhook sources.
+    #[command(subcommand)]
+    Sources(SourcesCommand),
+    /// Rules of a source.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// SMS messages and their status.
+    #[command(subcommand)]
+    Messages(MessagesCommand),
+    /// Accounts visible to the API key.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+    /// API keys of an account.
+    #[command(subcommand, name = "api-keys")]
+    ApiKeys(ApiKeysCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The configuration file.
+    #[arg(short = 'f', long = "file")]
+    pub file: PathBuf,
+    /// Check the file (structure and env: values) without contacting the API.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Delete rules of the applied sources that are not in the file.
+    #[arg(long)]
+    pub prune: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FormatArg {
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SourcesCommand {
+    /// List the account's sources and their webhook URLs.
+    List(FormatArg),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// List a source's rules.
+    List {
+        #[arg(long)]
+        source: String,
+        #[command(flatten)]
+        format: FormatArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MessagesCommand {
+    /// List messages, newest first.
+    List {
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+        /// How many (1 to 1000).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[command(flatten)]
+        format: FormatArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatusArg {
+    Queued,
+    Sending,
+    Sent,
+    Failed,
+    Unknown,
+    Delivered,
+    Undelivered,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountsCommand {
+    List(FormatArg),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeysCommand {
+    /// Create an API key for the account; the key is shown once.
+    Create {
+        #[arg(long, default_value = "")]
+        description: String,
+        #[command(flatten)]
+        format: FormatArg,
+    },
+}

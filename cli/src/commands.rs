@@ -1,0 +1,311 @@
+//! The listing commands and API key creation.
+
+use std::io::Write;
+
+use foco_control_client::ControlApi;
+use foco_proto::v1::{
+    CreateApiKeyRequest, ListAccountsRequest, ListMessagesRequest, ListRulesRequest,
+    ListSourcesRequest, MessageStatus, Priority, verification,
+};
+use serde_json::json;
+
+use crate::CliError;
+use crate::apply::webhook_url;
+use crate::args::StatusArg;
+use crate::output::{self, OutputFormat, rfc3339};
+
+pub async fn list_sources(
+    api: &mut ControlApi,
+    account: &str,
+    ingress_url: &str,
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let sources = api
+        .list_sources(ListSourcesRequest {
+            account: account.to_owned(),
+        })
+        .await
+        .map_err(|status| CliError::api(format!("list sources of {account:?}"), status))?
+        .into_inner()
+        .sources;
+    let scheme = |source: &foco_proto::v1::Source| match source
+        .verification
+        .as_ref()
+        .and_then(|v| v.scheme.as_ref())
+    {
+        None | Some(verification::Scheme::None(_)) => "none",
+        Some(verification::Scheme::StandardWebhooks(_)) => "standard-webhooks",
+        Some(verification::Scheme::HmacSha256(_)) => "hmac-sha256",
+    };
+    match format {
+        OutputFormat::Json => {
+            let items: Vec<_> = sources
+                .iter()
+                .map(|source| {
+                    json!({
+                        "id": source.id,
+                        "name": source.name,
+                        "token": source.token,
+                        "webhook_url": webhook_url(ingress_url, &source.token),
+                        "verification": scheme(source),
+                        "has_secret": source.has_secret,
+                        "event_type_from": source.event_type_from,
+                        "event_id_from": source.event_id_from,
+                        "enabled": source.enabled,
+                        "max_body_bytes": source.max_body_bytes,
+                        "created_at": rfc3339(source.created_at_ms),
+                        "updated_at": rfc3339(source.updated_at_ms),
+                    })
+                })
+                .collect();
+            output::json(out, &json!(items))
+        }
+        OutputFormat::Table => {
+            let rows: Vec<Vec<String>> = sources
+                .iter()
+                .map(|source| {
+                    vec![
+                        source.name.clone(),
+                        if source.enabled { "yes" } else { "no" }.to_owned(),
+                        scheme(source).to_owned(),
+                        webhook_url(ingress_url, &source.token),
+                    ]
+                })
+                .collect();
+            Ok(output::table(
+                out,
+                &["NAME", "ENABLED", "VERIFY", "WEBHOOK URL"],
+                &rows,
+            )?)
+        }
+    }
+}
+
+pub async fn list_rules(
+    api: &mut ControlApi,
+    account: &str,
+    source: &str,
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let rules = api
+        .list_rules(ListRulesRequest {
+            account: account.to_owned(),
+            source: source.to_owned(),
+        })
+        .await
+        .map_err(|status| CliError::api(format!("list rules of source {source:?}"), status))?
+        .into_inner()
+        .rules;
+    let priority = |value: i32| match Priority::try_from(value) {
+        Ok(Priority::Marketing) => "marketing",
+        _ => "transactional",
+    };
+    match format {
+        OutputFormat::Json => {
+            let items: Vec<_> = rules
+                .iter()
+                .map(|rule| {
+                    json!({
+                        "id": rule.id,
+                        "name": rule.name,
+                        "when": rule.when,
+                        "to": rule.to,
+                        "body": rule.body,
+                        "provider": rule.provider,
+                        "from": rule.from,
+                        "priority": priority(rule.priority),
+                        "enabled": rule.enabled,
+                        "created_at": rfc3339(rule.created_at_ms),
+                        "updated_at": rfc3339(rule.updated_at_ms),
+                    })
+                })
+                .collect();
+            output::json(out, &json!(items))
+        }
+        OutputFormat::Table => {
+            let rows: Vec<Vec<String>> = rules
+                .iter()
+                .map(|rule| {
+                    vec![
+                        rule.name.clone(),
+                        if rule.enabled { "yes" } else { "no" }.to_owned(),
+                        priority(rule.priority).to_owned(),
+                        rule.to.join(", "),
+                        if rule.when.is_empty() {
+                            "(always)".to_owned()
+                        } else {
+                            rule.when.clone()
+                        },
+                    ]
+                })
+                .collect();
+            Ok(output::table(
+                out,
+                &["NAME", "ENABLED", "PRIORITY", "TO", "WHEN"],
+                &rows,
+            )?)
+        }
+    }
+}
+
+fn status_text(status: i32) -> &'static str {
+    match MessageStatus::try_from(status) {
+        Ok(MessageStatus::Queued) => "queued",
+        Ok(MessageStatus::Sending) => "sending",
+        Ok(MessageStatus::Sent) => "sent",
+        Ok(MessageStatus::Failed) => "failed",
+        Ok(MessageStatus::Unknown) => "unknown",
+        Ok(MessageStatus::Delivered) => "delivered",
+        Ok(MessageStatus::Undelivered) => "undelivered",
+        Ok(MessageStatus::Unspecified) | Err(_) => "unspecified",
+    }
+}
+
+fn status_filter(status: Option<StatusArg>) -> MessageStatus {
+    match status {
+        None => MessageStatus::Unspecified,
+        Some(StatusArg::Queued) => MessageStatus::Queued,
+        Some(StatusArg::Sending) => MessageStatus::Sending,
+        Some(StatusArg::Sent) => MessageStatus::Sent,
+        Some(StatusArg::Failed) => MessageStatus::Failed,
+        Some(StatusArg::Unknown) => MessageStatus::Unknown,
+        Some(StatusArg::Delivered) => MessageStatus::Delivered,
+        Some(StatusArg::Undelivered) => MessageStatus::Undelivered,
+    }
+}
+
+pub async fn list_messages(
+    api: &mut ControlApi,
+    account: &str,
+    status: Option<StatusArg>,
+    limit: u32,
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let messages = api
+        .list_messages(ListMessagesRequest {
+            account: account.to_owned(),
+            status: status_filter(status) as i32,
+            event_id: String::new(),
+            limit,
+            before_ms: 0,
+        })
+        .await
+        .map_err(|status| CliError::api(format!("list messages of {account:?}"), status))?
+        .into_inner()
+        .messages;
+    match format {
+        OutputFormat::Json => {
+            let items: Vec<_> = messages
+                .iter()
+                .map(|message| {
+                    json!({
+                        "id": message.job_id,
+                        "event_id": message.event_id,
+                        "to": message.to,
+                        "body": message.body,
+                        "status": status_text(message.status),
+                        "provider": message.provider,
+                        "provider_message_id": message.provider_message_id,
+                        "attempts": message.attempts,
+                        "error": message.error,
+                        "created_at": rfc3339(message.created_at_ms),
+                        "updated_at": rfc3339(message.updated_at_ms),
+                        "sent_at": rfc3339(message.sent_at_ms),
+                    })
+                })
+                .collect();
+            output::json(out, &json!(items))
+        }
+        OutputFormat::Table => {
+            let rows: Vec<Vec<String>> = messages
+                .iter()
+                .map(|message| {
+                    vec![
+                        rfc3339(message.created_at_ms).unwrap_or_default(),
+                        status_text(message.status).to_owned(),
+                        message.to.clone(),
+                        message.provider.clone(),
+                        message.body.chars().take(60).collect(),
+                    ]
+                })
+                .collect();
+            Ok(output::table(
+                out,
+                &["CREATED", "STATUS", "TO", "PROVIDER", "BODY"],
+                &rows,
+            )?)
+        }
+    }
+}
+
+pub async fn list_accounts(
+    api: &mut ControlApi,
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let accounts = api
+        .list_accounts(ListAccountsRequest {})
+        .await
+        .map_err(|status| CliError::api("list accounts", status))?
+        .into_inner()
+        .accounts;
+    match format {
+        OutputFormat::Json => {
+            let items: Vec<_> = accounts
+                .iter()
+                .map(|account| {
+                    json!({
+                        "id": account.id,
+                        "name": account.name,
+                        "default_country": account.default_country,
+                        "timezone": account.timezone,
+                        "created_at": rfc3339(account.created_at_ms),
+                    })
+                })
+                .collect();
+            output::json(out, &json!(items))
+        }
+        OutputFormat::Table => {
+            let rows: Vec<Vec<String>> = accounts
+                .iter()
+                .map(|account| {
+                    vec![
+                        account.name.clone(),
+                        account.default_country.clone(),
+                        account.timezone.clone(),
+                    ]
+                })
+                .collect();
+            Ok(output::table(out, &["NAME", "COUNTRY", "TIMEZONE"], &rows)?)
+        }
+    }
+}
+
+pub async fn create_api_key(
+    api: &mut ControlApi,
+    account: &str,
+    description: &str,
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let created = api
+        .create_api_key(CreateApiKeyRequest {
+            account: account.to_owned(),
+            description: description.to_owned(),
+        })
+        .await
+        .map_err(|status| CliError::api(format!("create an API key for {account:?}"), status))?
+        .into_inner();
+    match format {
+        OutputFormat::Json => output::json(out, &json!({"id": created.id, "key": created.key})),
+        OutputFormat::Table => {
+            writeln!(out, "created API key {} for account {account}", created.id)?;
+            writeln!(out, "{}", created.key)?;
+            writeln!(out, "store it now: it is not shown again")?;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The configuration file `foco apply` reads (the shape is documented in the crate
+//! root), and its translation into control API requests.
+//!
+//! Loading is in two steps: [`Manifest::load`] parses and checks the structure
+//! (unknown keys are errors, with the YAML path and line); [`Manifest::resolve`]
+//! reads `env:NAME` values and checks what spans several entries (duplicate names,
+//! one default provider), producing a [`Plan`] of requests.
+
+mod provider;
+mod resolve;
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use provider::{ProviderKind, ProviderSpec};
+pub use resolve::{Located, Plan, PlannedSource};
+
+/// A problem in the file, named by the file's path and the YAML location.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Structure errors; serde's message carries the YAML path, line and column.
+    #[error("{}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("{}: {location}: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        location: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The account name; created if it does not exist.
+    pub account: String,
+    /// ISO 3166-1 alpha-2 country for reading local phone numbers, e.g. `MX`.
+    pub default_country: String,
+    /// IANA time zone, e.g. `America/Mexico_City`.
+    pub timezone: String,
+    #[serde(default)]
+    pub providers: Vec<ProviderSpec>,
+    #[serde(default)]
+    pub sources: Vec<SourceSpec>,
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    pub name: String,
+    /// How webhooks are verified; absent means not at all.
+    #[serde(default)]
+    pub verify: Option<VerifySpec>,
+    /// Signing secret (usually `env:NAME`). Absent keeps the stored one.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// `header:<Name>` or `body:<path>`.
+    #[serde(default)]
+    pub event_type: Option<String>,
+    /// `header:<Name>` or `body:<path>`; absent: a hash of the body.
+    #[serde(default)]
+    pub event_id: Option<String>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    pub max_body_bytes: Option<u32>,
+    #[serde(default)]
+    pub rules: Vec<RuleSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "scheme", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum VerifySpec {
+    None,
+    StandardWebhooks {
+        #[serde(default)]
+        tolerance_seconds: u32,
+    },
+    #[serde(rename = "hmac-sha256")]
+    HmacSha256 {
+        header: String,
+        encoding: EncodingSpec,
+        #[serde(default)]
+        prefix: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncodingSpec {
+    Hex,
+    Base64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    pub name: String,
+    /// CEL condition; absent means every event.
+    #[serde(default)]
+    pub when: Option<String>,
+    /// Phone numbers or templates (`env:NAME` allowed).
+    pub to: Vec<String>,
+    /// minijinja template.
+    pub body: String,
+    /// Provider name; absent means the account's default.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// Sender id or from number (`env:NAME` allowed).
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub priority: Option<PrioritySpec>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrioritySpec {
+    Transactional,
+    Marketing,
+}
+
+impl Manifest {
+    pub fn load(path: &Path) -> Result<Self, ManifestError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses `text` as if read from `path` (the path only names the file in errors).
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ManifestError> {
+        let mut manifest: Self =
+            serde_norway::from_str(text).map_err(|error| ManifestError::Parse {
+                path: path.to_owned(),
+                message: error.to_string(),
+            })?;
+        manifest.path = path.to_owned();
+        Ok(manifest)
+    }
+
+    pub(crate) fn invalid(
+        &self,
+        location: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ManifestError {
+        ManifestError::Invalid {
+            path: self.path.clone(),
+            location: location.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

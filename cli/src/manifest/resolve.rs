@@ -1,0 +1,251 @@
+//! From a parsed manifest to control API requests: `env:NAME` values are read,
+//! provider keys are split into settings and credentials, and checks that span
+//! entries (duplicate names, more than one default provider) are made.
+
+use std::collections::{BTreeSet, HashMap};
+
+use foco_proto::v1::{
+    HmacSha256, NoVerification, Priority, SignatureEncoding, StandardWebhooks,
+    UpsertAccountRequest, UpsertProviderRouteRequest, UpsertRuleRequest, UpsertSourceRequest,
+    Verification, verification,
+};
+
+use super::provider::Storage;
+use super::{EncodingSpec, Manifest, ManifestError, PrioritySpec, SourceSpec, VerifySpec};
+
+/// Prefix of a value read from the environment at apply time.
+pub const ENV_PREFIX: &str = "env:";
+
+/// A request and where in the file it came from (for error messages).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Located<T> {
+    pub location: String,
+    pub request: T,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedSource {
+    pub location: String,
+    pub request: UpsertSourceRequest,
+    pub rules: Vec<Located<UpsertRuleRequest>>,
+}
+
+/// What `foco apply` sends, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub account: UpsertAccountRequest,
+    pub providers: Vec<Located<UpsertProviderRouteRequest>>,
+    pub sources: Vec<PlannedSource>,
+}
+
+impl Manifest {
+    /// Builds the requests; `env` looks environment variables up (tests pass a map).
+    pub fn resolve(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, ManifestError> {
+        let resolver = Resolver {
+            manifest: self,
+            env,
+        };
+        let account = UpsertAccountRequest {
+            name: self.account.clone(),
+            default_country: self.default_country.clone(),
+            timezone: self.timezone.clone(),
+        };
+        let providers = resolver.providers()?;
+        let mut source_names = BTreeSet::new();
+        let mut sources = Vec::with_capacity(self.sources.len());
+        for (index, source) in self.sources.iter().enumerate() {
+            let location = format!("sources[{index}]");
+            if !source_names.insert(source.name.as_str()) {
+                return Err(self.invalid(
+                    format!("{location}.name"),
+                    format!("source {:?} appears twice", source.name),
+                ));
+            }
+            sources.push(resolver.source(&location, source)?);
+        }
+        Ok(Plan {
+            account,
+            providers,
+            sources,
+        })
+    }
+}
+
+struct Resolver<'a> {
+    manifest: &'a Manifest,
+    env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Resolver<'_> {
+    /// `env:NAME` → the variable's value; anything else as written.
+    fn value(&self, location: &str, raw: &str) -> Result<String, ManifestError> {
+        let Some(variable) = raw.strip_prefix(ENV_PREFIX) else {
+            return Ok(raw.to_owned());
+        };
+        let variable = variable.trim();
+        if variable.is_empty() {
+            return Err(self.manifest.invalid(
+                location,
+                "`env:` needs a variable name, e.g. env:TWILIO_AUTH_TOKEN",
+            ));
+        }
+        match (self.env)(variable) {
+            Some(value) if !value.is_empty() => Ok(value),
+            Some(_) => Err(self.manifest.invalid(
+                location,
+                format!("environment variable {variable} is empty"),
+            )),
+            None => Err(self.manifest.invalid(
+                location,
+                format!("environment variable {variable} is not set"),
+            )),
+        }
+    }
+
+    fn providers(&self) -> Result<Vec<Located<UpsertProviderRouteRequest>>, ManifestError> {
+        let mut names = BTreeSet::new();
+        let mut default: Option<&str> = None;
+        let mut requests = Vec::new();
+        for (index, provider) in self.manifest.providers.iter().enumerate() {
+            let location = format!("providers[{index}]");
+            if !names.insert(provider.name.as_str()) {
+                return Err(self.manifest.invalid(
+                    format!("{location}.name"),
+                    format!("provider {:?} appears twice", provider.name),
+                ));
+            }
+            if provider.default {
+                if let Some(first) = default {
+                    return Err(self.manifest.invalid(
+                        format!("{location}.default"),
+                        format!("only one provider can be the default; {first:?} already is"),
+                    ));
+                }
+                default = Some(&provider.name);
+            }
+            let mut settings = HashMap::new();
+            let mut credentials = HashMap::new();
+            for (key, raw) in &provider.options {
+                let value = self.value(&format!("{location}.{key}"), raw)?;
+                let storage = provider
+                    .kind
+                    .keys()
+                    .iter()
+                    .find_map(|(own, storage)| (own == key).then_some(*storage))
+                    .unwrap_or(Storage::Setting);
+                match storage {
+                    Storage::Setting => settings.insert(key.clone(), value),
+                    Storage::Credential => credentials.insert(key.clone(), value),
+                };
+            }
+            for (header, raw) in &provider.headers {
+                let value = self.value(&format!("{location}.headers.{header}"), raw)?;
+                credentials.insert(header.clone(), value);
+            }
+            requests.push(Located {
+                location,
+                request: UpsertProviderRouteRequest {
+                    account: self.manifest.account.clone(),
+                    name: provider.name.clone(),
+                    kind: provider.kind.as_str().to_owned(),
+                    settings,
+                    credentials,
+                    is_default: provider.default,
+                },
+            });
+        }
+        Ok(requests)
+    }
+
+    fn source(&self, location: &str, source: &SourceSpec) -> Result<PlannedSource, ManifestError> {
+        let secret = match &source.secret {
+            Some(raw) => self.value(&format!("{location}.secret"), raw)?,
+            None => String::new(),
+        };
+        let request = UpsertSourceRequest {
+            account: self.manifest.account.clone(),
+            name: source.name.clone(),
+            verification: Some(verification_request(source.verify.as_ref())),
+            secret,
+            event_type_from: source.event_type.clone().unwrap_or_default(),
+            event_id_from: source.event_id.clone().unwrap_or_default(),
+            enabled: source.enabled,
+            max_body_bytes: source.max_body_bytes.unwrap_or_default(),
+        };
+        let mut rule_names = BTreeSet::new();
+        let mut rules = Vec::with_capacity(source.rules.len());
+        for (index, rule) in source.rules.iter().enumerate() {
+            let rule_location = format!("{location}.rules[{index}]");
+            if !rule_names.insert(rule.name.as_str()) {
+                return Err(self.manifest.invalid(
+                    format!("{rule_location}.name"),
+                    format!(
+                        "rule {:?} appears twice in source {:?}",
+                        rule.name, source.name
+                    ),
+                ));
+            }
+            let to = rule
+                .to
+                .iter()
+                .enumerate()
+                .map(|(to_index, raw)| self.value(&format!("{rule_location}.to[{to_index}]"), raw))
+                .collect::<Result<Vec<_>, _>>()?;
+            let from = match &rule.from {
+                Some(raw) => self.value(&format!("{rule_location}.from"), raw)?,
+                None => String::new(),
+            };
+            let priority = match rule.priority {
+                None => Priority::Unspecified,
+                Some(PrioritySpec::Transactional) => Priority::Transactional,
+                Some(PrioritySpec::Marketing) => Priority::Marketing,
+            };
+            rules.push(Located {
+                location: rule_location,
+                request: UpsertRuleRequest {
+                    account: self.manifest.account.clone(),
+                    source: source.name.clone(),
+                    name: rule.name.clone(),
+                    when: rule.when.clone().unwrap_or_default(),
+                    to,
+                    body: rule.body.clone(),
+                    provider: rule.provider.clone().unwrap_or_default(),
+                    from,
+                    priority: priority as i32,
+                    enabled: rule.enabled,
+                },
+            });
+        }
+        Ok(PlannedSource {
+            location: location.to_owned(),
+            request,
+            rules,
+        })
+    }
+}
+
+fn verification_request(verify: Option<&VerifySpec>) -> Verification {
+    let scheme = match verify {
+        None | Some(VerifySpec::None) => verification::Scheme::None(NoVerification {}),
+        Some(VerifySpec::StandardWebhooks { tolerance_seconds }) => {
+            verification::Scheme::StandardWebhooks(StandardWebhooks {
+                tolerance_seconds: *tolerance_seconds,
+            })
+        }
+        Some(VerifySpec::HmacSha256 {
+            header,
+            encoding,
+            prefix,
+        }) => verification::Scheme::HmacSha256(HmacSha256 {
+            header: header.clone(),
+            encoding: match encoding {
+                EncodingSpec::Hex => SignatureEncoding::Hex,
+                EncodingSpec::Base64 => SignatureEncoding::Base64,
+            } as i32,
+            prefix: prefix.clone(),
+        }),
+    };
+    Verification {
+        scheme: Some(scheme),
+    }
+}

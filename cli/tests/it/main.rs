@@ -1,0 +1,5 @@
+//! CLI tests against an in-process control App on the real Postgres and NATS.
+
+mod apply;
+mod binary;
+mod harness;

@@ -1,0 +1,155 @@
+//! Accounts, and the scoping every other handler starts with: the account a
+//! request names, checked against the caller's key.
+
+use chrono::{DateTime, Utc};
+use foco_proto::v1::{
+    Account, GetAccountRequest, ListAccountsRequest, ListAccountsResponse, UpsertAccountRequest,
+};
+use uuid::Uuid;
+
+use super::{AppState, millis};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::notify::ChangeKind;
+use crate::validate;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AccountRow {
+    pub id: Uuid,
+    pub name: String,
+    pub default_country: String,
+    pub timezone: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl AccountRow {
+    pub fn into_proto(self) -> Account {
+        Account {
+            id: self.id.to_string(),
+            name: self.name,
+            default_country: self.default_country,
+            timezone: self.timezone,
+            created_at_ms: millis(self.created_at),
+        }
+    }
+}
+
+const ACCOUNT_COLUMNS_BY_NAME: &str =
+    "SELECT id, name, default_country, timezone, created_at FROM accounts WHERE name = $1";
+
+pub async fn load_by_id(
+    state: &AppState,
+    account_id: Uuid,
+) -> Result<Option<AccountRow>, ApiError> {
+    Ok(sqlx::query_as::<_, AccountRow>(
+        "SELECT id, name, default_country, timezone, created_at FROM accounts WHERE id = $1",
+    )
+    .bind(account_id)
+    .fetch_optional(&state.pool)
+    .await?)
+}
+
+/// The account named in a request, if the caller may act on it. An account key
+/// naming another account is denied whether or not that account exists, so keys
+/// cannot probe for account names.
+pub async fn authorize(
+    state: &AppState,
+    caller: Caller,
+    name: &str,
+) -> Result<AccountRow, ApiError> {
+    if name.is_empty() {
+        return Err(ApiError::invalid("account is required"));
+    }
+    let account = sqlx::query_as::<_, AccountRow>(ACCOUNT_COLUMNS_BY_NAME)
+        .bind(name)
+        .fetch_optional(&state.pool)
+        .await?;
+    match account {
+        Some(account) if caller.may_access(account.id) => Ok(account),
+        Some(_) => Err(other_account_denied()),
+        None if caller.is_admin() => {
+            Err(ApiError::not_found(format!("account {name:?} not found")))
+        }
+        None => Err(other_account_denied()),
+    }
+}
+
+fn other_account_denied() -> ApiError {
+    ApiError::denied("this API key belongs to another account")
+}
+
+pub async fn upsert(
+    state: AppState,
+    caller: Caller,
+    request: UpsertAccountRequest,
+) -> Result<Account, ApiError> {
+    validate::name("name", &request.name)?;
+    let default_country = validate::country(&request.default_country)?;
+    let timezone = validate::timezone(&request.timezone)?;
+    let account = match caller {
+        Caller::Admin => {
+            sqlx::query_as::<_, AccountRow>(
+                "INSERT INTO accounts (id, name, default_country, timezone) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (name) DO UPDATE
+                   SET default_country = EXCLUDED.default_country,
+                       timezone = EXCLUDED.timezone,
+                       updated_at = now()
+                 RETURNING id, name, default_country, timezone, created_at",
+            )
+            .bind(Uuid::now_v7())
+            .bind(&request.name)
+            .bind(&default_country)
+            .bind(&timezone)
+            .fetch_one(&state.pool)
+            .await?
+        }
+        // An account key may update its own account, never create another one.
+        Caller::Account { account_id } => sqlx::query_as::<_, AccountRow>(
+            "UPDATE accounts SET default_country = $3, timezone = $4, updated_at = now()
+             WHERE id = $1 AND name = $2
+             RETURNING id, name, default_country, timezone, created_at",
+        )
+        .bind(account_id)
+        .bind(&request.name)
+        .bind(&default_country)
+        .bind(&timezone)
+        .fetch_optional(&state.pool)
+        .await?
+        .ok_or_else(|| ApiError::denied("an account API key can only update its own account"))?,
+    };
+    state
+        .notifier
+        .announce(account.id, ChangeKind::Account)
+        .await;
+    Ok(account.into_proto())
+}
+
+pub async fn get(
+    state: AppState,
+    caller: Caller,
+    request: GetAccountRequest,
+) -> Result<Account, ApiError> {
+    Ok(authorize(&state, caller, &request.account)
+        .await?
+        .into_proto())
+}
+
+pub async fn list(
+    state: AppState,
+    caller: Caller,
+    _request: ListAccountsRequest,
+) -> Result<ListAccountsResponse, ApiError> {
+    let rows = match caller {
+        Caller::Admin => sqlx::query_as::<_, AccountRow>(
+            "SELECT id, name, default_country, timezone, created_at FROM accounts ORDER BY name",
+        )
+        .fetch_all(&state.pool)
+        .await?,
+        Caller::Account { account_id } => {
+            load_by_id(&state, account_id).await?.into_iter().collect()
+        }
+    };
+    Ok(ListAccountsResponse {
+        accounts: rows.into_iter().map(AccountRow::into_proto).collect(),
+    })
+}

@@ -1,0 +1,280 @@
+//! Sources: where webhooks come from, the token in their URL, and how their
+//! signature is checked. Signing secrets are sealed with the row id; a new secret
+//! becomes current and the previous current one stays valid beside it, so a
+//! sender can rotate without dropping events.
+
+use chrono::{DateTime, Utc};
+use foco_proto::v1::{
+    DeleteResponse, DeleteSourceRequest, GetSourceRequest, ListSourcesRequest, ListSourcesResponse,
+    Source, UpsertSourceRequest,
+};
+use uuid::Uuid;
+
+use super::verification::StoredVerification;
+use super::{AppState, accounts, millis};
+use crate::auth::Caller;
+use crate::crypto::new_source_token;
+use crate::error::ApiError;
+use crate::notify::ChangeKind;
+use crate::validate;
+
+pub const DEFAULT_MAX_BODY_BYTES: u32 = 256 * 1024;
+const MAX_MAX_BODY_BYTES: u32 = 16 * 1024 * 1024;
+const MAX_SECRET_LEN: usize = 1024;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SourceRow {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub name: String,
+    pub token: String,
+    pub verification: serde_json::Value,
+    pub secrets_encrypted: Vec<Vec<u8>>,
+    pub event_type_from: String,
+    pub event_id_from: String,
+    pub enabled: bool,
+    pub max_body_bytes: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The `sources` columns a [`SourceRow`] reads, as a literal for `concat!`.
+macro_rules! source_columns {
+    () => {
+        "id, account_id, name, token, verification, secrets_encrypted, event_type_from, event_id_from, \
+         enabled, max_body_bytes, created_at, updated_at"
+    };
+}
+pub(crate) use source_columns;
+
+impl SourceRow {
+    pub fn to_proto(&self) -> Result<Source, ApiError> {
+        let verification = StoredVerification::from_json(self.verification.clone())?;
+        Ok(Source {
+            id: self.id.to_string(),
+            account_id: self.account_id.to_string(),
+            name: self.name.clone(),
+            token: self.token.clone(),
+            verification: Some(verification.into_proto()),
+            has_secret: !self.secrets_encrypted.is_empty(),
+            event_type_from: self.event_type_from.clone(),
+            event_id_from: self.event_id_from.clone(),
+            enabled: self.enabled,
+            max_body_bytes: u32::try_from(self.max_body_bytes).unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            created_at_ms: millis(self.created_at),
+            updated_at_ms: millis(self.updated_at),
+        })
+    }
+}
+
+/// The named source of an account already authorized.
+pub async fn load(
+    state: &AppState,
+    account: &accounts::AccountRow,
+    name: &str,
+) -> Result<SourceRow, ApiError> {
+    sqlx::query_as::<_, SourceRow>(concat!(
+        "SELECT ",
+        source_columns!(),
+        " FROM sources WHERE account_id = $1 AND name = $2"
+    ))
+    .bind(account.id)
+    .bind(name)
+    .fetch_optional(&state.pool)
+    .await?
+    .ok_or_else(|| {
+        ApiError::not_found(format!(
+            "source {name:?} not found in account {:?}",
+            account.name
+        ))
+    })
+}
+
+struct ExistingSource {
+    id: Uuid,
+    secrets_encrypted: Vec<Vec<u8>>,
+}
+
+pub async fn upsert(
+    state: AppState,
+    caller: Caller,
+    request: UpsertSourceRequest,
+) -> Result<Source, ApiError> {
+    let account = accounts::authorize(&state, caller, &request.account).await?;
+    validate::name("name", &request.name)?;
+    validate::field_locator("event_type_from", &request.event_type_from)?;
+    validate::field_locator("event_id_from", &request.event_id_from)?;
+    let verification = StoredVerification::from_request(request.verification)?;
+    if request.secret.len() > MAX_SECRET_LEN {
+        return Err(ApiError::invalid(format!(
+            "secret is longer than {MAX_SECRET_LEN} bytes"
+        )));
+    }
+    let max_body_bytes = match request.max_body_bytes {
+        0 => DEFAULT_MAX_BODY_BYTES,
+        bytes if bytes > MAX_MAX_BODY_BYTES => {
+            return Err(ApiError::invalid(format!(
+                "max_body_bytes may be at most {MAX_MAX_BODY_BYTES}"
+            )));
+        }
+        bytes => bytes,
+    };
+    let max_body_bytes_column = i32::try_from(max_body_bytes).unwrap_or(i32::MAX);
+    let enabled = request.enabled.unwrap_or(true);
+
+    let mut tx = state.pool.begin().await?;
+    // Locking the row keeps rotation consistent when two writers race; the loop
+    // covers a concurrent first insert (the second attempt finds the row).
+    for _attempt in 0..2 {
+        let existing = sqlx::query_as::<_, (Uuid, Vec<Vec<u8>>)>(
+            "SELECT id, secrets_encrypted FROM sources WHERE account_id = $1 AND name = $2 FOR UPDATE",
+        )
+        .bind(account.id)
+        .bind(&request.name)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|(id, secrets_encrypted)| ExistingSource { id, secrets_encrypted });
+        let is_update = existing.is_some();
+        let id = existing
+            .as_ref()
+            .map_or_else(Uuid::now_v7, |existing| existing.id);
+        let current = existing
+            .map(|existing| existing.secrets_encrypted)
+            .unwrap_or_default();
+        let secrets = rotate_secrets(&state, id, current, &request.secret)?;
+        if verification.needs_secret() && secrets.is_empty() {
+            return Err(ApiError::invalid(format!(
+                "verification scheme {} needs a signing secret",
+                verification.scheme_name()
+            )));
+        }
+        let saved = if is_update {
+            sqlx::query_as::<_, SourceRow>(concat!(
+                "UPDATE sources SET verification = $2, secrets_encrypted = $3, event_type_from = $4,
+                        event_id_from = $5, enabled = $6, max_body_bytes = $7, updated_at = now()
+                 WHERE id = $1 RETURNING ",
+                source_columns!()
+            ))
+            .bind(id)
+            .bind(verification.to_json())
+            .bind(&secrets)
+            .bind(&request.event_type_from)
+            .bind(&request.event_id_from)
+            .bind(enabled)
+            .bind(max_body_bytes_column)
+            .fetch_optional(&mut *tx)
+            .await?
+        } else {
+            sqlx::query_as::<_, SourceRow>(concat!(
+                "INSERT INTO sources (id, account_id, name, token, verification, secrets_encrypted,
+                                      event_type_from, event_id_from, enabled, max_body_bytes)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 ON CONFLICT (account_id, name) DO NOTHING
+                 RETURNING ",
+                source_columns!()
+            ))
+            .bind(id)
+            .bind(account.id)
+            .bind(&request.name)
+            .bind(new_source_token())
+            .bind(verification.to_json())
+            .bind(&secrets)
+            .bind(&request.event_type_from)
+            .bind(&request.event_id_from)
+            .bind(enabled)
+            .bind(max_body_bytes_column)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|error| {
+                ApiError::unique_or(error, format!("source {:?} already exists", request.name))
+            })?
+        };
+        let Some(row) = saved else { continue };
+        tx.commit().await?;
+        tracing::info!(account_id = %account.id, source = %row.name, "source saved");
+        state
+            .notifier
+            .announce(account.id, ChangeKind::Source)
+            .await;
+        return row.to_proto();
+    }
+    Err(ApiError::AlreadyExists(format!(
+        "source {:?} was created concurrently; retry",
+        request.name
+    )))
+}
+
+/// A non-empty new secret becomes current and the previous current one is kept
+/// second; re-sending the current secret (an idempotent re-apply) changes nothing.
+fn rotate_secrets(
+    state: &AppState,
+    source_id: Uuid,
+    current: Vec<Vec<u8>>,
+    new_secret: &str,
+) -> Result<Vec<Vec<u8>>, ApiError> {
+    if new_secret.is_empty() {
+        return Ok(current);
+    }
+    if let Some(current_sealed) = current.first() {
+        let current_secret = state.sealer.open(source_id, current_sealed)?;
+        if current_secret == new_secret.as_bytes() {
+            return Ok(current);
+        }
+    }
+    let mut rotated = vec![state.sealer.seal(source_id, new_secret.as_bytes())?];
+    rotated.extend(current.into_iter().take(1));
+    Ok(rotated)
+}
+
+pub async fn get(
+    state: AppState,
+    caller: Caller,
+    request: GetSourceRequest,
+) -> Result<Source, ApiError> {
+    let account = accounts::authorize(&state, caller, &request.account).await?;
+    load(&state, &account, &request.name).await?.to_proto()
+}
+
+pub async fn list(
+    state: AppState,
+    caller: Caller,
+    request: ListSourcesRequest,
+) -> Result<ListSourcesResponse, ApiError> {
+    let account = accounts::authorize(&state, caller, &request.account).await?;
+    let rows = sqlx::query_as::<_, SourceRow>(concat!(
+        "SELECT ",
+        source_columns!(),
+        " FROM sources WHERE account_id = $1 ORDER BY name"
+    ))
+    .bind(account.id)
+    .fetch_all(&state.pool)
+    .await?;
+    let sources = rows
+        .iter()
+        .map(SourceRow::to_proto)
+        .collect::<Result<_, _>>()?;
+    Ok(ListSourcesResponse { sources })
+}
+
+pub async fn delete(
+    state: AppState,
+    caller: Caller,
+    request: DeleteSourceRequest,
+) -> Result<DeleteResponse, ApiError> {
+    let account = accounts::authorize(&state, caller, &request.account).await?;
+    let deleted = sqlx::query("DELETE FROM sources WHERE account_id = $1 AND name = $2")
+        .bind(account.id)
+        .bind(&request.name)
+        .execute(&state.pool)
+        .await?
+        .rows_affected()
+        > 0;
+    if deleted {
+        tracing::info!(account_id = %account.id, source = %request.name, "source deleted");
+        state
+            .notifier
+            .announce(account.id, ChangeKind::Source)
+            .await;
+    }
+    Ok(DeleteResponse { deleted })
+}

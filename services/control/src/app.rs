@@ -1,0 +1,216 @@
+//! The running service: Postgres (migrated at build), a NATS client for change
+//! announcements, the gRPC server (control API, health, reflection) and the admin
+//! listener. `build` binds everything; `run` serves until the shutdown token fires.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use foco_proto::v1::control_service_server::ControlServiceServer;
+use foco_runtime::{AdminServer, Readiness};
+use prometheus_client::registry::Registry;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::server::TcpIncoming;
+
+use crate::api::{AppState, ControlApi};
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::crypto::SecretSealer;
+use crate::error::{ControlError, cause_chain};
+use crate::metrics::Metrics;
+use crate::notify::ChangeNotifier;
+
+/// How often `/readyz`'s database flag is refreshed.
+const DB_PING_INTERVAL: Duration = Duration::from_secs(3);
+/// In-flight requests get this long to finish after shutdown is requested.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Largest accepted request; configuration documents are small.
+const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+pub struct App {
+    state: AppState,
+    grpc_listener: TcpListener,
+    grpc_addr: SocketAddr,
+    admin: AdminServer,
+    admin_addr: SocketAddr,
+    database_ready: Arc<AtomicBool>,
+    shutdown: CancellationToken,
+}
+
+impl App {
+    /// Connects to Postgres and runs the migrations, connects to NATS (in the
+    /// background: control keeps serving while NATS is away), and binds both
+    /// listeners. Nothing is served yet.
+    pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Self, ControlError> {
+        let names = foco_bus::BusNames::new(&config.bus_prefix)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(&config.database_url)
+            .await
+            .map_err(ControlError::Database)?;
+        crate::MIGRATOR.run(&pool).await?;
+        let nats = async_nats::ConnectOptions::new()
+            .name("foco-control")
+            .retry_on_initial_connect()
+            .connect(config.nats_url.as_str())
+            .await?;
+
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        let database_ready = Arc::new(AtomicBool::new(true));
+        let readiness_flag = database_ready.clone();
+        let readiness = Readiness::default().with_check("database", move || {
+            if readiness_flag.load(Ordering::Relaxed) {
+                Ok(())
+            } else {
+                Err("Postgres is not answering".to_owned())
+            }
+        });
+        let admin = AdminServer::bind(
+            config.admin_listen,
+            Arc::new(registry),
+            readiness,
+            shutdown.clone(),
+        )
+        .await
+        .map_err(|source| ControlError::Bind {
+            what: "admin",
+            addr: config.admin_listen,
+            source,
+        })?;
+        let admin_addr = admin.local_addr().map_err(ControlError::Admin)?;
+        let bind_error = |source| ControlError::Bind {
+            what: "gRPC",
+            addr: config.grpc_listen,
+            source,
+        };
+        let grpc_listener = TcpListener::bind(config.grpc_listen)
+            .await
+            .map_err(bind_error)?;
+        let grpc_addr = grpc_listener.local_addr().map_err(bind_error)?;
+
+        let state = AppState {
+            auth: Authenticator::new(&config.admin_api_key, pool.clone()),
+            sealer: Arc::new(SecretSealer::new(&config.encryption_key)),
+            notifier: ChangeNotifier::new(nats, names.config_changed_subject()),
+            metrics,
+            pool,
+        };
+        Ok(Self {
+            state,
+            grpc_listener,
+            grpc_addr,
+            admin,
+            admin_addr,
+            database_ready,
+            shutdown,
+        })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// Serves until the shutdown token is cancelled, then lets in-flight requests
+    /// finish (bounded by a grace period) and closes the database pool.
+    pub async fn run(self) -> Result<(), ControlError> {
+        let Self {
+            state,
+            grpc_listener,
+            admin,
+            database_ready,
+            shutdown,
+            ..
+        } = self;
+        let pinger = tokio::spawn(ping_database(
+            state.pool.clone(),
+            database_ready,
+            shutdown.clone(),
+        ));
+        let admin_task = tokio::spawn(admin.serve(shutdown.clone()));
+
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_serving::<ControlServiceServer<ControlApi>>()
+            .await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(foco_proto::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let control = ControlServiceServer::new(ControlApi::new(state.clone()))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES);
+
+        let incoming = TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
+        let stop_accepting = {
+            let shutdown = shutdown.clone();
+            let health = health.clone();
+            async move {
+                shutdown.cancelled().await;
+                health
+                    .set_not_serving::<ControlServiceServer<ControlApi>>()
+                    .await;
+                tracing::info!("grpc server draining");
+            }
+        };
+        let server = tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(control)
+            .serve_with_incoming_shutdown(incoming, stop_accepting);
+        let grace_expired = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        let served = tokio::select! {
+            served = server => served.map_err(ControlError::from),
+            () = grace_expired => {
+                tracing::warn!(grace = ?SHUTDOWN_GRACE, "grace period over, dropping remaining connections");
+                Ok(())
+            }
+        };
+        shutdown.cancel();
+        let _ = pinger.await;
+        match admin_task.await {
+            Ok(Err(error)) => tracing::warn!(error = %cause_chain(&error), "admin server failed"),
+            Err(error) => tracing::warn!(%error, "admin server task failed"),
+            Ok(Ok(())) => {}
+        }
+        state.pool.close().await;
+        tracing::info!("control stopped");
+        served
+    }
+}
+
+/// Keeps `/readyz` cheap: the handler reads a flag this loop refreshes.
+async fn ping_database(pool: PgPool, ready: Arc<AtomicBool>, shutdown: CancellationToken) {
+    let mut interval = tokio::time::interval(DB_PING_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = interval.tick() => {}
+        }
+        let ping = sqlx::query("SELECT 1").execute(&pool);
+        let reachable = matches!(
+            tokio::time::timeout(DB_PING_INTERVAL, ping).await,
+            Ok(Ok(_))
+        );
+        let was_reachable = ready.swap(reachable, Ordering::Relaxed);
+        if was_reachable != reachable {
+            if reachable {
+                tracing::info!("database reachable again");
+            } else {
+                tracing::warn!("database not reachable; /readyz reports not ready");
+            }
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! The service's configuration, read once from the environment and validated
+//! before anything connects.
+
+use std::net::SocketAddr;
+
+use base64::Engine as _;
+use foco_runtime::env::{self, ConfigError};
+use secrecy::{ExposeSecret, SecretBox, SecretString};
+
+/// An admin key shorter than this is refused: it is the key to every account.
+pub const MIN_ADMIN_KEY_LEN: usize = 16;
+
+/// AES-256 key for secrets at rest.
+pub type EncryptionKey = SecretBox<[u8; 32]>;
+
+pub struct Config {
+    /// gRPC API (`FOCO_CONTROL_LISTEN`, default 127.0.0.1:50051).
+    pub grpc_listen: SocketAddr,
+    /// `/healthz`, `/readyz`, `/metrics` (`FOCO_ADMIN_LISTEN`, default 127.0.0.1:9091).
+    pub admin_listen: SocketAddr,
+    /// `DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/foco.
+    pub database_url: String,
+    /// `NATS_URL`, default nats://127.0.0.1:4222 (only core NATS: change announcements).
+    pub nats_url: String,
+    /// `FOCO_BUS_PREFIX`, default empty.
+    pub bus_prefix: String,
+    /// `FOCO_ADMIN_API_KEY` (required, at least 16 characters): may act on any account.
+    pub admin_api_key: SecretString,
+    /// `FOCO_ENCRYPTION_KEY` (required): base64 of 32 random bytes; encrypts source
+    /// secrets and provider credentials at rest.
+    pub encryption_key: EncryptionKey,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("grpc_listen", &self.grpc_listen)
+            .field("admin_listen", &self.admin_listen)
+            .field("database_url", &"[redacted]")
+            .field("nats_url", &self.nats_url)
+            .field("bus_prefix", &self.bus_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let admin_api_key = env::optional("FOCO_ADMIN_API_KEY").ok_or_else(|| {
+            ConfigError::new(
+                "FOCO_ADMIN_API_KEY",
+                "",
+                "required (at least 16 characters)",
+            )
+        })?;
+        let admin_api_key = parse_admin_api_key(&admin_api_key)?;
+        let encryption_key = env::optional("FOCO_ENCRYPTION_KEY").ok_or_else(|| {
+            ConfigError::new(
+                "FOCO_ENCRYPTION_KEY",
+                "",
+                "required: base64 of 32 random bytes (e.g. `openssl rand -base64 32`)",
+            )
+        })?;
+        let encryption_key = parse_encryption_key(&encryption_key)?;
+        Ok(Self {
+            grpc_listen: env::parse_or("FOCO_CONTROL_LISTEN", ([127, 0, 0, 1], 50051).into())?,
+            admin_listen: env::parse_or("FOCO_ADMIN_LISTEN", ([127, 0, 0, 1], 9091).into())?,
+            database_url: env::string_or("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/foco"),
+            nats_url: env::string_or("NATS_URL", "nats://127.0.0.1:4222"),
+            bus_prefix: env::string_or("FOCO_BUS_PREFIX", ""),
+            admin_api_key,
+            encryption_key,
+        })
+    }
+}
+
+/// Checks the admin key's length; the value is never echoed in the error.
+pub fn parse_admin_api_key(raw: &str) -> Result<SecretString, ConfigError> {
+    let key = raw.trim();
+    if key.chars().count() < MIN_ADMIN_KEY_LEN {
+        return Err(ConfigError::new(
+            "FOCO_ADMIN_API_KEY",
+            "[redacted]",
+            format!("must be at least {MIN_ADMIN_KEY_LEN} characters"),
+        ));
+    }
+    Ok(SecretString::from(key.to_owned()))
+}
+
+/// Decodes base64 (standard or URL-safe, padding optional) into a 32-byte key.
+pub fn parse_encryption_key(raw: &str) -> Result<EncryptionKey, ConfigError> {
+    let trimmed = raw.trim();
+    let engines = [
+        base64::engine::general_purpose::STANDARD,
+        base64::engine::general_purpose::STANDARD_NO_PAD,
+        base64::engine::general_purpose::URL_SAFE,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ];
+    let decoded = engines
+        .iter()
+        .find_map(|engine| engine.decode(trimmed).ok())
+        .ok_or_else(|| {
+            ConfigError::new(
+                "FOCO_ENCRYPTION_KEY",
+                "[redacted]",
+                "not valid base64; expected base64 of 32 random bytes (e.g. `openssl rand -base64 32`)",
+            )
+        })?;
+    let key: [u8; 32] = decoded.as_slice().try_into().map_err(|_| {
+        ConfigError::new(
+            "FOCO_ENCRYPTION_KEY",
+            "[redacted]",
+            format!(
+                "decodes to {} bytes; expected exactly 32 (e.g. `openssl rand -base64 32`)",
+                decoded.len()
+            ),
+        )
+    })?;
+    Ok(SecretBox::new(Box::new(key)))
+}
+
+/// Exposes the key bytes to the cipher only.
+pub(crate) fn key_bytes(key: &EncryptionKey) -> &[u8; 32] {
+    key.expose_secret()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encryption_key_must_be_32_bytes_of_base64() {
+        let good = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        assert!(parse_encryption_key(&good).is_ok());
+        let short = base64::engine::general_purpose::STANDARD.encode([7u8; 16]);
+        let error = parse_encryption_key(&short).err().unwrap().to_string();
+        assert!(error.contains("16 bytes"), "{error}");
+        let error = parse_encryption_key("not base64!!")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.contains("not valid base64"), "{error}");
+        assert!(
+            !error.contains("not base64!!"),
+            "the key is never echoed: {error}"
+        );
+    }
+
+    #[test]
+    fn admin_key_has_a_minimum_length() {
+        assert!(parse_admin_api_key("short").is_err());
+        assert!(parse_admin_api_key("0123456789abcdef").is_ok());
+    }
+}

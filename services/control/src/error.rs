@@ -1,0 +1,125 @@
+//! Errors of the control service: `ApiError` for one request (mapped to a gRPC
+//! status through `foco_runtime::ErrorKind`, the one table), and `ControlError`
+//! for start-up and serving.
+
+use foco_runtime::ErrorKind;
+
+use crate::crypto::CryptoError;
+
+/// What a request can fail with. The `Display` of client-facing variants is the
+/// message the client sees; internal variants are logged with their cause chain
+/// and answered with a generic message.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("missing or invalid API key (send `authorization: Bearer <key>`)")]
+    Unauthenticated,
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("database query failed")]
+    Database(#[from] sqlx::Error),
+    #[error("stored secret could not be used")]
+    Crypto(#[from] CryptoError),
+    #[error("stored data is malformed: {0}")]
+    Corrupt(String),
+}
+
+impl ApiError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::InvalidArgument(message.into())
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::NotFound(message.into())
+    }
+
+    pub fn denied(message: impl Into<String>) -> Self {
+        Self::PermissionDenied(message.into())
+    }
+
+    /// A unique violation becomes `AlreadyExists` with a domain message; any other
+    /// database error stays internal.
+    pub fn unique_or(error: sqlx::Error, message: impl Into<String>) -> Self {
+        match &error {
+            sqlx::Error::Database(database) if database.is_unique_violation() => {
+                Self::AlreadyExists(message.into())
+            }
+            _ => Self::Database(error),
+        }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Self::Unauthenticated => ErrorKind::Unauthenticated,
+            Self::PermissionDenied(_) => ErrorKind::PermissionDenied,
+            Self::NotFound(_) => ErrorKind::NotFound,
+            Self::AlreadyExists(_) => ErrorKind::AlreadyExists,
+            Self::Database(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) => {
+                ErrorKind::Unavailable
+            }
+            Self::Database(_) | Self::Crypto(_) | Self::Corrupt(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// The status sent to the client. Server-side failures are logged here, once,
+    /// with their cause chain; the client gets a safe, stable message.
+    pub fn into_status(self, method: &'static str) -> tonic::Status {
+        let kind = self.kind();
+        match kind {
+            ErrorKind::Internal | ErrorKind::Unavailable => {
+                tracing::error!(rpc.method = method, error = %cause_chain(&self), "request failed");
+                let message = if kind == ErrorKind::Unavailable {
+                    "the database is unavailable, retry later"
+                } else {
+                    "internal error"
+                };
+                kind.grpc_status(message)
+            }
+            _ => kind.grpc_status(self.to_string()),
+        }
+    }
+}
+
+/// `outer: inner: root` for logs.
+pub fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
+}
+
+/// Start-up and serving failures.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("cannot connect to Postgres")]
+    Database(#[source] sqlx::Error),
+    #[error("database migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("invalid bus prefix")]
+    BusPrefix(#[from] foco_bus::InvalidPrefix),
+    #[error("cannot connect to NATS")]
+    Nats(#[from] async_nats::ConnectError),
+    #[error("cannot bind {what} listener on {addr}")]
+    Bind {
+        what: &'static str,
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("gRPC reflection set-up failed")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("gRPC server failed")]
+    Serve(#[from] tonic::transport::Error),
+    #[error("admin server failed")]
+    Admin(#[source] std::io::Error),
+}

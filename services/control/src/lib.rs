@@ -1,0 +1,36 @@
+//! foco-control: the gRPC configuration API of Foco (`foco.v1.ControlService`)
+//! and the only owner of the Postgres schema (sqlx migrations in `migrations/`).
+//!
+//! It manages accounts, API keys, sources, rules and provider routes, lists the
+//! messages the sender recorded, and answers the lookups the other services make
+//! (`ResolveSource`, `ResolveRoute`, admin key only). Source signing secrets and
+//! provider credentials are sealed with AES-256-GCM at rest; API keys are stored
+//! only as SHA-256 hashes. Every successful write is announced on NATS (core, not
+//! JetStream) so the other services drop their cached lookups.
+//!
+//! It must not send SMS, evaluate rules or touch the bus streams.
+//!
+//! Environment (see [`Config::from_env`]):
+//! - `FOCO_CONTROL_LISTEN` [127.0.0.1:50051]: gRPC API, health and reflection.
+//! - `FOCO_ADMIN_LISTEN` [127.0.0.1:9091]: `/healthz`, `/readyz`, `/metrics`.
+//! - `DATABASE_URL` [postgres://postgres@127.0.0.1:5432/foco], `NATS_URL`
+//!   [nats://127.0.0.1:4222], `FOCO_BUS_PREFIX` [""].
+//! - `FOCO_ADMIN_API_KEY` (required, 16+ characters): the bootstrap admin key.
+//! - `FOCO_ENCRYPTION_KEY` (required): base64 of 32 random bytes.
+
+mod api;
+mod app;
+mod auth;
+mod config;
+mod crypto;
+mod error;
+mod metrics;
+mod notify;
+mod validate;
+
+pub use app::App;
+pub use config::{Config, EncryptionKey, parse_admin_api_key, parse_encryption_key};
+pub use error::{ApiError, ControlError};
+
+/// The schema migrations; `App::build` runs them, tests may too.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

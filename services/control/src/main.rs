@@ -1,0 +1,21 @@
+//! The foco-control binary: configuration from the environment, then the App.
+
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _telemetry = foco_runtime::telemetry::init("foco-control");
+    let config = match foco_control::Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("foco-control: {error}");
+            std::process::exit(2);
+        }
+    };
+    let shutdown = CancellationToken::new();
+    foco_runtime::shutdown::cancel_on_signal(shutdown.clone());
+    let app = foco_control::App::build(config, shutdown).await?;
+    tracing::info!(grpc = %app.grpc_addr(), admin = %app.admin_addr(), "foco-control listening");
+    app.run().await?;
+    Ok(())
+}

@@ -1,0 +1,12 @@
+//! Integration tests of foco-control against the real Postgres and NATS on
+//! loopback; each test gets its own database and bus prefix.
+
+mod auth;
+mod harness;
+mod health;
+mod messages;
+mod notify;
+mod resolve;
+mod secrets;
+mod upserts;
+mod validation;
