@@ -1,10 +1,9 @@
 //! The generic provider: a JSON POST to a configured URL. What tests use with a
 //! fake provider, and what teams use for an in-house SMS gateway.
 //!
-//! Route settings: `url` (required), `from` (default sender). Credentials become
-//! request headers: `header:<Name>` (or `header.<Name>`, for stores that do not
-//! allow `:` in credential names) → `<Name>: value`, and `authorization` →
-//! `Authorization: value`. Every request carries `Idempotency-Key: <job id>`, so a
+//! Route settings: `url` (required), `from` (default sender). Every credential is
+//! a request header: `<Name>` (as `foco apply` stores a route's `headers:`), or
+//! `header:<Name>` / `header.<Name>` → `<Name>: value`. Every request carries `Idempotency-Key: <job id>`, so a
 //! gateway that honours it can absorb a retry of an unknown outcome.
 
 use std::collections::HashMap;
@@ -98,14 +97,15 @@ fn credential_headers(
     for (name, value) in credentials {
         let header_name = if name.eq_ignore_ascii_case("authorization") {
             AUTHORIZATION
-        } else if let Some(header) = name
-            .strip_prefix("header:")
-            .or_else(|| name.strip_prefix("header."))
-        {
+        } else {
+            // `foco apply` stores each YAML header under its own name; the
+            // `header:`/`header.` prefixes are accepted for routes made by hand.
+            let header = name
+                .strip_prefix("header:")
+                .or_else(|| name.strip_prefix("header."))
+                .unwrap_or(name);
             HeaderName::from_bytes(header.trim().as_bytes())
                 .map_err(|_| RouteConfigError::InvalidHeader(name.clone()))?
-        } else {
-            continue;
         };
         let mut header_value = HeaderValue::from_str(value.trim())
             .map_err(|_| RouteConfigError::InvalidHeader(name.clone()))?;
@@ -125,10 +125,11 @@ mod tests {
             ("header:X-Api-Key".to_owned(), "k1".to_owned()),
             ("header.X-Tenant".to_owned(), "t1".to_owned()),
             ("authorization".to_owned(), "Bearer t".to_owned()),
-            ("unrelated".to_owned(), "ignored".to_owned()),
+            ("X-Shop".to_owned(), "ale".to_owned()),
         ]);
         let headers = credential_headers(&credentials).unwrap();
-        assert_eq!(headers.len(), 3);
+        assert_eq!(headers.len(), 4);
+        assert_eq!(headers["x-shop"], "ale");
         assert_eq!(headers["x-tenant"], "t1");
         assert_eq!(headers["x-api-key"], "k1");
         assert_eq!(headers[AUTHORIZATION], "Bearer t");
