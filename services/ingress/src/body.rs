@@ -1,0 +1,218 @@
+//! Request bodies: the accepted content types, reading with a size limit (never
+//! buffering more than the limit), and normalisation to JSON. The raw bytes are kept
+//! as received because signatures are computed over them.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, header};
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use serde_json::{Map, Value};
+
+use crate::error::IngressError;
+
+/// The body formats ingress accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFormat {
+    Json,
+    Form,
+}
+
+/// The format named by `Content-Type`; anything else (or nothing) is 415.
+/// Parameters such as `charset=utf-8` are ignored, and structured `+json` types
+/// (`application/cloudevents+json`) count as JSON.
+pub fn body_format(headers: &HeaderMap) -> Result<BodyFormat, IngressError> {
+    let value = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .ok_or(IngressError::UnsupportedMediaType)?;
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "application/json" => Ok(BodyFormat::Json),
+        "application/x-www-form-urlencoded" => Ok(BodyFormat::Form),
+        other if other.starts_with("application/") && other.ends_with("+json") => {
+            Ok(BodyFormat::Json)
+        }
+        _ => Err(IngressError::UnsupportedMediaType),
+    }
+}
+
+/// Refuses a declared `Content-Length` over `limit` before reading anything.
+pub fn check_declared_length(headers: &HeaderMap, limit: usize) -> Result<(), IngressError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    match declared {
+        Some(length) if length > limit as u64 => Err(IngressError::BodyTooLarge { limit }),
+        _ => Ok(()),
+    }
+}
+
+/// Reads the whole body, failing as soon as it grows past `limit` (a chunked body
+/// has no declared length to check up front).
+pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, IngressError> {
+    let mut stream = body.into_data_stream();
+    let mut buffer = BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(IngressError::UnreadableBody)?;
+        if buffer.len() + chunk.len() > limit {
+            return Err(IngressError::BodyTooLarge { limit });
+        }
+        buffer.extend_from_slice(&chunk);
+    }
+    Ok(buffer.freeze())
+}
+
+/// A body as JSON: the bytes published (`payload`) and the parsed value used to
+/// read the event type and id.
+#[derive(Debug, Clone)]
+pub struct NormalisedBody {
+    pub payload: Bytes,
+    pub value: Value,
+}
+
+pub fn normalise(format: BodyFormat, raw: &Bytes) -> Result<NormalisedBody, IngressError> {
+    match format {
+        BodyFormat::Json => {
+            let value: Value = serde_json::from_slice(raw).map_err(IngressError::InvalidJson)?;
+            // Valid JSON is published byte for byte, as the sender wrote it.
+            Ok(NormalisedBody {
+                payload: raw.clone(),
+                value,
+            })
+        }
+        BodyFormat::Form => {
+            let value = form_to_json(raw)?;
+            let payload = serde_json::to_vec(&value).map_err(IngressError::InvalidJson)?;
+            Ok(NormalisedBody {
+                payload: Bytes::from(payload),
+                value,
+            })
+        }
+    }
+}
+
+/// `a=1&b=2&b=3` → `{"a":"1","b":["2","3"]}`. Keys stay literal (`items[0]` is a
+/// key, not a path): nesting conventions differ between senders, and a flat object
+/// loses nothing.
+pub fn form_to_json(raw: &[u8]) -> Result<Value, IngressError> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(raw).map_err(IngressError::InvalidForm)?;
+    let mut object = Map::new();
+    for (key, value) in pairs {
+        match object.get_mut(&key) {
+            None => {
+                object.insert(key, Value::String(value));
+            }
+            Some(Value::Array(values)) => values.push(Value::String(value)),
+            Some(existing) => {
+                let first = existing.take();
+                *existing = Value::Array(vec![first, Value::String(value)]);
+            }
+        }
+    }
+    Ok(Value::Object(object))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+    use serde_json::json;
+
+    fn with_content_type(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn content_types() {
+        assert_eq!(
+            body_format(&with_content_type("application/json")).unwrap(),
+            BodyFormat::Json
+        );
+        assert_eq!(
+            body_format(&with_content_type("Application/JSON; charset=utf-8")).unwrap(),
+            BodyFormat::Json
+        );
+        assert_eq!(
+            body_format(&with_content_type("application/cloudevents+json")).unwrap(),
+            BodyFormat::Json
+        );
+        assert_eq!(
+            body_format(&with_content_type(
+                "application/x-www-form-urlencoded; charset=UTF-8"
+            ))
+            .unwrap(),
+            BodyFormat::Form
+        );
+        for refused in [
+            "text/plain",
+            "multipart/form-data; boundary=x",
+            "application/xml",
+            "",
+        ] {
+            assert!(
+                body_format(&with_content_type(refused)).is_err(),
+                "{refused}"
+            );
+        }
+        assert!(body_format(&HeaderMap::new()).is_err());
+    }
+
+    #[test]
+    fn form_bodies_become_flat_objects_with_arrays_for_repeats() {
+        let value =
+            form_to_json(b"From=%2B5215512345678&Body=STOP+please&tag=a&tag=b&tag=c").unwrap();
+        assert_eq!(
+            value,
+            json!({"From": "+5215512345678", "Body": "STOP please", "tag": ["a", "b", "c"]})
+        );
+        assert_eq!(form_to_json(b"").unwrap(), json!({}));
+        assert_eq!(
+            form_to_json(b"items[0]=x").unwrap(),
+            json!({"items[0]": "x"})
+        );
+    }
+
+    #[test]
+    fn json_is_kept_byte_for_byte_and_garbage_is_refused() {
+        let raw = Bytes::from_static(b"{ \"a\" : 1 }");
+        let body = normalise(BodyFormat::Json, &raw).unwrap();
+        assert_eq!(body.payload, raw);
+        assert_eq!(body.value, json!({"a": 1}));
+        assert!(matches!(
+            normalise(BodyFormat::Json, &Bytes::from_static(b"{nope")),
+            Err(IngressError::InvalidJson(_))
+        ));
+    }
+
+    #[test]
+    fn declared_length_over_the_limit_is_refused_early() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("11"));
+        assert!(matches!(
+            check_declared_length(&headers, 10),
+            Err(IngressError::BodyTooLarge { limit: 10 })
+        ));
+        assert!(check_declared_length(&headers, 11).is_ok());
+        assert!(check_declared_length(&HeaderMap::new(), 0).is_ok());
+    }
+
+    #[tokio::test]
+    async fn reading_stops_at_the_limit() {
+        let body = Body::from(vec![b'x'; 100]);
+        assert!(matches!(
+            read_limited(body, 99).await,
+            Err(IngressError::BodyTooLarge { limit: 99 })
+        ));
+        let body = Body::from(vec![b'x'; 100]);
+        assert_eq!(read_limited(body, 100).await.unwrap().len(), 100);
+    }
+}

@@ -1,0 +1,170 @@
+//! The ingress configuration: defaults, then environment variables, validated once
+//! at start. Tests build `Config` values directly.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use foco_runtime::env::{self, ConfigError};
+use secrecy::SecretString;
+
+/// Default per-source body limit when a source sets none (`max_body_bytes = 0`).
+pub const DEFAULT_SOURCE_MAX_BODY: usize = 256 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Webhook listener. `FOCO_INGRESS_LISTEN` [0.0.0.0:8080]
+    pub http_listen: SocketAddr,
+    /// `/healthz`, `/readyz`, `/metrics`. `FOCO_ADMIN_LISTEN` [127.0.0.1:9092]
+    pub admin_listen: SocketAddr,
+    /// `NATS_URL` [nats://127.0.0.1:4222]
+    pub nats_url: String,
+    /// `FOCO_BUS_PREFIX` [""]
+    pub bus_prefix: String,
+    /// `FOCO_BUS_REPLICAS` [1]
+    pub bus_replicas: usize,
+    /// `FOCO_CONTROL_URL` [http://127.0.0.1:50051]
+    pub control_url: String,
+    /// `FOCO_CONTROL_API_KEY`, else `FOCO_ADMIN_API_KEY` (required): an admin key,
+    /// because source lookups return signing secrets.
+    pub control_api_key: SecretString,
+    /// `FOCO_CONFIG_CACHE_TTL` [30s]: the backstop when a change announcement is missed.
+    pub config_cache_ttl: Duration,
+    /// Global cap on a body, whatever a source allows. `FOCO_INGRESS_MAX_BODY` [1048576]
+    pub max_body_bytes: usize,
+    /// How long to wait for JetStream's ack. `FOCO_PUBLISH_TIMEOUT` [5s]
+    pub publish_timeout: Duration,
+    /// Whole-request deadline, body upload included. `FOCO_INGRESS_REQUEST_TIMEOUT` [30s]
+    pub request_timeout: Duration,
+    /// After shutdown starts, how long in-flight requests may take. `FOCO_SHUTDOWN_GRACE` [30s]
+    pub shutdown_grace: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let control_api_key = env::optional("FOCO_CONTROL_API_KEY")
+            .or_else(|| env::optional("FOCO_ADMIN_API_KEY"))
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "FOCO_CONTROL_API_KEY",
+                    "",
+                    "required (or FOCO_ADMIN_API_KEY): ingress resolves sources through control",
+                )
+            })?;
+        let config = Self {
+            http_listen: env::parse_or(
+                "FOCO_INGRESS_LISTEN",
+                SocketAddr::from(([0, 0, 0, 0], 8080)),
+            )?,
+            admin_listen: env::parse_or(
+                "FOCO_ADMIN_LISTEN",
+                SocketAddr::from(([127, 0, 0, 1], 9092)),
+            )?,
+            nats_url: env::string_or("NATS_URL", "nats://127.0.0.1:4222"),
+            bus_prefix: env::string_or("FOCO_BUS_PREFIX", ""),
+            bus_replicas: env::parse_or("FOCO_BUS_REPLICAS", 1)?,
+            control_url: env::string_or("FOCO_CONTROL_URL", "http://127.0.0.1:50051"),
+            control_api_key: SecretString::from(control_api_key),
+            config_cache_ttl: env::duration_or("FOCO_CONFIG_CACHE_TTL", Duration::from_secs(30))?,
+            max_body_bytes: env::parse_or("FOCO_INGRESS_MAX_BODY", 1024 * 1024)?,
+            publish_timeout: env::duration_or("FOCO_PUBLISH_TIMEOUT", Duration::from_secs(5))?,
+            request_timeout: env::duration_or(
+                "FOCO_INGRESS_REQUEST_TIMEOUT",
+                Duration::from_secs(30),
+            )?,
+            shutdown_grace: env::duration_or("FOCO_SHUTDOWN_GRACE", Duration::from_secs(30))?,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but cannot work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_body_bytes == 0 {
+            return Err(ConfigError::new(
+                "FOCO_INGRESS_MAX_BODY",
+                "0",
+                "must be at least 1 byte",
+            ));
+        }
+        if self.bus_replicas == 0 {
+            return Err(ConfigError::new(
+                "FOCO_BUS_REPLICAS",
+                "0",
+                "must be at least 1",
+            ));
+        }
+        let positive = [
+            ("FOCO_PUBLISH_TIMEOUT", self.publish_timeout),
+            ("FOCO_INGRESS_REQUEST_TIMEOUT", self.request_timeout),
+            ("FOCO_CONFIG_CACHE_TTL", self.config_cache_ttl),
+        ];
+        for (name, value) in positive {
+            if value.is_zero() {
+                return Err(ConfigError::new(name, "0s", "must be longer than zero"));
+            }
+        }
+        if self.publish_timeout >= self.request_timeout {
+            return Err(ConfigError::new(
+                "FOCO_PUBLISH_TIMEOUT",
+                &format!("{:?}", self.publish_timeout),
+                "must be shorter than FOCO_INGRESS_REQUEST_TIMEOUT, or a slow ack ends as a timeout instead of a clean 503",
+            ));
+        }
+        foco_bus::BusNames::new(&self.bus_prefix)
+            .map_err(|error| ConfigError::new("FOCO_BUS_PREFIX", &self.bus_prefix, error))?;
+        Ok(())
+    }
+
+    /// The body limit for a source: its own (`0` = 256 KiB), never above the cap.
+    pub fn body_limit_for(&self, source_max_body_bytes: u32) -> usize {
+        let source_limit = match source_max_body_bytes {
+            0 => DEFAULT_SOURCE_MAX_BODY,
+            limit => usize::try_from(limit).unwrap_or(usize::MAX),
+        };
+        source_limit.min(self.max_body_bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config {
+            http_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            nats_url: "nats://127.0.0.1:4222".to_owned(),
+            bus_prefix: String::new(),
+            bus_replicas: 1,
+            control_url: "http://127.0.0.1:50051".to_owned(),
+            control_api_key: SecretString::from("key"),
+            config_cache_ttl: Duration::from_secs(30),
+            max_body_bytes: 1024 * 1024,
+            publish_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+
+    #[test]
+    fn body_limits_default_per_source_and_are_capped() {
+        let config = config();
+        assert_eq!(config.body_limit_for(0), 256 * 1024);
+        assert_eq!(config.body_limit_for(1000), 1000);
+        assert_eq!(config.body_limit_for(u32::MAX), 1024 * 1024);
+    }
+
+    #[test]
+    fn validation_catches_unworkable_values() {
+        assert!(config().validate().is_ok());
+        let mut bad = config();
+        bad.publish_timeout = Duration::from_secs(60);
+        assert!(bad.validate().is_err());
+        let mut bad = config();
+        bad.bus_prefix = "a.b".to_owned();
+        assert!(bad.validate().is_err());
+        let mut bad = config();
+        bad.max_body_bytes = 0;
+        assert!(bad.validate().is_err());
+    }
+}

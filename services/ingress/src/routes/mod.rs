@@ -1,0 +1,65 @@
+//! The HTTP surface of ingress and the middleware around it: request timeout,
+//! problem bodies for every error, and a trace span per request.
+
+mod hooks;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use foco_runtime::ErrorKind;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
+use tracing::Level;
+
+use crate::problem::{Problem, problem_for_bare_errors};
+use crate::state::AppState;
+
+pub use hooks::WEBHOOK_ROUTE;
+
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    Router::new()
+        .route(
+            WEBHOOK_ROUTE,
+            post(hooks::receive_webhook).fallback(method_not_allowed),
+        )
+        .fallback(not_found)
+        .with_state(state)
+        // The handler reads the body itself, with the source's own limit.
+        .layer(DefaultBodyLimit::disable())
+        // A timed-out request gets 503 (+ Retry-After from the problem layer): the
+        // sender retries, and a retry of an event that was stored after all is
+        // recognised by its id.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            request_timeout,
+        ))
+        .layer(axum::middleware::map_response(problem_for_bare_errors))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(crate::http_trace::make_request_span)
+                // Refusals are logged once, with their cause, by the handler.
+                .on_failure(DefaultOnFailure::new().level(Level::DEBUG))
+                .on_eos(())
+                .on_body_chunk(()),
+        )
+}
+
+async fn method_not_allowed() -> Response {
+    let mut response = Problem::about_blank(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "webhooks are delivered with POST",
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
+}
+
+async fn not_found() -> Response {
+    Problem::new(ErrorKind::NotFound, "Not found", "no such endpoint").into_response()
+}

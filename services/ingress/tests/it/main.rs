@@ -1,0 +1,9 @@
+//! Integration tests of foco-ingress against the real NATS JetStream and Postgres
+//! on loopback, with a real control service in-process. Each test has its own
+//! database and bus prefix, so they run in parallel.
+
+mod accept;
+mod harness;
+mod lifecycle;
+mod refusals;
+mod trace_context;

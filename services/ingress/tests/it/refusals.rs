@@ -1,0 +1,247 @@
+//! Requests ingress refuses: each answers its status as problem+json, and none of
+//! them publishes anything.
+
+use foco_proto::v1::UpsertSourceRequest;
+
+use crate::accept::{SW_SECRET, now, standard_webhooks};
+use crate::harness::{Harness, IngressOptions, assert_problem, problem};
+
+#[tokio::test]
+async fn every_refusal_is_a_problem_and_nothing_is_published() {
+    let mut harness = Harness::start().await;
+    let signed = harness
+        .source("signed", standard_webhooks(), SW_SECRET)
+        .await;
+    let small = harness
+        .upsert_source(UpsertSourceRequest {
+            name: "small".to_owned(),
+            max_body_bytes: 64,
+            ..Default::default()
+        })
+        .await;
+    let disabled = harness
+        .upsert_source(UpsertSourceRequest {
+            name: "retired".to_owned(),
+            enabled: Some(false),
+            ..Default::default()
+        })
+        .await;
+    let http = harness.http.clone();
+    let json_post = |token: &str, body: &'static str| {
+        http.post(harness.hook_url(token))
+            .header("content-type", "application/json")
+            .body(body)
+    };
+
+    // 404: no source has this token.
+    let answer = problem(json_post("no-such-token", "{}").send().await.unwrap()).await;
+    assert_problem(&answer, 404, "not-found");
+
+    // 410: the source exists but is disabled, so the sender should stop.
+    let answer = problem(json_post(&disabled.token, "{}").send().await.unwrap()).await;
+    assert_problem(&answer, 410, "gone");
+
+    // 413: over the source's own limit, refused from Content-Length.
+    let large = Box::leak(format!("{{\"pad\":\"{}\"}}", "x".repeat(100)).into_boxed_str());
+    let answer = problem(json_post(&small.token, large).send().await.unwrap()).await;
+    assert_problem(&answer, 413, "payload-too-large");
+    assert!(answer.body["detail"].as_str().unwrap().contains("64 bytes"));
+
+    // 400: declared as JSON, but is not.
+    let answer = problem(json_post(&small.token, "{\"open\": ").send().await.unwrap()).await;
+    assert_problem(&answer, 400, "invalid-argument");
+
+    // 415: a content type ingress does not read, or none at all.
+    let answer = problem(
+        http.post(harness.hook_url(&small.token))
+            .header("content-type", "text/plain")
+            .body("hello")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(&answer, 415, "unsupported-media-type");
+    let answer = problem(
+        http.post(harness.hook_url(&small.token))
+            .body("hello")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(&answer, 415, "unsupported-media-type");
+
+    // 401: no signature, a wrong one, and a stale (replayed) one.
+    let body = br#"{"type":"order.paid"}"#;
+    let answer = problem(
+        json_post(&signed.token, r#"{"type":"order.paid"}"#)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(&answer, 401, "unauthenticated");
+
+    let timestamp = now();
+    let wrong = foco_ingress::signature::sign_standard_webhooks(
+        "whsec_d3Jvbmcgc2VjcmV0IGZvciB0ZXN0cw==",
+        "msg_1",
+        timestamp,
+        body,
+    );
+    let answer = problem(
+        json_post(&signed.token, r#"{"type":"order.paid"}"#)
+            .header("webhook-id", "msg_1")
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", wrong)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(&answer, 401, "unauthenticated");
+
+    let tampered_signature =
+        foco_ingress::signature::sign_standard_webhooks(SW_SECRET, "msg_1", timestamp, body);
+    let answer = problem(
+        json_post(&signed.token, r#"{"type":"order.refunded"}"#)
+            .header("webhook-id", "msg_1")
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", tampered_signature)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(&answer, 401, "unauthenticated");
+
+    let stale = now() - 3600;
+    let stale_signature =
+        foco_ingress::signature::sign_standard_webhooks(SW_SECRET, "msg_1", stale, body);
+    let answer = problem(
+        json_post(&signed.token, r#"{"type":"order.paid"}"#)
+            .header("webhook-id", "msg_1")
+            .header("webhook-timestamp", stale.to_string())
+            .header("webhook-signature", stale_signature)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(&answer, 401, "unauthenticated");
+    assert!(
+        answer.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("tolerance")
+    );
+
+    // 405: webhooks are POSTed; a browser visiting the URL learns that.
+    let response = http
+        .get(harness.hook_url(&signed.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["allow"], "POST");
+    let answer = problem(response).await;
+    assert_eq!(answer.status, 405);
+    assert_eq!(answer.content_type, foco_ingress::PROBLEM_CONTENT_TYPE);
+    assert_eq!(answer.body["type"], "about:blank");
+
+    // Unknown paths are problems too.
+    let answer = problem(
+        http.post(format!("http://{}/v2/elsewhere", harness.ingress_addr))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(&answer, 404, "not-found");
+
+    assert_eq!(
+        harness.stored_events().await,
+        0,
+        "no refused request was published"
+    );
+
+    let metrics = http
+        .get(harness.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            r#"foco_ingress_webhooks_received_total{outcome="rejected",reason="bad_signature"} 3"#
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains(
+        r#"foco_ingress_webhooks_received_total{outcome="rejected",reason="stale_timestamp"} 1"#
+    ));
+}
+
+#[tokio::test]
+async fn the_global_cap_wins_over_a_larger_source_limit() {
+    let mut harness = Harness::start_with(
+        foco_testkit::nats_url(),
+        IngressOptions {
+            max_body_bytes: 32,
+            ..Default::default()
+        },
+    )
+    .await;
+    let source = harness
+        .upsert_source(UpsertSourceRequest {
+            name: "roomy".to_owned(),
+            max_body_bytes: 1024 * 1024,
+            ..Default::default()
+        })
+        .await;
+    let answer = problem(
+        harness
+            .http
+            .post(harness.hook_url(&source.token))
+            .header("content-type", "application/json")
+            .body(format!("{{\"pad\":\"{}\"}}", "x".repeat(64)))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(&answer, 413, "payload-too-large");
+    assert_eq!(harness.stored_events().await, 0);
+}
+
+#[tokio::test]
+async fn control_unreachable_is_503_with_retry_after() {
+    // Nothing listens on the discard port on loopback in this environment's tests.
+    let unreachable = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", unreachable.local_addr().unwrap());
+    drop(unreachable);
+    let harness = Harness::start_with(
+        foco_testkit::nats_url(),
+        IngressOptions {
+            control_url: Some(dead_url),
+            ..Default::default()
+        },
+    )
+    .await;
+    let answer = problem(
+        harness
+            .http
+            .post(harness.hook_url("any-token"))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(&answer, 503, "unavailable");
+    assert_eq!(answer.retry_after.as_deref(), Some("5"));
+    assert_eq!(harness.stored_events().await, 0);
+}
