@@ -4,7 +4,12 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files = ["foco/v1/bus.proto", "foco/v1/control.proto"];
+    let files = [
+        "foco/v1/bus.proto",
+        "foco/v1/control.proto",
+        "foco/v1/delivery.proto",
+        "foco/v1/scheduling.proto",
+    ];
     for file in files {
         println!("cargo:rerun-if-changed={}", proto_root.join(file).display());
     }

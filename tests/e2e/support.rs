@@ -35,6 +35,7 @@ fn hmac_source(
         event_id_from: event_id_from.to_owned(),
         enabled: None,
         max_body_bytes: 0,
+        ..Default::default()
     }
 }
 

@@ -83,6 +83,7 @@ impl TestSystem {
                 name: ACCOUNT.to_owned(),
                 default_country: "MX".to_owned(),
                 timezone: "America/Mexico_City".to_owned(),
+                ..Default::default()
             })
             .await
             .expect("create account");
@@ -148,6 +149,7 @@ impl TestSystem {
         let shutdown = CancellationToken::new();
         let config = foco_rules::Config {
             nats_url: self.control.bus.nats_url.clone(),
+            database_url: self.control.db.url.clone(),
             bus_prefix: self.control.bus.prefix.clone(),
             bus_replicas: 1,
             control_url: self.control.grpc_url.clone(),
@@ -158,6 +160,9 @@ impl TestSystem {
             ack_wait: Duration::from_secs(10),
             publish_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(5),
+            scheduler_tick: Duration::from_millis(50),
+            scheduler_batch: 200,
+            scheduler_max_per_second: 5000,
         };
         let app = foco_rules::App::build(config, shutdown.clone())
             .await

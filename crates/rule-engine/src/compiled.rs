@@ -1,98 +1,292 @@
-//! A rule compiled once per version: its CEL program and its templates.
+//! A rule compiled once per version: its CEL programs, its templates and its
+//! timing, encoding and cap settings.
+
+use std::time::Duration;
 
 use foco_proto::v1::Rule;
 use minijinja::Environment;
 
-use super::condition::Condition;
-use super::template::{self, TemplateError};
-use super::{EventInputs, MAX_BODY_CHARS, RuleError};
+use crate::condition::Condition;
+use crate::encoding::{self, SegmentInfo};
+use crate::template::{self, TemplateError};
+use crate::timing;
+use crate::{Cap, EventInputs, MAX_BODY_CHARS, OnRepeat, RuleError};
 
 enum Recipient {
     Fixed(String),
     Template { template_name: String },
 }
 
+const BODY: &str = "body";
+const KEY: &str = "key";
+const SEND_AT: &str = "send_at";
+const CANCEL_KEY: &str = "cancel_key";
+
 pub struct CompiledRule {
     condition: Option<Condition>,
     templates: Environment<'static>,
     recipients: Vec<Recipient>,
+    has_key: bool,
+    has_send_at: bool,
+    delay: Option<Duration>,
+    cancel_condition: Option<Condition>,
+    pub(crate) on_repeat: OnRepeat,
+    transliterate: bool,
+    max_segments: u32,
+    pub(crate) cap: Option<Cap>,
 }
 
-pub struct Rendered {
-    pub recipients: Vec<String>,
+/// One recipient as rendered, and its E.164 form or why it has none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientOutcome {
+    pub raw: String,
+    pub e164: Result<String, String>,
+}
+
+/// A rule whose condition matched, rendered for one event.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// Every rendered recipient, deduplicated after normalisation.
+    pub recipients: Vec<RecipientOutcome>,
+    /// The body as it will be sent (transliterated when the rule asks for GSM-7).
     pub body: String,
+    pub segments: SegmentInfo,
+    /// Characters that force UCS-2.
+    pub ucs2_characters: Vec<char>,
+    /// Unix ms when a delayed job is due; `None` sends at once.
+    pub due_at_ms: Option<i64>,
+    /// The rendered correlation key; empty when the rule has none.
+    pub key: String,
 }
 
-const BODY: &str = "body";
+fn compile_template(
+    templates: &mut Environment<'static>,
+    name: &str,
+    source: &str,
+) -> Result<(), RuleError> {
+    templates
+        .add_template_owned(name.to_owned(), source.to_owned())
+        .map_err(|error| RuleError::TemplateCompile {
+            field: name.to_owned(),
+            message: error.to_string(),
+        })
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> RuleError {
+    RuleError::Setting {
+        field: field.to_owned(),
+        message: message.into(),
+    }
+}
 
 impl CompiledRule {
     pub fn compile(rule: &Rule) -> Result<Self, RuleError> {
-        let condition = if rule.when.trim().is_empty() {
-            None
-        } else {
-            Some(Condition::compile(&rule.when).map_err(RuleError::ConditionCompile)?)
+        let condition = match rule.when.trim() {
+            "" => None,
+            source => Some(Condition::compile(source).map_err(RuleError::ConditionCompile)?),
         };
         let mut templates = template::environment();
-        templates
-            .add_template_owned(BODY, rule.body.clone())
-            .map_err(|error| RuleError::TemplateCompile {
-                field: BODY.to_owned(),
-                message: error.to_string(),
-            })?;
+        compile_template(&mut templates, BODY, &rule.body)?;
         let mut recipients = Vec::with_capacity(rule.to.len());
         for (index, recipient) in rule.to.iter().enumerate() {
             if template::is_template(recipient) {
                 let template_name = format!("to[{index}]");
-                templates
-                    .add_template_owned(template_name.clone(), recipient.clone())
-                    .map_err(|error| RuleError::TemplateCompile {
-                        field: template_name.clone(),
-                        message: error.to_string(),
-                    })?;
+                compile_template(&mut templates, &template_name, recipient)?;
                 recipients.push(Recipient::Template { template_name });
             } else {
                 recipients.push(Recipient::Fixed(recipient.trim().to_owned()));
             }
         }
+        let has_key = !rule.key.trim().is_empty();
+        if has_key {
+            compile_template(&mut templates, KEY, &rule.key)?;
+        }
+        let has_send_at = !rule.send_at.trim().is_empty();
+        if has_send_at {
+            compile_template(&mut templates, SEND_AT, &rule.send_at)?;
+        }
+        let delay = match rule.delay.trim() {
+            "" => None,
+            text => Some(timing::parse_delay(text).map_err(|message| invalid("delay", message))?),
+        };
+        if delay.is_some() && has_send_at {
+            return Err(invalid("send_at", "give either delay or send_at, not both"));
+        }
+        let cancel_condition = match rule.cancel_when.trim() {
+            "" => None,
+            source => {
+                if !has_key {
+                    return Err(invalid(
+                        "cancel_when",
+                        "needs key: the correlation key of the jobs to cancel",
+                    ));
+                }
+                if rule.cancel_key.trim().is_empty() {
+                    return Err(invalid(
+                        "cancel_when",
+                        "needs cancel_key: the key rendered on the cancelling event",
+                    ));
+                }
+                compile_template(&mut templates, CANCEL_KEY, &rule.cancel_key)?;
+                Some(
+                    Condition::compile(source)
+                        .map_err(|message| invalid("cancel_when", message))?,
+                )
+            }
+        };
+        if cancel_condition.is_none() && !rule.cancel_key.trim().is_empty() {
+            return Err(invalid("cancel_key", "is only used with cancel_when"));
+        }
+        let on_repeat = match rule.on_repeat.trim() {
+            "" | "replace" => OnRepeat::Replace,
+            "keep_first" => OnRepeat::KeepFirst,
+            other => {
+                return Err(invalid(
+                    "on_repeat",
+                    format!("{other:?} is not replace or keep_first"),
+                ));
+            }
+        };
+        let transliterate = match rule.encoding.trim() {
+            "" | "unicode" => false,
+            "gsm7" => true,
+            other => {
+                return Err(invalid(
+                    "encoding",
+                    format!("{other:?} is not unicode or gsm7"),
+                ));
+            }
+        };
+        let cap = match (rule.cap_count, rule.cap_window.trim()) {
+            (0, "") => None,
+            (0, _) => return Err(invalid("cap_count", "cap_window needs cap_count")),
+            (_, "") => {
+                return Err(invalid(
+                    "cap_window",
+                    "cap_count needs cap_window, e.g. 24h",
+                ));
+            }
+            (count, window) => Some(Cap {
+                count,
+                window: timing::parse_delay(window)
+                    .map_err(|message| invalid("cap_window", message))?,
+            }),
+        };
         Ok(Self {
             condition,
             templates,
             recipients,
+            has_key,
+            has_send_at,
+            delay,
+            cancel_condition,
+            on_repeat,
+            transliterate,
+            max_segments: rule.max_segments,
+            cap,
         })
     }
 
+    pub fn is_delayed(&self) -> bool {
+        self.delay.is_some() || self.has_send_at
+    }
+
     /// `Ok(None)` when the condition is false.
-    pub fn evaluate(&self, inputs: &EventInputs) -> Result<Option<Rendered>, RuleError> {
+    pub fn evaluate(&self, inputs: &EventInputs) -> Result<Option<Evaluation>, RuleError> {
         if let Some(condition) = &self.condition
             && !condition.matches(inputs)?
         {
             return Ok(None);
         }
-        let body = self.render(BODY, inputs)?;
-        let body = body.trim().to_owned();
+        let rendered = self.render(BODY, inputs)?;
+        let mut body = rendered.trim().to_owned();
         if body.is_empty() {
             return Err(RuleError::EmptyBody);
+        }
+        let ucs2_characters = encoding::non_gsm7_characters(&body);
+        if self.transliterate {
+            body = encoding::transliterate_to_gsm7(&body);
         }
         let chars = body.chars().count();
         if chars > MAX_BODY_CHARS {
             return Err(RuleError::BodyTooLong { chars });
         }
-        let mut recipients: Vec<String> = Vec::with_capacity(self.recipients.len());
+        let segments = encoding::analyze(&body);
+        if self.max_segments > 0 && segments.segments > self.max_segments as usize {
+            return Err(RuleError::TooManySegments {
+                segments: segments.segments,
+                encoding: segments.encoding.as_str(),
+                max: self.max_segments,
+            });
+        }
+        let mut recipients: Vec<RecipientOutcome> = Vec::with_capacity(self.recipients.len());
         for (index, recipient) in self.recipients.iter().enumerate() {
-            let rendered = match recipient {
+            let raw = match recipient {
                 Recipient::Fixed(number) => number.clone(),
                 Recipient::Template { template_name } => {
                     self.render(template_name, inputs)?.trim().to_owned()
                 }
             };
-            if rendered.is_empty() {
+            if raw.is_empty() {
                 return Err(RuleError::EmptyRecipient { index });
             }
-            if !recipients.contains(&rendered) {
-                recipients.push(rendered);
+            let e164 = foco_phone::normalize_e164(&raw, &inputs.default_country)
+                .map_err(|error| error.to_string());
+            let duplicate = recipients.iter().any(|seen| match (&seen.e164, &e164) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => seen.raw == raw,
+            });
+            if !duplicate {
+                recipients.push(RecipientOutcome { raw, e164 });
             }
         }
-        Ok(Some(Rendered { recipients, body }))
+        let key = if self.has_key {
+            self.render(KEY, inputs)?.trim().to_owned()
+        } else {
+            String::new()
+        };
+        let due_at_ms = self.due_at_ms(inputs)?;
+        Ok(Some(Evaluation {
+            recipients,
+            body,
+            segments,
+            ucs2_characters,
+            due_at_ms,
+            key,
+        }))
+    }
+
+    /// The key of this rule's pending jobs that `inputs` cancels, if its cancel
+    /// clause matches.
+    pub fn cancellation_key(&self, inputs: &EventInputs) -> Result<Option<String>, RuleError> {
+        let Some(cancel_condition) = &self.cancel_condition else {
+            return Ok(None);
+        };
+        if !cancel_condition.matches(inputs)? {
+            return Ok(None);
+        }
+        let key = self.render(CANCEL_KEY, inputs)?.trim().to_owned();
+        if key.is_empty() {
+            return Err(invalid(
+                "cancel_key",
+                "rendered empty on the cancelling event",
+            ));
+        }
+        Ok(Some(key))
+    }
+
+    fn due_at_ms(&self, inputs: &EventInputs) -> Result<Option<i64>, RuleError> {
+        if let Some(delay) = self.delay {
+            let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+            return Ok(Some(inputs.received_at_ms.saturating_add(delay_ms)));
+        }
+        if self.has_send_at {
+            let rendered = self.render(SEND_AT, inputs)?;
+            let instant = timing::parse_instant_in(&rendered, inputs.timezone)
+                .map_err(|message| invalid("send_at", message))?;
+            return Ok(Some(instant.timestamp_millis()));
+        }
+        Ok(None)
     }
 
     fn render(&self, name: &str, inputs: &EventInputs) -> Result<String, RuleError> {

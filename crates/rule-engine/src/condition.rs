@@ -1,11 +1,18 @@
 //! CEL conditions. Variables: `event` (the JSON payload), `event_type`, `headers`.
+//!
+//! Expressions are checked for size and nesting before they reach the parser:
+//! deeply nested input can exhaust the parser's stack (in debug builds well
+//! before the parser's own recursion limit). Evaluation cost is bounded by the
+//! payload: CEL has no loops beyond its comprehension macros over payload lists,
+//! and ingress bounds the payload size.
 
 use std::sync::Arc;
 
 use super::EventInputs;
 
-/// Longer expressions are refused: deep nesting can exhaust the parser's stack.
 pub const MAX_CONDITION_CHARS: usize = 4096;
+/// Deepest nesting of parentheses, brackets and braces.
+pub const MAX_CONDITION_DEPTH: usize = 24;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConditionError {
@@ -19,14 +26,66 @@ pub struct Condition {
     program: cel::Program,
 }
 
+/// Checks and compiles `source`; the error gives the position ("line 1, column
+/// 15: …") when the parser reports one.
+pub fn validate_condition(source: &str) -> Result<(), String> {
+    Condition::compile(source).map(|_| ())
+}
+
+fn nesting_depth(source: &str) -> usize {
+    let mut depth: usize = 0;
+    let mut deepest = 0;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in source.chars() {
+        if let Some(open) = quote {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                _ if c == open => quote = None,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' | '\'' => quote = Some(c),
+            '(' | '[' | '{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 impl Condition {
     pub fn compile(source: &str) -> Result<Self, String> {
         if source.len() > MAX_CONDITION_CHARS {
             return Err(format!("longer than {MAX_CONDITION_CHARS} characters"));
         }
+        let depth = nesting_depth(source);
+        if depth > MAX_CONDITION_DEPTH {
+            return Err(format!(
+                "nested {depth} levels deep; at most {MAX_CONDITION_DEPTH} are allowed"
+            ));
+        }
         cel::Program::compile(source)
             .map(|program| Self { program })
-            .map_err(|errors| errors.to_string())
+            .map_err(|errors| {
+                errors
+                    .errors
+                    .iter()
+                    .map(|error| {
+                        format!(
+                            "line {}, column {}: {}",
+                            error.pos.0, error.pos.1, error.msg
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
     }
 
     pub fn matches(&self, inputs: &EventInputs) -> Result<bool, ConditionError> {
@@ -42,5 +101,33 @@ impl Condition {
             Ok(other) => Err(ConditionError::NotBool(format!("{other:?}"))),
             Err(error) => Err(ConditionError::Execution(error.to_string())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_carry_positions() {
+        let error = validate_condition("event_type ==").unwrap_err();
+        assert!(error.starts_with("line 1, column"), "{error}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        let deep = format!("{}true{}", "(".repeat(5000), ")".repeat(5000));
+        let error = validate_condition(&deep).unwrap_err();
+        assert!(
+            error.contains("longer than") || error.contains("nested"),
+            "{error}"
+        );
+        let deep = format!("{}true{}", "(".repeat(100), ")".repeat(100));
+        assert!(
+            validate_condition(&deep)
+                .unwrap_err()
+                .contains("nested 100 levels")
+        );
+        assert!(validate_condition(r#"event.a == "((((((((((((((((((((((((((((((""#).is_ok());
     }
 }

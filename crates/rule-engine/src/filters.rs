@@ -14,6 +14,7 @@ pub fn register(environment: &mut Environment<'static>) {
     environment.add_filter("money", money);
     environment.add_filter("date", date);
     environment.add_filter("first_name", first_name);
+    environment.add_filter("shift", shift);
 }
 
 fn invalid(message: impl Into<String>) -> Error {
@@ -211,7 +212,15 @@ const MONTHS_PT: [&str; 12] = [
 const PORTUGUESE_COUNTRIES: &[&str] = &["BR", "PT"];
 const ENGLISH_COUNTRIES: &[&str] = &["US", "CA", "GB", "AU", "NZ", "IE"];
 
-fn parse_instant(value: &Value) -> Result<DateTime<Utc>, Error> {
+fn account_zone(state: &State) -> chrono_tz::Tz {
+    account_field(state, "timezone")
+        .and_then(|zone| zone.parse().ok())
+        .unwrap_or(chrono_tz::UTC)
+}
+
+/// Numbers are unix seconds (or milliseconds); strings are RFC 3339, or a local
+/// date and time in the account's time zone.
+fn parse_instant(value: &Value, zone: chrono_tz::Tz) -> Result<DateTime<Utc>, Error> {
     match value.kind() {
         ValueKind::Number => {
             let number = i64::try_from(value.clone())
@@ -225,17 +234,8 @@ fn parse_instant(value: &Value) -> Result<DateTime<Utc>, Error> {
             instant.ok_or_else(|| invalid(format!("date cannot read {number}")))
         }
         ValueKind::String => {
-            let text = value.as_str().unwrap_or_default().trim();
-            DateTime::parse_from_rfc3339(text)
-                .map(|instant| instant.with_timezone(&Utc))
-                .or_else(|_| {
-                    chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S")
-                        .or_else(|_| {
-                            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
-                        })
-                        .map(|naive| naive.and_utc())
-                })
-                .map_err(|_| invalid(format!("date cannot read {text:?} (RFC 3339 expected)")))
+            let text = value.as_str().unwrap_or_default();
+            crate::timing::parse_instant_in(text, zone).map_err(invalid)
         }
         _ => Err(invalid(format!(
             "date expects a timestamp, got {}",
@@ -248,10 +248,8 @@ fn parse_instant(value: &Value) -> Result<DateTime<Utc>, Error> {
 /// 14:05), `long` (29 de noviembre de 2026, 14:05 in the account's language),
 /// `time`, or any strftime pattern.
 fn date(state: &State, value: Value, format: Option<String>) -> Result<String, Error> {
-    let instant = parse_instant(&value)?;
-    let zone: chrono_tz::Tz = account_field(state, "timezone")
-        .and_then(|zone| zone.parse().ok())
-        .unwrap_or(chrono_tz::UTC);
+    let zone = account_zone(state);
+    let instant = parse_instant(&value, zone)?;
     let local = instant.with_timezone(&zone);
     let country = account_field(state, "default_country")
         .unwrap_or_default()
@@ -294,6 +292,27 @@ fn date(state: &State, value: Value, format: Option<String>) -> Result<String, E
             out
         }
     })
+}
+
+/// Moves an instant by a signed duration and returns RFC 3339:
+/// `{{ event.start_time | shift("-1h") }}` for "one hour before the appointment".
+fn shift(state: &State, value: Value, offset: String) -> Result<String, Error> {
+    let instant = parse_instant(&value, account_zone(state))?;
+    let text = offset.trim();
+    let (negative, magnitude) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let duration = humantime::parse_duration(magnitude.trim())
+        .map_err(|error| invalid(format!("shift cannot read {text:?}: {error}")))?;
+    let duration = chrono::Duration::from_std(duration)
+        .map_err(|_| invalid(format!("shift {text:?} is too large")))?;
+    let moved = if negative {
+        instant - duration
+    } else {
+        instant + duration
+    };
+    Ok(moved.to_rfc3339())
 }
 
 /// The first word of a full name, capitalised: "ALE ruiz" → "Ale".

@@ -1,29 +1,36 @@
-//! The Foco rule engine. Turns one event into SMS jobs: for each enabled rule of the event's source, the
-//! CEL condition decides, the recipients and the body are rendered with minijinja,
-//! and each (rule, recipient) becomes a job with a deterministic id.
+//! The Foco rule engine. Turns one event into SMS jobs: for each enabled rule of
+//! the event's source, the CEL condition decides, the recipients and the body are
+//! rendered with minijinja, recipients are normalised to E.164 and deduplicated,
+//! the body's encoding and segments are computed, and each (rule, recipient)
+//! becomes a job with a deterministic id, sent at once or due at a time. Rules of
+//! the whole account with a cancel clause tell which pending jobs the event cancels.
 //!
-//! Pure and synchronous: no bus, no network. A rule that fails (bad expression,
-//! missing variable, empty recipient) is reported and the other rules still run.
+//! Pure and synchronous: no bus, no database, no network. A rule that fails (bad
+//! expression, missing variable, too many segments) is reported and the other
+//! rules still run. Control uses the same engine to validate and preview rules.
 
 mod compiled;
 mod condition;
 pub mod encoding;
 pub mod filters;
 mod template;
+mod timing;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use foco_proto::v1::{EventEnvelope, Priority, ResolvedSource, Rule, SmsJob};
 use moka::sync::Cache;
 
-pub use compiled::CompiledRule;
-pub use condition::ConditionError;
-pub use template::TemplateError;
+pub use compiled::{CompiledRule, Evaluation, RecipientOutcome};
+pub use condition::{ConditionError, MAX_CONDITION_CHARS, MAX_CONDITION_DEPTH, validate_condition};
+pub use template::{TemplateError, validate_template};
+pub use timing::{parse_delay, parse_instant_in};
 
 /// Longest body a rule may render (ten concatenated GSM-7 segments).
 pub const MAX_BODY_CHARS: usize = 1530;
 
-/// Why one rule produced no job for one event.
+/// Why one rule produced nothing for one event.
 #[derive(Debug, thiserror::Error)]
 pub enum RuleError {
     #[error("condition does not compile: {0}")]
@@ -38,12 +45,43 @@ pub enum RuleError {
         #[source]
         source: TemplateError,
     },
+    #[error("{field}: {message}")]
+    Setting { field: String, message: String },
     #[error("recipient {index} rendered empty")]
     EmptyRecipient { index: usize },
     #[error("body rendered empty")]
     EmptyBody,
     #[error("body has {chars} characters, more than the limit of {MAX_BODY_CHARS}")]
     BodyTooLong { chars: usize },
+    #[error("body is {segments} {encoding} segments, more than max_segments {max}")]
+    TooManySegments {
+        segments: usize,
+        encoding: &'static str,
+        max: u32,
+    },
+}
+
+/// What a repeated trigger with the same correlation key does to a pending job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnRepeat {
+    Replace,
+    KeepFirst,
+}
+
+impl OnRepeat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Replace => "replace",
+            Self::KeepFirst => "keep_first",
+        }
+    }
+}
+
+/// At most `count` jobs per recipient within `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cap {
+    pub count: u32,
+    pub window: Duration,
 }
 
 #[derive(Debug)]
@@ -53,13 +91,48 @@ pub struct RuleFailure {
     pub error: RuleError,
 }
 
+/// One job to store: published at once when `due_at_ms` is `None`.
+#[derive(Debug, Clone)]
+pub struct PlannedJob {
+    pub job: SmsJob,
+    pub rule_name: String,
+    pub key: String,
+    pub due_at_ms: Option<i64>,
+    pub on_repeat: OnRepeat,
+    pub cap: Option<Cap>,
+}
+
+/// Pending jobs of `rule_id` with correlation key `key` are to be cancelled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancellation {
+    pub rule_id: String,
+    pub rule_name: String,
+    pub key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidRecipient {
+    pub rule_id: String,
+    pub rule_name: String,
+    pub raw: String,
+    pub reason: String,
+}
+
 /// What an event produced.
 #[derive(Debug, Default)]
 pub struct EventPlan {
-    pub jobs: Vec<SmsJob>,
+    pub jobs: Vec<PlannedJob>,
+    pub cancellations: Vec<Cancellation>,
     pub failures: Vec<RuleFailure>,
+    pub invalid_recipients: Vec<InvalidRecipient>,
     /// Rules whose condition was false.
     pub skipped: usize,
+}
+
+/// A rule's preview: `Ok(None)` when its condition is false.
+pub struct RulePreview {
+    pub rule_name: String,
+    pub result: Result<Option<Evaluation>, RuleError>,
 }
 
 /// Why an event could not be evaluated at all.
@@ -95,20 +168,36 @@ impl Engine {
             })
     }
 
-    /// Evaluates every enabled rule of `source` against `event`.
+    /// Evaluates every enabled rule of `source` against `event`, and the account's
+    /// cancel clauses.
     pub fn plan(
         &self,
         event: &EventEnvelope,
         source: &ResolvedSource,
         now_ms: i64,
     ) -> Result<EventPlan, EventError> {
-        let payload: serde_json::Value = if event.payload.is_empty() {
-            serde_json::Value::Object(Default::default())
-        } else {
-            serde_json::from_slice(&event.payload).map_err(EventError::PayloadNotJson)?
-        };
-        let inputs = EventInputs::new(event, source, payload);
+        let inputs = EventInputs::new(event, source, now_ms)?;
         let mut plan = EventPlan::default();
+        for rule in source.cancel_rules.iter().filter(|rule| rule.enabled) {
+            let compiled = self.compiled_rule(rule);
+            let Ok(compiled) = compiled.as_ref() else {
+                // Reported when the rule's own trigger fires.
+                continue;
+            };
+            match compiled.cancellation_key(&inputs) {
+                Ok(Some(key)) => plan.cancellations.push(Cancellation {
+                    rule_id: rule.id.clone(),
+                    rule_name: rule.name.clone(),
+                    key,
+                }),
+                Ok(None) => {}
+                Err(error) => plan.failures.push(RuleFailure {
+                    rule_id: rule.id.clone(),
+                    rule_name: rule.name.clone(),
+                    error,
+                }),
+            }
+        }
         for rule in source.rules.iter().filter(|rule| rule.enabled) {
             let compiled = self.compiled_rule(rule);
             let compiled = match compiled.as_ref() {
@@ -124,26 +213,8 @@ impl Engine {
             };
             match compiled.evaluate(&inputs) {
                 Ok(None) => plan.skipped += 1,
-                Ok(Some(rendered)) => {
-                    for recipient in rendered.recipients {
-                        plan.jobs.push(SmsJob {
-                            job_id: foco_bus::job_id(&event.event_id, &rule.id, &recipient),
-                            account_id: event.account_id.clone(),
-                            event_id: event.event_id.clone(),
-                            source_id: event.source_id.clone(),
-                            rule_id: rule.id.clone(),
-                            to: recipient,
-                            body: rendered.body.clone(),
-                            provider: rule.provider.clone(),
-                            from: rule.from.clone(),
-                            priority: if rule.priority == Priority::Unspecified as i32 {
-                                Priority::Transactional as i32
-                            } else {
-                                rule.priority
-                            },
-                            created_at_ms: now_ms,
-                        });
-                    }
+                Ok(Some(evaluation)) => {
+                    add_jobs(&mut plan, event, rule, compiled, evaluation, now_ms)
                 }
                 Err(error) => plan.failures.push(RuleFailure {
                     rule_id: rule.id.clone(),
@@ -154,6 +225,103 @@ impl Engine {
         }
         Ok(plan)
     }
+
+    /// Renders the rules of `source` (or only `rule_name`) against `event` without
+    /// producing jobs, keeping every detail for the user.
+    pub fn preview(
+        &self,
+        event: &EventEnvelope,
+        source: &ResolvedSource,
+        rule_name: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Vec<RulePreview>, EventError> {
+        let inputs = EventInputs::new(event, source, now_ms)?;
+        Ok(source
+            .rules
+            .iter()
+            .filter(|rule| rule_name.is_none_or(|name| rule.name == name))
+            .map(|rule| RulePreview {
+                rule_name: rule.name.clone(),
+                result: CompiledRule::compile(rule).and_then(|compiled| compiled.evaluate(&inputs)),
+            })
+            .collect())
+    }
+}
+
+fn add_jobs(
+    plan: &mut EventPlan,
+    event: &EventEnvelope,
+    rule: &Rule,
+    compiled: &CompiledRule,
+    evaluation: Evaluation,
+    now_ms: i64,
+) {
+    let priority = if rule.priority == Priority::Unspecified as i32 {
+        Priority::Transactional as i32
+    } else {
+        rule.priority
+    };
+    for recipient in evaluation.recipients {
+        let to = match recipient.e164 {
+            Ok(e164) => e164,
+            Err(reason) => {
+                plan.invalid_recipients.push(InvalidRecipient {
+                    rule_id: rule.id.clone(),
+                    rule_name: rule.name.clone(),
+                    raw: recipient.raw,
+                    reason,
+                });
+                continue;
+            }
+        };
+        plan.jobs.push(PlannedJob {
+            job: SmsJob {
+                job_id: foco_bus::job_id(&event.event_id, &rule.id, &to),
+                account_id: event.account_id.clone(),
+                event_id: event.event_id.clone(),
+                source_id: event.source_id.clone(),
+                rule_id: rule.id.clone(),
+                to,
+                body: evaluation.body.clone(),
+                provider: rule.provider.clone(),
+                from: rule.from.clone(),
+                priority,
+                created_at_ms: now_ms,
+                encoding: evaluation.segments.encoding.as_str().to_owned(),
+                segments: evaluation.segments.segments as u32,
+                due_at_ms: evaluation.due_at_ms.unwrap_or(0),
+            },
+            rule_name: rule.name.clone(),
+            key: evaluation.key.clone(),
+            due_at_ms: evaluation.due_at_ms,
+            on_repeat: compiled.on_repeat,
+            cap: compiled.cap,
+        });
+    }
+}
+
+/// Checks a rule the way the engine will run it; what control calls on save.
+pub fn validate_rule(rule: &Rule) -> Result<(), RuleError> {
+    CompiledRule::compile(rule).map(|_| ())
+}
+
+/// Warnings about what a rule will cost: literal text in its body that forces
+/// UCS-2 while the rule keeps Unicode.
+pub fn rule_warnings(rule: &Rule) -> Vec<String> {
+    if rule.encoding.trim() == "gsm7" {
+        return Vec::new();
+    }
+    let literal = template::literal_text(&rule.body);
+    let characters = encoding::non_gsm7_characters(&literal);
+    if characters.is_empty() {
+        return Vec::new();
+    }
+    let list: Vec<String> = characters.iter().map(|c| format!("'{c}'")).collect();
+    vec![format!(
+        "body contains {} which force{} UCS-2 (70 characters per segment instead of 160); use encoding: gsm7 to transliterate",
+        list.join(", "),
+        if characters.len() == 1 { "s" } else { "" }
+    )]
 }
 
 /// The event as conditions and templates see it, converted once per event.
@@ -162,21 +330,34 @@ pub struct EventInputs {
     pub(crate) cel_headers: cel::Value,
     pub(crate) event_type: String,
     pub(crate) template_context: minijinja::Value,
+    pub(crate) default_country: String,
+    pub(crate) timezone: chrono_tz::Tz,
+    pub(crate) received_at_ms: i64,
 }
 
 impl EventInputs {
-    fn new(event: &EventEnvelope, source: &ResolvedSource, payload: serde_json::Value) -> Self {
+    fn new(
+        event: &EventEnvelope,
+        source: &ResolvedSource,
+        now_ms: i64,
+    ) -> Result<Self, EventError> {
+        let payload: serde_json::Value = if event.payload.is_empty() {
+            serde_json::Value::Object(Default::default())
+        } else {
+            serde_json::from_slice(&event.payload).map_err(EventError::PayloadNotJson)?
+        };
         let headers: std::collections::BTreeMap<&str, &str> = event
             .headers
             .iter()
             .map(|(name, value)| (name.as_str(), value.as_str()))
             .collect();
-        let account = source.account.as_ref();
+        let account = source.account.clone().unwrap_or_default();
         let source_name = source
             .source
             .as_ref()
             .map(|source| source.name.as_str())
             .unwrap_or("");
+        let timezone = account.timezone.parse().unwrap_or(chrono_tz::UTC);
         let context = serde_json::json!({
             "event": payload,
             "event_type": event.event_type,
@@ -184,17 +365,24 @@ impl EventInputs {
             "headers": headers,
             "source": { "name": source_name },
             "account": {
-                "name": account.map(|account| account.name.as_str()).unwrap_or(""),
-                "timezone": account.map(|account| account.timezone.as_str()).unwrap_or("UTC"),
-                "default_country": account.map(|account| account.default_country.as_str()).unwrap_or(""),
+                "name": account.name,
+                "timezone": account.timezone,
+                "default_country": account.default_country,
             },
         });
-        Self {
+        Ok(Self {
             cel_event: cel::to_value(&context["event"]).unwrap_or(cel::Value::Null),
             cel_headers: cel::to_value(&context["headers"]).unwrap_or(cel::Value::Null),
             event_type: event.event_type.clone(),
             template_context: minijinja::Value::from(minijinja::value::Serde(&context)),
-        }
+            default_country: account.default_country,
+            timezone,
+            received_at_ms: if event.received_at_ms > 0 {
+                event.received_at_ms
+            } else {
+                now_ms
+            },
+        })
     }
 }
 

@@ -1,6 +1,6 @@
-//! minijinja templates for bodies and recipients: strict undefined variables (a
-//! typo is an error, not an empty string), no auto-escaping (SMS is plain text),
-//! and fuel so a template cannot loop for ever.
+//! minijinja templates for bodies, recipients, keys and send times: strict
+//! undefined variables (a typo is an error, not an empty string), no escaping (SMS
+//! is plain text), fuel so a template cannot loop for ever, and bounded output.
 
 use minijinja::{Environment, UndefinedBehavior};
 
@@ -31,4 +31,63 @@ pub fn environment() -> Environment<'static> {
 /// True when `text` needs rendering (a fixed phone number does not).
 pub fn is_template(text: &str) -> bool {
     text.contains("{{") || text.contains("{%")
+}
+
+/// Parses a template without rendering it; the error names the line.
+pub fn validate_template(source: &str) -> Result<(), String> {
+    let environment = environment();
+    environment
+        .template_from_str(source)
+        .map(|_| ())
+        .map_err(|error| {
+            let location = error
+                .line()
+                .map(|line| format!(" (line {line})"))
+                .unwrap_or_default();
+            let detail = error
+                .detail()
+                .map_or_else(|| error.kind().to_string(), str::to_owned);
+            format!("{}{location}: {detail}", error.kind())
+        })
+}
+
+/// The literal text of a template, outside `{{ }}`, `{% %}` and `{# #}`: what
+/// every rendering contains whatever the payload.
+pub fn literal_text(source: &str) -> String {
+    let mut out = String::new();
+    let mut rest = source;
+    loop {
+        let next = ["{{", "{%", "{#"]
+            .iter()
+            .filter_map(|open| rest.find(open).map(|at| (at, *open)))
+            .min_by_key(|(at, _)| *at);
+        let Some((at, open)) = next else {
+            out.push_str(rest);
+            return out;
+        };
+        out.push_str(&rest[..at]);
+        let close = match open {
+            "{{" => "}}",
+            "{%" => "%}",
+            _ => "#}",
+        };
+        match rest[at + 2..].find(close) {
+            Some(end) => rest = &rest[at + 2 + end + 2..],
+            None => return out,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_text_skips_expressions_statements_and_comments() {
+        assert_eq!(
+            literal_text("Hola {{ name }}, tu código{# note #} {% if x %}es{% endif %} listo"),
+            "Hola , tu código es listo"
+        );
+        assert_eq!(literal_text("unterminated {{ x"), "unterminated ");
+    }
 }

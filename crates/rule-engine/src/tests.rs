@@ -30,10 +30,10 @@ fn source(rules: Vec<Rule>) -> ResolvedSource {
             name: "tienda-ale".into(),
             default_country: "MX".into(),
             timezone: "America/Mexico_City".into(),
-            created_at_ms: 0,
+            ..Default::default()
         }),
-        secrets: vec![],
         rules,
+        ..Default::default()
     }
 }
 
@@ -65,12 +65,12 @@ fn owner_alert_renders_details_from_a_shopify_order() {
         .unwrap();
     assert!(plan.failures.is_empty(), "{:?}", plan.failures);
     assert_eq!(plan.jobs.len(), 1);
-    let job = &plan.jobs[0];
+    let job = &plan.jobs[0].job;
     assert_eq!(job.body, "John Smith acaba de comprar $404.95 USD");
-    assert_eq!(job.to, "+52 55 1234 5678");
+    assert_eq!(job.to, "+525512345678");
     assert_eq!(
         job.job_id,
-        foco_bus::job_id("evt-1", "rule-owner-alert", "+52 55 1234 5678")
+        foco_bus::job_id("evt-1", "rule-owner-alert", "+525512345678")
     );
     assert_eq!(job.priority, Priority::Transactional as i32);
     assert_eq!(job.created_at_ms, 7);
@@ -115,9 +115,9 @@ fn signup_sends_code_to_the_phone_in_the_typeform_answers() {
         .unwrap();
     assert!(plan.failures.is_empty(), "{:?}", plan.failures);
     assert_eq!(plan.jobs.len(), 1);
-    assert_eq!(plan.jobs[0].to, "+525512345678");
+    assert_eq!(plan.jobs[0].job.to, "+525512345678");
     assert_eq!(
-        plan.jobs[0].body,
+        plan.jobs[0].job.body,
         "Hola Laura, tu código de descuento es BIENVENIDA10"
     );
 }
@@ -146,7 +146,7 @@ fn a_failing_rule_is_reported_and_the_others_still_run() {
         )
         .unwrap();
     assert_eq!(plan.jobs.len(), 1);
-    assert_eq!(plan.jobs[0].rule_id, "rule-good");
+    assert_eq!(plan.jobs[0].job.rule_id, "rule-good");
     let failed: Vec<&str> = plan
         .failures
         .iter()
@@ -238,4 +238,256 @@ fn an_event_that_is_not_json_is_refused_whole() {
             .plan(&event("", b"not json"), &source(vec![any]), 0)
             .is_err()
     );
+}
+
+fn timed(mut rule: Rule, delay: &str, key: &str, cancel_when: &str, cancel_key: &str) -> Rule {
+    rule.delay = delay.into();
+    rule.key = key.into();
+    rule.cancel_when = cancel_when.into();
+    rule.cancel_key = cancel_key.into();
+    rule
+}
+
+#[test]
+fn a_delayed_rule_is_due_after_the_event_and_carries_its_key() {
+    let reminder = timed(
+        rule(
+            "reminder",
+            r#"event_type == "signup""#,
+            &["{{ event.phone }}"],
+            "Tu código sigue vigente",
+        ),
+        "5d",
+        "{{ event.email }}",
+        r#"event_type == "purchase""#,
+        "{{ event.email }}",
+    );
+    let mut signup = event(
+        "signup",
+        br#"{"phone": "55 1234 5678", "email": "ana@example.com"}"#,
+    );
+    signup.received_at_ms = 1_000;
+    let plan = Engine::new()
+        .plan(&signup, &source(vec![reminder]), 2_000)
+        .unwrap();
+    assert!(plan.failures.is_empty(), "{:?}", plan.failures);
+    let job = &plan.jobs[0];
+    assert_eq!(job.due_at_ms, Some(1_000 + 5 * 86_400_000));
+    assert_eq!(job.job.due_at_ms, 1_000 + 5 * 86_400_000);
+    assert_eq!(job.key, "ana@example.com");
+    assert_eq!(job.on_repeat, OnRepeat::Replace);
+}
+
+#[test]
+fn an_event_of_any_source_in_the_account_cancels_by_key() {
+    let reminder = timed(
+        rule(
+            "reminder",
+            r#"event_type == "signup""#,
+            &["{{ event.phone }}"],
+            "x",
+        ),
+        "5d",
+        "{{ event.email }}",
+        r#"event_type == "orders/create""#,
+        "{{ event.customer.email }}",
+    );
+    let mut shop = source(vec![]);
+    shop.cancel_rules = vec![reminder];
+    let plan = Engine::new()
+        .plan(&event("orders/create", SHOPIFY_ORDER), &shop, 0)
+        .unwrap();
+    assert!(plan.jobs.is_empty());
+    assert_eq!(
+        plan.cancellations,
+        vec![Cancellation {
+            rule_id: "rule-reminder".into(),
+            rule_name: "reminder".into(),
+            key: "john@example.com".into()
+        }]
+    );
+}
+
+#[test]
+fn send_at_is_read_in_the_account_time_zone() {
+    let mut before_appointment = rule(
+        "before",
+        "",
+        &["+525512345678"],
+        "Tu cita es a las {{ event.start | date('time') }}",
+    );
+    before_appointment.send_at = r#"{{ event.start | shift("-1h") }}"#.into();
+    let plan = Engine::new()
+        .plan(
+            &event("", br#"{"start": "2026-12-01 10:00"}"#),
+            &source(vec![before_appointment]),
+            0,
+        )
+        .unwrap();
+    assert!(plan.failures.is_empty(), "{:?}", plan.failures);
+    // 09:00 in Mexico City is 15:00 UTC.
+    assert_eq!(plan.jobs[0].due_at_ms, Some(1_796_137_200_000));
+    assert_eq!(plan.jobs[0].job.body, "Tu cita es a las 10:00");
+}
+
+#[test]
+fn gsm7_rules_transliterate_and_segments_are_counted() {
+    let mut cheap = rule(
+        "cheap",
+        "",
+        &["+525512345678"],
+        "Tu código es {{ event.code }}",
+    );
+    cheap.encoding = "gsm7".into();
+    let unicode = rule(
+        "unicode",
+        "",
+        &["+525512345679"],
+        "Tu código es {{ event.code }}",
+    );
+    let plan = Engine::new()
+        .plan(
+            &event("", br#"{"code": "ABC"}"#),
+            &source(vec![cheap, unicode]),
+            0,
+        )
+        .unwrap();
+    assert_eq!(plan.jobs[0].job.body, "Tu codigo es ABC");
+    assert_eq!(
+        (
+            plan.jobs[0].job.encoding.as_str(),
+            plan.jobs[0].job.segments
+        ),
+        ("GSM-7", 1)
+    );
+    assert_eq!(plan.jobs[1].job.body, "Tu código es ABC");
+    assert_eq!(
+        (
+            plan.jobs[1].job.encoding.as_str(),
+            plan.jobs[1].job.segments
+        ),
+        ("UCS-2", 1)
+    );
+}
+
+#[test]
+fn over_max_segments_is_an_error_not_a_truncation() {
+    let mut short = rule("short", "", &["+525512345678"], "{{ event.text }}");
+    short.max_segments = 1;
+    let long_text = format!(r#"{{"text": "{}"}}"#, "á".repeat(71));
+    let plan = Engine::new()
+        .plan(&event("", long_text.as_bytes()), &source(vec![short]), 0)
+        .unwrap();
+    assert!(plan.jobs.is_empty());
+    assert_eq!(
+        plan.failures[0].error.to_string(),
+        "body is 2 UCS-2 segments, more than max_segments 1"
+    );
+}
+
+#[test]
+fn recipients_are_normalised_deduplicated_and_invalid_ones_reported() {
+    let many = rule(
+        "many",
+        "",
+        &[
+            "+52 55 1234 5678",
+            "5512345678",
+            "{{ event.phones | join(',') }}",
+            "not a phone",
+        ],
+        "hola",
+    );
+    let plan = Engine::new()
+        .plan(
+            &event("", br#"{"phones": ["55 8765 4321"]}"#),
+            &source(vec![many]),
+            0,
+        )
+        .unwrap();
+    let to: Vec<&str> = plan.jobs.iter().map(|job| job.job.to.as_str()).collect();
+    assert_eq!(to, ["+525512345678", "+525587654321"]);
+    assert_eq!(plan.invalid_recipients.len(), 1);
+    assert_eq!(plan.invalid_recipients[0].raw, "not a phone");
+}
+
+#[test]
+fn inconsistent_timing_settings_are_refused() {
+    let mut both = rule("both", "", &["+525512345678"], "x");
+    both.delay = "1h".into();
+    both.send_at = "{{ event.at }}".into();
+    assert!(validate_rule(&both).is_err());
+    let cancel_without_key = timed(
+        rule("c", "", &["+525512345678"], "x"),
+        "1h",
+        "",
+        "true",
+        "{{ event.k }}",
+    );
+    assert!(
+        validate_rule(&cancel_without_key)
+            .unwrap_err()
+            .to_string()
+            .contains("needs key")
+    );
+    let mut bad_encoding = rule("e", "", &["+525512345678"], "x");
+    bad_encoding.encoding = "ascii".into();
+    assert!(validate_rule(&bad_encoding).is_err());
+    let mut bad_cap = rule("cap", "", &["+525512345678"], "x");
+    bad_cap.cap_count = 1;
+    assert!(
+        validate_rule(&bad_cap)
+            .unwrap_err()
+            .to_string()
+            .contains("cap_window")
+    );
+}
+
+#[test]
+fn warnings_point_at_literal_characters_that_force_ucs2() {
+    let spanish = rule(
+        "es",
+        "",
+        &["+525512345678"],
+        "Tu código: {{ event.código }}",
+    );
+    assert_eq!(rule_warnings(&spanish).len(), 1);
+    assert!(rule_warnings(&spanish)[0].contains("'ó'"));
+    let mut transliterated = spanish.clone();
+    transliterated.encoding = "gsm7".into();
+    assert!(rule_warnings(&transliterated).is_empty());
+    assert!(
+        rule_warnings(&rule(
+            "plain",
+            "",
+            &["+525512345678"],
+            "Hola ¿qué tal? {{ x }}"
+        ))
+        .is_empty()
+    );
+}
+
+#[test]
+fn preview_keeps_every_detail() {
+    let owner_alert = rule(
+        "owner-alert",
+        r#"event_type == "orders/create""#,
+        &["+52 55 1234 5678", "12"],
+        "Venta: {{ event.total_price | money(event.currency) }}",
+    );
+    let previews = Engine::new()
+        .preview(
+            &event("orders/create", SHOPIFY_ORDER),
+            &source(vec![owner_alert]),
+            None,
+            0,
+        )
+        .unwrap();
+    let evaluation = previews[0].result.as_ref().unwrap().as_ref().unwrap();
+    assert_eq!(evaluation.body, "Venta: $404.95");
+    assert_eq!(
+        evaluation.recipients[0].e164.as_deref(),
+        Ok("+525512345678")
+    );
+    assert!(evaluation.recipients[1].e164.is_err());
 }

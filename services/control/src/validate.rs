@@ -82,26 +82,11 @@ pub fn condition(field: &str, source: &str) -> Result<(), ApiError> {
     if source.trim().is_empty() {
         return Ok(());
     }
-    match cel::Program::compile(source) {
-        Ok(_) => Ok(()),
-        Err(errors) => {
-            let details: Vec<String> = errors
-                .errors
-                .iter()
-                // The parser's positions are already 1-based.
-                .map(|error| {
-                    format!(
-                        "line {}, column {}: {}",
-                        error.pos.0, error.pos.1, error.msg
-                    )
-                })
-                .collect();
-            Err(ApiError::invalid(format!(
-                "{field} is not a valid CEL expression: {}",
-                details.join("; ")
-            )))
-        }
-    }
+    // The engine's own check: size and nesting limits, then the parser, whose
+    // positions are already 1-based ("line 1, column 15: …").
+    foco_rule_engine::validate_condition(source).map_err(|message| {
+        ApiError::invalid(format!("{field} is not a valid CEL expression: {message}"))
+    })
 }
 
 /// Parses a minijinja template; the error names the field and the line.
@@ -125,7 +110,15 @@ pub fn template(field: &str, source: &str) -> Result<(), ApiError> {
     }
 }
 
-pub const ROUTE_KINDS: [&str; 3] = ["console", "http", "twilio"];
+pub const ROUTE_KINDS: [&str; 7] = [
+    "console",
+    "http",
+    "twilio",
+    "vonage",
+    "infobip",
+    "smsmasivos",
+    "telnyx",
+];
 
 /// Kind-specific requirements of a provider route. `credential_names` are the
 /// credentials that will be stored after this write.
@@ -161,6 +154,27 @@ pub fn provider_route(
                 http_url("settings.base_url", base_url)?;
             }
             Ok(())
+        }
+        "vonage" | "infobip" | "smsmasivos" | "telnyx" => {
+            let required: &[&str] = match kind {
+                "vonage" => &["api_key", "api_secret"],
+                _ => &["api_key"],
+            };
+            for required in required {
+                if !has(required) {
+                    return Err(ApiError::invalid(format!(
+                        "a {kind} route needs credentials.{required}"
+                    )));
+                }
+            }
+            match settings.get("base_url").filter(|url| !url.is_empty()) {
+                Some(base_url) => http_url("settings.base_url", base_url),
+                // Each Infobip account has its own API host.
+                None if kind == "infobip" => Err(ApiError::invalid(
+                    "an infobip route needs settings.base_url",
+                )),
+                None => Ok(()),
+            }
         }
         other => Err(ApiError::invalid(format!(
             "kind {other:?} is not a provider kind; use one of: {}",
@@ -263,7 +277,8 @@ mod tests {
         let credentials = ["account_sid".to_owned(), "auth_token".to_owned()];
         assert!(provider_route("twilio", &settings, &credentials).is_ok());
         assert!(
-            message(provider_route("vonage", &settings, &[])).contains("console, http, twilio")
+            message(provider_route("carrier-pigeon", &settings, &[]))
+                .contains("console, http, twilio, vonage, infobip, smsmasivos, telnyx")
         );
     }
 }

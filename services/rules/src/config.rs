@@ -7,6 +7,7 @@ use secrecy::SecretString;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub nats_url: String,
+    pub database_url: String,
     pub bus_prefix: String,
     pub bus_replicas: usize,
     pub control_url: String,
@@ -19,6 +20,12 @@ pub struct Config {
     pub ack_wait: Duration,
     pub publish_timeout: Duration,
     pub shutdown_grace: Duration,
+    /// Pause between scheduler passes that found nothing due.
+    pub scheduler_tick: Duration,
+    /// Due jobs claimed per pass.
+    pub scheduler_batch: i64,
+    /// Most delayed jobs this replica publishes per second (catching up after downtime).
+    pub scheduler_max_per_second: u32,
 }
 
 impl Config {
@@ -42,6 +49,7 @@ impl Config {
         }
         Ok(Self {
             nats_url: env::string_or("NATS_URL", "nats://127.0.0.1:4222"),
+            database_url: env::string_or("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/foco"),
             bus_prefix: env::string_or("FOCO_BUS_PREFIX", ""),
             bus_replicas: env::parse_or("FOCO_BUS_REPLICAS", 1)?,
             control_url: env::string_or("FOCO_CONTROL_URL", "http://127.0.0.1:50051"),
@@ -55,6 +63,9 @@ impl Config {
             ack_wait: env::duration_or("FOCO_RULES_ACK_WAIT", Duration::from_secs(30))?,
             publish_timeout: env::duration_or("FOCO_PUBLISH_TIMEOUT", Duration::from_secs(5))?,
             shutdown_grace: env::duration_or("FOCO_SHUTDOWN_GRACE", Duration::from_secs(20))?,
+            scheduler_tick: env::duration_or("FOCO_SCHEDULER_TICK", Duration::from_millis(250))?,
+            scheduler_batch: env::parse_or("FOCO_SCHEDULER_BATCH", 200)?,
+            scheduler_max_per_second: env::parse_or("FOCO_SCHEDULER_MAX_PER_SECOND", 2000)?,
         })
     }
 }

@@ -16,6 +16,12 @@ use tracing::Instrument;
 
 use crate::RulesState;
 
+/// Where the event came from on the stream.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery {
+    pub stream_sequence: u64,
+}
+
 /// What to do with an event message.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -29,7 +35,7 @@ pub enum Outcome {
 
 /// Evaluates one event and publishes its jobs. Called by the pull loop, and by
 /// tests directly without a consumer.
-pub async fn handle_event(state: &RulesState, payload: &[u8]) -> Outcome {
+pub async fn handle_event(state: &RulesState, payload: &[u8], delivery: Delivery) -> Outcome {
     let event = match EventEnvelope::decode(payload) {
         Ok(event) => event,
         Err(error) => {
@@ -70,40 +76,83 @@ pub async fn handle_event(state: &RulesState, payload: &[u8]) -> Outcome {
             "rule failed for event"
         );
     }
-    let publishes = plan.jobs.iter().map(|job| {
-        let subject = state.names.sms_subject(&job.account_id);
+    for invalid in &plan.invalid_recipients {
+        tracing::warn!(event_id = %event.event_id, rule = %invalid.rule_name, reason = %invalid.reason, "invalid recipient not sent");
+    }
+    let account = source.account.clone().unwrap_or_default();
+    let applied = match crate::store::apply(
+        &state.pool,
+        &event,
+        delivery.stream_sequence,
+        &account,
+        plan,
+    )
+    .await
+    {
+        Ok(applied) => applied,
+        Err(crate::store::StoreError::BadAccountId(account_id)) => {
+            return Outcome::Drop {
+                reason: format!("event names account {account_id:?}, which is not an id"),
+            };
+        }
+        Err(error) => {
+            return Outcome::Retry {
+                reason: format!("could not store the event's outcome: {error}"),
+            };
+        }
+    };
+    if let Some(first) = applied.duplicate_of_sequence {
+        tracing::info!(event_id = %event.event_id, first_stream_sequence = first, "event already processed; duplicate dropped");
+        return Outcome::Ack { jobs: 0 };
+    }
+    state
+        .metrics
+        .jobs_scheduled
+        .inc_by(applied.scheduled as u64);
+    state.metrics.jobs_cancelled.inc_by(applied.cancelled);
+    let publishes = applied.immediate.iter().map(|planned| {
+        let subject = state.names.sms_subject(&planned.job.account_id);
         foco_bus::publish_durable(
             &state.jetstream,
             &state.nats,
             subject,
-            &job.job_id,
-            job.encode_to_vec().into(),
+            &planned.job.job_id,
+            planned.job.encode_to_vec().into(),
             state.publish_timeout,
         )
     });
     let results = futures::future::join_all(publishes).await;
     let mut stored = 0;
-    for (job, result) in plan.jobs.iter().zip(&results) {
+    for (planned, result) in applied.immediate.iter().zip(&results) {
         match result {
             Ok(_) => stored += 1,
             Err(error) => {
-                tracing::warn!(event_id = %event.event_id, job_id = %job.job_id, error = %error, "job not stored");
+                tracing::warn!(event_id = %event.event_id, job_id = %planned.job.job_id, error = %error, "job not stored");
             }
         }
     }
     state.metrics.jobs_published.inc_by(stored as u64);
-    if stored < plan.jobs.len() {
+    if stored < applied.immediate.len() {
         // Stored jobs are deduplicated by their id when the event is retried.
         return Outcome::Retry {
             reason: format!(
                 "{} of {} jobs not stored",
-                plan.jobs.len() - stored,
-                plan.jobs.len()
+                applied.immediate.len() - stored,
+                applied.immediate.len()
             ),
         };
     }
-    tracing::debug!(event_id = %event.event_id, jobs = stored, skipped = plan.skipped, "event evaluated");
-    Outcome::Ack { jobs: stored }
+    tracing::debug!(
+        event_id = %event.event_id,
+        jobs = stored,
+        scheduled = applied.scheduled,
+        cancelled = applied.cancelled,
+        capped = applied.capped,
+        "event evaluated"
+    );
+    Outcome::Ack {
+        jobs: stored + applied.scheduled,
+    }
 }
 
 fn chrono_like_now_ms() -> i64 {
@@ -179,7 +228,10 @@ async fn process(message: jetstream::Message, state: &RulesState) {
     let span =
         tracing::info_span!("event", event_id = tracing::field::Empty, subject = %message.subject);
     foco_bus::trace::set_parent_from(&span, message.headers.as_ref());
-    let outcome = handle_event(state, &message.payload)
+    let delivery = Delivery {
+        stream_sequence: message.info().map(|info| info.stream_sequence).unwrap_or(0),
+    };
+    let outcome = handle_event(state, &message.payload, delivery)
         .instrument(span.clone())
         .await;
     let _entered = span.enter();

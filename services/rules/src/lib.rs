@@ -1,20 +1,27 @@
 //! foco-rules: a durable pull consumer on FOCO_EVENTS. For each event it evaluates
-//! the enabled rules of the event's source (CEL condition, minijinja recipients and
-//! body), publishes one SMS job per (rule, recipient) to FOCO_SMS with the job id as
-//! `Nats-Msg-Id`, and acks the event only after every job is stored.
+//! the enabled rules of the event's source (`foco-rule-engine`), applies what the
+//! event cancels (pending jobs of any rule of the account whose cancel clause
+//! matches and whose key equals), stores delayed jobs in Postgres, publishes
+//! immediate ones to FOCO_SMS with the job id as `Nats-Msg-Id`, and acks the event
+//! only after all of that is durable. A scheduler in every replica publishes
+//! delayed jobs when they are due (see `scheduler`).
 //!
 //! Configuration comes from foco-control (cached, dropped on change). This service
 //! never calls a provider and never writes message state.
 //!
-//! Environment: `NATS_URL`, `FOCO_BUS_PREFIX`, `FOCO_BUS_REPLICAS`,
+//! Environment: `NATS_URL`, `DATABASE_URL`, `FOCO_BUS_PREFIX`, `FOCO_BUS_REPLICAS`,
 //! `FOCO_CONTROL_URL`, `FOCO_CONTROL_API_KEY` (or `FOCO_ADMIN_API_KEY`),
 //! `FOCO_ADMIN_LISTEN` (127.0.0.1:9093), `FOCO_CONFIG_CACHE_TTL` (30s),
 //! `FOCO_RULES_CONCURRENCY` (32), `FOCO_RULES_ACK_WAIT` (30s),
-//! `FOCO_PUBLISH_TIMEOUT` (5s), `FOCO_SHUTDOWN_GRACE` (20s).
+//! `FOCO_PUBLISH_TIMEOUT` (5s), `FOCO_SHUTDOWN_GRACE` (20s),
+//! `FOCO_SCHEDULER_TICK` (250ms), `FOCO_SCHEDULER_BATCH` (200),
+//! `FOCO_SCHEDULER_MAX_PER_SECOND` (2000).
 
 mod config;
 mod consumer;
 mod metrics;
+pub mod scheduler;
+mod store;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,7 +33,8 @@ use foco_runtime::{AdminServer, Readiness};
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
-pub use consumer::{Outcome, handle_event};
+pub use consumer::{Delivery, Outcome, handle_event};
+pub use scheduler::{Clock, Scheduler, SchedulerSettings, SystemClock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
@@ -50,6 +58,8 @@ pub enum RulesError {
         #[source]
         source: std::io::Error,
     },
+    #[error("could not connect to Postgres")]
+    Database(#[from] sqlx::Error),
     #[error("admin server failed")]
     Serve(#[source] std::io::Error),
 }
@@ -64,6 +74,7 @@ pub struct RulesState {
     pub engine: foco_rule_engine::Engine,
     pub publish_timeout: Duration,
     pub metrics: Arc<metrics::RulesMetrics>,
+    pub pool: sqlx::PgPool,
 }
 
 pub struct App {
@@ -74,10 +85,25 @@ pub struct App {
     admin_addr: SocketAddr,
     shutdown: CancellationToken,
     watcher: tokio::task::JoinHandle<()>,
+    scheduler: Scheduler,
 }
 
 impl App {
     pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Self, RulesError> {
+        Self::build_with_clock(config, shutdown, Arc::new(SystemClock)).await
+    }
+
+    /// As `build`, with the scheduler reading time from `clock`.
+    pub async fn build_with_clock(
+        config: Config,
+        shutdown: CancellationToken,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, RulesError> {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(&config.database_url)
+            .await?;
         let names = Arc::new(BusNames::new(&config.bus_prefix)?);
         let nats = async_nats::ConnectOptions::new()
             .name("foco-rules")
@@ -143,7 +169,18 @@ impl App {
             engine: foco_rule_engine::Engine::new(),
             publish_timeout: config.publish_timeout,
             metrics,
+            pool: pool.clone(),
         };
+        let scheduler = Scheduler::new(
+            pool,
+            state.clone(),
+            clock,
+            SchedulerSettings {
+                tick: config.scheduler_tick,
+                batch: config.scheduler_batch,
+                max_per_second: config.scheduler_max_per_second,
+            },
+        );
         Ok(Self {
             config,
             state,
@@ -152,6 +189,7 @@ impl App {
             admin_addr,
             shutdown,
             watcher,
+            scheduler,
         })
     }
 
@@ -163,9 +201,15 @@ impl App {
         &self.state
     }
 
+    /// The scheduler this App runs; tests call `run_once` on a clone.
+    pub fn scheduler(&self) -> Scheduler {
+        self.scheduler.clone()
+    }
+
     /// Consumes until shutdown, then drains in-flight events within the grace period.
     pub async fn run(self) -> Result<(), RulesError> {
         let admin = tokio::spawn(self.admin.serve(self.shutdown.clone()));
+        let scheduler = tokio::spawn(self.scheduler.run(self.shutdown.clone()));
         consumer::run(
             self.consumer,
             self.state,
@@ -175,6 +219,7 @@ impl App {
         )
         .await;
         self.watcher.abort();
+        let _ = scheduler.await;
         match admin.await {
             Ok(result) => result.map_err(RulesError::Serve),
             Err(_) => Ok(()),

@@ -13,6 +13,11 @@ pub struct RulesMetrics {
     pub events: Family<OutcomeLabels, Counter>,
     pub jobs_published: Counter,
     pub rule_failures: Counter,
+    pub scheduled_published: Counter,
+    /// Due jobs JetStream had already stored: a pass repeated after a crash.
+    pub scheduled_duplicates: Counter,
+    pub jobs_scheduled: Counter,
+    pub jobs_cancelled: Counter,
 }
 
 impl RulesMetrics {
@@ -21,6 +26,10 @@ impl RulesMetrics {
             events: Family::default(),
             jobs_published: Counter::default(),
             rule_failures: Counter::default(),
+            scheduled_published: Counter::default(),
+            scheduled_duplicates: Counter::default(),
+            jobs_scheduled: Counter::default(),
+            jobs_cancelled: Counter::default(),
         };
         registry.register(
             "events",
@@ -36,6 +45,26 @@ impl RulesMetrics {
             "rule_failures",
             "Rules that failed to evaluate or render for an event",
             metrics.rule_failures.clone(),
+        );
+        registry.register(
+            "scheduled_published",
+            "Delayed jobs published to the SMS stream when due",
+            metrics.scheduled_published.clone(),
+        );
+        registry.register(
+            "scheduled_duplicates",
+            "Due jobs the SMS stream already held (a repeated pass)",
+            metrics.scheduled_duplicates.clone(),
+        );
+        registry.register(
+            "jobs_scheduled",
+            "Delayed jobs stored for later",
+            metrics.jobs_scheduled.clone(),
+        );
+        registry.register(
+            "jobs_cancelled",
+            "Pending jobs cancelled by events",
+            metrics.jobs_cancelled.clone(),
         );
         metrics
     }

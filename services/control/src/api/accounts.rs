@@ -19,6 +19,7 @@ pub struct AccountRow {
     pub name: String,
     pub default_country: String,
     pub timezone: String,
+    pub daily_sms_cap: i32,
     pub created_at: DateTime<Utc>,
 }
 
@@ -30,19 +31,19 @@ impl AccountRow {
             default_country: self.default_country,
             timezone: self.timezone,
             created_at_ms: millis(self.created_at),
+            daily_sms_cap: u32::try_from(self.daily_sms_cap).unwrap_or(0),
         }
     }
 }
 
-const ACCOUNT_COLUMNS_BY_NAME: &str =
-    "SELECT id, name, default_country, timezone, created_at FROM accounts WHERE name = $1";
+const ACCOUNT_COLUMNS_BY_NAME: &str = "SELECT id, name, default_country, timezone, daily_sms_cap, created_at FROM accounts WHERE name = $1";
 
 pub async fn load_by_id(
     state: &AppState,
     account_id: Uuid,
 ) -> Result<Option<AccountRow>, ApiError> {
     Ok(sqlx::query_as::<_, AccountRow>(
-        "SELECT id, name, default_country, timezone, created_at FROM accounts WHERE id = $1",
+        "SELECT id, name, default_country, timezone, daily_sms_cap, created_at FROM accounts WHERE id = $1",
     )
     .bind(account_id)
     .fetch_optional(&state.pool)
@@ -86,33 +87,39 @@ pub async fn upsert(
     validate::name("name", &request.name)?;
     let default_country = validate::country(&request.default_country)?;
     let timezone = validate::timezone(&request.timezone)?;
+    let daily_sms_cap = i32::try_from(request.daily_sms_cap)
+        .map_err(|_| ApiError::invalid("daily_sms_cap is too large"))?;
     let account = match caller {
         Caller::Admin => {
             sqlx::query_as::<_, AccountRow>(
-                "INSERT INTO accounts (id, name, default_country, timezone) VALUES ($1, $2, $3, $4)
+                "INSERT INTO accounts (id, name, default_country, timezone, daily_sms_cap)
+                 VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (name) DO UPDATE
                    SET default_country = EXCLUDED.default_country,
                        timezone = EXCLUDED.timezone,
+                       daily_sms_cap = EXCLUDED.daily_sms_cap,
                        updated_at = now()
-                 RETURNING id, name, default_country, timezone, created_at",
+                 RETURNING id, name, default_country, timezone, daily_sms_cap, created_at",
             )
             .bind(Uuid::now_v7())
             .bind(&request.name)
             .bind(&default_country)
             .bind(&timezone)
+            .bind(daily_sms_cap)
             .fetch_one(&state.pool)
             .await?
         }
         // An account key may update its own account, never create another one.
         Caller::Account { account_id } => sqlx::query_as::<_, AccountRow>(
-            "UPDATE accounts SET default_country = $3, timezone = $4, updated_at = now()
+            "UPDATE accounts SET default_country = $3, timezone = $4, daily_sms_cap = $5, updated_at = now()
              WHERE id = $1 AND name = $2
-             RETURNING id, name, default_country, timezone, created_at",
+             RETURNING id, name, default_country, timezone, daily_sms_cap, created_at",
         )
         .bind(account_id)
         .bind(&request.name)
         .bind(&default_country)
         .bind(&timezone)
+        .bind(daily_sms_cap)
         .fetch_optional(&state.pool)
         .await?
         .ok_or_else(|| ApiError::denied("an account API key can only update its own account"))?,
@@ -141,7 +148,7 @@ pub async fn list(
 ) -> Result<ListAccountsResponse, ApiError> {
     let rows = match caller {
         Caller::Admin => sqlx::query_as::<_, AccountRow>(
-            "SELECT id, name, default_country, timezone, created_at FROM accounts ORDER BY name",
+            "SELECT id, name, default_country, timezone, daily_sms_cap, created_at FROM accounts ORDER BY name",
         )
         .fetch_all(&state.pool)
         .await?,

@@ -54,7 +54,12 @@ pub async fn source(
         .map(|sealed| state.sealer.open_string(row.id, sealed))
         .collect::<Result<Vec<_>, _>>()?;
     let rules = rules::load_for_source(&state, row.id, true).await?;
+    let cancel_rules = rules::load_cancel_rules(&state, row.account_id).await?;
     Ok(ResolvedSource {
+        cancel_rules: cancel_rules
+            .into_iter()
+            .map(rules::RuleRow::into_proto)
+            .collect(),
         source: Some(row.to_proto()?),
         account: Some(account.into_proto()),
         secrets,

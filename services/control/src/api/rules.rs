@@ -32,19 +32,30 @@ pub struct RuleRow {
     pub enabled: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub delay_text: String,
+    pub send_at: String,
+    pub correlation_key: String,
+    pub cancel_when: String,
+    pub cancel_key: String,
+    pub on_repeat: String,
+    pub encoding: String,
+    pub max_segments: i32,
+    pub cap_count: i32,
+    pub cap_window: String,
 }
 
 /// The `rules` columns a [`RuleRow`] reads, as a literal for `concat!`.
 macro_rules! rule_columns {
     () => {
         "id, source_id, name, condition, recipients, body, provider, sender_id, priority, enabled, \
-         created_at, updated_at"
+         created_at, updated_at, delay_text, send_at, correlation_key, cancel_when, cancel_key, \
+         on_repeat, encoding, max_segments, cap_count, cap_window"
     };
 }
 
 impl RuleRow {
     pub fn into_proto(self) -> Rule {
-        Rule {
+        let mut rule = Rule {
             id: self.id.to_string(),
             source_id: self.source_id.to_string(),
             name: self.name,
@@ -57,7 +68,41 @@ impl RuleRow {
             enabled: self.enabled,
             created_at_ms: millis(self.created_at),
             updated_at_ms: millis(self.updated_at),
-        }
+            delay: self.delay_text,
+            send_at: self.send_at,
+            key: self.correlation_key,
+            cancel_when: self.cancel_when,
+            cancel_key: self.cancel_key,
+            on_repeat: self.on_repeat,
+            encoding: self.encoding,
+            max_segments: u32::try_from(self.max_segments).unwrap_or(0),
+            cap_count: u32::try_from(self.cap_count).unwrap_or(0),
+            cap_window: self.cap_window,
+            warnings: Vec::new(),
+        };
+        rule.warnings = foco_rule_engine::rule_warnings(&rule);
+        rule
+    }
+}
+
+/// The request as the engine's `Rule`, to check it exactly as it will run.
+fn as_engine_rule(request: &UpsertRuleRequest) -> Rule {
+    Rule {
+        name: request.name.clone(),
+        when: request.when.clone(),
+        to: request.to.clone(),
+        body: request.body.clone(),
+        delay: request.delay.clone(),
+        send_at: request.send_at.clone(),
+        key: request.key.clone(),
+        cancel_when: request.cancel_when.clone(),
+        cancel_key: request.cancel_key.clone(),
+        on_repeat: request.on_repeat.clone(),
+        encoding: request.encoding.clone(),
+        max_segments: request.max_segments,
+        cap_count: request.cap_count,
+        cap_window: request.cap_window.clone(),
+        ..Default::default()
     }
 }
 
@@ -82,6 +127,20 @@ fn validate_rule(request: &UpsertRuleRequest) -> Result<Priority, ApiError> {
         return Err(ApiError::invalid("body is required"));
     }
     validate::template("body", &request.body)?;
+    for (field, template) in [
+        ("key", &request.key),
+        ("send_at", &request.send_at),
+        ("cancel_key", &request.cancel_key),
+    ] {
+        if !template.trim().is_empty() {
+            validate::template(field, template)?;
+        }
+    }
+    validate::condition("cancel_when", &request.cancel_when)?;
+    // Timing, cancellation, encoding and cap settings, checked by the engine that
+    // will run them.
+    foco_rule_engine::validate_rule(&as_engine_rule(request))
+        .map_err(|error| ApiError::invalid(error.to_string()))?;
     if !request.provider.is_empty() {
         validate::name("provider", &request.provider)?;
     }
@@ -145,9 +204,20 @@ pub async fn upsert(
     check_sender_available(&state, account.id, &request).await?;
     let row = sqlx::query_as::<_, RuleRow>(concat!(
         "INSERT INTO rules (id, account_id, source_id, name, condition, recipients, body, provider, sender_id,
-                            priority, enabled)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                            priority, enabled, delay_text, send_at, correlation_key, cancel_when, cancel_key,
+                            on_repeat, encoding, max_segments, cap_count, cap_window)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
          ON CONFLICT (source_id, name) DO UPDATE SET
+             delay_text = EXCLUDED.delay_text,
+             send_at = EXCLUDED.send_at,
+             correlation_key = EXCLUDED.correlation_key,
+             cancel_when = EXCLUDED.cancel_when,
+             cancel_key = EXCLUDED.cancel_key,
+             on_repeat = EXCLUDED.on_repeat,
+             encoding = EXCLUDED.encoding,
+             max_segments = EXCLUDED.max_segments,
+             cap_count = EXCLUDED.cap_count,
+             cap_window = EXCLUDED.cap_window,
              condition = EXCLUDED.condition,
              recipients = EXCLUDED.recipients,
              body = EXCLUDED.body,
@@ -170,6 +240,22 @@ pub async fn upsert(
     .bind(&request.from)
     .bind(priority as i16)
     .bind(request.enabled.unwrap_or(true))
+    .bind(request.delay.trim())
+    .bind(request.send_at.trim())
+    .bind(request.key.trim())
+    .bind(request.cancel_when.trim())
+    .bind(request.cancel_key.trim())
+    .bind(match request.on_repeat.trim() {
+        "" => "replace",
+        other => other,
+    })
+    .bind(match request.encoding.trim() {
+        "" => "unicode",
+        other => other,
+    })
+    .bind(i32::try_from(request.max_segments).unwrap_or(i32::MAX))
+    .bind(i32::try_from(request.cap_count).unwrap_or(i32::MAX))
+    .bind(request.cap_window.trim())
     .fetch_one(&state.pool)
     .await?;
     tracing::info!(account_id = %account.id, source = %source.name, rule = %row.name, "rule saved");
@@ -188,6 +274,21 @@ pub async fn list(
     Ok(ListRulesResponse {
         rules: rules.into_iter().map(RuleRow::into_proto).collect(),
     })
+}
+
+/// Enabled rules of an account that have a cancel clause.
+pub async fn load_cancel_rules(
+    state: &AppState,
+    account_id: Uuid,
+) -> Result<Vec<RuleRow>, ApiError> {
+    Ok(sqlx::query_as::<_, RuleRow>(concat!(
+        "SELECT ",
+        rule_columns!(),
+        " FROM rules WHERE account_id = $1 AND enabled AND cancel_when <> '' ORDER BY name"
+    ))
+    .bind(account_id)
+    .fetch_all(&state.pool)
+    .await?)
 }
 
 /// Rules of a source in name order, optionally only the enabled ones.

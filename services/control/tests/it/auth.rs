@@ -82,6 +82,7 @@ async fn account_keys_are_confined_to_their_account() {
             name: "acme".to_owned(),
             default_country: "US".to_owned(),
             timezone: "America/New_York".to_owned(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -112,6 +113,7 @@ async fn account_keys_are_confined_to_their_account() {
             name: "newco".to_owned(),
             default_country: "MX".to_owned(),
             timezone: "America/Mexico_City".to_owned(),
+            ..Default::default()
         })
         .await
         .unwrap_err();

@@ -72,6 +72,7 @@ impl TestControl {
                 name: name.to_owned(),
                 default_country: "MX".to_owned(),
                 timezone: "America/Mexico_City".to_owned(),
+                ..Default::default()
             })
             .await
             .expect("create account")
@@ -147,6 +148,7 @@ pub fn source_request(account: &str, name: &str, secret: &str) -> UpsertSourceRe
         event_id_from: "header:X-Shopify-Event-Id".to_owned(),
         enabled: None,
         max_body_bytes: 0,
+        ..Default::default()
     }
 }
 
@@ -162,6 +164,7 @@ pub fn rule_request(account: &str, source: &str, name: &str) -> UpsertRuleReques
         from: String::new(),
         priority: 0,
         enabled: None,
+        ..Default::default()
     }
 }
 

@@ -18,6 +18,7 @@ async fn account_upsert_keeps_the_id_and_updates_fields() {
             name: "tienda-ale".to_owned(),
             default_country: "co".to_owned(),
             timezone: "America/Bogota".to_owned(),
+            ..Default::default()
         })
         .await
         .unwrap()

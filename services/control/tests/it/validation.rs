@@ -70,6 +70,7 @@ async fn names_countries_and_timezones_are_checked() {
         name: name.to_owned(),
         default_country: country.to_owned(),
         timezone: timezone.to_owned(),
+        ..Default::default()
     };
     let admin = control.admin();
     assert_invalid(

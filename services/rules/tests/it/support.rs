@@ -32,6 +32,7 @@ impl Rig {
                 name: ACCOUNT.into(),
                 default_country: "MX".into(),
                 timezone: "America/Mexico_City".into(),
+                ..Default::default()
             })
             .await
             .unwrap()
@@ -50,6 +51,7 @@ impl Rig {
         assert_eq!(source.account_id, account.id);
         let config = foco_rules::Config {
             nats_url: control.bus.nats_url.clone(),
+            database_url: control.db.url.clone(),
             bus_prefix: control.bus.prefix.clone(),
             bus_replicas: 1,
             control_url: control.grpc_url.clone(),
@@ -60,6 +62,9 @@ impl Rig {
             ack_wait: Duration::from_secs(10),
             publish_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(5),
+            scheduler_tick: Duration::from_millis(50),
+            scheduler_batch: 200,
+            scheduler_max_per_second: 5000,
         };
         let shutdown = CancellationToken::new();
         let app = foco_rules::App::build(config, shutdown.clone())
