@@ -6,7 +6,9 @@
 //! Test-only: production code never depends on this crate.
 
 mod control;
+#[cfg(feature = "system")]
 mod system;
 
 pub use control::{ADMIN_KEY, ENCRYPTION_KEY, TestControl};
+#[cfg(feature = "system")]
 pub use system::{ACCOUNT, SystemOptions, TestSystem};

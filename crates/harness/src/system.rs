@@ -189,6 +189,9 @@ impl TestSystem {
             allow_private_provider_hosts: true,
             config_cache_ttl: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(5),
+            // Deterministic at any hour: no marketing job is held for quiet hours.
+            quiet_hours: None,
+            ..foco_sender::Config::default()
         }
     }
 

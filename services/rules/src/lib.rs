@@ -19,7 +19,7 @@
 
 mod config;
 mod consumer;
-mod metrics;
+pub mod metrics;
 pub mod scheduler;
 mod store;
 

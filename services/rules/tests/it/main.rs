@@ -2,4 +2,5 @@
 //! on FOCO_EVENTS, jobs come out on FOCO_SMS.
 
 mod pipeline;
+mod scheduling;
 mod support;

@@ -33,9 +33,12 @@ async fn matching_rules_become_jobs_on_the_sms_stream() {
     jobs.sort_by(|a, b| a.body.cmp(&b.body));
     assert_eq!(jobs.len(), 2);
     assert_eq!(jobs[0].body, "Ale Ruiz acaba de comprar $512.00");
-    assert_eq!(jobs[0].to, "+52 55 0000 0001");
+    assert_eq!(jobs[0].to, "+525500000001");
     assert_eq!(jobs[1].body, "Gracias Ale");
-    assert_eq!(jobs[1].to, "55 1234 5678");
+    assert_eq!(
+        jobs[1].to, "+525512345678",
+        "normalised with the account's country"
+    );
     for job in &jobs {
         assert_eq!(job.event_id, "evt-1");
         assert_eq!(job.account_id, rig.source.account_id);

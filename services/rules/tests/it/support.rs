@@ -1,4 +1,7 @@
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use async_nats::jetstream::{self, consumer};
 use foco_harness::TestControl;
@@ -12,19 +15,60 @@ use tokio_util::sync::CancellationToken;
 
 pub const ACCOUNT: &str = "tienda-ale";
 
+/// A clock the test moves by hand.
+#[derive(Clone)]
+pub struct ManualClock(pub Arc<Mutex<DateTime<Utc>>>);
+
+impl ManualClock {
+    pub fn at(instant: DateTime<Utc>) -> Self {
+        Self(Arc::new(Mutex::new(instant)))
+    }
+
+    pub fn set(&self, instant: DateTime<Utc>) {
+        *self.0.lock().unwrap() = instant;
+    }
+}
+
+impl foco_rules::Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
 pub struct Rig {
     pub control: TestControl,
+    pub state: foco_rules::RulesState,
+    pub scheduler: foco_rules::Scheduler,
     pub nats: async_nats::Client,
     pub jetstream: jetstream::Context,
     pub names: foco_bus::BusNames,
     pub source: Source,
+    config: foco_rules::Config,
+    shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<Result<(), foco_rules::RulesError>>>,
+}
+
+/// Another rules App on the same bus and database.
+pub struct Replica {
+    pub state: foco_rules::RulesState,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), foco_rules::RulesError>>,
+}
+
+impl Replica {
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap().unwrap();
+    }
 }
 
 impl Rig {
     /// Control with one account and source, and a running rules App.
     pub async fn start() -> Self {
+        Self::start_with_clock(Arc::new(foco_rules::SystemClock)).await
+    }
+
+    pub async fn start_with_clock(clock: Arc<dyn foco_rules::Clock>) -> Self {
         let control = TestControl::start().await;
         let mut admin = control.admin();
         let account = admin
@@ -67,38 +111,119 @@ impl Rig {
             scheduler_max_per_second: 5000,
         };
         let shutdown = CancellationToken::new();
-        let app = foco_rules::App::build(config, shutdown.clone())
+        let app = foco_rules::App::build_with_clock(config.clone(), shutdown.clone(), clock)
             .await
             .expect("build rules");
+        let state = app.state().clone();
+        let scheduler = app.scheduler();
         let task = tokio::spawn(app.run());
         let nats = async_nats::connect(&control.bus.nats_url).await.unwrap();
         let jetstream = jetstream::new(nats.clone());
         let names = foco_bus::BusNames::new(&control.bus.prefix).unwrap();
         Self {
             control,
+            state,
+            scheduler,
             nats,
             jetstream,
             names,
             source,
+            config,
             shutdown,
-            task,
+            task: Some(task),
+        }
+    }
+
+    pub async fn start_replica(&self) -> Replica {
+        let shutdown = CancellationToken::new();
+        let app = foco_rules::App::build(self.config.clone(), shutdown.clone())
+            .await
+            .expect("build rules replica");
+        let state = app.state().clone();
+        Replica {
+            state,
+            shutdown,
+            task: tokio::spawn(app.run()),
+        }
+    }
+
+    /// Stops this rig's rules App (consumer and scheduler), as during downtime.
+    pub async fn stop_scheduling(&mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
         }
     }
 
     pub async fn upsert_rule(&self, name: &str, when: &str, to: &[&str], body: &str) {
+        self.upsert_rule_with(UpsertRuleRequest {
+            name: name.into(),
+            when: when.into(),
+            to: to.iter().map(|to| (*to).to_owned()).collect(),
+            body: body.into(),
+            ..Default::default()
+        })
+        .await;
+    }
+
+    /// Upserts a rule of the `shop` source; account and source are filled in.
+    pub async fn upsert_rule_with(&self, mut request: UpsertRuleRequest) {
+        request.account = ACCOUNT.into();
+        request.source = "shop".into();
         self.control
             .admin()
-            .upsert_rule(UpsertRuleRequest {
-                account: ACCOUNT.into(),
-                source: "shop".into(),
-                name: name.into(),
-                when: when.into(),
-                to: to.iter().map(|to| (*to).to_owned()).collect(),
-                body: body.into(),
-                ..Default::default()
-            })
+            .upsert_rule(request)
             .await
             .expect("upsert rule");
+    }
+
+    /// Publishes an event with the sender's own id and a receive time.
+    pub async fn publish_external_event(
+        &self,
+        event_id: &str,
+        msg_id: &str,
+        event_type: &str,
+        payload: &str,
+        received_at_ms: i64,
+    ) {
+        let envelope = EventEnvelope {
+            event_id: event_id.into(),
+            external_id: event_id.into(),
+            account_id: self.source.account_id.clone(),
+            source_id: self.source.id.clone(),
+            event_type: event_type.into(),
+            content_type: "application/json".into(),
+            received_at_ms,
+            payload: payload.as_bytes().to_vec(),
+            ..Default::default()
+        };
+        foco_bus::publish_durable(
+            &self.jetstream,
+            &self.nats,
+            self.names
+                .events_subject(&envelope.account_id, &envelope.source_id),
+            msg_id,
+            envelope.encode_to_vec().into(),
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("publish event");
+    }
+
+    /// (state, count) of the account's scheduled jobs.
+    pub async fn scheduled_states(&self) -> Vec<(String, i64)> {
+        sqlx::query_as("SELECT state, count(*) FROM scheduled_jobs GROUP BY state ORDER BY state")
+            .fetch_all(&self.control.db.pool)
+            .await
+            .unwrap()
+    }
+
+    pub async fn reports(&self, kind: &str) -> Vec<String> {
+        sqlx::query_scalar("SELECT detail FROM event_reports WHERE kind = $1 ORDER BY id")
+            .bind(kind)
+            .fetch_all(&self.control.db.pool)
+            .await
+            .unwrap()
     }
 
     /// Publishes an event as ingress would, with `msg_id` as its Nats-Msg-Id.
@@ -196,8 +321,7 @@ impl Rig {
         .await;
     }
 
-    pub async fn stop(self) {
-        self.shutdown.cancel();
-        self.task.await.unwrap().unwrap();
+    pub async fn stop(mut self) {
+        self.stop_scheduling().await;
     }
 }
