@@ -35,6 +35,8 @@ pub struct ApplySummary {
     pub rules: usize,
     /// `source/rule` names deleted by `--prune`.
     pub pruned: Vec<String>,
+    /// `source/rule: warning` from control, e.g. characters that force UCS-2.
+    pub warnings: Vec<String>,
 }
 
 /// `<ingress>/v1/hooks/<token>`
@@ -119,12 +121,21 @@ pub async fn apply_plan(
             .map_err(located(&source.location, format!("save source {name:?}")))?
             .into_inner();
         for rule in &source.rules {
-            api.upsert_rule(rule.request.clone())
+            let saved_rule = api
+                .upsert_rule(rule.request.clone())
                 .await
                 .map_err(located(
                     &rule.location,
                     format!("save rule {:?} of source {name:?}", rule.request.name),
-                ))?;
+                ))?
+                .into_inner();
+            // Saved, but it may cost more than the author expects: say so now,
+            // not on the first invoice.
+            for warning in &saved_rule.warnings {
+                let warning = format!("{name}/{}: {warning}", rule.request.name);
+                writeln!(out, "warning: {warning}")?;
+                summary.warnings.push(warning);
+            }
             summary.rules += 1;
         }
         if options.prune {

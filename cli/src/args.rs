@@ -59,6 +59,14 @@ pub enum Command {
     /// API keys of an account.
     #[command(subcommand, name = "api-keys")]
     ApiKeys(ApiKeysCommand),
+    /// Render a source's rules against a sample payload: match, recipients, text, encoding, segments, send time.
+    Preview(crate::preview::PreviewArgs),
+    /// Delayed SMS jobs: list and cancel.
+    #[command(subcommand)]
+    Jobs(crate::jobs::JobsCommand),
+    /// What happened to events, rule by rule.
+    #[command(subcommand)]
+    Events(crate::events::EventsCommand),
 }
 
 #[derive(Debug, Args)]

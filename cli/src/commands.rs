@@ -117,6 +117,17 @@ pub async fn list_rules(
                         "from": rule.from,
                         "priority": priority(rule.priority),
                         "enabled": rule.enabled,
+                        "delay": rule.delay,
+                        "send_at": rule.send_at,
+                        "key": rule.key,
+                        "cancel_when": rule.cancel_when,
+                        "cancel_key": rule.cancel_key,
+                        "on_repeat": rule.on_repeat,
+                        "encoding": rule.encoding,
+                        "max_segments": rule.max_segments,
+                        "cap_count": rule.cap_count,
+                        "cap_window": rule.cap_window,
+                        "warnings": rule.warnings,
                         "created_at": rfc3339(rule.created_at_ms),
                         "updated_at": rfc3339(rule.updated_at_ms),
                     })
@@ -150,7 +161,7 @@ pub async fn list_rules(
     }
 }
 
-fn status_text(status: i32) -> &'static str {
+pub(crate) fn status_text(status: i32) -> &'static str {
     match MessageStatus::try_from(status) {
         Ok(MessageStatus::Queued) => "queued",
         Ok(MessageStatus::Sending) => "sending",
@@ -262,6 +273,7 @@ pub async fn list_accounts(
                         "name": account.name,
                         "default_country": account.default_country,
                         "timezone": account.timezone,
+                        "daily_sms_cap": account.daily_sms_cap,
                         "created_at": rfc3339(account.created_at_ms),
                     })
                 })

@@ -22,6 +22,9 @@ pub enum CliError {
         what: String,
         status: tonic::Status,
     },
+    /// A command-line input (payload file, header) that cannot be used.
+    #[error("{what}: {message}")]
+    Input { what: String, message: String },
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
     #[error("cannot encode JSON output: {0}")]

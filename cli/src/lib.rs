@@ -1,5 +1,6 @@
-//! The `foco` command line: applies configuration files to the control API and
-//! lists sources, rules, messages and accounts. It is a thin client: every check
+//! The `foco` command line: applies configuration files to the control API,
+//! lists sources, rules, messages and accounts, previews rules against sample
+//! payloads, and lists or cancels delayed jobs. It is a thin client: every check
 //! that matters (names, CEL conditions, templates, provider settings) is made by
 //! control; the CLI adds what only a file can have (locations, `env:` values).
 //!
@@ -18,6 +19,7 @@
 //! account: tienda-ale                 # [a-z0-9][a-z0-9-_]{0,62}
 //! default_country: MX                 # ISO 3166-1 alpha-2, for local phone numbers
 //! timezone: America/Mexico_City       # IANA time zone
+//! daily_sms_cap: 500                  # optional: at most this many SMS a day (account's time zone)
 //!
 //! providers:                          # where SMS go out
 //!   - name: primary
@@ -54,21 +56,84 @@
 //!         from: "+15005550006"        # optional sender id / from number
 //!         priority: transactional     # or marketing (respects quiet hours)
 //!         enabled: true               # optional
+//!         encoding: unicode           # optional: unicode (default, keep the text) or gsm7
+//!                                     #   (transliterate á→a so "tu código" stays 160 a segment)
+//!         max_segments: 2             # optional: a longer message is an error on the event, not sent
+//!         cap: { count: 1, window: 24h }   # optional: at most 1 per recipient per 24 h
 //! ```
+//!
+//! ## Delayed and cancellable rules
+//!
+//! | key | meaning |
+//! |-----|---------|
+//! | `delay` | wait after the event: `30m`, `1h30m`, `5d` (at most 400 days) |
+//! | `send_at` | instead of `delay`: a template giving the send time, RFC 3339 or local `YYYY-MM-DD HH:MM` in the account's time zone; one hour before an appointment: `'{{ event.start_time \| shift("-1h") }}'` |
+//! | `key` | correlation key template that identifies the pending job, e.g. `'{{ event.customer.email }}'` |
+//! | `cancel_when` | CEL condition over any later event of the account that cancels the pending jobs… |
+//! | `cancel_key` | …whose `key` equals this template rendered on that later event |
+//! | `on_repeat` | a new trigger with the same key while a job is pending: `replace` (default) or `keep_first` |
+//!
+//! `delay` and `send_at` exclude each other; `cancel_when` and `cancel_key` go
+//! together and need `key`, as does `on_repeat`. The file is checked for that;
+//! durations, conditions and templates are checked by control when applying.
+//!
+//! Scenario 2, a reminder five days after sign-up unless the customer buys:
+//!
+//! ```yaml
+//!       - name: code-reminder
+//!         when: 'event_type == "customers/create"'
+//!         to: ['{{ event.phone }}']
+//!         body: 'Hola {{ event.name | first_name }}, tu código BIENVENIDA10 sigue vigente'
+//!         encoding: gsm7              # "código" would otherwise make it UCS-2
+//!         delay: 5d
+//!         key: '{{ event.email }}'
+//!         cancel_when: 'event_type == "orders/create"'
+//!         cancel_key: '{{ event.customer.email }}'
+//!         on_repeat: keep_first       # a second sign-up does not push the reminder back
+//! ```
+//!
+//! Scenario 3, an abandoned cart: the checkout's token is the key, and an order
+//! carries it as `checkout_token`:
+//!
+//! ```yaml
+//!       - name: abandoned-cart
+//!         when: 'event_type == "checkouts/create"'
+//!         to: ['{{ event.phone | default(event.customer.phone) }}']
+//!         body: 'Tu carrito te espera: {{ event.abandoned_checkout_url }}'
+//!         delay: 1h
+//!         key: '{{ event.token }}'
+//!         cancel_when: 'event_type == "orders/create"'
+//!         cancel_key: '{{ event.checkout_token }}'
+//!         cap: { count: 1, window: 24h }
+//! ```
+//!
+//! Check a rule before relying on it: `foco preview --source shop --rule
+//! abandoned-cart --payload checkout.json -H 'X-Shopify-Topic: checkouts/create'`
+//! shows whether it matches, the normalised recipients, the text, its encoding and
+//! segments, the send time and key. `foco jobs list --rule abandoned-cart` shows
+//! the pending jobs, `foco jobs cancel --rule abandoned-cart --key TOKEN` cancels
+//! them, and `foco events show EVENT_ID` tells what each rule did with an event.
 //!
 //! A value written `env:NAME` is read from the environment when applying (an unset
 //! or empty variable is an error), so secrets never live in git. It is accepted in
 //! provider keys and headers, source secrets, and rule `to` and `from`.
 //! Unknown keys are errors; every error names the file and the YAML location.
 //! `foco apply` prints each source's webhook URL
-//! (`source shop: <ingress-url>/v1/hooks/<token>`) and a summary line.
+//! (`source shop: <ingress-url>/v1/hooks/<token>`), a summary line, and the
+//! warnings control returns for saved rules, e.g.
+//! `warning: shop/owner-alert: body contains 'ó' which forces UCS-2 (70 characters
+//! per segment instead of 160); use encoding: gsm7 to transliterate`.
 
 pub mod apply;
 pub mod args;
 pub mod commands;
 pub mod error;
+pub mod events;
+pub mod jobs;
+pub mod local_time;
 pub mod manifest;
 pub mod output;
+pub mod preview;
 
 use std::io::Write;
 
@@ -129,6 +194,19 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         }) => {
             commands::create_api_key(&mut api, &account()?, description, format.output, out).await
         }
+        Command::Preview(args) => {
+            let payload = preview::read_payload(&args.payload, &mut std::io::stdin().lock())?;
+            let request = preview::preview_request(&account()?, args, payload);
+            let mut scheduling = connect_scheduling(&cli)?;
+            preview::preview(&mut api, &mut scheduling, request, args.format.output, out).await
+        }
+        Command::Jobs(command) => {
+            jobs::run(&mut connect_scheduling(&cli)?, &account()?, command, out).await
+        }
+        Command::Events(command) => {
+            let mut scheduling = connect_scheduling(&cli)?;
+            events::run(&mut api, &mut scheduling, &account()?, command, out).await
+        }
     }
 }
 
@@ -144,6 +222,23 @@ fn check_account_flag(flag: Option<&str>, file_account: &str) -> Result<(), CliE
 }
 
 fn connect(cli: &Cli) -> Result<foco_control_client::ControlApi, CliError> {
+    foco_control_client::connect(&cli.api_url, &api_key(cli)?).map_err(|error| CliError::Connect {
+        url: cli.api_url.clone(),
+        message: error.to_string(),
+    })
+}
+
+/// The scheduling API is served by control on the same address, with the same key.
+fn connect_scheduling(cli: &Cli) -> Result<foco_control_client::SchedulingApi, CliError> {
+    foco_control_client::connect_scheduling(&cli.api_url, &api_key(cli)?).map_err(|error| {
+        CliError::Connect {
+            url: cli.api_url.clone(),
+            message: error.to_string(),
+        }
+    })
+}
+
+fn api_key(cli: &Cli) -> Result<SecretString, CliError> {
     let key = cli
         .api_key
         .clone()
@@ -154,10 +249,5 @@ fn connect(cli: &Cli) -> Result<foco_control_client::ControlApi, CliError> {
                 .filter(|key| !key.is_empty())
         })
         .ok_or(CliError::MissingApiKey)?;
-    foco_control_client::connect(&cli.api_url, &SecretString::from(key)).map_err(|error| {
-        CliError::Connect {
-            url: cli.api_url.clone(),
-            message: error.to_string(),
-        }
-    })
+    Ok(SecretString::from(key))
 }

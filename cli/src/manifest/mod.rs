@@ -8,6 +8,7 @@
 
 mod provider;
 mod resolve;
+mod schedule;
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,7 @@ use serde::Deserialize;
 
 pub use provider::{ProviderKind, ProviderSpec};
 pub use resolve::{Located, Plan, PlannedSource};
+pub use schedule::{BodyEncodingSpec, CapSpec, OnRepeatSpec};
 
 /// A problem in the file, named by the file's path and the YAML location.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +47,9 @@ pub struct Manifest {
     pub default_country: String,
     /// IANA time zone, e.g. `America/Mexico_City`.
     pub timezone: String,
+    /// At most this many SMS a day for the whole account; absent: no cap.
+    #[serde(default)]
+    pub daily_sms_cap: Option<u32>,
     #[serde(default)]
     pub providers: Vec<ProviderSpec>,
     #[serde(default)]
@@ -122,6 +127,30 @@ pub struct RuleSpec {
     pub priority: Option<PrioritySpec>,
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// Wait after the event, e.g. `30m`, `5d`.
+    #[serde(default)]
+    pub delay: Option<String>,
+    /// Template rendering the send time (RFC 3339, or local `YYYY-MM-DD HH:MM`).
+    #[serde(default)]
+    pub send_at: Option<String>,
+    /// Correlation key template identifying the pending job.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// CEL condition over later events of the account that cancels pending jobs.
+    #[serde(default)]
+    pub cancel_when: Option<String>,
+    /// Template rendered on the cancelling event; equal to `key` → cancelled.
+    #[serde(default)]
+    pub cancel_key: Option<String>,
+    #[serde(default)]
+    pub on_repeat: Option<OnRepeatSpec>,
+    #[serde(default)]
+    pub encoding: Option<BodyEncodingSpec>,
+    #[serde(default)]
+    pub max_segments: Option<u32>,
+    /// Frequency cap per recipient.
+    #[serde(default)]
+    pub cap: Option<CapSpec>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

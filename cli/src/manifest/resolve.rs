@@ -49,7 +49,14 @@ impl Manifest {
             name: self.account.clone(),
             default_country: self.default_country.clone(),
             timezone: self.timezone.clone(),
+            daily_sms_cap: self.daily_sms_cap.unwrap_or_default(),
         };
+        if self.daily_sms_cap == Some(0) {
+            return Err(self.invalid(
+                "daily_sms_cap",
+                "must be at least 1; leave the key out for no cap",
+            ));
+        }
         let providers = resolver.providers()?;
         let mut source_names = BTreeSet::new();
         let mut sources = Vec::with_capacity(self.sources.len());
@@ -200,20 +207,24 @@ impl Resolver<'_> {
                 Some(PrioritySpec::Transactional) => Priority::Transactional,
                 Some(PrioritySpec::Marketing) => Priority::Marketing,
             };
+            let mut request = UpsertRuleRequest {
+                account: self.manifest.account.clone(),
+                source: source.name.clone(),
+                name: rule.name.clone(),
+                when: rule.when.clone().unwrap_or_default(),
+                to,
+                body: rule.body.clone(),
+                provider: rule.provider.clone().unwrap_or_default(),
+                from,
+                priority: priority as i32,
+                enabled: rule.enabled,
+                ..UpsertRuleRequest::default()
+            };
+            self.manifest
+                .apply_schedule_keys(&rule_location, rule, &mut request)?;
             rules.push(Located {
                 location: rule_location,
-                request: UpsertRuleRequest {
-                    account: self.manifest.account.clone(),
-                    source: source.name.clone(),
-                    name: rule.name.clone(),
-                    when: rule.when.clone().unwrap_or_default(),
-                    to,
-                    body: rule.body.clone(),
-                    provider: rule.provider.clone().unwrap_or_default(),
-                    from,
-                    priority: priority as i32,
-                    enabled: rule.enabled,
-                },
+                request,
             });
         }
         Ok(PlannedSource {

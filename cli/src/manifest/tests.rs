@@ -148,10 +148,10 @@ fn unknown_keys_are_errors_with_their_location() {
     assert!(top.contains("at line 32 column 1"), "{top}");
 
     let rule = error(parse(
-        &EXAMPLE.replace("priority: transactional", "delay: 1h"),
+        &EXAMPLE.replace("priority: transactional", "delai: 1h"),
     ));
     assert!(
-        rule.starts_with("tienda.yaml: sources[0].rules[0]: unknown field `delay`"),
+        rule.starts_with("tienda.yaml: sources[0].rules[0]: unknown field `delai`"),
         "{rule}"
     );
     assert!(rule.contains("at line 31"), "{rule}");

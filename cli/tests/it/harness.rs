@@ -52,6 +52,11 @@ impl Control {
     pub fn api(&self) -> ControlApi {
         foco_control_client::connect(&self.grpc_url, &SecretString::from(ADMIN_KEY)).unwrap()
     }
+
+    pub fn scheduling(&self) -> foco_control_client::SchedulingApi {
+        foco_control_client::connect_scheduling(&self.grpc_url, &SecretString::from(ADMIN_KEY))
+            .unwrap()
+    }
 }
 
 impl Drop for Control {

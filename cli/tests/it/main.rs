@@ -3,3 +3,5 @@
 mod apply;
 mod binary;
 mod harness;
+mod scheduled_apply;
+mod scheduling;

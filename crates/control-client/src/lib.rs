@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use foco_proto::v1::control_service_client::ControlServiceClient;
+use foco_proto::v1::scheduling_service_client::SchedulingServiceClient;
 use foco_proto::v1::{ResolveRouteRequest, ResolveSourceRequest, ResolvedRoute, ResolvedSource};
 use futures::StreamExt;
 use moka::future::Cache;
@@ -56,8 +57,35 @@ impl tonic::service::Interceptor for BearerAuth {
 
 pub type ControlApi = ControlServiceClient<InterceptedService<Channel, BearerAuth>>;
 
+/// The scheduling API (delayed jobs, previews, event reports), served beside
+/// `ControlService` on the same port with the same keys.
+pub type SchedulingApi = SchedulingServiceClient<InterceptedService<Channel, BearerAuth>>;
+
 /// Connects lazily: the first call dials, and a control restart is survived.
 pub fn connect(url: &str, api_key: &SecretString) -> Result<ControlApi, ControlClientError> {
+    let (channel, auth) = authenticated_channel(url, api_key)?;
+    Ok(ControlServiceClient::with_interceptor(channel, auth)
+        .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE))
+}
+
+/// Like [`connect`], for `SchedulingService`.
+pub fn connect_scheduling(
+    url: &str,
+    api_key: &SecretString,
+) -> Result<SchedulingApi, ControlClientError> {
+    let (channel, auth) = authenticated_channel(url, api_key)?;
+    Ok(SchedulingServiceClient::with_interceptor(channel, auth)
+        .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE))
+}
+
+const MAX_DECODING_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+
+/// One place for the endpoint settings and the bearer header, so every service
+/// client of control dials and authenticates the same way.
+fn authenticated_channel(
+    url: &str,
+    api_key: &SecretString,
+) -> Result<(Channel, BearerAuth), ControlClientError> {
     let endpoint = Endpoint::from_shared(url.to_owned())
         .map_err(|source| ControlClientError::InvalidUrl {
             url: url.to_owned(),
@@ -71,10 +99,7 @@ pub fn connect(url: &str, api_key: &SecretString) -> Result<ControlApi, ControlC
     let header = format!("Bearer {}", api_key.expose_secret())
         .parse()
         .map_err(|_| ControlClientError::InvalidApiKey)?;
-    Ok(
-        ControlServiceClient::with_interceptor(channel, BearerAuth { header })
-            .max_decoding_message_size(16 * 1024 * 1024),
-    )
+    Ok((channel, BearerAuth { header }))
 }
 
 /// Cached, coalesced lookups of source and route configuration.
