@@ -112,38 +112,84 @@ pub struct Posted {
 }
 
 pub async fn post_shopify_order(system: &TestSystem, source: &Source, event_id: &str) -> Posted {
-    let response = http()
+    post_shopify(
+        system,
+        source,
+        "orders/create",
+        event_id,
+        SHOPIFY_ORDER.to_vec(),
+    )
+    .await
+}
+
+/// Posts `body` as Shopify would, signed, with its topic and event id headers.
+pub async fn post_shopify(
+    system: &TestSystem,
+    source: &Source,
+    topic: &str,
+    event_id: &str,
+    body: Vec<u8>,
+) -> Posted {
+    let signature = foco_e2e::hmac_sha256_base64(SHOPIFY_SECRET, &body);
+    let request = http()
         .post(format!("{}/v1/hooks/{}", system.ingress_url, source.token))
         .header("content-type", "application/json")
-        .header("x-shopify-topic", "orders/create")
+        .header("x-shopify-topic", topic)
         .header("x-shopify-event-id", event_id)
-        .header(
-            "x-shopify-hmac-sha256",
-            foco_e2e::hmac_sha256_base64(SHOPIFY_SECRET, SHOPIFY_ORDER),
-        )
-        .body(SHOPIFY_ORDER)
-        .send()
-        .await
-        .expect("post to ingress");
+        .header("x-shopify-hmac-sha256", signature)
+        .body(body);
+    send(request).await
+}
+
+pub async fn post_typeform_response(system: &TestSystem, source: &Source) -> Posted {
+    post_typeform(system, source, TYPEFORM_RESPONSE.to_vec()).await
+}
+
+/// Posts `body` as Typeform would, signed.
+pub async fn post_typeform(system: &TestSystem, source: &Source, body: Vec<u8>) -> Posted {
+    let signature = format!(
+        "sha256={}",
+        foco_e2e::hmac_sha256_base64(TYPEFORM_SECRET, &body)
+    );
+    let request = http()
+        .post(format!("{}/v1/hooks/{}", system.ingress_url, source.token))
+        .header("content-type", "application/json")
+        .header("typeform-signature", signature)
+        .body(body);
+    send(request).await
+}
+
+async fn send(request: reqwest::RequestBuilder) -> Posted {
+    let response = request.send().await.expect("post to ingress");
     let status = response.status().as_u16();
     let json = response.json().await.unwrap_or(serde_json::Value::Null);
     Posted { status, json }
 }
 
-pub async fn post_typeform_response(system: &TestSystem, source: &Source) -> Posted {
-    let signature = format!(
-        "sha256={}",
-        foco_e2e::hmac_sha256_base64(TYPEFORM_SECRET, TYPEFORM_RESPONSE)
-    );
-    let response = http()
-        .post(format!("{}/v1/hooks/{}", system.ingress_url, source.token))
-        .header("content-type", "application/json")
-        .header("typeform-signature", signature)
-        .body(TYPEFORM_RESPONSE)
-        .send()
-        .await
-        .expect("post to ingress");
-    let status = response.status().as_u16();
-    let json = response.json().await.unwrap_or(serde_json::Value::Null);
-    Posted { status, json }
+/// The Typeform fixture as another respondent: new event id, name, email and phone.
+pub fn typeform_response_from(event_id: &str, name: &str, email: &str, phone: &str) -> Vec<u8> {
+    let mut response: serde_json::Value =
+        serde_json::from_slice(TYPEFORM_RESPONSE).expect("fixture is JSON");
+    response["event_id"] = event_id.into();
+    for answer in response["form_response"]["answers"]
+        .as_array_mut()
+        .expect("answers")
+    {
+        match answer["type"].as_str() {
+            Some("text") => answer["text"] = name.into(),
+            Some("email") => answer["email"] = email.into(),
+            Some("phone_number") => answer["phone_number"] = phone.into(),
+            _ => {}
+        }
+    }
+    serde_json::to_vec(&response).expect("serialise")
+}
+
+/// The Shopify order fixture placed by `email` for the checkout `checkout_token`.
+pub fn shopify_order_for(email: &str, checkout_token: &str) -> Vec<u8> {
+    let mut order: serde_json::Value =
+        serde_json::from_slice(SHOPIFY_ORDER).expect("fixture is JSON");
+    order["email"] = email.into();
+    order["checkout_token"] = checkout_token.into();
+    serde_json::to_vec(&order).expect("serialise")
 }

@@ -30,6 +30,9 @@ CREATE TABLE scheduled_jobs (
     recipient       text NOT NULL,
     body            text NOT NULL,
     due_at          timestamptz NOT NULL,
+    -- When ingress received the triggering event: a cancelling event cancels
+    -- only jobs whose trigger it followed.
+    trigger_received_at timestamptz NOT NULL,
     state           text NOT NULL DEFAULT 'pending',
     job             bytea NOT NULL,
     cancel_reason   text NOT NULL DEFAULT '',
@@ -40,6 +43,20 @@ CREATE TABLE scheduled_jobs (
 CREATE INDEX scheduled_jobs_due ON scheduled_jobs (due_at) WHERE state = 'pending';
 CREATE INDEX scheduled_jobs_key ON scheduled_jobs (account_id, rule_id, correlation_key) WHERE state = 'pending';
 CREATE INDEX scheduled_jobs_account ON scheduled_jobs (account_id, state, due_at);
+
+-- Cancellations remembered for a while: events are evaluated concurrently, so a
+-- purchase can be processed before the sign-up that preceded it. A delayed job
+-- whose trigger was received before a mark's event is cancelled on arrival.
+CREATE TABLE cancel_marks (
+    account_id      uuid NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    rule_id         uuid NOT NULL,
+    correlation_key text NOT NULL,
+    event_id        text NOT NULL,
+    received_at     timestamptz NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (account_id, rule_id, correlation_key, event_id)
+);
+CREATE INDEX cancel_marks_age ON cancel_marks (created_at);
 
 -- What happened to an event, rule by rule, when it was not simply "sent at once".
 CREATE TABLE event_reports (

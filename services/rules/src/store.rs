@@ -49,6 +49,9 @@ pub async fn apply(
 ) -> Result<Applied, StoreError> {
     let account_id = Uuid::parse_str(&event.account_id)
         .map_err(|_| StoreError::BadAccountId(event.account_id.clone()))?;
+    let received_at = chrono::DateTime::from_timestamp_millis(event.received_at_ms)
+        .filter(|_| event.received_at_ms > 0)
+        .unwrap_or_else(chrono::Utc::now);
     let mut transaction = pool.begin().await?;
     let mut applied = Applied::default();
     if !event.external_id.is_empty() {
@@ -77,15 +80,29 @@ pub async fn apply(
         };
         let cancelled = sqlx::query(
             "UPDATE scheduled_jobs SET state = 'cancelled', cancel_reason = $4, updated_at = now()
-             WHERE account_id = $1 AND rule_id = $2 AND correlation_key = $3 AND state = 'pending'",
+             WHERE account_id = $1 AND rule_id = $2 AND correlation_key = $3 AND state = 'pending'
+               AND trigger_received_at <= $5",
         )
         .bind(account_id)
         .bind(rule_id)
         .bind(&cancellation.key)
         .bind(format!("cancelled by event {}", event.event_id))
+        .bind(received_at)
         .execute(&mut *transaction)
         .await?
         .rows_affected();
+        // Remembered, for a trigger received earlier but evaluated later.
+        sqlx::query(
+            "INSERT INTO cancel_marks (account_id, rule_id, correlation_key, event_id, received_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(account_id)
+        .bind(rule_id)
+        .bind(&cancellation.key)
+        .bind(&event.event_id)
+        .bind(received_at)
+        .execute(&mut *transaction)
+        .await?;
         applied.cancelled += cancelled;
         if cancelled > 0 {
             reports.push(Report {
@@ -153,7 +170,7 @@ pub async fn apply(
                     let replaced = sqlx::query(
                         "UPDATE scheduled_jobs SET state = 'cancelled', cancel_reason = $5, updated_at = now()
                          WHERE account_id = $1 AND rule_id = $2 AND correlation_key = $3 AND state = 'pending'
-                           AND event_id <> $4 AND recipient = $6",
+                           AND event_id <> $4 AND recipient = $6 AND trigger_received_at <= $7",
                     )
                     .bind(account_id)
                     .bind(rule_id)
@@ -161,6 +178,7 @@ pub async fn apply(
                     .bind(&event.event_id)
                     .bind(format!("replaced by event {}", event.event_id))
                     .bind(&planned.job.to)
+                    .bind(received_at)
                     .execute(&mut *transaction)
                     .await?
                     .rows_affected();
@@ -180,13 +198,14 @@ pub async fn apply(
                     let pending: Option<String> = sqlx::query_scalar(
                         "SELECT job_id FROM scheduled_jobs
                          WHERE account_id = $1 AND rule_id = $2 AND correlation_key = $3 AND state = 'pending'
-                           AND event_id <> $4 AND recipient = $5 LIMIT 1",
+                           AND event_id <> $4 AND recipient = $5 AND trigger_received_at <= $6 LIMIT 1",
                     )
                     .bind(account_id)
                     .bind(rule_id)
                     .bind(&planned.key)
                     .bind(&event.event_id)
                     .bind(&planned.job.to)
+                    .bind(received_at)
                     .fetch_optional(&mut *transaction)
                     .await?;
                     if let Some(pending) = pending {
@@ -204,10 +223,32 @@ pub async fn apply(
                 }
             }
         }
-        record_send(&mut transaction, account_id, rule_id, planned).await?;
+        // A cancelling event received after this trigger may have been
+        // evaluated first: then the job is stored already cancelled.
+        let cancelled_by: Option<String> = if planned.key.is_empty() {
+            None
+        } else {
+            sqlx::query_scalar(
+                "SELECT event_id FROM cancel_marks
+                 WHERE account_id = $1 AND rule_id = $2 AND correlation_key = $3 AND received_at >= $4
+                 LIMIT 1",
+            )
+            .bind(account_id)
+            .bind(rule_id)
+            .bind(&planned.key)
+            .bind(received_at)
+            .fetch_optional(&mut *transaction)
+            .await?
+        };
+        if cancelled_by.is_none() {
+            record_send(&mut transaction, account_id, rule_id, planned).await?;
+        }
         let inserted = sqlx::query(
-            "INSERT INTO scheduled_jobs (job_id, account_id, rule_id, event_id, correlation_key, recipient, body, due_at, job)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8::double precision / 1000), $9)
+            "INSERT INTO scheduled_jobs (job_id, account_id, rule_id, event_id, correlation_key, recipient, body,
+                                         due_at, trigger_received_at, job, state, cancel_reason)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8::double precision / 1000), $10, $9,
+                     CASE WHEN $11::text IS NULL THEN 'pending' ELSE 'cancelled' END,
+                     COALESCE('cancelled by event ' || $11::text || ', received after the trigger', ''))
              ON CONFLICT (job_id) DO NOTHING",
         )
         .bind(&planned.job.job_id)
@@ -219,10 +260,24 @@ pub async fn apply(
         .bind(&planned.job.body)
         .bind(due_at_ms as f64)
         .bind(planned.job.encode_to_vec())
+        .bind(received_at)
+        .bind(&cancelled_by)
         .execute(&mut *transaction)
         .await?
         .rows_affected();
-        if inserted > 0 {
+        if inserted > 0
+            && let Some(cancelled_by) = &cancelled_by
+        {
+            applied.cancelled += 1;
+            reports.push(Report {
+                rule_id: &planned.job.rule_id,
+                rule_name: &planned.rule_name,
+                kind: "cancelled",
+                detail: format!(
+                    "cancelled on arrival by event {cancelled_by}, received after this one"
+                ),
+            });
+        } else if inserted > 0 {
             applied.scheduled += 1;
             reports.push(Report {
                 rule_id: &planned.job.rule_id,

@@ -215,8 +215,9 @@ async fn insert_due_jobs(rig: &Rig, count: usize, overdue_by: chrono::Duration) 
             .map(|index| due_job(rig, *index).encode_to_vec())
             .collect();
         sqlx::query(
-            "INSERT INTO scheduled_jobs (job_id, account_id, rule_id, event_id, recipient, body, due_at, job)
-             SELECT id, $2, '00000000-0000-0000-0000-000000000000', id, '+525512345678', 'bulk', $3, job
+            "INSERT INTO scheduled_jobs (job_id, account_id, rule_id, event_id, recipient, body, due_at,
+                                         trigger_received_at, job)
+             SELECT id, $2, '00000000-0000-0000-0000-000000000000', id, '+525512345678', 'bulk', $3, $3, job
              FROM UNNEST($1::text[], $4::bytea[]) AS t(id, job)",
         )
         .bind(&ids)
