@@ -34,6 +34,8 @@ impl Clock for SystemClock {
     }
 }
 
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
 #[derive(Debug, Clone)]
 pub struct SchedulerSettings {
     /// Pause between passes that found nothing to publish.
@@ -129,9 +131,32 @@ impl Scheduler {
         Ok(published.len())
     }
 
+    /// Forgets what only matters for a while: event ids kept for long-window
+    /// deduplication (senders retry for up to 3 days; kept 7) and cancel marks
+    /// (they only bridge events evaluated out of order; kept 1 day).
+    pub async fn prune(&self) -> Result<u64, SchedulerError> {
+        let seen = sqlx::query("DELETE FROM seen_events WHERE seen_at < now() - interval '7 days'")
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        let marks =
+            sqlx::query("DELETE FROM cancel_marks WHERE created_at < now() - interval '1 day'")
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok(seen + marks)
+    }
+
     /// Passes until shutdown.
     pub async fn run(self, shutdown: CancellationToken) {
+        let mut last_prune: Option<Instant> = None;
         loop {
+            if last_prune.is_none_or(|at| at.elapsed() > PRUNE_EVERY) {
+                last_prune = Some(Instant::now());
+                if let Err(error) = self.prune().await {
+                    tracing::warn!(error = %error, "pruning old dedup entries failed");
+                }
+            }
             let started = Instant::now();
             let pause = match self.run_once().await {
                 Ok(published) if published as i64 >= self.settings.batch => {
