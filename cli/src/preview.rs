@@ -189,10 +189,16 @@ fn encoding_text(rule: &RulePreview) -> String {
         plural(rule.characters, "character"),
     );
     if !rule.ucs2_characters.is_empty() {
-        text.push_str(&format!(
-            "\nUCS-2 because of: {} (encoding: gsm7 transliterates them)",
-            rule.ucs2_characters.join(" ")
-        ));
+        let characters = rule.ucs2_characters.join(" ");
+        // With encoding: gsm7 these were transliterated; otherwise they cost the
+        // message its 160-character segments.
+        if rule.encoding == "UCS-2" {
+            text.push_str(&format!(
+                "\nUCS-2 because of: {characters} (encoding: gsm7 transliterates them)"
+            ));
+        } else {
+            text.push_str(&format!("\ntransliterated: {characters}"));
+        }
     }
     text
 }

@@ -275,8 +275,9 @@ async fn insert_jobs(control: &Control) {
     ] {
         sqlx::query(
             "INSERT INTO scheduled_jobs (job_id, account_id, rule_id, event_id, correlation_key,
-                                         recipient, body, due_at, state, job)
-             SELECT $1, account_id, id, 'evt-' || $1, $3, '+525512345678', 'Hola', $4::timestamptz, $5, '\\x'::bytea
+                                         recipient, body, due_at, trigger_received_at, state, job)
+             SELECT $1, account_id, id, 'evt-' || $1, $3, '+525512345678', 'Hola', $4::timestamptz,
+                    $4::timestamptz - interval '1 hour', $5, '\\x'::bytea
              FROM rules WHERE name = $2",
         )
         .bind(job_id)
@@ -535,4 +536,83 @@ async fn events_show_reports_and_messages_and_list_the_latest_reports() {
     assert_eq!(events, ["evt-2", "evt-1", "evt-1"], "newest first");
     assert_eq!(listed[0]["kind"], "cancelled");
     assert_eq!(listed[0]["rule"], "code-reminder");
+}
+
+/// The same Spanish text under both encodings: the accents cost a segment.
+const BOTH_ENCODINGS: &str = r#"
+account: tienda-ale
+default_country: MX
+timezone: America/Mexico_City
+providers:
+  - name: primary
+    kind: console
+    default: true
+sources:
+  - name: signup
+    rules:
+      - name: as-unicode
+        to: ['{{ event.phone }}']
+        body: '{{ event.name | first_name }}, tu código BIENVENIDA10 sigue vigente hasta el 31 de diciembre. Úsalo en tienda-ale.mx'
+      - name: as-gsm7
+        to: ['{{ event.phone }}']
+        body: '{{ event.name | first_name }}, tu código BIENVENIDA10 sigue vigente hasta el 31 de diciembre. Úsalo en tienda-ale.mx'
+        encoding: gsm7
+"#;
+
+#[tokio::test]
+async fn a_spanish_message_previewed_in_both_encodings() {
+    let control = Control::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(&dir, BOTH_ENCODINGS);
+    let options = ApplyOptions {
+        ingress_url: INGRESS_URL.to_owned(),
+        prune: false,
+    };
+    let mut applied = Vec::new();
+    apply_file(&mut control.api(), &path, &|_| None, &options, &mut applied)
+        .await
+        .unwrap();
+    let applied = String::from_utf8(applied).unwrap();
+    assert!(
+        applied.starts_with("warning: signup/as-unicode: body contains 'ó', 'Ú' which force UCS-2"),
+        "{applied}"
+    );
+
+    let mut out = Vec::new();
+    preview::preview(
+        &mut control.api(),
+        &mut control.scheduling(),
+        PreviewRulesRequest {
+            account: ACCOUNT.to_owned(),
+            source: "signup".to_owned(),
+            payload: json!({"name": "ALE ruiz", "phone": "55 1234 5678"}).to_string(),
+            ..PreviewRulesRequest::default()
+        },
+        OutputFormat::Table,
+        &mut out,
+    )
+    .await
+    .unwrap();
+    let printed = String::from_utf8(out).unwrap();
+    println!("{printed}");
+    assert_eq!(
+        printed,
+        "\
+event type: (none)
+
+rule as-gsm7: matched
+  to        55 1234 5678 → +525512345678
+  text      Ale, tu codigo BIENVENIDA10 sigue vigente hasta el 31 de diciembre. Usalo en tienda-ale.mx
+  encoding  GSM-7, 1 segment, 90 characters
+            transliterated: ó Ú
+  send at   at once
+
+rule as-unicode: matched
+  to        55 1234 5678 → +525512345678
+  text      Ale, tu código BIENVENIDA10 sigue vigente hasta el 31 de diciembre. Úsalo en tienda-ale.mx
+  encoding  UCS-2, 2 segments, 90 characters
+            UCS-2 because of: ó Ú (encoding: gsm7 transliterates them)
+  send at   at once
+"
+    );
 }
