@@ -74,6 +74,35 @@ pub async fn apply(
     }
     let mut reports: Vec<Report> = Vec::new();
 
+    // Cancellations and keyed delayed jobs of one (rule, key) are serialised:
+    // without it, a cancelling event and its trigger evaluated at the same moment
+    // would each miss the other's uncommitted rows. Locks are taken in one order
+    // so concurrent events cannot deadlock.
+    let mut keys: Vec<String> = plan
+        .cancellations
+        .iter()
+        .map(|cancellation| {
+            format!(
+                "{}:{}:{}",
+                account_id, cancellation.rule_id, cancellation.key
+            )
+        })
+        .chain(
+            plan.jobs
+                .iter()
+                .filter(|planned| planned.due_at_ms.is_some() && !planned.key.is_empty())
+                .map(|planned| format!("{}:{}:{}", account_id, planned.job.rule_id, planned.key)),
+        )
+        .collect();
+    keys.sort();
+    keys.dedup();
+    for key in &keys {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 1))")
+            .bind(key)
+            .execute(&mut *transaction)
+            .await?;
+    }
+
     for cancellation in &plan.cancellations {
         let Ok(rule_id) = Uuid::parse_str(&cancellation.rule_id) else {
             continue;
