@@ -113,6 +113,7 @@ impl TestSystem {
             publish_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(5),
+            public_url: None,
         };
         let ingress = foco_ingress::App::build(ingress_config, shutdown.clone())
             .await

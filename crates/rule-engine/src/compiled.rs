@@ -221,23 +221,30 @@ impl CompiledRule {
         }
         let mut recipients: Vec<RecipientOutcome> = Vec::with_capacity(self.recipients.len());
         for (index, recipient) in self.recipients.iter().enumerate() {
-            let raw = match recipient {
-                Recipient::Fixed(number) => number.clone(),
-                Recipient::Template { template_name } => {
-                    self.render(template_name, inputs)?.trim().to_owned()
-                }
+            let rendered = match recipient {
+                Recipient::Fixed(number) => vec![number.clone()],
+                // A template may render a list from the payload: "a, b; c".
+                Recipient::Template { template_name } => self
+                    .render(template_name, inputs)?
+                    .split([',', ';', '\n'])
+                    .map(str::trim)
+                    .filter(|part| !part.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
             };
-            if raw.is_empty() {
+            if rendered.is_empty() {
                 return Err(RuleError::EmptyRecipient { index });
             }
-            let e164 = foco_phone::normalize_e164(&raw, &inputs.default_country)
-                .map_err(|error| error.to_string());
-            let duplicate = recipients.iter().any(|seen| match (&seen.e164, &e164) {
-                (Ok(a), Ok(b)) => a == b,
-                _ => seen.raw == raw,
-            });
-            if !duplicate {
-                recipients.push(RecipientOutcome { raw, e164 });
+            for raw in rendered {
+                let e164 = foco_phone::normalize_e164(&raw, &inputs.default_country)
+                    .map_err(|error| error.to_string());
+                let duplicate = recipients.iter().any(|seen| match (&seen.e164, &e164) {
+                    (Ok(a), Ok(b)) => a == b,
+                    _ => seen.raw == raw,
+                });
+                if !duplicate {
+                    recipients.push(RecipientOutcome { raw, e164 });
+                }
             }
         }
         let key = if self.has_key {
