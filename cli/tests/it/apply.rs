@@ -7,7 +7,7 @@ use foco_proto::v1::{
     ListProviderRoutesRequest, ListRulesRequest, ListSourcesRequest, ResolveSourceRequest,
 };
 
-use crate::harness::{CONFIG, Control, INGRESS_URL, environment, write_config};
+use crate::harness::{CONFIG, Control, ControlClients, INGRESS_URL, environment, write_config};
 
 fn options(prune: bool) -> ApplyOptions {
     ApplyOptions {

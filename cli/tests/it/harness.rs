@@ -1,67 +1,31 @@
-//! An in-process control App on port-0 listeners, and a sample configuration file.
+//! An in-process control App (from foco-harness), and a sample configuration file.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use foco_control::{App, Config};
 use foco_control_client::ControlApi;
-use foco_testkit::{TestBus, TestDatabase};
 use secrecy::SecretString;
-use tokio_util::sync::CancellationToken;
 
-pub const ADMIN_KEY: &str = "cli-test-admin-key-0123456789";
+pub use foco_harness::ADMIN_KEY;
 pub const INGRESS_URL: &str = "https://hooks.example.test/";
 
-pub struct Control {
-    pub grpc_url: String,
-    pub db: TestDatabase,
-    _bus: TestBus,
-    shutdown: CancellationToken,
+/// foco-control on a fresh database and bus prefix (`foco_harness::TestControl`).
+pub type Control = foco_harness::TestControl;
+
+/// The clients the CLI's tests use.
+pub trait ControlClients {
+    fn api(&self) -> ControlApi;
+    fn scheduling(&self) -> foco_control_client::SchedulingApi;
 }
 
-impl Control {
-    pub async fn start() -> Self {
-        let db = TestDatabase::create().await;
-        let bus = TestBus::new();
-        let config = Config {
-            grpc_listen: "127.0.0.1:0".parse().unwrap(),
-            admin_listen: "127.0.0.1:0".parse().unwrap(),
-            database_url: db.url.clone(),
-            nats_url: bus.nats_url.clone(),
-            bus_prefix: bus.prefix.clone(),
-            admin_api_key: SecretString::from(ADMIN_KEY),
-            encryption_key: foco_control::parse_encryption_key(
-                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-            )
-            .unwrap(),
-        };
-        let shutdown = CancellationToken::new();
-        let app = App::build(config, shutdown.clone())
-            .await
-            .expect("build control");
-        let grpc_url = format!("http://{}", app.grpc_addr());
-        tokio::spawn(app.run());
-        Self {
-            grpc_url,
-            db,
-            _bus: bus,
-            shutdown,
-        }
+impl ControlClients for Control {
+    fn api(&self) -> ControlApi {
+        self.admin()
     }
 
-    pub fn api(&self) -> ControlApi {
-        foco_control_client::connect(&self.grpc_url, &SecretString::from(ADMIN_KEY)).unwrap()
-    }
-
-    pub fn scheduling(&self) -> foco_control_client::SchedulingApi {
+    fn scheduling(&self) -> foco_control_client::SchedulingApi {
         foco_control_client::connect_scheduling(&self.grpc_url, &SecretString::from(ADMIN_KEY))
             .unwrap()
-    }
-}
-
-impl Drop for Control {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
     }
 }
 

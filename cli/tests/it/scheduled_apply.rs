@@ -6,7 +6,7 @@ use foco_cli::commands;
 use foco_cli::output::OutputFormat;
 use foco_proto::v1::{GetAccountRequest, ListRulesRequest, Rule};
 
-use crate::harness::{Control, INGRESS_URL, write_config};
+use crate::harness::{Control, ControlClients, INGRESS_URL, write_config};
 
 /// Scenarios 2 and 3, and an owner alert whose accent forces UCS-2.
 pub const SCHEDULED_CONFIG: &str = r#"

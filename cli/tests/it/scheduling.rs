@@ -13,7 +13,7 @@ use foco_cli::{events, jobs, preview};
 use foco_proto::v1::{CancelScheduledJobsRequest, ListScheduledJobsRequest, PreviewRulesRequest};
 use serde_json::{Value, json};
 
-use crate::harness::{ADMIN_KEY, Control, INGRESS_URL, write_config};
+use crate::harness::{ADMIN_KEY, Control, ControlClients, INGRESS_URL, write_config};
 use crate::scheduled_apply::SCHEDULED_CONFIG;
 
 const ACCOUNT: &str = "tienda-ale";
