@@ -63,11 +63,11 @@ impl TestControl {
         self.client(ADMIN_KEY)
     }
 
-    /// Stops the App and waits for `run` to return.
+    /// Stops the App and waits for `run` to return; panics if it failed.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
         if let Some(task) = self.task.take() {
-            let _ = task.await;
+            task.await.expect("control task").expect("control run");
         }
     }
 }

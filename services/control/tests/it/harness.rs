@@ -1,69 +1,32 @@
 //! A control App on port-0 listeners over a fresh database and bus prefix, and
 //! clients for it.
 
-use std::net::SocketAddr;
+use std::ops::Deref;
 
-use foco_control::{App, Config};
-use foco_control_client::ControlApi;
 use foco_proto::v1::{
     Account, CreateApiKeyRequest, HmacSha256, SignatureEncoding, Source, UpsertAccountRequest,
     UpsertProviderRouteRequest, UpsertRuleRequest, UpsertSourceRequest, Verification, verification,
 };
-use foco_testkit::{TestBus, TestDatabase};
-use secrecy::SecretString;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio_util::sync::CancellationToken;
 
-pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
-
+/// `foco_harness::TestControl` with the helpers these tests share.
 pub struct TestControl {
-    pub db: TestDatabase,
-    pub bus: TestBus,
-    pub grpc_url: String,
-    pub admin_addr: SocketAddr,
-    shutdown: CancellationToken,
-    task: Option<tokio::task::JoinHandle<Result<(), foco_control::ControlError>>>,
+    inner: foco_harness::TestControl,
+}
+
+impl Deref for TestControl {
+    type Target = foco_harness::TestControl;
+
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
 }
 
 impl TestControl {
     pub async fn start() -> Self {
-        let db = TestDatabase::create().await;
-        let bus = TestBus::new();
-        let config = Config {
-            grpc_listen: "127.0.0.1:0".parse().unwrap(),
-            admin_listen: "127.0.0.1:0".parse().unwrap(),
-            database_url: db.url.clone(),
-            nats_url: bus.nats_url.clone(),
-            bus_prefix: bus.prefix.clone(),
-            admin_api_key: SecretString::from(ADMIN_KEY),
-            encryption_key: foco_control::parse_encryption_key(
-                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-            )
-            .unwrap(),
-        };
-        let shutdown = CancellationToken::new();
-        let app = App::build(config, shutdown.clone())
-            .await
-            .expect("build control");
-        let grpc_url = format!("http://{}", app.grpc_addr());
-        let admin_addr = app.admin_addr();
-        let task = tokio::spawn(app.run());
         Self {
-            db,
-            bus,
-            grpc_url,
-            admin_addr,
-            shutdown,
-            task: Some(task),
+            inner: foco_harness::TestControl::start().await,
         }
-    }
-
-    pub fn client(&self, key: &str) -> ControlApi {
-        foco_control_client::connect(&self.grpc_url, &SecretString::from(key)).unwrap()
-    }
-
-    pub fn admin(&self) -> ControlApi {
-        self.client(ADMIN_KEY)
     }
 
     pub async fn create_account(&self, name: &str) -> Account {
@@ -92,11 +55,8 @@ impl TestControl {
     }
 
     /// Stops the App and waits for `run` to return.
-    pub async fn stop(mut self) {
-        self.shutdown.cancel();
-        if let Some(task) = self.task.take() {
-            task.await.expect("control task").expect("control run");
-        }
+    pub async fn stop(self) {
+        self.inner.stop().await;
     }
 
     /// `GET path` on the admin listener: (status code, body).
@@ -119,12 +79,6 @@ impl TestControl {
             .map(|(_, body)| body.to_owned())
             .unwrap_or_default();
         (status, body)
-    }
-}
-
-impl Drop for TestControl {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
     }
 }
 
