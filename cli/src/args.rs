@@ -67,6 +67,12 @@ pub enum Command {
     /// What happened to events, rule by rule.
     #[command(subcommand)]
     Events(crate::events::EventsCommand),
+    /// Jobs that failed until they ran out of attempts: list, show, retry.
+    #[command(subcommand, name = "dead-letters")]
+    DeadLetters(crate::delivery::DeadLettersCommand),
+    /// Numbers that must not receive SMS: list, add, remove.
+    #[command(subcommand, name = "opt-outs")]
+    OptOuts(crate::delivery::OptOutsCommand),
 }
 
 #[derive(Debug, Args)]

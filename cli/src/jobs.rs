@@ -19,6 +19,9 @@ pub enum JobsCommand {
     List(ListJobsArgs),
     /// Cancel pending jobs by id, or every pending job of a rule with a correlation key.
     Cancel(CancelJobsArgs),
+    /// SMS jobs whose send outcome is unknown: list, resolve, resend.
+    #[command(subcommand)]
+    Unknown(crate::delivery::UnknownJobsCommand),
 }
 
 #[derive(Debug, Args)]
@@ -106,6 +109,8 @@ pub async fn run(
                 .await
                 .map(drop)
         }
+        // Served by DeliveryService: `lib.rs` sends these to `delivery`.
+        JobsCommand::Unknown(_) => Ok(()),
     }
 }
 

@@ -127,6 +127,7 @@
 pub mod apply;
 pub mod args;
 pub mod commands;
+pub mod delivery;
 pub mod error;
 pub mod events;
 pub mod jobs;
@@ -200,6 +201,15 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             let mut scheduling = connect_scheduling(&cli)?;
             preview::preview(&mut api, &mut scheduling, request, args.format.output, out).await
         }
+        Command::Jobs(jobs::JobsCommand::Unknown(command)) => {
+            delivery::unknown_jobs(&mut connect_delivery(&cli)?, &account()?, command, out).await
+        }
+        Command::DeadLetters(command) => {
+            delivery::dead_letters(&mut connect_delivery(&cli)?, &account()?, command, out).await
+        }
+        Command::OptOuts(command) => {
+            delivery::opt_outs(&mut connect_delivery(&cli)?, &account()?, command, out).await
+        }
         Command::Jobs(command) => {
             jobs::run(&mut connect_scheduling(&cli)?, &account()?, command, out).await
         }
@@ -231,6 +241,16 @@ fn connect(cli: &Cli) -> Result<foco_control_client::ControlApi, CliError> {
 /// The scheduling API is served by control on the same address, with the same key.
 fn connect_scheduling(cli: &Cli) -> Result<foco_control_client::SchedulingApi, CliError> {
     foco_control_client::connect_scheduling(&cli.api_url, &api_key(cli)?).map_err(|error| {
+        CliError::Connect {
+            url: cli.api_url.clone(),
+            message: error.to_string(),
+        }
+    })
+}
+
+/// The delivery API is served by control on the same address, with the same key.
+fn connect_delivery(cli: &Cli) -> Result<foco_control_client::DeliveryApi, CliError> {
+    foco_control_client::connect_delivery(&cli.api_url, &api_key(cli)?).map_err(|error| {
         CliError::Connect {
             url: cli.api_url.clone(),
             message: error.to_string(),

@@ -14,6 +14,10 @@ pub enum ProviderKind {
     Console,
     Http,
     Twilio,
+    Vonage,
+    Infobip,
+    Smsmasivos,
+    Telnyx,
 }
 
 impl ProviderKind {
@@ -22,6 +26,10 @@ impl ProviderKind {
             Self::Console => "console",
             Self::Http => "http",
             Self::Twilio => "twilio",
+            Self::Vonage => "vonage",
+            Self::Infobip => "infobip",
+            Self::Smsmasivos => "smsmasivos",
+            Self::Telnyx => "telnyx",
         }
     }
 
@@ -29,13 +37,44 @@ impl ProviderKind {
     /// credential) or a plain setting.
     pub fn keys(self) -> &'static [(&'static str, Storage)] {
         match self {
-            Self::Console => &[],
-            Self::Http => &[("url", Storage::Setting), ("from", Storage::Setting)],
+            Self::Console => &[("path", Storage::Setting)],
+            Self::Http => &[
+                ("url", Storage::Setting),
+                ("from", Storage::Setting),
+                ("body_template", Storage::Setting),
+                ("content_type", Storage::Setting),
+                ("id_pointer", Storage::Setting),
+                ("idempotent", Storage::Setting),
+            ],
             Self::Twilio => &[
                 ("account_sid", Storage::Credential),
                 ("auth_token", Storage::Credential),
                 ("from", Storage::Setting),
                 ("messaging_service_sid", Storage::Setting),
+                ("base_url", Storage::Setting),
+            ],
+            Self::Vonage => &[
+                ("api_key", Storage::Credential),
+                ("api_secret", Storage::Credential),
+                ("from", Storage::Setting),
+                ("currency", Storage::Setting),
+                ("base_url", Storage::Setting),
+            ],
+            Self::Infobip => &[
+                ("api_key", Storage::Credential),
+                ("base_url", Storage::Setting),
+                ("from", Storage::Setting),
+            ],
+            Self::Smsmasivos => &[
+                ("api_key", Storage::Credential),
+                ("from", Storage::Setting),
+                ("sandbox", Storage::Setting),
+                ("base_url", Storage::Setting),
+            ],
+            Self::Telnyx => &[
+                ("api_key", Storage::Credential),
+                ("from", Storage::Setting),
+                ("messaging_profile_id", Storage::Setting),
                 ("base_url", Storage::Setting),
             ],
         }
@@ -54,6 +93,18 @@ pub enum Storage {
 
 const COMMON_KEYS: [&str; 3] = ["name", "kind", "default"];
 
+/// Route settings the sender reads for every kind (docs/providers.md): failover
+/// order, destinations, shared rate limit, circuit breaker, quiet hours, HELP text.
+const ROUTE_SETTINGS: [&str; 7] = [
+    "failover",
+    "country_prefixes",
+    "rate_limit",
+    "breaker_threshold",
+    "breaker_cooldown",
+    "quiet_hours",
+    "help_text",
+];
+
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(field_identifier, rename_all = "snake_case")]
 enum ProviderKey {
@@ -67,6 +118,23 @@ enum ProviderKey {
     AuthToken,
     MessagingServiceSid,
     BaseUrl,
+    Path,
+    BodyTemplate,
+    ContentType,
+    IdPointer,
+    Idempotent,
+    ApiKey,
+    ApiSecret,
+    Currency,
+    Sandbox,
+    MessagingProfileId,
+    Failover,
+    CountryPrefixes,
+    RateLimit,
+    BreakerThreshold,
+    BreakerCooldown,
+    QuietHours,
+    HelpText,
 }
 
 impl ProviderKey {
@@ -82,6 +150,23 @@ impl ProviderKey {
             Self::AuthToken => "auth_token",
             Self::MessagingServiceSid => "messaging_service_sid",
             Self::BaseUrl => "base_url",
+            Self::Path => "path",
+            Self::BodyTemplate => "body_template",
+            Self::ContentType => "content_type",
+            Self::IdPointer => "id_pointer",
+            Self::Idempotent => "idempotent",
+            Self::ApiKey => "api_key",
+            Self::ApiSecret => "api_secret",
+            Self::Currency => "currency",
+            Self::Sandbox => "sandbox",
+            Self::MessagingProfileId => "messaging_profile_id",
+            Self::Failover => "failover",
+            Self::CountryPrefixes => "country_prefixes",
+            Self::RateLimit => "rate_limit",
+            Self::BreakerThreshold => "breaker_threshold",
+            Self::BreakerCooldown => "breaker_cooldown",
+            Self::QuietHours => "quiet_hours",
+            Self::HelpText => "help_text",
         }
     }
 }
@@ -111,7 +196,9 @@ impl<'de> Visitor<'de> for ProviderVisitor {
     type Value = ProviderSpec;
 
     fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("a provider: name, kind (console | http | twilio) and its settings")
+        formatter.write_str(
+            "a provider: name, kind (console | http | twilio | vonage | infobip | smsmasivos | telnyx) and its settings",
+        )
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ProviderSpec, A::Error> {
@@ -131,7 +218,7 @@ impl<'de> Visitor<'de> for ProviderVisitor {
                 option => {
                     let key = option.as_str();
                     if options
-                        .insert(key.to_owned(), map.next_value::<String>()?)
+                        .insert(key.to_owned(), map.next_value::<SettingText>()?.0)
                         .is_some()
                     {
                         return Err(de::Error::custom(format_args!("duplicate key `{key}`")));
@@ -142,10 +229,9 @@ impl<'de> Visitor<'de> for ProviderVisitor {
         let name = name.ok_or_else(|| de::Error::missing_field("name"))?;
         let kind = kind.ok_or_else(|| de::Error::missing_field("kind"))?;
         let own_keys = kind.keys();
-        if let Some(foreign) = options
-            .keys()
-            .find(|key| !own_keys.iter().any(|(own, _)| own == key))
-        {
+        if let Some(foreign) = options.keys().find(|key| {
+            !own_keys.iter().any(|(own, _)| own == key) && !ROUTE_SETTINGS.contains(&key.as_str())
+        }) {
             return Err(de::Error::custom(format_args!(
                 "provider {name:?}: key `{foreign}` does not apply to kind {}; it takes: {}",
                 kind.as_str(),
@@ -169,9 +255,43 @@ impl<'de> Visitor<'de> for ProviderVisitor {
     }
 }
 
+/// A setting's value: a string, a number or a boolean as written (`rate_limit:
+/// 50`), or a list joined with commas (`failover: [mx, backup]`).
+struct SettingText(String);
+
+impl<'de> Deserialize<'de> for SettingText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Scalar {
+            Text(String),
+            Integer(i64),
+            Float(f64),
+            Flag(bool),
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Value {
+            One(Scalar),
+            Many(Vec<Scalar>),
+        }
+        let text = |scalar: Scalar| match scalar {
+            Scalar::Text(text) => text,
+            Scalar::Integer(number) => number.to_string(),
+            Scalar::Float(number) => number.to_string(),
+            Scalar::Flag(flag) => flag.to_string(),
+        };
+        Ok(Self(match Value::deserialize(deserializer)? {
+            Value::One(scalar) => text(scalar),
+            Value::Many(list) => list.into_iter().map(text).collect::<Vec<_>>().join(","),
+        }))
+    }
+}
+
 fn describe_keys(kind: ProviderKind) -> String {
     let mut keys: Vec<&str> = COMMON_KEYS.to_vec();
     keys.extend(kind.keys().iter().map(|(key, _)| *key));
+    keys.extend(ROUTE_SETTINGS);
     if kind.takes_headers() {
         keys.push("headers");
     }

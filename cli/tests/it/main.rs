@@ -2,6 +2,7 @@
 
 mod apply;
 mod binary;
+mod delivery;
 mod harness;
 mod scheduled_apply;
 mod scheduling;

@@ -12,7 +12,7 @@ mod topology;
 pub mod trace;
 
 pub use ids::{event_id_from_body, event_id_from_external, job_id};
-pub use names::{BusNames, InvalidPrefix};
+pub use names::{BusNames, InvalidPrefix, ReceiptKind};
 pub use publish::{PublishError, Published, publish_durable};
 pub use topology::{ConsumerSettings, TopologyError, ensure_consumer, ensure_streams};
 

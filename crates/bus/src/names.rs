@@ -78,6 +78,31 @@ impl BusNames {
         format!("{}foco.receipts.>", self.subject_prefix)
     }
 
+    /// `foco.receipts.<account>.<kind>`: a `foco.v1.DeliveryReceipt` (`status`) or a
+    /// `foco.v1.InboundSms` (`inbound`), published by ingress from provider callbacks.
+    pub fn receipts_subject(&self, account_id: &str, kind: ReceiptKind) -> String {
+        format!(
+            "{}foco.receipts.{}.{}",
+            self.subject_prefix,
+            subject_token(account_id),
+            kind.as_str()
+        )
+    }
+
+    /// Which message a receipts subject carries, from its last token.
+    pub fn receipt_kind_of(&self, subject: &str) -> Option<ReceiptKind> {
+        match subject.rsplit('.').next()? {
+            "status" => Some(ReceiptKind::Status),
+            "inbound" => Some(ReceiptKind::Inbound),
+            _ => None,
+        }
+    }
+
+    /// Durable consumer of the sender service on the receipts stream.
+    pub fn receipts_consumer(&self) -> &'static str {
+        "foco-sender-receipts"
+    }
+
     /// Core NATS subject (not a stream) on which control announces configuration
     /// changes, so cached lookups in other services can be dropped at once.
     pub fn config_changed_subject(&self) -> String {
@@ -92,6 +117,24 @@ impl BusNames {
     /// Durable consumer of the sender service on the SMS stream.
     pub fn sender_consumer(&self) -> &'static str {
         "foco-sender"
+    }
+}
+
+/// What a message on FOCO_RECEIPTS is, and so which protobuf type its body has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptKind {
+    /// `foco.v1.DeliveryReceipt`: a provider's delivery report.
+    Status,
+    /// `foco.v1.InboundSms`: an SMS a customer sent to the account.
+    Inbound,
+}
+
+impl ReceiptKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Status => "status",
+            Self::Inbound => "inbound",
+        }
     }
 }
 
@@ -125,6 +168,17 @@ mod tests {
         assert_eq!(names.events_stream(), "T_42_FOCO_EVENTS");
         assert_eq!(names.events_filter(), "t-42.foco.events.>");
         assert_eq!(names.config_changed_subject(), "t-42.foco.config.changed");
+    }
+
+    #[test]
+    fn receipt_subjects_name_their_kind() {
+        let names = BusNames::new("t1").unwrap();
+        let subject = names.receipts_subject("a1", ReceiptKind::Inbound);
+        assert_eq!(subject, "t1.foco.receipts.a1.inbound");
+        assert_eq!(names.receipt_kind_of(&subject), Some(ReceiptKind::Inbound));
+        let subject = names.receipts_subject("a1", ReceiptKind::Status);
+        assert_eq!(names.receipt_kind_of(&subject), Some(ReceiptKind::Status));
+        assert_eq!(names.receipt_kind_of("t1.foco.receipts.a1.other"), None);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use foco_proto::v1::control_service_client::ControlServiceClient;
+use foco_proto::v1::delivery_service_client::DeliveryServiceClient;
 use foco_proto::v1::scheduling_service_client::SchedulingServiceClient;
 use foco_proto::v1::{ResolveRouteRequest, ResolveSourceRequest, ResolvedRoute, ResolvedSource};
 use futures::StreamExt;
@@ -75,6 +76,20 @@ pub fn connect_scheduling(
 ) -> Result<SchedulingApi, ControlClientError> {
     let (channel, auth) = authenticated_channel(url, api_key)?;
     Ok(SchedulingServiceClient::with_interceptor(channel, auth)
+        .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE))
+}
+
+/// The delivery API (dead letters, opt-outs, unknown jobs, message histories),
+/// served beside `ControlService` on the same port with the same keys.
+pub type DeliveryApi = DeliveryServiceClient<InterceptedService<Channel, BearerAuth>>;
+
+/// Like [`connect`], for `DeliveryService`.
+pub fn connect_delivery(
+    url: &str,
+    api_key: &SecretString,
+) -> Result<DeliveryApi, ControlClientError> {
+    let (channel, auth) = authenticated_channel(url, api_key)?;
+    Ok(DeliveryServiceClient::with_interceptor(channel, auth)
         .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE))
 }
 

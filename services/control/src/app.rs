@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use foco_proto::v1::control_service_server::ControlServiceServer;
+use foco_proto::v1::delivery_service_server::DeliveryServiceServer;
 use foco_runtime::{AdminServer, Readiness};
 use prometheus_client::registry::Registry;
 use sqlx::PgPool;
@@ -16,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
 
-use crate::api::{AppState, ControlApi};
+use crate::api::{AppState, ControlApi, DeliveryApi, Requeuer};
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::crypto::SecretSealer;
@@ -33,6 +34,7 @@ const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 pub struct App {
     state: AppState,
+    requeuer: Requeuer,
     grpc_listener: TcpListener,
     grpc_addr: SocketAddr,
     admin: AdminServer,
@@ -97,12 +99,13 @@ impl App {
         let state = AppState {
             auth: Authenticator::new(&config.admin_api_key, pool.clone()),
             sealer: Arc::new(SecretSealer::new(&config.encryption_key)),
-            notifier: ChangeNotifier::new(nats, names.config_changed_subject()),
+            notifier: ChangeNotifier::new(nats.clone(), names.config_changed_subject()),
             metrics,
             pool,
         };
         Ok(Self {
             state,
+            requeuer: Requeuer::new(nats, names),
             grpc_listener,
             grpc_addr,
             admin,
@@ -125,6 +128,7 @@ impl App {
     pub async fn run(self) -> Result<(), ControlError> {
         let Self {
             state,
+            requeuer,
             grpc_listener,
             admin,
             database_ready,
@@ -149,6 +153,9 @@ impl App {
         let control = ControlServiceServer::new(ControlApi::new(state.clone()))
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
 
+        let delivery = DeliveryServiceServer::new(DeliveryApi::new(state.clone(), requeuer))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES);
+
         let incoming = TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
         let stop_accepting = {
             let shutdown = shutdown.clone();
@@ -165,6 +172,7 @@ impl App {
             .add_service(health_service)
             .add_service(reflection)
             .add_service(control)
+            .add_service(delivery)
             .serve_with_incoming_shutdown(incoming, stop_accepting);
         let grace_expired = async {
             shutdown.cancelled().await;

@@ -27,6 +27,9 @@ pub enum ApiError {
     Crypto(#[from] CryptoError),
     #[error("stored data is malformed: {0}")]
     Corrupt(String),
+    /// A dependency other than the database (NATS) cannot take the request now.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl ApiError {
@@ -60,9 +63,8 @@ impl ApiError {
             Self::PermissionDenied(_) => ErrorKind::PermissionDenied,
             Self::NotFound(_) => ErrorKind::NotFound,
             Self::AlreadyExists(_) => ErrorKind::AlreadyExists,
-            Self::Database(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) => {
-                ErrorKind::Unavailable
-            }
+            Self::Database(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_))
+            | Self::Unavailable(_) => ErrorKind::Unavailable,
             Self::Database(_) | Self::Crypto(_) | Self::Corrupt(_) => ErrorKind::Internal,
         }
     }
@@ -74,7 +76,9 @@ impl ApiError {
         match kind {
             ErrorKind::Internal | ErrorKind::Unavailable => {
                 tracing::error!(rpc.method = method, error = %cause_chain(&self), "request failed");
-                let message = if kind == ErrorKind::Unavailable {
+                let message = if let Self::Unavailable(message) = &self {
+                    message.as_str()
+                } else if kind == ErrorKind::Unavailable {
                     "the database is unavailable, retry later"
                 } else {
                     "internal error"

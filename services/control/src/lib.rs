@@ -1,6 +1,9 @@
 //! foco-control: the gRPC configuration API of Foco (`foco.v1.ControlService`)
 //! and the only owner of the Postgres schema (sqlx migrations in `migrations/`).
 //!
+//! It also serves `foco.v1.DeliveryService` (dead letters, opt-outs, unknown jobs,
+//! message histories; see `api::delivery`).
+//!
 //! It manages accounts, API keys, sources, rules and provider routes, lists the
 //! messages the sender recorded, and answers the lookups the other services make
 //! (`ResolveSource`, `ResolveRoute`, admin key only). Source signing secrets and

@@ -1,5 +1,6 @@
-//! Wiring: connections, the durable consumer, the admin listener, and the run loop
-//! with its shutdown order (stop pulling, drain jobs, flush acks, close).
+//! Wiring: connections, the durable consumers (jobs and receipts), the admin
+//! listener, background maintenance, and the run loop with its shutdown order
+//! (stop pulling, drain jobs, flush acks, close).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,9 +20,11 @@ use tokio_util::task::AbortOnDropHandle;
 use crate::config::Config;
 use crate::consumer::{self, LoopSettings};
 use crate::error::SenderError;
-use crate::handler::Handler;
+use crate::handler::{Handler, HandlerSettings};
+use crate::maintenance::Maintenance;
 use crate::metrics::Metrics;
 use crate::providers::Providers;
+use crate::receipts::{self, ReceiptHandler};
 use crate::store;
 
 /// JetStream's duplicate window for the streams this service creates.
@@ -33,7 +36,10 @@ pub struct App {
     config: Config,
     nats: async_nats::Client,
     consumer: PullConsumer,
+    receipts_consumer: PullConsumer,
     handler: Arc<Handler<ConfigCache>>,
+    receipt_handler: Arc<ReceiptHandler<ConfigCache>>,
+    maintenance: Maintenance,
     metrics: Metrics,
     pool: PgPool,
     admin: AdminServer,
@@ -71,6 +77,20 @@ impl App {
         };
         let consumer = foco_bus::ensure_consumer(&jetstream, &settings).await?;
         let consumer = apply_consumer_settings(&jetstream, &settings, consumer).await?;
+        let receipts_consumer = foco_bus::ensure_consumer(
+            &jetstream,
+            &ConsumerSettings {
+                stream: names.receipts_stream(),
+                durable_name: names.receipts_consumer().to_owned(),
+                filter_subject: names.receipts_filter(),
+                ack_wait: Duration::from_secs(30),
+                max_ack_pending: 1000,
+                // Receipts end by the handler's own rules (applied, or dropped
+                // after a bounded number of unmatched deliveries).
+                max_deliver: -1,
+            },
+        )
+        .await?;
 
         let pool = PgPoolOptions::new()
             .max_connections(database_connections(config.concurrency))
@@ -93,14 +113,36 @@ impl App {
         )?;
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
-        let handler = Arc::new(Handler {
+        let handler = Arc::new(Handler::new(
+            pool.clone(),
+            routes.clone(),
+            providers,
+            metrics.clone(),
+            HandlerSettings {
+                max_attempts: config.max_attempts,
+                max_job_age: config.max_job_age,
+                claim_lease: config.claim_lease(),
+                quiet_hours: config.quiet_hours,
+                write_batch: config.write_batch,
+            },
+        ));
+        let receipt_handler = Arc::new(ReceiptHandler {
             pool: pool.clone(),
             routes,
-            providers,
-            metrics: metrics.clone(),
-            max_attempts: config.max_attempts,
-            claim_lease: config.claim_lease(),
+            route_table: handler.route_table.clone(),
+            jetstream: jetstream.clone(),
+            nats: nats.clone(),
+            names: names.clone(),
         });
+        let maintenance = Maintenance {
+            pool: pool.clone(),
+            limits: handler.limits.clone(),
+            jetstream: jetstream.clone(),
+            nats: nats.clone(),
+            names: names.clone(),
+            metrics: metrics.clone(),
+            period: config.shared_state_poll,
+        };
 
         let database_ready = Arc::new(AtomicBool::new(true));
         let readiness = readiness(&nats, &database_ready);
@@ -117,7 +159,10 @@ impl App {
             config,
             nats,
             consumer,
+            receipts_consumer,
             handler,
+            receipt_handler,
+            maintenance,
             metrics,
             pool,
             admin,
@@ -144,7 +189,10 @@ impl App {
             config,
             nats,
             consumer,
+            receipts_consumer,
             handler,
+            receipt_handler,
+            maintenance,
             metrics,
             pool,
             admin,
@@ -162,6 +210,16 @@ impl App {
             database_ready,
             shutdown.clone(),
         )));
+        let _maintenance = AbortOnDropHandle::new(tokio::spawn(maintenance.run(shutdown.clone())));
+        // Receipts stop with the jobs: a failing receipts loop must not stop sending.
+        let receipts_stop = shutdown.child_token();
+        let receipts_task = AbortOnDropHandle::new(tokio::spawn(receipts::run(
+            receipt_handler,
+            receipts_consumer,
+            config.receipts_concurrency,
+            metrics.clone(),
+            receipts_stop.clone(),
+        )));
         tracing::info!(
             concurrency = config.concurrency,
             "sender consuming sms jobs"
@@ -172,6 +230,14 @@ impl App {
             shutdown_grace: config.shutdown_grace,
         };
         let consumed = consumer::run(handler, consumer, settings, metrics, shutdown.clone()).await;
+        receipts_stop.cancel();
+        match receipts_task.await {
+            Ok(Err(error)) => {
+                tracing::warn!(error = %crate::handler::error_chain(&error), "receipts loop failed")
+            }
+            Err(_) => tracing::warn!("receipts loop panicked"),
+            Ok(Ok(())) => {}
+        }
         // Acks are buffered in the client; send them before the connection goes.
         if tokio::time::timeout(Duration::from_secs(5), nats.flush())
             .await
@@ -190,11 +256,12 @@ impl App {
     }
 }
 
-/// Enough connections for the concurrent jobs (each holds one only briefly).
+/// Enough connections for the batched writers, per-job slow paths, receipts and
+/// maintenance; hot-path writes are batched, so this does not grow with jobs.
 fn database_connections(concurrency: usize) -> u32 {
-    u32::try_from(concurrency / 2)
+    u32::try_from(concurrency / 8)
         .unwrap_or(u32::MAX)
-        .clamp(4, 32)
+        .clamp(8, 32)
 }
 
 /// `ensure_consumer` keeps an existing durable consumer as it is; ack_wait and

@@ -8,6 +8,8 @@ use std::time::Duration;
 use foco_runtime::env::{self, ConfigError};
 use secrecy::SecretString;
 
+use crate::quiet::QuietHours;
+
 #[derive(Clone)]
 pub struct Config {
     /// `NATS_URL`
@@ -50,6 +52,54 @@ pub struct Config {
     pub config_cache_ttl: Duration,
     /// `FOCO_SHUTDOWN_GRACE`: how long in-flight jobs may take to finish on shutdown.
     pub shutdown_grace: Duration,
+    /// `FOCO_SENDER_MAX_JOB_AGE`: a transiently failing job older than this is
+    /// dead-lettered instead of retried again.
+    pub max_job_age: Duration,
+    /// `FOCO_SENDER_CLAIM_MARGIN`: how much longer than `provider_timeout` a
+    /// `sending` claim is presumed alive (the outcome write after the call).
+    pub claim_margin: Duration,
+    /// `FOCO_QUIET_HOURS` [21:00-08:00, `off` to disable]: local hours in which
+    /// marketing messages are held; a route's `quiet_hours` setting overrides it.
+    pub quiet_hours: Option<QuietHours>,
+    /// `FOCO_SENDER_SHARED_STATE_POLL`: how often route pauses other replicas set
+    /// (after a provider's 429) are read, and held jobs due for release looked for.
+    pub shared_state_poll: Duration,
+    /// `FOCO_SENDER_WRITE_BATCH`: most rows one batched claim or outcome write holds.
+    pub write_batch: usize,
+    /// `FOCO_SENDER_RECEIPTS_CONCURRENCY`: delivery receipts and inbound SMS
+    /// handled at once.
+    pub receipts_concurrency: usize,
+}
+
+/// The local defaults of every setting (what `from_env` uses when a variable is
+/// unset), with an empty control API key. Tests start from here.
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            nats_url: "nats://127.0.0.1:4222".to_owned(),
+            bus_prefix: String::new(),
+            bus_replicas: 1,
+            database_url: "postgres://postgres@127.0.0.1:5432/foco".to_owned(),
+            control_url: "http://127.0.0.1:50051".to_owned(),
+            control_api_key: SecretString::from(""),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 9094)),
+            concurrency: 256,
+            max_ack_pending: 10_000,
+            ack_wait: Duration::from_secs(60),
+            provider_timeout: Duration::from_secs(15),
+            max_attempts: 8,
+            console_outbox: PathBuf::from("var/outbox.jsonl"),
+            allow_private_provider_hosts: false,
+            config_cache_ttl: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(25),
+            max_job_age: Duration::from_secs(24 * 3600),
+            claim_margin: Duration::from_secs(5),
+            quiet_hours: Some(QuietHours::DEFAULT),
+            shared_state_poll: Duration::from_millis(500),
+            write_batch: 512,
+            receipts_concurrency: 16,
+        }
+    }
 }
 
 /// The database URL may hold a password; the API key is a secret already.
@@ -87,22 +137,28 @@ impl Config {
                     "required (or FOCO_ADMIN_API_KEY): the sender resolves provider routes with it",
                 )
             })?;
+        let defaults = Self::default();
+        let quiet_hours = match env::optional("FOCO_QUIET_HOURS") {
+            None => defaults.quiet_hours,
+            Some(text) => QuietHours::parse(&text)
+                .map_err(|error| ConfigError::new("FOCO_QUIET_HOURS", &text, error.to_string()))?,
+        };
         let config = Self {
-            nats_url: env::string_or("NATS_URL", "nats://127.0.0.1:4222"),
+            nats_url: env::string_or("NATS_URL", &defaults.nats_url),
             bus_prefix: env::string_or("FOCO_BUS_PREFIX", ""),
-            bus_replicas: env::parse_or("FOCO_BUS_REPLICAS", 1)?,
-            database_url: env::string_or("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/foco"),
-            control_url: env::string_or("FOCO_CONTROL_URL", "http://127.0.0.1:50051"),
+            bus_replicas: env::parse_or("FOCO_BUS_REPLICAS", defaults.bus_replicas)?,
+            database_url: env::string_or("DATABASE_URL", &defaults.database_url),
+            control_url: env::string_or("FOCO_CONTROL_URL", &defaults.control_url),
             control_api_key: SecretString::from(control_api_key),
-            admin_listen: env::parse_or(
-                "FOCO_ADMIN_LISTEN",
-                SocketAddr::from(([127, 0, 0, 1], 9094)),
+            admin_listen: env::parse_or("FOCO_ADMIN_LISTEN", defaults.admin_listen)?,
+            concurrency: env::parse_or("FOCO_SENDER_CONCURRENCY", defaults.concurrency)?,
+            max_ack_pending: env::parse_or(
+                "FOCO_SENDER_MAX_ACK_PENDING",
+                defaults.max_ack_pending,
             )?,
-            concurrency: env::parse_or("FOCO_SENDER_CONCURRENCY", 64)?,
-            max_ack_pending: env::parse_or("FOCO_SENDER_MAX_ACK_PENDING", 10_000)?,
-            ack_wait: env::duration_or("FOCO_SENDER_ACK_WAIT", Duration::from_secs(60))?,
-            provider_timeout: env::duration_or("FOCO_PROVIDER_TIMEOUT", Duration::from_secs(15))?,
-            max_attempts: env::parse_or("FOCO_SENDER_MAX_ATTEMPTS", 8)?,
+            ack_wait: env::duration_or("FOCO_SENDER_ACK_WAIT", defaults.ack_wait)?,
+            provider_timeout: env::duration_or("FOCO_PROVIDER_TIMEOUT", defaults.provider_timeout)?,
+            max_attempts: env::parse_or("FOCO_SENDER_MAX_ATTEMPTS", defaults.max_attempts)?,
             console_outbox: PathBuf::from(env::string_or(
                 "FOCO_CONSOLE_OUTBOX",
                 "var/outbox.jsonl",
@@ -111,8 +167,20 @@ impl Config {
                 "FOCO_ALLOW_PRIVATE_PROVIDER_HOSTS",
                 false,
             )?,
-            config_cache_ttl: env::duration_or("FOCO_CONFIG_CACHE_TTL", Duration::from_secs(30))?,
-            shutdown_grace: env::duration_or("FOCO_SHUTDOWN_GRACE", Duration::from_secs(25))?,
+            config_cache_ttl: env::duration_or("FOCO_CONFIG_CACHE_TTL", defaults.config_cache_ttl)?,
+            shutdown_grace: env::duration_or("FOCO_SHUTDOWN_GRACE", defaults.shutdown_grace)?,
+            max_job_age: env::duration_or("FOCO_SENDER_MAX_JOB_AGE", defaults.max_job_age)?,
+            claim_margin: env::duration_or("FOCO_SENDER_CLAIM_MARGIN", defaults.claim_margin)?,
+            quiet_hours,
+            shared_state_poll: env::duration_or(
+                "FOCO_SENDER_SHARED_STATE_POLL",
+                defaults.shared_state_poll,
+            )?,
+            write_batch: env::parse_or("FOCO_SENDER_WRITE_BATCH", defaults.write_batch)?,
+            receipts_concurrency: env::parse_or(
+                "FOCO_SENDER_RECEIPTS_CONCURRENCY",
+                defaults.receipts_concurrency,
+            )?,
         };
         config.validate()?;
         Ok(config)
@@ -133,6 +201,20 @@ impl Config {
                 "FOCO_SENDER_MAX_ACK_PENDING",
                 &self.max_ack_pending.to_string(),
                 "must be at least FOCO_SENDER_CONCURRENCY",
+            ));
+        }
+        if self.write_batch == 0 || self.receipts_concurrency == 0 {
+            return Err(ConfigError::new(
+                "FOCO_SENDER_WRITE_BATCH",
+                &self.write_batch.to_string(),
+                "batch size and receipts concurrency must be at least 1",
+            ));
+        }
+        if self.shared_state_poll.is_zero() {
+            return Err(ConfigError::new(
+                "FOCO_SENDER_SHARED_STATE_POLL",
+                "0s",
+                "must be positive",
             ));
         }
         if self.max_attempts == 0 {
@@ -170,7 +252,7 @@ impl Config {
     /// dead only mislabels the job `unknown` until the holder records the real
     /// outcome; it never causes a second send.)
     pub fn claim_lease(&self) -> Duration {
-        self.provider_timeout + Duration::from_secs(5)
+        self.provider_timeout + self.claim_margin
     }
 }
 
@@ -180,22 +262,8 @@ mod tests {
 
     fn sample() -> Config {
         Config {
-            nats_url: String::new(),
-            bus_prefix: String::new(),
-            bus_replicas: 1,
-            database_url: String::new(),
-            control_url: String::new(),
             control_api_key: SecretString::from("k"),
-            admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            concurrency: 64,
-            max_ack_pending: 10_000,
-            ack_wait: Duration::from_secs(60),
-            provider_timeout: Duration::from_secs(15),
-            max_attempts: 8,
-            console_outbox: PathBuf::from("var/outbox.jsonl"),
-            allow_private_provider_hosts: false,
-            config_cache_ttl: Duration::from_secs(30),
-            shutdown_grace: Duration::from_secs(25),
+            ..Config::default()
         }
     }
 

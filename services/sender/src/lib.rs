@@ -28,13 +28,19 @@
 //!   `messaging_service_sid`, `account_sid`; credentials `account_sid`, `auth_token`.
 
 mod app;
+pub mod breaker;
 mod config;
 mod consumer;
 mod error;
 pub mod handler;
+pub mod keywords;
+pub mod limits;
+mod maintenance;
 pub mod metrics;
 pub mod phone;
 pub mod providers;
+pub mod quiet;
+pub mod receipts;
 pub mod retry;
 pub mod routing;
 pub mod store;
@@ -42,4 +48,4 @@ pub mod store;
 pub use app::App;
 pub use config::Config;
 pub use error::SenderError;
-pub use handler::{Handler, Outcome};
+pub use handler::{Handler, HandlerSettings, Outcome};

@@ -20,10 +20,17 @@ struct ProviderLabels {
 
 type HistogramFamily = Family<ProviderLabels, Histogram, fn() -> Histogram>;
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReceiptLabels {
+    result: &'static str,
+}
+
 #[derive(Clone)]
 pub struct Metrics {
     jobs: Family<JobLabels, Counter>,
     provider_calls: HistogramFamily,
+    receipts: Family<ReceiptLabels, Counter>,
+    released: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -36,7 +43,19 @@ impl Metrics {
         let metrics = Self {
             jobs: Family::default(),
             provider_calls: Family::new_with_constructor(latency_histogram),
+            receipts: Family::default(),
+            released: Counter::default(),
         };
+        registry.register(
+            "foco_sender_receipts",
+            "Delivery receipts and inbound SMS handled, by result",
+            metrics.receipts.clone(),
+        );
+        registry.register(
+            "foco_sender_released_holds",
+            "Marketing jobs published again after their quiet hours",
+            metrics.released.clone(),
+        );
         registry.register(
             "foco_sender_jobs",
             "SMS jobs handled, by outcome",
@@ -63,6 +82,19 @@ impl Metrics {
         self.provider_calls
             .get_or_create(&ProviderLabels { provider, outcome })
             .observe(seconds);
+    }
+
+    pub fn receipt(&self, result: &'static str) {
+        self.receipts.get_or_create(&ReceiptLabels { result }).inc();
+    }
+
+    pub fn released(&self, count: u64) {
+        self.released.inc_by(count);
+    }
+
+    /// Receipts counted with `result` so far (tests).
+    pub fn receipts_with_result(&self, result: &'static str) -> u64 {
+        self.receipts.get_or_create(&ReceiptLabels { result }).get()
     }
 
     /// Jobs counted with `outcome` so far (tests).

@@ -1,12 +1,26 @@
-//! Where a job goes: the provider route named by the job (empty: the account's
-//! default), resolved through control and cached. Behind a small trait so that the
-//! job handler can be tested with fixed routes.
+//! Where a job goes. The job names a provider route (empty: the account's
+//! default), resolved through control and cached. A route is an ordered list of
+//! providers: the route itself, then the routes named in its `failover` setting,
+//! each optionally limited to destinations by `country_prefixes`. The handler
+//! tries them in order, skipping routes whose circuit breaker is open, and moves
+//! on only after a definite failure (never after an unknown outcome).
+//!
+//! Route settings read here (besides each provider's own): `failover` (comma-
+//! separated route names), `country_prefixes` (comma-separated E.164 prefixes
+//! such as `+52,+1`), `rate_limit` (messages per second across all replicas),
+//! `breaker_threshold` [5], `breaker_cooldown` [30s], `quiet_hours` (e.g.
+//! `21:00-08:00` or `off`), `help_text` (the answer to an inbound HELP).
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use foco_control_client::{ConfigCache, LookupError};
 use foco_proto::v1::ResolvedRoute;
+
+use crate::breaker::BreakerSettings;
+use crate::providers::{Provider, Providers, RouteConfigError};
+use crate::quiet::QuietHours;
 
 pub trait RouteSource: Send + Sync {
     /// `Ok(None)`: the account has no such route. `Err`: the lookup could not be
@@ -28,6 +42,16 @@ impl RouteSource for ConfigCache {
     }
 }
 
+impl<T: RouteSource> RouteSource for Arc<T> {
+    async fn route(
+        &self,
+        account_id: &str,
+        name: &str,
+    ) -> Result<Option<Arc<ResolvedRoute>>, LookupError> {
+        self.as_ref().route(account_id, name).await
+    }
+}
+
 /// The account's default country for reading local numbers (empty when unknown).
 pub fn default_country(route: &ResolvedRoute) -> &str {
     route
@@ -46,12 +70,197 @@ pub fn route_name<'a>(route: &'a ResolvedRoute, requested: &'a str) -> &'a str {
         .unwrap_or(requested)
 }
 
-impl<T: RouteSource> RouteSource for Arc<T> {
-    async fn route(
+/// One route, read once per version of its configuration.
+#[derive(Debug)]
+pub struct RouteInfo {
+    pub name: String,
+    /// `<account id>/<route name>`: the key of rate limits, pauses and breakers.
+    pub key: Arc<str>,
+    pub provider: Result<Arc<Provider>, RouteConfigError>,
+    pub rate_limit: Option<u32>,
+    pub failover: Vec<String>,
+    pub country_prefixes: Vec<String>,
+    pub breaker: BreakerSettings,
+    /// `Some` when the route sets its own quiet hours (`Some(None)`: none).
+    pub quiet_hours: Option<Option<QuietHours>>,
+    pub help_text: Option<String>,
+    pub account_timezone: String,
+}
+
+impl RouteInfo {
+    /// Whether this route sends to `recipient` (E.164).
+    pub fn serves(&self, recipient: &str) -> bool {
+        self.country_prefixes.is_empty()
+            || self
+                .country_prefixes
+                .iter()
+                .any(|prefix| recipient.starts_with(prefix.as_str()))
+    }
+
+    fn read(route: &ResolvedRoute, providers: &Providers) -> Self {
+        let empty = HashMap::new();
+        let (account_id, name, settings) = match &route.route {
+            Some(inner) => (
+                inner.account_id.as_str(),
+                inner.name.as_str(),
+                &inner.settings,
+            ),
+            None => ("", "", &empty),
+        };
+        let get = |key: &str| {
+            settings
+                .get(key)
+                .map(|value| value.trim())
+                .filter(|value| !value.is_empty())
+        };
+        let list = |key: &str| -> Vec<String> {
+            get(key)
+                .map(|value| {
+                    value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|item| !item.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut provider = providers.for_route(route).map(Arc::new);
+        let mut invalid = |setting: &'static str| {
+            if provider.is_ok() {
+                provider = Err(RouteConfigError::InvalidSetting(setting));
+            }
+        };
+        let rate_limit = get("rate_limit").and_then(|value| {
+            let parsed = value.parse::<u32>().ok();
+            if parsed.is_none() {
+                invalid("rate_limit");
+            }
+            parsed
+        });
+        let mut breaker = BreakerSettings::default();
+        if let Some(value) = get("breaker_threshold") {
+            match value.parse() {
+                Ok(threshold) => breaker.threshold = threshold,
+                Err(_) => invalid("breaker_threshold"),
+            }
+        }
+        if let Some(value) = get("breaker_cooldown") {
+            match humantime::parse_duration(value) {
+                Ok(cooldown) => breaker.cooldown = cooldown,
+                Err(_) => invalid("breaker_cooldown"),
+            }
+        }
+        let quiet_hours = match settings.get("quiet_hours") {
+            None => None,
+            Some(value) => match QuietHours::parse(value) {
+                Ok(window) => Some(window),
+                Err(_) => {
+                    invalid("quiet_hours");
+                    None
+                }
+            },
+        };
+        Self {
+            name: name.to_owned(),
+            key: Arc::from(format!("{account_id}/{name}")),
+            provider,
+            rate_limit,
+            failover: list("failover"),
+            country_prefixes: list("country_prefixes"),
+            breaker,
+            quiet_hours,
+            help_text: get("help_text").map(str::to_owned),
+            account_timezone: route
+                .account
+                .as_ref()
+                .map(|account| account.timezone.clone())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+type InfoCache = HashMap<(String, String), (Arc<ResolvedRoute>, Arc<RouteInfo>)>;
+
+/// Route information, rebuilt only when control hands out a new version of a
+/// route (the config cache keeps the same `Arc` until the route changes).
+#[derive(Clone)]
+pub struct Routes {
+    providers: Providers,
+    cache: Arc<Mutex<InfoCache>>,
+}
+
+impl Routes {
+    pub fn new(providers: Providers) -> Self {
+        Self {
+            providers,
+            cache: Arc::default(),
+        }
+    }
+
+    pub fn info(&self, route: &Arc<ResolvedRoute>) -> Arc<RouteInfo> {
+        let key = match &route.route {
+            Some(inner) => (inner.account_id.clone(), inner.name.clone()),
+            None => (String::new(), String::new()),
+        };
+        {
+            let cache = self
+                .cache
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner());
+            if let Some((seen, info)) = cache.get(&key)
+                && Arc::ptr_eq(seen, route)
+            {
+                return info.clone();
+            }
+        }
+        let info = Arc::new(RouteInfo::read(route, &self.providers));
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        cache.insert(key, (route.clone(), info.clone()));
+        info
+    }
+
+    /// The providers to try for `recipient`, in order: `primary` and its failover
+    /// routes that serve the recipient's country. Unknown failover names are
+    /// skipped (and logged): a typo must not stop the primary from sending.
+    pub async fn chain<R: RouteSource>(
         &self,
+        source: &R,
+        account_id: &str,
+        primary: &Arc<ResolvedRoute>,
+        recipient: &str,
+    ) -> Result<Vec<Arc<RouteInfo>>, LookupError> {
+        let first = self.info(primary);
+        let mut chain = Vec::with_capacity(1 + first.failover.len());
+        for name in &first.failover {
+            if name == &first.name {
+                continue;
+            }
+            match source.route(account_id, name).await? {
+                Some(route) => chain.push(self.info(&route)),
+                None => {
+                    tracing::warn!(route = %first.name, failover = %name, "failover route does not exist; skipped")
+                }
+            }
+        }
+        chain.insert(0, first);
+        chain.retain(|info| info.serves(recipient));
+        Ok(chain)
+    }
+
+    /// One route by name (for a job locked to the route it was last sent through).
+    pub async fn named<R: RouteSource>(
+        &self,
+        source: &R,
         account_id: &str,
         name: &str,
-    ) -> Result<Option<Arc<ResolvedRoute>>, LookupError> {
-        self.as_ref().route(account_id, name).await
+    ) -> Result<Option<Arc<RouteInfo>>, LookupError> {
+        Ok(source
+            .route(account_id, name)
+            .await?
+            .map(|route| self.info(&route)))
     }
 }

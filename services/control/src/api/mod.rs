@@ -4,6 +4,7 @@
 
 mod accounts;
 mod api_keys;
+mod delivery;
 mod messages;
 mod resolve;
 mod routes;
@@ -20,6 +21,8 @@ use foco_proto::v1::*;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use tracing::Instrument as _;
+
+pub use delivery::{DeliveryApi, Requeuer};
 
 use crate::auth::{Authenticator, Caller};
 use crate::crypto::SecretSealer;

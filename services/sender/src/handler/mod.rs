@@ -2,25 +2,36 @@
 //! acknowledge it. No broker here: the pull loop in `consumer` decodes, calls
 //! `handle`, and acks as told, so tests call `handle` directly.
 //!
-//! Order matters: resolve the route, normalise the number, claim the job in
-//! Postgres, call the provider, record the outcome, and only then acknowledge.
+//! Order matters: resolve the route chain, normalise the number, hold marketing
+//! during quiet hours, take a rate-limit token, claim the job in Postgres (which
+//! also checks opt-outs), call the providers in order until one gives a definite
+//! answer, record the outcome, and only then acknowledge (`send`).
 
-use std::time::{Duration, Instant};
+mod send;
+
+use std::time::Duration;
 
 use async_nats::jetstream::AckKind;
-use foco_proto::v1::SmsJob;
+use chrono::{DateTime, Utc};
+use foco_proto::v1::{Priority, SmsJob};
 use foco_runtime::telemetry::mask_phone;
+use prost::Message as _;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::breaker::Breakers;
+use crate::limits::{Permit, RouteLimits};
 use crate::metrics::Metrics;
 use crate::phone::normalize_e164;
-use crate::providers::{OutboundSms, ProviderOutcome, Providers};
+use crate::providers::Providers;
+use crate::quiet::{QuietHours, recipient_zones};
 use crate::retry;
-use crate::routing::{self, RouteSource};
-use crate::store::{self, Claim, NewMessage, OutcomeRecord, Status, StoreError};
+use crate::routing::{self, RouteInfo, RouteSource, Routes};
+use crate::store::batch::Writers;
+use crate::store::{self, Claim, NewMessage, StoreError};
 
 pub const NO_ROUTE_REASON: &str = "no provider route";
+pub const NO_ROUTE_FOR_DESTINATION_REASON: &str = "no provider route serves this destination";
 pub const INVALID_NUMBER_REASON: &str = "invalid phone number";
 /// Longest wait before looking again at a job another delivery is sending.
 const HELD_ELSEWHERE_RECHECK: Duration = Duration::from_secs(2);
@@ -30,12 +41,22 @@ const HELD_ELSEWHERE_RECHECK: Duration = Duration::from_secs(2);
 pub enum Outcome {
     /// The provider accepted it.
     Sent,
-    /// Recorded as failed (invalid number, no route, refused, out of attempts).
+    /// Recorded as failed (invalid number, no route, refused by the provider).
     Failed { reason: String },
+    /// Out of attempts or age (or refused for a provider-side reason with no
+    /// provider left): recorded failed and kept as a dead letter.
+    DeadLettered { reason: String },
     /// Recorded as unknown: may have been sent, not resent.
     Unknown,
+    /// The recipient opted out: recorded, not sent.
+    OptedOut,
+    /// A marketing job parked until the recipient's quiet hours end.
+    Held { until: DateTime<Utc> },
     /// Recorded as queued after a transient failure; comes back after `delay`.
     Retry { delay: Duration },
+    /// The route is rate limited, paused after a 429, or all its providers'
+    /// breakers are open: nothing was claimed or called; comes back after `delay`.
+    Throttled { delay: Duration },
     /// Another delivery already finished it (or is finishing it): nothing to do.
     AlreadyHandled,
     /// Another delivery holds a live claim; look again after `delay`.
@@ -49,10 +70,17 @@ pub enum Outcome {
 impl Outcome {
     pub fn ack_kind(&self) -> AckKind {
         match self {
-            Self::Sent | Self::Failed { .. } | Self::Unknown | Self::AlreadyHandled => AckKind::Ack,
-            Self::Retry { delay } | Self::HeldElsewhere { delay } | Self::Deferred { delay } => {
-                AckKind::Nak(Some(*delay))
-            }
+            Self::Sent
+            | Self::Failed { .. }
+            | Self::DeadLettered { .. }
+            | Self::Unknown
+            | Self::OptedOut
+            | Self::Held { .. }
+            | Self::AlreadyHandled => AckKind::Ack,
+            Self::Retry { delay }
+            | Self::Throttled { delay }
+            | Self::HeldElsewhere { delay }
+            | Self::Deferred { delay } => AckKind::Nak(Some(*delay)),
             Self::Poison { .. } => AckKind::Term,
         }
     }
@@ -62,8 +90,12 @@ impl Outcome {
         match self {
             Self::Sent => "sent",
             Self::Failed { .. } => "failed",
+            Self::DeadLettered { .. } => "dead_lettered",
             Self::Unknown => "unknown",
+            Self::OptedOut => "opted_out",
+            Self::Held { .. } => "held",
             Self::Retry { .. } => "retry",
+            Self::Throttled { .. } => "throttled",
             Self::AlreadyHandled => "duplicate",
             Self::HeldElsewhere { .. } => "held_elsewhere",
             Self::Deferred { .. } => "deferred",
@@ -72,19 +104,51 @@ impl Outcome {
     }
 }
 
-/// Everything `handle` needs; cheap to clone.
-#[derive(Clone)]
+/// The handler's limits, from `Config`.
+#[derive(Debug, Clone)]
+pub struct HandlerSettings {
+    pub max_attempts: u32,
+    pub max_job_age: Duration,
+    /// How long a `sending` claim is presumed alive (see `Config::claim_lease`).
+    pub claim_lease: Duration,
+    /// Default quiet hours for marketing messages (routes may override).
+    pub quiet_hours: Option<QuietHours>,
+    pub write_batch: usize,
+}
+
+/// Everything `handle` needs; shared by all jobs of a process.
 pub struct Handler<R> {
     pub pool: PgPool,
     pub routes: R,
-    pub providers: Providers,
+    pub route_table: Routes,
+    pub writers: Writers,
+    pub limits: RouteLimits,
+    pub breakers: Breakers,
     pub metrics: Metrics,
-    pub max_attempts: u32,
-    /// How long a `sending` claim is presumed alive (see `Config::claim_lease`).
-    pub claim_lease: Duration,
+    pub settings: HandlerSettings,
 }
 
 impl<R: RouteSource> Handler<R> {
+    /// Starts the batched writers (a tokio runtime must be running).
+    pub fn new(
+        pool: PgPool,
+        routes: R,
+        providers: Providers,
+        metrics: Metrics,
+        settings: HandlerSettings,
+    ) -> Self {
+        Self {
+            writers: Writers::start(pool.clone(), settings.write_batch),
+            limits: RouteLimits::new(pool.clone()),
+            route_table: Routes::new(providers),
+            breakers: Breakers::default(),
+            pool,
+            routes,
+            metrics,
+            settings,
+        }
+    }
+
     /// Handles one job. `delivery` is JetStream's delivery count (1 on the first),
     /// used to back off when infrastructure is failing.
     pub async fn handle(&self, job: &SmsJob, delivery: u32) -> Outcome {
@@ -93,7 +157,7 @@ impl<R: RouteSource> Handler<R> {
                 reason: "account id is not a UUID".to_owned(),
             };
         };
-        let route = match self.routes.route(&job.account_id, &job.provider).await {
+        let requested = match self.routes.route(&job.account_id, &job.provider).await {
             Ok(route) => route,
             Err(error) => {
                 tracing::warn!(error = %error, "provider route lookup failed; retrying later");
@@ -109,147 +173,203 @@ impl<R: RouteSource> Handler<R> {
             recipient: &job.to,
             body: &job.body,
             provider: &job.provider,
+            sender_id: &job.from,
+            priority: i16::try_from(job.priority).unwrap_or_default(),
         };
-        let Some(route) = route else {
+        let Some(requested) = requested else {
             return self.reject(&message, NO_ROUTE_REASON, delivery).await;
         };
-        message.provider = routing::route_name(&route, &job.provider);
-        let Ok(recipient) = normalize_e164(&job.to, routing::default_country(&route)) else {
+        message.provider = routing::route_name(&requested, &job.provider);
+        let Ok(recipient) = normalize_e164(&job.to, routing::default_country(&requested)) else {
             return self.reject(&message, INVALID_NUMBER_REASON, delivery).await;
         };
         message.recipient = &recipient;
-        let provider = match self.providers.for_route(&route) {
-            Ok(provider) => provider,
-            Err(error) => return self.reject(&message, &error.to_string(), delivery).await,
+        let chain = match self
+            .route_table
+            .chain(&self.routes, &job.account_id, &requested, &recipient)
+            .await
+        {
+            Ok(chain) => chain,
+            Err(error) => {
+                tracing::warn!(error = %error, "failover route lookup failed; retrying later");
+                return deferred(delivery);
+            }
         };
-
-        let attempts = match store::claim(&self.pool, &message, self.claim_lease).await {
-            Ok(Claim::Claimed { attempts }) => attempts,
+        let Some(first) = chain.first() else {
+            return self
+                .reject(&message, NO_ROUTE_FOR_DESTINATION_REASON, delivery)
+                .await;
+        };
+        if job.priority == Priority::Marketing as i32 {
+            let window = first.quiet_hours.unwrap_or(self.settings.quiet_hours);
+            let zones = recipient_zones(&recipient, &first.account_timezone);
+            if let Some(release_at) =
+                window.and_then(|window| window.release_time(Utc::now(), &zones))
+            {
+                match store::hold_job(&self.pool, &message, release_at, &job.encode_to_vec()).await
+                {
+                    Ok(true) => {
+                        tracing::info!(to = %mask_phone(&recipient), %release_at, "marketing sms held for quiet hours");
+                        return Outcome::Held { until: release_at };
+                    }
+                    // Past queued: claiming tells what became of it.
+                    Ok(false) => {}
+                    Err(error) => return self.store_failure(&error, delivery),
+                }
+            }
+        }
+        // Take a token before claiming, so a rate-limited job waits in the stream
+        // rather than as a claimed row.
+        let Some(start) = chain
+            .iter()
+            .position(|info| info.provider.is_ok() && self.breakers.open_for(&info.key).is_none())
+        else {
+            return self.nothing_usable(&chain, &message, delivery).await;
+        };
+        match self
+            .limits
+            .acquire(&chain[start].key, chain[start].rate_limit)
+            .await
+        {
+            Ok(Permit::Go) => {}
+            Ok(Permit::Wait(wait)) => {
+                return Outcome::Throttled {
+                    delay: spread(wait),
+                };
+            }
+            Err(error) => return self.store_failure(&error, delivery),
+        }
+        let claim = match self.writers.claim(message.to_request()).await {
+            Ok(Some(claim)) => Ok(claim),
+            Ok(None) => store::claim(&self.pool, &message, self.settings.claim_lease).await,
+            Err(error) => Err(error),
+        };
+        match claim {
+            Ok(Claim::Claimed {
+                attempts,
+                locked_provider: None,
+            }) => {
+                self.send(job, &message, attempts, &chain, start, true, false)
+                    .await
+            }
+            Ok(Claim::Claimed {
+                attempts,
+                locked_provider: Some(name),
+            }) => {
+                self.send_locked(job, &message, attempts, &name, delivery)
+                    .await
+            }
+            Ok(Claim::OptedOut) => {
+                tracing::info!(to = %mask_phone(&recipient), "recipient opted out; not sent");
+                Outcome::OptedOut
+            }
             Ok(Claim::Finished { status }) => {
                 tracing::info!(%status, "job already handled; acknowledging without a call");
-                return Outcome::AlreadyHandled;
+                Outcome::AlreadyHandled
             }
             Ok(Claim::HeldElsewhere { retry_in }) => {
                 tracing::info!("job held by another delivery; looking again later");
                 // The holder usually finishes long before its lease runs out, so look
                 // again soon; a dead holder's lease still expires on schedule.
-                return Outcome::HeldElsewhere {
+                Outcome::HeldElsewhere {
                     delay: retry_in.min(HELD_ELSEWHERE_RECHECK) + Duration::from_millis(250),
-                };
+                }
             }
-            Ok(Claim::Abandoned) => {
+            Ok(Claim::Expired { provider }) => {
+                self.take_over_or_abandon(job, &message, &provider, delivery)
+                    .await
+            }
+            Err(error) => self.store_failure(&error, delivery),
+        }
+    }
+
+    /// No provider of the chain can be called now: open breakers wait (nothing
+    /// claimed); routes that cannot work as configured fail the job.
+    async fn nothing_usable(
+        &self,
+        chain: &[std::sync::Arc<RouteInfo>],
+        message: &NewMessage<'_>,
+        delivery: u32,
+    ) -> Outcome {
+        let shortest_open = chain
+            .iter()
+            .filter_map(|info| self.breakers.open_for(&info.key))
+            .min();
+        if let Some(open_for) = shortest_open {
+            tracing::info!(
+                route = message.provider,
+                "every provider of the route has an open circuit breaker; waiting"
+            );
+            return Outcome::Throttled {
+                delay: spread(open_for),
+            };
+        }
+        let reason = chain
+            .iter()
+            .find_map(|info| info.provider.as_ref().err())
+            .map_or_else(|| NO_ROUTE_REASON.to_owned(), ToString::to_string);
+        self.reject(message, &reason, delivery).await
+    }
+
+    /// The previous holder of the job died during its provider call. An
+    /// idempotent provider is called again with the same key (same route, no
+    /// failover); otherwise the job is recorded unknown and not resent.
+    async fn take_over_or_abandon(
+        &self,
+        job: &SmsJob,
+        message: &NewMessage<'_>,
+        route_name: &str,
+        delivery: u32,
+    ) -> Outcome {
+        let info = match self
+            .route_table
+            .named(&self.routes, &job.account_id, route_name)
+            .await
+        {
+            Ok(info) => info,
+            Err(error) => {
+                tracing::warn!(error = %error, "provider route lookup failed; retrying later");
+                return deferred(delivery);
+            }
+        };
+        let lease = self.settings.claim_lease;
+        if let Some(info) = info.filter(|info| {
+            info.provider
+                .as_ref()
+                .is_ok_and(|provider| provider.is_idempotent())
+        }) {
+            return match store::take_over(&self.pool, &job.job_id, lease).await {
+                Ok(Some((attempts, _))) => {
+                    tracing::warn!(route = %info.name, "job was abandoned during a provider call; calling the idempotent provider again with the same key");
+                    self.send(
+                        job,
+                        message,
+                        attempts,
+                        std::slice::from_ref(&info),
+                        0,
+                        false,
+                        true,
+                    )
+                    .await
+                }
+                Ok(None) => Outcome::HeldElsewhere {
+                    delay: Duration::from_millis(250),
+                },
+                Err(error) => self.store_failure(&error, delivery),
+            };
+        }
+        match store::mark_abandoned(&self.pool, &job.job_id, lease).await {
+            Ok(true) => {
                 tracing::warn!(
                     "job was abandoned during a provider call; recorded as unknown, not resent"
                 );
-                return Outcome::Unknown;
+                Outcome::Unknown
             }
-            Err(error) => return self.store_failure(&error, delivery),
-        };
-
-        let outbound = OutboundSms {
-            job_id: job.job_id.clone(),
-            account_id: job.account_id.clone(),
-            event_id: job.event_id.clone(),
-            to: recipient.clone(),
-            from: job.from.clone(),
-            body: job.body.clone(),
-        };
-        let started = Instant::now();
-        let provider_outcome = provider.send(&outbound).await;
-        self.metrics.provider_call(
-            provider.kind(),
-            provider_outcome_label(&provider_outcome),
-            started.elapsed().as_secs_f64(),
-        );
-        let (record, outcome) = self.decide(&job.job_id, attempts, provider_outcome);
-        match self.record_with_retries(&record).await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!(
-                    status = record.status.as_str(),
-                    "job row moved on during the call; outcome not recorded"
-                );
-            }
-            Err(error) => {
-                // The claim stays `sending`; a redelivery after the lease records the
-                // job as unknown rather than resending it.
-                tracing::error!(error = %error_chain(&error), "could not record the provider outcome");
-                return Outcome::Deferred {
-                    delay: self.claim_lease + Duration::from_secs(1),
-                };
-            }
-        }
-        log_outcome(
-            &outcome,
-            &recipient,
-            provider.kind(),
-            attempts,
-            &record.error,
-        );
-        outcome
-    }
-
-    /// Turns the provider's answer into the row to store and the acknowledgement.
-    fn decide(
-        &self,
-        job_id: &str,
-        attempts: u32,
-        provider_outcome: ProviderOutcome,
-    ) -> (OutcomeRecord, Outcome) {
-        let record = |status: Status, provider_message_id: String, error: String| OutcomeRecord {
-            job_id: job_id.to_owned(),
-            status,
-            provider_message_id,
-            error,
-        };
-        match provider_outcome {
-            ProviderOutcome::Sent {
-                provider_message_id,
-            } => (
-                record(Status::Sent, provider_message_id, String::new()),
-                Outcome::Sent,
-            ),
-            ProviderOutcome::Permanent { reason } => (
-                record(Status::Failed, String::new(), reason.clone()),
-                Outcome::Failed { reason },
-            ),
-            ProviderOutcome::Unknown { reason } => (
-                record(Status::Unknown, String::new(), reason),
-                Outcome::Unknown,
-            ),
-            ProviderOutcome::Transient { reason, .. } if attempts >= self.max_attempts => {
-                let reason = format!("gave up after {attempts} attempts: {reason}");
-                (
-                    record(Status::Failed, String::new(), reason.clone()),
-                    Outcome::Failed { reason },
-                )
-            }
-            ProviderOutcome::Transient {
-                retry_after,
-                reason,
-            } => (
-                record(Status::Queued, String::new(), reason),
-                Outcome::Retry {
-                    delay: retry::next_delay(attempts, retry_after),
-                },
-            ),
-        }
-    }
-
-    /// A brief Postgres hiccup should not turn a known outcome into `unknown`.
-    async fn record_with_retries(&self, record: &OutcomeRecord) -> Result<bool, StoreError> {
-        let mut pause = Duration::from_millis(100);
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            match store::record_outcome(&self.pool, record).await {
-                Err(StoreError::Database(error)) if tries < 4 => {
-                    tracing::warn!(error = %error, "outcome write failed; trying again");
-                    tokio::time::sleep(pause).await;
-                    pause *= 2;
-                }
-                other => return other,
-            }
+            // Another delivery moved the row first: look at it again.
+            Ok(false) => Outcome::HeldElsewhere {
+                delay: Duration::from_millis(250),
+            },
+            Err(error) => self.store_failure(&error, delivery),
         }
     }
 
@@ -287,34 +407,10 @@ fn deferred(delivery: u32) -> Outcome {
     }
 }
 
-fn provider_outcome_label(outcome: &ProviderOutcome) -> &'static str {
-    match outcome {
-        ProviderOutcome::Sent { .. } => "sent",
-        ProviderOutcome::Transient { .. } => "transient",
-        ProviderOutcome::Permanent { .. } => "permanent",
-        ProviderOutcome::Unknown { .. } => "unknown",
-    }
-}
-
-fn log_outcome(
-    outcome: &Outcome,
-    recipient: &str,
-    provider: &'static str,
-    attempts: u32,
-    error: &str,
-) {
-    let to = mask_phone(recipient);
-    match outcome {
-        Outcome::Sent => tracing::info!(%to, provider, attempts, "sms sent"),
-        Outcome::Retry { delay } => {
-            tracing::warn!(%to, provider, attempts, error, retry_in_ms = delay.as_millis() as u64, "provider failed transiently; will retry");
-        }
-        Outcome::Failed { .. } => tracing::warn!(%to, provider, attempts, error, "sms failed"),
-        Outcome::Unknown => {
-            tracing::warn!(%to, provider, attempts, error, "sms outcome unknown; not resent")
-        }
-        _ => {}
-    }
+/// Jobs that wait for the same window or pause do not all come back at once.
+fn spread(wait: Duration) -> Duration {
+    wait + wait.mul_f64(0.25 * rand::random::<f64>())
+        + Duration::from_millis(rand::random_range(0..50))
 }
 
 /// `error: cause: cause` for the log line at this boundary.

@@ -44,15 +44,10 @@ impl ConsoleProvider {
             "at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         });
         match self.append(&line).await {
-            Ok(()) => ProviderOutcome::Sent {
-                provider_message_id: format!("console-{}", message.job_id),
-            },
+            Ok(()) => ProviderOutcome::sent(format!("console-{}", message.job_id)),
             Err(error) => {
                 tracing::warn!(error = %error, outbox = %self.outbox.display(), "console outbox not writable");
-                ProviderOutcome::Transient {
-                    retry_after: None,
-                    reason: "console outbox not writable".to_owned(),
-                }
+                ProviderOutcome::transient("console outbox not writable")
             }
         }
     }
@@ -99,9 +94,7 @@ mod tests {
         for _ in 0..2 {
             assert_eq!(
                 provider.send(&message).await,
-                ProviderOutcome::Sent {
-                    provider_message_id: "console-job_1".to_owned()
-                }
+                ProviderOutcome::sent("console-job_1")
             );
         }
         let written = std::fs::read_to_string(&outbox).unwrap();

@@ -1,19 +1,36 @@
-//! The generic provider: a JSON POST to a configured URL. What tests use with a
-//! fake provider, and what teams use for an in-house SMS gateway.
+//! The generic provider: a POST to a configured URL. What tests use with a fake
+//! provider, and what teams use for an in-house SMS gateway.
 //!
-//! Route settings: `url` (required), `from` (default sender). Every credential is
-//! a request header: `<Name>` (as `foco apply` stores a route's `headers:`), or
-//! `header:<Name>` / `header.<Name>` → `<Name>: value`. Every request carries `Idempotency-Key: <job id>`, so a
-//! gateway that honours it can absorb a retry of an unknown outcome.
+//! Route settings: `url` (required), `from` (default sender), `body_template` (a
+//! minijinja template of the request body; variables `job_id`, `to`, `to_digits`
+//! (E.164 without `+`), `from`, `body`, `account_id`, `event_id`; filters `tojson`
+//! and `urlencode`), `content_type` [application/json], `id_pointer` (JSON pointer
+//! to the provider's message id in the answer, e.g. `/data/id`; default: top-level
+//! `id` or `message_id`), `idempotent` [false] (`true` when the gateway
+//! deduplicates on `Idempotency-Key`, which lets an unknown outcome be retried).
+//! Without a template the body is JSON `{job_id, to, from, body, account_id,
+//! event_id}`.
+//!
+//! Every credential is a request header: `<Name>` (as `foco apply` stores a
+//! route's `headers:`), or `header:<Name>` / `header.<Name>` → `<Name>: value`.
+//! Every request carries `Idempotency-Key: <job id>`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
-use super::response::{error_reason, json_text, read_body, retry_after, transport_failure};
-use super::{OutboundSms, ProviderOutcome, RouteConfigError, setting, url_setting};
+use super::response::{
+    classify_status, error_reason, json_text, read_body, retry_after, transport_failure,
+};
+use super::{
+    Accepted, FailureKind, OutboundSms, ProviderOutcome, RouteConfigError, from_or, setting,
+    url_setting,
+};
 
 pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+/// Templates are small; fuel stops one that loops.
+const TEMPLATE_FUEL: u64 = 50_000;
 
 #[derive(Debug, Clone)]
 pub struct HttpProvider {
@@ -21,6 +38,47 @@ pub struct HttpProvider {
     url: url::Url,
     default_from: String,
     headers: HeaderMap,
+    template: Option<Arc<BodyTemplate>>,
+    content_type: HeaderValue,
+    id_pointer: Option<String>,
+    idempotent: bool,
+}
+
+/// A compiled `body_template`.
+struct BodyTemplate {
+    environment: minijinja::Environment<'static>,
+}
+
+impl std::fmt::Debug for BodyTemplate {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("BodyTemplate")
+    }
+}
+
+impl BodyTemplate {
+    fn compile(source: &str) -> Result<Self, RouteConfigError> {
+        let mut environment = minijinja::Environment::new();
+        environment.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        environment.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        environment.set_fuel(Some(TEMPLATE_FUEL));
+        environment
+            .add_template_owned("body", source.to_owned())
+            .map_err(|_| RouteConfigError::InvalidSetting("body_template"))?;
+        Ok(Self { environment })
+    }
+
+    fn render(&self, message: &OutboundSms, from: &str) -> Result<String, minijinja::Error> {
+        let template = self.environment.get_template("body")?;
+        template.render(minijinja::context! {
+            job_id => message.job_id.as_str(),
+            to => message.to.as_str(),
+            to_digits => message.to.trim_start_matches('+'),
+            from => from,
+            body => message.body.as_str(),
+            account_id => message.account_id.as_str(),
+            event_id => message.event_id.as_str(),
+        })
+    }
 }
 
 impl HttpProvider {
@@ -32,34 +90,66 @@ impl HttpProvider {
     ) -> Result<Self, RouteConfigError> {
         let url = setting(settings, "url").ok_or(RouteConfigError::MissingSetting("url"))?;
         let url = url_setting(url, "url", allow_private_hosts)?;
+        let template = setting(settings, "body_template")
+            .map(BodyTemplate::compile)
+            .transpose()?
+            .map(Arc::new);
+        let content_type =
+            HeaderValue::from_str(setting(settings, "content_type").unwrap_or("application/json"))
+                .map_err(|_| RouteConfigError::InvalidSetting("content_type"))?;
+        let idempotent = match setting(settings, "idempotent") {
+            None => false,
+            Some(value) => value
+                .parse::<bool>()
+                .map_err(|_| RouteConfigError::InvalidSetting("idempotent"))?,
+        };
         Ok(Self {
             client,
             url,
             default_from: setting(settings, "from").unwrap_or_default().to_owned(),
             headers: credential_headers(credentials)?,
+            template,
+            content_type,
+            id_pointer: setting(settings, "id_pointer").map(str::to_owned),
+            idempotent,
         })
     }
 
+    pub fn is_idempotent(&self) -> bool {
+        self.idempotent
+    }
+
     pub async fn send(&self, message: &OutboundSms) -> ProviderOutcome {
-        let from = if message.from.is_empty() {
-            self.default_from.as_str()
-        } else {
-            message.from.as_str()
+        let from = from_or(message, &self.default_from);
+        let body = match &self.template {
+            Some(template) => match template.render(message, from) {
+                Ok(body) => body,
+                Err(error) => {
+                    // The template is the route's configuration: another provider may work.
+                    tracing::warn!(error = %error, "http provider body template failed");
+                    return ProviderOutcome::permanent(
+                        FailureKind::Provider,
+                        "provider route body_template could not be rendered",
+                    );
+                }
+            },
+            None => serde_json::json!({
+                "job_id": message.job_id,
+                "to": message.to,
+                "from": from,
+                "body": message.body,
+                "account_id": message.account_id,
+                "event_id": message.event_id,
+            })
+            .to_string(),
         };
-        let payload = serde_json::json!({
-            "job_id": message.job_id,
-            "to": message.to,
-            "from": from,
-            "body": message.body,
-            "account_id": message.account_id,
-            "event_id": message.event_id,
-        });
         let request = self
             .client
             .post(self.url.clone())
             .headers(self.headers.clone())
+            .header(CONTENT_TYPE, self.content_type.clone())
             .header(IDEMPOTENCY_KEY, message.job_id.as_str())
-            .json(&payload);
+            .body(body);
         let response = match request.send().await {
             Ok(response) => response,
             Err(error) => return transport_failure(&error),
@@ -70,21 +160,22 @@ impl HttpProvider {
         if status.is_success() {
             let provider_message_id = serde_json::from_slice::<serde_json::Value>(&body)
                 .ok()
-                .and_then(|json| json_text(&json, "id").or_else(|| json_text(&json, "message_id")))
+                .and_then(|json| self.message_id(&json))
                 .unwrap_or_else(|| message.job_id.clone());
-            return ProviderOutcome::Sent {
-                provider_message_id,
+            return ProviderOutcome::Sent(Accepted::with_id(provider_message_id));
+        }
+        classify_status(status, retry_after, error_reason(status, &body))
+    }
+
+    fn message_id(&self, json: &serde_json::Value) -> Option<String> {
+        if let Some(pointer) = &self.id_pointer {
+            return match json.pointer(pointer)? {
+                serde_json::Value::String(text) if !text.is_empty() => Some(text.clone()),
+                serde_json::Value::Number(number) => Some(number.to_string()),
+                _ => None,
             };
         }
-        if status.as_u16() == 429 || status.is_server_error() {
-            return ProviderOutcome::Transient {
-                retry_after,
-                reason: error_reason(status, &body),
-            };
-        }
-        ProviderOutcome::Permanent {
-            reason: error_reason(status, &body),
-        }
+        json_text(json, "id").or_else(|| json_text(json, "message_id"))
     }
 }
 

@@ -1,18 +1,25 @@
 //! SMS provider adapters. Each one turns an `OutboundSms` into one call to its
 //! provider and maps the answer into the four outcomes the sender understands:
-//! sent, transient failure (retry later, maybe after `Retry-After`), permanent
-//! failure (with a reason), or unknown (the request may have been accepted; never
-//! resent blindly).
+//! sent (with the provider's id, segments and price where given), transient
+//! failure (retry later, never before `Retry-After`), permanent failure (with a
+//! `FailureKind`), or unknown (the request may have been accepted; never resent
+//! blindly).
 //!
 //! Providers are an enum rather than trait objects: the set is closed, known at
 //! compile time, and an `async fn` per variant keeps the calls cheap and plain.
+//! Credentials live only inside the adapters; no `Debug`, error or reason text
+//! ever contains them.
 
 mod client;
 mod console;
 pub mod guard;
 mod http;
+mod infobip;
 mod response;
+mod smsmasivos;
+mod telnyx;
 mod twilio;
+mod vonage;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -24,7 +31,22 @@ use foco_proto::v1::ResolvedRoute;
 pub use client::{ClientBuildError, build_http_client};
 pub use console::ConsoleProvider;
 pub use http::HttpProvider;
+pub use infobip::InfobipProvider;
+pub use smsmasivos::SmsMasivosProvider;
+pub use telnyx::TelnyxProvider;
 pub use twilio::TwilioProvider;
+pub use vonage::VonageProvider;
+
+/// The provider kinds a route may name.
+pub const KINDS: [&str; 7] = [
+    "console",
+    "http",
+    "twilio",
+    "vonage",
+    "infobip",
+    "smsmasivos",
+    "telnyx",
+];
 
 /// One SMS ready for a provider: the number is already E.164.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,19 +60,135 @@ pub struct OutboundSms {
     pub body: String,
 }
 
+/// What a provider reported when it accepted a message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Accepted {
+    pub provider_message_id: String,
+    /// Ids of the parts when the provider reports each segment under its own id
+    /// (Vonage); empty otherwise. Receipts arrive per part.
+    pub part_ids: Vec<String>,
+    /// Billed segments, when the provider says (0 otherwise).
+    pub segments: u32,
+    pub price: Option<Price>,
+}
+
+impl Accepted {
+    pub fn with_id(provider_message_id: impl Into<String>) -> Self {
+        Self {
+            provider_message_id: provider_message_id.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// A price as the provider wrote it (decimal text), never parsed into a float.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Price {
+    pub amount: String,
+    pub currency: String,
+}
+
+/// Why a provider refused a message for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The number cannot receive SMS (invalid, landline, unroutable).
+    InvalidNumber,
+    /// The recipient opted out at the provider or carrier (Twilio 21610). The
+    /// number is opted out of the account too.
+    OptedOut,
+    /// The carrier or provider blocks this destination or content.
+    Blocked,
+    /// The account at the provider is out of credit.
+    NoCredit,
+    /// The provider refused the account or the request as configured
+    /// (credentials, sender id): another provider may well take the message.
+    Provider,
+    /// The message itself was refused (too long, malformed).
+    Rejected,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidNumber => "invalid_number",
+            Self::OptedOut => "opted_out",
+            Self::Blocked => "blocked",
+            Self::NoCredit => "no_credit",
+            Self::Provider => "provider",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    /// Failures of the provider rather than of the message: the next provider of
+    /// the route may succeed, and the circuit breaker counts them.
+    pub fn is_provider_side(self) -> bool {
+        matches!(self, Self::NoCredit | Self::Provider)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProviderOutcome {
     /// The provider accepted the message.
-    Sent { provider_message_id: String },
-    /// The provider did not take the message; try again later.
+    Sent(Accepted),
+    /// The provider did not take the message; try again later. `throttled` is a
+    /// 429 (or the provider's equivalent): the whole route slows down.
     Transient {
         retry_after: Option<Duration>,
         reason: String,
+        throttled: bool,
     },
-    /// The provider refused the message; trying again would not help.
-    Permanent { reason: String },
+    /// The provider refused the message; trying it again there would not help.
+    Permanent { kind: FailureKind, reason: String },
     /// The request may have reached the provider, but no answer came back.
     Unknown { reason: String },
+}
+
+impl ProviderOutcome {
+    pub fn sent(provider_message_id: impl Into<String>) -> Self {
+        Self::Sent(Accepted::with_id(provider_message_id))
+    }
+
+    pub fn transient(reason: impl Into<String>) -> Self {
+        Self::Transient {
+            retry_after: None,
+            reason: reason.into(),
+            throttled: false,
+        }
+    }
+
+    pub fn throttled(retry_after: Option<Duration>, reason: impl Into<String>) -> Self {
+        Self::Transient {
+            retry_after,
+            reason: reason.into(),
+            throttled: true,
+        }
+    }
+
+    pub fn permanent(kind: FailureKind, reason: impl Into<String>) -> Self {
+        Self::Permanent {
+            kind,
+            reason: reason.into(),
+        }
+    }
+
+    /// Metrics label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Sent(_) => "sent",
+            Self::Transient {
+                throttled: true, ..
+            } => "throttled",
+            Self::Transient { .. } => "transient",
+            Self::Permanent { .. } => "permanent",
+            Self::Unknown { .. } => "unknown",
+        }
+    }
+}
+
+impl From<Accepted> for ProviderOutcome {
+    fn from(accepted: Accepted) -> Self {
+        Self::Sent(accepted)
+    }
 }
 
 /// Why a route cannot be used as configured. The text is recorded on the message,
@@ -65,6 +203,8 @@ pub enum RouteConfigError {
     MissingCredential(&'static str),
     #[error("provider route credential {0:?} is malformed")]
     InvalidCredential(&'static str),
+    #[error("provider route setting {0:?} is malformed")]
+    InvalidSetting(&'static str),
     #[error("provider route setting {setting:?} is not a valid URL")]
     InvalidUrl { setting: &'static str },
     #[error("provider route setting {setting:?} is refused: {reason}")]
@@ -82,6 +222,10 @@ pub enum Provider {
     Console(ConsoleProvider),
     Http(HttpProvider),
     Twilio(TwilioProvider),
+    Vonage(VonageProvider),
+    Infobip(InfobipProvider),
+    SmsMasivos(SmsMasivosProvider),
+    Telnyx(TelnyxProvider),
 }
 
 impl Provider {
@@ -91,6 +235,20 @@ impl Provider {
             Self::Console(_) => "console",
             Self::Http(_) => "http",
             Self::Twilio(_) => "twilio",
+            Self::Vonage(_) => "vonage",
+            Self::Infobip(_) => "infobip",
+            Self::SmsMasivos(_) => "smsmasivos",
+            Self::Telnyx(_) => "telnyx",
+        }
+    }
+
+    /// Whether the provider deduplicates on the job id we send as its idempotency
+    /// key, so that a call whose outcome is unknown may be made again safely.
+    pub fn is_idempotent(&self) -> bool {
+        match self {
+            Self::Telnyx(_) => true,
+            Self::Http(provider) => provider.is_idempotent(),
+            _ => false,
         }
     }
 
@@ -99,6 +257,10 @@ impl Provider {
             Self::Console(provider) => provider.send(message).await,
             Self::Http(provider) => provider.send(message).await,
             Self::Twilio(provider) => provider.send(message).await,
+            Self::Vonage(provider) => provider.send(message).await,
+            Self::Infobip(provider) => provider.send(message).await,
+            Self::SmsMasivos(provider) => provider.send(message).await,
+            Self::Telnyx(provider) => provider.send(message).await,
         }
     }
 }
@@ -136,26 +298,47 @@ impl Providers {
             None => ("", &empty),
         };
         let credentials = &route.credentials;
-        match kind {
-            "console" => Ok(Provider::Console(ConsoleProvider::new(
+        let client = || self.client.clone();
+        let private = self.allow_private_hosts;
+        Ok(match kind {
+            "console" => Provider::Console(ConsoleProvider::new(
                 settings,
                 &self.console_outbox,
                 self.console_lock.clone(),
-            ))),
-            "http" => Ok(Provider::Http(HttpProvider::new(
-                self.client.clone(),
+            )),
+            "http" => Provider::Http(HttpProvider::new(client(), settings, credentials, private)?),
+            "twilio" => Provider::Twilio(TwilioProvider::new(
+                client(),
                 settings,
                 credentials,
-                self.allow_private_hosts,
-            )?)),
-            "twilio" => Ok(Provider::Twilio(TwilioProvider::new(
-                self.client.clone(),
+                private,
+            )?),
+            "vonage" => Provider::Vonage(VonageProvider::new(
+                client(),
                 settings,
                 credentials,
-                self.allow_private_hosts,
-            )?)),
-            other => Err(RouteConfigError::UnknownKind(other.to_owned())),
-        }
+                private,
+            )?),
+            "infobip" => Provider::Infobip(InfobipProvider::new(
+                client(),
+                settings,
+                credentials,
+                private,
+            )?),
+            "smsmasivos" => Provider::SmsMasivos(SmsMasivosProvider::new(
+                client(),
+                settings,
+                credentials,
+                private,
+            )?),
+            "telnyx" => Provider::Telnyx(TelnyxProvider::new(
+                client(),
+                settings,
+                credentials,
+                private,
+            )?),
+            other => return Err(RouteConfigError::UnknownKind(other.to_owned())),
+        })
     }
 }
 
@@ -165,6 +348,18 @@ fn setting<'a>(settings: &'a HashMap<String, String>, name: &str) -> Option<&'a 
         .get(name)
         .map(|value| value.trim())
         .filter(|value| !value.is_empty())
+}
+
+/// A credential, which may also be given as a setting when it is not secret
+/// (account ids); the credential wins.
+fn credential<'a>(
+    credentials: &'a HashMap<String, String>,
+    settings: &'a HashMap<String, String>,
+    name: &'static str,
+) -> Result<&'a str, RouteConfigError> {
+    setting(credentials, name)
+        .or_else(|| setting(settings, name))
+        .ok_or(RouteConfigError::MissingCredential(name))
 }
 
 /// Parses and checks a URL setting against the SSRF rules.
@@ -181,4 +376,31 @@ fn url_setting(
         reason,
     })?;
     Ok(url)
+}
+
+/// `base_url` (or its default) with `segments` appended as path segments.
+fn endpoint(
+    settings: &HashMap<String, String>,
+    default_base: &str,
+    segments: &[&str],
+    allow_private_hosts: bool,
+) -> Result<url::Url, RouteConfigError> {
+    let base = setting(settings, "base_url").unwrap_or(default_base);
+    let mut url = url_setting(base, "base_url", allow_private_hosts)?;
+    url.path_segments_mut()
+        .map_err(|_| RouteConfigError::InvalidUrl {
+            setting: "base_url",
+        })?
+        .pop_if_empty()
+        .extend(segments);
+    Ok(url)
+}
+
+/// The job's from override, else the route's `from` setting.
+fn from_or<'a>(message: &'a OutboundSms, default_from: &'a str) -> &'a str {
+    if message.from.is_empty() {
+        default_from
+    } else {
+        message.from.as_str()
+    }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
-use super::{ProviderOutcome, guard};
+use super::{FailureKind, ProviderOutcome, guard};
 use crate::retry::parse_retry_after;
 
 /// Provider answers larger than this are cut: we only need ids and error codes.
@@ -21,25 +21,23 @@ const MAX_REASON_CHARS: usize = 200;
 /// unknown and the job is not resent blindly.
 pub fn transport_failure(error: &reqwest::Error) -> ProviderOutcome {
     if guard::is_blocked(error) {
-        return ProviderOutcome::Permanent {
-            reason: "provider host resolves only to private, loopback or link-local addresses"
-                .to_owned(),
-        };
+        return ProviderOutcome::permanent(
+            FailureKind::Provider,
+            "provider host resolves only to private, loopback or link-local addresses",
+        );
     }
     if error.is_builder() {
-        return ProviderOutcome::Permanent {
-            reason: "provider request could not be built".to_owned(),
-        };
+        return ProviderOutcome::permanent(
+            FailureKind::Provider,
+            "provider request could not be built",
+        );
     }
     if error.is_connect() {
-        return ProviderOutcome::Transient {
-            retry_after: None,
-            reason: if error.is_timeout() {
-                "provider connection timed out".to_owned()
-            } else {
-                "provider connection failed".to_owned()
-            },
-        };
+        return ProviderOutcome::transient(if error.is_timeout() {
+            "provider connection timed out"
+        } else {
+            "provider connection failed"
+        });
     }
     if error.is_timeout() {
         return ProviderOutcome::Unknown {
@@ -70,6 +68,28 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .get(RETRY_AFTER)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| parse_retry_after(value, SystemTime::now()))
+}
+
+/// The usual meaning of an HTTP error status, for answers a provider's own error
+/// codes do not explain: 429 throttles the route, 5xx and 408 are transient, 401
+/// and 403 are the provider refusing our account (another provider may work),
+/// 402 is no credit, and any other 4xx refuses the message.
+pub fn classify_status(
+    status: reqwest::StatusCode,
+    retry_after: Option<Duration>,
+    reason: String,
+) -> ProviderOutcome {
+    match status.as_u16() {
+        429 => ProviderOutcome::throttled(retry_after, reason),
+        408 | 500..=599 => ProviderOutcome::Transient {
+            retry_after,
+            reason,
+            throttled: false,
+        },
+        401 | 403 => ProviderOutcome::permanent(FailureKind::Provider, reason),
+        402 => ProviderOutcome::permanent(FailureKind::NoCredit, reason),
+        _ => ProviderOutcome::permanent(FailureKind::Rejected, reason),
+    }
 }
 
 /// A string field of a JSON object, also accepting numbers (some APIs send ids as numbers).

@@ -7,14 +7,22 @@
 //! endpoints and fakes), `from`, `messaging_service_sid`, `account_sid` (may also be
 //! a credential). Credentials: `account_sid`, `auth_token`.
 //!
+//! Success carries `num_segments` and (often later) `price`/`price_unit`. Error
+//! 21610 (recipient unsubscribed) opts the number out of the account.
+//!
 //! Twilio's API has no idempotency key, so an unknown outcome is never retried.
 
 use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use super::response::{error_reason, read_body, retry_after, shorten, transport_failure};
-use super::{OutboundSms, ProviderOutcome, RouteConfigError, setting, url_setting};
+use super::response::{
+    classify_status, error_reason, read_body, retry_after, shorten, transport_failure,
+};
+use super::{
+    Accepted, FailureKind, OutboundSms, Price, ProviderOutcome, RouteConfigError, credential,
+    endpoint, from_or, setting,
+};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.twilio.com";
 
@@ -48,6 +56,9 @@ struct TwilioError {
 #[derive(Debug, Deserialize)]
 struct TwilioMessage {
     sid: Option<String>,
+    num_segments: Option<serde_json::Value>,
+    price: Option<serde_json::Value>,
+    price_unit: Option<String>,
 }
 
 impl TwilioProvider {
@@ -57,57 +68,43 @@ impl TwilioProvider {
         credentials: &HashMap<String, String>,
         allow_private_hosts: bool,
     ) -> Result<Self, RouteConfigError> {
-        let account_sid = setting(credentials, "account_sid")
-            .or_else(|| setting(settings, "account_sid"))
-            .ok_or(RouteConfigError::MissingCredential("account_sid"))?;
+        let account_sid = credential(credentials, settings, "account_sid")?;
         // The SID becomes a path segment; Twilio SIDs are "AC" + 32 hex digits.
         if !account_sid.bytes().all(|byte| byte.is_ascii_alphanumeric()) {
             return Err(RouteConfigError::InvalidCredential("account_sid"));
         }
         let auth_token = setting(credentials, "auth_token")
             .ok_or(RouteConfigError::MissingCredential("auth_token"))?;
-        let base_url = setting(settings, "base_url").unwrap_or(DEFAULT_BASE_URL);
-        let mut messages_url = url_setting(base_url, "base_url", allow_private_hosts)?;
-        messages_url
-            .path_segments_mut()
-            .map_err(|_| RouteConfigError::InvalidUrl {
-                setting: "base_url",
-            })?
-            .pop_if_empty()
-            .extend(["2010-04-01", "Accounts", account_sid, "Messages.json"]);
-        let default_from = setting(settings, "from").unwrap_or_default().to_owned();
-        let messaging_service_sid = setting(settings, "messaging_service_sid")
-            .unwrap_or_default()
-            .to_owned();
-        if default_from.is_empty() && messaging_service_sid.is_empty() {
-            // A job may still carry its own from; checked again per message.
-            tracing::debug!("twilio route has neither from nor messaging_service_sid");
-        }
+        let messages_url = endpoint(
+            settings,
+            DEFAULT_BASE_URL,
+            &["2010-04-01", "Accounts", account_sid, "Messages.json"],
+            allow_private_hosts,
+        )?;
         Ok(Self {
             client,
             messages_url,
             account_sid: account_sid.to_owned(),
             auth_token: auth_token.to_owned(),
-            default_from,
-            messaging_service_sid,
+            default_from: setting(settings, "from").unwrap_or_default().to_owned(),
+            messaging_service_sid: setting(settings, "messaging_service_sid")
+                .unwrap_or_default()
+                .to_owned(),
         })
     }
 
     pub async fn send(&self, message: &OutboundSms) -> ProviderOutcome {
-        let from = if message.from.is_empty() {
-            self.default_from.as_str()
-        } else {
-            message.from.as_str()
-        };
+        let from = from_or(message, &self.default_from);
         let mut form: Vec<(&str, &str)> = vec![("To", message.to.as_str())];
         if !from.is_empty() {
             form.push(("From", from));
         } else if !self.messaging_service_sid.is_empty() {
             form.push(("MessagingServiceSid", self.messaging_service_sid.as_str()));
         } else {
-            return ProviderOutcome::Permanent {
-                reason: "twilio route has no from number or messaging_service_sid".to_owned(),
-            };
+            return ProviderOutcome::permanent(
+                FailureKind::Provider,
+                "twilio route has no from number or messaging_service_sid",
+            );
         }
         form.push(("Body", message.body.as_str()));
         let request = self
@@ -123,23 +120,62 @@ impl TwilioProvider {
         let retry_after = retry_after(response.headers());
         let body = read_body(response).await;
         if status.is_success() {
-            let sid = serde_json::from_slice::<TwilioMessage>(&body)
-                .ok()
-                .and_then(|answer| answer.sid)
-                .filter(|sid| !sid.is_empty());
-            return ProviderOutcome::Sent {
-                provider_message_id: sid.unwrap_or_else(|| message.job_id.clone()),
-            };
+            let answer = serde_json::from_slice::<TwilioMessage>(&body).ok();
+            return ProviderOutcome::Sent(accepted(answer, &message.job_id));
         }
+        let error = serde_json::from_slice::<TwilioError>(&body).ok();
         let reason = twilio_reason(status, &body);
-        if status.as_u16() == 429 || status.is_server_error() {
-            return ProviderOutcome::Transient {
-                retry_after,
-                reason,
-            };
+        match error
+            .and_then(|error| error.code)
+            .and_then(failure_for_code)
+        {
+            Some(kind) => ProviderOutcome::permanent(kind, reason),
+            None => classify_status(status, retry_after, reason),
         }
-        ProviderOutcome::Permanent { reason }
     }
+}
+
+fn accepted(answer: Option<TwilioMessage>, job_id: &str) -> Accepted {
+    let Some(answer) = answer else {
+        return Accepted::with_id(job_id);
+    };
+    let text = |value: &Option<serde_json::Value>| match value {
+        Some(serde_json::Value::String(text)) if !text.is_empty() => Some(text.clone()),
+        Some(serde_json::Value::Number(number)) => Some(number.to_string()),
+        _ => None,
+    };
+    Accepted {
+        provider_message_id: answer
+            .sid
+            .filter(|sid| !sid.is_empty())
+            .unwrap_or_else(|| job_id.to_owned()),
+        part_ids: Vec::new(),
+        segments: text(&answer.num_segments)
+            .and_then(|segments| segments.parse().ok())
+            .unwrap_or(0),
+        // Twilio usually reports the price later (null on creation).
+        price: text(&answer.price).map(|amount| Price {
+            amount,
+            currency: answer.price_unit.unwrap_or_default(),
+        }),
+    }
+}
+
+/// Twilio error codes whose meaning is more precise than their HTTP status.
+/// https://www.twilio.com/docs/api/errors
+fn failure_for_code(code: i64) -> Option<FailureKind> {
+    Some(match code {
+        21610 => FailureKind::OptedOut,
+        // Invalid 'To', not a mobile number, cannot route to it, not SMS-capable.
+        21211 | 21214 | 21217 | 21401 | 21407 | 21612 | 21614 => FailureKind::InvalidNumber,
+        // The destination is on a blocklist or the message was filtered.
+        21635 | 30004 | 30007 => FailureKind::Blocked,
+        // Authentication, suspended account, region not enabled, invalid From.
+        20003 | 20005 | 20008 | 21212 | 21408 | 21606 | 21659 => FailureKind::Provider,
+        // Body missing or too long.
+        21602 | 21617 => FailureKind::Rejected,
+        _ => return None,
+    })
 }
 
 /// `21211: The 'To' number +1555 is not a valid phone number.` when Twilio sent its

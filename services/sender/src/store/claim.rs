@@ -1,132 +1,165 @@
-//! The `messages` table as the sender uses it: the job's state machine
-//! (queued → sending → sent | failed | unknown) that makes delivery exactly-once in
-//! effect. A job is claimed (`sending`) before any provider call, and a claim is
-//! only taken by a compare-and-set, so two deliveries of one job never both call.
+//! Claiming a job: a compare-and-set that moves its row to `sending` before any
+//! provider call, so two deliveries of one job never both call. The opt-out check
+//! is part of the claim: an opted-out recipient's job becomes `opted-out` in the
+//! same statement.
 //!
-//! Outcome writes all go through `record_outcome`, so they can later be batched.
+//! Fresh jobs are claimed in batches (`claim_batch`: one INSERT … ON CONFLICT DO
+//! NOTHING for many jobs); a job whose row already exists takes the per-job path
+//! (`claim`), which reads the row and decides.
 
 use std::time::Duration;
 
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-/// `messages.status` values (the proto `MessageStatus`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Queued,
-    Sending,
-    Sent,
-    Failed,
-    Unknown,
-    Delivered,
-    Undelivered,
-}
+use super::{NewMessage, Status, StoreError};
 
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Sending => "sending",
-            Self::Sent => "sent",
-            Self::Failed => "failed",
-            Self::Unknown => "unknown",
-            Self::Delivered => "delivered",
-            Self::Undelivered => "undelivered",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "queued" => Self::Queued,
-            "sending" => Self::Sending,
-            "sent" => Self::Sent,
-            "failed" => Self::Failed,
-            "unknown" => Self::Unknown,
-            "delivered" => Self::Delivered,
-            "undelivered" => Self::Undelivered,
-            _ => return None,
-        })
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The job's account no longer exists (deleted after the job was produced).
-    #[error("the job's account does not exist")]
-    AccountMissing,
-    #[error("messages table has an unreadable row")]
-    Corrupt,
-    #[error("job is contended by other deliveries")]
-    Contended,
-    #[error("database error")]
-    Database(#[source] sqlx::Error),
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(error: sqlx::Error) -> Self {
-        let foreign_key_violation = error
-            .as_database_error()
-            .and_then(|database| database.code())
-            .is_some_and(|code| code == "23503");
-        if foreign_key_violation {
-            Self::AccountMissing
-        } else {
-            Self::Database(error)
-        }
-    }
-}
-
-/// The row a job starts as.
-#[derive(Debug, Clone)]
-pub struct NewMessage<'a> {
-    pub job_id: &'a str,
-    pub account_id: Uuid,
-    pub event_id: &'a str,
-    pub source_id: &'a str,
-    pub rule_id: &'a str,
-    /// E.164 when normalised, else the raw value (for rejected jobs).
-    pub recipient: &'a str,
-    pub body: &'a str,
-    /// Provider route name.
-    pub provider: &'a str,
-}
+pub const ABANDONED_REASON: &str = "sender stopped during the provider call; not resent";
+pub const OPTED_OUT_REASON: &str = "recipient opted out";
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Claim {
     /// This delivery holds the job and may call the provider; `attempts` counts
-    /// this call.
-    Claimed { attempts: u32 },
+    /// this call. `locked_provider`: the only route this job may use.
+    Claimed {
+        attempts: u32,
+        locked_provider: Option<String>,
+    },
+    /// The recipient opted out; the row says so and no call is made.
+    OptedOut,
     /// The job already reached a final state (any status other than queued or
     /// sending, including ones later versions add): acknowledge without a call.
     Finished { status: String },
     /// Another delivery holds a live claim (a duplicate of the job is being sent
     /// right now); look again after `retry_in`.
     HeldElsewhere { retry_in: Duration },
-    /// A previous holder stopped between claim and outcome. The job is now
-    /// `unknown`: it may have been sent, so it is not sent again.
-    Abandoned,
+    /// A previous holder stopped between claim and outcome; its lease ran out.
+    /// The caller either takes the job over (`take_over`, only for an idempotent
+    /// provider, with the same route) or records it unknown (`mark_abandoned`).
+    Expired { provider: String },
 }
 
-pub const ABANDONED_REASON: &str = "sender stopped during the provider call; not resent";
+/// An owned `NewMessage`, for the batched claim.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    pub job_id: String,
+    pub account_id: Uuid,
+    pub event_id: String,
+    pub source_id: String,
+    pub rule_id: String,
+    pub recipient: String,
+    pub body: String,
+    pub provider: String,
+    pub sender_id: String,
+    pub priority: i16,
+}
 
-const INSERT_CLAIM: &str = "INSERT INTO messages \
-     (job_id, account_id, event_id, source_id, rule_id, recipient, body, status, provider, attempts) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, 'sending', $8, 1) \
-     ON CONFLICT (job_id) DO NOTHING RETURNING attempts";
+/// Rows are inserted in job id order so that concurrent batches take row locks
+/// in the same order (no deadlocks between replicas).
+const CLAIM_BATCH: &str = "WITH input AS ( \
+       SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                            $7::text[], $8::text[], $9::text[], $10::int2[]) \
+         AS t(job_id, account_id, event_id, source_id, rule_id, recipient, body, provider, sender_id, priority)) \
+     INSERT INTO messages (job_id, account_id, event_id, source_id, rule_id, recipient, body, provider, \
+                           sender_id, priority, status, attempts, error) \
+     SELECT i.job_id, i.account_id, i.event_id, i.source_id, i.rule_id, i.recipient, i.body, i.provider, \
+            i.sender_id, i.priority, \
+            CASE WHEN o.phone IS NULL THEN 'sending' ELSE 'opted-out' END, \
+            CASE WHEN o.phone IS NULL THEN 1 ELSE 0 END, \
+            CASE WHEN o.phone IS NULL THEN '' ELSE 'recipient opted out' END \
+     FROM input i LEFT JOIN opt_outs o ON o.account_id = i.account_id AND o.phone = i.recipient \
+     ORDER BY i.job_id \
+     ON CONFLICT (job_id) DO NOTHING \
+     RETURNING job_id, status";
+
+/// Claims fresh jobs in one statement. Each answer is `Some(claim)` when the row
+/// was created, `None` when it existed already (the caller takes the per-job path).
+pub async fn claim_batch(
+    pool: &PgPool,
+    requests: &[ClaimRequest],
+) -> Result<Vec<Option<Claim>>, StoreError> {
+    let column =
+        |pick: fn(&ClaimRequest) -> &str| -> Vec<&str> { requests.iter().map(pick).collect() };
+    let rows = sqlx::query(CLAIM_BATCH)
+        .bind(column(|request| &request.job_id))
+        .bind(
+            requests
+                .iter()
+                .map(|request| request.account_id)
+                .collect::<Vec<_>>(),
+        )
+        .bind(column(|request| &request.event_id))
+        .bind(column(|request| &request.source_id))
+        .bind(column(|request| &request.rule_id))
+        .bind(column(|request| &request.recipient))
+        .bind(column(|request| &request.body))
+        .bind(column(|request| &request.provider))
+        .bind(column(|request| &request.sender_id))
+        .bind(
+            requests
+                .iter()
+                .map(|request| request.priority)
+                .collect::<Vec<_>>(),
+        )
+        .fetch_all(pool)
+        .await?;
+    let mut created = std::collections::HashMap::with_capacity(rows.len());
+    for row in rows {
+        let job_id: String = row.try_get("job_id")?;
+        let status: String = row.try_get("status")?;
+        created.insert(job_id, status);
+    }
+    Ok(requests
+        .iter()
+        .map(|request| {
+            // A job id twice in one batch: the first copy was created, the second
+            // sees an existing row and takes the per-job path.
+            created.remove(&request.job_id).map(|status| {
+                if status == Status::OptedOut.as_str() {
+                    Claim::OptedOut
+                } else {
+                    Claim::Claimed {
+                        attempts: 1,
+                        locked_provider: None,
+                    }
+                }
+            })
+        })
+        .collect())
+}
 
 /// Seconds left on the current claim, if the row is `sending`.
-const READ_STATE: &str = "SELECT status, \
+const READ_STATE: &str = "SELECT status, provider, \
      GREATEST(0, EXTRACT(EPOCH FROM (updated_at + make_interval(secs => $2) - now())))::float8 AS lease_left \
      FROM messages WHERE job_id = $1";
 
-const RECLAIM_QUEUED: &str = "UPDATE messages SET status = 'sending', attempts = attempts + 1, updated_at = now() \
-     WHERE job_id = $1 AND status = 'queued' RETURNING attempts";
+/// A queued job (a retry, a released hold, a requeue from the API) is claimed
+/// again unless its recipient opted out meanwhile.
+const RECLAIM_QUEUED: &str = "WITH opted AS (SELECT EXISTS ( \
+       SELECT 1 FROM opt_outs o JOIN messages c ON o.account_id = c.account_id AND o.phone = c.recipient \
+       WHERE c.job_id = $1) AS yes) \
+     UPDATE messages m SET \
+       status = CASE WHEN opted.yes THEN 'opted-out' ELSE 'sending' END, \
+       error = CASE WHEN opted.yes THEN 'recipient opted out' ELSE m.error END, \
+       attempts = m.attempts + CASE WHEN opted.yes THEN 0 ELSE 1 END, \
+       updated_at = now() \
+     FROM opted WHERE m.job_id = $1 AND m.status = 'queued' \
+     RETURNING m.status, m.attempts, m.provider, m.provider_locked";
 
-const MARK_ABANDONED: &str = "UPDATE messages SET status = 'unknown', error = $2, updated_at = now() \
+const MARK_ABANDONED: &str = "UPDATE messages SET status = 'unknown', error = $2, updated_at = now(), \
+       history = history || jsonb_build_object('at', (extract(epoch from now()) * 1000)::bigint, \
+         'attempt', attempts, 'provider', provider, 'outcome', 'unknown', 'detail', $2::text) \
      WHERE job_id = $1 AND status = 'sending' AND updated_at <= now() - make_interval(secs => $3)";
 
-/// Claims `message` for one provider call. `lease` is how long a `sending` claim
-/// is presumed to belong to a live sender.
+const TAKE_OVER: &str = "UPDATE messages SET attempts = attempts + 1, updated_at = now(), provider_locked = true \
+     WHERE job_id = $1 AND status = 'sending' AND updated_at <= now() - make_interval(secs => $2) \
+     RETURNING attempts, provider";
+
+const REFRESH_CLAIM: &str = "UPDATE messages SET updated_at = now(), provider = $2 \
+     WHERE job_id = $1 AND status = 'sending'";
+
+/// Claims `message` for one provider call, for a job whose row may exist.
+/// `lease` is how long a `sending` claim is presumed to belong to a live sender.
 pub async fn claim(
     pool: &PgPool,
     message: &NewMessage<'_>,
@@ -135,21 +168,12 @@ pub async fn claim(
     // Each step is a compare-and-set; losing one means another delivery moved the
     // row, so look again. Three rounds are plenty: every move is towards a final state.
     for _ in 0..3 {
-        let inserted = sqlx::query(INSERT_CLAIM)
-            .bind(message.job_id)
-            .bind(message.account_id)
-            .bind(message.event_id)
-            .bind(message.source_id)
-            .bind(message.rule_id)
-            .bind(message.recipient)
-            .bind(message.body)
-            .bind(message.provider)
-            .fetch_optional(pool)
-            .await?;
-        if let Some(row) = inserted {
-            return Ok(Claim::Claimed {
-                attempts: attempts_of(&row)?,
-            });
+        let request = message.to_request();
+        if let Some(Some(claim)) = claim_batch(pool, std::slice::from_ref(&request))
+            .await?
+            .pop()
+        {
+            return Ok(claim);
         }
         let Some(row) = sqlx::query(READ_STATE)
             .bind(message.job_id)
@@ -167,9 +191,7 @@ pub async fn claim(
                     .fetch_optional(pool)
                     .await?;
                 if let Some(row) = reclaimed {
-                    return Ok(Claim::Claimed {
-                        attempts: attempts_of(&row)?,
-                    });
+                    return reclaimed_claim(&row);
                 }
             }
             Some(Status::Sending) => {
@@ -179,15 +201,9 @@ pub async fn claim(
                         retry_in: Duration::from_secs_f64(lease_left),
                     });
                 }
-                let marked = sqlx::query(MARK_ABANDONED)
-                    .bind(message.job_id)
-                    .bind(ABANDONED_REASON)
-                    .bind(lease.as_secs_f64())
-                    .execute(pool)
-                    .await?;
-                if marked.rows_affected() == 1 {
-                    return Ok(Claim::Abandoned);
-                }
+                return Ok(Claim::Expired {
+                    provider: row.try_get("provider")?,
+                });
             }
             _ => {
                 return Ok(Claim::Finished {
@@ -199,73 +215,69 @@ pub async fn claim(
     Err(StoreError::Contended)
 }
 
+fn reclaimed_claim(row: &sqlx::postgres::PgRow) -> Result<Claim, StoreError> {
+    let status: String = row.try_get("status")?;
+    if status == Status::OptedOut.as_str() {
+        return Ok(Claim::OptedOut);
+    }
+    let locked: bool = row.try_get("provider_locked")?;
+    let provider: String = row.try_get("provider")?;
+    Ok(Claim::Claimed {
+        attempts: attempts_of(row)?,
+        locked_provider: locked.then_some(provider),
+    })
+}
+
+/// Records a job whose holder died as `unknown` (it may have been sent). Returns
+/// whether this call did it (another delivery may have been first).
+pub async fn mark_abandoned(
+    pool: &PgPool,
+    job_id: &str,
+    lease: Duration,
+) -> Result<bool, StoreError> {
+    let marked = sqlx::query(MARK_ABANDONED)
+        .bind(job_id)
+        .bind(ABANDONED_REASON)
+        .bind(lease.as_secs_f64())
+        .execute(pool)
+        .await?;
+    Ok(marked.rows_affected() == 1)
+}
+
+/// Takes over a job whose holder died, to call the same (idempotent) provider
+/// again with the same key. The job stays locked to that provider.
+pub async fn take_over(
+    pool: &PgPool,
+    job_id: &str,
+    lease: Duration,
+) -> Result<Option<(u32, String)>, StoreError> {
+    let Some(row) = sqlx::query(TAKE_OVER)
+        .bind(job_id)
+        .bind(lease.as_secs_f64())
+        .fetch_optional(pool)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some((attempts_of(&row)?, row.try_get("provider")?)))
+}
+
+/// Renews the claim before another provider call (failover): the lease covers one
+/// call, and the row names the provider being called, should this process die.
+pub async fn refresh_claim(
+    pool: &PgPool,
+    job_id: &str,
+    provider: &str,
+) -> Result<bool, StoreError> {
+    let refreshed = sqlx::query(REFRESH_CLAIM)
+        .bind(job_id)
+        .bind(provider)
+        .execute(pool)
+        .await?;
+    Ok(refreshed.rows_affected() == 1)
+}
+
 fn attempts_of(row: &sqlx::postgres::PgRow) -> Result<u32, StoreError> {
     let attempts: i32 = row.try_get("attempts")?;
     u32::try_from(attempts).map_err(|_| StoreError::Corrupt)
-}
-
-const INSERT_REJECTED: &str = "INSERT INTO messages \
-     (job_id, account_id, event_id, source_id, rule_id, recipient, body, status, provider, attempts, error) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, 'failed', $8, 0, $9) \
-     ON CONFLICT (job_id) DO UPDATE SET status = 'failed', error = EXCLUDED.error, updated_at = now() \
-     WHERE messages.status = 'queued'";
-
-/// Records a job that fails before any provider call (invalid number, no route).
-/// A job already past `queued` keeps its state.
-pub async fn record_rejected(
-    pool: &PgPool,
-    message: &NewMessage<'_>,
-    reason: &str,
-) -> Result<(), StoreError> {
-    sqlx::query(INSERT_REJECTED)
-        .bind(message.job_id)
-        .bind(message.account_id)
-        .bind(message.event_id)
-        .bind(message.source_id)
-        .bind(message.rule_id)
-        .bind(message.recipient)
-        .bind(message.body)
-        .bind(message.provider)
-        .bind(reason)
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
-/// What a provider call ended in, as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutcomeRecord {
-    pub job_id: String,
-    /// `Sent`, `Failed`, `Unknown` or `Queued` (to be retried).
-    pub status: Status,
-    pub provider_message_id: String,
-    pub error: String,
-}
-
-/// Only the holder's row moves: `sending`, or `unknown` when a redelivery gave the
-/// claim up for dead while the call was in fact still running (what the provider
-/// answered is more precise than "unknown").
-const UPDATE_OUTCOME: &str = "UPDATE messages SET status = $2, \
-     provider_message_id = CASE WHEN $3 = '' THEN provider_message_id ELSE $3 END, \
-     error = $4, \
-     sent_at = CASE WHEN $2 = 'sent' THEN now() ELSE sent_at END, \
-     updated_at = now() \
-     WHERE job_id = $1 AND status IN ('sending', 'unknown')";
-
-/// Records the outcome of a provider call. Returns whether the row was still held.
-pub async fn record_outcome(pool: &PgPool, outcome: &OutcomeRecord) -> Result<bool, StoreError> {
-    let result = sqlx::query(UPDATE_OUTCOME)
-        .bind(&outcome.job_id)
-        .bind(outcome.status.as_str())
-        .bind(&outcome.provider_message_id)
-        .bind(&outcome.error)
-        .execute(pool)
-        .await?;
-    Ok(result.rows_affected() == 1)
-}
-
-/// A cheap round trip for readiness.
-pub async fn ping(pool: &PgPool) -> Result<(), StoreError> {
-    sqlx::query("SELECT 1").execute(pool).await?;
-    Ok(())
 }

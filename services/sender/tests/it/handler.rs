@@ -16,7 +16,7 @@ use foco_sender::metrics::Metrics;
 use foco_sender::providers::Providers;
 use foco_sender::routing::RouteSource;
 use foco_sender::store::ABANDONED_REASON;
-use foco_sender::{Handler, Outcome};
+use foco_sender::{Handler, HandlerSettings, Outcome};
 use foco_testkit::{FakeProvider, FakeResponse, TestDatabase};
 use sqlx::Row;
 use uuid::Uuid;
@@ -78,15 +78,19 @@ async fn fixture(max_attempts: u32) -> Fixture {
         routes: HashMap::from([(String::new(), Arc::new(route))]),
         unreachable: AtomicBool::new(false),
     });
-    let handler = Handler {
-        pool: db.pool.clone(),
-        routes: routes.clone(),
-        providers: Providers::new(Duration::from_secs(2), true, PathBuf::from("unused.jsonl"))
-            .unwrap(),
-        metrics: Metrics::unregistered(),
-        max_attempts,
-        claim_lease: Duration::from_secs(7),
-    };
+    let handler = Handler::new(
+        db.pool.clone(),
+        routes.clone(),
+        Providers::new(Duration::from_secs(2), true, PathBuf::from("unused.jsonl")).unwrap(),
+        Metrics::unregistered(),
+        HandlerSettings {
+            max_attempts,
+            max_job_age: Duration::from_secs(3600),
+            claim_lease: Duration::from_secs(7),
+            quiet_hours: None,
+            write_batch: 64,
+        },
+    );
     Fixture {
         db,
         fake,
@@ -237,7 +241,7 @@ async fn transient_failures_retry_then_give_up_at_max_attempts() {
     let second = fixture.handler.handle(&job, 2).await;
     assert_eq!(
         second,
-        Outcome::Failed {
+        Outcome::DeadLettered {
             reason: "gave up after 2 attempts: HTTP 503: down".to_owned()
         }
     );

@@ -9,7 +9,10 @@ use std::time::Duration;
 use async_nats::jetstream;
 use bytes::Bytes;
 use foco_bus::BusNames;
-use foco_proto::v1::{Account, SmsJob, UpsertAccountRequest, UpsertProviderRouteRequest};
+use foco_proto::v1::delivery_service_client::DeliveryServiceClient;
+use foco_proto::v1::{
+    Account, DeliveryReceipt, InboundSms, SmsJob, UpsertAccountRequest, UpsertProviderRouteRequest,
+};
 use foco_testkit::{FakeProvider, TestBus, TestDatabase};
 use prost::Message as _;
 use secrecy::SecretString;
@@ -81,6 +84,7 @@ impl TestEnv {
                 name: "acme".to_owned(),
                 default_country: "MX".to_owned(),
                 timezone: "America/Mexico_City".to_owned(),
+                ..Default::default()
             })
             .await
             .expect("create account")
@@ -92,12 +96,33 @@ impl TestEnv {
         foco_control_client::connect(&self.control_url, &SecretString::from(ADMIN_KEY)).unwrap()
     }
 
+    /// The delivery API (dead letters, opt-outs, unknown jobs) with the admin key.
+    pub fn delivery(&self) -> Delivery {
+        let channel = tonic::transport::Endpoint::from_shared(self.control_url.clone())
+            .unwrap()
+            .connect_lazy();
+        DeliveryServiceClient::with_interceptor(channel, add_admin_key as AddKey)
+    }
+
+    /// A default route.
     pub async fn upsert_route(
         &self,
         name: &str,
         kind: &str,
         settings: &[(&str, &str)],
         credentials: &[(&str, &str)],
+    ) {
+        self.upsert_route_as(name, kind, settings, credentials, true)
+            .await;
+    }
+
+    pub async fn upsert_route_as(
+        &self,
+        name: &str,
+        kind: &str,
+        settings: &[(&str, &str)],
+        credentials: &[(&str, &str)],
+        is_default: bool,
     ) {
         let owned = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
             pairs
@@ -112,7 +137,7 @@ impl TestEnv {
                 kind: kind.to_owned(),
                 settings: owned(settings),
                 credentials: owned(credentials),
-                is_default: true,
+                is_default,
             })
             .await
             .expect("upsert provider route");
@@ -149,6 +174,11 @@ impl TestEnv {
             allow_private_provider_hosts: true,
             config_cache_ttl: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(5),
+            claim_margin: Duration::from_secs(1),
+            shared_state_poll: Duration::from_millis(100),
+            // Deterministic at any hour; the quiet-hours tests set their window.
+            quiet_hours: None,
+            ..foco_sender::Config::default()
         }
     }
 
@@ -182,6 +212,7 @@ impl TestEnv {
             from: String::new(),
             priority: 1,
             created_at_ms: chrono::Utc::now().timestamp_millis(),
+            ..Default::default()
         }
     }
 
@@ -206,6 +237,83 @@ impl TestEnv {
         )
         .await
         .expect("publish sms job");
+    }
+
+    /// The streams a sender would create, for tests that publish before one runs.
+    pub async fn ensure_streams(&self) {
+        foco_bus::ensure_streams(&self.jetstream, &self.names, 1, Duration::from_secs(120))
+            .await
+            .expect("ensure streams");
+    }
+
+    pub async fn publish_receipt(&self, receipt: &DeliveryReceipt) {
+        let msg_id = format!(
+            "{}:{}:{}",
+            receipt.provider, receipt.provider_message_id, receipt.status
+        );
+        self.publish_on(
+            self.names
+                .receipts_subject(&self.account.id, foco_bus::ReceiptKind::Status),
+            &msg_id,
+            receipt.encode_to_vec().into(),
+        )
+        .await;
+    }
+
+    pub async fn publish_inbound(&self, inbound: &InboundSms) {
+        self.publish_on(
+            self.names
+                .receipts_subject(&self.account.id, foco_bus::ReceiptKind::Inbound),
+            &format!("{}:{}", inbound.provider, inbound.provider_message_id),
+            inbound.encode_to_vec().into(),
+        )
+        .await;
+    }
+
+    async fn publish_on(&self, subject: String, msg_id: &str, payload: Bytes) {
+        foco_bus::publish_durable(
+            &self.jetstream,
+            &self.nats,
+            subject,
+            msg_id,
+            payload,
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("publish");
+    }
+
+    /// Waits until `count` rows have a final status (anything but queued or
+    /// sending) and returns every row's (job id, status).
+    pub async fn wait_for_final(&self, count: i64, timeout: Duration) -> Vec<(String, String)> {
+        foco_testkit::wait_for(&format!("{count} final messages"), timeout, || async {
+            let rows: Vec<(String, String)> = sqlx::query_as(
+                "SELECT job_id, status FROM messages WHERE status NOT IN ('queued', 'sending')",
+            )
+            .fetch_all(&self.db.pool)
+            .await
+            .unwrap();
+            (rows.len() as i64 >= count).then_some(rows)
+        })
+        .await
+    }
+
+    /// Rows in a final status (anything but queued or sending).
+    pub async fn count_final(&self) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM messages WHERE status NOT IN ('queued', 'sending')",
+        )
+        .fetch_one(&self.db.pool)
+        .await
+        .expect("count messages")
+    }
+
+    pub async fn count_status(&self, status: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM messages WHERE status = $1")
+            .bind(status)
+            .fetch_one(&self.db.pool)
+            .await
+            .expect("count messages")
     }
 
     pub async fn message(&self, job_id: &str) -> Option<MessageRow> {
@@ -245,6 +353,17 @@ impl TestEnv {
         )
         .await
     }
+}
+
+pub type AddKey = fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>;
+pub type Delivery = DeliveryServiceClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, AddKey>,
+>;
+
+fn add_admin_key(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    let header = format!("Bearer {ADMIN_KEY}").parse().expect("header value");
+    request.metadata_mut().insert("authorization", header);
+    Ok(request)
 }
 
 impl Drop for TestEnv {

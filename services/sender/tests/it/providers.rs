@@ -7,14 +7,16 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use foco_proto::v1::{ProviderRoute, ResolvedRoute};
-use foco_sender::providers::{OutboundSms, Provider, ProviderOutcome, Providers, RouteConfigError};
+use foco_sender::providers::{
+    FailureKind, OutboundSms, Provider, ProviderOutcome, Providers, RouteConfigError,
+};
 use foco_testkit::{FakeProvider, FakeResponse};
 
-fn providers(timeout: Duration, allow_private: bool) -> Providers {
+pub fn providers(timeout: Duration, allow_private: bool) -> Providers {
     Providers::new(timeout, allow_private, PathBuf::from("unused-outbox.jsonl")).unwrap()
 }
 
-fn route(kind: &str, settings: &[(&str, &str)], credentials: &[(&str, &str)]) -> ResolvedRoute {
+pub fn route(kind: &str, settings: &[(&str, &str)], credentials: &[(&str, &str)]) -> ResolvedRoute {
     let owned = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
         pairs
             .iter()
@@ -33,7 +35,7 @@ fn route(kind: &str, settings: &[(&str, &str)], credentials: &[(&str, &str)]) ->
     }
 }
 
-fn message() -> OutboundSms {
+pub fn message() -> OutboundSms {
     OutboundSms {
         job_id: "job_0123".to_owned(),
         account_id: "acc-1".to_owned(),
@@ -65,12 +67,7 @@ async fn http_posts_json_with_idempotency_key_and_credentials() {
     let outcome = http_provider(&fake, Duration::from_secs(3))
         .send(&message())
         .await;
-    assert_eq!(
-        outcome,
-        ProviderOutcome::Sent {
-            provider_message_id: "gw-77".to_owned()
-        }
-    );
+    assert_eq!(outcome, ProviderOutcome::sent("gw-77"));
     let requests = fake.requests();
     assert_eq!(requests.len(), 1);
     let request = &requests[0];
@@ -110,31 +107,18 @@ async fn http_answers_map_to_outcomes() {
     ]);
     let provider = http_provider(&fake, Duration::from_secs(3));
     let sms = message();
+    assert_eq!(provider.send(&sms).await, ProviderOutcome::sent("job_0123"));
     assert_eq!(
         provider.send(&sms).await,
-        ProviderOutcome::Sent {
-            provider_message_id: "job_0123".to_owned()
-        }
+        ProviderOutcome::transient("HTTP 503: busy")
     );
     assert_eq!(
         provider.send(&sms).await,
-        ProviderOutcome::Transient {
-            retry_after: None,
-            reason: "HTTP 503: busy".to_owned()
-        }
+        ProviderOutcome::throttled(Some(Duration::from_secs(7)), "HTTP 429: slow down")
     );
     assert_eq!(
         provider.send(&sms).await,
-        ProviderOutcome::Transient {
-            retry_after: Some(Duration::from_secs(7)),
-            reason: "HTTP 429: slow down".to_owned()
-        }
-    );
-    assert_eq!(
-        provider.send(&sms).await,
-        ProviderOutcome::Permanent {
-            reason: "HTTP 400: invalid destination".to_owned()
-        }
+        ProviderOutcome::permanent(FailureKind::Rejected, "HTTP 400: invalid destination")
     );
     // Redirects are not followed (SSRF): the 302 is an answer, not a hop.
     assert!(matches!(
@@ -196,7 +180,7 @@ async fn private_destinations_are_refused_unless_allowed() {
         .unwrap();
     let outcome = by_name.send(&message()).await;
     assert!(
-        matches!(&outcome, ProviderOutcome::Permanent { reason } if reason.contains("private")),
+        matches!(&outcome, ProviderOutcome::Permanent { reason, .. } if reason.contains("private")),
         "{outcome:?}"
     );
     let twilio = guarded.for_route(&route(
@@ -229,12 +213,7 @@ async fn twilio_request_format() {
         r#"{"sid": "SM0123456789abcdef", "status": "queued", "to": "+525512345678"}"#,
     )]);
     let outcome = twilio_provider(&fake).send(&message()).await;
-    assert_eq!(
-        outcome,
-        ProviderOutcome::Sent {
-            provider_message_id: "SM0123456789abcdef".to_owned()
-        }
-    );
+    assert_eq!(outcome, ProviderOutcome::sent("SM0123456789abcdef"));
     let request = fake.requests().remove(0);
     assert_eq!(request.method, "POST");
     assert_eq!(
@@ -286,22 +265,21 @@ async fn twilio_errors_map_to_outcomes() {
     let sms = message();
     assert_eq!(
         provider.send(&sms).await,
-        ProviderOutcome::Permanent {
-            reason: "21211: The 'To' number +5255 is not a valid phone number.".to_owned()
-        }
+        ProviderOutcome::permanent(
+            FailureKind::InvalidNumber,
+            "21211: The 'To' number +5255 is not a valid phone number."
+        )
     );
     assert_eq!(
         provider.send(&sms).await,
-        ProviderOutcome::Permanent {
-            reason: "21610: Attempt to send to unsubscribed recipient".to_owned()
-        }
+        ProviderOutcome::permanent(
+            FailureKind::OptedOut,
+            "21610: Attempt to send to unsubscribed recipient"
+        )
     );
     assert_eq!(
         provider.send(&sms).await,
-        ProviderOutcome::Transient {
-            retry_after: Some(Duration::from_secs(3)),
-            reason: "20429: Too Many Requests".to_owned()
-        }
+        ProviderOutcome::throttled(Some(Duration::from_secs(3)), "20429: Too Many Requests")
     );
     assert!(matches!(
         provider.send(&sms).await,

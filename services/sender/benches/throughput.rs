@@ -1,0 +1,311 @@
+//! `make bench-sender`: SMS jobs per second through the sender App (claims and
+//! outcomes recorded in Postgres, one HTTP call per job) to a local fake provider
+//! that answers at once, against the bare ceiling of the same stream: a pull
+//! consumer that only consumes and acknowledges. Both read the same jobs from the
+//! same JetStream stream in the same run, so the ratio is the sender's own cost.
+//!
+//! Loopback only (the local NATS and Postgres, a fresh database and bus prefix),
+//! bounded in count (`FOCO_BENCH_JOBS` [50000]) and time (`FOCO_BENCH_TIMEOUT`
+//! [180s] per phase). `FOCO_BENCH_CONCURRENCY` [1024] is the sender's concurrency.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer::PullConsumer};
+use foco_bus::{BusNames, ConsumerSettings};
+use foco_proto::v1::{SmsJob, UpsertAccountRequest, UpsertProviderRouteRequest};
+use foco_testkit::{TestBus, TestDatabase};
+use futures::StreamExt;
+use prost::Message as _;
+use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
+
+const ADMIN_KEY: &str = "sender-bench-admin-key-0123456789";
+const ENCRYPTION_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() {
+    // `cargo bench` passes `--bench`; nothing else is expected.
+    let jobs: usize = setting("FOCO_BENCH_JOBS", 50_000);
+    let timeout = Duration::from_secs(setting("FOCO_BENCH_TIMEOUT", 180));
+    let concurrency: usize = setting("FOCO_BENCH_CONCURRENCY", 1024);
+
+    let db = TestDatabase::create().await;
+    let bus = TestBus::new();
+    let names = BusNames::new(&bus.prefix).expect("bus prefix");
+    let control_shutdown = CancellationToken::new();
+    let control_url = start_control(&db, &bus, control_shutdown.clone()).await;
+    let (provider_url, provider_calls) = start_fake_provider().await;
+    let account_id = create_account_and_route(&control_url, &provider_url).await;
+
+    let nats = async_nats::connect(&bus.nats_url)
+        .await
+        .expect("connect to NATS");
+    let jetstream = jetstream::new(nats.clone());
+    foco_bus::ensure_streams(&jetstream, &names, 1, Duration::from_secs(120))
+        .await
+        .expect("streams");
+    let published = Instant::now();
+    publish_jobs(&jetstream, &names, &account_id, jobs).await;
+    eprintln!(
+        "published {jobs} jobs in {:.1}s",
+        published.elapsed().as_secs_f64()
+    );
+
+    let ceiling = bare_ceiling(&jetstream, &names, jobs, concurrency, timeout).await;
+    let sender = through_the_sender(&db, &bus, &control_url, jobs, concurrency, timeout).await;
+    let calls = provider_calls.load(Ordering::Relaxed);
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE status = 'sent'")
+        .fetch_one(&db.pool)
+        .await
+        .expect("count sent");
+
+    println!();
+    println!(
+        "sender throughput benchmark ({jobs} jobs, concurrency {concurrency}, {} cores)",
+        cores()
+    );
+    println!(
+        "  bare ceiling (consume + ack)      {:>9.0} jobs/s  ({:.2}s)",
+        ceiling.rate(),
+        ceiling.seconds
+    );
+    println!(
+        "  sender (claim, call, record, ack) {:>9.0} jobs/s  ({:.2}s, {} provider calls, {rows} rows sent)",
+        sender.rate(),
+        sender.seconds,
+        calls
+    );
+    println!(
+        "  ratio sender / ceiling            {:>9.2}",
+        sender.rate() / ceiling.rate()
+    );
+    if ceiling.done < jobs || sender.done < jobs {
+        println!("  (incomplete: the time limit of {timeout:?} was reached)");
+    }
+    control_shutdown.cancel();
+}
+
+struct Phase {
+    done: usize,
+    seconds: f64,
+}
+
+impl Phase {
+    fn rate(&self) -> f64 {
+        self.done as f64 / self.seconds.max(1e-9)
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+async fn start_control(db: &TestDatabase, bus: &TestBus, shutdown: CancellationToken) -> String {
+    let config = foco_control::Config {
+        grpc_listen: "127.0.0.1:0".parse().expect("address"),
+        admin_listen: "127.0.0.1:0".parse().expect("address"),
+        database_url: db.url.clone(),
+        nats_url: bus.nats_url.clone(),
+        bus_prefix: bus.prefix.clone(),
+        admin_api_key: SecretString::from(ADMIN_KEY),
+        encryption_key: foco_control::parse_encryption_key(ENCRYPTION_KEY).expect("key"),
+    };
+    let control = foco_control::App::build(config, shutdown)
+        .await
+        .expect("build control");
+    let url = format!("http://{}", control.grpc_addr());
+    tokio::spawn(control.run());
+    url
+}
+
+/// An HTTP server on loopback that answers every request at once.
+async fn start_fake_provider() -> (String, Arc<AtomicU64>) {
+    let calls = Arc::new(AtomicU64::new(0));
+    let counter = calls.clone();
+    let router = axum::Router::new().fallback(move || {
+        let counter = counter.clone();
+        async move {
+            let number = counter.fetch_add(1, Ordering::Relaxed);
+            (
+                [("content-type", "application/json")],
+                format!(r#"{{"id":"fake-{number}"}}"#),
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind fake provider");
+    let url = format!("http://{}/sms", listener.local_addr().expect("address"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (url, calls)
+}
+
+async fn create_account_and_route(control_url: &str, provider_url: &str) -> String {
+    let mut control = foco_control_client::connect(control_url, &SecretString::from(ADMIN_KEY))
+        .expect("control client");
+    let account = control
+        .upsert_account(UpsertAccountRequest {
+            name: "bench".to_owned(),
+            default_country: "MX".to_owned(),
+            timezone: "America/Mexico_City".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .expect("account")
+        .into_inner();
+    control
+        .upsert_provider_route(UpsertProviderRouteRequest {
+            account: "bench".to_owned(),
+            name: "fake".to_owned(),
+            kind: "http".to_owned(),
+            settings: HashMap::from([("url".to_owned(), provider_url.to_owned())]),
+            credentials: HashMap::new(),
+            is_default: true,
+        })
+        .await
+        .expect("route");
+    account.id
+}
+
+/// Publishes in windows of pending acks, so setting up 50k jobs takes seconds.
+async fn publish_jobs(
+    jetstream: &jetstream::Context,
+    names: &BusNames,
+    account_id: &str,
+    jobs: usize,
+) {
+    let subject = names.sms_subject(account_id);
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut pending = Vec::with_capacity(1024);
+    for number in 0..jobs {
+        let event_id = format!("bench-{number}");
+        let to = format!("+5255{:08}", 10_000_000 + number);
+        let job = SmsJob {
+            job_id: foco_bus::job_id(&event_id, "rule-1", &to),
+            account_id: account_id.to_owned(),
+            event_id,
+            rule_id: "rule-1".to_owned(),
+            to,
+            body: format!("Tu código es {number:06}"),
+            priority: 1,
+            created_at_ms: now,
+            ..Default::default()
+        };
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(foco_bus::MSG_ID_HEADER, job.job_id.as_str());
+        let ack = jetstream
+            .publish_with_headers(subject.clone(), headers, job.encode_to_vec().into())
+            .await
+            .expect("publish");
+        pending.push(ack);
+        if pending.len() == 1024 {
+            for ack in pending.drain(..) {
+                ack.await.expect("publish ack");
+            }
+        }
+    }
+    for ack in pending {
+        ack.await.expect("publish ack");
+    }
+}
+
+/// A pull consumer that does nothing but acknowledge: what the stream allows.
+async fn bare_ceiling(
+    jetstream: &jetstream::Context,
+    names: &BusNames,
+    jobs: usize,
+    concurrency: usize,
+    timeout: Duration,
+) -> Phase {
+    let consumer: PullConsumer = foco_bus::ensure_consumer(
+        jetstream,
+        &ConsumerSettings {
+            stream: names.sms_stream(),
+            durable_name: "bench-ceiling".to_owned(),
+            filter_subject: names.sms_filter(),
+            ack_wait: Duration::from_secs(60),
+            max_ack_pending: 10_000,
+            max_deliver: -1,
+        },
+    )
+    .await
+    .expect("ceiling consumer");
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(concurrency)
+        .messages()
+        .await
+        .expect("pull");
+    let started = Instant::now();
+    let mut done = 0;
+    while done < jobs && started.elapsed() < timeout {
+        match tokio::time::timeout(Duration::from_secs(5), messages.next()).await {
+            Ok(Some(Ok(message))) => {
+                message.ack().await.expect("ack");
+                done += 1;
+            }
+            Ok(Some(Err(error))) => eprintln!("ceiling pull error: {error}"),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    Phase {
+        done,
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+async fn through_the_sender(
+    db: &TestDatabase,
+    bus: &TestBus,
+    control_url: &str,
+    jobs: usize,
+    concurrency: usize,
+    timeout: Duration,
+) -> Phase {
+    let config = foco_sender::Config {
+        nats_url: bus.nats_url.clone(),
+        bus_prefix: bus.prefix.clone(),
+        database_url: db.url.clone(),
+        control_url: control_url.to_owned(),
+        control_api_key: SecretString::from(ADMIN_KEY),
+        admin_listen: "127.0.0.1:0".parse().expect("address"),
+        concurrency,
+        max_ack_pending: (concurrency * 4) as i64,
+        ack_wait: Duration::from_secs(60),
+        provider_timeout: Duration::from_secs(15),
+        allow_private_provider_hosts: true,
+        quiet_hours: None,
+        ..foco_sender::Config::default()
+    };
+    let shutdown = CancellationToken::new();
+    let app = foco_sender::App::build(config, shutdown.clone())
+        .await
+        .expect("build sender");
+    let metrics = app.metrics();
+    let started = Instant::now();
+    let task = tokio::spawn(app.run());
+    let mut done = 0;
+    while started.elapsed() < timeout {
+        done = metrics.jobs_with_outcome("sent") as usize;
+        if done >= jobs {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    shutdown.cancel();
+    let _ = task.await;
+    Phase { done, seconds }
+}

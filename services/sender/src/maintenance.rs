@@ -1,0 +1,97 @@
+//! Background work every replica does, safe to run on all of them at once:
+//! reading route pauses other replicas set, pruning finished rate windows, and
+//! publishing held marketing jobs whose quiet hours are over.
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use foco_bus::BusNames;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::handler::error_chain;
+use crate::limits::RouteLimits;
+use crate::metrics::Metrics;
+use crate::store::{self, StoreError};
+
+/// Held jobs published per round.
+const RELEASE_BATCH: i64 = 200;
+/// Rounds between prunes of the rate-limit and pause tables.
+const PRUNE_EVERY: u32 = 60;
+
+pub struct Maintenance {
+    pub pool: PgPool,
+    pub limits: RouteLimits,
+    pub jetstream: jetstream::Context,
+    pub nats: async_nats::Client,
+    pub names: BusNames,
+    pub metrics: Metrics,
+    pub period: Duration,
+}
+
+impl Maintenance {
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut ticker = tokio::time::interval(self.period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut round = 0_u32;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            round = round.wrapping_add(1);
+            if let Err(error) = self.limits.refresh_pauses().await {
+                tracing::warn!(error = %error_chain(&error), "could not read route pauses");
+            }
+            match self.release_due_holds().await {
+                Ok(0) => {}
+                Ok(count) => {
+                    self.metrics.released(count as u64);
+                    tracing::info!(count, "held marketing jobs released");
+                }
+                Err(error) => tracing::warn!(error = %error, "could not release held jobs"),
+            }
+            if round.is_multiple_of(PRUNE_EVERY)
+                && let Err(error) = self.limits.prune().await
+            {
+                tracing::warn!(error = %error_chain(&error), "could not prune rate-limit state");
+            }
+        }
+    }
+
+    /// Publishes due holds and deletes them in one transaction: a crash between
+    /// the two publishes them again (harmless: the job's row makes a second copy
+    /// a no-op), never loses them. Replicas skip each other's locked rows.
+    async fn release_due_holds(&self) -> Result<usize, ReleaseError> {
+        let mut transaction = self.pool.begin().await.map_err(StoreError::from)?;
+        let due = store::take_due_holds(&mut transaction, RELEASE_BATCH).await?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let mut released = Vec::with_capacity(due.len());
+        for hold in due {
+            let msg_id = format!("{}:release:{}", hold.job_id, hold.release_at_ms);
+            foco_bus::publish_durable(
+                &self.jetstream,
+                &self.nats,
+                self.names.sms_subject(&hold.account_id.to_string()),
+                &msg_id,
+                hold.job,
+                Duration::from_secs(5),
+            )
+            .await?;
+            released.push(hold.job_id);
+        }
+        store::delete_holds(&mut transaction, &released).await?;
+        transaction.commit().await.map_err(StoreError::from)?;
+        Ok(released.len())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ReleaseError {
+    #[error("held jobs unavailable: {0}")]
+    Store(#[from] StoreError),
+    #[error("could not publish a released job: {0}")]
+    Publish(#[from] foco_bus::PublishError),
+}

@@ -1,0 +1,337 @@
+//! FOCO_RECEIPTS: what providers tell us after the send, as ingress publishes it.
+//! `…status` subjects carry a `DeliveryReceipt`, applied monotonically to the
+//! message (see `store::receipts`); `…inbound` subjects carry an `InboundSms`,
+//! whose STOP/START keywords change the account's opt-outs at once and whose
+//! HELP is answered with the route's `help_text`.
+//!
+//! A receipt can arrive before the sender has recorded the send it reports (the
+//! provider is fast, our batch is not written yet): it is retried a few times
+//! with a delay, then dropped with a warning.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::PullConsumer;
+use async_nats::jetstream::{self, AckKind, Message};
+use foco_bus::{BusNames, ReceiptKind};
+use foco_proto::v1::{DeliveryReceipt, InboundSms, Priority, ReceiptStatus, SmsJob};
+use foco_runtime::telemetry::mask_phone;
+use futures::StreamExt;
+use prost::Message as _;
+use sqlx::PgPool;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+use uuid::Uuid;
+
+use crate::error::SenderError;
+use crate::handler::error_chain;
+use crate::keywords::{Keyword, keyword};
+use crate::metrics::Metrics;
+use crate::phone::normalize_e164;
+use crate::routing::{self, RouteSource, Routes};
+use crate::store::receipts::{ReceiptApplied, apply_receipt};
+use crate::store::{self, Status};
+
+/// Deliveries of a receipt whose message cannot be found before it is dropped.
+const MAX_UNMATCHED_DELIVERIES: u32 = 10;
+/// The answer to HELP when the route has no `help_text`.
+pub const DEFAULT_HELP_TEXT: &str =
+    "Reply STOP to unsubscribe. Responde BAJA para dejar de recibir mensajes.";
+/// Provider error codes in receipts meaning the recipient opted out (Twilio,
+/// Telnyx): the account opts the number out too.
+const OPTED_OUT_CODES: [&str; 2] = ["21610", "40300"];
+
+/// How a receipt message is acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReceiptOutcome {
+    Done(&'static str),
+    Retry(Duration),
+    Poison(String),
+}
+
+pub struct ReceiptHandler<R> {
+    pub pool: PgPool,
+    pub routes: R,
+    pub route_table: Routes,
+    pub jetstream: jetstream::Context,
+    pub nats: async_nats::Client,
+    pub names: BusNames,
+}
+
+impl<R: RouteSource> ReceiptHandler<R> {
+    pub async fn handle(
+        &self,
+        subject: &str,
+        payload: bytes::Bytes,
+        delivery: u32,
+    ) -> ReceiptOutcome {
+        match self.names.receipt_kind_of(subject) {
+            Some(ReceiptKind::Status) => match DeliveryReceipt::decode(payload) {
+                Ok(receipt) => self.handle_receipt(&receipt, delivery).await,
+                Err(_) => ReceiptOutcome::Poison("undecodable delivery receipt".to_owned()),
+            },
+            Some(ReceiptKind::Inbound) => match InboundSms::decode(payload) {
+                Ok(inbound) => self.handle_inbound(&inbound, delivery).await,
+                Err(_) => ReceiptOutcome::Poison("undecodable inbound sms".to_owned()),
+            },
+            None => ReceiptOutcome::Poison(format!("unexpected receipts subject {subject}")),
+        }
+    }
+
+    pub async fn handle_receipt(&self, receipt: &DeliveryReceipt, delivery: u32) -> ReceiptOutcome {
+        let Ok(account_id) = Uuid::parse_str(&receipt.account_id) else {
+            return ReceiptOutcome::Poison("account id is not a UUID".to_owned());
+        };
+        let status = match ReceiptStatus::try_from(receipt.status) {
+            Ok(ReceiptStatus::Sent) => Status::Sent,
+            Ok(ReceiptStatus::Delivered) => Status::Delivered,
+            Ok(ReceiptStatus::Undelivered) => Status::Undelivered,
+            _ => return ReceiptOutcome::Poison("receipt without a status".to_owned()),
+        };
+        let error = match (receipt.error_code.as_str(), receipt.error_message.as_str()) {
+            ("", "") => String::new(),
+            (code, "") => code.to_owned(),
+            ("", text) => text.to_owned(),
+            (code, text) => format!("{code}: {text}"),
+        };
+        let applied = apply_receipt(
+            &self.pool,
+            account_id,
+            &receipt.provider_message_id,
+            &receipt.job_id,
+            status,
+            &error,
+        )
+        .await;
+        match applied {
+            Ok(
+                ReceiptApplied::Updated { recipient, .. }
+                | ReceiptApplied::Unchanged { recipient, .. },
+            ) => {
+                if status == Status::Undelivered
+                    && OPTED_OUT_CODES.contains(&receipt.error_code.as_str())
+                {
+                    self.opt_out(account_id, &recipient, "provider", &error)
+                        .await;
+                }
+                ReceiptOutcome::Done("applied")
+            }
+            Ok(ReceiptApplied::NotYet) => ReceiptOutcome::Retry(Duration::from_secs(2)),
+            Ok(ReceiptApplied::NotFound) if delivery < MAX_UNMATCHED_DELIVERIES => {
+                ReceiptOutcome::Retry(backoff(delivery))
+            }
+            Ok(ReceiptApplied::NotFound) => {
+                tracing::warn!(provider = %receipt.provider, provider_message_id = %receipt.provider_message_id, "delivery receipt matches no message; dropped");
+                ReceiptOutcome::Done("unmatched")
+            }
+            Err(error) => {
+                tracing::warn!(error = %error_chain(&error), "could not apply a delivery receipt; retrying");
+                ReceiptOutcome::Retry(backoff(delivery))
+            }
+        }
+    }
+
+    pub async fn handle_inbound(&self, inbound: &InboundSms, delivery: u32) -> ReceiptOutcome {
+        let Ok(account_id) = Uuid::parse_str(&inbound.account_id) else {
+            return ReceiptOutcome::Poison("account id is not a UUID".to_owned());
+        };
+        let Some(word) = keyword(&inbound.body) else {
+            return ReceiptOutcome::Done("inbound");
+        };
+        let route = match self.routes.route(&inbound.account_id, &inbound.route).await {
+            Ok(route) => route,
+            Err(error) => {
+                tracing::warn!(error = %error, "provider route lookup failed; retrying later");
+                return ReceiptOutcome::Retry(backoff(delivery));
+            }
+        };
+        let country = route.as_deref().map_or("", routing::default_country);
+        let Ok(phone) = normalize_e164(&inbound.from, country) else {
+            tracing::warn!(from = %mask_phone(&inbound.from), "inbound sms from an unreadable number; ignored");
+            return ReceiptOutcome::Done("inbound");
+        };
+        match word {
+            Keyword::Stop => {
+                let reason = inbound.body.trim().to_uppercase();
+                match store::add_opt_out(&self.pool, account_id, &phone, "inbound", &reason).await {
+                    Ok(_) => {
+                        tracing::info!(from = %mask_phone(&phone), "number opted out by keyword");
+                        ReceiptOutcome::Done("opt_out")
+                    }
+                    Err(error) => {
+                        tracing::warn!(error = %error_chain(&error), "could not record an opt-out; retrying");
+                        ReceiptOutcome::Retry(backoff(delivery))
+                    }
+                }
+            }
+            Keyword::Start => match store::remove_opt_out(&self.pool, account_id, &phone).await {
+                Ok(_) => {
+                    tracing::info!(from = %mask_phone(&phone), "number opted back in by keyword");
+                    ReceiptOutcome::Done("opt_in")
+                }
+                Err(error) => {
+                    tracing::warn!(error = %error_chain(&error), "could not remove an opt-out; retrying");
+                    ReceiptOutcome::Retry(backoff(delivery))
+                }
+            },
+            Keyword::Help => {
+                let help_text = route
+                    .as_ref()
+                    .and_then(|route| self.route_table.info(route).help_text.clone())
+                    .unwrap_or_else(|| DEFAULT_HELP_TEXT.to_owned());
+                self.answer_help(inbound, &phone, help_text, delivery).await
+            }
+        }
+    }
+
+    /// The reply is an ordinary transactional job through the route that
+    /// received the message, from the number that received it. Its id derives
+    /// from the inbound message, so a redelivered HELP is answered once.
+    async fn answer_help(
+        &self,
+        inbound: &InboundSms,
+        phone: &str,
+        help_text: String,
+        delivery: u32,
+    ) -> ReceiptOutcome {
+        let event_id = format!(
+            "inbound:{}:{}",
+            inbound.provider, inbound.provider_message_id
+        );
+        let job = SmsJob {
+            job_id: foco_bus::job_id(&event_id, "help", phone),
+            account_id: inbound.account_id.clone(),
+            event_id,
+            source_id: String::new(),
+            rule_id: "help".to_owned(),
+            to: phone.to_owned(),
+            body: help_text,
+            provider: inbound.route.clone(),
+            from: inbound.to.clone(),
+            priority: Priority::Transactional as i32,
+            created_at_ms: chrono::Utc::now().timestamp_millis(),
+            ..SmsJob::default()
+        };
+        let published = foco_bus::publish_durable(
+            &self.jetstream,
+            &self.nats,
+            self.names.sms_subject(&job.account_id),
+            &job.job_id,
+            job.encode_to_vec().into(),
+            Duration::from_secs(5),
+        )
+        .await;
+        match published {
+            Ok(_) => ReceiptOutcome::Done("help"),
+            Err(error) => {
+                tracing::warn!(error = %error_chain(&error), "could not queue the help answer; retrying");
+                ReceiptOutcome::Retry(backoff(delivery))
+            }
+        }
+    }
+
+    async fn opt_out(&self, account_id: Uuid, phone: &str, source: &str, reason: &str) {
+        if let Err(error) = store::add_opt_out(&self.pool, account_id, phone, source, reason).await
+        {
+            tracing::warn!(error = %error_chain(&error), "could not record an opt-out from a receipt");
+        }
+    }
+}
+
+fn backoff(delivery: u32) -> Duration {
+    crate::retry::backoff(delivery.max(1)).min(Duration::from_secs(30))
+}
+
+/// The pull loop over FOCO_RECEIPTS, bounded like the job loop.
+pub async fn run<R: RouteSource + 'static>(
+    handler: Arc<ReceiptHandler<R>>,
+    consumer: PullConsumer,
+    concurrency: usize,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+) -> Result<(), SenderError> {
+    let semaphore = Arc::new(Semaphore::new(concurrency));
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(concurrency)
+        .messages()
+        .await
+        .map_err(SenderError::Pull)?;
+    let mut in_flight = JoinSet::new();
+    loop {
+        while in_flight.try_join_next().is_some() {}
+        let permit = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            permit = semaphore.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        let next = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            next = messages.next() => next,
+        };
+        match next {
+            Some(Ok(message)) => {
+                let handler = handler.clone();
+                let metrics = metrics.clone();
+                in_flight.spawn(async move {
+                    let _permit = permit;
+                    process(&handler, message, &metrics).await;
+                });
+            }
+            Some(Err(error)) => {
+                tracing::warn!(error = %error, "pulling receipts failed; continuing");
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+            None => return Err(SenderError::StreamEnded),
+        }
+    }
+    drop(messages);
+    let drained = async { while in_flight.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(5), drained)
+        .await
+        .is_err()
+    {
+        in_flight.abort_all();
+    }
+    Ok(())
+}
+
+async fn process<R: RouteSource>(handler: &ReceiptHandler<R>, message: Message, metrics: &Metrics) {
+    let delivery = message
+        .info()
+        .map(|info| u32::try_from(info.delivered).unwrap_or(u32::MAX))
+        .unwrap_or(1);
+    let span = tracing::info_span!("receipt", subject = %message.subject, delivery);
+    foco_bus::trace::set_parent_from(&span, message.headers.as_ref());
+    let outcome = handler
+        .handle(message.subject.as_str(), message.payload.clone(), delivery)
+        .instrument(span)
+        .await;
+    let kind = match &outcome {
+        ReceiptOutcome::Done(label) => {
+            metrics.receipt(label);
+            AckKind::Ack
+        }
+        ReceiptOutcome::Retry(delay) => {
+            metrics.receipt("retry");
+            AckKind::Nak(Some(*delay))
+        }
+        ReceiptOutcome::Poison(reason) => {
+            tracing::warn!(reason = %reason, "receipt cannot be handled; terminating it");
+            metrics.receipt("poison");
+            AckKind::Term
+        }
+    };
+    if let Err(error) = message.ack_with(kind).await {
+        tracing::warn!(error = %error, "acknowledging a receipt failed");
+    }
+}

@@ -1,0 +1,192 @@
+//! Batched writes. Jobs submit their claim or outcome and wait for their own
+//! answer; a writer task groups whatever is waiting into one statement. Batching
+//! is "natural": a write that finds the writer idle goes out alone at once, and
+//! writes that arrive while a batch is in flight wait for the next one, so batches
+//! grow with load and latency stays low when it is quiet. At most
+//! `MAX_FLUSHES_IN_FLIGHT` statements run at once.
+//!
+//! A failed batch is retried row by row, so one bad row (an account deleted under
+//! its jobs) cannot fail its neighbours.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio_util::task::AbortOnDropHandle;
+
+use super::StoreError;
+use super::claim::{Claim, ClaimRequest, claim_batch};
+use super::outcome::{OutcomeRecord, record_outcomes};
+
+const MAX_FLUSHES_IN_FLIGHT: usize = 2;
+
+struct Pending<I, O> {
+    item: I,
+    reply: oneshot::Sender<Result<O, StoreError>>,
+}
+
+/// A writer task and the channel to it. Dropping the last clone stops the task
+/// (and aborts a flush in progress, as a killed process would).
+pub struct Batcher<I, O> {
+    sender: mpsc::Sender<Pending<I, O>>,
+    _task: Arc<AbortOnDropHandle<()>>,
+}
+
+impl<I, O> Clone for Batcher<I, O> {
+    fn clone(&self) -> Self {
+        Self {
+            sender: self.sender.clone(),
+            _task: self._task.clone(),
+        }
+    }
+}
+
+impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
+    /// `flush` answers one result per item, in order.
+    pub fn spawn<F, Fut>(max_batch: usize, flush: F) -> Self
+    where
+        F: Fn(Vec<I>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Vec<Result<O, StoreError>>> + Send + 'static,
+    {
+        let max_batch = max_batch.max(1);
+        // Bounded: a writer that cannot keep up pushes back on the jobs.
+        let (sender, receiver) = mpsc::channel(max_batch * 4);
+        let task = tokio::spawn(write_loop(receiver, max_batch, Arc::new(flush)));
+        Self {
+            sender,
+            _task: Arc::new(AbortOnDropHandle::new(task)),
+        }
+    }
+
+    pub async fn submit(&self, item: I) -> Result<O, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send(Pending { item, reply })
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+async fn write_loop<I, O, F, Fut>(
+    mut receiver: mpsc::Receiver<Pending<I, O>>,
+    max_batch: usize,
+    flush: Arc<F>,
+) where
+    I: Send + 'static,
+    O: Send + 'static,
+    F: Fn(Vec<I>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Vec<Result<O, StoreError>>> + Send + 'static,
+{
+    let permits = Arc::new(Semaphore::new(MAX_FLUSHES_IN_FLIGHT));
+    let mut flushes = JoinSet::new();
+    loop {
+        while flushes.try_join_next().is_some() {}
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        let Some(first) = receiver.recv().await else {
+            break;
+        };
+        let mut batch = Vec::with_capacity(max_batch.min(64));
+        batch.push(first);
+        while batch.len() < max_batch {
+            match receiver.try_recv() {
+                Ok(pending) => batch.push(pending),
+                Err(_) => break,
+            }
+        }
+        let flush = flush.clone();
+        flushes.spawn(async move {
+            let _permit = permit;
+            let (items, replies): (Vec<I>, Vec<_>) = batch
+                .into_iter()
+                .map(|pending| (pending.item, pending.reply))
+                .unzip();
+            let results = flush(items).await;
+            for (reply, result) in replies.into_iter().zip(results) {
+                let _ = reply.send(result);
+            }
+        });
+    }
+    while flushes.join_next().await.is_some() {}
+}
+
+/// The sender's two hot-path writers.
+#[derive(Clone)]
+pub struct Writers {
+    claims: Batcher<ClaimRequest, Option<Claim>>,
+    outcomes: Batcher<OutcomeRecord, bool>,
+}
+
+impl Writers {
+    pub fn start(pool: PgPool, max_batch: usize) -> Self {
+        let claims_pool = pool.clone();
+        let claims = Batcher::spawn(max_batch, move |requests: Vec<ClaimRequest>| {
+            let pool = claims_pool.clone();
+            async move { flush_claims(&pool, requests).await }
+        });
+        let outcomes = Batcher::spawn(max_batch, move |records: Vec<OutcomeRecord>| {
+            let pool = pool.clone();
+            async move { flush_outcomes(&pool, records).await }
+        });
+        Self { claims, outcomes }
+    }
+
+    /// `Some(claim)` for a job whose row this created; `None` when the row
+    /// existed (take the per-job path).
+    pub async fn claim(&self, request: ClaimRequest) -> Result<Option<Claim>, StoreError> {
+        self.claims.submit(request).await
+    }
+
+    /// Whether the row was still held by this delivery.
+    pub async fn record(&self, record: OutcomeRecord) -> Result<bool, StoreError> {
+        self.outcomes.submit(record).await
+    }
+}
+
+async fn flush_claims(
+    pool: &PgPool,
+    requests: Vec<ClaimRequest>,
+) -> Vec<Result<Option<Claim>, StoreError>> {
+    match claim_batch(pool, &requests).await {
+        Ok(claims) => claims.into_iter().map(Ok).collect(),
+        Err(error) if requests.len() == 1 => vec![Err(error)],
+        Err(error) => {
+            tracing::warn!(error = %error, rows = requests.len(), "batched claim failed; claiming row by row");
+            let mut results = Vec::with_capacity(requests.len());
+            for request in &requests {
+                results.push(
+                    claim_batch(pool, std::slice::from_ref(request))
+                        .await
+                        .map(|mut claims| claims.pop().flatten()),
+                );
+            }
+            results
+        }
+    }
+}
+
+async fn flush_outcomes(
+    pool: &PgPool,
+    records: Vec<OutcomeRecord>,
+) -> Vec<Result<bool, StoreError>> {
+    match record_outcomes(pool, &records).await {
+        Ok(updated) => updated.into_iter().map(Ok).collect(),
+        Err(error) if records.len() == 1 => vec![Err(error)],
+        Err(error) => {
+            tracing::warn!(error = %error, rows = records.len(), "batched outcome write failed; writing row by row");
+            let mut results = Vec::with_capacity(records.len());
+            for record in &records {
+                results.push(
+                    record_outcomes(pool, std::slice::from_ref(record))
+                        .await
+                        .map(|mut updated| updated.pop().unwrap_or(false)),
+                );
+            }
+            results
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! Recording what a provider call ended in. Many jobs' outcomes go into one
+//! `UPDATE … FROM UNNEST` (see `batch`); only the holder's row moves.
+
+use std::collections::HashSet;
+
+use sqlx::{PgPool, Row};
+
+use super::{Status, StoreError};
+
+/// What a provider call (or a decision not to call) ended in, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutcomeRecord {
+    pub job_id: String,
+    /// `Sent`, `Failed`, `Unknown`, `OptedOut`, or `Queued` (to be retried).
+    pub status: Status,
+    /// The route that was called (after failover, not the one the job named);
+    /// empty keeps the row's.
+    pub provider: String,
+    pub provider_message_id: String,
+    pub error: String,
+    pub segments: i32,
+    pub price: String,
+    pub price_currency: String,
+    /// The job must stay with `provider` (its call may have been accepted).
+    pub provider_locked: bool,
+    /// Added to `attempts`: -1 when the claim is given back without a call.
+    pub attempts_delta: i32,
+    /// JSON of the `Step` appended to the history.
+    pub step: String,
+    /// Provider ids of the parts of a multi-part message (index = position).
+    pub part_ids: Vec<String>,
+}
+
+impl OutcomeRecord {
+    pub fn new(job_id: &str, status: Status, step: String) -> Self {
+        Self {
+            job_id: job_id.to_owned(),
+            status,
+            provider: String::new(),
+            provider_message_id: String::new(),
+            error: String::new(),
+            segments: 0,
+            price: String::new(),
+            price_currency: String::new(),
+            provider_locked: false,
+            attempts_delta: 0,
+            step,
+            part_ids: Vec::new(),
+        }
+    }
+}
+
+/// Only the holder's row moves: `sending`, or `unknown` when a redelivery gave the
+/// claim up for dead while the call was in fact still running (what the provider
+/// answered is more precise than "unknown"). Rows are updated in job id order
+/// (no deadlocks between concurrent batches).
+const UPDATE_OUTCOMES: &str = "UPDATE messages m SET \
+       status = u.status, \
+       provider = CASE WHEN u.provider = '' THEN m.provider ELSE u.provider END, \
+       provider_message_id = CASE WHEN u.pmid = '' THEN m.provider_message_id ELSE u.pmid END, \
+       error = u.error, \
+       segments = CASE WHEN u.segments > 0 THEN u.segments ELSE m.segments END, \
+       price = CASE WHEN u.price = '' THEN m.price ELSE u.price END, \
+       price_currency = CASE WHEN u.price = '' THEN m.price_currency ELSE u.currency END, \
+       provider_locked = u.locked, \
+       attempts = m.attempts + u.delta, \
+       history = m.history || u.step::jsonb, \
+       sent_at = CASE WHEN u.status = 'sent' THEN now() ELSE m.sent_at END, \
+       updated_at = now() \
+     FROM (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int4[], \
+                                $7::text[], $8::text[], $9::bool[], $10::int4[], $11::text[]) \
+             AS t(job_id, status, provider, pmid, error, segments, price, currency, locked, delta, step) \
+           ORDER BY job_id) u \
+     WHERE m.job_id = u.job_id AND m.status IN ('sending', 'unknown') \
+     RETURNING m.job_id";
+
+const INSERT_PARTS: &str = "INSERT INTO message_parts (job_id, part_index, provider_message_id) \
+     SELECT * FROM UNNEST($1::text[], $2::int4[], $3::text[]) \
+     ON CONFLICT (job_id, part_index) DO NOTHING";
+
+/// Records outcomes in one statement. Answers, in order, whether each row was
+/// still held (false: another delivery moved it on).
+pub async fn record_outcomes(
+    pool: &PgPool,
+    records: &[OutcomeRecord],
+) -> Result<Vec<bool>, StoreError> {
+    let has_parts = records.iter().any(|record| !record.part_ids.is_empty());
+    let updated = if has_parts {
+        // The parts and their message land together or not at all.
+        let mut transaction = pool.begin().await?;
+        let updated = update_rows(&mut *transaction, records).await?;
+        insert_parts(&mut *transaction, records, &updated).await?;
+        transaction.commit().await?;
+        updated
+    } else {
+        // One statement commits on its own: no BEGIN/COMMIT round trips.
+        update_rows(pool, records).await?
+    };
+    Ok(records
+        .iter()
+        .map(|record| updated.contains(&record.job_id))
+        .collect())
+}
+
+pub(super) async fn update_rows<'e, E>(
+    executor: E,
+    records: &[OutcomeRecord],
+) -> Result<HashSet<String>, StoreError>
+where
+    E: sqlx::PgExecutor<'e>,
+{
+    let texts =
+        |pick: fn(&OutcomeRecord) -> &str| -> Vec<&str> { records.iter().map(pick).collect() };
+    let rows = sqlx::query(UPDATE_OUTCOMES)
+        .bind(texts(|record| &record.job_id))
+        .bind(texts(|record| record.status.as_str()))
+        .bind(texts(|record| &record.provider))
+        .bind(texts(|record| &record.provider_message_id))
+        .bind(texts(|record| &record.error))
+        .bind(
+            records
+                .iter()
+                .map(|record| record.segments)
+                .collect::<Vec<_>>(),
+        )
+        .bind(texts(|record| &record.price))
+        .bind(texts(|record| &record.price_currency))
+        .bind(
+            records
+                .iter()
+                .map(|record| record.provider_locked)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            records
+                .iter()
+                .map(|record| record.attempts_delta)
+                .collect::<Vec<_>>(),
+        )
+        .bind(texts(|record| &record.step))
+        .fetch_all(executor)
+        .await?;
+    let mut updated = HashSet::with_capacity(rows.len());
+    for row in rows {
+        updated.insert(row.try_get::<String, _>("job_id")?);
+    }
+    Ok(updated)
+}
+
+async fn insert_parts<'e, E>(
+    executor: E,
+    records: &[OutcomeRecord],
+    updated: &HashSet<String>,
+) -> Result<(), StoreError>
+where
+    E: sqlx::PgExecutor<'e>,
+{
+    let mut job_ids = Vec::new();
+    let mut indexes = Vec::new();
+    let mut part_ids = Vec::new();
+    for record in records
+        .iter()
+        .filter(|record| updated.contains(&record.job_id))
+    {
+        for (index, part_id) in record.part_ids.iter().enumerate() {
+            job_ids.push(record.job_id.as_str());
+            indexes.push(i32::try_from(index).unwrap_or(i32::MAX));
+            part_ids.push(part_id.as_str());
+        }
+    }
+    sqlx::query(INSERT_PARTS)
+        .bind(job_ids)
+        .bind(indexes)
+        .bind(part_ids)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+/// One outcome on its own (the batched writer falls back to this per row when a
+/// batch fails, so one bad row cannot fail its neighbours).
+pub async fn record_outcome(pool: &PgPool, record: &OutcomeRecord) -> Result<bool, StoreError> {
+    Ok(record_outcomes(pool, std::slice::from_ref(record))
+        .await?
+        .pop()
+        .unwrap_or(false))
+}
