@@ -139,10 +139,11 @@ async fn opt_outs_dead_letters_and_unknown_jobs_from_the_command_line() {
     // A dead letter and an unknown job, as the sender leaves them.
     for (job_id, status) in [("job_dead", "failed"), ("job_unknown", "unknown")] {
         sqlx::query(
-            "INSERT INTO messages (job_id, account_id, event_id, recipient, body, status, provider, attempts, error, history) \
+            "INSERT INTO messages (job_id, account_id, event_id, recipient, body, status, provider, attempts, error, history, unknown_since) \
              VALUES ($1, (SELECT id FROM accounts WHERE name = 'tienda-ale'), 'evt', '+525598765432', \
                      'hola', $2, 'main', 3, 'gave up', \
-                     '[{\"at\": 1700000000000, \"attempt\": 3, \"provider\": \"main\", \"outcome\": \"transient\", \"detail\": \"HTTP 503\"}]')",
+                     '[{\"at\": 1700000000000, \"attempt\": 3, \"provider\": \"main\", \"outcome\": \"transient\", \"detail\": \"HTTP 503\"}]', \
+                     CASE WHEN $2 = 'unknown' THEN now() END)",
         )
         .bind(job_id)
         .bind(status)

@@ -4,6 +4,9 @@
 use foco_sender::{App, Config};
 use tokio_util::sync::CancellationToken;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _telemetry = foco_runtime::telemetry::init("foco-sender");

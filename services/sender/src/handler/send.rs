@@ -497,21 +497,10 @@ impl<R: RouteSource> Handler<R> {
         outcome
     }
 
-    /// A brief Postgres hiccup should not turn a known outcome into `unknown`.
+    /// Batched; the writer itself tries a failing batch again, so a brief
+    /// Postgres hiccup does not turn a known outcome into `unknown`.
     async fn record_with_retries(&self, record: OutcomeRecord) -> Result<bool, StoreError> {
-        let mut pause = Duration::from_millis(100);
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            match self.writers.record(record.clone()).await {
-                Err(StoreError::Database(error)) if tries < 4 => {
-                    tracing::warn!(error = %error, "outcome write failed; trying again");
-                    tokio::time::sleep(pause).await;
-                    pause *= 2;
-                }
-                other => return other,
-            }
-        }
+        self.writers.record(record).await
     }
 }
 

@@ -44,6 +44,17 @@ pub struct HttpProvider {
     idempotent: bool,
 }
 
+/// The body without a template.
+#[derive(serde::Serialize)]
+struct DefaultBody<'a> {
+    job_id: &'a str,
+    to: &'a str,
+    from: &'a str,
+    body: &'a str,
+    account_id: &'a str,
+    event_id: &'a str,
+}
+
 /// A compiled `body_template`.
 struct BodyTemplate {
     environment: minijinja::Environment<'static>,
@@ -133,20 +144,31 @@ impl HttpProvider {
                     );
                 }
             },
-            None => serde_json::json!({
-                "job_id": message.job_id,
-                "to": message.to,
-                "from": from,
-                "body": message.body,
-                "account_id": message.account_id,
-                "event_id": message.event_id,
-            })
-            .to_string(),
+            None => {
+                let body = DefaultBody {
+                    job_id: &message.job_id,
+                    to: &message.to,
+                    from,
+                    body: &message.body,
+                    account_id: &message.account_id,
+                    event_id: &message.event_id,
+                };
+                match serde_json::to_string(&body) {
+                    Ok(body) => body,
+                    Err(_) => {
+                        return ProviderOutcome::permanent(
+                            FailureKind::Rejected,
+                            "message could not be encoded",
+                        );
+                    }
+                }
+            }
         };
-        let request = self
-            .client
-            .post(self.url.clone())
-            .headers(self.headers.clone())
+        let mut request = self.client.post(self.url.clone());
+        if !self.headers.is_empty() {
+            request = request.headers(self.headers.clone());
+        }
+        let request = request
             .header(CONTENT_TYPE, self.content_type.clone())
             .header(IDEMPOTENCY_KEY, message.job_id.as_str())
             .body(body);

@@ -173,20 +173,27 @@ async fn flush_outcomes(
     pool: &PgPool,
     records: Vec<OutcomeRecord>,
 ) -> Vec<Result<bool, StoreError>> {
-    match record_outcomes(pool, &records).await {
-        Ok(updated) => updated.into_iter().map(Ok).collect(),
-        Err(error) if records.len() == 1 => vec![Err(error)],
-        Err(error) => {
-            tracing::warn!(error = %error, rows = records.len(), "batched outcome write failed; writing row by row");
-            let mut results = Vec::with_capacity(records.len());
-            for record in &records {
-                results.push(
-                    record_outcomes(pool, std::slice::from_ref(record))
-                        .await
-                        .map(|mut updated| updated.pop().unwrap_or(false)),
-                );
+    // A brief Postgres hiccup must not turn known outcomes into `unknown`: the
+    // batch is tried again before it is written row by row.
+    let mut pause = std::time::Duration::from_millis(100);
+    for _ in 0..3 {
+        match record_outcomes(pool, &records).await {
+            Ok(updated) => return updated.into_iter().map(Ok).collect(),
+            Err(StoreError::Database(error)) => {
+                tracing::warn!(error = %error, rows = records.len(), "outcome write failed; trying again");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
             }
-            results
+            Err(_) => break,
         }
     }
+    let mut results = Vec::with_capacity(records.len());
+    for record in &records {
+        results.push(
+            record_outcomes(pool, std::slice::from_ref(record))
+                .await
+                .map(|mut updated| updated.pop().unwrap_or(false)),
+        );
+    }
+    results
 }

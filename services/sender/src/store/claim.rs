@@ -147,6 +147,7 @@ const RECLAIM_QUEUED: &str = "WITH opted AS (SELECT EXISTS ( \
      RETURNING m.status, m.attempts, m.provider, m.provider_locked";
 
 const MARK_ABANDONED: &str = "UPDATE messages SET status = 'unknown', error = $2, updated_at = now(), \
+       unknown_since = now(), \
        history = history || jsonb_build_object('at', (extract(epoch from now()) * 1000)::bigint, \
          'attempt', attempts, 'provider', provider, 'outcome', 'unknown', 'detail', $2::text) \
      WHERE job_id = $1 AND status = 'sending' AND updated_at <= now() - make_interval(secs => $3)";

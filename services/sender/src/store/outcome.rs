@@ -53,26 +53,37 @@ impl OutcomeRecord {
 /// Only the holder's row moves: `sending`, or `unknown` when a redelivery gave the
 /// claim up for dead while the call was in fact still running (what the provider
 /// answered is more precise than "unknown"). Rows are updated in job id order
-/// (no deadlocks between concurrent batches).
-const UPDATE_OUTCOMES: &str = "UPDATE messages m SET \
-       status = u.status, \
-       provider = CASE WHEN u.provider = '' THEN m.provider ELSE u.provider END, \
-       provider_message_id = CASE WHEN u.pmid = '' THEN m.provider_message_id ELSE u.pmid END, \
-       error = u.error, \
-       segments = CASE WHEN u.segments > 0 THEN u.segments ELSE m.segments END, \
-       price = CASE WHEN u.price = '' THEN m.price ELSE u.price END, \
-       price_currency = CASE WHEN u.price = '' THEN m.price_currency ELSE u.currency END, \
-       provider_locked = u.locked, \
-       attempts = m.attempts + u.delta, \
-       history = m.history || u.step::jsonb, \
-       sent_at = CASE WHEN u.status = 'sent' THEN now() ELSE m.sent_at END, \
-       updated_at = now() \
-     FROM (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int4[], \
-                                $7::text[], $8::text[], $9::bool[], $10::int4[], $11::text[]) \
-             AS t(job_id, status, provider, pmid, error, segments, price, currency, locked, delta, step) \
-           ORDER BY job_id) u \
-     WHERE m.job_id = u.job_id AND m.status IN ('sending', 'unknown') \
-     RETURNING m.job_id";
+/// (no deadlocks between concurrent batches). No index covers a column set here
+/// (migration 0501), so these are HOT updates; the provider's id goes to
+/// `provider_message_ids` in the same statement, for receipts.
+const UPDATE_OUTCOMES: &str = "WITH u AS ( \
+       SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int4[], \
+                            $7::text[], $8::text[], $9::bool[], $10::int4[], $11::text[]) \
+         AS t(job_id, status, provider, pmid, error, segments, price, currency, locked, delta, step) \
+       ORDER BY job_id), \
+     updated AS ( \
+       UPDATE messages m SET \
+         status = u.status, \
+         provider = CASE WHEN u.provider = '' THEN m.provider ELSE u.provider END, \
+         provider_message_id = CASE WHEN u.pmid = '' THEN m.provider_message_id ELSE u.pmid END, \
+         error = u.error, \
+         segments = CASE WHEN u.segments > 0 THEN u.segments ELSE m.segments END, \
+         price = CASE WHEN u.price = '' THEN m.price ELSE u.price END, \
+         price_currency = CASE WHEN u.price = '' THEN m.price_currency ELSE u.currency END, \
+         provider_locked = u.locked, \
+         attempts = m.attempts + u.delta, \
+         history = m.history || u.step::jsonb, \
+         sent_at = CASE WHEN u.status = 'sent' THEN now() ELSE m.sent_at END, \
+         unknown_since = CASE WHEN u.status = 'unknown' THEN COALESCE(m.unknown_since, now()) END, \
+         updated_at = now() \
+       FROM u \
+       WHERE m.job_id = u.job_id AND m.status IN ('sending', 'unknown') \
+       RETURNING m.job_id, u.pmid), \
+     ids AS ( \
+       INSERT INTO provider_message_ids (provider_message_id, job_id) \
+       SELECT pmid, job_id FROM updated WHERE pmid <> '' \
+       ON CONFLICT DO NOTHING) \
+     SELECT job_id FROM updated";
 
 const INSERT_PARTS: &str = "INSERT INTO message_parts (job_id, part_index, provider_message_id) \
      SELECT * FROM UNNEST($1::text[], $2::int4[], $3::text[]) \

@@ -45,8 +45,8 @@ const FIND_TARGET: &str = "SELECT job_id, part_index FROM ( \
        SELECT p.job_id, p.part_index, 0 AS preference FROM message_parts p JOIN messages m USING (job_id) \
          WHERE $2 <> '' AND p.provider_message_id = $2 AND m.account_id = $1 \
        UNION ALL \
-       SELECT job_id, NULL::int4, 1 FROM messages \
-         WHERE $2 <> '' AND provider_message_id = $2 AND account_id = $1 \
+       SELECT i.job_id, NULL::int4, 1 FROM provider_message_ids i JOIN messages m USING (job_id) \
+         WHERE $2 <> '' AND i.provider_message_id = $2 AND m.account_id = $1 \
        UNION ALL \
        SELECT job_id, NULL::int4, 2 FROM messages WHERE $3 <> '' AND job_id = $3 AND account_id = $1 \
      ) targets ORDER BY preference LIMIT 1";
@@ -67,6 +67,7 @@ const UPDATE_MESSAGE: &str = "UPDATE messages SET status = $2, \
        error = CASE WHEN $2 = 'undelivered' THEN $3 ELSE error END, \
        provider_message_id = CASE WHEN provider_message_id = '' THEN $4 ELSE provider_message_id END, \
        delivered_at = CASE WHEN $2 = 'delivered' THEN now() ELSE delivered_at END, \
+       unknown_since = NULL, \
        history = history || $5::jsonb, updated_at = now() \
      WHERE job_id = $1";
 

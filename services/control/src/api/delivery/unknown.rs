@@ -56,9 +56,9 @@ pub async fn list(
     let rows = sqlx::query_as::<_, UnknownRow>(
         "SELECT job_id, account_id, event_id, recipient, body, provider, attempts, error, status, \
                 created_at, updated_at \
-         FROM messages WHERE account_id = $1 AND status = 'unknown' \
-           AND ($2::timestamptz IS NULL OR updated_at < $2) \
-         ORDER BY updated_at DESC, job_id DESC LIMIT $3",
+         FROM messages WHERE account_id = $1 AND unknown_since IS NOT NULL AND status = 'unknown' \
+           AND ($2::timestamptz IS NULL OR unknown_since < $2) \
+         ORDER BY unknown_since DESC, job_id DESC LIMIT $3",
     )
     .bind(account.id)
     .bind(before(request.before_ms)?)
@@ -88,13 +88,20 @@ pub async fn resolve(
         request.note.clone()
     };
     let row = sqlx::query_as::<_, UnknownRow>(
-        "UPDATE messages SET status = $3, error = CASE WHEN $3 = 'failed' THEN $5 ELSE error END, \
+        "WITH resolved AS ( \
+         UPDATE messages SET status = $3, error = CASE WHEN $3 = 'failed' THEN $5 ELSE error END, \
            provider_message_id = CASE WHEN $4 = '' THEN provider_message_id ELSE $4 END, \
            sent_at = CASE WHEN $3 = 'sent' THEN COALESCE(sent_at, now()) ELSE sent_at END, \
-           history = history || $6::jsonb, updated_at = now() \
+           history = history || $6::jsonb, updated_at = now(), unknown_since = NULL \
          WHERE account_id = $1 AND job_id = $2 AND status = 'unknown' \
-         RETURNING job_id, account_id, event_id, recipient, body, provider, attempts, error, status, \
-                   created_at, updated_at",
+         RETURNING job_id, account_id, event_id, recipient, body, provider, provider_message_id, \
+                   attempts, error, status, created_at, updated_at), \
+         ids AS ( \
+           INSERT INTO provider_message_ids (provider_message_id, job_id) \
+           SELECT provider_message_id, job_id FROM resolved WHERE provider_message_id <> '' \
+           ON CONFLICT DO NOTHING) \
+         SELECT job_id, account_id, event_id, recipient, body, provider, attempts, error, status, \
+                created_at, updated_at FROM resolved",
     )
     .bind(account.id)
     .bind(&request.job_id)
@@ -136,6 +143,7 @@ pub async fn resend(
     let mut transaction = state.pool.begin().await?;
     let row = sqlx::query_as::<_, ResendRow>(
         "UPDATE messages SET status = 'queued', provider_locked = true, updated_at = now(), \
+           unknown_since = NULL, \
            history = history || $3::jsonb \
          WHERE account_id = $1 AND job_id = $2 AND status = 'unknown' \
          RETURNING job_id, event_id, source_id, rule_id, recipient, body, provider, sender_id, priority",
