@@ -247,10 +247,11 @@ impl Config {
     }
 
     /// How long a `sending` claim is presumed alive: the provider call is bounded by
-    /// `provider_timeout`, and the outcome write follows within seconds. A claim
-    /// older than this belongs to a sender that died. (Misjudging a slow holder as
-    /// dead only mislabels the job `unknown` until the holder records the real
-    /// outcome; it never causes a second send.)
+    /// `provider_timeout`, and the outcome write follows within `claim_margin`. A
+    /// claim older than this belongs to a sender that died. (Misjudging a slow
+    /// holder as dead either mislabels the job `unknown` until the holder records
+    /// the real outcome, or, for an idempotent provider, repeats the call with the
+    /// same key, which the provider deduplicates: never a second SMS.)
     pub fn claim_lease(&self) -> Duration {
         self.provider_timeout + self.claim_margin
     }

@@ -1,31 +1,42 @@
 //! foco-sender: the service that turns SMS jobs from JetStream (`FOCO_SMS`) into
 //! provider calls, exactly once in effect. For each job it resolves the provider
-//! route (through control, cached), normalises the recipient to E.164 with the
-//! account's default country, claims the job in Postgres (`messages`, unique job id)
-//! before calling the provider, and records the outcome before acknowledging.
+//! route and its failover chain (through control, cached), normalises the
+//! recipient to E.164 with the account's default country, holds marketing jobs
+//! during the recipient's quiet hours, takes a rate-limit token shared by all
+//! replicas, claims the job in Postgres (`messages`, unique job id; the claim also
+//! checks opt-outs) before calling a provider, and records the outcome before
+//! acknowledging. Claims and outcomes are written in batches.
+//!
 //! Transient failures come back through delayed `nak`s with backoff and
-//! `Retry-After`; a job whose sender died mid-call is recorded as `unknown`, never
-//! resent blindly. It does not own the schema (control does) and never evaluates
-//! rules.
+//! `Retry-After` and end as dead letters after `FOCO_SENDER_MAX_ATTEMPTS` or
+//! `FOCO_SENDER_MAX_JOB_AGE`; a 429 pauses the whole route on every replica; a
+//! route fails over only after definite failures. A job whose sender died
+//! mid-call is called again with the same idempotency key where the provider has
+//! one, and recorded as `unknown` (never resent blindly) where it has not. It also
+//! consumes `FOCO_RECEIPTS`: delivery receipts (applied monotonically, per part)
+//! and inbound SMS (STOP/START opt-outs, HELP answers).
+//!
+//! It does not own the schema (control does) and never evaluates rules.
 //!
 //! Environment (defaults in brackets): `NATS_URL` [nats://127.0.0.1:4222],
 //! `DATABASE_URL` [postgres://postgres@127.0.0.1:5432/foco], `FOCO_CONTROL_URL`
 //! [http://127.0.0.1:50051], `FOCO_CONTROL_API_KEY` [falls back to
 //! `FOCO_ADMIN_API_KEY`; required], `FOCO_BUS_PREFIX` [""], `FOCO_BUS_REPLICAS` [1],
 //! `FOCO_ADMIN_LISTEN` [127.0.0.1:9094], `FOCO_CONFIG_CACHE_TTL` [30s],
-//! `FOCO_SENDER_CONCURRENCY` [64], `FOCO_SENDER_MAX_ACK_PENDING` [10000],
+//! `FOCO_SENDER_CONCURRENCY` [256], `FOCO_SENDER_MAX_ACK_PENDING` [10000],
 //! `FOCO_SENDER_ACK_WAIT` [60s], `FOCO_PROVIDER_TIMEOUT` [15s],
-//! `FOCO_SENDER_MAX_ATTEMPTS` [8], `FOCO_CONSOLE_OUTBOX` [var/outbox.jsonl],
-//! `FOCO_ALLOW_PRIVATE_PROVIDER_HOSTS` [false], `FOCO_SHUTDOWN_GRACE` [25s].
+//! `FOCO_SENDER_MAX_ATTEMPTS` [8], `FOCO_SENDER_MAX_JOB_AGE` [24h],
+//! `FOCO_SENDER_CLAIM_MARGIN` [5s], `FOCO_QUIET_HOURS` [21:00-08:00; `off`],
+//! `FOCO_SENDER_SHARED_STATE_POLL` [500ms], `FOCO_SENDER_WRITE_BATCH` [512],
+//! `FOCO_SENDER_RECEIPTS_CONCURRENCY` [16], `FOCO_CONSOLE_OUTBOX`
+//! [var/outbox.jsonl], `FOCO_ALLOW_PRIVATE_PROVIDER_HOSTS` [false],
+//! `FOCO_SHUTDOWN_GRACE` [25s].
 //!
-//! Provider routes (`kind`, settings, credentials):
-//! - `console`: setting `path` (else `FOCO_CONSOLE_OUTBOX`). Prints the SMS and
-//!   appends a JSON line.
-//! - `http`: setting `url` (required), `from`; credentials `header:<Name>` (or
-//!   `header.<Name>`) and `authorization` become request headers. JSON body `{job_id, to, from, body,
-//!   account_id, event_id}` with `Idempotency-Key: <job id>`.
-//! - `twilio`: settings `base_url` [https://api.twilio.com], `from`,
-//!   `messaging_service_sid`, `account_sid`; credentials `account_sid`, `auth_token`.
+//! Provider kinds (`console`, `http`, `twilio`, `vonage`, `infobip`, `smsmasivos`,
+//! `telnyx`), their settings and credentials, and the route settings every kind
+//! takes (`failover`, `country_prefixes`, `rate_limit`, `breaker_threshold`,
+//! `breaker_cooldown`, `quiet_hours`, `help_text`) are documented in
+//! `docs/providers.md` and in each adapter's module (`providers::*`).
 
 mod app;
 pub mod breaker;

@@ -71,7 +71,6 @@ pub fn route_name<'a>(route: &'a ResolvedRoute, requested: &'a str) -> &'a str {
 }
 
 /// One route, read once per version of its configuration.
-#[derive(Debug)]
 pub struct RouteInfo {
     pub name: String,
     /// `<account id>/<route name>`: the key of rate limits, pauses and breakers.
@@ -85,9 +84,36 @@ pub struct RouteInfo {
     pub quiet_hours: Option<Option<QuietHours>>,
     pub help_text: Option<String>,
     pub account_timezone: String,
+    /// Credential values, so that a provider echoing one in an error body cannot
+    /// carry it into `messages.error`, logs or API answers.
+    secrets: Vec<String>,
+}
+
+impl std::fmt::Debug for RouteInfo {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("RouteInfo")
+            .field("key", &self.key)
+            .field("provider", &self.provider)
+            .field("failover", &self.failover)
+            .field("country_prefixes", &self.country_prefixes)
+            .field("rate_limit", &self.rate_limit)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RouteInfo {
+    /// `text` with every credential value of the route replaced.
+    pub fn scrub(&self, text: String) -> String {
+        let mut text = text;
+        for secret in &self.secrets {
+            if text.contains(secret.as_str()) {
+                text = text.replace(secret.as_str(), "[redacted]");
+            }
+        }
+        text
+    }
+
     /// Whether this route sends to `recipient` (E.164).
     pub fn serves(&self, recipient: &str) -> bool {
         self.country_prefixes.is_empty()
@@ -176,6 +202,13 @@ impl RouteInfo {
                 .as_ref()
                 .map(|account| account.timezone.clone())
                 .unwrap_or_default(),
+            // Short values (a region code) would redact ordinary words.
+            secrets: route
+                .credentials
+                .values()
+                .map(|value| value.trim().to_owned())
+                .filter(|value| value.len() >= 6)
+                .collect(),
         }
     }
 }
@@ -262,5 +295,45 @@ impl Routes {
             .route(account_id, name)
             .await?
             .map(|route| self.info(&route)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use foco_proto::v1::ProviderRoute;
+
+    use super::*;
+
+    #[test]
+    fn credentials_echoed_by_a_provider_are_redacted() {
+        let route = ResolvedRoute {
+            route: Some(ProviderRoute {
+                name: "main".to_owned(),
+                kind: "console".to_owned(),
+                ..Default::default()
+            }),
+            account: None,
+            credentials: HashMap::from([
+                ("api_key".to_owned(), "sk_live_0123456789".to_owned()),
+                ("region".to_owned(), "mx".to_owned()),
+            ]),
+        };
+        let providers = Providers::new(
+            std::time::Duration::from_secs(1),
+            true,
+            std::path::PathBuf::from("unused.jsonl"),
+        )
+        .unwrap();
+        let info = RouteInfo::read(&route, &providers);
+        assert_eq!(
+            info.scrub("HTTP 401: invalid key sk_live_0123456789 for mx".to_owned()),
+            "HTTP 401: invalid key [redacted] for mx"
+        );
+        assert!(
+            !format!("{info:?}").contains("sk_live"),
+            "Debug must not show secrets"
+        );
     }
 }

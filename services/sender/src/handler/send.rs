@@ -99,7 +99,7 @@ impl<R: RouteSource> Handler<R> {
             }
             calls += 1;
             let started = Instant::now();
-            let answer = provider.send(&outbound).await;
+            let answer = scrubbed(info, provider.send(&outbound).await);
             self.metrics.provider_call(
                 provider.kind(),
                 answer.label(),
@@ -501,6 +501,30 @@ impl<R: RouteSource> Handler<R> {
     /// Postgres hiccup does not turn a known outcome into `unknown`.
     async fn record_with_retries(&self, record: OutcomeRecord) -> Result<bool, StoreError> {
         self.writers.record(record).await
+    }
+}
+
+/// A provider's answer with the route's credential values taken out of its
+/// reason (some providers echo what they were sent in their error bodies).
+fn scrubbed(info: &RouteInfo, answer: ProviderOutcome) -> ProviderOutcome {
+    match answer {
+        ProviderOutcome::Sent(accepted) => ProviderOutcome::Sent(accepted),
+        ProviderOutcome::Transient {
+            retry_after,
+            reason,
+            throttled,
+        } => ProviderOutcome::Transient {
+            retry_after,
+            reason: info.scrub(reason),
+            throttled,
+        },
+        ProviderOutcome::Permanent { kind, reason } => ProviderOutcome::Permanent {
+            kind,
+            reason: info.scrub(reason),
+        },
+        ProviderOutcome::Unknown { reason } => ProviderOutcome::Unknown {
+            reason: info.scrub(reason),
+        },
     }
 }
 

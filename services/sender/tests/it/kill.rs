@@ -13,7 +13,7 @@ use foco_testkit::FakeResponse;
 
 use crate::harness::TestEnv;
 
-const JOBS: usize = 12;
+const JOBS: usize = 24;
 const KILLS: usize = 20;
 
 fn kill_config(env: &TestEnv) -> foco_sender::Config {
@@ -47,8 +47,8 @@ async fn run_with_kills(env: &TestEnv) -> (Vec<String>, usize) {
         let sender = env.start_sender(kill_config(env)).await;
         // Even rounds kill while a call is at the provider; odd ones right after
         // an outcome was written (and before its ack). A round with nothing left
-        // to do ends after half a second.
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+        // to do ends after 300 ms.
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
         while tokio::time::Instant::now() < deadline {
             let reached = if round % 2 == 0 {
                 env.fake.request_count() > calls_before

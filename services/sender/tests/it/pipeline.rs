@@ -252,3 +252,25 @@ async fn shutdown_drains_the_job_in_flight() {
     assert_eq!(row.status, "sent");
     assert_eq!(row.provider_message_id, "slow-1");
 }
+
+#[tokio::test]
+async fn credentials_echoed_by_a_provider_never_reach_the_message() {
+    let env = TestEnv::start().await;
+    env.http_route().await;
+    env.fake.push_responses([FakeResponse::status(
+        401,
+        r#"{"message": "token Bearer gateway-token is revoked"}"#,
+    )]);
+    let _sender = env.start_sender(env.sender_config()).await;
+    let job = env.job("+525512345678", "hola");
+    env.publish(&job).await;
+    // A refusal of our credentials is the provider's problem: dead-lettered, so
+    // it can be retried once the route is fixed.
+    let row = env.wait_for_status(&job.job_id, "failed", WAIT).await;
+    assert_eq!(row.error, "HTTP 401: token [redacted] is revoked");
+    let history: String = sqlx::query_scalar("SELECT history::text FROM dead_letters")
+        .fetch_one(&env.db.pool)
+        .await
+        .unwrap();
+    assert!(!history.contains("gateway-token"), "{history}");
+}
