@@ -152,6 +152,10 @@ impl App {
             .build_v1()?;
         let control = ControlServiceServer::new(ControlApi::new(state.clone()))
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let scheduling = foco_proto::v1::scheduling_service_server::SchedulingServiceServer::new(
+            ControlApi::new(state.clone()),
+        )
+        .max_decoding_message_size(MAX_MESSAGE_BYTES);
 
         let delivery = DeliveryServiceServer::new(DeliveryApi::new(state.clone(), requeuer))
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
@@ -173,6 +177,7 @@ impl App {
             .add_service(reflection)
             .add_service(control)
             .add_service(delivery)
+            .add_service(scheduling)
             .serve_with_incoming_shutdown(incoming, stop_accepting);
         let grace_expired = async {
             shutdown.cancelled().await;

@@ -9,6 +9,7 @@ mod messages;
 mod resolve;
 mod routes;
 mod rules;
+mod scheduling;
 mod sources;
 mod verification;
 
