@@ -194,9 +194,9 @@ fn keys_of_another_kind_are_refused() {
     );
     assert!(error(parse(&text)).contains("key `headers` does not apply to kind console"));
 
-    let text = EXAMPLE.replace("kind: console ", "kind: vonage ");
+    let text = EXAMPLE.replace("kind: console ", "kind: pigeon ");
     let message = error(parse(&text));
-    assert!(message.contains("unknown variant `vonage`"), "{message}");
+    assert!(message.contains("unknown variant `pigeon`"), "{message}");
 }
 
 #[test]
