@@ -135,7 +135,11 @@ impl PrivateNats {
                     let client = async_nats::connect(url).await.ok()?;
                     // A raw API request rather than `query_account`, whose reply
                     // async-nats 0.51 cannot parse from nats-server 2.9 (Debian's).
-                    client.request("$JS.API.INFO", "".into()).await.ok().map(|_| ())
+                    client
+                        .request("$JS.API.INFO", "".into())
+                        .await
+                        .ok()
+                        .map(|_| ())
                 }
             },
         )
