@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 CARGO ?= cargo
 
-.PHONY: run test deps fmt fmt-check lint unit-test k8s-check build clean-dev bench bench-sender
+.PHONY: run test deps fmt fmt-check lint unit-test k8s-check build clean-dev bench bench-sender bench-ingress
 
 ## Start NATS, PostgreSQL, the four services and a demo; keep running.
 run:
@@ -36,9 +36,15 @@ clean-dev:
 	@scripts/stop-local.sh || true
 
 ## Every benchmark (release builds; they print figures, they do not assert).
-bench: bench-sender
+bench: bench-sender bench-ingress
 
 ## Jobs/s through the sender to a fake provider vs the bare consume+ack ceiling.
 ## FOCO_BENCH_JOBS [50000], FOCO_BENCH_CONCURRENCY [1024]; needs local NATS and Postgres.
 bench-sender:
 	$(CARGO) bench -p foco-sender --bench throughput
+
+## Signed webhooks/s through ingress vs a bare publish-and-ack handler, with latency
+## percentiles and the ratio. FOCO_BENCH_CONNECTIONS [64], FOCO_BENCH_REQUESTS [20000],
+## FOCO_BENCH_ROUNDS [2]; starts NATS and Postgres on loopback if they are not running.
+bench-ingress: deps
+	$(CARGO) bench -p foco-ingress --bench ingress

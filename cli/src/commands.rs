@@ -37,6 +37,14 @@ pub async fn list_sources(
         None | Some(verification::Scheme::None(_)) => "none",
         Some(verification::Scheme::StandardWebhooks(_)) => "standard-webhooks",
         Some(verification::Scheme::HmacSha256(_)) => "hmac-sha256",
+        Some(verification::Scheme::Stripe(_)) => "stripe",
+        Some(verification::Scheme::Calendly(_)) => "calendly",
+        Some(verification::Scheme::HubspotV3(_)) => "hubspot-v3",
+        Some(verification::Scheme::Mercadopago(_)) => "mercadopago",
+        Some(verification::Scheme::Twilio(_)) => "twilio",
+        Some(verification::Scheme::StaticToken(_)) => "static-token",
+        Some(verification::Scheme::BasicAuth(_)) => "basic-auth",
+        Some(verification::Scheme::GenericHmac(_)) => "generic-hmac",
     };
     match format {
         OutputFormat::Json => {

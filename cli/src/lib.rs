@@ -38,15 +38,15 @@
 //!
 //! sources:                            # where webhooks come from
 //!   - name: shop
-//!     verify: { scheme: hmac-sha256, header: X-Shopify-Hmac-Sha256, encoding: base64 }
-//!     # or { scheme: none } (the default), or { scheme: standard-webhooks }
-//!     # hmac-sha256 also takes `prefix` (stripped before decoding, e.g. "sha256=");
-//!     # standard-webhooks takes `tolerance_seconds` (default 300)
+//!     preset: shopify                 # signature scheme + where event type and id live
+//!     # presets: standard-webhooks stripe shopify woocommerce github typeform calendly
+//!     #   hubspot mercadopago tiendanube hotmart twilio generic basic-auth bearer none
 //!     secret: env:SHOPIFY_WEBHOOK_SECRET   # a new value rotates; the old one stays valid
-//!     event_type: header:X-Shopify-Topic   # or body:<path.to.field>
-//!     event_id: header:X-Shopify-Event-Id  # the sender's id, for deduplication
-//!     enabled: true                   # optional
-//!     max_body_bytes: 262144          # optional
+//!     # or secrets: [env:NEW_SECRET, env:OLD_SECRET]   # exactly these (at most 2), current first
+//!     rate_limit: 100/s               # optional, per ingress replica: 100/s, 6000/m, or
+//!                                     #   { per_second: 100, burst: 500 }; beyond it 429
+//!     enabled: true                   # optional; a disabled source answers 410
+//!     max_body_bytes: 262144          # optional (default 256 KiB; 413 beyond)
 //!     rules:
 //!       - name: owner-alert
 //!         when: 'event_type == "orders/create" && double(event.total_price) >= 500.0'   # CEL; absent: always
@@ -60,6 +60,32 @@
 //!                                     #   (transliterate á→a so "tu código" stays 160 a segment)
 //!         max_segments: 2             # optional: a longer message is an error on the event, not sent
 //!         cap: { count: 1, window: 24h }   # optional: at most 1 per recipient per 24 h
+//!   - name: payments
+//!     preset: stripe
+//!     secret: env:STRIPE_WEBHOOK_SECRET
+//!     tolerance: 10m                  # timestamped presets only (default 5m)
+//!   - name: crm
+//!     preset: generic                 # any other HMAC signer
+//!     secret: env:CRM_SECRET
+//!     signature:
+//!       header: X-Signature
+//!       algorithm: sha256             # sha256 (default), sha1 or sha512
+//!       encoding: hex                 # or base64
+//!       prefix: "sha256="             # optional, stripped before decoding
+//!       timestamp_header: X-Timestamp # optional; checked against `tolerance`
+//!       signed_content: "{timestamp}.{body}"   # optional (default {body}); also {method}
+//!                                     #   {url} {header:Name}
+//!   - name: legacy
+//!     verify: { scheme: hmac-sha256, header: X-Shopify-Hmac-Sha256, encoding: base64 }
+//!     # instead of a preset: { scheme: none } (the default), { scheme: standard-webhooks }
+//!     # hmac-sha256 also takes `prefix` (stripped before decoding, e.g. "sha256=");
+//!     # standard-webhooks takes `tolerance_seconds` (default 300)
+//!     secret: env:LEGACY_WEBHOOK_SECRET
+//!     event_type: header:X-Shopify-Topic   # or body:<path.to.field>; overrides a preset's
+//!     event_id: header:X-Shopify-Event-Id  # the sender's id, for deduplication;
+//!                                     #   alternatives: "header:A|header:B"
+//!     content_type: json              # optional: how bodies without a usable
+//!                                     #   Content-Type are read (json or form)
 //! ```
 //!
 //! ## Delayed and cancellable rules

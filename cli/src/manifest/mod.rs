@@ -9,6 +9,7 @@
 mod provider;
 mod resolve;
 mod schedule;
+mod source;
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +18,10 @@ use serde::Deserialize;
 pub use provider::{ProviderKind, ProviderSpec};
 pub use resolve::{Located, Plan, PlannedSource};
 pub use schedule::{BodyEncodingSpec, CapSpec, OnRepeatSpec};
+pub use source::{
+    AlgorithmSpec, ContentTypeSpec, GenericSignatureSpec, PresetSpec, RateLimitDetail,
+    RateLimitSpec,
+};
 
 /// A problem in the file, named by the file's path and the YAML location.
 #[derive(Debug, thiserror::Error)]
@@ -62,12 +67,33 @@ pub struct Manifest {
 #[serde(deny_unknown_fields)]
 pub struct SourceSpec {
     pub name: String,
-    /// How webhooks are verified; absent means not at all.
+    /// A sender preset (`shopify`, `stripe`, ...): its signature scheme, where its
+    /// event type and id live, and its content type. Excludes `verify`.
+    #[serde(default)]
+    pub preset: Option<PresetSpec>,
+    /// The `generic` preset's signature settings.
+    #[serde(default)]
+    pub signature: Option<GenericSignatureSpec>,
+    /// How webhooks are verified; absent means not at all (or the preset's).
     #[serde(default)]
     pub verify: Option<VerifySpec>,
     /// Signing secret (usually `env:NAME`). Absent keeps the stored one.
     #[serde(default)]
     pub secret: Option<String>,
+    /// Every valid secret, current first (at most 2): replaces the stored ones.
+    /// Excludes `secret`.
+    #[serde(default)]
+    pub secrets: Option<Vec<String>>,
+    /// Timestamp tolerance of a timestamped preset, e.g. `10m` (default 5m).
+    #[serde(default)]
+    pub tolerance: Option<String>,
+    /// How bodies without a usable Content-Type are read: `json` or `form`.
+    #[serde(default)]
+    pub content_type: Option<ContentTypeSpec>,
+    /// Webhooks a second per ingress replica: `100/s`, `6000/m`, or
+    /// `{ per_second: 100, burst: 500 }`.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitSpec>,
     /// `header:<Name>` or `body:<path>`.
     #[serde(default)]
     pub event_type: Option<String>,
@@ -195,3 +221,6 @@ impl Manifest {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod source_tests;

@@ -169,7 +169,27 @@ impl Resolver<'_> {
             Some(raw) => self.value(&format!("{location}.secret"), raw)?,
             None => String::new(),
         };
-        let request = UpsertSourceRequest {
+        let secrets = match &source.secrets {
+            None => Vec::new(),
+            Some(_) if source.secret.is_some() => {
+                return Err(self.manifest.invalid(
+                    format!("{location}.secrets"),
+                    "`secret` and `secrets` exclude each other",
+                ));
+            }
+            Some(listed) if listed.is_empty() || listed.len() > 2 => {
+                return Err(self.manifest.invalid(
+                    format!("{location}.secrets"),
+                    "lists one or two secrets, current first",
+                ));
+            }
+            Some(listed) => listed
+                .iter()
+                .enumerate()
+                .map(|(index, raw)| self.value(&format!("{location}.secrets[{index}]"), raw))
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        let mut request = UpsertSourceRequest {
             account: self.manifest.account.clone(),
             name: source.name.clone(),
             verification: Some(verification_request(source.verify.as_ref())),
@@ -178,7 +198,11 @@ impl Resolver<'_> {
             event_id_from: source.event_id.clone().unwrap_or_default(),
             enabled: source.enabled,
             max_body_bytes: source.max_body_bytes.unwrap_or_default(),
+            secrets,
+            ..UpsertSourceRequest::default()
         };
+        self.manifest
+            .apply_source_keys(location, source, &mut request)?;
         let mut rule_names = BTreeSet::new();
         let mut rules = Vec::with_capacity(source.rules.len());
         for (index, rule) in source.rules.iter().enumerate() {

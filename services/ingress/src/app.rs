@@ -18,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::error::{AppError, cause_chain};
 use crate::metrics::Metrics;
-use crate::state::AppState;
+use crate::rate_limit::RateLimiter;
+use crate::state::{AppState, Shared};
 
 /// JetStream's own duplicate window: a sender's quick retry is recognised by the
 /// bus; later redeliveries are caught by the Postgres unique key downstream.
@@ -93,14 +94,15 @@ impl App {
             source,
         })?;
 
-        let state = AppState {
+        let state = AppState::new(Shared {
             sources,
             nats: nats.clone(),
             jetstream,
-            names: Arc::new(names),
+            names,
             metrics,
-            config: Arc::new(config.clone()),
-        };
+            config: config.clone(),
+            rate_limiter: RateLimiter::default(),
+        });
         let router = crate::routes::router(state, config.request_timeout);
         Ok(Self {
             http_listener,

@@ -17,28 +17,46 @@ pub enum BodyFormat {
     Form,
 }
 
-/// The format named by `Content-Type`; anything else (or nothing) is 415.
-/// Parameters such as `charset=utf-8` are ignored, and structured `+json` types
-/// (`application/cloudevents+json`) count as JSON.
-pub fn body_format(headers: &HeaderMap) -> Result<BodyFormat, IngressError> {
-    let value = headers
+impl BodyFormat {
+    /// A source's `content_type` setting: how bodies are read when their
+    /// Content-Type does not say (`""` means they are refused).
+    pub fn from_source_setting(setting: &str) -> Option<Self> {
+        match setting.trim() {
+            "json" => Some(Self::Json),
+            "form" => Some(Self::Form),
+            _ => None,
+        }
+    }
+}
+
+/// The format named by `Content-Type`. When it is missing or names another type
+/// (some senders post JSON as `text/plain`), the source's own format applies if it
+/// has one; otherwise the request is 415. Parameters such as `charset=utf-8` are
+/// ignored, and structured `+json` types (`application/cloudevents+json`) count as
+/// JSON.
+pub fn body_format(
+    headers: &HeaderMap,
+    source_format: Option<BodyFormat>,
+) -> Result<BodyFormat, IngressError> {
+    let declared = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .ok_or(IngressError::UnsupportedMediaType)?;
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    match essence.as_str() {
-        "application/json" => Ok(BodyFormat::Json),
-        "application/x-www-form-urlencoded" => Ok(BodyFormat::Form),
-        other if other.starts_with("application/") && other.ends_with("+json") => {
-            Ok(BodyFormat::Json)
-        }
-        _ => Err(IngressError::UnsupportedMediaType),
+        .and_then(declared_format);
+    declared
+        .or(source_format)
+        .ok_or(IngressError::UnsupportedMediaType)
+}
+
+fn declared_format(value: &str) -> Option<BodyFormat> {
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        return Some(BodyFormat::Json);
     }
+    if essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Some(BodyFormat::Form);
+    }
+    let lower = essence.to_ascii_lowercase();
+    (lower.starts_with("application/") && lower.ends_with("+json")).then_some(BodyFormat::Json)
 }
 
 /// Refuses a declared `Content-Length` over `limit` before reading anything.
@@ -57,13 +75,26 @@ pub fn check_declared_length(headers: &HeaderMap, limit: usize) -> Result<(), In
 /// has no declared length to check up front).
 pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, IngressError> {
     let mut stream = body.into_data_stream();
-    let mut buffer = BytesMut::new();
-    while let Some(chunk) = stream.next().await {
+    // Most webhooks arrive in one chunk, which is then kept without a copy.
+    let Some(first) = stream.next().await else {
+        return Ok(Bytes::new());
+    };
+    let first = first.map_err(IngressError::UnreadableBody)?;
+    if first.len() > limit {
+        return Err(IngressError::BodyTooLarge { limit });
+    }
+    let Some(second) = stream.next().await else {
+        return Ok(first);
+    };
+    let mut buffer = BytesMut::from(first);
+    let mut next = Some(second);
+    while let Some(chunk) = next {
         let chunk = chunk.map_err(IngressError::UnreadableBody)?;
         if buffer.len() + chunk.len() > limit {
             return Err(IngressError::BodyTooLarge { limit });
         }
         buffer.extend_from_slice(&chunk);
+        next = stream.next().await;
     }
     Ok(buffer.freeze())
 }
@@ -76,8 +107,29 @@ pub struct NormalisedBody {
     pub value: Value,
 }
 
+#[cfg(test)]
 pub fn normalise(format: BodyFormat, raw: &Bytes) -> Result<NormalisedBody, IngressError> {
+    normalise_for(format, raw, true)
+}
+
+/// Like [`normalise`]; when no field is read from the body (`keep_value` false),
+/// JSON is only checked, not built into a value (`value` is then `null`): most
+/// presets read the event type and id from headers, and a 10 KiB order is
+/// cheaper to validate than to build.
+pub fn normalise_for(
+    format: BodyFormat,
+    raw: &Bytes,
+    keep_value: bool,
+) -> Result<NormalisedBody, IngressError> {
     match format {
+        BodyFormat::Json if !keep_value => {
+            serde_json::from_slice::<serde::de::IgnoredAny>(raw)
+                .map_err(IngressError::InvalidJson)?;
+            Ok(NormalisedBody {
+                payload: raw.clone(),
+                value: Value::Null,
+            })
+        }
         BodyFormat::Json => {
             let value: Value = serde_json::from_slice(raw).map_err(IngressError::InvalidJson)?;
             // Valid JSON is published byte for byte, as the sender wrote it.
@@ -134,21 +186,22 @@ mod tests {
     #[test]
     fn content_types() {
         assert_eq!(
-            body_format(&with_content_type("application/json")).unwrap(),
+            body_format(&with_content_type("application/json"), None).unwrap(),
             BodyFormat::Json
         );
         assert_eq!(
-            body_format(&with_content_type("Application/JSON; charset=utf-8")).unwrap(),
+            body_format(&with_content_type("Application/JSON; charset=utf-8"), None).unwrap(),
             BodyFormat::Json
         );
         assert_eq!(
-            body_format(&with_content_type("application/cloudevents+json")).unwrap(),
+            body_format(&with_content_type("application/cloudevents+json"), None).unwrap(),
             BodyFormat::Json
         );
         assert_eq!(
-            body_format(&with_content_type(
-                "application/x-www-form-urlencoded; charset=UTF-8"
-            ))
+            body_format(
+                &with_content_type("application/x-www-form-urlencoded; charset=UTF-8"),
+                None
+            )
             .unwrap(),
             BodyFormat::Form
         );
@@ -159,11 +212,34 @@ mod tests {
             "",
         ] {
             assert!(
-                body_format(&with_content_type(refused)).is_err(),
+                body_format(&with_content_type(refused), None).is_err(),
                 "{refused}"
             );
         }
-        assert!(body_format(&HeaderMap::new()).is_err());
+        assert!(body_format(&HeaderMap::new(), None).is_err());
+    }
+
+    #[test]
+    fn the_source_format_reads_bodies_whose_type_does_not_say() {
+        let json = BodyFormat::from_source_setting("json");
+        assert_eq!(
+            body_format(&with_content_type("text/plain"), json).unwrap(),
+            BodyFormat::Json
+        );
+        assert_eq!(
+            body_format(&HeaderMap::new(), json).unwrap(),
+            BodyFormat::Json
+        );
+        // A declared type still wins: WooCommerce's ping is form-encoded.
+        assert_eq!(
+            body_format(
+                &with_content_type("application/x-www-form-urlencoded"),
+                json
+            )
+            .unwrap(),
+            BodyFormat::Form
+        );
+        assert_eq!(BodyFormat::from_source_setting(""), None);
     }
 
     #[test]
@@ -191,6 +267,14 @@ mod tests {
             normalise(BodyFormat::Json, &Bytes::from_static(b"{nope")),
             Err(IngressError::InvalidJson(_))
         ));
+        let checked_only = normalise_for(BodyFormat::Json, &raw, false).unwrap();
+        assert_eq!(checked_only.payload, raw);
+        assert_eq!(checked_only.value, Value::Null);
+        for garbage in [&b"{nope"[..], b"{} {}", b""] {
+            assert!(
+                normalise_for(BodyFormat::Json, &Bytes::copy_from_slice(garbage), false).is_err()
+            );
+        }
     }
 
     #[test]
@@ -203,6 +287,27 @@ mod tests {
         ));
         assert!(check_declared_length(&headers, 11).is_ok());
         assert!(check_declared_length(&HeaderMap::new(), 0).is_ok());
+    }
+
+    #[tokio::test]
+    async fn chunked_bodies_are_joined_within_the_limit() {
+        let chunks = || {
+            let parts: [Result<Bytes, std::io::Error>; 2] = [
+                Ok(Bytes::from_static(b"{\"a\":")),
+                Ok(Bytes::from_static(b"1}")),
+            ];
+            Body::from_stream(futures::stream::iter(parts))
+        };
+        assert_eq!(
+            read_limited(chunks(), 100).await.unwrap(),
+            &b"{\"a\":1}"[..]
+        );
+        let body = chunks();
+        assert!(matches!(
+            read_limited(body, 6).await,
+            Err(IngressError::BodyTooLarge { limit: 6 })
+        ));
+        assert!(read_limited(Body::empty(), 0).await.unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -37,6 +37,11 @@ pub struct Config {
     pub request_timeout: Duration,
     /// After shutdown starts, how long in-flight requests may take. `FOCO_SHUTDOWN_GRACE` [30s]
     pub shutdown_grace: Duration,
+    /// The base URL senders call ingress at, e.g. `https://hooks.example.com` (with
+    /// any path prefix a proxy strips). Twilio and HubSpot sign the URL they
+    /// called, so behind a proxy it must be set. `FOCO_PUBLIC_URL` [unset: rebuilt
+    /// from `X-Forwarded-Proto`/`X-Forwarded-Host`, else `Host`]
+    pub public_url: Option<String>,
 }
 
 impl Config {
@@ -72,6 +77,9 @@ impl Config {
                 Duration::from_secs(30),
             )?,
             shutdown_grace: env::duration_or("FOCO_SHUTDOWN_GRACE", Duration::from_secs(30))?,
+            public_url: env::optional("FOCO_PUBLIC_URL")
+                .map(|url| url.trim().trim_end_matches('/').to_owned())
+                .filter(|url| !url.is_empty()),
         };
         config.validate()?;
         Ok(config)
@@ -112,6 +120,16 @@ impl Config {
         }
         foco_bus::BusNames::new(&self.bus_prefix)
             .map_err(|error| ConfigError::new("FOCO_BUS_PREFIX", &self.bus_prefix, error))?;
+        if let Some(url) = &self.public_url {
+            let has_scheme = url.starts_with("https://") || url.starts_with("http://");
+            if !has_scheme || url.contains('?') || url.contains('#') {
+                return Err(ConfigError::new(
+                    "FOCO_PUBLIC_URL",
+                    url,
+                    "must be an http(s) URL without query or fragment, e.g. https://hooks.example.com",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -143,6 +161,7 @@ mod tests {
             publish_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
+            public_url: None,
         }
     }
 
@@ -166,5 +185,11 @@ mod tests {
         let mut bad = config();
         bad.max_body_bytes = 0;
         assert!(bad.validate().is_err());
+        let mut bad = config();
+        bad.public_url = Some("hooks.example.com".to_owned());
+        assert!(bad.validate().is_err());
+        let mut good = config();
+        good.public_url = Some("https://hooks.example.com/foco".to_owned());
+        assert!(good.validate().is_ok());
     }
 }

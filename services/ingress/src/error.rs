@@ -40,6 +40,12 @@ pub enum IngressError {
     Signature(#[source] SignatureError),
     #[error("JetStream did not store the event")]
     PublishFailed(#[source] PublishError),
+    #[error("the source is over its rate limit")]
+    RateLimited { retry_after_seconds: u64 },
+    #[error("no provider route matches the callback URL")]
+    UnknownRoute,
+    #[error("the callback has no {0}")]
+    MissingField(&'static str),
 }
 
 impl IngressError {
@@ -55,6 +61,9 @@ impl IngressError {
                 ErrorKind::InvalidArgument
             }
             Self::Signature(_) => ErrorKind::Unauthenticated,
+            Self::RateLimited { .. } => ErrorKind::RateLimited,
+            Self::UnknownRoute => ErrorKind::NotFound,
+            Self::MissingField(_) => ErrorKind::InvalidArgument,
         }
     }
 
@@ -74,6 +83,9 @@ impl IngressError {
             Self::Signature(error) if error.is_misconfiguration() => "source_misconfigured",
             Self::Signature(_) => "bad_signature",
             Self::PublishFailed(_) => "bus_unavailable",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::UnknownRoute => "unknown_route",
+            Self::MissingField(_) => "invalid_body",
         }
     }
 
@@ -87,6 +99,9 @@ impl IngressError {
             Self::UnsupportedMediaType => "Unsupported content type",
             Self::UnreadableBody(_) | Self::InvalidJson(_) | Self::InvalidForm(_) => "Invalid body",
             Self::Signature(_) => "Invalid signature",
+            Self::RateLimited { .. } => "Too many requests",
+            Self::UnknownRoute => "Unknown provider route",
+            Self::MissingField(_) => "Invalid body",
         }
     }
 
@@ -120,6 +135,13 @@ impl IngressError {
                 "the webhook signature could not be verified".to_owned()
             }
             Self::Signature(error) => error.to_string(),
+            Self::RateLimited {
+                retry_after_seconds,
+            } => format!(
+                "this source sends more webhooks than its rate limit; retry in {retry_after_seconds} s"
+            ),
+            Self::UnknownRoute => "no provider route has this callback URL".to_owned(),
+            Self::MissingField(field) => format!("the callback has no {field}"),
         }
     }
 
@@ -140,10 +162,14 @@ impl IngressError {
 
     pub fn to_problem(&self) -> Problem {
         let problem = Problem::new(self.kind(), self.title(), self.detail());
-        if self.kind() == ErrorKind::Unavailable {
-            problem.with_retry_after(RETRY_AFTER_SECONDS)
-        } else {
-            problem
+        match self {
+            Self::RateLimited {
+                retry_after_seconds,
+            } => problem.with_retry_after(*retry_after_seconds),
+            _ if self.kind() == ErrorKind::Unavailable => {
+                problem.with_retry_after(RETRY_AFTER_SECONDS)
+            }
+            _ => problem,
         }
     }
 }
@@ -224,6 +250,13 @@ mod tests {
                 IngressError::PublishFailed(PublishError::Disconnected),
                 StatusCode::SERVICE_UNAVAILABLE,
             ),
+            (
+                IngressError::RateLimited {
+                    retry_after_seconds: 2,
+                },
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
+            (IngressError::UnknownRoute, StatusCode::NOT_FOUND),
         ];
         for (error, status) in cases {
             assert_eq!(error.kind().http_status(), status, "{error}");
@@ -237,6 +270,11 @@ mod tests {
         assert!(!problem.detail.contains("NATS"));
         let refused = IngressError::UnknownSource.to_problem();
         assert_eq!(refused.retry_after_seconds, None);
+        let limited = IngressError::RateLimited {
+            retry_after_seconds: 3,
+        }
+        .to_problem();
+        assert_eq!(limited.retry_after_seconds, Some(3));
     }
 
     #[test]

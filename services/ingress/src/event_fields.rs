@@ -1,5 +1,7 @@
 //! Where a source's event type and event id live: `header:<Name>` or
-//! `body:<dotted.path>` (numeric segments index arrays, e.g. `body:data.items.0.id`).
+//! `body:<dotted.path>` (numeric segments index arrays, e.g. `body:data.items.0.id`),
+//! or several of them separated by `|`, tried in order (Shopify's
+//! `header:X-Shopify-Event-Id|header:X-Shopify-Webhook-Id`).
 
 use axum::http::{HeaderMap, HeaderName};
 use serde_json::Value;
@@ -55,16 +57,28 @@ impl FieldLocation {
     }
 }
 
-/// Reads the field named by `spec` (may be empty).
+/// Whether any alternative of `spec` reads the body.
+pub fn reads_body(spec: &str) -> bool {
+    spec.split('|').any(|alternative| {
+        alternative
+            .trim_start()
+            .get(..5)
+            .is_some_and(|kind| kind.eq_ignore_ascii_case("body:"))
+    })
+}
+
+/// Reads the field named by `spec` (may be empty): the first alternative present.
 pub fn read_field(spec: &str, headers: &HeaderMap, payload: &Value) -> Option<String> {
-    if spec.trim().is_empty() {
-        return None;
-    }
-    let Some(location) = FieldLocation::parse(spec) else {
-        tracing::debug!(spec, "unreadable field location, ignoring");
-        return None;
-    };
-    location.read(headers, payload)
+    spec.split('|').find_map(|alternative| {
+        if alternative.trim().is_empty() {
+            return None;
+        }
+        let Some(location) = FieldLocation::parse(alternative) else {
+            tracing::debug!(spec, "unreadable field location, ignoring");
+            return None;
+        };
+        location.read(headers, payload)
+    })
 }
 
 #[cfg(test)]
@@ -119,5 +133,37 @@ mod tests {
         assert_eq!(read_field("body:missing.path", &headers, &payload), None);
         assert_eq!(read_field("header:x-missing", &headers, &payload), None);
         assert_eq!(read_field("", &headers, &payload), None);
+    }
+
+    #[test]
+    fn which_specs_read_the_body() {
+        assert!(reads_body("body:id"));
+        assert!(reads_body("header:X-A| Body:id"));
+        assert!(!reads_body(
+            "header:X-Shopify-Event-Id|header:X-Shopify-Webhook-Id"
+        ));
+        assert!(!reads_body(""));
+    }
+
+    #[test]
+    fn alternatives_are_tried_in_order() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-shopify-webhook-id", "wh-1".parse().unwrap());
+        let spec = "header:X-Shopify-Event-Id|header:X-Shopify-Webhook-Id";
+        assert_eq!(
+            read_field(spec, &headers, &json!({})).as_deref(),
+            Some("wh-1")
+        );
+        headers.insert("x-shopify-event-id", "ev-1".parse().unwrap());
+        assert_eq!(
+            read_field(spec, &headers, &json!({})).as_deref(),
+            Some("ev-1")
+        );
+        let twilio = "body:MessageSid|body:SmsSid";
+        assert_eq!(
+            read_field(twilio, &HeaderMap::new(), &json!({"SmsSid": "SM1"})).as_deref(),
+            Some("SM1")
+        );
+        assert_eq!(read_field("|bogus|", &headers, &json!({})), None);
     }
 }

@@ -1,5 +1,5 @@
-//! Prometheus metrics of ingress: webhooks by outcome (and why they were refused),
-//! and how long JetStream took to acknowledge a publish.
+//! Prometheus metrics of ingress: webhooks and provider callbacks by outcome (and
+//! why they were refused), and how long JetStream took to acknowledge a publish.
 
 use std::time::Duration;
 
@@ -19,6 +19,17 @@ struct WebhookLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallbackLabels {
+    /// twilio
+    provider: &'static str,
+    /// status | inbound
+    kind: &'static str,
+    /// accepted | duplicate | ignored | rejected
+    outcome: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PublishLabels {
     /// acked | failed
     result: &'static str,
@@ -32,6 +43,7 @@ fn publish_histogram() -> Histogram {
 #[derive(Debug, Clone)]
 pub struct Metrics {
     webhooks: Family<WebhookLabels, Counter>,
+    callbacks: Family<CallbackLabels, Counter>,
     publish_seconds: Family<PublishLabels, Histogram, fn() -> Histogram>,
     in_flight: Gauge,
 }
@@ -50,6 +62,7 @@ impl Metrics {
     pub fn register(registry: &mut Registry) -> Self {
         let metrics = Self {
             webhooks: Family::default(),
+            callbacks: Family::default(),
             publish_seconds: Family::new_with_constructor(publish_histogram),
             in_flight: Gauge::default(),
         };
@@ -57,6 +70,11 @@ impl Metrics {
             "webhooks_received",
             "Webhooks received, by outcome and rejection reason",
             metrics.webhooks.clone(),
+        );
+        registry.register(
+            "provider_callbacks_received",
+            "Provider callbacks (delivery receipts, inbound SMS) received, by outcome",
+            metrics.callbacks.clone(),
         );
         registry.register(
             "publish_duration_seconds",
@@ -87,6 +105,24 @@ impl Metrics {
 
     pub fn rejected(&self, reason: &'static str) {
         self.count("rejected", reason);
+    }
+
+    /// A provider callback ended with `outcome` (`reason` empty unless rejected).
+    pub fn callback(
+        &self,
+        provider: &'static str,
+        kind: &'static str,
+        outcome: &'static str,
+        reason: &'static str,
+    ) {
+        self.callbacks
+            .get_or_create(&CallbackLabels {
+                provider,
+                kind,
+                outcome,
+                reason,
+            })
+            .inc();
     }
 
     pub fn observe_publish(&self, elapsed: Duration, acked: bool) {

@@ -9,12 +9,17 @@ use serde::Serialize;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
-#[derive(Debug, Clone, Serialize)]
+/// An RFC 9457 problem: every error ingress answers.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
+    /// Stable per kind of error: `https://foco.dev/problems/<kind>`, e.g.
+    /// `.../unauthenticated`, `.../rate-limited`, `.../unavailable`.
     #[serde(rename = "type")]
     pub problem_type: String,
     pub title: String,
+    /// The HTTP status, repeated.
     pub status: u16,
+    /// What went wrong, safe to show (never internal causes).
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,

@@ -80,13 +80,30 @@ pub async fn publish_event(
     let subject = state
         .names
         .events_subject(&envelope.account_id, &envelope.source_id);
+    publish(
+        state,
+        subject,
+        &envelope.event_id,
+        Bytes::from(envelope.encode_to_vec()),
+    )
+    .await
+}
+
+/// Publishes `payload` on `subject` with `Nats-Msg-Id` = `message_id` and waits
+/// for JetStream's ack; refused at once while disconnected.
+pub async fn publish(
+    state: &AppState,
+    subject: String,
+    message_id: &str,
+    payload: Bytes,
+) -> Result<Published, IngressError> {
     let started = Instant::now();
     let result = foco_bus::publish_durable(
         &state.jetstream,
         &state.nats,
         subject,
-        &envelope.event_id,
-        Bytes::from(envelope.encode_to_vec()),
+        message_id,
+        payload,
         state.config.publish_timeout,
     )
     .await;

@@ -1,5 +1,8 @@
-//! What every request handler needs, in one cheap-to-clone value.
+//! What every request handler needs, in one value that is cheap to clone: axum
+//! clones the state for every request, so it is a single `Arc` (cloning the NATS
+//! clients and caches field by field cost more than verifying a signature).
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use foco_bus::BusNames;
@@ -7,13 +10,31 @@ use foco_control_client::ConfigCache;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiter;
 
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     pub sources: ConfigCache,
     pub nats: async_nats::Client,
     pub jetstream: async_nats::jetstream::Context,
-    pub names: Arc<BusNames>,
+    pub names: BusNames,
     pub metrics: Metrics,
-    pub config: Arc<Config>,
+    pub config: Config,
+    pub rate_limiter: RateLimiter,
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }

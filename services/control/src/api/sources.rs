@@ -1,7 +1,9 @@
 //! Sources: where webhooks come from, the token in their URL, and how their
 //! signature is checked. Signing secrets are sealed with the row id; a new secret
 //! becomes current and the previous current one stays valid beside it, so a
-//! sender can rotate without dropping events.
+//! sender can rotate without dropping events (or a request lists both secrets
+//! explicitly). A preset fills in the scheme and where the event type and id live
+//! (see `verification`).
 
 use chrono::{DateTime, Utc};
 use foco_proto::v1::{
@@ -10,7 +12,7 @@ use foco_proto::v1::{
 };
 use uuid::Uuid;
 
-use super::verification::StoredVerification;
+use super::verification::{SourceSettings, StoredVerification, source_settings};
 use super::{AppState, accounts, millis};
 use crate::auth::Caller;
 use crate::crypto::new_source_token;
@@ -21,6 +23,11 @@ use crate::validate;
 pub const DEFAULT_MAX_BODY_BYTES: u32 = 256 * 1024;
 const MAX_MAX_BODY_BYTES: u32 = 16 * 1024 * 1024;
 const MAX_SECRET_LEN: usize = 1024;
+/// Two secrets are valid at once while one is rotated; more would only widen
+/// what an attacker may guess.
+const MAX_SECRETS: usize = 2;
+const MAX_RATE_LIMIT_PER_SECOND: u32 = 100_000;
+const MAX_RATE_LIMIT_BURST: u32 = 1_000_000;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SourceRow {
@@ -36,13 +43,18 @@ pub struct SourceRow {
     pub max_body_bytes: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub preset: String,
+    pub content_type: String,
+    pub rate_limit_per_second: i32,
+    pub rate_limit_burst: i32,
 }
 
 /// The `sources` columns a [`SourceRow`] reads, as a literal for `concat!`.
 macro_rules! source_columns {
     () => {
         "id, account_id, name, token, verification, secrets_encrypted, event_type_from, event_id_from, \
-         enabled, max_body_bytes, created_at, updated_at"
+         enabled, max_body_bytes, created_at, updated_at, preset, content_type, \
+         rate_limit_per_second, rate_limit_burst"
     };
 }
 pub(crate) use source_columns;
@@ -63,6 +75,11 @@ impl SourceRow {
             max_body_bytes: u32::try_from(self.max_body_bytes).unwrap_or(DEFAULT_MAX_BODY_BYTES),
             created_at_ms: millis(self.created_at),
             updated_at_ms: millis(self.updated_at),
+            preset: self.preset.clone(),
+            content_type: self.content_type.clone(),
+            rate_limit_per_second: u32::try_from(self.rate_limit_per_second).unwrap_or(0),
+            rate_limit_burst: u32::try_from(self.rate_limit_burst).unwrap_or(0),
+            secret_count: u32::try_from(self.secrets_encrypted.len()).unwrap_or(u32::MAX),
         })
     }
 }
@@ -102,14 +119,15 @@ pub async fn upsert(
 ) -> Result<Source, ApiError> {
     let account = accounts::authorize(&state, caller, &request.account).await?;
     validate::name("name", &request.name)?;
-    validate::field_locator("event_type_from", &request.event_type_from)?;
-    validate::field_locator("event_id_from", &request.event_id_from)?;
-    let verification = StoredVerification::from_request(request.verification)?;
-    if request.secret.len() > MAX_SECRET_LEN {
-        return Err(ApiError::invalid(format!(
-            "secret is longer than {MAX_SECRET_LEN} bytes"
-        )));
-    }
+    let SourceSettings {
+        preset,
+        verification,
+        event_type_from,
+        event_id_from,
+        content_type,
+    } = source_settings(&request)?;
+    let new_secrets = requested_secrets(&request)?;
+    let (rate_limit_per_second, rate_limit_burst) = rate_limit(&request)?;
     let max_body_bytes = match request.max_body_bytes {
         0 => DEFAULT_MAX_BODY_BYTES,
         bytes if bytes > MAX_MAX_BODY_BYTES => {
@@ -141,7 +159,10 @@ pub async fn upsert(
         let current = existing
             .map(|existing| existing.secrets_encrypted)
             .unwrap_or_default();
-        let secrets = rotate_secrets(&state, id, current, &request.secret)?;
+        let secrets = match &new_secrets {
+            RequestedSecrets::Rotate(secret) => rotate_secrets(&state, id, current, secret)?,
+            RequestedSecrets::Replace(listed) => replace_secrets(&state, id, current, listed)?,
+        };
         if verification.needs_secret() && secrets.is_empty() {
             return Err(ApiError::invalid(format!(
                 "verification scheme {} needs a signing secret",
@@ -151,24 +172,31 @@ pub async fn upsert(
         let saved = if is_update {
             sqlx::query_as::<_, SourceRow>(concat!(
                 "UPDATE sources SET verification = $2, secrets_encrypted = $3, event_type_from = $4,
-                        event_id_from = $5, enabled = $6, max_body_bytes = $7, updated_at = now()
+                        event_id_from = $5, enabled = $6, max_body_bytes = $7, preset = $8,
+                        content_type = $9, rate_limit_per_second = $10, rate_limit_burst = $11,
+                        updated_at = now()
                  WHERE id = $1 RETURNING ",
                 source_columns!()
             ))
             .bind(id)
             .bind(verification.to_json())
             .bind(&secrets)
-            .bind(&request.event_type_from)
-            .bind(&request.event_id_from)
+            .bind(&event_type_from)
+            .bind(&event_id_from)
             .bind(enabled)
             .bind(max_body_bytes_column)
+            .bind(&preset)
+            .bind(&content_type)
+            .bind(rate_limit_per_second)
+            .bind(rate_limit_burst)
             .fetch_optional(&mut *tx)
             .await?
         } else {
             sqlx::query_as::<_, SourceRow>(concat!(
                 "INSERT INTO sources (id, account_id, name, token, verification, secrets_encrypted,
-                                      event_type_from, event_id_from, enabled, max_body_bytes)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                      event_type_from, event_id_from, enabled, max_body_bytes,
+                                      preset, content_type, rate_limit_per_second, rate_limit_burst)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                  ON CONFLICT (account_id, name) DO NOTHING
                  RETURNING ",
                 source_columns!()
@@ -179,10 +207,14 @@ pub async fn upsert(
             .bind(new_source_token())
             .bind(verification.to_json())
             .bind(&secrets)
-            .bind(&request.event_type_from)
-            .bind(&request.event_id_from)
+            .bind(&event_type_from)
+            .bind(&event_id_from)
             .bind(enabled)
             .bind(max_body_bytes_column)
+            .bind(&preset)
+            .bind(&content_type)
+            .bind(rate_limit_per_second)
+            .bind(rate_limit_burst)
             .fetch_optional(&mut *tx)
             .await
             .map_err(|error| {
@@ -202,6 +234,93 @@ pub async fn upsert(
         "source {:?} was created concurrently; retry",
         request.name
     )))
+}
+
+/// How a request changes the stored secrets.
+enum RequestedSecrets {
+    /// `secret`: empty keeps them, a new one becomes current beside the previous.
+    Rotate(String),
+    /// `secrets`: exactly these, current first.
+    Replace(Vec<String>),
+}
+
+fn requested_secrets(request: &UpsertSourceRequest) -> Result<RequestedSecrets, ApiError> {
+    let too_long = |secret: &String| secret.len() > MAX_SECRET_LEN;
+    if too_long(&request.secret) || request.secrets.iter().any(too_long) {
+        return Err(ApiError::invalid(format!(
+            "a secret is longer than {MAX_SECRET_LEN} bytes"
+        )));
+    }
+    if request.secrets.is_empty() {
+        return Ok(RequestedSecrets::Rotate(request.secret.clone()));
+    }
+    if !request.secret.is_empty() {
+        return Err(ApiError::invalid(
+            "give either secret (rotates) or secrets (replaces), not both",
+        ));
+    }
+    if request.secrets.len() > MAX_SECRETS {
+        return Err(ApiError::invalid(format!(
+            "at most {MAX_SECRETS} secrets can be valid at once"
+        )));
+    }
+    if request
+        .secrets
+        .iter()
+        .any(|secret| secret.trim().is_empty())
+    {
+        return Err(ApiError::invalid("secrets may not be empty"));
+    }
+    if request.secrets.len() == 2 && request.secrets[0] == request.secrets[1] {
+        return Err(ApiError::invalid("secrets lists the same secret twice"));
+    }
+    Ok(RequestedSecrets::Replace(request.secrets.clone()))
+}
+
+fn rate_limit(request: &UpsertSourceRequest) -> Result<(i32, i32), ApiError> {
+    if request.rate_limit_per_second > MAX_RATE_LIMIT_PER_SECOND {
+        return Err(ApiError::invalid(format!(
+            "rate_limit_per_second may be at most {MAX_RATE_LIMIT_PER_SECOND}"
+        )));
+    }
+    if request.rate_limit_burst > MAX_RATE_LIMIT_BURST {
+        return Err(ApiError::invalid(format!(
+            "rate_limit_burst may be at most {MAX_RATE_LIMIT_BURST}"
+        )));
+    }
+    if request.rate_limit_burst > 0 && request.rate_limit_per_second == 0 {
+        return Err(ApiError::invalid(
+            "rate_limit_burst needs rate_limit_per_second",
+        ));
+    }
+    // Both bounds are far below i32::MAX.
+    Ok((
+        i32::try_from(request.rate_limit_per_second).unwrap_or(i32::MAX),
+        i32::try_from(request.rate_limit_burst).unwrap_or(i32::MAX),
+    ))
+}
+
+/// Stores exactly `listed`; when they equal what is stored (an idempotent
+/// re-apply of the same file) the sealed values are kept as they are.
+fn replace_secrets(
+    state: &AppState,
+    source_id: Uuid,
+    current: Vec<Vec<u8>>,
+    listed: &[String],
+) -> Result<Vec<Vec<u8>>, ApiError> {
+    if current.len() == listed.len() {
+        let mut same = true;
+        for (sealed, secret) in current.iter().zip(listed) {
+            same &= state.sealer.open(source_id, sealed)? == secret.as_bytes();
+        }
+        if same {
+            return Ok(current);
+        }
+    }
+    listed
+        .iter()
+        .map(|secret| Ok(state.sealer.seal(source_id, secret.as_bytes())?))
+        .collect()
 }
 
 /// A non-empty new secret becomes current and the previous current one is kept

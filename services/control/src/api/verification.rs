@@ -1,181 +1,261 @@
-//! How a source's signature scheme is stored (`sources.verification`, jsonb):
+//! How a source's signature scheme is stored (`sources.verification`, jsonb), and
+//! how a request's preset and explicit settings become what is stored:
 //!
 //! ```json
 //! {"scheme": "none"}
 //! {"scheme": "standard-webhooks", "tolerance_seconds": 300}
 //! {"scheme": "hmac-sha256", "header": "X-Shopify-Hmac-Sha256", "encoding": "base64", "prefix": ""}
+//! {"scheme": "stripe", "tolerance_seconds": 300}
+//! {"scheme": "static-token", "header": "X-HOTMART-HOTTOK", "prefix": ""}
+//! {"scheme": "generic-hmac", "header": "X-Sig", "algorithm": "sha512", "encoding": "hex", ...}
 //! ```
+//!
+//! The preset table itself is in `presets`.
 
-use foco_proto::v1::verification::Scheme;
-use foco_proto::v1::{
-    HmacSha256, NoVerification, SignatureEncoding, StandardWebhooks, Verification,
-};
-use serde::{Deserialize, Serialize};
+mod presets;
+mod stored;
+
+use foco_proto::v1::UpsertSourceRequest;
 
 use crate::error::ApiError;
+use crate::validate;
 
-/// Seconds a Standard Webhooks timestamp may differ from now when unset.
+pub use presets::PRESET_NAMES;
+pub use stored::{StoredEncoding, StoredVerification};
+
+/// Seconds a timestamped scheme's timestamp may differ from now when unset.
 pub const DEFAULT_TOLERANCE_SECONDS: u32 = 300;
+/// A day: a longer window makes replays too easy to be worth a signature.
+const MAX_TOLERANCE_SECONDS: u32 = 86_400;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "scheme", rename_all = "kebab-case")]
-pub enum StoredVerification {
-    None,
-    StandardWebhooks {
-        tolerance_seconds: u32,
-    },
-    #[serde(rename = "hmac-sha256")]
-    HmacSha256 {
-        header: String,
-        encoding: StoredEncoding,
-        #[serde(default)]
-        prefix: String,
-    },
+/// What a source upsert stores about how its webhooks are read and checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceSettings {
+    pub preset: String,
+    pub verification: StoredVerification,
+    pub event_type_from: String,
+    pub event_id_from: String,
+    pub content_type: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StoredEncoding {
-    Hex,
-    Base64,
+/// Applies the request's preset (its defaults fill what the request leaves
+/// empty) and validates the result.
+pub fn source_settings(request: &UpsertSourceRequest) -> Result<SourceSettings, ApiError> {
+    let preset_name = request.preset.trim().to_ascii_lowercase();
+    let preset = if preset_name.is_empty() {
+        None
+    } else {
+        Some(presets::preset(&preset_name).ok_or_else(|| {
+            ApiError::invalid(format!(
+                "preset {:?} is not known; use one of {}",
+                request.preset,
+                PRESET_NAMES.join(", ")
+            ))
+        })?)
+    };
+    let explicit = request
+        .verification
+        .as_ref()
+        .and_then(|verification| verification.scheme.as_ref())
+        .is_some();
+    let mut verification = match (&preset, explicit) {
+        (_, true) => {
+            let given = StoredVerification::from_request(request.verification.clone())?;
+            if let Some(preset) = &preset {
+                preset.check_scheme(&preset_name, &given)?;
+            }
+            given
+        }
+        (Some(preset), false) => preset.verification(&preset_name)?,
+        (None, false) => StoredVerification::None,
+    };
+    if request.timestamp_tolerance_seconds > 0 {
+        if request.timestamp_tolerance_seconds > MAX_TOLERANCE_SECONDS {
+            return Err(ApiError::invalid(format!(
+                "timestamp_tolerance_seconds may be at most {MAX_TOLERANCE_SECONDS}"
+            )));
+        }
+        if !verification.set_tolerance(request.timestamp_tolerance_seconds) {
+            return Err(ApiError::invalid(format!(
+                "timestamp_tolerance_seconds applies only to timestamped schemes; {} has no timestamp",
+                verification.scheme_name()
+            )));
+        }
+    }
+    let pick = |given: &str, default: Option<&'static str>| {
+        let given = given.trim();
+        if given.is_empty() {
+            default.unwrap_or_default().to_owned()
+        } else {
+            given.to_owned()
+        }
+    };
+    let event_type_from = pick(
+        &request.event_type_from,
+        preset.as_ref().map(|preset| preset.event_type_from),
+    );
+    let event_id_from = pick(
+        &request.event_id_from,
+        preset.as_ref().map(|preset| preset.event_id_from),
+    );
+    let content_type = pick(
+        &request.content_type,
+        preset.as_ref().map(|preset| preset.content_type),
+    )
+    .to_ascii_lowercase();
+    validate::field_locator("event_type_from", &event_type_from)?;
+    for alternative in event_id_from.split('|') {
+        if event_id_from.contains('|') && alternative.trim().is_empty() {
+            return Err(ApiError::invalid(format!(
+                "event_id_from {event_id_from:?} has an empty alternative"
+            )));
+        }
+        validate::field_locator("event_id_from", alternative.trim())?;
+    }
+    if !matches!(content_type.as_str(), "" | "json" | "form") {
+        return Err(ApiError::invalid(format!(
+            "content_type {:?} must be \"json\", \"form\" or empty",
+            request.content_type
+        )));
+    }
+    Ok(SourceSettings {
+        preset: preset_name,
+        verification,
+        event_type_from,
+        event_id_from: event_id_from
+            .split('|')
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join("|"),
+        content_type,
+    })
 }
 
-impl StoredVerification {
-    /// Validates a request's verification; absent means no verification.
-    pub fn from_request(verification: Option<Verification>) -> Result<Self, ApiError> {
-        let Some(scheme) = verification.and_then(|verification| verification.scheme) else {
-            return Ok(Self::None);
-        };
-        match scheme {
-            Scheme::None(NoVerification {}) => Ok(Self::None),
-            Scheme::StandardWebhooks(StandardWebhooks { tolerance_seconds }) => {
-                Ok(Self::StandardWebhooks {
-                    tolerance_seconds: if tolerance_seconds == 0 {
-                        DEFAULT_TOLERANCE_SECONDS
-                    } else {
-                        tolerance_seconds
-                    },
-                })
-            }
-            Scheme::HmacSha256(hmac) => {
-                let header = hmac.header.trim().to_owned();
-                let header_is_valid = !header.is_empty()
-                    && header
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-                if !header_is_valid {
-                    return Err(ApiError::invalid(
-                        "verification.hmac_sha256.header must be a header name such as \"X-Shopify-Hmac-Sha256\"",
-                    ));
-                }
-                let encoding = match SignatureEncoding::try_from(hmac.encoding) {
-                    Ok(SignatureEncoding::Hex) => StoredEncoding::Hex,
-                    Ok(SignatureEncoding::Base64) => StoredEncoding::Base64,
-                    _ => {
-                        return Err(ApiError::invalid(
-                            "verification.hmac_sha256.encoding must be hex or base64",
-                        ));
-                    }
-                };
-                Ok(Self::HmacSha256 {
-                    header,
-                    encoding,
-                    prefix: hmac.prefix,
-                })
-            }
-        }
+/// A header name as senders spell them: letters, digits, '-' and '_'.
+fn header_name(field: &str, value: &str) -> Result<String, ApiError> {
+    let header = value.trim();
+    let valid = !header.is_empty()
+        && header.len() <= 128
+        && header
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if valid {
+        Ok(header.to_owned())
+    } else {
+        Err(ApiError::invalid(format!(
+            "{field} must be a header name such as \"X-Signature\""
+        )))
     }
+}
 
-    pub fn needs_secret(&self) -> bool {
-        !matches!(self, Self::None)
-    }
-
-    pub fn scheme_name(&self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::StandardWebhooks { .. } => "standard-webhooks",
-            Self::HmacSha256 { .. } => "hmac-sha256",
-        }
-    }
-
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_else(|_| serde_json::json!({"scheme": "none"}))
-    }
-
-    pub fn from_json(value: serde_json::Value) -> Result<Self, ApiError> {
-        serde_json::from_value(value)
-            .map_err(|error| ApiError::Corrupt(format!("sources.verification: {error}")))
-    }
-
-    pub fn into_proto(self) -> Verification {
-        let scheme = match self {
-            Self::None => Scheme::None(NoVerification {}),
-            Self::StandardWebhooks { tolerance_seconds } => {
-                Scheme::StandardWebhooks(StandardWebhooks { tolerance_seconds })
-            }
-            Self::HmacSha256 {
-                header,
-                encoding,
-                prefix,
-            } => Scheme::HmacSha256(HmacSha256 {
-                header,
-                encoding: match encoding {
-                    StoredEncoding::Hex => SignatureEncoding::Hex,
-                    StoredEncoding::Base64 => SignatureEncoding::Base64,
-                } as i32,
-                prefix,
-            }),
-        };
-        Verification {
-            scheme: Some(scheme),
-        }
+fn tolerance_or_default(tolerance_seconds: u32) -> u32 {
+    if tolerance_seconds == 0 {
+        DEFAULT_TOLERANCE_SECONDS
+    } else {
+        tolerance_seconds
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use foco_proto::v1::verification::Scheme;
+    use foco_proto::v1::{GenericHmac, HmacSha256, SignatureEncoding, Verification};
+
+    fn request(preset: &str) -> UpsertSourceRequest {
+        UpsertSourceRequest {
+            account: "a".to_owned(),
+            name: "s".to_owned(),
+            preset: preset.to_owned(),
+            ..Default::default()
+        }
+    }
 
     #[test]
-    fn json_round_trip() {
-        let stored = StoredVerification::HmacSha256 {
-            header: "X-Shopify-Hmac-Sha256".to_owned(),
-            encoding: StoredEncoding::Base64,
-            prefix: String::new(),
-        };
-        let json = stored.to_json();
-        assert_eq!(json["scheme"], "hmac-sha256");
-        assert_eq!(json["encoding"], "base64");
-        assert_eq!(StoredVerification::from_json(json).unwrap(), stored);
-        let standard = StoredVerification::from_request(Some(Verification {
-            scheme: Some(Scheme::StandardWebhooks(StandardWebhooks {
-                tolerance_seconds: 0,
-            })),
-        }))
-        .unwrap();
+    fn every_preset_expands_to_valid_settings() {
+        for name in PRESET_NAMES {
+            if name == "generic" {
+                continue;
+            }
+            let settings = source_settings(&request(name)).unwrap();
+            assert_eq!(settings.preset, name);
+        }
+    }
+
+    #[test]
+    fn shopify_defaults_and_overrides() {
+        let settings = source_settings(&request("Shopify")).unwrap();
+        assert_eq!(settings.preset, "shopify");
+        assert_eq!(settings.event_type_from, "header:X-Shopify-Topic");
         assert_eq!(
-            standard.to_json(),
-            serde_json::json!({"scheme": "standard-webhooks", "tolerance_seconds": 300})
+            settings.event_id_from,
+            "header:X-Shopify-Event-Id|header:X-Shopify-Webhook-Id"
+        );
+        assert_eq!(settings.content_type, "json");
+        assert_eq!(settings.verification.scheme_name(), "hmac-sha256");
+
+        let mut custom = request("shopify");
+        custom.event_type_from = "body:kind".to_owned();
+        custom.content_type = "form".to_owned();
+        let settings = source_settings(&custom).unwrap();
+        assert_eq!(settings.event_type_from, "body:kind");
+        assert_eq!(settings.content_type, "form");
+    }
+
+    #[test]
+    fn a_preset_refuses_another_scheme_and_unknown_names() {
+        let mut mismatched = request("stripe");
+        mismatched.verification = Some(Verification {
+            scheme: Some(Scheme::HmacSha256(HmacSha256 {
+                header: "X-Sig".to_owned(),
+                encoding: SignatureEncoding::Hex as i32,
+                prefix: String::new(),
+            })),
+        });
+        assert!(source_settings(&mismatched).is_err());
+        assert!(source_settings(&request("paypal")).is_err());
+    }
+
+    #[test]
+    fn generic_needs_its_settings_and_tolerance_needs_a_timestamp() {
+        assert!(source_settings(&request("generic")).is_err());
+        let mut generic = request("generic");
+        generic.verification = Some(Verification {
+            scheme: Some(Scheme::GenericHmac(GenericHmac {
+                header: "X-Sig".to_owned(),
+                encoding: SignatureEncoding::Hex as i32,
+                timestamp_header: "X-Time".to_owned(),
+                signed_content: "{timestamp}.{body}".to_owned(),
+                ..Default::default()
+            })),
+        });
+        generic.timestamp_tolerance_seconds = 600;
+        let settings = source_settings(&generic).unwrap();
+        assert_eq!(settings.verification.to_json()["tolerance_seconds"], 600);
+
+        let mut shopify = request("shopify");
+        shopify.timestamp_tolerance_seconds = 600;
+        assert!(source_settings(&shopify).is_err());
+        let mut stripe = request("stripe");
+        stripe.timestamp_tolerance_seconds = 600;
+        let settings = source_settings(&stripe).unwrap();
+        assert_eq!(
+            settings.verification.to_json(),
+            serde_json::json!({"scheme": "stripe", "tolerance_seconds": 600})
         );
     }
 
     #[test]
-    fn hmac_needs_header_and_encoding() {
-        let request = |header: &str, encoding: SignatureEncoding| {
-            StoredVerification::from_request(Some(Verification {
-                scheme: Some(Scheme::HmacSha256(HmacSha256 {
-                    header: header.to_owned(),
-                    encoding: encoding as i32,
-                    prefix: String::new(),
-                })),
-            }))
-        };
-        assert!(request("", SignatureEncoding::Hex).is_err());
-        assert!(request("X-Sig", SignatureEncoding::Unspecified).is_err());
-        assert!(request("X-Sig", SignatureEncoding::Hex).is_ok());
+    fn event_id_alternatives_are_each_checked() {
+        let mut bad = request("");
+        bad.event_id_from = "header:X-A|".to_owned();
+        assert!(source_settings(&bad).is_err());
+        bad.event_id_from = "header:X-A|query:x".to_owned();
+        assert!(source_settings(&bad).is_err());
+        bad.event_id_from = "header:X-A | body:id".to_owned();
         assert_eq!(
-            StoredVerification::from_request(None).unwrap(),
-            StoredVerification::None
+            source_settings(&bad).unwrap().event_id_from,
+            "header:X-A|body:id"
         );
     }
 }

@@ -6,6 +6,7 @@ mod harness;
 mod health;
 mod messages;
 mod notify;
+mod presets;
 mod resolve;
 mod secrets;
 mod upserts;

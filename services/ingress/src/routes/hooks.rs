@@ -2,7 +2,7 @@
 //! type, read the body within the limit, verify the signature over the raw bytes,
 //! normalise to JSON, and answer 202 only once JetStream has stored the event.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::extract::rejection::PathRejection;
@@ -12,9 +12,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tracing::field::Empty;
 
-use crate::body::{body_format, check_declared_length, normalise, read_limited};
+use crate::body::{BodyFormat, body_format, check_declared_length, normalise_for, read_limited};
 use crate::error::IngressError;
-use crate::event_fields::read_field;
+use crate::event_fields::{read_field, reads_body};
 use crate::publish::{EventParts, build_envelope, envelope_headers, publish_event};
 use crate::signature::{SignedRequest, Verifier};
 use crate::state::AppState;
@@ -26,15 +26,21 @@ pub const WEBHOOK_ROUTE: &str = "/v1/hooks/{source_token}";
 /// (and without filling the cache with junk keys).
 const MAX_TOKEN_LEN: usize = 200;
 
-#[derive(Debug, Serialize)]
-struct AcceptedBody {
+/// The event is stored on FOCO_EVENTS.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AcceptedBody {
+    /// Foco's id for the event: derived from the sender's own event id when the
+    /// source has one, else from a hash of the body.
     event_id: String,
-    /// JetStream already held an event with this id: the sender retried.
+    /// An event with this id was stored already (within the bus's duplicate
+    /// window): the sender retried, and nothing new was stored.
     duplicate: bool,
 }
 
-#[derive(Debug, Serialize)]
-struct PingBody {
+/// WooCommerce's unsigned creation ping, answered so WooCommerce keeps the
+/// webhook active; nothing is stored.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PingBody {
     ping: bool,
 }
 
@@ -43,6 +49,35 @@ enum Outcome {
     Ping,
 }
 
+/// Receive a webhook.
+///
+/// The source (named by the token in the URL) says how the request is verified
+/// and where its event type and id live. The answer is 202 only once JetStream
+/// has stored the event; 503 with `Retry-After` otherwise.
+#[utoipa::path(
+    post,
+    path = "/v1/hooks/{source_token}",
+    tag = "webhooks",
+    params(("source_token" = String, Path, description = "The source's token, shown by `foco apply` and `foco sources list`")),
+    request_body(
+        content(("application/json"), ("application/x-www-form-urlencoded")),
+        description = "The sender's payload, verified over its raw bytes. Other content types are read as the source's `content_type` says, or refused."
+    ),
+    responses(
+        (status = 202, description = "Stored on FOCO_EVENTS", body = AcceptedBody),
+        (status = 200, description = "WooCommerce's creation ping: answered, not stored", body = PingBody),
+        (status = 400, description = "The body is not valid JSON or form data", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, wrong or stale signature", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No source has this token", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The source is disabled: stop sending", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than the source allows", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Neither JSON nor form-encoded", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the source's rate limit", body = crate::problem::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until a request is accepted again"))),
+        (status = 503, description = "Not stored; retry later", body = crate::problem::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 #[tracing::instrument(
     name = "ingress.webhook",
     skip_all,
@@ -114,12 +149,27 @@ async fn handle(
     if !source.enabled {
         return Err(IngressError::SourceDisabled);
     }
+    // Before the body is read: a flooding sender costs as little as possible.
+    state
+        .rate_limiter
+        .check(
+            &source.id,
+            source.rate_limit_per_second,
+            source.rate_limit_burst,
+            Instant::now(),
+        )
+        .map_err(|retry_after_seconds| IngressError::RateLimited {
+            retry_after_seconds,
+        })?;
 
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
     let limit = state.config.body_limit_for(source.max_body_bytes);
     check_declared_length(headers, limit)?;
-    let format = body_format(headers)?;
+    let format = body_format(
+        headers,
+        BodyFormat::from_source_setting(&source.content_type),
+    )?;
     let raw_body = read_limited(body, limit).await?;
 
     let verifier = Verifier::from_proto(source.verification.as_ref());
@@ -131,12 +181,20 @@ async fn handle(
         headers,
         raw_body: &raw_body,
         now_unix_seconds: unix_seconds(received_at),
+        method: parts.method.as_str(),
+        path_and_query: parts
+            .uri
+            .path_and_query()
+            .map_or("/", |path_and_query| path_and_query.as_str()),
+        public_base: state.config.public_url.as_deref(),
     };
     verifier
         .verify(&signed, &resolved.secrets)
         .map_err(IngressError::Signature)?;
 
-    let body = normalise(format, &raw_body)?;
+    let reads_fields_from_body =
+        reads_body(&source.event_type_from) || reads_body(&source.event_id_from);
+    let body = normalise_for(format, &raw_body, reads_fields_from_body)?;
     let event_type = read_field(&source.event_type_from, headers, &body.value).unwrap_or_default();
     let external_id = read_field(&source.event_id_from, headers, &body.value)
         .or_else(|| verifier.default_event_id(headers));
@@ -164,13 +222,13 @@ async fn handle(
     })
 }
 
-fn unix_seconds(time: SystemTime) -> i64 {
+pub(crate) fn unix_seconds(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |elapsed| {
         i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
     })
 }
 
-fn unix_millis(time: SystemTime) -> i64 {
+pub(crate) fn unix_millis(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |elapsed| {
         i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
     })

@@ -1,7 +1,8 @@
 //! The HTTP surface of ingress and the middleware around it: request timeout,
 //! problem bodies for every error, and a trace span per request.
 
-mod hooks;
+pub(crate) mod hooks;
+pub(crate) mod providers;
 
 use std::time::Duration;
 
@@ -9,7 +10,8 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
+use bytes::Bytes;
 use foco_runtime::ErrorKind;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
@@ -21,10 +23,32 @@ use crate::state::AppState;
 pub use hooks::WEBHOOK_ROUTE;
 
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    // Rendered once: the document does not change while the process runs.
+    let document = Bytes::from(crate::openapi::document_json());
     Router::new()
         .route(
             WEBHOOK_ROUTE,
             post(hooks::receive_webhook).fallback(method_not_allowed),
+        )
+        .route(
+            providers::TWILIO_STATUS_ROUTE,
+            post(providers::twilio_status).fallback(method_not_allowed),
+        )
+        .route(
+            providers::TWILIO_INBOUND_ROUTE,
+            post(providers::twilio_inbound).fallback(method_not_allowed),
+        )
+        .route(
+            providers::TWILIO_DEFAULT_STATUS_ROUTE,
+            post(providers::twilio_status_default).fallback(method_not_allowed),
+        )
+        .route(
+            providers::TWILIO_DEFAULT_INBOUND_ROUTE,
+            post(providers::twilio_inbound_default).fallback(method_not_allowed),
+        )
+        .route(
+            crate::openapi::OPENAPI_ROUTE,
+            get(move || crate::openapi::openapi_json(document.clone())),
         )
         .fallback(not_found)
         .with_state(state)
@@ -51,7 +75,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
 async fn method_not_allowed() -> Response {
     let mut response = Problem::about_blank(
         StatusCode::METHOD_NOT_ALLOWED,
-        "webhooks are delivered with POST",
+        "webhooks and callbacks are delivered with POST",
     )
     .into_response();
     response

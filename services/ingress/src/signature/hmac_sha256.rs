@@ -8,6 +8,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::{
     SignatureError, SignatureScheme, SignedRequest, header_text, hmac_sha256, matches_any,
+    strip_prefix_ignore_case,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,12 +39,7 @@ impl HmacSha256Header {
     }
 
     pub fn from_proto(settings: &foco_proto::v1::HmacSha256) -> Self {
-        use foco_proto::v1::SignatureEncoding as Proto;
-        let encoding = match settings.encoding() {
-            Proto::Hex => SignatureEncoding::Hex,
-            Proto::Base64 => SignatureEncoding::Base64,
-            Proto::Unspecified => SignatureEncoding::Auto,
-        };
+        let encoding = SignatureEncoding::from_proto(settings.encoding);
         Self {
             // `from_bytes` lower-cases, so "X-Shopify-Hmac-Sha256" matches as sent.
             header: HeaderName::from_bytes(settings.header.trim().as_bytes()).ok(),
@@ -53,11 +49,27 @@ impl HmacSha256Header {
     }
 
     fn decode(&self, text: &str) -> Option<Vec<u8>> {
-        match self.encoding {
-            SignatureEncoding::Hex => hex::decode(text).ok(),
-            SignatureEncoding::Base64 => BASE64.decode(text).ok(),
-            SignatureEncoding::Auto if text.len() == 64 => hex::decode(text).ok(),
-            SignatureEncoding::Auto => BASE64.decode(text).ok(),
+        self.encoding.decode(text, 32)
+    }
+}
+
+impl SignatureEncoding {
+    pub fn from_proto(value: i32) -> Self {
+        use foco_proto::v1::SignatureEncoding as Proto;
+        match Proto::try_from(value) {
+            Ok(Proto::Hex) => Self::Hex,
+            Ok(Proto::Base64) => Self::Base64,
+            _ => Self::Auto,
+        }
+    }
+
+    /// Decodes a MAC of `mac_len` bytes; `Auto` tells hex from base64 by length.
+    pub fn decode(self, text: &str, mac_len: usize) -> Option<Vec<u8>> {
+        match self {
+            Self::Hex => hex::decode(text).ok(),
+            Self::Base64 => BASE64.decode(text).ok(),
+            Self::Auto if text.len() == mac_len * 2 => hex::decode(text).ok(),
+            Self::Auto => BASE64.decode(text).ok(),
         }
     }
 }
@@ -98,15 +110,6 @@ impl SignatureScheme for HmacSha256Header {
     }
 }
 
-fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
-    if prefix.is_empty() {
-        return Some(text);
-    }
-    let head = text.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &text[prefix.len()..])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,11 +126,7 @@ mod tests {
         if let (Some(value), Some(name)) = (header_value, &scheme.header) {
             headers.insert(name.clone(), value.parse().unwrap());
         }
-        let request = SignedRequest {
-            headers: &headers,
-            raw_body: body,
-            now_unix_seconds: 1_700_000_000,
-        };
+        let request = SignedRequest::new(&headers, body, 1_700_000_000);
         let secrets: Vec<String> = secrets.iter().map(|s| (*s).to_owned()).collect();
         scheme.verify(&request, &secrets)
     }

@@ -3,23 +3,49 @@
 //! valid while a secret is rotated) and compares in constant time.
 //!
 //! A scheme is a small type implementing [`SignatureScheme`]; [`Verifier`] is the
-//! closed set of schemes a source can name. Sender presets (Stripe, Shopify, GitHub,
-//! Twilio, ...) are new variants and modules here; the handler does not change.
+//! closed set of schemes a source can name (control's presets choose one). The
+//! handler does not change when a scheme is added.
 
+mod digest;
+mod generic;
 mod hmac_sha256;
+mod hubspot;
+mod mercadopago;
 mod standard_webhooks;
+mod timestamped;
+mod token;
+pub mod twilio;
 
 use axum::http::{HeaderMap, HeaderName};
 use foco_proto::v1::{Verification, verification};
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
-use subtle::{Choice, ConstantTimeEq};
 
+pub use digest::{Algorithm, hmac, hmac_sha256, matches_any};
+pub use generic::GenericHmac;
 pub use hmac_sha256::{HmacSha256Header, SignatureEncoding};
+pub use hubspot::HubspotV3;
+#[cfg(test)]
+pub(crate) use hubspot::decode_uri as hubspot_decode_uri;
+pub use mercadopago::MercadoPago;
 pub use standard_webhooks::{
     StandardWebhooks, WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP,
     sign as sign_standard_webhooks,
 };
+pub use timestamped::TimestampedV1;
+
+/// Sign like the senders do: for tests, fixtures and the benchmark.
+pub mod signing {
+    pub use super::hubspot::sign as hubspot_v3;
+    pub use super::mercadopago::sign as mercadopago;
+    pub use super::standard_webhooks::sign as standard_webhooks;
+    pub use super::timestamped::sign as stripe;
+    pub use super::timestamped::sign as calendly;
+    pub use super::twilio::signature as twilio;
+}
+pub use token::{BasicAuth, StaticToken};
+pub use twilio::TwilioSignature;
+
+/// Tolerance of timestamped schemes when the source sets none.
+pub const DEFAULT_TOLERANCE_SECONDS: u64 = 300;
 
 /// What a scheme sees of a request.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +56,56 @@ pub struct SignedRequest<'a> {
     /// Wall-clock time used for timestamp tolerance checks (a parameter so tests
     /// are deterministic).
     pub now_unix_seconds: i64,
+    /// The request method, e.g. "POST" (HubSpot signs it).
+    pub method: &'a str,
+    /// Path and query as received.
+    pub path_and_query: &'a str,
+    /// The externally visible base URL (`FOCO_PUBLIC_URL`), without a trailing `/`.
+    pub public_base: Option<&'a str>,
+}
+
+impl<'a> SignedRequest<'a> {
+    /// A `POST /` with no configured public URL; callers set the other fields.
+    pub fn new(headers: &'a HeaderMap, raw_body: &'a [u8], now_unix_seconds: i64) -> Self {
+        Self {
+            headers,
+            raw_body,
+            now_unix_seconds,
+            method: "POST",
+            path_and_query: "/",
+            public_base: None,
+        }
+    }
+
+    /// The URL the sender called, as it signs it: the public base (configured, or
+    /// rebuilt from the forwarding headers a proxy adds, else `Host`) followed by
+    /// the path and query as received.
+    pub fn public_url(&self) -> String {
+        if let Some(base) = self.public_base {
+            return format!("{base}{}", self.path_and_query);
+        }
+        let first_value = |name: &str| {
+            self.headers
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.split(',').next())
+                .map(str::trim)
+                .filter(|value| !value.is_empty())
+        };
+        let scheme = first_value("x-forwarded-proto").unwrap_or("http");
+        let host = first_value("x-forwarded-host")
+            .or_else(|| first_value("host"))
+            .unwrap_or("localhost");
+        format!("{scheme}://{host}{}", self.path_and_query)
+    }
+
+    /// The query string, if any.
+    pub fn query(&self) -> Option<&'a str> {
+        self.path_and_query
+            .split_once('?')
+            .map(|(_, query)| query)
+            .filter(|query| !query.is_empty())
+    }
 }
 
 /// Why a request's signature was refused. Every variant answers 401; the variants
@@ -83,19 +159,46 @@ pub enum Verifier {
     None,
     StandardWebhooks(StandardWebhooks),
     HmacSha256(HmacSha256Header),
+    Stripe(TimestampedV1),
+    Calendly(TimestampedV1),
+    HubspotV3(HubspotV3),
+    MercadoPago(MercadoPago),
+    Twilio(TwilioSignature),
+    StaticToken(StaticToken),
+    BasicAuth(BasicAuth),
+    Generic(GenericHmac),
 }
 
 impl Verifier {
     /// An unset verification means none: the source accepts unsigned requests.
     pub fn from_proto(verification: Option<&Verification>) -> Self {
+        use verification::Scheme;
         match verification.and_then(|verification| verification.scheme.as_ref()) {
-            None | Some(verification::Scheme::None(_)) => Self::None,
-            Some(verification::Scheme::StandardWebhooks(settings)) => {
+            None | Some(Scheme::None(_)) => Self::None,
+            Some(Scheme::StandardWebhooks(settings)) => {
                 Self::StandardWebhooks(StandardWebhooks::from_proto(settings))
             }
-            Some(verification::Scheme::HmacSha256(settings)) => {
+            Some(Scheme::HmacSha256(settings)) => {
                 Self::HmacSha256(HmacSha256Header::from_proto(settings))
             }
+            Some(Scheme::Stripe(settings)) => {
+                Self::Stripe(TimestampedV1::stripe(settings.tolerance_seconds))
+            }
+            Some(Scheme::Calendly(settings)) => {
+                Self::Calendly(TimestampedV1::calendly(settings.tolerance_seconds))
+            }
+            Some(Scheme::HubspotV3(settings)) => {
+                Self::HubspotV3(HubspotV3::new(settings.tolerance_seconds))
+            }
+            Some(Scheme::Mercadopago(settings)) => {
+                Self::MercadoPago(MercadoPago::new(settings.tolerance_seconds))
+            }
+            Some(Scheme::Twilio(_)) => Self::Twilio(TwilioSignature),
+            Some(Scheme::StaticToken(settings)) => {
+                Self::StaticToken(StaticToken::from_proto(settings))
+            }
+            Some(Scheme::BasicAuth(_)) => Self::BasicAuth(BasicAuth),
+            Some(Scheme::GenericHmac(settings)) => Self::Generic(GenericHmac::from_proto(settings)),
         }
     }
 
@@ -104,6 +207,13 @@ impl Verifier {
             Self::None => None,
             Self::StandardWebhooks(scheme) => Some(scheme),
             Self::HmacSha256(scheme) => Some(scheme),
+            Self::Stripe(scheme) | Self::Calendly(scheme) => Some(scheme),
+            Self::HubspotV3(scheme) => Some(scheme),
+            Self::MercadoPago(scheme) => Some(scheme),
+            Self::Twilio(scheme) => Some(scheme),
+            Self::StaticToken(scheme) => Some(scheme),
+            Self::BasicAuth(scheme) => Some(scheme),
+            Self::Generic(scheme) => Some(scheme),
         }
     }
 
@@ -113,6 +223,14 @@ impl Verifier {
             Self::None => "none",
             Self::StandardWebhooks(_) => "standard-webhooks",
             Self::HmacSha256(_) => "hmac-sha256",
+            Self::Stripe(_) => "stripe",
+            Self::Calendly(_) => "calendly",
+            Self::HubspotV3(_) => "hubspot-v3",
+            Self::MercadoPago(_) => "mercadopago",
+            Self::Twilio(_) => "twilio",
+            Self::StaticToken(_) => "static-token",
+            Self::BasicAuth(_) => "basic-auth",
+            Self::Generic(_) => "generic-hmac",
         }
     }
 
@@ -126,15 +244,18 @@ impl Verifier {
         };
         // An empty secret would make every HMAC forgeable by anyone who knows it is
         // empty, so it counts as no secret at all.
-        let usable: Vec<String> = secrets
-            .iter()
-            .filter(|secret| !secret.trim().is_empty())
-            .cloned()
-            .collect();
-        if usable.is_empty() {
+        if secrets.iter().all(|secret| secret.trim().is_empty()) {
             return Err(SignatureError::NoSecret);
         }
-        scheme.verify(request, &usable)
+        if secrets.iter().any(|secret| secret.trim().is_empty()) {
+            let usable: Vec<String> = secrets
+                .iter()
+                .filter(|secret| !secret.trim().is_empty())
+                .cloned()
+                .collect();
+            return scheme.verify(request, &usable);
+        }
+        scheme.verify(request, secrets)
     }
 
     pub fn signature_headers(&self) -> Vec<HeaderName> {
@@ -147,27 +268,6 @@ impl Verifier {
         self.scheme()
             .and_then(|scheme| scheme.default_event_id(headers))
     }
-}
-
-/// HMAC-SHA256 of the concatenated `parts` under `key`.
-pub(crate) fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
-    let mut mac =
-        <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC accepts any key length");
-    for part in parts {
-        mac.update(part);
-    }
-    mac.finalize().into_bytes().into()
-}
-
-/// Whether any candidate equals `expected`, in time that does not depend on where
-/// (or whether) they differ.
-pub(crate) fn matches_any(expected: &[u8], candidates: &[Vec<u8>]) -> bool {
-    let mut found = Choice::from(0);
-    for candidate in candidates {
-        found |= expected.ct_eq(candidate.as_slice());
-    }
-    found.into()
 }
 
 /// The value of a header as text, or `Malformed` when it is not visible ASCII.
@@ -186,6 +286,49 @@ pub(crate) fn header_text<'a>(
         return Err(SignatureError::MissingHeader(name.clone()));
     }
     Ok(text)
+}
+
+/// Refuses a timestamp (unix seconds) further than `tolerance_seconds` from now, in
+/// either direction: too old is a replay, too far ahead is a forged clock.
+pub(crate) fn check_freshness(
+    timestamp_seconds: i64,
+    now_unix_seconds: i64,
+    tolerance_seconds: u64,
+) -> Result<(), SignatureError> {
+    if now_unix_seconds.abs_diff(timestamp_seconds) > tolerance_seconds {
+        return Err(SignatureError::Stale { tolerance_seconds });
+    }
+    Ok(())
+}
+
+/// Seconds from a unix timestamp in seconds or, when it is too large to be
+/// seconds (after the year 33658), milliseconds.
+pub(crate) fn timestamp_seconds(text: &str) -> Option<i64> {
+    let value: i64 = text.trim().parse().ok()?;
+    Some(if value > 1_000_000_000_000 {
+        value / 1000
+    } else {
+        value
+    })
+}
+
+/// `0` means the default tolerance.
+pub(crate) fn tolerance_or_default(tolerance_seconds: u32) -> u64 {
+    if tolerance_seconds == 0 {
+        DEFAULT_TOLERANCE_SECONDS
+    } else {
+        u64::from(tolerance_seconds)
+    }
+}
+
+/// `text` without `prefix`, compared without regard to ASCII case.
+pub(crate) fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    if prefix.is_empty() {
+        return Some(text);
+    }
+    let head = text.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &text[prefix.len()..])
 }
 
 #[cfg(test)]
@@ -214,6 +357,10 @@ pub(crate) mod test_support {
             "fixture {name} not found in tests/fixtures, shared/fixtures/webhooks or FOCO_FIXTURES_DIR"
         );
     }
+
+    pub fn secrets(secrets: &[&str]) -> Vec<String> {
+        secrets.iter().map(|secret| (*secret).to_owned()).collect()
+    }
 }
 
 #[cfg(test)]
@@ -221,22 +368,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn constant_time_match_handles_lengths_and_several_candidates() {
-        assert!(matches_any(b"abc", &[b"xyz".to_vec(), b"abc".to_vec()]));
-        assert!(!matches_any(b"abc", &[b"ab".to_vec(), b"abcd".to_vec()]));
-        assert!(!matches_any(b"abc", &[]));
-    }
-
-    #[test]
     fn unset_verification_is_none_and_needs_no_secret() {
         let verifier = Verifier::from_proto(None);
         assert_eq!(verifier, Verifier::None);
         let headers = HeaderMap::new();
-        let request = SignedRequest {
-            headers: &headers,
-            raw_body: b"{}",
-            now_unix_seconds: 0,
-        };
+        let request = SignedRequest::new(&headers, b"{}", 0);
         assert_eq!(verifier.verify(&request, &[]), Ok(()));
         assert!(verifier.signature_headers().is_empty());
     }
@@ -249,11 +385,7 @@ mod tests {
             "",
         ));
         let headers = HeaderMap::new();
-        let request = SignedRequest {
-            headers: &headers,
-            raw_body: b"{}",
-            now_unix_seconds: 0,
-        };
+        let request = SignedRequest::new(&headers, b"{}", 0);
         assert_eq!(
             verifier.verify(&request, &[]),
             Err(SignatureError::NoSecret)
@@ -262,5 +394,38 @@ mod tests {
             verifier.verify(&request, &["  ".to_owned()]),
             Err(SignatureError::NoSecret)
         );
+    }
+
+    #[test]
+    fn public_url_prefers_the_configured_base_then_forwarding_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", "10.0.0.5:8080".parse().unwrap());
+        let mut request = SignedRequest::new(&headers, b"", 0);
+        request.path_and_query = "/v1/hooks/t?x=1";
+        assert_eq!(request.public_url(), "http://10.0.0.5:8080/v1/hooks/t?x=1");
+        assert_eq!(request.query(), Some("x=1"));
+
+        headers.insert("x-forwarded-proto", "https, http".parse().unwrap());
+        headers.insert("x-forwarded-host", "hooks.example.com".parse().unwrap());
+        let mut request = SignedRequest::new(&headers, b"", 0);
+        request.path_and_query = "/v1/hooks/t";
+        assert_eq!(request.public_url(), "https://hooks.example.com/v1/hooks/t");
+        assert_eq!(request.query(), None);
+
+        request.public_base = Some("https://api.example.com/foco");
+        assert_eq!(
+            request.public_url(),
+            "https://api.example.com/foco/v1/hooks/t"
+        );
+    }
+
+    #[test]
+    fn timestamps_in_seconds_or_milliseconds() {
+        assert_eq!(timestamp_seconds("1700000000"), Some(1_700_000_000));
+        assert_eq!(timestamp_seconds("1700000000123"), Some(1_700_000_000));
+        assert_eq!(timestamp_seconds("soon"), None);
+        assert!(check_freshness(1000, 1300, 300).is_ok());
+        assert!(check_freshness(1000, 1301, 300).is_err());
+        assert!(check_freshness(1301, 1000, 300).is_err());
     }
 }

@@ -44,6 +44,7 @@ pub struct Harness {
 pub struct IngressOptions {
     pub control_url: Option<String>,
     pub max_body_bytes: usize,
+    pub public_url: Option<String>,
 }
 
 impl Default for IngressOptions {
@@ -51,6 +52,7 @@ impl Default for IngressOptions {
         Self {
             control_url: None,
             max_body_bytes: 1024 * 1024,
+            public_url: None,
         }
     }
 }
@@ -101,6 +103,7 @@ impl Harness {
             publish_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(5),
+            public_url: options.public_url,
         };
         let app = foco_ingress::App::build(config, ingress_shutdown.clone())
             .await

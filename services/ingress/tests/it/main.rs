@@ -3,7 +3,10 @@
 //! database and bus prefix, so they run in parallel.
 
 mod accept;
+mod callbacks;
 mod harness;
 mod lifecycle;
+mod limits;
+mod presets;
 mod refusals;
 mod trace_context;

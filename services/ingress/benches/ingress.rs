@@ -1,0 +1,451 @@
+//! `make bench-ingress`: how close ingress comes to the bare cost of storing an
+//! event on JetStream.
+//!
+//! Over loopback, against the NATS and Postgres the tests use, it starts control
+//! and ingress in-process (a fresh database and bus prefix) and a "ceiling"
+//! server: a minimal axum handler that only publishes the body to JetStream with a
+//! `Nats-Msg-Id` and awaits the ack. A load generator then drives signed Shopify
+//! webhooks (the shared fixture, ~10 KiB, a fresh event id each) at both, from a
+//! fixed number of keep-alive connections, and prints accepted events/s, latency
+//! percentiles and the ratio. Rounds alternate between the two so that drift in
+//! the machine or the stream affects both alike.
+//!
+//! Bounded in requests and time. Settings (environment): `FOCO_BENCH_CONNECTIONS`
+//! [64], `FOCO_BENCH_REQUESTS` [20000 a round], `FOCO_BENCH_ROUNDS` [2],
+//! `FOCO_BENCH_MAX_SECONDS` [60 a round].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
+use foco_bus::BusNames;
+use foco_proto::v1::{UpsertAccountRequest, UpsertSourceRequest};
+use foco_testkit::{TestBus, TestDatabase};
+use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
+
+const ADMIN_KEY: &str = "bench-admin-key-0123456789";
+const SECRET: &str = "bench-shopify-secret";
+const EVENT_ID_HEADER: &str = "x-shopify-event-id";
+
+struct Settings {
+    connections: usize,
+    requests: u64,
+    rounds: usize,
+    max_round: Duration,
+}
+
+fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let settings = Settings {
+        connections: setting("FOCO_BENCH_CONNECTIONS", 64),
+        requests: setting("FOCO_BENCH_REQUESTS", 20_000),
+        rounds: setting("FOCO_BENCH_ROUNDS", 2),
+        max_round: Duration::from_secs(setting("FOCO_BENCH_MAX_SECONDS", 60)),
+    };
+    // `cargo bench` passes `--bench`; other arguments are not used.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(run(settings));
+}
+
+/// One target of the load: where to post and how each request is labelled.
+#[derive(Clone)]
+struct Target {
+    name: &'static str,
+    url: String,
+    headers: HeaderMap,
+}
+
+#[derive(Default)]
+struct RoundResult {
+    accepted: u64,
+    failed: u64,
+    elapsed: Duration,
+    /// CPU time of this process (load generator, ingress or ceiling, control) and
+    /// of the NATS server during the round, when /proc tells.
+    cpu_self: Duration,
+    cpu_nats: Duration,
+    /// Microseconds, sorted.
+    latencies: Vec<u64>,
+}
+
+impl RoundResult {
+    fn per_second(&self) -> f64 {
+        self.accepted as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile_ms(&self, percentile: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return f64::NAN;
+        }
+        let rank = ((percentile / 100.0) * (self.latencies.len() - 1) as f64).round() as usize;
+        self.latencies[rank] as f64 / 1000.0
+    }
+}
+
+async fn run(settings: Settings) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let database = TestDatabase::create().await;
+    let bus = TestBus::new();
+    let names = BusNames::new(&bus.prefix).unwrap();
+
+    let shutdown = CancellationToken::new();
+    let control = foco_control::App::build(
+        foco_control::Config {
+            grpc_listen: "127.0.0.1:0".parse().unwrap(),
+            admin_listen: "127.0.0.1:0".parse().unwrap(),
+            database_url: database.url.clone(),
+            nats_url: bus.nats_url.clone(),
+            bus_prefix: bus.prefix.clone(),
+            admin_api_key: SecretString::from(ADMIN_KEY),
+            encryption_key: foco_control::parse_encryption_key(&BASE64.encode([7u8; 32])).unwrap(),
+        },
+        shutdown.clone(),
+    )
+    .await
+    .expect("build control");
+    let control_url = format!("http://{}", control.grpc_addr());
+    tokio::spawn(control.run());
+
+    let ingress = foco_ingress::App::build(
+        foco_ingress::Config {
+            http_listen: "127.0.0.1:0".parse().unwrap(),
+            admin_listen: "127.0.0.1:0".parse().unwrap(),
+            nats_url: bus.nats_url.clone(),
+            bus_prefix: bus.prefix.clone(),
+            bus_replicas: 1,
+            control_url: control_url.clone(),
+            control_api_key: SecretString::from(ADMIN_KEY),
+            config_cache_ttl: Duration::from_secs(300),
+            max_body_bytes: 1024 * 1024,
+            publish_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(5),
+            public_url: None,
+        },
+        shutdown.clone(),
+    )
+    .await
+    .expect("build ingress");
+    let ingress_addr = ingress.http_addr();
+    tokio::spawn(ingress.run());
+
+    let mut api =
+        foco_control_client::connect(&control_url, &SecretString::from(ADMIN_KEY)).unwrap();
+    api.upsert_account(UpsertAccountRequest {
+        name: "bench".to_owned(),
+        default_country: "MX".to_owned(),
+        timezone: "America/Mexico_City".to_owned(),
+        ..Default::default()
+    })
+    .await
+    .expect("account");
+    let source = api
+        .upsert_source(UpsertSourceRequest {
+            account: "bench".to_owned(),
+            name: "shop".to_owned(),
+            preset: "shopify".to_owned(),
+            secret: SECRET.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .expect("source")
+        .into_inner();
+
+    let ceiling_addr = start_ceiling(&bus.nats_url, names.events_subject("bench", "ceiling")).await;
+
+    let body = Bytes::from(
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/shopify__orders_create.json"
+        ))
+        .expect("the shopify fixture"),
+    );
+    let signature = BASE64.encode(foco_ingress::signature::hmac_sha256(
+        SECRET.as_bytes(),
+        &[&body],
+    ));
+    let mut shopify_headers = HeaderMap::new();
+    shopify_headers.insert("content-type", "application/json".parse().unwrap());
+    shopify_headers.insert("x-shopify-topic", "orders/create".parse().unwrap());
+    shopify_headers.insert("x-shopify-hmac-sha256", signature.parse().unwrap());
+    let ingress_target = Target {
+        name: "ingress",
+        url: format!("http://{ingress_addr}/v1/hooks/{}", source.token),
+        headers: shopify_headers.clone(),
+    };
+    let ceiling_target = Target {
+        name: "ceiling",
+        url: format!("http://{ceiling_addr}/publish"),
+        headers: shopify_headers,
+    };
+
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(settings.connections)
+        .tcp_nodelay(true)
+        .build()
+        .unwrap();
+    let ids = Arc::new(AtomicU64::new(0));
+    println!(
+        "foco-ingress benchmark: {} connections, {} requests a round, {} rounds, body {} bytes (shopify preset, HMAC-SHA256)",
+        settings.connections,
+        settings.requests,
+        settings.rounds,
+        body.len()
+    );
+    // Warm-up: connections, caches, the stream's first blocks.
+    for target in [&ceiling_target, &ingress_target] {
+        let warm = drive(
+            &client,
+            target,
+            &body,
+            &ids,
+            settings.connections,
+            2_000,
+            settings.max_round,
+        )
+        .await;
+        assert!(
+            warm.failed == 0,
+            "{} refused requests while warming up",
+            target.name
+        );
+    }
+
+    let mut totals: [(u64, Duration, Vec<u64>); 2] = Default::default();
+    // For profiling one side alone: FOCO_BENCH_ONLY=ingress (or ceiling).
+    let only = std::env::var("FOCO_BENCH_ONLY").unwrap_or_default();
+    for round in 1..=settings.rounds {
+        for (index, target) in [&ceiling_target, &ingress_target].into_iter().enumerate() {
+            if !only.is_empty() && only != target.name {
+                continue;
+            }
+            let result = drive(
+                &client,
+                target,
+                &body,
+                &ids,
+                settings.connections,
+                settings.requests,
+                settings.max_round,
+            )
+            .await;
+            println!(
+                "round {round} {:<8} {:>8.0} events/s  p50 {:>6.2} ms  p90 {:>6.2} ms  p99 {:>6.2} ms  ({} accepted, {} failed, {:.1} s; cpu/event: bench process {:.0} us, nats-server {:.0} us)",
+                target.name,
+                result.per_second(),
+                result.percentile_ms(50.0),
+                result.percentile_ms(90.0),
+                result.percentile_ms(99.0),
+                result.accepted,
+                result.failed,
+                result.elapsed.as_secs_f64(),
+                result.cpu_self.as_micros() as f64 / result.accepted.max(1) as f64,
+                result.cpu_nats.as_micros() as f64 / result.accepted.max(1) as f64,
+            );
+            totals[index].0 += result.accepted;
+            totals[index].1 += result.elapsed;
+            totals[index].2.extend(result.latencies);
+        }
+    }
+    let summary = |(accepted, elapsed, mut latencies): (u64, Duration, Vec<u64>)| {
+        latencies.sort_unstable();
+        RoundResult {
+            accepted,
+            elapsed,
+            latencies,
+            ..RoundResult::default()
+        }
+    };
+    let [ceiling, ingress] = totals;
+    let ceiling = summary(ceiling);
+    let ingress = summary(ingress);
+    println!();
+    for (name, result) in [("ceiling", &ceiling), ("ingress", &ingress)] {
+        println!(
+            "{name:<8} {:>8.0} events/s  p50 {:>6.2} ms  p90 {:>6.2} ms  p99 {:>6.2} ms",
+            result.per_second(),
+            result.percentile_ms(50.0),
+            result.percentile_ms(90.0),
+            result.percentile_ms(99.0)
+        );
+    }
+    println!(
+        "ratio    {:.2} of the bare JetStream ceiling (target >= 0.80, ingress p99 < 10 ms)",
+        ingress.per_second() / ceiling.per_second()
+    );
+    shutdown.cancel();
+}
+
+/// Sends `requests` posts from `connections` concurrent loops; stops early after
+/// `max_duration`.
+async fn drive(
+    client: &reqwest::Client,
+    target: &Target,
+    body: &Bytes,
+    ids: &Arc<AtomicU64>,
+    connections: usize,
+    requests: u64,
+    max_duration: Duration,
+) -> RoundResult {
+    let remaining = Arc::new(AtomicU64::new(requests));
+    let cpu_before = (process_cpu("self"), nats_cpu());
+    let started = Instant::now();
+    let deadline = started + max_duration;
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..connections {
+        let client = client.clone();
+        let target = target.clone();
+        let body = body.clone();
+        let ids = ids.clone();
+        let remaining = remaining.clone();
+        workers.spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failed = 0u64;
+            while Instant::now() < deadline
+                && remaining
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                        left.checked_sub(1)
+                    })
+                    .is_ok()
+            {
+                let id = ids.fetch_add(1, Ordering::Relaxed);
+                let sent = Instant::now();
+                let response = client
+                    .post(&target.url)
+                    .headers(target.headers.clone())
+                    .header(EVENT_ID_HEADER, format!("bench-{id}"))
+                    .body(body.clone())
+                    .send()
+                    .await;
+                let ok = match response {
+                    Ok(response) => {
+                        let accepted = response.status() == StatusCode::ACCEPTED;
+                        // Reading the body returns the connection to the pool.
+                        let _ = response.bytes().await;
+                        accepted
+                    }
+                    Err(_) => false,
+                };
+                if ok {
+                    latencies.push(sent.elapsed().as_micros() as u64);
+                } else {
+                    failed += 1;
+                }
+            }
+            (latencies, failed)
+        });
+    }
+    let mut result = RoundResult::default();
+    while let Some(joined) = workers.join_next().await {
+        let (latencies, failed) = joined.expect("a load worker");
+        result.accepted += latencies.len() as u64;
+        result.failed += failed;
+        result.latencies.extend(latencies);
+    }
+    result.elapsed = started.elapsed();
+    result.cpu_self = process_cpu("self").saturating_sub(cpu_before.0);
+    result.cpu_nats = nats_cpu().saturating_sub(cpu_before.1);
+    result.latencies.sort_unstable();
+    result
+}
+
+/// User + system CPU time of a process from `/proc/<pid>/stat` (zero elsewhere).
+fn process_cpu(pid: &str) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    // Fields after the command (which may contain spaces) start at state, field 3.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return Duration::ZERO;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |index: usize| {
+        fields
+            .get(index)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15, i.e. 11 and 12 after the state.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// CPU time of every nats-server process on the machine.
+fn nats_cpu() -> Duration {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Duration::ZERO;
+    };
+    entries
+        .flatten()
+        .filter(|entry| {
+            std::fs::read_to_string(entry.path().join("comm"))
+                .is_ok_and(|comm| comm.trim() == "nats-server")
+        })
+        .map(|entry| process_cpu(&entry.file_name().to_string_lossy()))
+        .sum()
+}
+
+/// The bare ceiling: take the body, publish it durably with the request's event
+/// id as `Nats-Msg-Id`, answer 202 after the ack. Nothing else.
+async fn start_ceiling(nats_url: &str, subject: String) -> SocketAddr {
+    #[derive(Clone)]
+    struct Ceiling {
+        jetstream: async_nats::jetstream::Context,
+        nats: async_nats::Client,
+        subject: Arc<str>,
+    }
+    async fn publish(
+        State(ceiling): State<Ceiling>,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> StatusCode {
+        let id = headers
+            .get(EVENT_ID_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        match foco_bus::publish_durable(
+            &ceiling.jetstream,
+            &ceiling.nats,
+            ceiling.subject.to_string(),
+            &id,
+            body,
+            Duration::from_secs(5),
+        )
+        .await
+        {
+            Ok(_) => StatusCode::ACCEPTED,
+            Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+    let nats = async_nats::connect(nats_url)
+        .await
+        .expect("connect to NATS");
+    let ceiling = Ceiling {
+        jetstream: async_nats::jetstream::new(nats.clone()),
+        nats,
+        subject: subject.into(),
+    };
+    let router = axum::Router::new()
+        .route("/publish", axum::routing::post(publish))
+        .with_state(ceiling);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}

@@ -1,0 +1,185 @@
+//! Property tests: random bodies, headers, URLs and settings fed to every
+//! verification scheme and to the parsing code. None of it may panic (a panic
+//! would drop the connection instead of answering), and a random signature never
+//! verifies. A few hundred cases each, so `make test` stays quick.
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use bytes::Bytes;
+use foco_proto::v1::verification::Scheme;
+use foco_proto::v1::{
+    BasicAuth, CalendlySignature, GenericHmac, HmacSha256, HubspotSignatureV3,
+    MercadoPagoSignature, StandardWebhooks, StaticToken, StripeSignature, TwilioSignature,
+    Verification,
+};
+use proptest::prelude::*;
+
+use crate::body::{BodyFormat, form_to_json, normalise, normalise_for};
+use crate::callbacks::{twilio_inbound, twilio_status};
+use crate::event_fields::read_field;
+use crate::signature::{SignedRequest, Verifier};
+
+/// Header names the schemes read, plus a few others.
+const HEADER_NAMES: [&str; 16] = [
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "stripe-signature",
+    "calendly-webhook-signature",
+    "x-hubspot-signature-v3",
+    "x-hubspot-request-timestamp",
+    "x-signature",
+    "x-request-id",
+    "x-twilio-signature",
+    "x-hotmart-hottok",
+    "authorization",
+    "content-type",
+    "x-shopify-hmac-sha256",
+    "x-timestamp",
+    "host",
+];
+
+fn schemes(header: &str, template: &str) -> Vec<Verification> {
+    let scheme = |scheme| Verification {
+        scheme: Some(scheme),
+    };
+    vec![
+        scheme(Scheme::StandardWebhooks(StandardWebhooks {
+            tolerance_seconds: 0,
+        })),
+        scheme(Scheme::HmacSha256(HmacSha256 {
+            header: header.to_owned(),
+            encoding: 0,
+            prefix: "sha256=".to_owned(),
+        })),
+        scheme(Scheme::Stripe(StripeSignature {
+            tolerance_seconds: 0,
+        })),
+        scheme(Scheme::Calendly(CalendlySignature {
+            tolerance_seconds: 1,
+        })),
+        scheme(Scheme::HubspotV3(HubspotSignatureV3 {
+            tolerance_seconds: 0,
+        })),
+        scheme(Scheme::Mercadopago(MercadoPagoSignature {
+            tolerance_seconds: 0,
+        })),
+        scheme(Scheme::Twilio(TwilioSignature {})),
+        scheme(Scheme::StaticToken(StaticToken {
+            header: header.to_owned(),
+            prefix: "Bearer ".to_owned(),
+        })),
+        scheme(Scheme::BasicAuth(BasicAuth {})),
+        scheme(Scheme::GenericHmac(GenericHmac {
+            header: header.to_owned(),
+            algorithm: 2,
+            encoding: 1,
+            prefix: String::new(),
+            timestamp_header: "x-timestamp".to_owned(),
+            signed_content: template.to_owned(),
+            tolerance_seconds: 0,
+        })),
+    ]
+}
+
+fn headers_from(pairs: &[(usize, Vec<u8>)]) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (index, value) in pairs {
+        let name = HeaderName::from_static(HEADER_NAMES[index % HEADER_NAMES.len()]);
+        if let Ok(value) = HeaderValue::from_bytes(value) {
+            headers.append(name, value);
+        }
+    }
+    headers
+}
+
+/// Header values shaped like signatures part of the time, random otherwise.
+fn header_value() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..80),
+        "t=[0-9]{1,12},v1=[0-9a-f]{0,64}(,v1=[0-9a-zA-Z]{0,8})?".prop_map(String::into_bytes),
+        "ts=[0-9]{1,14},v1=[0-9a-f]{0,66}".prop_map(String::into_bytes),
+        "v1,[A-Za-z0-9+/=]{0,48}( v1,[A-Za-z0-9+/=]{0,8})?".prop_map(String::into_bytes),
+        "(Basic |Bearer |sha256=)?[A-Za-z0-9+/=:%]{0,48}".prop_map(String::into_bytes),
+        "[0-9]{0,16}".prop_map(String::into_bytes),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn verification_never_panics_and_random_signatures_fail(
+        pairs in proptest::collection::vec((0usize..64, header_value()), 0..8),
+        body in proptest::collection::vec(any::<u8>(), 0..256),
+        path in "/[a-zA-Z0-9/._~%-]{0,40}(\\?[a-zA-Z0-9=&.%+-]{0,40})?",
+        now in 0i64..4_000_000_000,
+        header in "[A-Za-z-]{0,12}|bad header",
+        template in "[{}a-z:. ]{0,24}",
+        secret in "[ -~]{0,24}",
+        public in proptest::option::of("https?://[a-z.]{1,16}(:[0-9]{1,5})?"),
+    ) {
+        let headers = headers_from(&pairs);
+        let request = SignedRequest {
+            headers: &headers,
+            raw_body: &body,
+            now_unix_seconds: now,
+            method: "POST",
+            path_and_query: &path,
+            public_base: public.as_deref(),
+        };
+        for verification in schemes(&header, &template) {
+            let verifier = Verifier::from_proto(Some(&verification));
+            let outcome = verifier.verify(&request, &[secret.clone(), "second".to_owned()]);
+            // Shared-token schemes accept whatever carries the token; signatures
+            // made of random bytes never verify.
+            let shares_token = matches!(verifier, Verifier::StaticToken(_) | Verifier::BasicAuth(_));
+            if !shares_token {
+                prop_assert!(outcome.is_err(), "{} accepted a random request", verifier.name());
+            }
+            let _ = verifier.signature_headers();
+            let _ = verifier.default_event_id(&headers);
+        }
+    }
+
+    #[test]
+    fn parsing_bodies_never_panics(raw in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let raw = Bytes::from(raw);
+        // Checking alone and building the value agree on what is JSON.
+        prop_assert_eq!(
+            normalise(BodyFormat::Json, &raw).is_ok(),
+            normalise_for(BodyFormat::Json, &raw, false).is_ok()
+        );
+        if let Ok(body) = normalise(BodyFormat::Form, &raw) {
+            // A form body always becomes a JSON object that parses back.
+            prop_assert!(body.value.is_object());
+            let reparsed: serde_json::Value = serde_json::from_slice(&body.payload).unwrap();
+            prop_assert_eq!(reparsed, body.value);
+        }
+    }
+
+    #[test]
+    fn form_fields_and_locations_never_panic(
+        form in "([A-Za-z0-9%+.]{0,12}=[A-Za-z0-9%+ ]{0,12}&?){0,8}",
+        spec in "((header|body|query)?:?[A-Za-z0-9._ -]{0,20}\\|?){0,3}",
+        pairs in proptest::collection::vec((0usize..64, header_value()), 0..4),
+    ) {
+        let headers = headers_from(&pairs);
+        if let Ok(fields) = form_to_json(form.as_bytes()) {
+            let _ = read_field(&spec, &headers, &fields);
+            let _ = twilio_status("account", &fields);
+            let _ = twilio_inbound("account", "route", &fields, 0);
+        }
+        let nested = serde_json::json!({"a": [{"b": 1}], "type": "x", "0": {"eventId": 2}});
+        let _ = read_field(&spec, &headers, &nested);
+    }
+
+    #[test]
+    fn url_helpers_never_panic(url in "[ -~]{0,60}") {
+        let _ = crate::signature::hubspot_decode_uri(&url);
+        let headers = HeaderMap::new();
+        let mut request = SignedRequest::new(&headers, b"", 0);
+        request.path_and_query = &url;
+        let _ = request.public_url();
+        let _ = request.query();
+    }
+}

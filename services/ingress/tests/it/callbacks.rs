@@ -1,0 +1,205 @@
+//! Twilio's status callbacks and inbound messages: verified with the route's auth
+//! token over the public URL, stored on FOCO_RECEIPTS as the sender's messages,
+//! deduplicated, and refused (storing nothing) when anything is off.
+
+use foco_bus::ReceiptKind;
+use foco_ingress::signature::signing;
+use foco_proto::v1::{DeliveryReceipt, InboundSms, ReceiptStatus, UpsertProviderRouteRequest};
+use prost::Message as _;
+use serde_json::Value;
+
+use crate::harness::{ACCOUNT, Harness, assert_problem, problem};
+use crate::presets::{PUBLIC_URL, start, twilio_form};
+
+const AUTH_TOKEN: &str = "twilio-auth-token-123";
+
+async fn twilio_route(harness: &mut Harness, name: &str) -> String {
+    harness
+        .api
+        .upsert_provider_route(UpsertProviderRouteRequest {
+            account: ACCOUNT.to_owned(),
+            name: name.to_owned(),
+            kind: "twilio".to_owned(),
+            settings: [("from".to_owned(), "+15005550006".to_owned())].into(),
+            credentials: [
+                (
+                    "account_sid".to_owned(),
+                    "AC00000000000000000000000000000000".to_owned(),
+                ),
+                ("auth_token".to_owned(), AUTH_TOKEN.to_owned()),
+            ]
+            .into(),
+            is_default: true,
+        })
+        .await
+        .expect("create twilio route")
+        .into_inner()
+        .account_id
+}
+
+/// Posts a form signed with `token` for the URL Twilio would have called.
+async fn post_signed(harness: &Harness, path: &str, form: &str, token: &str) -> reqwest::Response {
+    let params: Vec<(String, String)> = serde_urlencoded::from_str(form).unwrap();
+    let signature = signing::twilio(token, &format!("{PUBLIC_URL}{path}"), &params);
+    harness
+        .http
+        .post(format!("http://{}{path}", harness.ingress_addr))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("X-Twilio-Signature", signature)
+        .body(form.to_owned())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Messages on this test's receipts stream: (subject, payload).
+async fn receipts(harness: &Harness) -> Vec<(String, bytes::Bytes)> {
+    let stream = harness
+        .jetstream
+        .get_stream(harness.names.receipts_stream())
+        .await
+        .expect("receipts stream");
+    let count = stream.get_info().await.unwrap().state.messages;
+    let mut messages = Vec::new();
+    for sequence in 1..=count {
+        let message = stream.get_raw_message(sequence).await.unwrap();
+        messages.push((message.subject.to_string(), message.payload));
+    }
+    messages
+}
+
+#[tokio::test]
+async fn a_delivery_receipt_is_stored_once_for_the_sender() {
+    let mut harness = start().await;
+    let account_id = twilio_route(&mut harness, "primary").await;
+    let path = format!("/v1/providers/twilio/{account_id}/primary/status");
+    let form = twilio_form("twilio__message_status_delivered.json");
+
+    let response = post_signed(&harness, &path, &form, AUTH_TOKEN).await;
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(
+        answer,
+        serde_json::json!({"published": true, "duplicate": false})
+    );
+    // Twilio retries a callback that timed out: stored once, reported as such.
+    let retry: Value = post_signed(&harness, &path, &form, AUTH_TOKEN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(retry["duplicate"], true);
+
+    let stored = receipts(&harness).await;
+    assert_eq!(stored.len(), 1);
+    let (subject, payload) = &stored[0];
+    assert_eq!(
+        subject,
+        &harness
+            .names
+            .receipts_subject(&account_id, ReceiptKind::Status)
+    );
+    let receipt = DeliveryReceipt::decode(payload.clone()).unwrap();
+    assert_eq!(receipt.account_id, account_id);
+    assert_eq!(receipt.provider, "twilio");
+    assert_eq!(
+        receipt.provider_message_id,
+        "SM1f0e8ae6ade43cb3c0ce4525424e404f"
+    );
+    assert_eq!(receipt.status, ReceiptStatus::Delivered as i32);
+
+    // An intermediate status is acknowledged and changes nothing.
+    let queued = form.replace("delivered", "queued");
+    let answer: Value = post_signed(&harness, &path, &queued, AUTH_TOKEN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["published"], false);
+    assert_eq!(receipts(&harness).await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_inbound_stop_reaches_the_receipts_stream_through_the_default_route() {
+    let mut harness = start().await;
+    let account_id = twilio_route(&mut harness, "primary").await;
+    let form = twilio_form("twilio__inbound_sms.json").replace("Body=Ahoy%21", "Body=BAJA");
+    // The default route's URL names only the account.
+    let path = format!("/v1/providers/twilio/{account_id}/inbound");
+    let response = post_signed(&harness, &path, &form, AUTH_TOKEN).await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/xml")
+    );
+    assert!(response.text().await.unwrap().contains("<Response>"));
+
+    let stored = receipts(&harness).await;
+    assert_eq!(stored.len(), 1);
+    let (subject, payload) = &stored[0];
+    assert_eq!(
+        subject,
+        &harness
+            .names
+            .receipts_subject(&account_id, ReceiptKind::Inbound)
+    );
+    let inbound = InboundSms::decode(payload.clone()).unwrap();
+    assert_eq!(inbound.body, "BAJA");
+    assert_eq!(inbound.from, "+10123456789");
+    assert_eq!(inbound.route, "primary");
+    assert_eq!(
+        inbound.provider_message_id,
+        "SMcea2a3bd6f50296f8fab60f377db03eb"
+    );
+    assert!(inbound.received_at_ms > 0);
+}
+
+#[tokio::test]
+async fn unverifiable_callbacks_are_refused_and_store_nothing() {
+    let mut harness = start().await;
+    let account_id = twilio_route(&mut harness, "primary").await;
+    let form = twilio_form("twilio__message_status_delivered.json");
+    let status_path = format!("/v1/providers/twilio/{account_id}/primary/status");
+
+    let answer = problem(post_signed(&harness, &status_path, &form, "not-the-token").await).await;
+    assert_problem(&answer, 401, "unauthenticated");
+
+    // Signed for another URL (say, another account's): refused.
+    let params: Vec<(String, String)> = serde_urlencoded::from_str(&form).unwrap();
+    let elsewhere = signing::twilio(AUTH_TOKEN, &format!("{PUBLIC_URL}/elsewhere"), &params);
+    let response = harness
+        .http
+        .post(format!("http://{}{status_path}", harness.ingress_addr))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("X-Twilio-Signature", elsewhere)
+        .body(form.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_problem(&problem(response).await, 401, "unauthenticated");
+
+    let unknown_route = format!("/v1/providers/twilio/{account_id}/backup/status");
+    let answer = problem(post_signed(&harness, &unknown_route, &form, AUTH_TOKEN).await).await;
+    assert_problem(&answer, 404, "not-found");
+    let not_an_account = "/v1/providers/twilio/not-a-uuid/primary/status";
+    let answer = problem(post_signed(&harness, not_an_account, &form, AUTH_TOKEN).await).await;
+    assert_problem(&answer, 404, "not-found");
+
+    let response = harness
+        .http
+        .post(format!("http://{}{status_path}", harness.ingress_addr))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(&problem(response).await, 415, "unsupported-media-type");
+
+    let no_sid = "MessageStatus=delivered";
+    let answer = problem(post_signed(&harness, &status_path, no_sid, AUTH_TOKEN).await).await;
+    assert_problem(&answer, 400, "invalid-argument");
+
+    assert!(receipts(&harness).await.is_empty());
+}
