@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 CARGO ?= cargo
 
-.PHONY: run test deps fmt fmt-check lint unit-test k8s-check build clean-dev bench bench-sender bench-ingress
+.PHONY: run test deps fmt fmt-check lint unit-test k8s-check build bench bench-sender bench-ingress
 
 ## Start NATS, PostgreSQL, the four services and a demo; keep running.
 run:
@@ -32,15 +32,12 @@ unit-test:
 k8s-check:
 	@scripts/k8s-check.sh
 
-clean-dev:
-	@scripts/stop-local.sh || true
-
 ## Every benchmark (release builds; they print figures, they do not assert).
 bench: bench-sender bench-ingress
 
 ## Jobs/s through the sender to a fake provider vs the bare consume+ack ceiling.
 ## FOCO_BENCH_JOBS [50000], FOCO_BENCH_CONCURRENCY [1024]; needs local NATS and Postgres.
-bench-sender:
+bench-sender: deps
 	$(CARGO) bench -p foco-sender --bench throughput
 
 ## Signed webhooks/s through ingress vs a bare publish-and-ack handler, with latency
