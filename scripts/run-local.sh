@@ -85,7 +85,10 @@ outbox_lines() { [ -f var/outbox.jsonl ] && wc -l <var/outbox.jsonl || echo 0; }
 before=$(outbox_lines)
 
 say "POST a Typeform sign-up (scenario 1) to $signup_url"
-body=examples/webhooks/typeform__form_response.json
+# A new response id each run: Foco remembers ids for days and drops repeats.
+body=var/typeform_response.json
+sed "s/\"event_id\": \"LtWXD3crgy\"/\"event_id\": \"demo-$(date +%s)\"/" \
+  examples/webhooks/typeform__form_response.json >"$body"
 curl -sS -X POST "$signup_url" -H 'Content-Type: application/json' \
   -H "Typeform-Signature: sha256=$(sign_b64 "$FOCO_DEMO_TYPEFORM_SECRET" "$body")" \
   --data-binary @"$body"
