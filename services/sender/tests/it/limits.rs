@@ -56,11 +56,16 @@ async fn a_rate_limit_holds_across_two_replicas() {
         total >= Duration::from_millis(950) * (windows_needed - 2),
         "{JOBS} calls in {total:?} at {LIMIT}/s"
     );
-    let (by_first, by_second) = (
-        first.metrics.jobs_with_outcome("sent"),
-        second.metrics.jobs_with_outcome("sent"),
-    );
-    assert_eq!(by_first + by_second, JOBS as u64);
+    // A job's row says sent a moment before its replica counts it.
+    let (by_first, by_second) =
+        foco_testkit::wait_for("both replicas to count every sent job", WAIT, || async {
+            let counts = (
+                first.metrics.jobs_with_outcome("sent"),
+                second.metrics.jobs_with_outcome("sent"),
+            );
+            (counts.0 + counts.1 == JOBS as u64).then_some(counts)
+        })
+        .await;
     assert!(
         by_first > 0 && by_second > 0,
         "both replicas sent: {by_first} + {by_second}"
