@@ -7,7 +7,6 @@ use foco_proto::v1::{
     Account, CreateApiKeyRequest, HmacSha256, SignatureEncoding, Source, UpsertAccountRequest,
     UpsertProviderRouteRequest, UpsertRuleRequest, UpsertSourceRequest, Verification, verification,
 };
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// `foco_harness::TestControl` with the helpers these tests share.
 pub struct TestControl {
@@ -61,24 +60,7 @@ impl TestControl {
 
     /// `GET path` on the admin listener: (status code, body).
     pub async fn admin_get(&self, path: &str) -> (u16, String) {
-        let mut stream = tokio::net::TcpStream::connect(self.admin_addr)
-            .await
-            .unwrap();
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.unwrap();
-        let status = response
-            .split_whitespace()
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .unwrap_or(0);
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, body)| body.to_owned())
-            .unwrap_or_default();
-        (status, body)
+        foco_testkit::http_get(self.admin_addr, path).await
     }
 }
 
