@@ -5,6 +5,7 @@
 //!
 //! Nothing here is used by production code.
 
+pub mod cpu;
 mod fake_provider;
 mod nats;
 mod postgres;

@@ -48,8 +48,8 @@ async fn main() {
     let names = BusNames::new(&bus.prefix).expect("bus prefix");
     let control_shutdown = CancellationToken::new();
     let control_url = start_control(&db, &bus, control_shutdown.clone()).await;
-    let (provider_url, provider_calls) = start_fake_provider().await;
-    let account_id = create_account_and_route(&control_url, &provider_url).await;
+    let provider = start_fake_provider();
+    let account_id = create_account_and_route(&control_url, &provider.url).await;
 
     let nats = async_nats::connect(&bus.nats_url)
         .await
@@ -65,9 +65,13 @@ async fn main() {
         published.elapsed().as_secs_f64()
     );
 
-    let ceiling = bare_ceiling(&jetstream, &names, jobs, concurrency, timeout).await;
-    let sender = through_the_sender(&db, &bus, &control_url, jobs, concurrency, timeout).await;
-    let calls = provider_calls.load(Ordering::Relaxed);
+    let before = CpuSample::take(provider.thread_id);
+    let mut ceiling = bare_ceiling(&jetstream, &names, jobs, concurrency, timeout).await;
+    let between = CpuSample::take(provider.thread_id);
+    ceiling.cpu = between.since(&before);
+    let mut sender = through_the_sender(&db, &bus, &control_url, jobs, concurrency, timeout).await;
+    sender.cpu = CpuSample::take(provider.thread_id).since(&between);
+    let calls = provider.calls.load(Ordering::Relaxed);
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE status = 'sent'")
         .fetch_one(&db.pool)
         .await
@@ -93,6 +97,30 @@ async fn main() {
         "  ratio sender / ceiling            {:>9.2}",
         sender.rate() / ceiling.rate()
     );
+    println!("  CPU per job (us)                  ceiling    sender");
+    for (what, pick) in [
+        (
+            "sender process (sender, control)",
+            (|cpu: &CpuSample| cpu.process.saturating_sub(cpu.fake_provider))
+                as fn(&CpuSample) -> Duration,
+        ),
+        ("fake provider thread", |cpu| cpu.fake_provider),
+        ("postgres (all backends)", |cpu| cpu.postgres),
+        ("nats-server", |cpu| cpu.nats),
+    ] {
+        println!(
+            "    {what:<32} {:>7.1}  {:>8.1}",
+            ceiling.cpu_per_job(pick),
+            sender.cpu_per_job(pick)
+        );
+    }
+    let sender_total = sender
+        .cpu_per_job(|cpu| cpu.process.saturating_sub(cpu.fake_provider) + cpu.postgres + cpu.nats);
+    println!(
+        "  {} cores / CPU per job without the fake = {:.0} jobs/s at full use",
+        cores(),
+        cores() as f64 * 1e6 / sender_total.max(1e-9)
+    );
     if ceiling.done < jobs || sender.done < jobs {
         println!("  (incomplete: the time limit of {timeout:?} was reached)");
     }
@@ -102,11 +130,47 @@ async fn main() {
 struct Phase {
     done: usize,
     seconds: f64,
+    cpu: CpuSample,
 }
 
 impl Phase {
     fn rate(&self) -> f64 {
         self.done as f64 / self.seconds.max(1e-9)
+    }
+
+    fn cpu_per_job(&self, pick: impl Fn(&CpuSample) -> Duration) -> f64 {
+        pick(&self.cpu).as_secs_f64() * 1e6 / self.done.max(1) as f64
+    }
+}
+
+/// CPU time used so far (or within a phase, after `since`) by this process, the
+/// fake provider's thread, all postgres processes and nats-server.
+#[derive(Debug, Default, Clone, Copy)]
+struct CpuSample {
+    process: Duration,
+    fake_provider: Duration,
+    postgres: Duration,
+    nats: Duration,
+}
+
+impl CpuSample {
+    fn take(fake_thread: Option<u32>) -> Self {
+        use foco_testkit::cpu;
+        Self {
+            process: cpu::this_process(),
+            fake_provider: fake_thread.map_or(Duration::ZERO, cpu::thread),
+            postgres: cpu::processes_named("postgres"),
+            nats: cpu::processes_named("nats-server"),
+        }
+    }
+
+    fn since(&self, earlier: &Self) -> Self {
+        Self {
+            process: self.process.saturating_sub(earlier.process),
+            fake_provider: self.fake_provider.saturating_sub(earlier.fake_provider),
+            postgres: self.postgres.saturating_sub(earlier.postgres),
+            nats: self.nats.saturating_sub(earlier.nats),
+        }
     }
 }
 
@@ -132,24 +196,46 @@ async fn start_control(db: &TestDatabase, bus: &TestBus, shutdown: CancellationT
     url
 }
 
+/// The fake provider: its URL, its call counter and the id of the one thread it
+/// runs on (so its CPU can be told apart from the sender's).
+struct FakeProvider {
+    url: String,
+    calls: Arc<AtomicU64>,
+    thread_id: Option<u32>,
+}
+
 /// An HTTP/1.1 server on loopback that answers every request at once with a
-/// fixed JSON body. Hand-written (read the head, skip the body, write the answer)
-/// so that the fake costs as little as possible of the CPU the sender is
-/// measured on.
-async fn start_fake_provider() -> (String, Arc<AtomicU64>) {
+/// fixed JSON body, on a thread of its own. Hand-written (read the head, skip the
+/// body, write the answer) so that the fake costs as little as possible of the
+/// CPU the sender is measured on.
+fn start_fake_provider() -> FakeProvider {
     let calls = Arc::new(AtomicU64::new(0));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind fake provider");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind fake provider");
+    listener
+        .set_nonblocking(true)
+        .expect("non-blocking listener");
     let url = format!("http://{}/sms", listener.local_addr().expect("address"));
     let counter = calls.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let _ = stream.set_nodelay(true);
-            tokio::spawn(answer_requests(stream, counter.clone()));
-        }
+    let (thread_tx, thread_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = thread_tx.send(foco_testkit::cpu::current_thread_id());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("fake provider runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            while let Ok((stream, _)) = listener.accept().await {
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(answer_requests(stream, counter.clone()));
+            }
+        });
     });
-    (url, calls)
+    FakeProvider {
+        url,
+        calls,
+        thread_id: thread_rx.recv().ok().flatten(),
+    }
 }
 
 async fn answer_requests(mut stream: tokio::net::TcpStream, calls: Arc<AtomicU64>) {
@@ -306,6 +392,7 @@ async fn bare_ceiling(
     Phase {
         done,
         seconds: started.elapsed().as_secs_f64(),
+        cpu: CpuSample::default(),
     }
 }
 
@@ -348,7 +435,18 @@ async fn through_the_sender(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let seconds = started.elapsed().as_secs_f64();
+    for write in ["claim", "outcome"] {
+        let (statements, rows) = metrics.write_batches(write);
+        eprintln!(
+            "{write} writes: {statements} statements, {:.1} rows each on average",
+            rows as f64 / statements.max(1) as f64
+        );
+    }
     shutdown.cancel();
     let _ = task.await;
-    Phase { done, seconds }
+    Phase {
+        done,
+        seconds,
+        cpu: CpuSample::default(),
+    }
 }

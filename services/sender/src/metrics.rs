@@ -25,12 +25,20 @@ struct ReceiptLabels {
     result: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WriteLabels {
+    /// `claim` or `outcome`.
+    write: &'static str,
+}
+
 #[derive(Clone)]
 pub struct Metrics {
     jobs: Family<JobLabels, Counter>,
     provider_calls: HistogramFamily,
     receipts: Family<ReceiptLabels, Counter>,
     released: Counter,
+    write_statements: Family<WriteLabels, Counter>,
+    write_rows: Family<WriteLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -45,7 +53,20 @@ impl Metrics {
             provider_calls: Family::new_with_constructor(latency_histogram),
             receipts: Family::default(),
             released: Counter::default(),
+            write_statements: Family::default(),
+            write_rows: Family::default(),
         };
+        // rate(rows) / rate(statements) is the batch size the load produces.
+        registry.register(
+            "foco_sender_write_statements",
+            "Batched Postgres writes of the hot path, by write (claim, outcome)",
+            metrics.write_statements.clone(),
+        );
+        registry.register(
+            "foco_sender_write_rows",
+            "Jobs written by batched Postgres writes, by write (claim, outcome)",
+            metrics.write_rows.clone(),
+        );
         registry.register(
             "foco_sender_receipts",
             "Delivery receipts and inbound SMS handled, by result",
@@ -82,6 +103,21 @@ impl Metrics {
         self.provider_calls
             .get_or_create(&ProviderLabels { provider, outcome })
             .observe(seconds);
+    }
+
+    pub fn write_batch(&self, write: &'static str, rows: usize) {
+        let labels = WriteLabels { write };
+        self.write_statements.get_or_create(&labels).inc();
+        self.write_rows.get_or_create(&labels).inc_by(rows as u64);
+    }
+
+    /// (statements, rows) of the batched `write` so far (tests, benchmarks).
+    pub fn write_batches(&self, write: &'static str) -> (u64, u64) {
+        let labels = WriteLabels { write };
+        (
+            self.write_statements.get_or_create(&labels).get(),
+            self.write_rows.get_or_create(&labels).get(),
+        )
     }
 
     pub fn receipt(&self, result: &'static str) {

@@ -138,7 +138,7 @@ impl<R: RouteSource> Handler<R> {
         settings: HandlerSettings,
     ) -> Self {
         Self {
-            writers: Writers::start(pool.clone(), settings.write_batch),
+            writers: Writers::start(pool.clone(), settings.write_batch, &metrics),
             limits: RouteLimits::new(pool.clone()),
             route_table: Routes::new(providers),
             breakers: Breakers::default(),

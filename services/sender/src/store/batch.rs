@@ -19,6 +19,7 @@ use tokio_util::task::AbortOnDropHandle;
 use super::StoreError;
 use super::claim::{Claim, ClaimRequest, claim_batch};
 use super::outcome::{OutcomeRecord, record_outcomes};
+use crate::metrics::Metrics;
 
 const MAX_FLUSHES_IN_FLIGHT: usize = 2;
 
@@ -45,7 +46,12 @@ impl<I, O> Clone for Batcher<I, O> {
 
 impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
     /// `flush` answers one result per item, in order.
-    pub fn spawn<F, Fut>(max_batch: usize, flush: F) -> Self
+    /// `observe` is told each batch's size.
+    pub fn spawn<F, Fut>(
+        max_batch: usize,
+        observe: impl Fn(usize) + Send + 'static,
+        flush: F,
+    ) -> Self
     where
         F: Fn(Vec<I>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Vec<Result<O, StoreError>>> + Send + 'static,
@@ -53,7 +59,7 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
         let max_batch = max_batch.max(1);
         // Bounded: a writer that cannot keep up pushes back on the jobs.
         let (sender, receiver) = mpsc::channel(max_batch * 4);
-        let task = tokio::spawn(write_loop(receiver, max_batch, Arc::new(flush)));
+        let task = tokio::spawn(write_loop(receiver, max_batch, observe, Arc::new(flush)));
         Self {
             sender,
             _task: Arc::new(AbortOnDropHandle::new(task)),
@@ -73,6 +79,7 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
 async fn write_loop<I, O, F, Fut>(
     mut receiver: mpsc::Receiver<Pending<I, O>>,
     max_batch: usize,
+    observe: impl Fn(usize),
     flush: Arc<F>,
 ) where
     I: Send + 'static,
@@ -98,6 +105,7 @@ async fn write_loop<I, O, F, Fut>(
                 Err(_) => break,
             }
         }
+        observe(batch.len());
         let flush = flush.clone();
         flushes.spawn(async move {
             let _permit = permit;
@@ -122,16 +130,28 @@ pub struct Writers {
 }
 
 impl Writers {
-    pub fn start(pool: PgPool, max_batch: usize) -> Self {
+    pub fn start(pool: PgPool, max_batch: usize, metrics: &Metrics) -> Self {
         let claims_pool = pool.clone();
-        let claims = Batcher::spawn(max_batch, move |requests: Vec<ClaimRequest>| {
-            let pool = claims_pool.clone();
-            async move { flush_claims(&pool, requests).await }
-        });
-        let outcomes = Batcher::spawn(max_batch, move |records: Vec<OutcomeRecord>| {
-            let pool = pool.clone();
-            async move { flush_outcomes(&pool, records).await }
-        });
+        let claim_metrics = metrics.clone();
+        let observe_claims = move |rows| claim_metrics.write_batch("claim", rows);
+        let outcome_metrics = metrics.clone();
+        let observe_outcomes = move |rows| outcome_metrics.write_batch("outcome", rows);
+        let claims = Batcher::spawn(
+            max_batch,
+            observe_claims,
+            move |requests: Vec<ClaimRequest>| {
+                let pool = claims_pool.clone();
+                async move { flush_claims(&pool, requests).await }
+            },
+        );
+        let outcomes = Batcher::spawn(
+            max_batch,
+            observe_outcomes,
+            move |records: Vec<OutcomeRecord>| {
+                let pool = pool.clone();
+                async move { flush_outcomes(&pool, records).await }
+            },
+        );
         Self { claims, outcomes }
     }
 

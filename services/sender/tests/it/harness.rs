@@ -196,6 +196,51 @@ impl TestEnv {
         }
     }
 
+    /// The `foco-sender` binary itself, configured through its environment as in
+    /// production, so that it can be killed with SIGKILL.
+    pub fn spawn_sender_process(&self, config: &foco_sender::Config) -> SenderProcess {
+        use secrecy::ExposeSecret as _;
+        let duration = |value: Duration| format!("{}ms", value.as_millis());
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_foco-sender"))
+            .env_clear()
+            .env("RUST_LOG", "warn")
+            .env("NATS_URL", &config.nats_url)
+            .env("FOCO_BUS_PREFIX", &config.bus_prefix)
+            .env("DATABASE_URL", &config.database_url)
+            .env("FOCO_CONTROL_URL", &config.control_url)
+            .env(
+                "FOCO_CONTROL_API_KEY",
+                config.control_api_key.expose_secret(),
+            )
+            .env("FOCO_ADMIN_LISTEN", config.admin_listen.to_string())
+            .env("FOCO_SENDER_CONCURRENCY", config.concurrency.to_string())
+            .env(
+                "FOCO_SENDER_MAX_ACK_PENDING",
+                config.max_ack_pending.to_string(),
+            )
+            .env("FOCO_SENDER_ACK_WAIT", duration(config.ack_wait))
+            .env("FOCO_PROVIDER_TIMEOUT", duration(config.provider_timeout))
+            .env("FOCO_SENDER_CLAIM_MARGIN", duration(config.claim_margin))
+            .env("FOCO_SHUTDOWN_GRACE", duration(config.shutdown_grace))
+            .env(
+                "FOCO_SENDER_SHARED_STATE_POLL",
+                duration(config.shared_state_poll),
+            )
+            .env("FOCO_SENDER_MAX_ATTEMPTS", config.max_attempts.to_string())
+            .env("FOCO_CONSOLE_OUTBOX", &config.console_outbox)
+            .env(
+                "FOCO_ALLOW_PRIVATE_PROVIDER_HOSTS",
+                config.allow_private_provider_hosts.to_string(),
+            )
+            .env("FOCO_QUIET_HOURS", "off")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the foco-sender binary");
+        SenderProcess { child }
+    }
+
     /// A job to `to` on the account's default route.
     pub fn job(&self, to: &str, body: &str) -> SmsJob {
         let event_id = format!("evt_{}", uuid::Uuid::new_v4().simple());
@@ -381,6 +426,19 @@ pub struct MessageRow {
     pub provider_message_id: String,
     pub recipient: String,
     pub has_sent_at: bool,
+}
+
+/// A `foco-sender` process (`spawn_sender_process`).
+pub struct SenderProcess {
+    child: tokio::process::Child,
+}
+
+impl SenderProcess {
+    /// SIGKILL: no drain, no acks, no outcome writes; then reaps the process.
+    pub async fn kill(mut self) {
+        self.child.start_kill().expect("SIGKILL the sender");
+        let _ = self.child.wait().await;
+    }
 }
 
 pub struct RunningSender {

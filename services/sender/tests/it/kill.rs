@@ -1,6 +1,7 @@
-//! Senders killed over and over while provider calls are in flight (the task is
-//! aborted, as SIGKILL would: no drain, no acks, no outcome writes), then one
-//! sender finishes the work. The fake provider's request log is the ground truth:
+//! Senders killed over and over while provider calls are in flight, then one
+//! sender finishes the work. Twice over: `foco-sender` processes killed with
+//! SIGKILL, and (many more times, as it is cheaper) in-process senders whose task
+//! is aborted, which like SIGKILL leaves no drain, no acks, no outcome writes. The fake provider's request log is the ground truth:
 //! an idempotent provider (Telnyx, keyed by job id) sees no job twice under two
 //! keys and every job ends sent; a provider without a key (Twilio) never sees a
 //! job twice, and a job it may have seen without our knowing is `unknown`.
@@ -14,7 +15,46 @@ use foco_testkit::FakeResponse;
 use crate::harness::TestEnv;
 
 const JOBS: usize = 24;
-const KILLS: usize = 20;
+
+/// How a sender is killed.
+#[derive(Debug, Clone, Copy)]
+enum Kill {
+    /// SIGKILL to a `foco-sender` process.
+    Process,
+    /// Abort of an in-process sender's task.
+    Task,
+}
+
+impl Kill {
+    fn rounds(self) -> usize {
+        match self {
+            Self::Process => 10,
+            Self::Task => 20,
+        }
+    }
+
+    /// How long a round waits for its moment to kill: a process also has to start.
+    fn patience(self) -> Duration {
+        match self {
+            Self::Process => Duration::from_secs(5),
+            Self::Task => Duration::from_millis(300),
+        }
+    }
+}
+
+enum Running {
+    Process(crate::harness::SenderProcess),
+    Task(crate::harness::RunningSender),
+}
+
+impl Running {
+    async fn kill(self) {
+        match self {
+            Self::Process(process) => process.kill().await,
+            Self::Task(sender) => sender.kill().await,
+        }
+    }
+}
 
 fn kill_config(env: &TestEnv) -> foco_sender::Config {
     let mut config = env.sender_config();
@@ -26,10 +66,10 @@ fn kill_config(env: &TestEnv) -> foco_sender::Config {
     config
 }
 
-/// Publishes `JOBS` jobs, kills up to `KILLS` senders (fewer if every job is
-/// settled before), then lets a last sender finish. Returns the job ids and the
-/// number of kills.
-async fn run_with_kills(env: &TestEnv) -> (Vec<String>, usize) {
+/// Publishes `JOBS` jobs, kills up to `how.rounds()` senders (fewer if every job
+/// is settled before), then lets a last sender finish. Returns the job ids and
+/// the number of kills.
+async fn run_with_kills(env: &TestEnv, how: Kill) -> (Vec<String>, usize) {
     env.ensure_streams().await;
     let mut job_ids = Vec::new();
     for number in 0..JOBS {
@@ -38,17 +78,20 @@ async fn run_with_kills(env: &TestEnv) -> (Vec<String>, usize) {
         job_ids.push(job.job_id);
     }
     let mut kills = 0;
-    for round in 0..KILLS {
+    for round in 0..how.rounds() {
         if env.count_final().await == JOBS as i64 {
             break;
         }
         let calls_before = env.fake.request_count();
         let sent_before = env.count_status("sent").await;
-        let sender = env.start_sender(kill_config(env)).await;
+        let sender = match how {
+            Kill::Process => Running::Process(env.spawn_sender_process(&kill_config(env))),
+            Kill::Task => Running::Task(env.start_sender(kill_config(env)).await),
+        };
         // Even rounds kill while a call is at the provider; odd ones right after
         // an outcome was written (and before its ack). A round with nothing left
-        // to do ends after 300 ms.
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
+        // to do ends when its patience runs out.
+        let deadline = tokio::time::Instant::now() + how.patience();
         while tokio::time::Instant::now() < deadline {
             let reached = if round % 2 == 0 {
                 env.fake.request_count() > calls_before
@@ -71,7 +114,26 @@ async fn run_with_kills(env: &TestEnv) -> (Vec<String>, usize) {
 }
 
 #[tokio::test]
+async fn sigkilled_sender_processes_never_duplicate_through_an_idempotent_provider() {
+    never_duplicate_through_an_idempotent_provider(Kill::Process).await;
+}
+
+#[tokio::test]
 async fn killed_senders_never_duplicate_through_an_idempotent_provider() {
+    never_duplicate_through_an_idempotent_provider(Kill::Task).await;
+}
+
+#[tokio::test]
+async fn sigkilled_sender_processes_never_resend_without_an_idempotency_key() {
+    never_resend_without_an_idempotency_key(Kill::Process).await;
+}
+
+#[tokio::test]
+async fn killed_senders_never_resend_without_an_idempotency_key() {
+    never_resend_without_an_idempotency_key(Kill::Task).await;
+}
+
+async fn never_duplicate_through_an_idempotent_provider(how: Kill) {
     let env = TestEnv::start().await;
     env.upsert_route(
         "telnyx",
@@ -84,7 +146,7 @@ async fn killed_senders_never_duplicate_through_an_idempotent_provider() {
         FakeResponse::status(200, r#"{"data": {"id": "tx-1", "parts": 1}}"#)
             .with_delay(Duration::from_millis(150)),
     );
-    let (job_ids, kills) = run_with_kills(&env).await;
+    let (job_ids, kills) = run_with_kills(&env, how).await;
 
     let mut calls_per_key: HashMap<String, usize> = HashMap::new();
     for request in env.fake.requests() {
@@ -108,13 +170,12 @@ async fn killed_senders_never_duplicate_through_an_idempotent_provider() {
     }
     let retried = calls_per_key.values().filter(|calls| **calls > 1).count();
     eprintln!(
-        "telnyx: {} calls for {JOBS} jobs over {kills} kills; {retried} jobs called again with the same key",
+        "telnyx: {} calls for {JOBS} jobs over {kills} kills ({how:?}); {retried} jobs called again with the same key",
         env.fake.request_count()
     );
 }
 
-#[tokio::test]
-async fn killed_senders_never_resend_without_an_idempotency_key() {
+async fn never_resend_without_an_idempotency_key(how: Kill) {
     let env = TestEnv::start().await;
     env.upsert_route(
         "twilio",
@@ -127,7 +188,7 @@ async fn killed_senders_never_resend_without_an_idempotency_key() {
         FakeResponse::status(201, r#"{"sid": "SM1", "status": "queued"}"#)
             .with_delay(Duration::from_millis(150)),
     );
-    let (job_ids, kills) = run_with_kills(&env).await;
+    let (job_ids, kills) = run_with_kills(&env, how).await;
 
     let mut calls_per_body: HashMap<String, usize> = HashMap::new();
     for request in env.fake.requests() {
@@ -157,7 +218,7 @@ async fn killed_senders_never_resend_without_an_idempotency_key() {
         }
     }
     eprintln!(
-        "twilio: {} calls for {JOBS} jobs over {kills} kills; {unknown} jobs unknown, none resent",
+        "twilio: {} calls for {JOBS} jobs over {kills} kills ({how:?}); {unknown} jobs unknown, none resent",
         env.fake.request_count()
     );
 }
