@@ -135,6 +135,8 @@ pub enum StatusArg {
     Unknown,
     Delivered,
     Undelivered,
+    Cancelled,
+    OptedOut,
 }
 
 #[derive(Debug, Subcommand)]

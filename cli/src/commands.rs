@@ -178,6 +178,8 @@ pub(crate) fn status_text(status: i32) -> &'static str {
         Ok(MessageStatus::Unknown) => "unknown",
         Ok(MessageStatus::Delivered) => "delivered",
         Ok(MessageStatus::Undelivered) => "undelivered",
+        Ok(MessageStatus::Cancelled) => "cancelled",
+        Ok(MessageStatus::OptedOut) => "opted-out",
         Ok(MessageStatus::Unspecified) | Err(_) => "unspecified",
     }
 }
@@ -192,6 +194,8 @@ fn status_filter(status: Option<StatusArg>) -> MessageStatus {
         Some(StatusArg::Unknown) => MessageStatus::Unknown,
         Some(StatusArg::Delivered) => MessageStatus::Delivered,
         Some(StatusArg::Undelivered) => MessageStatus::Undelivered,
+        Some(StatusArg::Cancelled) => MessageStatus::Cancelled,
+        Some(StatusArg::OptedOut) => MessageStatus::OptedOut,
     }
 }
 

@@ -60,6 +60,8 @@ pub fn status_from_text(status: &str) -> MessageStatus {
         "unknown" => MessageStatus::Unknown,
         "delivered" => MessageStatus::Delivered,
         "undelivered" => MessageStatus::Undelivered,
+        "cancelled" => MessageStatus::Cancelled,
+        "opted-out" => MessageStatus::OptedOut,
         _ => MessageStatus::Unspecified,
     }
 }
@@ -74,6 +76,8 @@ fn status_to_text(status: MessageStatus) -> Option<&'static str> {
         MessageStatus::Unknown => Some("unknown"),
         MessageStatus::Delivered => Some("delivered"),
         MessageStatus::Undelivered => Some("undelivered"),
+        MessageStatus::Cancelled => Some("cancelled"),
+        MessageStatus::OptedOut => Some("opted-out"),
     }
 }
 
@@ -136,6 +140,8 @@ mod tests {
             "unknown",
             "delivered",
             "undelivered",
+            "cancelled",
+            "opted-out",
         ] {
             assert_eq!(status_to_text(status_from_text(text)), Some(text));
         }

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use chrono::Timelike as _;
 use foco_proto::v1::{
-    AddOptOutRequest, InboundSms, ListOptOutsRequest, Priority, RemoveOptOutRequest,
+    AddOptOutRequest, InboundSms, ListMessagesRequest, ListOptOutsRequest, MessageStatus, Priority,
+    RemoveOptOutRequest,
 };
 use foco_testkit::FakeResponse;
 
@@ -65,6 +66,21 @@ async fn opt_outs_from_the_api_are_checked_before_every_send() {
     env.wait_for_status(&other.job_id, "sent", WAIT).await;
     assert_eq!(env.fake.request_count(), 1);
     assert_eq!(env.fake.requests()[0].json()["to"], "+525598765432");
+    // The messages API reports it as opted out, and filters on it.
+    let opted_out = env
+        .control()
+        .list_messages(ListMessagesRequest {
+            account: "acme".to_owned(),
+            status: MessageStatus::OptedOut as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .messages;
+    assert_eq!(opted_out.len(), 1);
+    assert_eq!(opted_out[0].job_id, blocked.job_id);
+    assert_eq!(opted_out[0].status, MessageStatus::OptedOut as i32);
 
     let listed = delivery
         .list_opt_outs(ListOptOutsRequest {
