@@ -46,6 +46,10 @@ pub enum IngressError {
     UnknownRoute,
     #[error("the callback has no {0}")]
     MissingField(&'static str),
+    /// The callback parses but says something ingress does not know (an unknown
+    /// status or event type), or has the wrong shape.
+    #[error("the callback is not understood: {0}")]
+    InvalidCallback(&'static str),
 }
 
 impl IngressError {
@@ -63,7 +67,7 @@ impl IngressError {
             Self::Signature(_) => ErrorKind::Unauthenticated,
             Self::RateLimited { .. } => ErrorKind::RateLimited,
             Self::UnknownRoute => ErrorKind::NotFound,
-            Self::MissingField(_) => ErrorKind::InvalidArgument,
+            Self::MissingField(_) | Self::InvalidCallback(_) => ErrorKind::InvalidArgument,
         }
     }
 
@@ -85,7 +89,7 @@ impl IngressError {
             Self::PublishFailed(_) => "bus_unavailable",
             Self::RateLimited { .. } => "rate_limited",
             Self::UnknownRoute => "unknown_route",
-            Self::MissingField(_) => "invalid_body",
+            Self::MissingField(_) | Self::InvalidCallback(_) => "invalid_body",
         }
     }
 
@@ -101,7 +105,7 @@ impl IngressError {
             Self::Signature(_) => "Invalid signature",
             Self::RateLimited { .. } => "Too many requests",
             Self::UnknownRoute => "Unknown provider route",
-            Self::MissingField(_) => "Invalid body",
+            Self::MissingField(_) | Self::InvalidCallback(_) => "Invalid body",
         }
     }
 
@@ -142,6 +146,7 @@ impl IngressError {
             ),
             Self::UnknownRoute => "no provider route has this callback URL".to_owned(),
             Self::MissingField(field) => format!("the callback has no {field}"),
+            Self::InvalidCallback(what) => format!("the callback is not understood: {what}"),
         }
     }
 
@@ -257,6 +262,14 @@ mod tests {
                 StatusCode::TOO_MANY_REQUESTS,
             ),
             (IngressError::UnknownRoute, StatusCode::NOT_FOUND),
+            (
+                IngressError::MissingField("messageId"),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                IngressError::InvalidCallback("an unknown status"),
+                StatusCode::BAD_REQUEST,
+            ),
         ];
         for (error, status) in cases {
             assert_eq!(error.kind().http_status(), status, "{error}");

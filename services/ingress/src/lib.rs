@@ -14,10 +14,13 @@
 //! retry within JetStream's window is answered `duplicate: true`; the rules
 //! service recognises later ones by the envelope's `external_id`.
 //!
-//! Provider callbacks: `POST /v1/providers/twilio/{account_id}[/{route}]/status`
-//! (delivery receipts) and `.../inbound` (inbound SMS), verified with the route's
-//! auth token, are stored on FOCO_RECEIPTS for the sender. The OpenAPI document
-//! is served at `/openapi.json` (and committed as `openapi.json`).
+//! Provider callbacks — delivery receipts and inbound SMS from Twilio
+//! (`/v1/providers/twilio/{account_id}[/{route}]/status` and `.../inbound`),
+//! Vonage (same shape, GET or POST), Telnyx (`.../telnyx/{account_id}[/{route}]/events`)
+//! and Infobip (`.../status`, `.../inbound`) — are verified with each provider's
+//! own scheme and the route's credentials (see `routes::providers`) and stored
+//! on FOCO_RECEIPTS for the sender. The OpenAPI document is served at
+//! `/openapi.json` (and committed as `openapi.json`).
 //!
 //! Ingress owns no configuration: sources and routes come from control (cached,
 //! dropped on change announcements), and it never evaluates rules or talks to SMS
@@ -60,6 +63,9 @@ pub use openapi::{OPENAPI_ROUTE, document_json as openapi_document};
 pub use problem::PROBLEM_CONTENT_TYPE;
 pub use routes::WEBHOOK_ROUTE;
 pub use routes::providers::{
+    INFOBIP_DEFAULT_INBOUND_ROUTE, INFOBIP_DEFAULT_STATUS_ROUTE, INFOBIP_INBOUND_ROUTE,
+    INFOBIP_STATUS_ROUTE, TELNYX_DEFAULT_EVENTS_ROUTE, TELNYX_EVENTS_ROUTE,
     TWILIO_DEFAULT_INBOUND_ROUTE, TWILIO_DEFAULT_STATUS_ROUTE, TWILIO_INBOUND_ROUTE,
-    TWILIO_STATUS_ROUTE,
+    TWILIO_STATUS_ROUTE, VONAGE_DEFAULT_INBOUND_ROUTE, VONAGE_DEFAULT_STATUS_ROUTE,
+    VONAGE_INBOUND_ROUTE, VONAGE_STATUS_ROUTE,
 };

@@ -20,9 +20,10 @@ struct WebhookLabels {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallbackLabels {
-    /// twilio
+    /// twilio | vonage | telnyx | infobip
     provider: &'static str,
-    /// status | inbound
+    /// status | inbound; `event` for a Telnyx callback refused before its body
+    /// said which
     kind: &'static str,
     /// accepted | duplicate | ignored | rejected
     outcome: &'static str,

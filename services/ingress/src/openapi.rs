@@ -9,7 +9,8 @@ use bytes::Bytes;
 use utoipa::OpenApi;
 
 use crate::problem::Problem;
-use crate::routes::{hooks, providers};
+use crate::routes::hooks;
+use crate::routes::providers::{self, infobip, telnyx, twilio, vonage};
 
 pub const OPENAPI_ROUTE: &str = "/openapi.json";
 
@@ -22,13 +23,33 @@ pub const OPENAPI_ROUTE: &str = "/openapi.json";
     ),
     paths(
         hooks::receive_webhook,
-        providers::twilio_status,
-        providers::twilio_status_default,
-        providers::twilio_inbound,
-        providers::twilio_inbound_default,
+        twilio::twilio_status,
+        twilio::twilio_status_default,
+        twilio::twilio_inbound,
+        twilio::twilio_inbound_default,
+        vonage::vonage_status,
+        vonage::vonage_status_query,
+        vonage::vonage_status_default,
+        vonage::vonage_status_default_query,
+        vonage::vonage_inbound,
+        vonage::vonage_inbound_query,
+        vonage::vonage_inbound_default,
+        vonage::vonage_inbound_default_query,
+        telnyx::telnyx_events,
+        telnyx::telnyx_events_default,
+        infobip::infobip_status,
+        infobip::infobip_status_default,
+        infobip::infobip_inbound,
+        infobip::infobip_inbound_default,
         openapi_json,
     ),
-    components(schemas(Problem, hooks::AcceptedBody, hooks::PingBody, providers::CallbackAccepted)),
+    components(schemas(
+        Problem,
+        hooks::AcceptedBody,
+        hooks::PingBody,
+        providers::CallbackAccepted,
+        providers::BatchAccepted
+    )),
     tags(
         (name = "webhooks", description = "Events from the systems a business uses"),
         (name = "providers", description = "Delivery receipts and inbound SMS from SMS providers"),
@@ -86,16 +107,50 @@ mod tests {
     fn every_route_is_documented() {
         let document: serde_json::Value = serde_json::from_str(&document_json()).unwrap();
         let paths = document["paths"].as_object().unwrap();
-        for route in [
+        let routes = [
             crate::WEBHOOK_ROUTE,
             providers::TWILIO_STATUS_ROUTE,
             providers::TWILIO_INBOUND_ROUTE,
             providers::TWILIO_DEFAULT_STATUS_ROUTE,
             providers::TWILIO_DEFAULT_INBOUND_ROUTE,
+            providers::VONAGE_STATUS_ROUTE,
+            providers::VONAGE_INBOUND_ROUTE,
+            providers::VONAGE_DEFAULT_STATUS_ROUTE,
+            providers::VONAGE_DEFAULT_INBOUND_ROUTE,
+            providers::TELNYX_EVENTS_ROUTE,
+            providers::TELNYX_DEFAULT_EVENTS_ROUTE,
+            providers::INFOBIP_STATUS_ROUTE,
+            providers::INFOBIP_INBOUND_ROUTE,
+            providers::INFOBIP_DEFAULT_STATUS_ROUTE,
+            providers::INFOBIP_DEFAULT_INBOUND_ROUTE,
             OPENAPI_ROUTE,
-        ] {
+        ];
+        for route in routes {
             assert!(paths.contains_key(route), "{route} is not in the document");
         }
-        assert_eq!(paths.len(), 6, "a documented path is not served");
+        assert_eq!(paths.len(), routes.len(), "a documented path is not served");
+        // Vonage accounts may send callbacks as GET: both methods are documented.
+        for route in [
+            providers::VONAGE_STATUS_ROUTE,
+            providers::VONAGE_INBOUND_ROUTE,
+            providers::VONAGE_DEFAULT_STATUS_ROUTE,
+            providers::VONAGE_DEFAULT_INBOUND_ROUTE,
+        ] {
+            assert!(paths[route].get("get").is_some(), "GET {route}");
+            assert!(paths[route].get("post").is_some(), "POST {route}");
+            assert!(
+                paths[route]["get"].get("requestBody").is_none(),
+                "GET {route} has no body"
+            );
+        }
+        let mut operation_ids: Vec<&str> = paths
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .map(|operation| operation["operationId"].as_str().unwrap())
+            .collect();
+        let count = operation_ids.len();
+        operation_ids.sort_unstable();
+        operation_ids.dedup();
+        assert_eq!(operation_ids.len(), count, "operation ids are unique");
     }
 }

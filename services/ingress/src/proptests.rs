@@ -14,12 +14,18 @@ use foco_proto::v1::{
 use proptest::prelude::*;
 
 use crate::body::{BodyFormat, form_to_json, normalise, normalise_for};
-use crate::callbacks::{twilio_inbound, twilio_status};
+use crate::callbacks::infobip::{infobip_inbound, infobip_reports};
+use crate::callbacks::telnyx::telnyx_event;
+use crate::callbacks::twilio::{twilio_inbound, twilio_status};
+use crate::callbacks::vonage::{vonage_inbound, vonage_status};
 use crate::event_fields::read_field;
+use crate::signature::{
+    InfobipSecret, SignatureScheme as _, TelnyxSignature, VonageMethod, VonageSignature,
+};
 use crate::signature::{SignedRequest, Verifier};
 
 /// Header names the schemes read, plus a few others.
-const HEADER_NAMES: [&str; 16] = [
+const HEADER_NAMES: [&str; 19] = [
     "webhook-id",
     "webhook-timestamp",
     "webhook-signature",
@@ -36,6 +42,9 @@ const HEADER_NAMES: [&str; 16] = [
     "x-shopify-hmac-sha256",
     "x-timestamp",
     "host",
+    "telnyx-signature-ed25519",
+    "telnyx-timestamp",
+    "x-foco-webhook-secret",
 ];
 
 fn schemes(header: &str, template: &str) -> Vec<Verification> {
@@ -168,9 +177,42 @@ proptest! {
             let _ = read_field(&spec, &headers, &fields);
             let _ = twilio_status("account", &fields);
             let _ = twilio_inbound("account", "route", &fields, 0);
+            let _ = vonage_status("account", &fields);
+            let _ = vonage_inbound("account", "route", &fields, 0);
         }
         let nested = serde_json::json!({"a": [{"b": 1}], "type": "x", "0": {"eventId": 2}});
         let _ = read_field(&spec, &headers, &nested);
+    }
+
+    /// JSON callbacks (Telnyx, Infobip) of any shape are refused or read, never
+    /// a panic; and no random credentials verify.
+    #[test]
+    fn provider_callbacks_never_panic(
+        raw in proptest::collection::vec(any::<u8>(), 0..256),
+        pairs in proptest::collection::vec((0usize..64, header_value()), 0..4),
+        params in proptest::collection::vec(("[a-z-]{1,8}", "[ -~]{0,12}"), 0..6),
+        now in any::<i64>(),
+    ) {
+        let shapes = [
+            serde_json::from_slice::<serde_json::Value>(&raw).ok(),
+            Some(serde_json::json!({"data": {"event_type": "message.finalized", "payload": {"to": [1], "errors": "x"}}})),
+            Some(serde_json::json!({"results": [{"messageId": 1, "status": [], "error": {"id": "x"}}]})),
+        ];
+        for body in shapes.into_iter().flatten() {
+            let _ = telnyx_event("account", "route", &body, 0);
+            let _ = infobip_reports("account", &body);
+            let _ = infobip_inbound("account", "route", &body, 0);
+        }
+        let headers = headers_from(&pairs);
+        let request = SignedRequest::new(&headers, &raw, now);
+        prop_assert!(TelnyxSignature::default()
+            .verify(&request, &["11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=".to_owned()])
+            .is_err());
+        prop_assert!(InfobipSecret.verify(&request, &["a-secret-nobody-guesses".to_owned()]).is_err());
+        let params: Vec<(String, String)> = params;
+        prop_assert!(VonageSignature::new(VonageMethod::HmacSha256)
+            .verify(&params, now, &["secret".to_owned()])
+            .is_err());
     }
 
     #[test]

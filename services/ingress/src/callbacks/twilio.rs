@@ -1,37 +1,14 @@
-//! What providers tell us after a send, turned into the FOCO_RECEIPTS messages the
-//! sender applies: Twilio's status callbacks become `DeliveryReceipt`s and its
-//! inbound-message webhooks `InboundSms`s (whose STOP/START/HELP the sender acts
-//! on). Pure functions of the verified form fields; publishing is the route's job.
-//!
-//! Message ids follow delivery.proto, so a provider retrying a callback is
-//! deduplicated by JetStream: `twilio:<sid>:0:<status>` and `twilio:<sid>`.
+//! Twilio: status callbacks (`MessageStatus`, `MessageSid`, `ErrorCode`) and
+//! inbound-message webhooks (`From`, `To`, `Body`, `MessageSid`), as form fields
+//! turned into a JSON object.
 
 use foco_proto::v1::{DeliveryReceipt, InboundSms, ReceiptStatus};
 use serde_json::Value;
 
+use super::{InboundCallback, StatusCallback, receipt_message_id, text};
 use crate::error::IngressError;
 
 pub const TWILIO: &str = "twilio";
-
-/// A receipt to publish, or a status that changes nothing (`queued`, `sending`).
-#[derive(Debug, Clone, PartialEq)]
-pub enum StatusCallback {
-    Receipt {
-        receipt: DeliveryReceipt,
-        message_id: String,
-    },
-    Ignored {
-        status: String,
-    },
-}
-
-fn text<'a>(fields: &'a Value, name: &str) -> Option<&'a str> {
-    fields
-        .get(name)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|value| !value.is_empty())
-}
 
 /// Twilio names the message `MessageSid` (and, for older integrations, `SmsSid`).
 fn message_sid(fields: &Value) -> Option<&str> {
@@ -70,7 +47,7 @@ pub fn twilio_status(account_id: &str, fields: &Value) -> Result<StatusCallback,
         occurred_at_ms: 0,
     };
     // Twilio sends one message per SID (no parts), hence part 0.
-    let message_id = format!("{TWILIO}:{sid}:0:{status}");
+    let message_id = receipt_message_id(TWILIO, sid, &status);
     Ok(StatusCallback::Receipt {
         receipt,
         message_id,
@@ -83,7 +60,7 @@ pub fn twilio_inbound(
     route: &str,
     fields: &Value,
     received_at_ms: i64,
-) -> Result<(InboundSms, String), IngressError> {
+) -> Result<InboundCallback, IngressError> {
     let sid = message_sid(fields).ok_or(IngressError::MissingField("MessageSid"))?;
     let from = text(fields, "From").ok_or(IngressError::MissingField("From"))?;
     let inbound = InboundSms {
@@ -101,7 +78,10 @@ pub fn twilio_inbound(
         provider_message_id: sid.to_owned(),
         received_at_ms,
     };
-    Ok((inbound, format!("{TWILIO}:{sid}")))
+    Ok(InboundCallback {
+        inbound,
+        message_id: format!("{TWILIO}:{sid}"),
+    })
 }
 
 #[cfg(test)]
@@ -158,8 +138,10 @@ mod tests {
 
     #[test]
     fn an_inbound_message() {
-        let (inbound, message_id) =
-            twilio_inbound("acct", "primary", &fields("twilio__inbound_sms.json"), 42).unwrap();
+        let InboundCallback {
+            inbound,
+            message_id,
+        } = twilio_inbound("acct", "primary", &fields("twilio__inbound_sms.json"), 42).unwrap();
         assert_eq!(inbound.from, "+10123456789");
         assert_eq!(inbound.to, "+10123456789");
         assert_eq!(inbound.body, "Ahoy!");

@@ -2,12 +2,15 @@
 //! nothing is concatenated into a new buffer), and constant-time comparison.
 
 use hmac::{Hmac, KeyInit, Mac};
+use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest as _, Sha256, Sha512};
 use subtle::{Choice, ConstantTimeEq};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algorithm {
+    /// Only for providers that still sign with it (Vonage's `md5` method).
+    Md5,
     Sha1,
     Sha256,
     Sha512,
@@ -34,10 +37,20 @@ pub fn hmac(algorithm: Algorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
         mac.finalize().into_bytes().to_vec()
     }
     match algorithm {
+        Algorithm::Md5 => run::<Hmac<Md5>>(key, parts),
         Algorithm::Sha1 => run::<Hmac<Sha1>>(key, parts),
         Algorithm::Sha256 => hmac_sha256(key, parts).to_vec(),
         Algorithm::Sha512 => run::<Hmac<Sha512>>(key, parts),
     }
+}
+
+/// MD5 of the concatenated `parts` (Vonage's `md5hash` signatures).
+pub(crate) fn md5(parts: &[&[u8]]) -> [u8; 16] {
+    let mut hasher = Md5::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    hasher.finalize().into()
 }
 
 /// SHA-256 of `bytes`, for comparing secrets of any length in constant time.
@@ -82,6 +95,15 @@ mod tests {
         assert_eq!(
             hex::encode(hmac(Algorithm::Sha1, key, data)),
             "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
+        );
+        // RFC 2202 test case 2 (MD5), and RFC 1321's MD5 of "abc".
+        assert_eq!(
+            hex::encode(hmac(Algorithm::Md5, key, data)),
+            "750c783e6ab0b503eaa86e310a5db738"
+        );
+        assert_eq!(
+            hex::encode(md5(&[b"a", b"bc"])),
+            "900150983cd24fb0d6963f7d28e17f72"
         );
     }
 }

@@ -139,6 +139,7 @@ impl SignatureScheme for GenericHmac {
         let malformed = || SignatureError::Malformed(settings.header.clone());
         let encoded = strip_prefix_ignore_case(text, &settings.prefix).ok_or_else(malformed)?;
         let mac_len = match settings.algorithm {
+            Algorithm::Md5 => 16,
             Algorithm::Sha1 => 20,
             Algorithm::Sha256 => 32,
             Algorithm::Sha512 => 64,

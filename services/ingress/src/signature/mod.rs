@@ -10,11 +10,14 @@ mod digest;
 mod generic;
 mod hmac_sha256;
 mod hubspot;
+pub mod infobip;
 mod mercadopago;
 mod standard_webhooks;
+pub mod telnyx;
 mod timestamped;
 mod token;
 pub mod twilio;
+pub mod vonage;
 
 use axum::http::{HeaderMap, HeaderName};
 use foco_proto::v1::{Verification, verification};
@@ -37,12 +40,17 @@ pub mod signing {
     pub use super::hubspot::sign as hubspot_v3;
     pub use super::mercadopago::sign as mercadopago;
     pub use super::standard_webhooks::sign as standard_webhooks;
+    pub use super::telnyx::sign as telnyx;
     pub use super::timestamped::sign as stripe;
     pub use super::timestamped::sign as calendly;
     pub use super::twilio::signature as twilio;
+    pub use super::vonage::sign as vonage;
 }
+pub use infobip::InfobipSecret;
+pub use telnyx::TelnyxSignature;
 pub use token::{BasicAuth, StaticToken};
 pub use twilio::TwilioSignature;
+pub use vonage::{VonageMethod, VonageSignature};
 
 /// Tolerance of timestamped schemes when the source sets none.
 pub const DEFAULT_TOLERANCE_SECONDS: u64 = 300;
@@ -116,6 +124,11 @@ pub enum SignatureError {
     MissingHeader(HeaderName),
     #[error("the signature header {0} is malformed")]
     Malformed(HeaderName),
+    /// Schemes that sign with request parameters (Vonage's `sig`, `timestamp`).
+    #[error("the signature parameter {0} is missing")]
+    MissingParameter(&'static str),
+    #[error("the signature parameter {0} is malformed")]
+    MalformedParameter(&'static str),
     #[error("no signature matches the request")]
     Mismatch,
     #[error("the webhook timestamp is outside the tolerance of {tolerance_seconds} seconds")]

@@ -38,7 +38,7 @@ impl StaticToken {
 }
 
 /// Whether `presented` is one of `secrets`.
-fn is_one_of(presented: &[u8], secrets: &[String]) -> bool {
+pub(crate) fn is_one_of(presented: &[u8], secrets: &[String]) -> bool {
     let candidates = [sha256(presented).to_vec()];
     let mut matched = false;
     for secret in secrets {

@@ -1,29 +1,25 @@
-//! Provider callbacks: Twilio posts delivery receipts (status callbacks) and
-//! inbound messages to a URL naming the account and the provider route the
-//! number belongs to, so the route's auth token — held by control and fetched
-//! through the cached `ResolveRoute` lookup — verifies `X-Twilio-Signature`.
-//! Verified callbacks go to FOCO_RECEIPTS before the 200; the sender applies
-//! them (receipts to messages, STOP/START/HELP to the opt-out list).
+//! Twilio posts delivery receipts (status callbacks) and inbound messages as
+//! forms signed with `X-Twilio-Signature` (the route's `auth_token` over the URL
+//! it called and the form). Inbound messages are answered with empty TwiML: the
+//! sender replies to HELP itself, as a normal job.
 
 use std::time::SystemTime;
 
-use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use foco_bus::ReceiptKind;
-use prost::Message as _;
-use serde::Serialize;
-use tracing::field::Empty;
 
-use super::hooks::{unix_millis, unix_seconds};
-use crate::body::{BodyFormat, body_format, check_declared_length, form_to_json, read_limited};
-use crate::callbacks::{self, StatusCallback, TWILIO};
+use super::{
+    CALLBACK_MAX_BODY, CallbackAccepted, Handled, Stored, read_callback_body, resolve_route,
+    respond, signed_request, store_inbound, store_status,
+};
+use crate::body::{BodyFormat, body_format, form_to_json};
+use crate::callbacks::twilio::{self as callbacks, TWILIO};
 use crate::error::IngressError;
-use crate::publish::publish;
-use crate::signature::{SignedRequest, TwilioSignature, Verifier};
+use crate::routes::hooks::unix_millis;
+use crate::signature::{TwilioSignature, Verifier};
 use crate::state::AppState;
 
 pub const TWILIO_STATUS_ROUTE: &str = "/v1/providers/twilio/{account_id}/{route}/status";
@@ -31,25 +27,8 @@ pub const TWILIO_INBOUND_ROUTE: &str = "/v1/providers/twilio/{account_id}/{route
 pub const TWILIO_DEFAULT_STATUS_ROUTE: &str = "/v1/providers/twilio/{account_id}/status";
 pub const TWILIO_DEFAULT_INBOUND_ROUTE: &str = "/v1/providers/twilio/{account_id}/inbound";
 
-/// Twilio's callbacks are a few hundred bytes.
-const CALLBACK_MAX_BODY: usize = 64 * 1024;
 /// An empty TwiML answer: the sender replies to HELP itself, as a normal job.
 const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>";
-
-/// What a status callback is answered with.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CallbackAccepted {
-    /// Whether a receipt was stored (false for intermediate statuses such as
-    /// `queued`, which change nothing).
-    pub published: bool,
-    /// The receipt was stored already: Twilio retried the callback.
-    pub duplicate: bool,
-}
-
-enum Outcome {
-    Receipt { published: bool, duplicate: bool },
-    Inbound { duplicate: bool },
-}
 
 /// Twilio delivery receipt for a message sent through the named route.
 #[utoipa::path(
@@ -78,7 +57,7 @@ pub async fn twilio_status(
 ) -> Response {
     let ids = path.ok().map(|Path(ids)| ids);
     let (account_id, route) = ids.unwrap_or_default();
-    respond(&state, &account_id, &route, ReceiptKind::Status, request).await
+    respond_twilio(&state, &account_id, &route, ReceiptKind::Status, request).await
 }
 
 /// Twilio delivery receipt for a message sent through the account's default route.
@@ -100,7 +79,7 @@ pub async fn twilio_status_default(
     request: Request,
 ) -> Response {
     let account_id = path.map(|Path(id)| id).unwrap_or_default();
-    respond(&state, &account_id, "", ReceiptKind::Status, request).await
+    respond_twilio(&state, &account_id, "", ReceiptKind::Status, request).await
 }
 
 /// An SMS a customer sent to a number of the named Twilio route.
@@ -126,7 +105,7 @@ pub async fn twilio_inbound(
 ) -> Response {
     let ids = path.ok().map(|Path(ids)| ids);
     let (account_id, route) = ids.unwrap_or_default();
-    respond(&state, &account_id, &route, ReceiptKind::Inbound, request).await
+    respond_twilio(&state, &account_id, &route, ReceiptKind::Inbound, request).await
 }
 
 /// An SMS a customer sent to a number of the account's default route.
@@ -148,79 +127,18 @@ pub async fn twilio_inbound_default(
     request: Request,
 ) -> Response {
     let account_id = path.map(|Path(id)| id).unwrap_or_default();
-    respond(&state, &account_id, "", ReceiptKind::Inbound, request).await
+    respond_twilio(&state, &account_id, "", ReceiptKind::Inbound, request).await
 }
 
-#[tracing::instrument(
-    name = "ingress.provider_callback",
-    skip_all,
-    fields(provider = TWILIO, kind = kind.as_str(), account_id = Empty)
-)]
-async fn respond(
+async fn respond_twilio(
     state: &AppState,
     account_id: &str,
     route: &str,
     kind: ReceiptKind,
     request: Request,
 ) -> Response {
-    let _in_flight = state.metrics.start_webhook();
-    match handle(state, account_id, route, kind, request).await {
-        Ok(Outcome::Receipt {
-            published,
-            duplicate,
-        }) => {
-            let outcome = match (published, duplicate) {
-                (false, _) => "ignored",
-                (true, true) => "duplicate",
-                (true, false) => "accepted",
-            };
-            state.metrics.callback(TWILIO, kind.as_str(), outcome, "");
-            tracing::info!(published, duplicate, "delivery receipt accepted");
-            (
-                StatusCode::OK,
-                Json(CallbackAccepted {
-                    published,
-                    duplicate,
-                }),
-            )
-                .into_response()
-        }
-        Ok(Outcome::Inbound { duplicate }) => {
-            let outcome = if duplicate { "duplicate" } else { "accepted" };
-            state.metrics.callback(TWILIO, kind.as_str(), outcome, "");
-            tracing::info!(duplicate, "inbound sms accepted");
-            let mut response = (StatusCode::OK, EMPTY_TWIML).into_response();
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/xml; charset=utf-8"),
-            );
-            response
-        }
-        Err(error) => {
-            error.log();
-            state
-                .metrics
-                .callback(TWILIO, kind.as_str(), "rejected", error.reason());
-            error.into_response()
-        }
-    }
-}
-
-/// Ids Foco generates are UUIDs; anything else cannot name an account, and is
-/// refused without a lookup.
-fn looks_like_uuid(text: &str) -> bool {
-    text.len() == 36
-        && text.bytes().enumerate().all(|(index, byte)| match index {
-            8 | 13 | 18 | 23 => byte == b'-',
-            _ => byte.is_ascii_hexdigit(),
-        })
-}
-
-fn looks_like_route_name(text: &str) -> bool {
-    text.len() <= 63
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    let handled = handle(state, account_id, route, kind, request);
+    respond(state, TWILIO, kind.as_str(), handled).await
 }
 
 async fn handle(
@@ -229,104 +147,54 @@ async fn handle(
     route_name: &str,
     kind: ReceiptKind,
     request: Request,
-) -> Result<Outcome, IngressError> {
+) -> Result<Handled, IngressError> {
     let received_at = SystemTime::now();
-    if !looks_like_uuid(account_id) || !looks_like_route_name(route_name) {
-        return Err(IngressError::UnknownRoute);
-    }
-    tracing::Span::current().record("account_id", account_id);
-    let resolved = state
-        .sources
-        .route(account_id, route_name)
-        .await
-        .map_err(IngressError::ControlUnavailable)?
-        .ok_or(IngressError::UnknownRoute)?;
-    let route = resolved
-        .route
-        .as_ref()
-        .ok_or(IngressError::IncompleteSource)?;
-    if route.kind != TWILIO {
-        return Err(IngressError::UnknownRoute);
-    }
-    let auth_token = resolved
-        .credentials
-        .get("auth_token")
-        .cloned()
-        .unwrap_or_default();
+    let route = resolve_route(state, account_id, route_name, TWILIO).await?;
+    let auth_token = route.credential("auth_token");
 
     let (parts, body) = request.into_parts();
-    let headers = &parts.headers;
-    check_declared_length(headers, CALLBACK_MAX_BODY)?;
-    if body_format(headers, None)? != BodyFormat::Form {
+    if body_format(&parts.headers, None)? != BodyFormat::Form {
         return Err(IngressError::UnsupportedMediaType);
     }
-    let raw_body = read_limited(body, CALLBACK_MAX_BODY).await?;
-    let signed = SignedRequest {
-        headers,
-        raw_body: &raw_body,
-        now_unix_seconds: unix_seconds(received_at),
-        method: parts.method.as_str(),
-        path_and_query: parts
-            .uri
-            .path_and_query()
-            .map_or("/", |path_and_query| path_and_query.as_str()),
-        public_base: state.config.public_url.as_deref(),
-    };
+    let raw_body = read_callback_body(&parts.headers, body, CALLBACK_MAX_BODY).await?;
+    let signed = signed_request(state, &parts, &raw_body, received_at);
     Verifier::Twilio(TwilioSignature)
         .verify(&signed, std::slice::from_ref(&auth_token))
         .map_err(IngressError::Signature)?;
     let fields = form_to_json(&raw_body)?;
 
-    let subject = state.names.receipts_subject(&route.account_id, kind);
     match kind {
-        ReceiptKind::Status => match callbacks::twilio_status(&route.account_id, &fields)? {
-            StatusCallback::Ignored { status } => {
-                tracing::debug!(status, "intermediate message status, nothing to record");
-                Ok(Outcome::Receipt {
-                    published: false,
-                    duplicate: false,
-                })
-            }
-            StatusCallback::Receipt {
-                receipt,
-                message_id,
-            } => {
-                let payload = Bytes::from(receipt.encode_to_vec());
-                let published = publish(state, subject, &message_id, payload).await?;
-                Ok(Outcome::Receipt {
-                    published: true,
-                    duplicate: published.duplicate,
-                })
-            }
-        },
+        ReceiptKind::Status => {
+            let callback = callbacks::twilio_status(&route.account_id, &fields)?;
+            let stored = store_status(state, &route.account_id, callback).await?;
+            Ok(Handled::single(kind, stored))
+        }
         ReceiptKind::Inbound => {
-            let (inbound, message_id) = callbacks::twilio_inbound(
+            let callback = callbacks::twilio_inbound(
                 &route.account_id,
                 &route.name,
                 &fields,
                 unix_millis(received_at),
             )?;
-            let payload = Bytes::from(inbound.encode_to_vec());
-            let published = publish(state, subject, &message_id, payload).await?;
-            Ok(Outcome::Inbound {
-                duplicate: published.duplicate,
+            let stored = store_inbound(state, &route.account_id, callback).await?;
+            Ok(Handled {
+                kind,
+                outcome: if stored == Stored::Duplicate {
+                    "duplicate"
+                } else {
+                    "accepted"
+                },
+                response: empty_twiml(),
             })
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_are_checked_before_any_lookup() {
-        assert!(looks_like_uuid("0190f3c2-7d1e-7c3a-9d5e-1f2a3b4c5d6e"));
-        assert!(!looks_like_uuid("0190f3c2-7d1e-7c3a-9d5e-1f2a3b4c5d6"));
-        assert!(!looks_like_uuid("0190f3c2x7d1e-7c3a-9d5e-1f2a3b4c5d6e"));
-        assert!(looks_like_route_name("primary"));
-        assert!(looks_like_route_name(""));
-        assert!(!looks_like_route_name("Primary"));
-        assert!(!looks_like_route_name("a/b"));
-    }
+fn empty_twiml() -> Response {
+    let mut response = EMPTY_TWIML.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/xml; charset=utf-8"),
+    );
+    response
 }

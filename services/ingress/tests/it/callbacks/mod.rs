@@ -1,6 +1,14 @@
-//! Twilio's status callbacks and inbound messages: verified with the route's auth
-//! token over the public URL, stored on FOCO_RECEIPTS as the sender's messages,
-//! deduplicated, and refused (storing nothing) when anything is off.
+//! Provider callbacks over real NATS and Postgres: each provider's receipts and
+//! inbound messages are verified with its own scheme and the route's
+//! credentials, stored on FOCO_RECEIPTS as the sender's messages, deduplicated,
+//! and refused (storing nothing) when anything is off. Twilio here; the others
+//! in their modules.
+
+mod infobip;
+mod telnyx;
+mod vonage;
+
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use foco_bus::ReceiptKind;
 use foco_ingress::signature::signing;
@@ -13,28 +21,102 @@ use crate::presets::{PUBLIC_URL, start, twilio_form};
 
 const AUTH_TOKEN: &str = "twilio-auth-token-123";
 
-async fn twilio_route(harness: &mut Harness, name: &str) -> String {
+/// Creates (or replaces) a provider route of the test account; returns the
+/// account's id, which callback URLs name.
+pub(crate) async fn provider_route(
+    harness: &mut Harness,
+    name: &str,
+    kind: &str,
+    settings: &[(&str, &str)],
+    credentials: &[(&str, &str)],
+    is_default: bool,
+) -> String {
+    let owned = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+            .collect()
+    };
     harness
         .api
         .upsert_provider_route(UpsertProviderRouteRequest {
             account: ACCOUNT.to_owned(),
             name: name.to_owned(),
-            kind: "twilio".to_owned(),
-            settings: [("from".to_owned(), "+15005550006".to_owned())].into(),
-            credentials: [
-                (
-                    "account_sid".to_owned(),
-                    "AC00000000000000000000000000000000".to_owned(),
-                ),
-                ("auth_token".to_owned(), AUTH_TOKEN.to_owned()),
-            ]
-            .into(),
-            is_default: true,
+            kind: kind.to_owned(),
+            settings: owned(settings),
+            credentials: owned(credentials),
+            is_default,
         })
         .await
-        .expect("create twilio route")
+        .unwrap_or_else(|status| panic!("create {kind} route: {status}"))
         .into_inner()
         .account_id
+}
+
+async fn twilio_route(harness: &mut Harness, name: &str) -> String {
+    provider_route(
+        harness,
+        name,
+        "twilio",
+        &[("from", "+15005550006")],
+        &[
+            ("account_sid", "AC00000000000000000000000000000000"),
+            ("auth_token", AUTH_TOKEN),
+        ],
+        true,
+    )
+    .await
+}
+
+pub(crate) fn unix_now() -> i64 {
+    let elapsed = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    i64::try_from(elapsed.as_secs()).unwrap()
+}
+
+/// A message on this test's receipts stream.
+pub(crate) struct StoredReceipt {
+    pub subject: String,
+    pub msg_id: String,
+    pub payload: bytes::Bytes,
+}
+
+impl StoredReceipt {
+    pub fn receipt(&self) -> DeliveryReceipt {
+        DeliveryReceipt::decode(self.payload.clone()).expect("a DeliveryReceipt")
+    }
+
+    pub fn inbound(&self) -> InboundSms {
+        InboundSms::decode(self.payload.clone()).expect("an InboundSms")
+    }
+}
+
+/// Every message on this test's receipts stream, in order.
+pub(crate) async fn stored_receipts(harness: &Harness) -> Vec<StoredReceipt> {
+    let stream = harness
+        .jetstream
+        .get_stream(harness.names.receipts_stream())
+        .await
+        .expect("receipts stream");
+    let count = stream.get_info().await.unwrap().state.messages;
+    let mut messages = Vec::new();
+    for sequence in 1..=count {
+        let message = stream.get_raw_message(sequence).await.unwrap();
+        messages.push(StoredReceipt {
+            subject: message.subject.to_string(),
+            msg_id: message
+                .headers
+                .get(foco_bus::MSG_ID_HEADER)
+                .map(|value| value.as_str().to_owned())
+                .unwrap_or_default(),
+            payload: message.payload,
+        });
+    }
+    messages
+}
+
+/// The URL of a callback path on the ingress under test.
+pub(crate) fn callback_url(harness: &Harness, path: &str) -> String {
+    format!("http://{}{path}", harness.ingress_addr)
 }
 
 /// Posts a form signed with `token` for the URL Twilio would have called.
@@ -54,18 +136,11 @@ async fn post_signed(harness: &Harness, path: &str, form: &str, token: &str) -> 
 
 /// Messages on this test's receipts stream: (subject, payload).
 async fn receipts(harness: &Harness) -> Vec<(String, bytes::Bytes)> {
-    let stream = harness
-        .jetstream
-        .get_stream(harness.names.receipts_stream())
+    stored_receipts(harness)
         .await
-        .expect("receipts stream");
-    let count = stream.get_info().await.unwrap().state.messages;
-    let mut messages = Vec::new();
-    for sequence in 1..=count {
-        let message = stream.get_raw_message(sequence).await.unwrap();
-        messages.push((message.subject.to_string(), message.payload));
-    }
-    messages
+        .into_iter()
+        .map(|stored| (stored.subject, stored.payload))
+        .collect()
 }
 
 #[tokio::test]

@@ -1,0 +1,380 @@
+//! Provider callbacks: delivery receipts and inbound messages that SMS providers
+//! post to a URL naming the account and the provider route the number belongs
+//! to (`/v1/providers/<kind>/<account id>[/<route>]/...`; without a route, the
+//! account's default). The route's credentials — held by control, fetched
+//! through the cached `ResolveRoute` lookup — verify each provider's own scheme:
+//!
+//! | provider | scheme | route credential |
+//! |---|---|---|
+//! | Twilio | `X-Twilio-Signature` (HMAC-SHA1 over URL and form) | `auth_token` |
+//! | Vonage | `sig` parameter (MD5 or HMAC over sorted parameters) | `signature_secret` |
+//! | Telnyx | `telnyx-signature-ed25519` (Ed25519 over timestamp and body) | `public_key` |
+//! | Infobip | basic auth password or `X-Foco-Webhook-Secret` | `webhook_secret` |
+//!
+//! A route without the credential refuses every callback (401): nothing is
+//! accepted unverified. Verified callbacks go to FOCO_RECEIPTS before the 200;
+//! the sender applies them (receipts to messages, STOP/START/HELP to the opt-out
+//! list). SMS Masivos documents no callbacks, so it has no route here.
+
+pub(crate) mod infobip;
+pub(crate) mod telnyx;
+pub(crate) mod twilio;
+pub(crate) mod vonage;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::Json;
+use axum::body::Body;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use foco_bus::ReceiptKind;
+use foco_proto::v1::ResolvedRoute;
+use prost::Message as _;
+use serde::Serialize;
+use tracing::field::Empty;
+
+use super::hooks::unix_seconds;
+use crate::body::{check_declared_length, read_limited};
+use crate::callbacks::{InboundCallback, StatusCallback};
+use crate::error::IngressError;
+use crate::publish::publish;
+use crate::signature::SignedRequest;
+use crate::state::AppState;
+
+pub use infobip::{
+    INFOBIP_DEFAULT_INBOUND_ROUTE, INFOBIP_DEFAULT_STATUS_ROUTE, INFOBIP_INBOUND_ROUTE,
+    INFOBIP_STATUS_ROUTE,
+};
+pub use telnyx::{TELNYX_DEFAULT_EVENTS_ROUTE, TELNYX_EVENTS_ROUTE};
+pub use twilio::{
+    TWILIO_DEFAULT_INBOUND_ROUTE, TWILIO_DEFAULT_STATUS_ROUTE, TWILIO_INBOUND_ROUTE,
+    TWILIO_STATUS_ROUTE,
+};
+pub use vonage::{
+    VONAGE_DEFAULT_INBOUND_ROUTE, VONAGE_DEFAULT_STATUS_ROUTE, VONAGE_INBOUND_ROUTE,
+    VONAGE_STATUS_ROUTE,
+};
+
+/// A callback about one message is a few hundred bytes to a few KiB.
+const CALLBACK_MAX_BODY: usize = 64 * 1024;
+
+/// What a callback about one message is answered with.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CallbackAccepted {
+    /// Whether a receipt or message was stored (false for intermediate statuses
+    /// such as Twilio's `queued`, which change nothing).
+    pub published: bool,
+    /// It was stored already: the provider retried the callback.
+    pub duplicate: bool,
+}
+
+/// What a callback carrying several reports or messages (Infobip) is answered
+/// with.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BatchAccepted {
+    /// Reports or messages stored now.
+    pub stored: u32,
+    /// Reports or messages that were stored already (a retried callback).
+    pub duplicates: u32,
+    /// Intermediate statuses, which change nothing.
+    pub ignored: u32,
+}
+
+/// What storing one receipt or inbound message did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stored {
+    New,
+    Duplicate,
+    Ignored,
+}
+
+impl Stored {
+    fn outcome(self) -> &'static str {
+        match self {
+            Self::New => "accepted",
+            Self::Duplicate => "duplicate",
+            Self::Ignored => "ignored",
+        }
+    }
+}
+
+/// A callback handled to the end: the metric labels and the answer.
+pub(crate) struct Handled {
+    pub kind: ReceiptKind,
+    pub outcome: &'static str,
+    pub response: Response,
+}
+
+impl Handled {
+    /// The JSON answer for a callback about one message.
+    pub fn single(kind: ReceiptKind, stored: Stored) -> Self {
+        let answer = CallbackAccepted {
+            published: stored != Stored::Ignored,
+            duplicate: stored == Stored::Duplicate,
+        };
+        Self {
+            kind,
+            outcome: stored.outcome(),
+            response: (StatusCode::OK, Json(answer)).into_response(),
+        }
+    }
+
+    /// The JSON answer for a callback carrying several reports or messages.
+    pub fn batch(kind: ReceiptKind, stored: &[Stored]) -> Self {
+        let count = |wanted: Stored| {
+            u32::try_from(stored.iter().filter(|item| **item == wanted).count()).unwrap_or(u32::MAX)
+        };
+        let answer = BatchAccepted {
+            stored: count(Stored::New),
+            duplicates: count(Stored::Duplicate),
+            ignored: count(Stored::Ignored),
+        };
+        let outcome = if answer.stored > 0 {
+            "accepted"
+        } else if answer.duplicates > 0 {
+            "duplicate"
+        } else {
+            "ignored"
+        };
+        Self {
+            kind,
+            outcome,
+            response: (StatusCode::OK, Json(answer)).into_response(),
+        }
+    }
+}
+
+/// Runs a provider's handler and answers: the metric, one log line, and a
+/// problem body for a refusal. `kind` labels refusals of callbacks whose kind is
+/// only known from their body (Telnyx).
+#[tracing::instrument(
+    name = "ingress.provider_callback",
+    skip_all,
+    fields(provider = provider, kind = kind, account_id = Empty)
+)]
+pub(crate) async fn respond(
+    state: &AppState,
+    provider: &'static str,
+    kind: &'static str,
+    handled: impl Future<Output = Result<Handled, IngressError>>,
+) -> Response {
+    let _in_flight = state.metrics.start_webhook();
+    match handled.await {
+        Ok(handled) => {
+            let kind = handled.kind.as_str();
+            state.metrics.callback(provider, kind, handled.outcome, "");
+            tracing::info!(
+                kind,
+                outcome = handled.outcome,
+                "provider callback accepted"
+            );
+            handled.response
+        }
+        Err(error) => {
+            error.log();
+            state
+                .metrics
+                .callback(provider, kind, "rejected", error.reason());
+            error.into_response()
+        }
+    }
+}
+
+/// Ids Foco generates are UUIDs; anything else cannot name an account, and is
+/// refused without a lookup.
+fn looks_like_uuid(text: &str) -> bool {
+    text.len() == 36
+        && text.bytes().enumerate().all(|(index, byte)| match index {
+            8 | 13 | 18 | 23 => byte == b'-',
+            _ => byte.is_ascii_hexdigit(),
+        })
+}
+
+fn looks_like_route_name(text: &str) -> bool {
+    text.len() <= 63
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// The provider route a callback URL names, with its credentials in clear.
+pub(crate) struct CallbackRoute {
+    pub account_id: String,
+    pub name: String,
+    resolved: Arc<ResolvedRoute>,
+}
+
+impl CallbackRoute {
+    /// A credential, or `""` when the route has none of that name (every scheme
+    /// refuses an empty secret).
+    pub fn credential(&self, name: &str) -> String {
+        self.resolved
+            .credentials
+            .get(name)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// A non-blank setting (or credential of that name).
+    pub fn setting(&self, name: &str) -> Option<&str> {
+        let route = self.resolved.route.as_ref()?;
+        route
+            .settings
+            .get(name)
+            .or_else(|| self.resolved.credentials.get(name))
+            .map(|value| value.trim())
+            .filter(|value| !value.is_empty())
+    }
+}
+
+/// The route of kind `provider` that the URL names: 404 for anything that is not
+/// one (a malformed id, another account's or another kind's route).
+pub(crate) async fn resolve_route(
+    state: &AppState,
+    account_id: &str,
+    route_name: &str,
+    provider: &str,
+) -> Result<CallbackRoute, IngressError> {
+    if !looks_like_uuid(account_id) || !looks_like_route_name(route_name) {
+        return Err(IngressError::UnknownRoute);
+    }
+    tracing::Span::current().record("account_id", account_id);
+    let resolved = state
+        .sources
+        .route(account_id, route_name)
+        .await
+        .map_err(IngressError::ControlUnavailable)?
+        .ok_or(IngressError::UnknownRoute)?;
+    let route = resolved
+        .route
+        .as_ref()
+        .ok_or(IngressError::IncompleteSource)?;
+    if route.kind != provider {
+        return Err(IngressError::UnknownRoute);
+    }
+    Ok(CallbackRoute {
+        account_id: route.account_id.clone(),
+        name: route.name.clone(),
+        resolved: resolved.clone(),
+    })
+}
+
+/// Reads a callback's body, refusing more than `limit` bytes.
+pub(crate) async fn read_callback_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, IngressError> {
+    check_declared_length(headers, limit)?;
+    read_limited(body, limit).await
+}
+
+/// What a signature scheme sees of a callback.
+pub(crate) fn signed_request<'a>(
+    state: &'a AppState,
+    parts: &'a Parts,
+    raw_body: &'a [u8],
+    received_at: SystemTime,
+) -> SignedRequest<'a> {
+    SignedRequest {
+        headers: &parts.headers,
+        raw_body,
+        now_unix_seconds: unix_seconds(received_at),
+        method: parts.method.as_str(),
+        path_and_query: parts
+            .uri
+            .path_and_query()
+            .map_or("/", |path_and_query| path_and_query.as_str()),
+        public_base: state.config.public_url.as_deref(),
+    }
+}
+
+/// Stores a delivery receipt on FOCO_RECEIPTS (or nothing, for a status that
+/// changes nothing).
+pub(crate) async fn store_status(
+    state: &AppState,
+    account_id: &str,
+    callback: StatusCallback,
+) -> Result<Stored, IngressError> {
+    match callback {
+        StatusCallback::Ignored { status } => {
+            tracing::debug!(status, "intermediate message status, nothing to record");
+            Ok(Stored::Ignored)
+        }
+        StatusCallback::Receipt {
+            receipt,
+            message_id,
+        } => {
+            let subject = state
+                .names
+                .receipts_subject(account_id, ReceiptKind::Status);
+            let payload = Bytes::from(receipt.encode_to_vec());
+            let published = publish(state, subject, &message_id, payload).await?;
+            Ok(if published.duplicate {
+                Stored::Duplicate
+            } else {
+                Stored::New
+            })
+        }
+    }
+}
+
+/// Stores an inbound SMS on FOCO_RECEIPTS.
+pub(crate) async fn store_inbound(
+    state: &AppState,
+    account_id: &str,
+    callback: InboundCallback,
+) -> Result<Stored, IngressError> {
+    let subject = state
+        .names
+        .receipts_subject(account_id, ReceiptKind::Inbound);
+    let payload = Bytes::from(callback.inbound.encode_to_vec());
+    let published = publish(state, subject, &callback.message_id, payload).await?;
+    Ok(if published.duplicate {
+        Stored::Duplicate
+    } else {
+        Stored::New
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_checked_before_any_lookup() {
+        assert!(looks_like_uuid("0190f3c2-7d1e-7c3a-9d5e-1f2a3b4c5d6e"));
+        assert!(!looks_like_uuid("0190f3c2-7d1e-7c3a-9d5e-1f2a3b4c5d6"));
+        assert!(!looks_like_uuid("0190f3c2x7d1e-7c3a-9d5e-1f2a3b4c5d6e"));
+        assert!(looks_like_route_name("primary"));
+        assert!(looks_like_route_name(""));
+        assert!(!looks_like_route_name("Primary"));
+        assert!(!looks_like_route_name("a/b"));
+    }
+
+    #[tokio::test]
+    async fn batch_answers_count_each_outcome() {
+        let handled = Handled::batch(
+            ReceiptKind::Status,
+            &[Stored::New, Stored::Duplicate, Stored::Ignored, Stored::New],
+        );
+        assert_eq!(handled.outcome, "accepted");
+        let body = axum::body::to_bytes(handled.response.into_body(), 1024)
+            .await
+            .unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({"stored": 2, "duplicates": 1, "ignored": 1})
+        );
+        assert_eq!(
+            Handled::batch(ReceiptKind::Status, &[Stored::Duplicate]).outcome,
+            "duplicate"
+        );
+        assert_eq!(Handled::batch(ReceiptKind::Status, &[]).outcome, "ignored");
+    }
+}

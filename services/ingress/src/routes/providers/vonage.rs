@@ -1,0 +1,361 @@
+//! Vonage SMS API callbacks: delivery receipts and inbound messages, sent as a
+//! query (GET), a form or JSON (POST) depending on the account's settings, and
+//! signed with the `sig` parameter (the route's `signature_secret`, with the
+//! method in the route's `signature_method` setting, default `md5hash`).
+
+use std::time::SystemTime;
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Request, State};
+use axum::http::Method;
+use axum::response::Response;
+use foco_bus::ReceiptKind;
+use serde_json::Value;
+
+use super::{
+    CALLBACK_MAX_BODY, CallbackAccepted, Handled, read_callback_body, resolve_route, respond,
+    store_inbound, store_status,
+};
+use crate::body::{BodyFormat, body_format, form_to_json};
+use crate::callbacks::vonage::{self as callbacks, VONAGE};
+use crate::error::IngressError;
+use crate::routes::hooks::{unix_millis, unix_seconds};
+use crate::signature::{SignatureError, VonageMethod, VonageSignature};
+use crate::state::AppState;
+
+pub const VONAGE_STATUS_ROUTE: &str = "/v1/providers/vonage/{account_id}/{route}/status";
+pub const VONAGE_INBOUND_ROUTE: &str = "/v1/providers/vonage/{account_id}/{route}/inbound";
+pub const VONAGE_DEFAULT_STATUS_ROUTE: &str = "/v1/providers/vonage/{account_id}/status";
+pub const VONAGE_DEFAULT_INBOUND_ROUTE: &str = "/v1/providers/vonage/{account_id}/inbound";
+
+/// The route credential holding the signature secret of Vonage's dashboard.
+pub const SIGNATURE_SECRET: &str = "signature_secret";
+/// The route setting naming the account's signature method.
+pub const SIGNATURE_METHOD: &str = "signature_method";
+
+/// Vonage delivery receipt (one per part of a long message), POSTed.
+#[utoipa::path(
+    post,
+    path = "/v1/providers/vonage/{account_id}/{route}/status",
+    tag = "providers",
+    params(
+        ("account_id" = String, Path, description = "The account's id"),
+        ("route" = String, Path, description = "The Vonage provider route's name"),
+    ),
+    request_body(
+        content(("application/x-www-form-urlencoded"), ("application/json")),
+        description = "Vonage's delivery receipt fields (messageId, status, err-code, client-ref, ...) with sig, timestamp and nonce (signed webhooks)"
+    ),
+    responses(
+        (status = 200, description = "Stored on FOCO_RECEIPTS (or an intermediate status such as buffered, which changes nothing)", body = CallbackAccepted),
+        (status = 400, description = "A required field is missing or the status is unknown", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "sig is missing, wrong or stale, or the route has no signature_secret", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No Vonage route of that name in that account", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Neither form-encoded nor JSON", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not stored; retry later", body = crate::problem::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+pub async fn vonage_status(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    request: Request,
+) -> Response {
+    let (account_id, route) = path.map(|Path(ids)| ids).unwrap_or_default();
+    respond_vonage(&state, &account_id, &route, ReceiptKind::Status, request).await
+}
+
+/// Vonage delivery receipt sent as query parameters (accounts set to GET).
+#[utoipa::path(
+    get,
+    path = "/v1/providers/vonage/{account_id}/{route}/status",
+    tag = "providers",
+    params(
+        ("account_id" = String, Path, description = "The account's id"),
+        ("route" = String, Path, description = "The Vonage provider route's name"),
+    ),
+    description = "The same fields as the POST, as query parameters.",
+    responses(
+        (status = 200, description = "Stored on FOCO_RECEIPTS", body = CallbackAccepted),
+        (status = "4XX", description = "Refused", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not stored; retry later", body = crate::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn vonage_status_query(
+    state: State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    request: Request,
+) -> Response {
+    vonage_status(state, path, request).await
+}
+
+/// Vonage delivery receipt for the account's default route, POSTed.
+#[utoipa::path(
+    post,
+    path = "/v1/providers/vonage/{account_id}/status",
+    tag = "providers",
+    params(("account_id" = String, Path, description = "The account's id")),
+    request_body(
+        content(("application/x-www-form-urlencoded"), ("application/json")),
+        description = "Vonage's delivery receipt fields, signed"
+    ),
+    responses(
+        (status = 200, description = "Stored on FOCO_RECEIPTS", body = CallbackAccepted),
+        (status = "4XX", description = "Refused", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not stored; retry later", body = crate::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn vonage_status_default(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    request: Request,
+) -> Response {
+    let account_id = path.map(|Path(id)| id).unwrap_or_default();
+    respond_vonage(&state, &account_id, "", ReceiptKind::Status, request).await
+}
+
+/// Vonage delivery receipt for the account's default route, sent as query parameters.
+#[utoipa::path(
+    get,
+    path = "/v1/providers/vonage/{account_id}/status",
+    tag = "providers",
+    params(("account_id" = String, Path, description = "The account's id")),
+    description = "The same fields as the POST, as query parameters.",
+    responses(
+        (status = 200, description = "Stored on FOCO_RECEIPTS", body = CallbackAccepted),
+        (status = "4XX", description = "Refused", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not stored; retry later", body = crate::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn vonage_status_default_query(
+    state: State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    request: Request,
+) -> Response {
+    vonage_status_default(state, path, request).await
+}
+
+/// An SMS a customer sent to a number of the named Vonage route, POSTed.
+#[utoipa::path(
+    post,
+    path = "/v1/providers/vonage/{account_id}/{route}/inbound",
+    tag = "providers",
+    params(
+        ("account_id" = String, Path, description = "The account's id"),
+        ("route" = String, Path, description = "The Vonage provider route's name"),
+    ),
+    request_body(
+        content(("application/x-www-form-urlencoded"), ("application/json")),
+        description = "Vonage's inbound message fields (msisdn, to, messageId, text, type, concat-*, ...) with sig, timestamp and nonce"
+    ),
+    responses(
+        (status = 200, description = "Stored on FOCO_RECEIPTS", body = CallbackAccepted),
+        (status = "4XX", description = "Refused", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not stored; retry later", body = crate::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn vonage_inbound(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    request: Request,
+) -> Response {
+    let (account_id, route) = path.map(|Path(ids)| ids).unwrap_or_default();
+    respond_vonage(&state, &account_id, &route, ReceiptKind::Inbound, request).await
+}
+
+/// An inbound SMS sent as query parameters (accounts set to GET).
+#[utoipa::path(
+    get,
+    path = "/v1/providers/vonage/{account_id}/{route}/inbound",
+    tag = "providers",
+    params(
+        ("account_id" = String, Path, description = "The account's id"),
+        ("route" = String, Path, description = "The Vonage provider route's name"),
+    ),
+    description = "The same fields as the POST, as query parameters.",
+    responses(
+        (status = 200, description = "Stored on FOCO_RECEIPTS", body = CallbackAccepted),
+        (status = "4XX", description = "Refused", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not stored; retry later", body = crate::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn vonage_inbound_query(
+    state: State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    request: Request,
+) -> Response {
+    vonage_inbound(state, path, request).await
+}
+
+/// An inbound SMS to a number of the account's default route, POSTed.
+#[utoipa::path(
+    post,
+    path = "/v1/providers/vonage/{account_id}/inbound",
+    tag = "providers",
+    params(("account_id" = String, Path, description = "The account's id")),
+    request_body(
+        content(("application/x-www-form-urlencoded"), ("application/json")),
+        description = "Vonage's inbound message fields, signed"
+    ),
+    responses(
+        (status = 200, description = "Stored on FOCO_RECEIPTS", body = CallbackAccepted),
+        (status = "4XX", description = "Refused", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not stored; retry later", body = crate::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn vonage_inbound_default(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    request: Request,
+) -> Response {
+    let account_id = path.map(|Path(id)| id).unwrap_or_default();
+    respond_vonage(&state, &account_id, "", ReceiptKind::Inbound, request).await
+}
+
+/// An inbound SMS to a number of the account's default route, sent as query parameters.
+#[utoipa::path(
+    get,
+    path = "/v1/providers/vonage/{account_id}/inbound",
+    tag = "providers",
+    params(("account_id" = String, Path, description = "The account's id")),
+    description = "The same fields as the POST, as query parameters.",
+    responses(
+        (status = 200, description = "Stored on FOCO_RECEIPTS", body = CallbackAccepted),
+        (status = "4XX", description = "Refused", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not stored; retry later", body = crate::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn vonage_inbound_default_query(
+    state: State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    request: Request,
+) -> Response {
+    vonage_inbound_default(state, path, request).await
+}
+
+async fn respond_vonage(
+    state: &AppState,
+    account_id: &str,
+    route: &str,
+    kind: ReceiptKind,
+    request: Request,
+) -> Response {
+    let handled = handle(state, account_id, route, kind, request);
+    respond(state, VONAGE, kind.as_str(), handled).await
+}
+
+async fn handle(
+    state: &AppState,
+    account_id: &str,
+    route_name: &str,
+    kind: ReceiptKind,
+    request: Request,
+) -> Result<Handled, IngressError> {
+    let received_at = SystemTime::now();
+    let route = resolve_route(state, account_id, route_name, VONAGE).await?;
+    let method = match route.setting(SIGNATURE_METHOD) {
+        None => VonageMethod::Md5Hash,
+        Some(name) => VonageMethod::parse(name).ok_or(IngressError::Signature(
+            SignatureError::Misconfigured(
+                "signature_method is not md5hash, md5, sha1, sha256 or sha512",
+            ),
+        ))?,
+    };
+
+    let (parts, body) = request.into_parts();
+    let fields = if parts.method == Method::GET {
+        form_to_json(parts.uri.query().unwrap_or_default().as_bytes())?
+    } else {
+        let format = body_format(&parts.headers, None)?;
+        let raw_body = read_callback_body(&parts.headers, body, CALLBACK_MAX_BODY).await?;
+        match format {
+            BodyFormat::Form => form_to_json(&raw_body)?,
+            BodyFormat::Json => {
+                let value: Value =
+                    serde_json::from_slice(&raw_body).map_err(IngressError::InvalidJson)?;
+                if !value.is_object() {
+                    return Err(IngressError::InvalidCallback(
+                        "the body is not a JSON object",
+                    ));
+                }
+                value
+            }
+        }
+    };
+    VonageSignature::new(method)
+        .verify(
+            &signed_params(&fields),
+            unix_seconds(received_at),
+            std::slice::from_ref(&route.credential(SIGNATURE_SECRET)),
+        )
+        .map_err(IngressError::Signature)?;
+
+    let stored = match kind {
+        ReceiptKind::Status => {
+            let callback = callbacks::vonage_status(&route.account_id, &fields)?;
+            store_status(state, &route.account_id, callback).await?
+        }
+        ReceiptKind::Inbound => {
+            let callback = callbacks::vonage_inbound(
+                &route.account_id,
+                &route.name,
+                &fields,
+                unix_millis(received_at),
+            )?;
+            store_inbound(state, &route.account_id, callback).await?
+        }
+    };
+    Ok(Handled::single(kind, stored))
+}
+
+/// The parameters Vonage signed, from the fields as received: texts as they
+/// are, numbers and booleans as written, a repeated form field once per value.
+fn signed_params(fields: &Value) -> Vec<(String, String)> {
+    fn as_text(value: &Value) -> String {
+        match value {
+            Value::String(text) => text.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        }
+    }
+    let Some(object) = fields.as_object() else {
+        return Vec::new();
+    };
+    let mut params = Vec::with_capacity(object.len());
+    for (key, value) in object {
+        match value {
+            Value::Array(values) => {
+                params.extend(values.iter().map(|item| (key.clone(), as_text(item))));
+            }
+            other => params.push((key.clone(), as_text(other))),
+        }
+    }
+    params
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_become_the_signed_parameters() {
+        let fields = serde_json::json!({
+            "messageId": "0A", "concat": true, "concat-part": 2, "tag": ["a", "b"], "none": null,
+        });
+        let mut params = signed_params(&fields);
+        params.sort();
+        let expected: Vec<(String, String)> = [
+            ("concat", "true"),
+            ("concat-part", "2"),
+            ("messageId", "0A"),
+            ("none", ""),
+            ("tag", "a"),
+            ("tag", "b"),
+        ]
+        .iter()
+        .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+        .collect();
+        assert_eq!(params, expected);
+        assert!(signed_params(&serde_json::json!([1])).is_empty());
+    }
+}

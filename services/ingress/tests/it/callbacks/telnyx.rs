@@ -1,0 +1,232 @@
+//! Telnyx messaging webhooks: one URL for a messaging profile's sends and
+//! received messages, signed with Ed25519 and verified with the route's
+//! `public_key`.
+
+use foco_bus::ReceiptKind;
+use foco_ingress::signature::signing;
+use foco_proto::v1::ReceiptStatus;
+use serde_json::Value;
+
+use super::{callback_url, provider_route, stored_receipts, unix_now};
+use crate::harness::{Harness, assert_problem, fixture, problem};
+use crate::presets::start;
+
+/// Telnyx's signing key in these tests (the public half goes to the route).
+const TELNYX_KEY: [u8; 32] = [42; 32];
+
+fn public_key() -> String {
+    signing::telnyx(&TELNYX_KEY, 0, b"").0
+}
+
+async fn telnyx_route(harness: &mut Harness, name: &str, public_key: Option<&str>) -> String {
+    let mut credentials = vec![("api_key", "KEY0123")];
+    if let Some(public_key) = public_key {
+        credentials.push(("public_key", public_key));
+    }
+    provider_route(
+        harness,
+        name,
+        "telnyx",
+        &[("from", "+18445550001")],
+        &credentials,
+        true,
+    )
+    .await
+}
+
+/// Posts `body` signed with `key` at `timestamp`.
+async fn post_signed(
+    harness: &Harness,
+    path: &str,
+    body: &[u8],
+    key: &[u8; 32],
+    timestamp: i64,
+) -> reqwest::Response {
+    let (_, signature) = signing::telnyx(key, timestamp, body);
+    harness
+        .http
+        .post(callback_url(harness, path))
+        .header("content-type", "application/json")
+        .header("telnyx-timestamp", timestamp.to_string())
+        .header("telnyx-signature-ed25519", signature)
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
+
+fn with_status(status: &str) -> Vec<u8> {
+    String::from_utf8(fixture("telnyx__message_finalized_delivered.json"))
+        .unwrap()
+        .replace(
+            "\"status\": \"delivered\"",
+            &format!("\"status\": \"{status}\""),
+        )
+        .into_bytes()
+}
+
+#[tokio::test]
+async fn telnyx_deliveries_and_inbound_messages_are_stored_once() {
+    let mut harness = start().await;
+    let account_id = telnyx_route(&mut harness, "us", Some(&public_key())).await;
+    let path = format!("/v1/providers/telnyx/{account_id}/us/events");
+
+    let delivered = fixture("telnyx__message_finalized_delivered.json");
+    let response = post_signed(&harness, &path, &delivered, &TELNYX_KEY, unix_now()).await;
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(
+        answer,
+        serde_json::json!({"published": true, "duplicate": false})
+    );
+    // Telnyx retries (signed anew): stored once.
+    let retry: Value = post_signed(&harness, &path, &delivered, &TELNYX_KEY, unix_now())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(retry["duplicate"], true);
+    // A queued update changes nothing.
+    let queued: Value = post_signed(
+        &harness,
+        &path,
+        &with_status("queued"),
+        &TELNYX_KEY,
+        unix_now(),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(queued["published"], false);
+
+    let received = fixture("telnyx__message_received.json");
+    let answer: Value = post_signed(&harness, &path, &received, &TELNYX_KEY, unix_now())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["published"], true);
+
+    let stored = stored_receipts(&harness).await;
+    assert_eq!(stored.len(), 2);
+    assert_eq!(
+        stored[0].subject,
+        harness
+            .names
+            .receipts_subject(&account_id, ReceiptKind::Status)
+    );
+    assert_eq!(
+        stored[0].msg_id,
+        "telnyx:40385f64-5717-4562-b3fc-2c963f66afa6:0:delivered"
+    );
+    let receipt = stored[0].receipt();
+    assert_eq!(receipt.provider, "telnyx");
+    assert_eq!(receipt.account_id, account_id);
+    assert_eq!(
+        receipt.provider_message_id,
+        "40385f64-5717-4562-b3fc-2c963f66afa6"
+    );
+    assert_eq!(receipt.status, ReceiptStatus::Delivered as i32);
+
+    assert_eq!(
+        stored[1].subject,
+        harness
+            .names
+            .receipts_subject(&account_id, ReceiptKind::Inbound)
+    );
+    let inbound = stored[1].inbound();
+    assert_eq!(inbound.from, "+18665550001");
+    assert_eq!(inbound.to, "+18445550001");
+    assert_eq!(inbound.body, "Hello, World!");
+    assert_eq!(inbound.route, "us");
+    assert_eq!(
+        stored[1].msg_id,
+        "telnyx:7ee4241c-f127-47e5-9c34-3aac291f8058"
+    );
+}
+
+#[tokio::test]
+async fn a_telnyx_failure_through_the_default_route_carries_its_error() {
+    let mut harness = start().await;
+    let account_id = telnyx_route(&mut harness, "primary", Some(&public_key())).await;
+    let path = format!("/v1/providers/telnyx/{account_id}/events");
+    let failed = String::from_utf8(with_status("delivery_failed"))
+        .unwrap()
+        .replace(
+            "\"errors\": []",
+            r#""errors": [{"code": "40300", "title": "Blocked as spam", "detail": "Recipient replied STOP"}]"#,
+        );
+    let response = post_signed(&harness, &path, failed.as_bytes(), &TELNYX_KEY, unix_now()).await;
+    assert_eq!(response.status(), 200);
+    let stored = stored_receipts(&harness).await;
+    assert_eq!(stored.len(), 1);
+    let receipt = stored[0].receipt();
+    assert_eq!(receipt.status, ReceiptStatus::Undelivered as i32);
+    assert_eq!(receipt.error_code, "40300");
+    assert_eq!(receipt.error_message, "Recipient replied STOP");
+}
+
+#[tokio::test]
+async fn unverifiable_telnyx_webhooks_are_refused_and_store_nothing() {
+    let mut harness = start().await;
+    let account_id = telnyx_route(&mut harness, "us", Some(&public_key())).await;
+    let path = format!("/v1/providers/telnyx/{account_id}/us/events");
+    let body = fixture("telnyx__message_finalized_delivered.json");
+    let now = unix_now();
+
+    // Signed by someone else's key.
+    let answer = problem(post_signed(&harness, &path, &body, &[1; 32], now).await).await;
+    assert_problem(&answer, 401, "unauthenticated");
+    // Signed, then altered.
+    let (_, signature) = signing::telnyx(&TELNYX_KEY, now, &body);
+    let response = harness
+        .http
+        .post(callback_url(&harness, &path))
+        .header("content-type", "application/json")
+        .header("telnyx-timestamp", now.to_string())
+        .header("telnyx-signature-ed25519", signature)
+        .body(with_status("delivery_failed"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(&problem(response).await, 401, "unauthenticated");
+    // Signed long ago (a replay).
+    let answer = problem(post_signed(&harness, &path, &body, &TELNYX_KEY, now - 3600).await).await;
+    assert_problem(&answer, 401, "unauthenticated");
+    // Unsigned.
+    let response = harness
+        .http
+        .post(callback_url(&harness, &path))
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_problem(&problem(response).await, 401, "unauthenticated");
+
+    // Signed, but not a messaging event.
+    let other = br#"{"data": {"event_type": "call.initiated", "payload": {"id": "x"}}}"#;
+    let answer = problem(post_signed(&harness, &path, other, &TELNYX_KEY, now).await).await;
+    assert_problem(&answer, 400, "invalid-argument");
+    let response = harness
+        .http
+        .post(callback_url(&harness, &path))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("a=b")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(&problem(response).await, 415, "unsupported-media-type");
+    let elsewhere = "/v1/providers/telnyx/0190f3c2-7d1e-7c3a-9d5e-1f2a3b4c5d6e/us/events";
+    let answer = problem(post_signed(&harness, elsewhere, &body, &TELNYX_KEY, now).await).await;
+    assert_problem(&answer, 404, "not-found");
+
+    // A Telnyx route without a public key accepts nothing.
+    telnyx_route(&mut harness, "keyless", None).await;
+    let keyless = format!("/v1/providers/telnyx/{account_id}/keyless/events");
+    let answer = problem(post_signed(&harness, &keyless, &body, &TELNYX_KEY, now).await).await;
+    assert_problem(&answer, 401, "unauthenticated");
+
+    assert!(stored_receipts(&harness).await.is_empty());
+}
