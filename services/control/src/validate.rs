@@ -167,6 +167,9 @@ pub fn provider_route(
                     )));
                 }
             }
+            if kind == "vonage" {
+                vonage_signature_method(settings)?;
+            }
             match settings.get("base_url").filter(|url| !url.is_empty()) {
                 Some(base_url) => http_url("settings.base_url", base_url),
                 // Each Infobip account has its own API host.
@@ -181,6 +184,48 @@ pub fn provider_route(
             ROUTE_KINDS.join(", ")
         ))),
     }
+}
+
+/// Vonage's signature methods, as its dashboard names them; ingress verifies
+/// signed callbacks with the one the account chose (default `md5hash`).
+const VONAGE_SIGNATURE_METHODS: [&str; 5] = ["md5hash", "md5", "sha1", "sha256", "sha512"];
+
+fn vonage_signature_method(settings: &HashMap<String, String>) -> Result<(), ApiError> {
+    let Some(method) = settings
+        .get("signature_method")
+        .map(|method| method.trim())
+        .filter(|method| !method.is_empty())
+    else {
+        return Ok(());
+    };
+    if VONAGE_SIGNATURE_METHODS.contains(&method.to_ascii_lowercase().as_str()) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(format!(
+            "settings.signature_method {method:?} is not one of {}",
+            VONAGE_SIGNATURE_METHODS.join(", ")
+        )))
+    }
+}
+
+/// Checks of credential values that can be checked without the provider: the
+/// ones ingress verifies callbacks with. Credentials of other names pass as given.
+pub fn provider_credentials(
+    kind: &str,
+    credentials: &HashMap<String, String>,
+) -> Result<(), ApiError> {
+    if kind == "telnyx"
+        && let Some(public_key) = credentials.get("public_key")
+    {
+        use base64::Engine as _;
+        let decoded = base64::engine::general_purpose::STANDARD.decode(public_key.trim());
+        if !decoded.is_ok_and(|bytes| bytes.len() == 32) {
+            return Err(ApiError::invalid(
+                "credentials.public_key must be the Telnyx public key as shown in its portal (base64 of 32 bytes)",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn http_url(field: &str, value: &str) -> Result<(), ApiError> {
@@ -280,5 +325,30 @@ mod tests {
             message(provider_route("carrier-pigeon", &settings, &[]))
                 .contains("console, http, twilio, vonage, infobip, smsmasivos, telnyx")
         );
+    }
+
+    #[test]
+    fn callback_verification_settings_are_checked() {
+        let credentials = ["api_key".to_owned(), "api_secret".to_owned()];
+        let mut settings = HashMap::from([("signature_method".to_owned(), "SHA256".to_owned())]);
+        assert!(provider_route("vonage", &settings, &credentials).is_ok());
+        settings.insert("signature_method".to_owned(), "sha384".to_owned());
+        assert!(
+            message(provider_route("vonage", &settings, &credentials)).contains("md5hash, md5")
+        );
+
+        let key = |value: &str| HashMap::from([("public_key".to_owned(), value.to_owned())]);
+        assert!(
+            provider_credentials(
+                "telnyx",
+                &key("11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=")
+            )
+            .is_ok()
+        );
+        assert!(message(provider_credentials("telnyx", &key("not a key"))).contains("public_key"));
+        assert!(provider_credentials("telnyx", &key("c2hvcnQ=")).is_err());
+        // Other kinds' credentials and other names are not interpreted.
+        assert!(provider_credentials("vonage", &key("anything")).is_ok());
+        assert!(provider_credentials("telnyx", &HashMap::new()).is_ok());
     }
 }

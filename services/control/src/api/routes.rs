@@ -94,6 +94,7 @@ pub async fn upsert(
     validate_keys("settings", &request.settings)?;
     validate_keys("credentials", &request.credentials)?;
     let kind = request.kind.trim().to_ascii_lowercase();
+    validate::provider_credentials(&kind, &request.credentials)?;
     let settings = serde_json::to_value(request.settings.iter().collect::<BTreeMap<_, _>>())
         .map_err(|error| ApiError::Corrupt(format!("settings: {error}")))?;
 
