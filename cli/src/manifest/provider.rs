@@ -56,12 +56,17 @@ impl ProviderKind {
             Self::Vonage => &[
                 ("api_key", Storage::Credential),
                 ("api_secret", Storage::Credential),
+                // Verifies signed delivery receipts and inbound SMS (ingress).
+                ("signature_secret", Storage::Credential),
+                ("signature_method", Storage::Setting),
                 ("from", Storage::Setting),
                 ("currency", Storage::Setting),
                 ("base_url", Storage::Setting),
             ],
             Self::Infobip => &[
                 ("api_key", Storage::Credential),
+                // What Infobip's webhook subscription sends back (ingress).
+                ("webhook_secret", Storage::Credential),
                 ("base_url", Storage::Setting),
                 ("from", Storage::Setting),
             ],
@@ -73,6 +78,8 @@ impl ProviderKind {
             ],
             Self::Telnyx => &[
                 ("api_key", Storage::Credential),
+                // The account's Ed25519 public key, for signed webhooks (ingress).
+                ("public_key", Storage::Credential),
                 ("from", Storage::Setting),
                 ("messaging_profile_id", Storage::Setting),
                 ("base_url", Storage::Setting),
@@ -128,6 +135,10 @@ enum ProviderKey {
     Currency,
     Sandbox,
     MessagingProfileId,
+    SignatureSecret,
+    SignatureMethod,
+    WebhookSecret,
+    PublicKey,
     Failover,
     CountryPrefixes,
     RateLimit,
@@ -160,6 +171,10 @@ impl ProviderKey {
             Self::Currency => "currency",
             Self::Sandbox => "sandbox",
             Self::MessagingProfileId => "messaging_profile_id",
+            Self::SignatureSecret => "signature_secret",
+            Self::SignatureMethod => "signature_method",
+            Self::WebhookSecret => "webhook_secret",
+            Self::PublicKey => "public_key",
             Self::Failover => "failover",
             Self::CountryPrefixes => "country_prefixes",
             Self::RateLimit => "rate_limit",

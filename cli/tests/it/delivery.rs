@@ -21,6 +21,7 @@ providers:
   - name: main
     kind: telnyx
     api_key: env:TELNYX_KEY
+    public_key: 11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=
     from: "+15550001111"
     failover: [mx, backup]
     rate_limit: 50
@@ -35,10 +36,13 @@ providers:
     kind: vonage
     api_key: vk
     api_secret: env:VONAGE_SECRET
+    signature_secret: env:VONAGE_SIGNATURE_SECRET
+    signature_method: sha256
     from: Foco
   - name: ib
     kind: infobip
     api_key: env:INFOBIP_KEY
+    webhook_secret: env:INFOBIP_WEBHOOK_SECRET
     base_url: https://xyz.api.infobip.com
 "#;
 
@@ -51,6 +55,8 @@ async fn applied_control() -> Control {
         ("MASIVOS_KEY", "sm-secret"),
         ("VONAGE_SECRET", "vs-secret"),
         ("INFOBIP_KEY", "ib-secret"),
+        ("VONAGE_SIGNATURE_SECRET", "vsig-secret"),
+        ("INFOBIP_WEBHOOK_SECRET", "ib-hook-secret"),
     ]);
     let options = ApplyOptions {
         ingress_url: INGRESS_URL.to_owned(),
@@ -103,7 +109,9 @@ async fn new_provider_kinds_and_route_settings_apply() {
     assert_eq!(main.settings["failover"], "mx,backup");
     assert_eq!(main.settings["rate_limit"], "50");
     assert_eq!(main.settings["quiet_hours"], "21:00-08:00");
-    assert_eq!(main.credential_names, ["api_key"]);
+    let mut main_credentials = main.credential_names.clone();
+    main_credentials.sort();
+    assert_eq!(main_credentials, ["api_key", "public_key"]);
     assert!(
         !main.settings.contains_key("api_key"),
         "secrets are credentials"
@@ -112,7 +120,14 @@ async fn new_provider_kinds_and_route_settings_apply() {
     assert_eq!(route("mx").settings["country_prefixes"], "+52");
     let mut backup_credentials = route("backup").credential_names.clone();
     backup_credentials.sort();
-    assert_eq!(backup_credentials, ["api_key", "api_secret"]);
+    assert_eq!(
+        backup_credentials,
+        ["api_key", "api_secret", "signature_secret"]
+    );
+    assert_eq!(route("backup").settings["signature_method"], "sha256");
+    let mut ib_credentials = route("ib").credential_names.clone();
+    ib_credentials.sort();
+    assert_eq!(ib_credentials, ["api_key", "webhook_secret"]);
     assert_eq!(route("ib").kind, "infobip");
 }
 
