@@ -3,11 +3,12 @@
 
 use std::time::Instant;
 
+use std::borrow::Cow;
+
 use axum::http::{HeaderMap, HeaderName, header};
 use bytes::Bytes;
 use foco_bus::Published;
-use foco_proto::v1::EventEnvelope;
-use prost::Message as _;
+use prost::encoding::{self, WireType};
 
 use crate::error::IngressError;
 use crate::state::AppState;
@@ -23,70 +24,139 @@ const ALWAYS_DROPPED: [HeaderName; 4] = [
 
 /// Request headers for the envelope: lower-cased names (as `HeaderMap` keeps them),
 /// repeated headers joined with ", ", values that are not text decoded lossily.
-pub fn envelope_headers(
-    headers: &HeaderMap,
+/// Borrowed whenever a header has one value that is valid UTF-8 (nearly always).
+pub fn envelope_headers<'a>(
+    headers: &'a HeaderMap,
     signature_headers: &[HeaderName],
-) -> std::collections::HashMap<String, String> {
-    let mut selected = std::collections::HashMap::new();
+) -> Vec<(&'a str, Cow<'a, str>)> {
+    let mut selected = Vec::with_capacity(headers.keys_len());
     for name in headers.keys() {
         if ALWAYS_DROPPED.contains(name) || signature_headers.contains(name) {
             continue;
         }
-        let joined = headers
-            .get_all(name)
-            .iter()
-            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
-            .collect::<Vec<_>>()
-            .join(", ");
-        selected.insert(name.as_str().to_owned(), joined);
+        let mut values = headers.get_all(name).iter();
+        let Some(first) = values.next() else {
+            continue;
+        };
+        let mut joined = String::from_utf8_lossy(first.as_bytes());
+        for value in values {
+            let joined = joined.to_mut();
+            joined.push_str(", ");
+            joined.push_str(&String::from_utf8_lossy(value.as_bytes()));
+        }
+        selected.push((name.as_str(), joined));
     }
     selected
 }
 
-/// Everything the envelope carries, gathered by the handler.
-pub struct EventParts {
-    pub event_id: String,
-    pub account_id: String,
-    pub source_id: String,
-    pub event_type: String,
-    pub external_id: String,
+/// Everything the envelope carries, gathered (and mostly borrowed) by the handler.
+pub struct EventParts<'a> {
+    pub event_id: &'a str,
+    pub account_id: &'a str,
+    pub source_id: &'a str,
+    pub event_type: &'a str,
+    pub external_id: &'a str,
     pub received_at_ms: i64,
-    pub headers: std::collections::HashMap<String, String>,
-    pub payload: Bytes,
+    pub headers: &'a [(&'a str, Cow<'a, str>)],
+    pub payload: &'a [u8],
 }
 
-pub fn build_envelope(parts: EventParts) -> EventEnvelope {
-    EventEnvelope {
-        event_id: parts.event_id,
-        account_id: parts.account_id,
-        source_id: parts.source_id,
-        event_type: parts.event_type,
-        external_id: parts.external_id,
-        received_at_ms: parts.received_at_ms,
-        // The payload is always JSON once normalised; the original content type
-        // stays in `headers`.
-        content_type: "application/json".to_owned(),
-        headers: parts.headers,
-        payload: parts.payload.to_vec(),
+/// The payload is always JSON once normalised; the original content type stays
+/// in `headers`.
+const ENVELOPE_CONTENT_TYPE: &str = "application/json";
+
+/// The `EventEnvelope` message, encoded straight from the borrowed parts: the
+/// same bytes prost writes for an `EventEnvelope` (fields in tag order, defaults
+/// left out), but the body is copied once, into a buffer of the exact size,
+/// instead of into the message and then again into its encoding, and no header
+/// becomes an owned `String` in a `HashMap` first.
+pub fn encode_envelope(parts: &EventParts<'_>) -> Bytes {
+    let header_entries: usize = parts
+        .headers
+        .iter()
+        .map(|(name, value)| length_delimited_len(8, map_entry_len(name, value)))
+        .sum();
+    let capacity = string_field_len(1, parts.event_id)
+        + string_field_len(2, parts.account_id)
+        + string_field_len(3, parts.source_id)
+        + string_field_len(4, parts.event_type)
+        + string_field_len(5, parts.external_id)
+        + int64_field_len(6, parts.received_at_ms)
+        + string_field_len(7, ENVELOPE_CONTENT_TYPE)
+        + header_entries
+        + bytes_field_len(9, parts.payload);
+    let mut buffer = Vec::with_capacity(capacity);
+    put_bytes_field(1, parts.event_id.as_bytes(), &mut buffer);
+    put_bytes_field(2, parts.account_id.as_bytes(), &mut buffer);
+    put_bytes_field(3, parts.source_id.as_bytes(), &mut buffer);
+    put_bytes_field(4, parts.event_type.as_bytes(), &mut buffer);
+    put_bytes_field(5, parts.external_id.as_bytes(), &mut buffer);
+    if parts.received_at_ms != 0 {
+        encoding::encode_key(6, WireType::Varint, &mut buffer);
+        encoding::encode_varint(parts.received_at_ms as u64, &mut buffer);
+    }
+    put_bytes_field(7, ENVELOPE_CONTENT_TYPE.as_bytes(), &mut buffer);
+    for (name, value) in parts.headers {
+        // A map entry is a nested message {1: key, 2: value}, defaults left out.
+        encoding::encode_key(8, WireType::LengthDelimited, &mut buffer);
+        encoding::encode_varint(map_entry_len(name, value) as u64, &mut buffer);
+        put_bytes_field(1, name.as_bytes(), &mut buffer);
+        put_bytes_field(2, value.as_bytes(), &mut buffer);
+    }
+    put_bytes_field(9, parts.payload, &mut buffer);
+    debug_assert_eq!(buffer.len(), capacity);
+    Bytes::from(buffer)
+}
+
+fn map_entry_len(name: &str, value: &str) -> usize {
+    string_field_len(1, name) + string_field_len(2, value)
+}
+
+fn length_delimited_len(tag: u32, len: usize) -> usize {
+    encoding::key_len(tag) + encoding::encoded_len_varint(len as u64) + len
+}
+
+/// Length of a proto3 string or bytes field: nothing when empty (the default).
+fn bytes_field_len(tag: u32, value: &[u8]) -> usize {
+    if value.is_empty() {
+        0
+    } else {
+        length_delimited_len(tag, value.len())
     }
 }
 
-/// Publishes to `foco.events.<account>.<source>` with `Nats-Msg-Id` = event id and
-/// waits for the ack (bounded by the configured publish timeout).
+fn string_field_len(tag: u32, value: &str) -> usize {
+    bytes_field_len(tag, value.as_bytes())
+}
+
+fn int64_field_len(tag: u32, value: i64) -> usize {
+    if value == 0 {
+        0
+    } else {
+        encoding::key_len(tag) + encoding::encoded_len_varint(value as u64)
+    }
+}
+
+fn put_bytes_field(tag: u32, value: &[u8], buffer: &mut Vec<u8>) {
+    if value.is_empty() {
+        return;
+    }
+    encoding::encode_key(tag, WireType::LengthDelimited, buffer);
+    encoding::encode_varint(value.len() as u64, buffer);
+    buffer.extend_from_slice(value);
+}
+
+/// Publishes the encoded envelope to `foco.events.<account>.<source>` with
+/// `Nats-Msg-Id` = event id and waits for the ack (bounded by the configured
+/// publish timeout).
 pub async fn publish_event(
     state: &AppState,
-    envelope: &EventEnvelope,
+    parts: &EventParts<'_>,
 ) -> Result<Published, IngressError> {
     let subject = state
         .names
-        .events_subject(&envelope.account_id, &envelope.source_id);
-    publish(
-        state,
-        subject,
-        &envelope.event_id,
-        Bytes::from(envelope.encode_to_vec()),
-    )
-    .await
+        .events_subject(parts.account_id, parts.source_id);
+    publish(state, subject, parts.event_id, encode_envelope(parts)).await
 }
 
 /// Publishes `payload` on `subject` with `Nats-Msg-Id` = `message_id` and waits
@@ -115,7 +185,19 @@ pub async fn publish(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
+    use foco_proto::v1::EventEnvelope;
+    use prost::Message as _;
+
     use super::*;
+
+    fn as_map(selected: &[(&str, Cow<'_, str>)]) -> HashMap<String, String> {
+        selected
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), value.to_string()))
+            .collect()
+    }
 
     #[test]
     fn envelope_headers_drop_credentials_and_signatures() {
@@ -126,17 +208,84 @@ mod tests {
         headers.insert(header::COOKIE, "a=b".parse().unwrap());
         headers.append("x-multi", "1".parse().unwrap());
         headers.append("x-multi", "2".parse().unwrap());
-        let selected = envelope_headers(
+        headers.insert(
+            "x-latin1",
+            axum::http::HeaderValue::from_bytes(b"caf\xe9").unwrap(),
+        );
+        let selected = as_map(&envelope_headers(
             &headers,
             &[HeaderName::from_static("x-shopify-hmac-sha256")],
-        );
+        ));
         assert_eq!(
             selected.get("x-shopify-topic").map(String::as_str),
             Some("orders/create")
         );
         assert_eq!(selected.get("x-multi").map(String::as_str), Some("1, 2"));
+        assert_eq!(
+            selected.get("x-latin1").map(String::as_str),
+            Some("caf\u{fffd}")
+        );
         assert!(!selected.contains_key("x-shopify-hmac-sha256"));
         assert!(!selected.contains_key("authorization"));
         assert!(!selected.contains_key("cookie"));
+    }
+
+    fn parts<'a>(
+        headers: &'a [(&'a str, Cow<'a, str>)],
+        payload: &'a [u8],
+        external_id: &'a str,
+        received_at_ms: i64,
+    ) -> EventParts<'a> {
+        EventParts {
+            event_id: "evt_0123",
+            account_id: "acc_1",
+            source_id: "src_1",
+            event_type: "orders/create",
+            external_id,
+            received_at_ms,
+            headers,
+            payload,
+        }
+    }
+
+    fn expected(parts: &EventParts<'_>) -> EventEnvelope {
+        EventEnvelope {
+            event_id: parts.event_id.to_owned(),
+            account_id: parts.account_id.to_owned(),
+            source_id: parts.source_id.to_owned(),
+            event_type: parts.event_type.to_owned(),
+            external_id: parts.external_id.to_owned(),
+            received_at_ms: parts.received_at_ms,
+            content_type: "application/json".to_owned(),
+            headers: as_map(parts.headers),
+            payload: parts.payload.to_vec(),
+        }
+    }
+
+    #[test]
+    fn the_envelope_is_encoded_as_prost_encodes_it() {
+        let body = vec![b'x'; 300];
+        let one_header = [("x-shopify-topic", Cow::Borrowed("orders/create"))];
+        // With at most one header (a map has no order) the bytes are prost's own.
+        for (headers, payload, external_id, received_at_ms) in [
+            (&one_header[..], &body[..], "ext-1", 1_700_000_000_123),
+            (&[][..], &b""[..], "", 0),
+            (&[("x-empty", Cow::Borrowed(""))][..], &b"{}"[..], "", -1),
+        ] {
+            let parts = parts(headers, payload, external_id, received_at_ms);
+            let encoded = encode_envelope(&parts);
+            assert_eq!(encoded, expected(&parts).encode_to_vec());
+            assert_eq!(EventEnvelope::decode(encoded).unwrap(), expected(&parts));
+        }
+        let many = [
+            ("content-type", Cow::Borrowed("application/json")),
+            ("x-shopify-topic", Cow::Borrowed("orders/create")),
+            ("x-multi", Cow::Owned("1, 2".to_owned())),
+            ("x-long", Cow::Owned("v".repeat(200))),
+        ];
+        let parts = parts(&many, &body, "ext-1", 42);
+        let encoded = encode_envelope(&parts);
+        assert_eq!(encoded.len(), expected(&parts).encoded_len());
+        assert_eq!(EventEnvelope::decode(encoded).unwrap(), expected(&parts));
     }
 }

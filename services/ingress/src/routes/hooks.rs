@@ -15,7 +15,7 @@ use tracing::field::Empty;
 use crate::body::{BodyFormat, body_format, check_declared_length, normalise_for, read_limited};
 use crate::error::IngressError;
 use crate::event_fields::{read_field, reads_body};
-use crate::publish::{EventParts, build_envelope, envelope_headers, publish_event};
+use crate::publish::{EventParts, envelope_headers, publish_event};
 use crate::signature::{SignedRequest, Verifier};
 use crate::state::AppState;
 use crate::woocommerce_ping::is_woocommerce_ping;
@@ -205,19 +205,23 @@ async fn handle(
     span.record("event_id", event_id.as_str());
     span.record("event_type", event_type.as_str());
 
-    let envelope = build_envelope(EventParts {
-        event_id,
-        account_id: source.account_id.clone(),
-        source_id: source.id.clone(),
-        event_type,
-        external_id: external_id.unwrap_or_default(),
-        received_at_ms: unix_millis(received_at),
-        headers: envelope_headers(headers, &signature_headers),
-        payload: body.payload,
-    });
-    let published = publish_event(state, &envelope).await?;
+    let envelope_headers = envelope_headers(headers, &signature_headers);
+    let published = publish_event(
+        state,
+        &EventParts {
+            event_id: &event_id,
+            account_id: &source.account_id,
+            source_id: &source.id,
+            event_type: &event_type,
+            external_id: external_id.as_deref().unwrap_or_default(),
+            received_at_ms: unix_millis(received_at),
+            headers: &envelope_headers,
+            payload: &body.payload,
+        },
+    )
+    .await?;
     Ok(Outcome::Accepted {
-        event_id: envelope.event_id,
+        event_id,
         duplicate: published.duplicate,
     })
 }
