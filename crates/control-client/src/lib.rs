@@ -153,34 +153,46 @@ impl ConfigCache {
     /// The source a webhook token belongs to, with its secrets and rules; `None`
     /// when no source has that token (also cached, so floods of bad tokens stay
     /// cheap).
+    ///
+    /// Lookups are on every webhook and every SMS job: a hit is answered without
+    /// building a request, and the miss path (a gRPC call, whose future is
+    /// kilobytes) is boxed so that it does not enlarge every caller's future.
     pub async fn source_by_token(
         &self,
         token: &str,
     ) -> Result<Option<Arc<ResolvedSource>>, LookupError> {
-        let api = self.api.clone();
+        if let Some(hit) = self.sources_by_token.get(token).await {
+            return Ok(hit);
+        }
         let request = ResolveSourceRequest {
             token: token.to_owned(),
             source_id: String::new(),
         };
-        self.sources_by_token
-            .try_get_with(token.to_owned(), resolve_source(api, request))
-            .await
-            .map_err(|error| (*error).clone())
+        Box::pin(
+            self.sources_by_token
+                .try_get_with(token.to_owned(), resolve_source(self.api.clone(), request)),
+        )
+        .await
+        .map_err(|error| (*error).clone())
     }
 
     pub async fn source_by_id(
         &self,
         source_id: &str,
     ) -> Result<Option<Arc<ResolvedSource>>, LookupError> {
-        let api = self.api.clone();
+        if let Some(hit) = self.sources_by_id.get(source_id).await {
+            return Ok(hit);
+        }
         let request = ResolveSourceRequest {
             token: String::new(),
             source_id: source_id.to_owned(),
         };
-        self.sources_by_id
-            .try_get_with(source_id.to_owned(), resolve_source(api, request))
-            .await
-            .map_err(|error| (*error).clone())
+        Box::pin(self.sources_by_id.try_get_with(
+            source_id.to_owned(),
+            resolve_source(self.api.clone(), request),
+        ))
+        .await
+        .map_err(|error| (*error).clone())
     }
 
     /// A provider route with its credentials; an empty `name` is the account's
@@ -190,21 +202,20 @@ impl ConfigCache {
         account_id: &str,
         name: &str,
     ) -> Result<Option<Arc<ResolvedRoute>>, LookupError> {
-        let mut api = self.api.clone();
+        let key = (account_id.to_owned(), name.to_owned());
+        if let Some(hit) = self.routes.get(&key).await {
+            return Ok(hit);
+        }
         let request = ResolveRouteRequest {
             account_id: account_id.to_owned(),
             name: name.to_owned(),
         };
-        self.routes
-            .try_get_with((account_id.to_owned(), name.to_owned()), async move {
-                match api.resolve_route(request).await {
-                    Ok(response) => Ok(Some(Arc::new(response.into_inner()))),
-                    Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
-                    Err(status) => Err(LookupError(status)),
-                }
-            })
-            .await
-            .map_err(|error| (*error).clone())
+        Box::pin(
+            self.routes
+                .try_get_with(key, resolve_route(self.api.clone(), request)),
+        )
+        .await
+        .map_err(|error| (*error).clone())
     }
 
     pub fn invalidate_all(&self) {
@@ -237,6 +248,17 @@ impl ConfigCache {
                 }
             }
         }))
+    }
+}
+
+async fn resolve_route(
+    mut api: ControlApi,
+    request: ResolveRouteRequest,
+) -> Result<Option<Arc<ResolvedRoute>>, LookupError> {
+    match api.resolve_route(request).await {
+        Ok(response) => Ok(Some(Arc::new(response.into_inner()))),
+        Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
+        Err(status) => Err(LookupError(status)),
     }
 }
 

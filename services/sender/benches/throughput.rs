@@ -121,6 +121,14 @@ async fn main() {
         cores(),
         cores() as f64 * 1e6 / sender_total.max(1e-9)
     );
+    // What the job's own writes, its messages and its HTTP exchange cost outside
+    // the sender: a bound on any sender's rate on this machine, however lean.
+    let floor = sender.cpu_per_job(|cpu| cpu.postgres + cpu.nats + cpu.fake_provider);
+    let bound = cores() as f64 * 1e6 / floor.max(1e-9);
+    println!(
+        "  postgres + nats-server + fake alone: {bound:.0} jobs/s at full use (ratio at most {:.2})",
+        bound / ceiling.rate()
+    );
     if ceiling.done < jobs || sender.done < jobs {
         println!("  (incomplete: the time limit of {timeout:?} was reached)");
     }

@@ -166,7 +166,10 @@ async fn process<R: RouteSource>(
         let span = tracing::Span::current();
         span.record("job_id", job.job_id.as_str());
         span.record("account_id", job.account_id.as_str());
-        let outcome = with_progress(handler.handle(&job, delivery), &message, ack_wait).await;
+        // The handler's state is tens of kilobytes: boxed once here, rather than
+        // moved along with the task.
+        let work = Box::pin(handler.handle(&job, delivery));
+        let outcome = with_progress(work, &message, ack_wait).await;
         if let Outcome::Poison { reason } = &outcome {
             tracing::warn!(stream_sequence, reason = %reason, "sms job cannot be handled; terminating it");
         }

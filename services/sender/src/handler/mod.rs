@@ -256,8 +256,8 @@ impl<R: RouteSource> Handler<R> {
                 attempts,
                 locked_provider: Some(name),
             }) => {
-                self.send_locked(job, &message, attempts, &name, delivery)
-                    .await
+                // Rare paths are boxed so that they do not enlarge every job's task.
+                Box::pin(self.send_locked(job, &message, attempts, &name, delivery)).await
             }
             Ok(Claim::OptedOut) => {
                 tracing::info!(to = %mask_phone(&recipient), "recipient opted out; not sent");
@@ -276,8 +276,7 @@ impl<R: RouteSource> Handler<R> {
                 }
             }
             Ok(Claim::Expired { provider }) => {
-                self.take_over_or_abandon(job, &message, &provider, delivery)
-                    .await
+                Box::pin(self.take_over_or_abandon(job, &message, &provider, delivery)).await
             }
             Err(error) => self.store_failure(&error, delivery),
         }
