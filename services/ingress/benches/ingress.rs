@@ -48,6 +48,10 @@ fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+// The allocator the foco-ingress binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let settings = Settings {
         connections: setting("FOCO_BENCH_CONNECTIONS", 64),
