@@ -8,7 +8,7 @@ use foco_proto::v1::{DeliveryReceipt, InboundSms, ReceiptStatus};
 use serde_json::Value;
 
 use super::{
-    InboundCallback, StatusCallback, international, receipt_message_id, text, text_or_number,
+    InboundCallback, StatusCallback, international, message_body, required, text, text_or_number,
 };
 use crate::error::IngressError;
 
@@ -51,7 +51,7 @@ pub fn infobip_reports(
 }
 
 fn infobip_report(account_id: &str, result: &Value) -> Result<StatusCallback, IngressError> {
-    let message_id = text(result, "messageId").ok_or(IngressError::MissingField("messageId"))?;
+    let message_id = required(result, "messageId")?;
     let status = result
         .get("status")
         .ok_or(IngressError::MissingField("status"))?;
@@ -92,10 +92,10 @@ fn infobip_report(account_id: &str, result: &Value) -> Result<StatusCallback, In
         error_message: error_message.to_owned(),
         occurred_at_ms: 0,
     };
-    Ok(StatusCallback::Receipt {
+    Ok(StatusCallback::receipt(
         receipt,
-        message_id: receipt_message_id(INFOBIP, message_id, &group.to_ascii_lowercase()),
-    })
+        &group.to_ascii_lowercase(),
+    ))
 }
 
 /// Every message of an inbound request, in order.
@@ -108,10 +108,9 @@ pub fn infobip_inbound(
     results(body)?
         .iter()
         .map(|result| {
-            let message_id =
-                text(result, "messageId").ok_or(IngressError::MissingField("messageId"))?;
-            let from = text(result, "from").ok_or(IngressError::MissingField("from"))?;
-            let inbound = InboundSms {
+            let message_id = required(result, "messageId")?;
+            let from = required(result, "from")?;
+            Ok(InboundCallback::new(InboundSms {
                 account_id: account_id.to_owned(),
                 provider: INFOBIP.to_owned(),
                 route: route.to_owned(),
@@ -119,18 +118,10 @@ pub fn infobip_inbound(
                 to: text(result, "to").unwrap_or_default().to_owned(),
                 // The whole text: `cleanText` drops the first word when it is
                 // one of the number's keywords, and that word may be STOP.
-                body: result
-                    .get("text")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
+                body: message_body(result, "text"),
                 provider_message_id: message_id.to_owned(),
                 received_at_ms,
-            };
-            Ok(InboundCallback {
-                inbound,
-                message_id: format!("{INFOBIP}:{message_id}"),
-            })
+            }))
         })
         .collect()
 }

@@ -19,6 +19,8 @@ pub mod vonage;
 use foco_proto::v1::{DeliveryReceipt, InboundSms};
 use serde_json::Value;
 
+use crate::error::IngressError;
+
 /// A receipt to publish, or a status that changes nothing (Twilio's `queued`,
 /// Vonage's `buffered`, Infobip's `PENDING`).
 #[derive(Debug, Clone, PartialEq)]
@@ -32,11 +34,37 @@ pub enum StatusCallback {
     },
 }
 
+impl StatusCallback {
+    /// A provider's report about one message, published under
+    /// `<provider>:<message id>:0:<status>` (part 0: see above).
+    fn receipt(receipt: DeliveryReceipt, status: &str) -> Self {
+        let message_id = format!(
+            "{}:{}:0:{status}",
+            receipt.provider, receipt.provider_message_id
+        );
+        Self::Receipt {
+            receipt,
+            message_id,
+        }
+    }
+}
+
 /// An inbound SMS and the id it is published under.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InboundCallback {
     pub inbound: InboundSms,
     pub message_id: String,
+}
+
+impl InboundCallback {
+    /// Published under `<provider>:<message id>`.
+    fn new(inbound: InboundSms) -> Self {
+        let message_id = format!("{}:{}", inbound.provider, inbound.provider_message_id);
+        Self {
+            inbound,
+            message_id,
+        }
+    }
 }
 
 /// A non-blank text field of a JSON object, trimmed.
@@ -46,6 +74,21 @@ fn text<'a>(fields: &'a Value, name: &str) -> Option<&'a str> {
         .and_then(Value::as_str)
         .map(str::trim)
         .filter(|value| !value.is_empty())
+}
+
+/// A text field the callback cannot do without: 400 naming it when absent.
+fn required<'a>(fields: &'a Value, name: &'static str) -> Result<&'a str, IngressError> {
+    text(fields, name).ok_or(IngressError::MissingField(name))
+}
+
+/// A message's text as the customer sent it, untrimmed (STOP may come padded),
+/// or empty (a binary message has none).
+fn message_body(fields: &Value, name: &str) -> String {
+    fields
+        .get(name)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// A field as text whether the provider sent a string or a number (Infobip's
@@ -68,11 +111,6 @@ fn international(number: &str) -> String {
     } else {
         trimmed.to_owned()
     }
-}
-
-/// The receipts-stream id of a provider's report about one message.
-fn receipt_message_id(provider: &str, provider_message_id: &str, status: &str) -> String {
-    format!("{provider}:{provider_message_id}:0:{status}")
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use foco_proto::v1::{DeliveryReceipt, InboundSms, ReceiptStatus};
 use serde_json::Value;
 
-use super::{InboundCallback, StatusCallback, receipt_message_id, text};
+use super::{InboundCallback, StatusCallback, message_body, required, text, text_or_number};
 use crate::error::IngressError;
 
 pub const TELNYX: &str = "telnyx";
@@ -42,7 +42,7 @@ pub fn telnyx_event(
         .get("data")
         .filter(|data| data.is_object())
         .ok_or(IngressError::MissingField("data"))?;
-    let event_type = text(data, "event_type").ok_or(IngressError::MissingField("event_type"))?;
+    let event_type = required(data, "event_type")?;
     let payload = data
         .get("payload")
         .filter(|payload| payload.is_object())
@@ -65,7 +65,7 @@ fn first_recipient(payload: &Value) -> Option<&Value> {
 }
 
 fn telnyx_status(account_id: &str, payload: &Value) -> Result<StatusCallback, IngressError> {
-    let id = text(payload, "id").ok_or(IngressError::MissingField("id"))?;
+    let id = required(payload, "id")?;
     // The sender sends to one number, so its message has one recipient.
     let status = first_recipient(payload)
         .and_then(|recipient| text(recipient, "status"))
@@ -79,7 +79,7 @@ fn telnyx_status(account_id: &str, payload: &Value) -> Result<StatusCallback, In
         .and_then(Value::as_array)
         .and_then(|errors| errors.first());
     let error_code = error
-        .and_then(|error| super::text_or_number(error, "code"))
+        .and_then(|error| text_or_number(error, "code"))
         .unwrap_or_default();
     let error_message = error
         .and_then(|error| text(error, "detail").or_else(|| text(error, "title")))
@@ -88,16 +88,12 @@ fn telnyx_status(account_id: &str, payload: &Value) -> Result<StatusCallback, In
         account_id: account_id.to_owned(),
         provider: TELNYX.to_owned(),
         provider_message_id: id.to_owned(),
-        job_id: String::new(),
         status: receipt_status as i32,
         error_code,
         error_message: error_message.to_owned(),
-        occurred_at_ms: 0,
+        ..DeliveryReceipt::default()
     };
-    Ok(StatusCallback::Receipt {
-        receipt,
-        message_id: receipt_message_id(TELNYX, id, &status),
-    })
+    Ok(StatusCallback::receipt(receipt, &status))
 }
 
 fn telnyx_inbound(
@@ -106,12 +102,12 @@ fn telnyx_inbound(
     payload: &Value,
     received_at_ms: i64,
 ) -> Result<InboundCallback, IngressError> {
-    let id = text(payload, "id").ok_or(IngressError::MissingField("id"))?;
+    let id = required(payload, "id")?;
     let from = payload
         .get("from")
         .and_then(|from| text(from, "phone_number"))
         .ok_or(IngressError::MissingField("from.phone_number"))?;
-    let inbound = InboundSms {
+    Ok(InboundCallback::new(InboundSms {
         account_id: account_id.to_owned(),
         provider: TELNYX.to_owned(),
         route: route.to_owned(),
@@ -120,18 +116,10 @@ fn telnyx_inbound(
             .and_then(|recipient| text(recipient, "phone_number"))
             .unwrap_or_default()
             .to_owned(),
-        body: payload
-            .get("text")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
+        body: message_body(payload, "text"),
         provider_message_id: id.to_owned(),
         received_at_ms,
-    };
-    Ok(InboundCallback {
-        inbound,
-        message_id: format!("{TELNYX}:{id}"),
-    })
+    }))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use foco_proto::v1::{DeliveryReceipt, InboundSms, ReceiptStatus};
 use serde_json::Value;
 
-use super::{InboundCallback, StatusCallback, receipt_message_id, text};
+use super::{InboundCallback, StatusCallback, message_body, required, text};
 use crate::error::IngressError;
 
 pub const TWILIO: &str = "twilio";
@@ -40,18 +40,13 @@ pub fn twilio_status(account_id: &str, fields: &Value) -> Result<StatusCallback,
         account_id: account_id.to_owned(),
         provider: TWILIO.to_owned(),
         provider_message_id: sid.to_owned(),
-        job_id: String::new(),
         status: receipt_status as i32,
         error_code: text(fields, "ErrorCode").unwrap_or_default().to_owned(),
         error_message: text(fields, "ErrorMessage").unwrap_or_default().to_owned(),
-        occurred_at_ms: 0,
+        ..DeliveryReceipt::default()
     };
     // Twilio sends one message per SID (no parts), hence part 0.
-    let message_id = receipt_message_id(TWILIO, sid, &status);
-    Ok(StatusCallback::Receipt {
-        receipt,
-        message_id,
-    })
+    Ok(StatusCallback::receipt(receipt, &status))
 }
 
 /// A Twilio inbound-message webhook (`From`, `To`, `Body`, `MessageSid`).
@@ -62,26 +57,17 @@ pub fn twilio_inbound(
     received_at_ms: i64,
 ) -> Result<InboundCallback, IngressError> {
     let sid = message_sid(fields).ok_or(IngressError::MissingField("MessageSid"))?;
-    let from = text(fields, "From").ok_or(IngressError::MissingField("From"))?;
-    let inbound = InboundSms {
+    let from = required(fields, "From")?;
+    Ok(InboundCallback::new(InboundSms {
         account_id: account_id.to_owned(),
         provider: TWILIO.to_owned(),
         route: route.to_owned(),
         from: from.to_owned(),
         to: text(fields, "To").unwrap_or_default().to_owned(),
-        // The body is the customer's words: kept as sent (STOP may come padded).
-        body: fields
-            .get("Body")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
+        body: message_body(fields, "Body"),
         provider_message_id: sid.to_owned(),
         received_at_ms,
-    };
-    Ok(InboundCallback {
-        inbound,
-        message_id: format!("{TWILIO}:{sid}"),
-    })
+    }))
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 use foco_proto::v1::{DeliveryReceipt, InboundSms, ReceiptStatus};
 use serde_json::Value;
 
-use super::{InboundCallback, StatusCallback, international, receipt_message_id, text};
+use super::{InboundCallback, StatusCallback, international, message_body, required, text};
 use crate::error::IngressError;
 
 pub const VONAGE: &str = "vonage";
@@ -31,10 +31,8 @@ fn receipt_status(status: &str) -> Result<Option<ReceiptStatus>, IngressError> {
 
 /// A delivery receipt for one message or one part of it.
 pub fn vonage_status(account_id: &str, fields: &Value) -> Result<StatusCallback, IngressError> {
-    let message_id = text(fields, "messageId").ok_or(IngressError::MissingField("messageId"))?;
-    let status = text(fields, "status")
-        .ok_or(IngressError::MissingField("status"))?
-        .to_ascii_lowercase();
+    let message_id = required(fields, "messageId")?;
+    let status = required(fields, "status")?.to_ascii_lowercase();
     let Some(receipt_status) = receipt_status(&status)? else {
         return Ok(StatusCallback::Ignored { status });
     };
@@ -50,13 +48,9 @@ pub fn vonage_status(account_id: &str, fields: &Value) -> Result<StatusCallback,
         job_id: text(fields, "client-ref").unwrap_or_default().to_owned(),
         status: receipt_status as i32,
         error_code: error_code.to_owned(),
-        error_message: String::new(),
-        occurred_at_ms: 0,
+        ..DeliveryReceipt::default()
     };
-    Ok(StatusCallback::Receipt {
-        receipt,
-        message_id: receipt_message_id(VONAGE, message_id, &status),
-    })
+    Ok(StatusCallback::receipt(receipt, &status))
 }
 
 /// An SMS a customer sent to one of the route's numbers.
@@ -66,28 +60,19 @@ pub fn vonage_inbound(
     fields: &Value,
     received_at_ms: i64,
 ) -> Result<InboundCallback, IngressError> {
-    let message_id = text(fields, "messageId").ok_or(IngressError::MissingField("messageId"))?;
-    let from = text(fields, "msisdn").ok_or(IngressError::MissingField("msisdn"))?;
-    let inbound = InboundSms {
+    let message_id = required(fields, "messageId")?;
+    let from = required(fields, "msisdn")?;
+    Ok(InboundCallback::new(InboundSms {
         account_id: account_id.to_owned(),
         provider: VONAGE.to_owned(),
         route: route.to_owned(),
         from: international(from),
         // Kept as Vonage writes it: it is the `from` of a reply through Vonage.
         to: text(fields, "to").unwrap_or_default().to_owned(),
-        // Binary messages have no `text`: stored with an empty body.
-        body: fields
-            .get("text")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
+        body: message_body(fields, "text"),
         provider_message_id: message_id.to_owned(),
         received_at_ms,
-    };
-    Ok(InboundCallback {
-        inbound,
-        message_id: format!("{VONAGE}:{message_id}"),
-    })
+    }))
 }
 
 #[cfg(test)]

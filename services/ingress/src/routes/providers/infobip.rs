@@ -5,20 +5,18 @@
 //! stored, and each is stored under its own id, so a retried request stores
 //! nothing twice.
 
-use std::time::SystemTime;
-
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, Request, State};
+use axum::body::Body;
+use axum::extract::{Request, State};
 use axum::response::Response;
 use foco_bus::ReceiptKind;
 use futures::{StreamExt as _, TryStreamExt as _, stream};
 use serde_json::Value;
 
 use super::{
-    BatchAccepted, Handled, Stored, read_callback_body, resolve_route, respond, signed_request,
-    store_inbound, store_status,
+    BatchAccepted, BatchRefused, Callback, CallbackUrl, Handled, Stored, read_callback_body,
+    respond, signed_request, store_inbound, store_status,
 };
-use crate::body::{BodyFormat, body_format};
+use crate::body::BodyFormat;
 use crate::callbacks::infobip::{self as callbacks, INFOBIP};
 use crate::error::IngressError;
 use crate::routes::hooks::unix_millis;
@@ -63,11 +61,10 @@ const PUBLISHES_IN_FLIGHT: usize = 16;
 )]
 pub async fn infobip_status(
     State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
+    url: CallbackUrl,
     request: Request,
 ) -> Response {
-    let (account_id, route) = path.map(|Path(ids)| ids).unwrap_or_default();
-    respond_infobip(&state, &account_id, &route, ReceiptKind::Status, request).await
+    respond_infobip(&state, url, ReceiptKind::Status, request).await
 }
 
 /// Infobip delivery reports for messages sent through the account's default route.
@@ -79,17 +76,15 @@ pub async fn infobip_status(
     request_body(content(("application/json")), description = "Infobip's delivery reports"),
     responses(
         (status = 200, description = "Every report stored on FOCO_RECEIPTS", body = BatchAccepted),
-        (status = "4XX", description = "Refused", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Not (all) stored; retry later", body = crate::problem::Problem, content_type = "application/problem+json"),
+        BatchRefused,
     )
 )]
 pub async fn infobip_status_default(
     State(state): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
+    url: CallbackUrl,
     request: Request,
 ) -> Response {
-    let account_id = path.map(|Path(id)| id).unwrap_or_default();
-    respond_infobip(&state, &account_id, "", ReceiptKind::Status, request).await
+    respond_infobip(&state, url, ReceiptKind::Status, request).await
 }
 
 /// SMS customers sent to numbers of the named Infobip route.
@@ -107,17 +102,15 @@ pub async fn infobip_status_default(
     ),
     responses(
         (status = 200, description = "Every message stored on FOCO_RECEIPTS", body = BatchAccepted),
-        (status = "4XX", description = "Refused", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Not (all) stored; retry later", body = crate::problem::Problem, content_type = "application/problem+json"),
+        BatchRefused,
     )
 )]
 pub async fn infobip_inbound(
     State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
+    url: CallbackUrl,
     request: Request,
 ) -> Response {
-    let (account_id, route) = path.map(|Path(ids)| ids).unwrap_or_default();
-    respond_infobip(&state, &account_id, &route, ReceiptKind::Inbound, request).await
+    respond_infobip(&state, url, ReceiptKind::Inbound, request).await
 }
 
 /// SMS customers sent to numbers of the account's default route.
@@ -129,80 +122,82 @@ pub async fn infobip_inbound(
     request_body(content(("application/json")), description = "Infobip's inbound messages"),
     responses(
         (status = 200, description = "Every message stored on FOCO_RECEIPTS", body = BatchAccepted),
-        (status = "4XX", description = "Refused", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Not (all) stored; retry later", body = crate::problem::Problem, content_type = "application/problem+json"),
+        BatchRefused,
     )
 )]
 pub async fn infobip_inbound_default(
     State(state): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
+    url: CallbackUrl,
     request: Request,
 ) -> Response {
-    let account_id = path.map(|Path(id)| id).unwrap_or_default();
-    respond_infobip(&state, &account_id, "", ReceiptKind::Inbound, request).await
+    respond_infobip(&state, url, ReceiptKind::Inbound, request).await
 }
 
 async fn respond_infobip(
     state: &AppState,
-    account_id: &str,
-    route: &str,
+    url: CallbackUrl,
     kind: ReceiptKind,
     request: Request,
 ) -> Response {
-    let handled = handle(state, account_id, route, kind, request);
-    respond(state, INFOBIP, kind.as_str(), handled).await
+    let handle = |callback, body| handle(state, kind, callback, body);
+    respond(state, INFOBIP, kind.as_str(), url, request, handle).await
 }
 
 async fn handle(
     state: &AppState,
-    account_id: &str,
-    route_name: &str,
     kind: ReceiptKind,
-    request: Request,
+    callback: Callback,
+    body: Body,
 ) -> Result<Handled, IngressError> {
-    let received_at = SystemTime::now();
-    let route = resolve_route(state, account_id, route_name, INFOBIP).await?;
-
-    let (parts, body) = request.into_parts();
+    let route = &callback.route;
     // Credentials come in headers: checked before the body is read.
-    let signed = signed_request(state, &parts, &[], received_at);
     InfobipSecret
         .verify(
-            &signed,
+            &signed_request(state, &callback, &[]),
             std::slice::from_ref(&route.credential(WEBHOOK_SECRET)),
         )
         .map_err(IngressError::Signature)?;
-    if body_format(&parts.headers, None)? != BodyFormat::Json {
-        return Err(IngressError::UnsupportedMediaType);
-    }
-    let raw_body = read_callback_body(&parts.headers, body, BATCH_MAX_BODY).await?;
+    let (_, raw_body) = read_callback_body(
+        &callback.parts,
+        body,
+        Some(BodyFormat::Json),
+        BATCH_MAX_BODY,
+    )
+    .await?;
     let results: Value = serde_json::from_slice(&raw_body).map_err(IngressError::InvalidJson)?;
 
-    // A few publishes in flight at once: a full bucket must not take a round
-    // trip per report, nor flood JetStream.
     let account_id = route.account_id.as_str();
-    let stored: Vec<Stored> = match kind {
+    let stored = match kind {
         ReceiptKind::Status => {
             let reports = callbacks::infobip_reports(account_id, &results)?;
-            stream::iter(reports)
-                .map(|callback| store_status(state, account_id, callback))
-                .buffered(PUBLISHES_IN_FLIGHT)
-                .try_collect()
-                .await?
+            store_each(reports, |report| store_status(state, account_id, report)).await?
         }
         ReceiptKind::Inbound => {
-            let messages = callbacks::infobip_inbound(
-                account_id,
-                &route.name,
-                &results,
-                unix_millis(received_at),
-            )?;
-            stream::iter(messages)
-                .map(|callback| store_inbound(state, account_id, callback))
-                .buffered(PUBLISHES_IN_FLIGHT)
-                .try_collect()
-                .await?
+            let received_at_ms = unix_millis(callback.received_at);
+            let messages =
+                callbacks::infobip_inbound(account_id, &route.name, &results, received_at_ms)?;
+            store_each(messages, |message| {
+                store_inbound(state, account_id, message)
+            })
+            .await?
         }
     };
     Ok(Handled::batch(kind, &stored))
+}
+
+/// Stores every report or message of a request with a few publishes in flight
+/// at once: a full bucket must not take a round trip per report, nor flood
+/// JetStream.
+async fn store_each<Item, Storing>(
+    items: Vec<Item>,
+    store: impl FnMut(Item) -> Storing,
+) -> Result<Vec<Stored>, IngressError>
+where
+    Storing: Future<Output = Result<Stored, IngressError>>,
+{
+    stream::iter(items)
+        .map(store)
+        .buffered(PUBLISHES_IN_FLIGHT)
+        .try_collect()
+        .await
 }

@@ -21,14 +21,17 @@ pub(crate) mod telnyx;
 pub(crate) mod twilio;
 pub(crate) mod vonage;
 
+use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::Json;
 use axum::body::Body;
+use axum::extract::{FromRequestParts, RawPathParams, Request};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use foco_bus::ReceiptKind;
@@ -36,9 +39,10 @@ use foco_proto::v1::ResolvedRoute;
 use prost::Message as _;
 use serde::Serialize;
 use tracing::field::Empty;
+use utoipa::openapi::{self, Content, Ref, RefOr, ResponseBuilder};
 
 use super::hooks::unix_seconds;
-use crate::body::{check_declared_length, read_limited};
+use crate::body::{BodyFormat, body_format, check_declared_length, read_limited};
 use crate::callbacks::{InboundCallback, StatusCallback};
 use crate::error::IngressError;
 use crate::publish::publish;
@@ -148,21 +152,109 @@ impl Handled {
     }
 }
 
-/// Runs a provider's handler and answers: the metric, one log line, and a
-/// problem body for a refusal. `kind` labels refusals of callbacks whose kind is
-/// only known from their body (Telnyx).
+/// The refusals of a callback about one message, as the shorter entries of
+/// the OpenAPI document state them (each provider's first URL details them).
+pub(crate) struct Refused;
+
+impl utoipa::IntoResponses for Refused {
+    fn responses() -> BTreeMap<String, RefOr<openapi::Response>> {
+        refusals("Not stored; retry later")
+    }
+}
+
+/// The refusals of a callback carrying several reports or messages (Infobip).
+pub(crate) struct BatchRefused;
+
+impl utoipa::IntoResponses for BatchRefused {
+    fn responses() -> BTreeMap<String, RefOr<openapi::Response>> {
+        refusals("Not (all) stored; retry later")
+    }
+}
+
+fn refusals(unavailable: &str) -> BTreeMap<String, RefOr<openapi::Response>> {
+    let problem = |description: &str| {
+        let schema = Ref::from_schema_name("Problem");
+        let response = ResponseBuilder::new()
+            .description(description)
+            .content("application/problem+json", Content::new(Some(schema)))
+            .build();
+        RefOr::T(response)
+    };
+    BTreeMap::from([
+        ("4XX".to_owned(), problem("Refused")),
+        ("503".to_owned(), problem(unavailable)),
+    ])
+}
+
+/// The account and provider route a callback URL names: `{account_id}` and
+/// `{route}`, which is empty for the account's default route. A path that does
+/// not decode names nothing, and is refused as an unknown route (and counted).
+pub struct CallbackUrl {
+    account_id: String,
+    route_name: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CallbackUrl {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Infallible> {
+        let params = RawPathParams::from_request_parts(parts, state).await.ok();
+        let param = |name: &str| {
+            params
+                .iter()
+                .flat_map(RawPathParams::iter)
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| value.to_owned())
+                .unwrap_or_default()
+        };
+        Ok(Self {
+            account_id: param("account_id"),
+            route_name: param("route"),
+        })
+    }
+}
+
+/// A callback whose URL named a route of its provider, as the provider's
+/// handler receives it (with the body, which nothing has read or verified yet).
+pub(crate) struct Callback {
+    pub route: CallbackRoute,
+    pub parts: Parts,
+    pub received_at: SystemTime,
+}
+
+/// Finds the route `url` names and runs the provider's `handle` on the
+/// callback, then answers: the metric, one log line, and a problem body for a
+/// refusal. `kind` labels refusals of callbacks whose kind is only known from
+/// their body (Telnyx).
 #[tracing::instrument(
     name = "ingress.provider_callback",
     skip_all,
     fields(provider = provider, kind = kind, account_id = Empty)
 )]
-pub(crate) async fn respond(
+pub(crate) async fn respond<Handle, Handling>(
     state: &AppState,
     provider: &'static str,
     kind: &'static str,
-    handled: impl Future<Output = Result<Handled, IngressError>>,
-) -> Response {
+    url: CallbackUrl,
+    request: Request,
+    handle: Handle,
+) -> Response
+where
+    Handle: FnOnce(Callback, Body) -> Handling,
+    Handling: Future<Output = Result<Handled, IngressError>>,
+{
     let _in_flight = state.metrics.start_webhook();
+    let handled = async {
+        let received_at = SystemTime::now();
+        let route = resolve_route(state, &url, provider).await?;
+        let (parts, body) = request.into_parts();
+        let callback = Callback {
+            route,
+            parts,
+            received_at,
+        };
+        handle(callback, body).await
+    };
     match handled.await {
         Ok(handled) => {
             let kind = handled.kind.as_str();
@@ -233,19 +325,19 @@ impl CallbackRoute {
 
 /// The route of kind `provider` that the URL names: 404 for anything that is not
 /// one (a malformed id, another account's or another kind's route).
-pub(crate) async fn resolve_route(
+async fn resolve_route(
     state: &AppState,
-    account_id: &str,
-    route_name: &str,
+    url: &CallbackUrl,
     provider: &str,
 ) -> Result<CallbackRoute, IngressError> {
-    if !looks_like_uuid(account_id) || !looks_like_route_name(route_name) {
+    let account_id = url.account_id.as_str();
+    if !looks_like_uuid(account_id) || !looks_like_route_name(&url.route_name) {
         return Err(IngressError::UnknownRoute);
     }
     tracing::Span::current().record("account_id", account_id);
     let resolved = state
         .sources
-        .route(account_id, route_name)
+        .route(account_id, &url.route_name)
         .await
         .map_err(IngressError::ControlUnavailable)?
         .ok_or(IngressError::UnknownRoute)?;
@@ -263,27 +355,34 @@ pub(crate) async fn resolve_route(
     })
 }
 
-/// Reads a callback's body, refusing more than `limit` bytes.
+/// Reads a callback's body and says which format it came in: 415 for one that
+/// is neither form nor JSON, or not `only` when the provider sends one format
+/// (checked before reading), 413 for more than `limit` bytes.
 pub(crate) async fn read_callback_body(
-    headers: &HeaderMap,
+    parts: &Parts,
     body: Body,
+    only: Option<BodyFormat>,
     limit: usize,
-) -> Result<Bytes, IngressError> {
-    check_declared_length(headers, limit)?;
-    read_limited(body, limit).await
+) -> Result<(BodyFormat, Bytes), IngressError> {
+    let format = body_format(&parts.headers, None)?;
+    if only.is_some_and(|only| only != format) {
+        return Err(IngressError::UnsupportedMediaType);
+    }
+    check_declared_length(&parts.headers, limit)?;
+    Ok((format, read_limited(body, limit).await?))
 }
 
 /// What a signature scheme sees of a callback.
 pub(crate) fn signed_request<'a>(
     state: &'a AppState,
-    parts: &'a Parts,
+    callback: &'a Callback,
     raw_body: &'a [u8],
-    received_at: SystemTime,
 ) -> SignedRequest<'a> {
+    let parts = &callback.parts;
     SignedRequest {
         headers: &parts.headers,
         raw_body,
-        now_unix_seconds: unix_seconds(received_at),
+        now_unix_seconds: unix_seconds(callback.received_at),
         method: parts.method.as_str(),
         path_and_query: parts
             .uri
@@ -309,16 +408,8 @@ pub(crate) async fn store_status(
             receipt,
             message_id,
         } => {
-            let subject = state
-                .names
-                .receipts_subject(account_id, ReceiptKind::Status);
-            let payload = Bytes::from(receipt.encode_to_vec());
-            let published = publish(state, subject, &message_id, payload).await?;
-            Ok(if published.duplicate {
-                Stored::Duplicate
-            } else {
-                Stored::New
-            })
+            let payload = receipt.encode_to_vec();
+            store(state, account_id, ReceiptKind::Status, &message_id, payload).await
         }
     }
 }
@@ -329,11 +420,28 @@ pub(crate) async fn store_inbound(
     account_id: &str,
     callback: InboundCallback,
 ) -> Result<Stored, IngressError> {
-    let subject = state
-        .names
-        .receipts_subject(account_id, ReceiptKind::Inbound);
-    let payload = Bytes::from(callback.inbound.encode_to_vec());
-    let published = publish(state, subject, &callback.message_id, payload).await?;
+    let payload = callback.inbound.encode_to_vec();
+    store(
+        state,
+        account_id,
+        ReceiptKind::Inbound,
+        &callback.message_id,
+        payload,
+    )
+    .await
+}
+
+/// Publishes under the deterministic `message_id`, so a retried callback is
+/// stored once.
+async fn store(
+    state: &AppState,
+    account_id: &str,
+    kind: ReceiptKind,
+    message_id: &str,
+    payload: Vec<u8>,
+) -> Result<Stored, IngressError> {
+    let subject = state.names.receipts_subject(account_id, kind);
+    let published = publish(state, subject, message_id, Bytes::from(payload)).await?;
     Ok(if published.duplicate {
         Stored::Duplicate
     } else {

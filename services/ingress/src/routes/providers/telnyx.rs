@@ -3,19 +3,17 @@
 //! messages (`message.received`), as JSON signed with Ed25519 (verified with the
 //! route's `public_key`, the account's key from Telnyx's portal).
 
-use std::time::SystemTime;
-
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, Request, State};
+use axum::body::Body;
+use axum::extract::{Request, State};
 use axum::response::Response;
 use foco_bus::ReceiptKind;
 use serde_json::Value;
 
 use super::{
-    CALLBACK_MAX_BODY, CallbackAccepted, Handled, read_callback_body, resolve_route, respond,
-    signed_request, store_inbound, store_status,
+    CALLBACK_MAX_BODY, Callback, CallbackAccepted, CallbackUrl, Handled, Refused,
+    read_callback_body, respond, signed_request, store_inbound, store_status,
 };
-use crate::body::{BodyFormat, body_format};
+use crate::body::BodyFormat;
 use crate::callbacks::telnyx::{self as callbacks, TELNYX, TelnyxEvent};
 use crate::error::IngressError;
 use crate::routes::hooks::unix_millis;
@@ -53,12 +51,11 @@ pub const PUBLIC_KEY: &str = "public_key";
 )]
 pub async fn telnyx_events(
     State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
+    url: CallbackUrl,
     request: Request,
 ) -> Response {
-    let (account_id, route) = path.map(|Path(ids)| ids).unwrap_or_default();
-    let handled = handle(&state, &account_id, &route, request);
-    respond(&state, TELNYX, "event", handled).await
+    let handle = |callback, body| handle(&state, callback, body);
+    respond(&state, TELNYX, "event", url, request, handle).await
 }
 
 /// A Telnyx messaging webhook for the account's default route.
@@ -70,53 +67,46 @@ pub async fn telnyx_events(
     request_body(content(("application/json")), description = "A Telnyx messaging webhook"),
     responses(
         (status = 200, description = "Stored on FOCO_RECEIPTS", body = CallbackAccepted),
-        (status = "4XX", description = "Refused", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Not stored; retry later", body = crate::problem::Problem, content_type = "application/problem+json"),
+        Refused,
     )
 )]
 pub async fn telnyx_events_default(
-    State(state): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
+    state: State<AppState>,
+    url: CallbackUrl,
     request: Request,
 ) -> Response {
-    let account_id = path.map(|Path(id)| id).unwrap_or_default();
-    let handled = handle(&state, &account_id, "", request);
-    respond(&state, TELNYX, "event", handled).await
+    telnyx_events(state, url, request).await
 }
 
-async fn handle(
-    state: &AppState,
-    account_id: &str,
-    route_name: &str,
-    request: Request,
-) -> Result<Handled, IngressError> {
-    let received_at = SystemTime::now();
-    let route = resolve_route(state, account_id, route_name, TELNYX).await?;
-
-    let (parts, body) = request.into_parts();
-    if body_format(&parts.headers, None)? != BodyFormat::Json {
-        return Err(IngressError::UnsupportedMediaType);
-    }
-    let raw_body = read_callback_body(&parts.headers, body, CALLBACK_MAX_BODY).await?;
-    let signed = signed_request(state, &parts, &raw_body, received_at);
+async fn handle(state: &AppState, callback: Callback, body: Body) -> Result<Handled, IngressError> {
+    let (_, raw_body) = read_callback_body(
+        &callback.parts,
+        body,
+        Some(BodyFormat::Json),
+        CALLBACK_MAX_BODY,
+    )
+    .await?;
+    let route = &callback.route;
     TelnyxSignature::default()
-        .verify(&signed, std::slice::from_ref(&route.credential(PUBLIC_KEY)))
+        .verify(
+            &signed_request(state, &callback, &raw_body),
+            std::slice::from_ref(&route.credential(PUBLIC_KEY)),
+        )
         .map_err(IngressError::Signature)?;
     let event: Value = serde_json::from_slice(&raw_body).map_err(IngressError::InvalidJson)?;
 
-    match callbacks::telnyx_event(
-        &route.account_id,
-        &route.name,
-        &event,
-        unix_millis(received_at),
-    )? {
-        TelnyxEvent::Status(callback) => {
-            let stored = store_status(state, &route.account_id, callback).await?;
-            Ok(Handled::single(ReceiptKind::Status, stored))
-        }
-        TelnyxEvent::Inbound(callback) => {
-            let stored = store_inbound(state, &route.account_id, callback).await?;
-            Ok(Handled::single(ReceiptKind::Inbound, stored))
-        }
-    }
+    let received_at_ms = unix_millis(callback.received_at);
+    let account_id = route.account_id.as_str();
+    let (kind, stored) =
+        match callbacks::telnyx_event(account_id, &route.name, &event, received_at_ms)? {
+            TelnyxEvent::Status(receipt) => (
+                ReceiptKind::Status,
+                store_status(state, account_id, receipt).await?,
+            ),
+            TelnyxEvent::Inbound(inbound) => (
+                ReceiptKind::Inbound,
+                store_inbound(state, account_id, inbound).await?,
+            ),
+        };
+    Ok(Handled::single(kind, stored))
 }

@@ -3,19 +3,17 @@
 //! it called and the form). Inbound messages are answered with empty TwiML: the
 //! sender replies to HELP itself, as a normal job.
 
-use std::time::SystemTime;
-
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, Request, State};
+use axum::body::Body;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use foco_bus::ReceiptKind;
 
 use super::{
-    CALLBACK_MAX_BODY, CallbackAccepted, Handled, Stored, read_callback_body, resolve_route,
-    respond, signed_request, store_inbound, store_status,
+    CALLBACK_MAX_BODY, Callback, CallbackAccepted, CallbackUrl, Handled, Refused, Stored,
+    read_callback_body, respond, signed_request, store_inbound, store_status,
 };
-use crate::body::{BodyFormat, body_format, form_to_json};
+use crate::body::{BodyFormat, form_to_json};
 use crate::callbacks::twilio::{self as callbacks, TWILIO};
 use crate::error::IngressError;
 use crate::routes::hooks::unix_millis;
@@ -52,12 +50,10 @@ const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><
 )]
 pub async fn twilio_status(
     State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
+    url: CallbackUrl,
     request: Request,
 ) -> Response {
-    let ids = path.ok().map(|Path(ids)| ids);
-    let (account_id, route) = ids.unwrap_or_default();
-    respond_twilio(&state, &account_id, &route, ReceiptKind::Status, request).await
+    respond_twilio(&state, url, ReceiptKind::Status, request).await
 }
 
 /// Twilio delivery receipt for a message sent through the account's default route.
@@ -69,17 +65,15 @@ pub async fn twilio_status(
     request_body(content(("application/x-www-form-urlencoded")), description = "Twilio's status callback fields"),
     responses(
         (status = 200, description = "Stored on FOCO_RECEIPTS", body = CallbackAccepted),
-        (status = "4XX", description = "Refused", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Not stored; retry later", body = crate::problem::Problem, content_type = "application/problem+json"),
+        Refused,
     )
 )]
 pub async fn twilio_status_default(
     State(state): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
+    url: CallbackUrl,
     request: Request,
 ) -> Response {
-    let account_id = path.map(|Path(id)| id).unwrap_or_default();
-    respond_twilio(&state, &account_id, "", ReceiptKind::Status, request).await
+    respond_twilio(&state, url, ReceiptKind::Status, request).await
 }
 
 /// An SMS a customer sent to a number of the named Twilio route.
@@ -94,18 +88,15 @@ pub async fn twilio_status_default(
     request_body(content(("application/x-www-form-urlencoded")), description = "Twilio's inbound message fields (MessageSid, From, To, Body, ...), signed with X-Twilio-Signature"),
     responses(
         (status = 200, description = "Stored on FOCO_RECEIPTS; an empty TwiML answer", body = String, content_type = "text/xml"),
-        (status = "4XX", description = "Refused", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Not stored; retry later", body = crate::problem::Problem, content_type = "application/problem+json"),
+        Refused,
     )
 )]
 pub async fn twilio_inbound(
     State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
+    url: CallbackUrl,
     request: Request,
 ) -> Response {
-    let ids = path.ok().map(|Path(ids)| ids);
-    let (account_id, route) = ids.unwrap_or_default();
-    respond_twilio(&state, &account_id, &route, ReceiptKind::Inbound, request).await
+    respond_twilio(&state, url, ReceiptKind::Inbound, request).await
 }
 
 /// An SMS a customer sent to a number of the account's default route.
@@ -117,66 +108,61 @@ pub async fn twilio_inbound(
     request_body(content(("application/x-www-form-urlencoded")), description = "Twilio's inbound message fields"),
     responses(
         (status = 200, description = "Stored on FOCO_RECEIPTS; an empty TwiML answer", body = String, content_type = "text/xml"),
-        (status = "4XX", description = "Refused", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Not stored; retry later", body = crate::problem::Problem, content_type = "application/problem+json"),
+        Refused,
     )
 )]
 pub async fn twilio_inbound_default(
     State(state): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
+    url: CallbackUrl,
     request: Request,
 ) -> Response {
-    let account_id = path.map(|Path(id)| id).unwrap_or_default();
-    respond_twilio(&state, &account_id, "", ReceiptKind::Inbound, request).await
+    respond_twilio(&state, url, ReceiptKind::Inbound, request).await
 }
 
 async fn respond_twilio(
     state: &AppState,
-    account_id: &str,
-    route: &str,
+    url: CallbackUrl,
     kind: ReceiptKind,
     request: Request,
 ) -> Response {
-    let handled = handle(state, account_id, route, kind, request);
-    respond(state, TWILIO, kind.as_str(), handled).await
+    let handle = |callback, body| handle(state, kind, callback, body);
+    respond(state, TWILIO, kind.as_str(), url, request, handle).await
 }
 
 async fn handle(
     state: &AppState,
-    account_id: &str,
-    route_name: &str,
     kind: ReceiptKind,
-    request: Request,
+    callback: Callback,
+    body: Body,
 ) -> Result<Handled, IngressError> {
-    let received_at = SystemTime::now();
-    let route = resolve_route(state, account_id, route_name, TWILIO).await?;
-    let auth_token = route.credential("auth_token");
-
-    let (parts, body) = request.into_parts();
-    if body_format(&parts.headers, None)? != BodyFormat::Form {
-        return Err(IngressError::UnsupportedMediaType);
-    }
-    let raw_body = read_callback_body(&parts.headers, body, CALLBACK_MAX_BODY).await?;
-    let signed = signed_request(state, &parts, &raw_body, received_at);
+    let (_, raw_body) = read_callback_body(
+        &callback.parts,
+        body,
+        Some(BodyFormat::Form),
+        CALLBACK_MAX_BODY,
+    )
+    .await?;
+    let auth_token = callback.route.credential("auth_token");
     Verifier::Twilio(TwilioSignature)
-        .verify(&signed, std::slice::from_ref(&auth_token))
+        .verify(
+            &signed_request(state, &callback, &raw_body),
+            std::slice::from_ref(&auth_token),
+        )
         .map_err(IngressError::Signature)?;
     let fields = form_to_json(&raw_body)?;
 
+    let route = &callback.route;
     match kind {
         ReceiptKind::Status => {
-            let callback = callbacks::twilio_status(&route.account_id, &fields)?;
-            let stored = store_status(state, &route.account_id, callback).await?;
+            let receipt = callbacks::twilio_status(&route.account_id, &fields)?;
+            let stored = store_status(state, &route.account_id, receipt).await?;
             Ok(Handled::single(kind, stored))
         }
         ReceiptKind::Inbound => {
-            let callback = callbacks::twilio_inbound(
-                &route.account_id,
-                &route.name,
-                &fields,
-                unix_millis(received_at),
-            )?;
-            let stored = store_inbound(state, &route.account_id, callback).await?;
+            let received_at_ms = unix_millis(callback.received_at);
+            let inbound =
+                callbacks::twilio_inbound(&route.account_id, &route.name, &fields, received_at_ms)?;
+            let stored = store_inbound(state, &route.account_id, inbound).await?;
             Ok(Handled {
                 kind,
                 outcome: if stored == Stored::Duplicate {

@@ -3,20 +3,18 @@
 //! signed with the `sig` parameter (the route's `signature_secret`, with the
 //! method in the route's `signature_method` setting, default `md5hash`).
 
-use std::time::SystemTime;
-
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, Request, State};
+use axum::body::Body;
+use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::response::Response;
 use foco_bus::ReceiptKind;
 use serde_json::Value;
 
 use super::{
-    CALLBACK_MAX_BODY, CallbackAccepted, Handled, read_callback_body, resolve_route, respond,
-    store_inbound, store_status,
+    CALLBACK_MAX_BODY, Callback, CallbackAccepted, CallbackUrl, Handled, Refused,
+    read_callback_body, respond, store_inbound, store_status,
 };
-use crate::body::{BodyFormat, body_format, form_to_json};
+use crate::body::{BodyFormat, form_to_json};
 use crate::callbacks::vonage::{self as callbacks, VONAGE};
 use crate::error::IngressError;
 use crate::routes::hooks::{unix_millis, unix_seconds};
@@ -58,11 +56,10 @@ pub const SIGNATURE_METHOD: &str = "signature_method";
 )]
 pub async fn vonage_status(
     State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
+    url: CallbackUrl,
     request: Request,
 ) -> Response {
-    let (account_id, route) = path.map(|Path(ids)| ids).unwrap_or_default();
-    respond_vonage(&state, &account_id, &route, ReceiptKind::Status, request).await
+    respond_vonage(&state, url, ReceiptKind::Status, request).await
 }
 
 /// Vonage delivery receipt sent as query parameters (accounts set to GET).
@@ -77,16 +74,15 @@ pub async fn vonage_status(
     description = "The same fields as the POST, as query parameters.",
     responses(
         (status = 200, description = "Stored on FOCO_RECEIPTS", body = CallbackAccepted),
-        (status = "4XX", description = "Refused", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Not stored; retry later", body = crate::problem::Problem, content_type = "application/problem+json"),
+        Refused,
     )
 )]
 pub async fn vonage_status_query(
     state: State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
+    url: CallbackUrl,
     request: Request,
 ) -> Response {
-    vonage_status(state, path, request).await
+    vonage_status(state, url, request).await
 }
 
 /// Vonage delivery receipt for the account's default route, POSTed.
@@ -101,17 +97,15 @@ pub async fn vonage_status_query(
     ),
     responses(
         (status = 200, description = "Stored on FOCO_RECEIPTS", body = CallbackAccepted),
-        (status = "4XX", description = "Refused", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Not stored; retry later", body = crate::problem::Problem, content_type = "application/problem+json"),
+        Refused,
     )
 )]
 pub async fn vonage_status_default(
     State(state): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
+    url: CallbackUrl,
     request: Request,
 ) -> Response {
-    let account_id = path.map(|Path(id)| id).unwrap_or_default();
-    respond_vonage(&state, &account_id, "", ReceiptKind::Status, request).await
+    respond_vonage(&state, url, ReceiptKind::Status, request).await
 }
 
 /// Vonage delivery receipt for the account's default route, sent as query parameters.
@@ -123,16 +117,15 @@ pub async fn vonage_status_default(
     description = "The same fields as the POST, as query parameters.",
     responses(
         (status = 200, description = "Stored on FOCO_RECEIPTS", body = CallbackAccepted),
-        (status = "4XX", description = "Refused", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Not stored; retry later", body = crate::problem::Problem, content_type = "application/problem+json"),
+        Refused,
     )
 )]
 pub async fn vonage_status_default_query(
     state: State<AppState>,
-    path: Result<Path<String>, PathRejection>,
+    url: CallbackUrl,
     request: Request,
 ) -> Response {
-    vonage_status_default(state, path, request).await
+    vonage_status_default(state, url, request).await
 }
 
 /// An SMS a customer sent to a number of the named Vonage route, POSTed.
@@ -150,17 +143,15 @@ pub async fn vonage_status_default_query(
     ),
     responses(
         (status = 200, description = "Stored on FOCO_RECEIPTS", body = CallbackAccepted),
-        (status = "4XX", description = "Refused", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Not stored; retry later", body = crate::problem::Problem, content_type = "application/problem+json"),
+        Refused,
     )
 )]
 pub async fn vonage_inbound(
     State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
+    url: CallbackUrl,
     request: Request,
 ) -> Response {
-    let (account_id, route) = path.map(|Path(ids)| ids).unwrap_or_default();
-    respond_vonage(&state, &account_id, &route, ReceiptKind::Inbound, request).await
+    respond_vonage(&state, url, ReceiptKind::Inbound, request).await
 }
 
 /// An inbound SMS sent as query parameters (accounts set to GET).
@@ -175,16 +166,15 @@ pub async fn vonage_inbound(
     description = "The same fields as the POST, as query parameters.",
     responses(
         (status = 200, description = "Stored on FOCO_RECEIPTS", body = CallbackAccepted),
-        (status = "4XX", description = "Refused", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Not stored; retry later", body = crate::problem::Problem, content_type = "application/problem+json"),
+        Refused,
     )
 )]
 pub async fn vonage_inbound_query(
     state: State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
+    url: CallbackUrl,
     request: Request,
 ) -> Response {
-    vonage_inbound(state, path, request).await
+    vonage_inbound(state, url, request).await
 }
 
 /// An inbound SMS to a number of the account's default route, POSTed.
@@ -199,17 +189,15 @@ pub async fn vonage_inbound_query(
     ),
     responses(
         (status = 200, description = "Stored on FOCO_RECEIPTS", body = CallbackAccepted),
-        (status = "4XX", description = "Refused", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Not stored; retry later", body = crate::problem::Problem, content_type = "application/problem+json"),
+        Refused,
     )
 )]
 pub async fn vonage_inbound_default(
     State(state): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
+    url: CallbackUrl,
     request: Request,
 ) -> Response {
-    let account_id = path.map(|Path(id)| id).unwrap_or_default();
-    respond_vonage(&state, &account_id, "", ReceiptKind::Inbound, request).await
+    respond_vonage(&state, url, ReceiptKind::Inbound, request).await
 }
 
 /// An inbound SMS to a number of the account's default route, sent as query parameters.
@@ -221,38 +209,34 @@ pub async fn vonage_inbound_default(
     description = "The same fields as the POST, as query parameters.",
     responses(
         (status = 200, description = "Stored on FOCO_RECEIPTS", body = CallbackAccepted),
-        (status = "4XX", description = "Refused", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Not stored; retry later", body = crate::problem::Problem, content_type = "application/problem+json"),
+        Refused,
     )
 )]
 pub async fn vonage_inbound_default_query(
     state: State<AppState>,
-    path: Result<Path<String>, PathRejection>,
+    url: CallbackUrl,
     request: Request,
 ) -> Response {
-    vonage_inbound_default(state, path, request).await
+    vonage_inbound_default(state, url, request).await
 }
 
 async fn respond_vonage(
     state: &AppState,
-    account_id: &str,
-    route: &str,
+    url: CallbackUrl,
     kind: ReceiptKind,
     request: Request,
 ) -> Response {
-    let handled = handle(state, account_id, route, kind, request);
-    respond(state, VONAGE, kind.as_str(), handled).await
+    let handle = |callback, body| handle(state, kind, callback, body);
+    respond(state, VONAGE, kind.as_str(), url, request, handle).await
 }
 
 async fn handle(
     state: &AppState,
-    account_id: &str,
-    route_name: &str,
     kind: ReceiptKind,
-    request: Request,
+    callback: Callback,
+    body: Body,
 ) -> Result<Handled, IngressError> {
-    let received_at = SystemTime::now();
-    let route = resolve_route(state, account_id, route_name, VONAGE).await?;
+    let route = &callback.route;
     let method = match route.setting(SIGNATURE_METHOD) {
         None => VonageMethod::Md5Hash,
         Some(name) => VonageMethod::parse(name).ok_or(IngressError::Signature(
@@ -262,15 +246,13 @@ async fn handle(
         ))?,
     };
 
-    let (parts, body) = request.into_parts();
+    let parts = &callback.parts;
     let fields = if parts.method == Method::GET {
         form_to_json(parts.uri.query().unwrap_or_default().as_bytes())?
     } else {
-        let format = body_format(&parts.headers, None)?;
-        let raw_body = read_callback_body(&parts.headers, body, CALLBACK_MAX_BODY).await?;
-        match format {
-            BodyFormat::Form => form_to_json(&raw_body)?,
-            BodyFormat::Json => {
+        match read_callback_body(parts, body, None, CALLBACK_MAX_BODY).await? {
+            (BodyFormat::Form, raw_body) => form_to_json(&raw_body)?,
+            (BodyFormat::Json, raw_body) => {
                 let value: Value =
                     serde_json::from_slice(&raw_body).map_err(IngressError::InvalidJson)?;
                 if !value.is_object() {
@@ -285,24 +267,21 @@ async fn handle(
     VonageSignature::new(method)
         .verify(
             &signed_params(&fields),
-            unix_seconds(received_at),
+            unix_seconds(callback.received_at),
             std::slice::from_ref(&route.credential(SIGNATURE_SECRET)),
         )
         .map_err(IngressError::Signature)?;
 
     let stored = match kind {
         ReceiptKind::Status => {
-            let callback = callbacks::vonage_status(&route.account_id, &fields)?;
-            store_status(state, &route.account_id, callback).await?
+            let receipt = callbacks::vonage_status(&route.account_id, &fields)?;
+            store_status(state, &route.account_id, receipt).await?
         }
         ReceiptKind::Inbound => {
-            let callback = callbacks::vonage_inbound(
-                &route.account_id,
-                &route.name,
-                &fields,
-                unix_millis(received_at),
-            )?;
-            store_inbound(state, &route.account_id, callback).await?
+            let received_at_ms = unix_millis(callback.received_at);
+            let inbound =
+                callbacks::vonage_inbound(&route.account_id, &route.name, &fields, received_at_ms)?;
+            store_inbound(state, &route.account_id, inbound).await?
         }
     };
     Ok(Handled::single(kind, stored))
