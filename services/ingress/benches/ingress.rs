@@ -26,7 +26,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use foco_bus::BusNames;
 use foco_proto::v1::{UpsertAccountRequest, UpsertSourceRequest};
-use foco_testkit::{TestBus, TestDatabase};
+use foco_testkit::{TestBus, TestDatabase, cpu};
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
@@ -308,7 +308,7 @@ async fn drive(
     max_duration: Duration,
 ) -> RoundResult {
     let remaining = Arc::new(AtomicU64::new(requests));
-    let cpu_before = (process_cpu("self"), nats_cpu());
+    let cpu_before = (cpu::this_process(), cpu::processes_named("nats-server"));
     let started = Instant::now();
     let deadline = started + max_duration;
     let mut workers = tokio::task::JoinSet::new();
@@ -363,45 +363,10 @@ async fn drive(
         result.latencies.extend(latencies);
     }
     result.elapsed = started.elapsed();
-    result.cpu_self = process_cpu("self").saturating_sub(cpu_before.0);
-    result.cpu_nats = nats_cpu().saturating_sub(cpu_before.1);
+    result.cpu_self = cpu::this_process().saturating_sub(cpu_before.0);
+    result.cpu_nats = cpu::processes_named("nats-server").saturating_sub(cpu_before.1);
     result.latencies.sort_unstable();
     result
-}
-
-/// User + system CPU time of a process from `/proc/<pid>/stat` (zero elsewhere).
-fn process_cpu(pid: &str) -> Duration {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return Duration::ZERO;
-    };
-    // Fields after the command (which may contain spaces) start at state, field 3.
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return Duration::ZERO;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |index: usize| {
-        fields
-            .get(index)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15, i.e. 11 and 12 after the state.
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
-}
-
-/// CPU time of every nats-server process on the machine.
-fn nats_cpu() -> Duration {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Duration::ZERO;
-    };
-    entries
-        .flatten()
-        .filter(|entry| {
-            std::fs::read_to_string(entry.path().join("comm"))
-                .is_ok_and(|comm| comm.trim() == "nats-server")
-        })
-        .map(|entry| process_cpu(&entry.file_name().to_string_lossy()))
-        .sum()
 }
 
 /// The bare ceiling: take the body, publish it durably with the request's event

@@ -31,7 +31,7 @@ fn inbound(env: &TestEnv, id: &str, body: &str) -> InboundSms {
 async fn opted_out(env: &TestEnv) -> bool {
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM opt_outs WHERE phone = $1")
         .bind(CUSTOMER)
-        .fetch_one(&env.db.pool)
+        .fetch_one(env.pool())
         .await
         .unwrap();
     count == 1
@@ -204,7 +204,7 @@ async fn a_provider_opt_out_error_opts_the_number_out() {
     assert!(row.error.starts_with("21610"), "{}", row.error);
     let source: String = sqlx::query_scalar("SELECT source FROM opt_outs WHERE phone = $1")
         .bind(CUSTOMER)
-        .fetch_one(&env.db.pool)
+        .fetch_one(env.pool())
         .await
         .unwrap();
     assert_eq!(source, "provider");
@@ -292,7 +292,7 @@ async fn marketing_waits_for_quiet_hours_and_transactional_does_not() {
     env.publish(&probe).await;
     env.wait_for_status(&probe.job_id, "sent", WAIT).await;
     sqlx::query("UPDATE held_jobs SET release_at = now()")
-        .execute(&env.db.pool)
+        .execute(env.pool())
         .await
         .unwrap();
     env.wait_for_status(&marketing.job_id, "sent", WAIT).await;

@@ -50,7 +50,7 @@ async fn a_definite_failure_fails_over_and_the_breaker_then_skips_the_provider()
     }
     let history: serde_json::Value =
         sqlx::query_scalar("SELECT history FROM messages ORDER BY created_at LIMIT 1")
-            .fetch_one(&env.db.pool)
+            .fetch_one(env.pool())
             .await
             .unwrap();
     let outcomes: Vec<&str> = history

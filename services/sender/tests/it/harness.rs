@@ -9,73 +9,50 @@ use std::time::Duration;
 use async_nats::jetstream;
 use bytes::Bytes;
 use foco_bus::BusNames;
+use foco_harness::TestControl;
 use foco_proto::v1::delivery_service_client::DeliveryServiceClient;
 use foco_proto::v1::{
     Account, DeliveryReceipt, InboundSms, SmsJob, UpsertAccountRequest, UpsertProviderRouteRequest,
 };
-use foco_testkit::{FakeProvider, TestBus, TestDatabase};
+use foco_testkit::FakeProvider;
 use prost::Message as _;
 use secrecy::SecretString;
 use sqlx::Row;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub const ADMIN_KEY: &str = "sender-test-admin-key-0123456789";
-const ENCRYPTION_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+pub use foco_harness::ADMIN_KEY;
 
 /// One test's world: control, Postgres, NATS prefix, a fake provider, an account.
 pub struct TestEnv {
-    pub db: TestDatabase,
-    pub bus: TestBus,
+    /// Control, with its database and bus prefix.
+    pub app: TestControl,
     pub names: BusNames,
-    pub control_url: String,
     pub account: Account,
     pub fake: FakeProvider,
     pub nats: async_nats::Client,
     pub jetstream: jetstream::Context,
     pub outbox_dir: PathBuf,
-    control_shutdown: CancellationToken,
-    _control_task: JoinHandle<Result<(), foco_control::ControlError>>,
 }
 
 impl TestEnv {
     /// Control running, an account `acme` (default country MX), nothing else.
     pub async fn start() -> Self {
-        let db = TestDatabase::create().await;
-        let bus = TestBus::new();
-        let names = BusNames::new(&bus.prefix).unwrap();
-        let control_config = foco_control::Config {
-            grpc_listen: "127.0.0.1:0".parse().unwrap(),
-            admin_listen: "127.0.0.1:0".parse().unwrap(),
-            database_url: db.url.clone(),
-            nats_url: bus.nats_url.clone(),
-            bus_prefix: bus.prefix.clone(),
-            admin_api_key: SecretString::from(ADMIN_KEY),
-            encryption_key: foco_control::parse_encryption_key(ENCRYPTION_KEY).unwrap(),
-        };
-        let control_shutdown = CancellationToken::new();
-        let control = foco_control::App::build(control_config, control_shutdown.clone())
-            .await
-            .expect("build control");
-        let control_url = format!("http://{}", control.grpc_addr());
-        let control_task = tokio::spawn(control.run());
-        let nats = async_nats::connect(&bus.nats_url)
+        let app = TestControl::start().await;
+        let names = BusNames::new(&app.bus.prefix).unwrap();
+        let nats = async_nats::connect(&app.bus.nats_url)
             .await
             .expect("connect to NATS");
         let jetstream = jetstream::new(nats.clone());
         let mut env = Self {
-            db,
-            bus,
+            app,
             names,
-            control_url,
             account: Account::default(),
             fake: FakeProvider::start().await,
             nats,
             jetstream,
             outbox_dir: std::env::temp_dir()
                 .join(format!("foco-sender-it-{}", uuid::Uuid::new_v4())),
-            control_shutdown,
-            _control_task: control_task,
         };
         env.account = env
             .control()
@@ -92,12 +69,16 @@ impl TestEnv {
     }
 
     pub fn control(&self) -> foco_control_client::ControlApi {
-        foco_control_client::connect(&self.control_url, &SecretString::from(ADMIN_KEY)).unwrap()
+        self.app.admin()
+    }
+
+    pub fn pool(&self) -> &sqlx::PgPool {
+        &self.app.db.pool
     }
 
     /// The delivery API (dead letters, opt-outs, unknown jobs) with the admin key.
     pub fn delivery(&self) -> Delivery {
-        let channel = tonic::transport::Endpoint::from_shared(self.control_url.clone())
+        let channel = tonic::transport::Endpoint::from_shared(self.app.grpc_url.clone())
             .unwrap()
             .connect_lazy();
         DeliveryServiceClient::with_interceptor(channel, add_admin_key as AddKey)
@@ -157,11 +138,11 @@ impl TestEnv {
     /// Settings a test may adjust before starting a sender.
     pub fn sender_config(&self) -> foco_sender::Config {
         foco_sender::Config {
-            nats_url: self.bus.nats_url.clone(),
-            bus_prefix: self.bus.prefix.clone(),
+            nats_url: self.app.bus.nats_url.clone(),
+            bus_prefix: self.app.bus.prefix.clone(),
             bus_replicas: 1,
-            database_url: self.db.url.clone(),
-            control_url: self.control_url.clone(),
+            database_url: self.app.db.url.clone(),
+            control_url: self.app.grpc_url.clone(),
             control_api_key: SecretString::from(ADMIN_KEY),
             admin_listen: "127.0.0.1:0".parse().unwrap(),
             concurrency: 8,
@@ -334,7 +315,7 @@ impl TestEnv {
             let rows: Vec<(String, String)> = sqlx::query_as(
                 "SELECT job_id, status FROM messages WHERE status NOT IN ('queued', 'sending')",
             )
-            .fetch_all(&self.db.pool)
+            .fetch_all(self.pool())
             .await
             .unwrap();
             (rows.len() as i64 >= count).then_some(rows)
@@ -347,7 +328,7 @@ impl TestEnv {
         sqlx::query_scalar(
             "SELECT count(*) FROM messages WHERE status NOT IN ('queued', 'sending')",
         )
-        .fetch_one(&self.db.pool)
+        .fetch_one(self.pool())
         .await
         .expect("count messages")
     }
@@ -355,7 +336,7 @@ impl TestEnv {
     pub async fn count_status(&self, status: &str) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM messages WHERE status = $1")
             .bind(status)
-            .fetch_one(&self.db.pool)
+            .fetch_one(self.pool())
             .await
             .expect("count messages")
     }
@@ -366,7 +347,7 @@ impl TestEnv {
              FROM messages WHERE job_id = $1",
         )
         .bind(job_id)
-        .fetch_optional(&self.db.pool)
+        .fetch_optional(self.pool())
         .await
         .expect("read message")?;
         Some(MessageRow {
@@ -412,7 +393,6 @@ fn add_admin_key(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, 
 
 impl Drop for TestEnv {
     fn drop(&mut self) {
-        self.control_shutdown.cancel();
         let _ = std::fs::remove_dir_all(&self.outbox_dir);
     }
 }

@@ -108,7 +108,7 @@ async fn a_429_slows_the_whole_route_down() {
         );
     }
     let paused: i64 = sqlx::query_scalar("SELECT count(*) FROM route_pauses")
-        .fetch_one(&env.db.pool)
+        .fetch_one(env.pool())
         .await
         .unwrap();
     assert_eq!(paused, 1, "the pause is shared through Postgres");

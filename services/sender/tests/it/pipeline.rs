@@ -271,7 +271,7 @@ async fn credentials_echoed_by_a_provider_never_reach_the_message() {
     let row = env.wait_for_status(&job.job_id, "failed", WAIT).await;
     assert_eq!(row.error, "HTTP 401: token [redacted] is revoked");
     let history: String = sqlx::query_scalar("SELECT history::text FROM dead_letters")
-        .fetch_one(&env.db.pool)
+        .fetch_one(env.pool())
         .await
         .unwrap();
     assert!(!history.contains("gateway-token"), "{history}");

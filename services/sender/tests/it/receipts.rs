@@ -77,7 +77,7 @@ async fn a_multi_part_message_is_delivered_when_every_part_is() {
     let (segments, price): (i32, String) =
         sqlx::query_as("SELECT segments, price FROM messages WHERE job_id = $1")
             .bind(&first.job_id)
-            .fetch_one(&env.db.pool)
+            .fetch_one(env.pool())
             .await
             .unwrap();
     assert_eq!((segments, price.as_str()), (2, "0.02000000"));
@@ -89,7 +89,7 @@ async fn a_multi_part_message_is_delivered_when_every_part_is() {
         let status: String = sqlx::query_scalar(
             "SELECT status FROM message_parts WHERE provider_message_id = 'A-2'",
         )
-        .fetch_one(&env.db.pool)
+        .fetch_one(env.pool())
         .await
         .unwrap();
         (status == "delivered").then_some(())
@@ -116,7 +116,7 @@ async fn a_multi_part_message_is_delivered_when_every_part_is() {
         let status: String = sqlx::query_scalar(
             "SELECT status FROM message_parts WHERE provider_message_id = 'B-2'",
         )
-        .fetch_one(&env.db.pool)
+        .fetch_one(env.pool())
         .await
         .unwrap();
         (status == "delivered").then_some(())
