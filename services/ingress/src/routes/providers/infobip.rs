@@ -6,14 +6,13 @@
 //! nothing twice.
 
 use axum::body::Body;
-use axum::extract::{Request, State};
 use axum::response::Response;
 use foco_bus::ReceiptKind;
 use futures::{StreamExt as _, TryStreamExt as _, stream};
 use serde_json::Value;
 
 use super::{
-    BatchAccepted, BatchRefused, Callback, CallbackUrl, Handled, Stored, read_callback_body,
+    BatchAccepted, BatchRefused, Callback, Handled, ProviderRequest, Stored, read_callback_body,
     respond, signed_request, store_inbound, store_status,
 };
 use crate::body::BodyFormat;
@@ -59,12 +58,8 @@ const PUBLISHES_IN_FLIGHT: usize = 16;
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
-pub async fn infobip_status(
-    State(state): State<AppState>,
-    url: CallbackUrl,
-    request: Request,
-) -> Response {
-    respond_infobip(&state, url, ReceiptKind::Status, request).await
+pub async fn infobip_status(request: ProviderRequest) -> Response {
+    respond_infobip(request, ReceiptKind::Status).await
 }
 
 /// Infobip delivery reports for messages sent through the account's default route.
@@ -79,12 +74,8 @@ pub async fn infobip_status(
         BatchRefused,
     )
 )]
-pub async fn infobip_status_default(
-    State(state): State<AppState>,
-    url: CallbackUrl,
-    request: Request,
-) -> Response {
-    respond_infobip(&state, url, ReceiptKind::Status, request).await
+pub async fn infobip_status_default(request: ProviderRequest) -> Response {
+    respond_infobip(request, ReceiptKind::Status).await
 }
 
 /// SMS customers sent to numbers of the named Infobip route.
@@ -105,12 +96,8 @@ pub async fn infobip_status_default(
         BatchRefused,
     )
 )]
-pub async fn infobip_inbound(
-    State(state): State<AppState>,
-    url: CallbackUrl,
-    request: Request,
-) -> Response {
-    respond_infobip(&state, url, ReceiptKind::Inbound, request).await
+pub async fn infobip_inbound(request: ProviderRequest) -> Response {
+    respond_infobip(request, ReceiptKind::Inbound).await
 }
 
 /// SMS customers sent to numbers of the account's default route.
@@ -125,22 +112,13 @@ pub async fn infobip_inbound(
         BatchRefused,
     )
 )]
-pub async fn infobip_inbound_default(
-    State(state): State<AppState>,
-    url: CallbackUrl,
-    request: Request,
-) -> Response {
-    respond_infobip(&state, url, ReceiptKind::Inbound, request).await
+pub async fn infobip_inbound_default(request: ProviderRequest) -> Response {
+    respond_infobip(request, ReceiptKind::Inbound).await
 }
 
-async fn respond_infobip(
-    state: &AppState,
-    url: CallbackUrl,
-    kind: ReceiptKind,
-    request: Request,
-) -> Response {
-    let handle = |callback, body| handle(state, kind, callback, body);
-    respond(state, INFOBIP, kind.as_str(), url, request, handle).await
+async fn respond_infobip(request: ProviderRequest, kind: ReceiptKind) -> Response {
+    let handle = async |state: &AppState, callback, body| handle(state, kind, callback, body).await;
+    respond(request, INFOBIP, kind.as_str(), handle).await
 }
 
 async fn handle(

@@ -23,13 +23,12 @@ pub(crate) mod vonage;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{FromRequestParts, RawPathParams, Request};
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -186,19 +185,30 @@ fn refusals(unavailable: &str) -> BTreeMap<String, RefOr<openapi::Response>> {
     ])
 }
 
+/// A provider's callback as its handler receives it: the service's state, the
+/// account and route its URL names, and the request, untouched.
+pub struct ProviderRequest {
+    state: AppState,
+    url: CallbackUrl,
+    request: Request,
+}
+
 /// The account and provider route a callback URL names: `{account_id}` and
 /// `{route}`, which is empty for the account's default route. A path that does
 /// not decode names nothing, and is refused as an unknown route (and counted).
-pub struct CallbackUrl {
+struct CallbackUrl {
     account_id: String,
     route_name: String,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for CallbackUrl {
+impl FromRequest<AppState> for ProviderRequest {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Infallible> {
-        let params = RawPathParams::from_request_parts(parts, state).await.ok();
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Infallible> {
+        let (mut parts, body) = request.into_parts();
+        let params = RawPathParams::from_request_parts(&mut parts, state)
+            .await
+            .ok();
         let param = |name: &str| {
             params
                 .iter()
@@ -207,9 +217,14 @@ impl<S: Send + Sync> FromRequestParts<S> for CallbackUrl {
                 .map(|(_, value)| value.to_owned())
                 .unwrap_or_default()
         };
-        Ok(Self {
+        let url = CallbackUrl {
             account_id: param("account_id"),
             route_name: param("route"),
+        };
+        Ok(Self {
+            state: state.clone(),
+            url,
+            request: Request::from_parts(parts, body),
         })
     }
 }
@@ -222,8 +237,8 @@ pub(crate) struct Callback {
     pub received_at: SystemTime,
 }
 
-/// Finds the route `url` names and runs the provider's `handle` on the
-/// callback, then answers: the metric, one log line, and a problem body for a
+/// Finds the route the callback's URL names and runs the provider's `handle`
+/// on it, then answers: the metric, one log line, and a problem body for a
 /// refusal. `kind` labels refusals of callbacks whose kind is only known from
 /// their body (Telnyx).
 #[tracing::instrument(
@@ -231,18 +246,18 @@ pub(crate) struct Callback {
     skip_all,
     fields(provider = provider, kind = kind, account_id = Empty)
 )]
-pub(crate) async fn respond<Handle, Handling>(
-    state: &AppState,
+pub(crate) async fn respond(
+    provider_request: ProviderRequest,
     provider: &'static str,
     kind: &'static str,
-    url: CallbackUrl,
-    request: Request,
-    handle: Handle,
-) -> Response
-where
-    Handle: FnOnce(Callback, Body) -> Handling,
-    Handling: Future<Output = Result<Handled, IngressError>>,
-{
+    handle: impl AsyncFnOnce(&AppState, Callback, Body) -> Result<Handled, IngressError>,
+) -> Response {
+    let ProviderRequest {
+        state,
+        url,
+        request,
+    } = provider_request;
+    let state = &state;
     let _in_flight = state.metrics.start_webhook();
     let handled = async {
         let received_at = SystemTime::now();
@@ -253,7 +268,7 @@ where
             parts,
             received_at,
         };
-        handle(callback, body).await
+        handle(state, callback, body).await
     };
     match handled.await {
         Ok(handled) => {

@@ -4,13 +4,12 @@
 //! route's `public_key`, the account's key from Telnyx's portal).
 
 use axum::body::Body;
-use axum::extract::{Request, State};
 use axum::response::Response;
 use foco_bus::ReceiptKind;
 use serde_json::Value;
 
 use super::{
-    CALLBACK_MAX_BODY, Callback, CallbackAccepted, CallbackUrl, Handled, Refused,
+    CALLBACK_MAX_BODY, Callback, CallbackAccepted, Handled, ProviderRequest, Refused,
     read_callback_body, respond, signed_request, store_inbound, store_status,
 };
 use crate::body::BodyFormat;
@@ -49,13 +48,8 @@ pub const PUBLIC_KEY: &str = "public_key";
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
-pub async fn telnyx_events(
-    State(state): State<AppState>,
-    url: CallbackUrl,
-    request: Request,
-) -> Response {
-    let handle = |callback, body| handle(&state, callback, body);
-    respond(&state, TELNYX, "event", url, request, handle).await
+pub async fn telnyx_events(request: ProviderRequest) -> Response {
+    respond(request, TELNYX, "event", handle).await
 }
 
 /// A Telnyx messaging webhook for the account's default route.
@@ -70,12 +64,8 @@ pub async fn telnyx_events(
         Refused,
     )
 )]
-pub async fn telnyx_events_default(
-    state: State<AppState>,
-    url: CallbackUrl,
-    request: Request,
-) -> Response {
-    telnyx_events(state, url, request).await
+pub async fn telnyx_events_default(request: ProviderRequest) -> Response {
+    telnyx_events(request).await
 }
 
 async fn handle(state: &AppState, callback: Callback, body: Body) -> Result<Handled, IngressError> {

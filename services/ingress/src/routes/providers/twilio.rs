@@ -4,13 +4,12 @@
 //! sender replies to HELP itself, as a normal job.
 
 use axum::body::Body;
-use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use foco_bus::ReceiptKind;
 
 use super::{
-    CALLBACK_MAX_BODY, Callback, CallbackAccepted, CallbackUrl, Handled, Refused, Stored,
+    CALLBACK_MAX_BODY, Callback, CallbackAccepted, Handled, ProviderRequest, Refused, Stored,
     read_callback_body, respond, signed_request, store_inbound, store_status,
 };
 use crate::body::{BodyFormat, form_to_json};
@@ -48,12 +47,8 @@ const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
-pub async fn twilio_status(
-    State(state): State<AppState>,
-    url: CallbackUrl,
-    request: Request,
-) -> Response {
-    respond_twilio(&state, url, ReceiptKind::Status, request).await
+pub async fn twilio_status(request: ProviderRequest) -> Response {
+    respond_twilio(request, ReceiptKind::Status).await
 }
 
 /// Twilio delivery receipt for a message sent through the account's default route.
@@ -68,12 +63,8 @@ pub async fn twilio_status(
         Refused,
     )
 )]
-pub async fn twilio_status_default(
-    State(state): State<AppState>,
-    url: CallbackUrl,
-    request: Request,
-) -> Response {
-    respond_twilio(&state, url, ReceiptKind::Status, request).await
+pub async fn twilio_status_default(request: ProviderRequest) -> Response {
+    respond_twilio(request, ReceiptKind::Status).await
 }
 
 /// An SMS a customer sent to a number of the named Twilio route.
@@ -91,12 +82,8 @@ pub async fn twilio_status_default(
         Refused,
     )
 )]
-pub async fn twilio_inbound(
-    State(state): State<AppState>,
-    url: CallbackUrl,
-    request: Request,
-) -> Response {
-    respond_twilio(&state, url, ReceiptKind::Inbound, request).await
+pub async fn twilio_inbound(request: ProviderRequest) -> Response {
+    respond_twilio(request, ReceiptKind::Inbound).await
 }
 
 /// An SMS a customer sent to a number of the account's default route.
@@ -111,22 +98,13 @@ pub async fn twilio_inbound(
         Refused,
     )
 )]
-pub async fn twilio_inbound_default(
-    State(state): State<AppState>,
-    url: CallbackUrl,
-    request: Request,
-) -> Response {
-    respond_twilio(&state, url, ReceiptKind::Inbound, request).await
+pub async fn twilio_inbound_default(request: ProviderRequest) -> Response {
+    respond_twilio(request, ReceiptKind::Inbound).await
 }
 
-async fn respond_twilio(
-    state: &AppState,
-    url: CallbackUrl,
-    kind: ReceiptKind,
-    request: Request,
-) -> Response {
-    let handle = |callback, body| handle(state, kind, callback, body);
-    respond(state, TWILIO, kind.as_str(), url, request, handle).await
+async fn respond_twilio(request: ProviderRequest, kind: ReceiptKind) -> Response {
+    let handle = async |state: &AppState, callback, body| handle(state, kind, callback, body).await;
+    respond(request, TWILIO, kind.as_str(), handle).await
 }
 
 async fn handle(

@@ -4,14 +4,13 @@
 //! method in the route's `signature_method` setting, default `md5hash`).
 
 use axum::body::Body;
-use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::response::Response;
 use foco_bus::ReceiptKind;
 use serde_json::Value;
 
 use super::{
-    CALLBACK_MAX_BODY, Callback, CallbackAccepted, CallbackUrl, Handled, Refused,
+    CALLBACK_MAX_BODY, Callback, CallbackAccepted, Handled, ProviderRequest, Refused,
     read_callback_body, respond, store_inbound, store_status,
 };
 use crate::body::{BodyFormat, form_to_json};
@@ -54,12 +53,8 @@ pub const SIGNATURE_METHOD: &str = "signature_method";
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
-pub async fn vonage_status(
-    State(state): State<AppState>,
-    url: CallbackUrl,
-    request: Request,
-) -> Response {
-    respond_vonage(&state, url, ReceiptKind::Status, request).await
+pub async fn vonage_status(request: ProviderRequest) -> Response {
+    respond_vonage(request, ReceiptKind::Status).await
 }
 
 /// Vonage delivery receipt sent as query parameters (accounts set to GET).
@@ -77,12 +72,8 @@ pub async fn vonage_status(
         Refused,
     )
 )]
-pub async fn vonage_status_query(
-    state: State<AppState>,
-    url: CallbackUrl,
-    request: Request,
-) -> Response {
-    vonage_status(state, url, request).await
+pub async fn vonage_status_query(request: ProviderRequest) -> Response {
+    vonage_status(request).await
 }
 
 /// Vonage delivery receipt for the account's default route, POSTed.
@@ -100,12 +91,8 @@ pub async fn vonage_status_query(
         Refused,
     )
 )]
-pub async fn vonage_status_default(
-    State(state): State<AppState>,
-    url: CallbackUrl,
-    request: Request,
-) -> Response {
-    respond_vonage(&state, url, ReceiptKind::Status, request).await
+pub async fn vonage_status_default(request: ProviderRequest) -> Response {
+    respond_vonage(request, ReceiptKind::Status).await
 }
 
 /// Vonage delivery receipt for the account's default route, sent as query parameters.
@@ -120,12 +107,8 @@ pub async fn vonage_status_default(
         Refused,
     )
 )]
-pub async fn vonage_status_default_query(
-    state: State<AppState>,
-    url: CallbackUrl,
-    request: Request,
-) -> Response {
-    vonage_status_default(state, url, request).await
+pub async fn vonage_status_default_query(request: ProviderRequest) -> Response {
+    vonage_status_default(request).await
 }
 
 /// An SMS a customer sent to a number of the named Vonage route, POSTed.
@@ -146,12 +129,8 @@ pub async fn vonage_status_default_query(
         Refused,
     )
 )]
-pub async fn vonage_inbound(
-    State(state): State<AppState>,
-    url: CallbackUrl,
-    request: Request,
-) -> Response {
-    respond_vonage(&state, url, ReceiptKind::Inbound, request).await
+pub async fn vonage_inbound(request: ProviderRequest) -> Response {
+    respond_vonage(request, ReceiptKind::Inbound).await
 }
 
 /// An inbound SMS sent as query parameters (accounts set to GET).
@@ -169,12 +148,8 @@ pub async fn vonage_inbound(
         Refused,
     )
 )]
-pub async fn vonage_inbound_query(
-    state: State<AppState>,
-    url: CallbackUrl,
-    request: Request,
-) -> Response {
-    vonage_inbound(state, url, request).await
+pub async fn vonage_inbound_query(request: ProviderRequest) -> Response {
+    vonage_inbound(request).await
 }
 
 /// An inbound SMS to a number of the account's default route, POSTed.
@@ -192,12 +167,8 @@ pub async fn vonage_inbound_query(
         Refused,
     )
 )]
-pub async fn vonage_inbound_default(
-    State(state): State<AppState>,
-    url: CallbackUrl,
-    request: Request,
-) -> Response {
-    respond_vonage(&state, url, ReceiptKind::Inbound, request).await
+pub async fn vonage_inbound_default(request: ProviderRequest) -> Response {
+    respond_vonage(request, ReceiptKind::Inbound).await
 }
 
 /// An inbound SMS to a number of the account's default route, sent as query parameters.
@@ -212,22 +183,13 @@ pub async fn vonage_inbound_default(
         Refused,
     )
 )]
-pub async fn vonage_inbound_default_query(
-    state: State<AppState>,
-    url: CallbackUrl,
-    request: Request,
-) -> Response {
-    vonage_inbound_default(state, url, request).await
+pub async fn vonage_inbound_default_query(request: ProviderRequest) -> Response {
+    vonage_inbound_default(request).await
 }
 
-async fn respond_vonage(
-    state: &AppState,
-    url: CallbackUrl,
-    kind: ReceiptKind,
-    request: Request,
-) -> Response {
-    let handle = |callback, body| handle(state, kind, callback, body);
-    respond(state, VONAGE, kind.as_str(), url, request, handle).await
+async fn respond_vonage(request: ProviderRequest, kind: ReceiptKind) -> Response {
+    let handle = async |state: &AppState, callback, body| handle(state, kind, callback, body).await;
+    respond(request, VONAGE, kind.as_str(), handle).await
 }
 
 async fn handle(

@@ -5,10 +5,9 @@
 use base64::Engine as _;
 use foco_bus::ReceiptKind;
 use foco_proto::v1::ReceiptStatus;
-use serde_json::Value;
 
-use super::{callback_url, provider_route, stored_receipts};
-use crate::harness::{Harness, assert_problem, fixture, problem};
+use super::{accepted, assert_refused, callback_url, provider_route, stored_receipts};
+use crate::harness::{Harness, fixture};
 use crate::presets::start;
 
 const WEBHOOK_SECRET: &str = "infobip-webhook-secret-0123456789";
@@ -51,27 +50,27 @@ async fn post(
     request.send().await.unwrap()
 }
 
+fn with_basic_auth(password: &str) -> Option<(&'static str, String)> {
+    Some(("authorization", basic("infobip", password)))
+}
+
 #[tokio::test]
 async fn infobip_reports_are_stored_each_once() {
     let mut harness = start().await;
     let account_id = infobip_route(&mut harness, "eu", Some(WEBHOOK_SECRET)).await;
     let path = format!("/v1/providers/infobip/{account_id}/eu/status");
     let reports = fixture("infobip__delivery_reports.json");
-    let auth = || Some(("authorization", basic("infobip", WEBHOOK_SECRET)));
+    let post_authenticated = async |body: &[u8]| {
+        accepted(post(&harness, &path, body, with_basic_auth(WEBHOOK_SECRET)).await).await
+    };
 
-    let response = post(&harness, &path, &reports, auth()).await;
-    assert_eq!(response.status(), 200);
-    let answer: Value = response.json().await.unwrap();
+    let answer = post_authenticated(&reports).await;
     assert_eq!(
         answer,
         serde_json::json!({"stored": 2, "duplicates": 0, "ignored": 0})
     );
     // Infobip retries the whole request: nothing is stored twice.
-    let retry: Value = post(&harness, &path, &reports, auth())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let retry = post_authenticated(&reports).await;
     assert_eq!(
         retry,
         serde_json::json!({"stored": 0, "duplicates": 2, "ignored": 0})
@@ -79,11 +78,7 @@ async fn infobip_reports_are_stored_each_once() {
     let pending = String::from_utf8(reports.clone())
         .unwrap()
         .replace("\"DELIVERED\"", "\"PENDING\"");
-    let answer: Value = post(&harness, &path, pending.as_bytes(), auth())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let answer = post_authenticated(pending.as_bytes()).await;
     assert_eq!(
         answer,
         serde_json::json!({"stored": 0, "duplicates": 1, "ignored": 1})
@@ -91,15 +86,10 @@ async fn infobip_reports_are_stored_each_once() {
 
     let stored = stored_receipts(&harness).await;
     assert_eq!(stored.len(), 2);
-    for message in &stored {
-        assert_eq!(
-            message.subject,
-            harness
-                .names
-                .receipts_subject(&account_id, ReceiptKind::Status)
-        );
-    }
-    assert_eq!(stored[0].msg_id, "infobip:MESSAGE-ID-123-xyz:0:delivered");
+    let msg_id = "infobip:MESSAGE-ID-123-xyz:0:delivered";
+    stored[0].assert_stored_as(&harness, &account_id, ReceiptKind::Status, msg_id);
+    let msg_id = "infobip:12db39c3-7822-4e72-a3ec-c87442c0ffc5:0:undeliverable";
+    stored[1].assert_stored_as(&harness, &account_id, ReceiptKind::Status, msg_id);
     let delivered = stored[0].receipt();
     assert_eq!(delivered.provider, "infobip");
     assert_eq!(delivered.provider_message_id, "MESSAGE-ID-123-xyz");
@@ -119,20 +109,13 @@ async fn an_infobip_inbound_stop_through_the_default_route_with_the_secret_heade
         .unwrap()
         .replace("QKZKYBFD Some message text", "BAJA");
     let header = Some(("x-foco-webhook-secret", WEBHOOK_SECRET.to_owned()));
-    let response = post(&harness, &path, stop.as_bytes(), header).await;
-    assert_eq!(response.status(), 200);
-    let answer: Value = response.json().await.unwrap();
+    let answer = accepted(post(&harness, &path, stop.as_bytes(), header).await).await;
     assert_eq!(answer["stored"], 1);
 
     let stored = stored_receipts(&harness).await;
     assert_eq!(stored.len(), 1);
-    assert_eq!(
-        stored[0].subject,
-        harness
-            .names
-            .receipts_subject(&account_id, ReceiptKind::Inbound)
-    );
-    assert_eq!(stored[0].msg_id, "infobip:817790313235066447");
+    let msg_id = "infobip:817790313235066447";
+    stored[0].assert_stored_as(&harness, &account_id, ReceiptKind::Inbound, msg_id);
     let inbound = stored[0].inbound();
     assert_eq!(inbound.body, "BAJA");
     assert_eq!(inbound.from, "+385916242493");
@@ -147,64 +130,33 @@ async fn unauthenticated_or_unreadable_infobip_callbacks_store_nothing() {
     let path = format!("/v1/providers/infobip/{account_id}/eu/status");
     let reports = fixture("infobip__delivery_reports.json");
 
-    let wrong = Some(("authorization", basic("infobip", "a-guess")));
-    assert_problem(
-        &problem(post(&harness, &path, &reports, wrong).await).await,
-        401,
-        "unauthenticated",
-    );
+    let wrong = post(&harness, &path, &reports, with_basic_auth("a-guess")).await;
+    assert_refused(wrong, 401, "unauthenticated").await;
     let wrong_header = Some(("x-foco-webhook-secret", "a-guess".to_owned()));
-    assert_problem(
-        &problem(post(&harness, &path, &reports, wrong_header).await).await,
-        401,
-        "unauthenticated",
-    );
-    assert_problem(
-        &problem(post(&harness, &path, &reports, None).await).await,
-        401,
-        "unauthenticated",
-    );
+    let response = post(&harness, &path, &reports, wrong_header).await;
+    assert_refused(response, 401, "unauthenticated").await;
+    let response = post(&harness, &path, &reports, None).await;
+    assert_refused(response, 401, "unauthenticated").await;
 
     // One report without its id: the whole request is refused.
     let broken = String::from_utf8(reports.clone())
         .unwrap()
         .replace("\"messageId\": \"MESSAGE-ID-123-xyz\",", "");
-    let auth = || Some(("authorization", basic("infobip", WEBHOOK_SECRET)));
-    assert_problem(
-        &problem(post(&harness, &path, broken.as_bytes(), auth()).await).await,
-        400,
-        "invalid-argument",
-    );
-    assert_problem(
-        &problem(post(&harness, &path, b"{\"results\": [", auth()).await).await,
-        400,
-        "invalid-argument",
-    );
+    let auth = || with_basic_auth(WEBHOOK_SECRET);
+    let response = post(&harness, &path, broken.as_bytes(), auth()).await;
+    assert_refused(response, 400, "invalid-argument").await;
+    let response = post(&harness, &path, b"{\"results\": [", auth()).await;
+    assert_refused(response, 400, "invalid-argument").await;
     let unknown_route = format!("/v1/providers/infobip/{account_id}/us/status");
-    assert_problem(
-        &problem(post(&harness, &unknown_route, &reports, auth()).await).await,
-        404,
-        "not-found",
-    );
+    let response = post(&harness, &unknown_route, &reports, auth()).await;
+    assert_refused(response, 404, "not-found").await;
 
     // An Infobip route without a webhook secret accepts nothing, even with
     // empty credentials.
     infobip_route(&mut harness, "open", None).await;
     let open = format!("/v1/providers/infobip/{account_id}/open/status");
-    assert_problem(
-        &problem(
-            post(
-                &harness,
-                &open,
-                &reports,
-                Some(("authorization", basic("infobip", ""))),
-            )
-            .await,
-        )
-        .await,
-        401,
-        "unauthenticated",
-    );
+    let response = post(&harness, &open, &reports, with_basic_auth("")).await;
+    assert_refused(response, 401, "unauthenticated").await;
 
     assert!(stored_receipts(&harness).await.is_empty());
 }

@@ -16,7 +16,7 @@ use foco_proto::v1::{DeliveryReceipt, InboundSms, ReceiptStatus, UpsertProviderR
 use prost::Message as _;
 use serde_json::Value;
 
-use crate::harness::{ACCOUNT, Harness, assert_problem, problem};
+use crate::harness::{ACCOUNT, Harness, ProblemAnswer, assert_problem, problem};
 use crate::presets::{PUBLIC_URL, start, twilio_form};
 
 const AUTH_TOKEN: &str = "twilio-auth-token-123";
@@ -88,6 +88,19 @@ impl StoredReceipt {
     pub fn inbound(&self) -> InboundSms {
         InboundSms::decode(self.payload.clone()).expect("an InboundSms")
     }
+
+    /// Checks it went to the account's subject for `kind`, under `msg_id`.
+    pub fn assert_stored_as(
+        &self,
+        harness: &Harness,
+        account_id: &str,
+        kind: ReceiptKind,
+        msg_id: &str,
+    ) {
+        let subject = harness.names.receipts_subject(account_id, kind);
+        assert_eq!(self.subject, subject);
+        assert_eq!(self.msg_id, msg_id);
+    }
 }
 
 /// Every message on this test's receipts stream, in order.
@@ -119,28 +132,45 @@ pub(crate) fn callback_url(harness: &Harness, path: &str) -> String {
     format!("http://{}{path}", harness.ingress_addr)
 }
 
+/// The JSON answer to a callback the ingress accepted (200).
+pub(crate) async fn accepted(response: reqwest::Response) -> Value {
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+/// Checks a callback was refused with `status` and the problem type `slug`.
+pub(crate) async fn assert_refused(
+    response: reqwest::Response,
+    status: u16,
+    slug: &str,
+) -> ProblemAnswer {
+    let answer = problem(response).await;
+    assert_problem(&answer, status, slug);
+    answer
+}
+
 /// Posts a form signed with `token` for the URL Twilio would have called.
 async fn post_signed(harness: &Harness, path: &str, form: &str, token: &str) -> reqwest::Response {
     let params: Vec<(String, String)> = serde_urlencoded::from_str(form).unwrap();
     let signature = signing::twilio(token, &format!("{PUBLIC_URL}{path}"), &params);
+    post_form(harness, path, form, &signature).await
+}
+
+async fn post_form(
+    harness: &Harness,
+    path: &str,
+    form: &str,
+    signature: &str,
+) -> reqwest::Response {
     harness
         .http
-        .post(format!("http://{}{path}", harness.ingress_addr))
+        .post(callback_url(harness, path))
         .header("content-type", "application/x-www-form-urlencoded")
         .header("X-Twilio-Signature", signature)
         .body(form.to_owned())
         .send()
         .await
         .unwrap()
-}
-
-/// Messages on this test's receipts stream: (subject, payload).
-async fn receipts(harness: &Harness) -> Vec<(String, bytes::Bytes)> {
-    stored_receipts(harness)
-        .await
-        .into_iter()
-        .map(|stored| (stored.subject, stored.payload))
-        .collect()
 }
 
 #[tokio::test]
@@ -150,31 +180,20 @@ async fn a_delivery_receipt_is_stored_once_for_the_sender() {
     let path = format!("/v1/providers/twilio/{account_id}/primary/status");
     let form = twilio_form("twilio__message_status_delivered.json");
 
-    let response = post_signed(&harness, &path, &form, AUTH_TOKEN).await;
-    assert_eq!(response.status(), 200);
-    let answer: Value = response.json().await.unwrap();
+    let answer = accepted(post_signed(&harness, &path, &form, AUTH_TOKEN).await).await;
     assert_eq!(
         answer,
         serde_json::json!({"published": true, "duplicate": false})
     );
     // Twilio retries a callback that timed out: stored once, reported as such.
-    let retry: Value = post_signed(&harness, &path, &form, AUTH_TOKEN)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let retry = accepted(post_signed(&harness, &path, &form, AUTH_TOKEN).await).await;
     assert_eq!(retry["duplicate"], true);
 
-    let stored = receipts(&harness).await;
+    let stored = stored_receipts(&harness).await;
     assert_eq!(stored.len(), 1);
-    let (subject, payload) = &stored[0];
-    assert_eq!(
-        subject,
-        &harness
-            .names
-            .receipts_subject(&account_id, ReceiptKind::Status)
-    );
-    let receipt = DeliveryReceipt::decode(payload.clone()).unwrap();
+    let msg_id = "twilio:SM1f0e8ae6ade43cb3c0ce4525424e404f:0:delivered";
+    stored[0].assert_stored_as(&harness, &account_id, ReceiptKind::Status, msg_id);
+    let receipt = stored[0].receipt();
     assert_eq!(receipt.account_id, account_id);
     assert_eq!(receipt.provider, "twilio");
     assert_eq!(
@@ -185,13 +204,9 @@ async fn a_delivery_receipt_is_stored_once_for_the_sender() {
 
     // An intermediate status is acknowledged and changes nothing.
     let queued = form.replace("delivered", "queued");
-    let answer: Value = post_signed(&harness, &path, &queued, AUTH_TOKEN)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let answer = accepted(post_signed(&harness, &path, &queued, AUTH_TOKEN).await).await;
     assert_eq!(answer["published"], false);
-    assert_eq!(receipts(&harness).await.len(), 1);
+    assert_eq!(stored_receipts(&harness).await.len(), 1);
 }
 
 #[tokio::test]
@@ -211,16 +226,11 @@ async fn an_inbound_stop_reaches_the_receipts_stream_through_the_default_route()
     );
     assert!(response.text().await.unwrap().contains("<Response>"));
 
-    let stored = receipts(&harness).await;
+    let stored = stored_receipts(&harness).await;
     assert_eq!(stored.len(), 1);
-    let (subject, payload) = &stored[0];
-    assert_eq!(
-        subject,
-        &harness
-            .names
-            .receipts_subject(&account_id, ReceiptKind::Inbound)
-    );
-    let inbound = InboundSms::decode(payload.clone()).unwrap();
+    let msg_id = "twilio:SMcea2a3bd6f50296f8fab60f377db03eb";
+    stored[0].assert_stored_as(&harness, &account_id, ReceiptKind::Inbound, msg_id);
+    let inbound = stored[0].inbound();
     assert_eq!(inbound.body, "BAJA");
     assert_eq!(inbound.from, "+10123456789");
     assert_eq!(inbound.route, "primary");
@@ -238,43 +248,35 @@ async fn unverifiable_callbacks_are_refused_and_store_nothing() {
     let form = twilio_form("twilio__message_status_delivered.json");
     let status_path = format!("/v1/providers/twilio/{account_id}/primary/status");
 
-    let answer = problem(post_signed(&harness, &status_path, &form, "not-the-token").await).await;
-    assert_problem(&answer, 401, "unauthenticated");
+    let wrong_token = post_signed(&harness, &status_path, &form, "not-the-token").await;
+    assert_refused(wrong_token, 401, "unauthenticated").await;
 
     // Signed for another URL (say, another account's): refused.
     let params: Vec<(String, String)> = serde_urlencoded::from_str(&form).unwrap();
     let elsewhere = signing::twilio(AUTH_TOKEN, &format!("{PUBLIC_URL}/elsewhere"), &params);
-    let response = harness
-        .http
-        .post(format!("http://{}{status_path}", harness.ingress_addr))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("X-Twilio-Signature", elsewhere)
-        .body(form.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_problem(&problem(response).await, 401, "unauthenticated");
+    let response = post_form(&harness, &status_path, &form, &elsewhere).await;
+    assert_refused(response, 401, "unauthenticated").await;
 
     let unknown_route = format!("/v1/providers/twilio/{account_id}/backup/status");
-    let answer = problem(post_signed(&harness, &unknown_route, &form, AUTH_TOKEN).await).await;
-    assert_problem(&answer, 404, "not-found");
+    let response = post_signed(&harness, &unknown_route, &form, AUTH_TOKEN).await;
+    assert_refused(response, 404, "not-found").await;
     let not_an_account = "/v1/providers/twilio/not-a-uuid/primary/status";
-    let answer = problem(post_signed(&harness, not_an_account, &form, AUTH_TOKEN).await).await;
-    assert_problem(&answer, 404, "not-found");
+    let response = post_signed(&harness, not_an_account, &form, AUTH_TOKEN).await;
+    assert_refused(response, 404, "not-found").await;
 
     let response = harness
         .http
-        .post(format!("http://{}{status_path}", harness.ingress_addr))
+        .post(callback_url(&harness, &status_path))
         .header("content-type", "application/json")
         .body("{}")
         .send()
         .await
         .unwrap();
-    assert_problem(&problem(response).await, 415, "unsupported-media-type");
+    assert_refused(response, 415, "unsupported-media-type").await;
 
     let no_sid = "MessageStatus=delivered";
-    let answer = problem(post_signed(&harness, &status_path, no_sid, AUTH_TOKEN).await).await;
-    assert_problem(&answer, 400, "invalid-argument");
+    let response = post_signed(&harness, &status_path, no_sid, AUTH_TOKEN).await;
+    assert_refused(response, 400, "invalid-argument").await;
 
-    assert!(receipts(&harness).await.is_empty());
+    assert!(stored_receipts(&harness).await.is_empty());
 }

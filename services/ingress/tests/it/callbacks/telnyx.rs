@@ -5,10 +5,9 @@
 use foco_bus::ReceiptKind;
 use foco_ingress::signature::signing;
 use foco_proto::v1::ReceiptStatus;
-use serde_json::Value;
 
-use super::{callback_url, provider_route, stored_receipts, unix_now};
-use crate::harness::{Harness, assert_problem, fixture, problem};
+use super::{accepted, assert_refused, callback_url, provider_route, stored_receipts, unix_now};
+use crate::harness::{Harness, fixture};
 use crate::presets::start;
 
 /// Telnyx's signing key in these tests (the public half goes to the route).
@@ -43,16 +42,27 @@ async fn post_signed(
     timestamp: i64,
 ) -> reqwest::Response {
     let (_, signature) = signing::telnyx(key, timestamp, body);
-    harness
+    post(harness, path, body, Some((timestamp, signature))).await
+}
+
+/// Posts `body` as JSON with a signature, or without.
+async fn post(
+    harness: &Harness,
+    path: &str,
+    body: &[u8],
+    signature: Option<(i64, String)>,
+) -> reqwest::Response {
+    let mut request = harness
         .http
         .post(callback_url(harness, path))
         .header("content-type", "application/json")
-        .header("telnyx-timestamp", timestamp.to_string())
-        .header("telnyx-signature-ed25519", signature)
-        .body(body.to_vec())
-        .send()
-        .await
-        .unwrap()
+        .body(body.to_vec());
+    if let Some((timestamp, signature)) = signature {
+        request = request
+            .header("telnyx-timestamp", timestamp.to_string())
+            .header("telnyx-signature-ed25519", signature);
+    }
+    request.send().await.unwrap()
 }
 
 fn with_status(status: &str) -> Vec<u8> {
@@ -70,56 +80,27 @@ async fn telnyx_deliveries_and_inbound_messages_are_stored_once() {
     let mut harness = start().await;
     let account_id = telnyx_route(&mut harness, "us", Some(&public_key())).await;
     let path = format!("/v1/providers/telnyx/{account_id}/us/events");
+    let post_now = async |body: Vec<u8>| {
+        accepted(post_signed(&harness, &path, &body, &TELNYX_KEY, unix_now()).await).await
+    };
 
     let delivered = fixture("telnyx__message_finalized_delivered.json");
-    let response = post_signed(&harness, &path, &delivered, &TELNYX_KEY, unix_now()).await;
-    assert_eq!(response.status(), 200);
-    let answer: Value = response.json().await.unwrap();
+    let answer = post_now(delivered.clone()).await;
     assert_eq!(
         answer,
         serde_json::json!({"published": true, "duplicate": false})
     );
     // Telnyx retries (signed anew): stored once.
-    let retry: Value = post_signed(&harness, &path, &delivered, &TELNYX_KEY, unix_now())
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(retry["duplicate"], true);
+    assert_eq!(post_now(delivered).await["duplicate"], true);
     // A queued update changes nothing.
-    let queued: Value = post_signed(
-        &harness,
-        &path,
-        &with_status("queued"),
-        &TELNYX_KEY,
-        unix_now(),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    assert_eq!(queued["published"], false);
-
+    assert_eq!(post_now(with_status("queued")).await["published"], false);
     let received = fixture("telnyx__message_received.json");
-    let answer: Value = post_signed(&harness, &path, &received, &TELNYX_KEY, unix_now())
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(answer["published"], true);
+    assert_eq!(post_now(received).await["published"], true);
 
     let stored = stored_receipts(&harness).await;
     assert_eq!(stored.len(), 2);
-    assert_eq!(
-        stored[0].subject,
-        harness
-            .names
-            .receipts_subject(&account_id, ReceiptKind::Status)
-    );
-    assert_eq!(
-        stored[0].msg_id,
-        "telnyx:40385f64-5717-4562-b3fc-2c963f66afa6:0:delivered"
-    );
+    let msg_id = "telnyx:40385f64-5717-4562-b3fc-2c963f66afa6:0:delivered";
+    stored[0].assert_stored_as(&harness, &account_id, ReceiptKind::Status, msg_id);
     let receipt = stored[0].receipt();
     assert_eq!(receipt.provider, "telnyx");
     assert_eq!(receipt.account_id, account_id);
@@ -129,21 +110,13 @@ async fn telnyx_deliveries_and_inbound_messages_are_stored_once() {
     );
     assert_eq!(receipt.status, ReceiptStatus::Delivered as i32);
 
-    assert_eq!(
-        stored[1].subject,
-        harness
-            .names
-            .receipts_subject(&account_id, ReceiptKind::Inbound)
-    );
+    let msg_id = "telnyx:7ee4241c-f127-47e5-9c34-3aac291f8058";
+    stored[1].assert_stored_as(&harness, &account_id, ReceiptKind::Inbound, msg_id);
     let inbound = stored[1].inbound();
     assert_eq!(inbound.from, "+18665550001");
     assert_eq!(inbound.to, "+18445550001");
     assert_eq!(inbound.body, "Hello, World!");
     assert_eq!(inbound.route, "us");
-    assert_eq!(
-        stored[1].msg_id,
-        "telnyx:7ee4241c-f127-47e5-9c34-3aac291f8058"
-    );
 }
 
 #[tokio::test]
@@ -176,39 +149,24 @@ async fn unverifiable_telnyx_webhooks_are_refused_and_store_nothing() {
     let now = unix_now();
 
     // Signed by someone else's key.
-    let answer = problem(post_signed(&harness, &path, &body, &[1; 32], now).await).await;
-    assert_problem(&answer, 401, "unauthenticated");
+    let response = post_signed(&harness, &path, &body, &[1; 32], now).await;
+    assert_refused(response, 401, "unauthenticated").await;
     // Signed, then altered.
-    let (_, signature) = signing::telnyx(&TELNYX_KEY, now, &body);
-    let response = harness
-        .http
-        .post(callback_url(&harness, &path))
-        .header("content-type", "application/json")
-        .header("telnyx-timestamp", now.to_string())
-        .header("telnyx-signature-ed25519", signature)
-        .body(with_status("delivery_failed"))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(&problem(response).await, 401, "unauthenticated");
+    let signature = signing::telnyx(&TELNYX_KEY, now, &body).1;
+    let altered = with_status("delivery_failed");
+    let response = post(&harness, &path, &altered, Some((now, signature))).await;
+    assert_refused(response, 401, "unauthenticated").await;
     // Signed long ago (a replay).
-    let answer = problem(post_signed(&harness, &path, &body, &TELNYX_KEY, now - 3600).await).await;
-    assert_problem(&answer, 401, "unauthenticated");
+    let response = post_signed(&harness, &path, &body, &TELNYX_KEY, now - 3600).await;
+    assert_refused(response, 401, "unauthenticated").await;
     // Unsigned.
-    let response = harness
-        .http
-        .post(callback_url(&harness, &path))
-        .header("content-type", "application/json")
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_problem(&problem(response).await, 401, "unauthenticated");
+    let response = post(&harness, &path, &body, None).await;
+    assert_refused(response, 401, "unauthenticated").await;
 
     // Signed, but not a messaging event.
     let other = br#"{"data": {"event_type": "call.initiated", "payload": {"id": "x"}}}"#;
-    let answer = problem(post_signed(&harness, &path, other, &TELNYX_KEY, now).await).await;
-    assert_problem(&answer, 400, "invalid-argument");
+    let response = post_signed(&harness, &path, other, &TELNYX_KEY, now).await;
+    assert_refused(response, 400, "invalid-argument").await;
     let response = harness
         .http
         .post(callback_url(&harness, &path))
@@ -217,16 +175,16 @@ async fn unverifiable_telnyx_webhooks_are_refused_and_store_nothing() {
         .send()
         .await
         .unwrap();
-    assert_problem(&problem(response).await, 415, "unsupported-media-type");
+    assert_refused(response, 415, "unsupported-media-type").await;
     let elsewhere = "/v1/providers/telnyx/0190f3c2-7d1e-7c3a-9d5e-1f2a3b4c5d6e/us/events";
-    let answer = problem(post_signed(&harness, elsewhere, &body, &TELNYX_KEY, now).await).await;
-    assert_problem(&answer, 404, "not-found");
+    let response = post_signed(&harness, elsewhere, &body, &TELNYX_KEY, now).await;
+    assert_refused(response, 404, "not-found").await;
 
     // A Telnyx route without a public key accepts nothing.
     telnyx_route(&mut harness, "keyless", None).await;
     let keyless = format!("/v1/providers/telnyx/{account_id}/keyless/events");
-    let answer = problem(post_signed(&harness, &keyless, &body, &TELNYX_KEY, now).await).await;
-    assert_problem(&answer, 401, "unauthenticated");
+    let response = post_signed(&harness, &keyless, &body, &TELNYX_KEY, now).await;
+    assert_refused(response, 401, "unauthenticated").await;
 
     assert!(stored_receipts(&harness).await.is_empty());
 }

@@ -6,8 +6,8 @@ use foco_ingress::signature::{VonageMethod, signing};
 use foco_proto::v1::ReceiptStatus;
 use serde_json::Value;
 
-use super::{callback_url, provider_route, stored_receipts, unix_now};
-use crate::harness::{Harness, assert_problem, fixture, problem};
+use super::{accepted, assert_refused, callback_url, provider_route, stored_receipts, unix_now};
+use crate::harness::{Harness, fixture};
 use crate::presets::start;
 
 const SIGNATURE_SECRET: &str = "vonage-signature-secret-0123456789";
@@ -108,45 +108,34 @@ async fn a_signed_vonage_receipt_is_stored_once_whether_posted_or_fetched() {
     let mut harness = start().await;
     let account_id = vonage_route(&mut harness, "eu", Some("sha256")).await;
     let path = format!("/v1/providers/vonage/{account_id}/eu/status");
-    let params = signed(
-        "vonage__delivery_receipt.json",
-        &[],
-        SIGNATURE_SECRET,
-        VonageMethod::HmacSha256,
-        unix_now(),
-    );
+    let sign = |changes: &[(&str, &str)]| {
+        let receipt = "vonage__delivery_receipt.json";
+        signed(
+            receipt,
+            changes,
+            SIGNATURE_SECRET,
+            VonageMethod::HmacSha256,
+            unix_now(),
+        )
+    };
+    let params = sign(&[]);
 
-    let response = post_form(&harness, &path, &params).await;
-    assert_eq!(response.status(), 200);
-    let answer: Value = response.json().await.unwrap();
+    let answer = accepted(post_form(&harness, &path, &params).await).await;
     assert_eq!(
         answer,
         serde_json::json!({"published": true, "duplicate": false})
     );
     // The same receipt again, as JSON and as a GET (Vonage retrying, or an
     // account switched to another format): stored once.
-    let as_json: Value = post_json(&harness, &path, &params)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let as_json = accepted(post_json(&harness, &path, &params).await).await;
     assert_eq!(as_json["duplicate"], true);
-    let as_get: Value = get_query(&harness, &path, &params)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let as_get = accepted(get_query(&harness, &path, &params).await).await;
     assert_eq!(as_get["duplicate"], true);
 
     let stored = stored_receipts(&harness).await;
     assert_eq!(stored.len(), 1);
-    assert_eq!(
-        stored[0].subject,
-        harness
-            .names
-            .receipts_subject(&account_id, ReceiptKind::Status)
-    );
-    assert_eq!(stored[0].msg_id, "vonage:0A0000001234567B:0:delivered");
+    let msg_id = "vonage:0A0000001234567B:0:delivered";
+    stored[0].assert_stored_as(&harness, &account_id, ReceiptKind::Status, msg_id);
     let receipt = stored[0].receipt();
     assert_eq!(receipt.account_id, account_id);
     assert_eq!(receipt.provider, "vonage");
@@ -155,22 +144,12 @@ async fn a_signed_vonage_receipt_is_stored_once_whether_posted_or_fetched() {
     assert_eq!(receipt.status, ReceiptStatus::Delivered as i32);
 
     // The receipt of the second part of the same message has its own id.
-    let second_part = signed(
-        "vonage__delivery_receipt.json",
-        &[
-            ("messageId", "0A0000001234567C"),
-            ("status", "failed"),
-            ("err-code", "2"),
-        ],
-        SIGNATURE_SECRET,
-        VonageMethod::HmacSha256,
-        unix_now(),
-    );
-    let answer: Value = post_json(&harness, &path, &second_part)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let second_part = sign(&[
+        ("messageId", "0A0000001234567C"),
+        ("status", "failed"),
+        ("err-code", "2"),
+    ]);
+    let answer = accepted(post_json(&harness, &path, &second_part).await).await;
     assert_eq!(answer["published"], true);
     let stored = stored_receipts(&harness).await;
     assert_eq!(stored.len(), 2);
@@ -180,18 +159,8 @@ async fn a_signed_vonage_receipt_is_stored_once_whether_posted_or_fetched() {
     assert_eq!(part.error_code, "2");
 
     // `buffered` is acknowledged and changes nothing.
-    let buffered = signed(
-        "vonage__delivery_receipt.json",
-        &[("status", "buffered")],
-        SIGNATURE_SECRET,
-        VonageMethod::HmacSha256,
-        unix_now(),
-    );
-    let answer: Value = post_form(&harness, &path, &buffered)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let buffered = sign(&[("status", "buffered")]);
+    let answer = accepted(post_form(&harness, &path, &buffered).await).await;
     assert_eq!(
         answer,
         serde_json::json!({"published": false, "duplicate": false})
@@ -212,20 +181,13 @@ async fn a_vonage_inbound_stop_reaches_the_receipts_stream_through_the_default_r
         VonageMethod::Md5Hash,
         unix_now(),
     );
-    let response = get_query(&harness, &path, &params).await;
-    assert_eq!(response.status(), 200);
-    let answer: Value = response.json().await.unwrap();
+    let answer = accepted(get_query(&harness, &path, &params).await).await;
     assert_eq!(answer["published"], true);
 
     let stored = stored_receipts(&harness).await;
     assert_eq!(stored.len(), 1);
-    assert_eq!(
-        stored[0].subject,
-        harness
-            .names
-            .receipts_subject(&account_id, ReceiptKind::Inbound)
-    );
-    assert_eq!(stored[0].msg_id, "vonage:0A0000000123ABCD1");
+    let msg_id = "vonage:0A0000000123ABCD1";
+    stored[0].assert_stored_as(&harness, &account_id, ReceiptKind::Inbound, msg_id);
     let inbound = stored[0].inbound();
     assert_eq!(inbound.body, "STOP");
     assert_eq!(inbound.from, "+447700900001");
@@ -242,58 +204,39 @@ async fn unverifiable_vonage_callbacks_are_refused_and_store_nothing() {
     let path = format!("/v1/providers/vonage/{account_id}/eu/status");
     let now = unix_now();
     let sign = |changes: &[(&str, &str)], secret: &str, method, timestamp| {
-        signed(
-            "vonage__delivery_receipt.json",
-            changes,
-            secret,
-            method,
-            timestamp,
-        )
+        let receipt = "vonage__delivery_receipt.json";
+        signed(receipt, changes, secret, method, timestamp)
     };
+    let valid = sign(&[], SIGNATURE_SECRET, VonageMethod::HmacSha512, now);
 
     let wrong_key = sign(&[], "not-the-secret", VonageMethod::HmacSha512, now);
-    assert_problem(
-        &problem(post_form(&harness, &path, &wrong_key).await).await,
-        401,
-        "unauthenticated",
-    );
+    let response = post_form(&harness, &path, &wrong_key).await;
+    assert_refused(response, 401, "unauthenticated").await;
     // Signed with the right secret but another method than the route's.
     let wrong_method = sign(&[], SIGNATURE_SECRET, VonageMethod::Md5Hash, now);
-    assert_problem(
-        &problem(post_form(&harness, &path, &wrong_method).await).await,
-        401,
-        "unauthenticated",
-    );
+    let response = post_form(&harness, &path, &wrong_method).await;
+    assert_refused(response, 401, "unauthenticated").await;
     let stale = sign(&[], SIGNATURE_SECRET, VonageMethod::HmacSha512, now - 600);
-    let answer = problem(post_form(&harness, &path, &stale).await).await;
-    assert_problem(&answer, 401, "unauthenticated");
+    let response = post_form(&harness, &path, &stale).await;
+    let answer = assert_refused(response, 401, "unauthenticated").await;
     assert!(
         answer.body["detail"]
             .as_str()
             .unwrap()
             .contains("tolerance")
     );
-    let mut tampered = sign(&[], SIGNATURE_SECRET, VonageMethod::HmacSha512, now);
+    let mut tampered = valid.clone();
     for (key, value) in &mut tampered {
         if key == "client-ref" {
             *value = "job_someone_elses".to_owned();
         }
     }
-    assert_problem(
-        &problem(post_json(&harness, &path, &tampered).await).await,
-        401,
-        "unauthenticated",
-    );
-    let unsigned: Vec<(String, String)> =
-        sign(&[], SIGNATURE_SECRET, VonageMethod::HmacSha512, now)
-            .into_iter()
-            .filter(|(key, _)| key != "sig")
-            .collect();
-    assert_problem(
-        &problem(get_query(&harness, &path, &unsigned).await).await,
-        401,
-        "unauthenticated",
-    );
+    let response = post_json(&harness, &path, &tampered).await;
+    assert_refused(response, 401, "unauthenticated").await;
+    let mut unsigned = valid.clone();
+    unsigned.retain(|(key, _)| key != "sig");
+    let response = get_query(&harness, &path, &unsigned).await;
+    assert_refused(response, 401, "unauthenticated").await;
 
     // Signed, but a status Vonage does not document.
     let unknown_status = sign(
@@ -302,18 +245,11 @@ async fn unverifiable_vonage_callbacks_are_refused_and_store_nothing() {
         VonageMethod::HmacSha512,
         now,
     );
-    assert_problem(
-        &problem(post_form(&harness, &path, &unknown_status).await).await,
-        400,
-        "invalid-argument",
-    );
-    let valid = sign(&[], SIGNATURE_SECRET, VonageMethod::HmacSha512, now);
+    let response = post_form(&harness, &path, &unknown_status).await;
+    assert_refused(response, 400, "invalid-argument").await;
     let unknown_route = format!("/v1/providers/vonage/{account_id}/backup/status");
-    assert_problem(
-        &problem(post_form(&harness, &unknown_route, &valid).await).await,
-        404,
-        "not-found",
-    );
+    let response = post_form(&harness, &unknown_route, &valid).await;
+    assert_refused(response, 404, "not-found").await;
     let response = harness
         .http
         .put(callback_url(&harness, &path))
@@ -334,11 +270,8 @@ async fn unverifiable_vonage_callbacks_are_refused_and_store_nothing() {
     )
     .await;
     let other_kind = format!("/v1/providers/vonage/{account_id}/sms-twilio/status");
-    assert_problem(
-        &problem(post_form(&harness, &other_kind, &valid).await).await,
-        404,
-        "not-found",
-    );
+    let response = post_form(&harness, &other_kind, &valid).await;
+    assert_refused(response, 404, "not-found").await;
 
     // A Vonage route without a signature secret accepts nothing.
     provider_route(
@@ -351,8 +284,8 @@ async fn unverifiable_vonage_callbacks_are_refused_and_store_nothing() {
     )
     .await;
     let unsigned_route = format!("/v1/providers/vonage/{account_id}/unsigned/status");
-    let answer = problem(post_form(&harness, &unsigned_route, &valid).await).await;
-    assert_problem(&answer, 401, "unauthenticated");
+    let response = post_form(&harness, &unsigned_route, &valid).await;
+    let answer = assert_refused(response, 401, "unauthenticated").await;
     assert!(!answer.body["detail"].as_str().unwrap().contains("secret"));
 
     assert!(stored_receipts(&harness).await.is_empty());
