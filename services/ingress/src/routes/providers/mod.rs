@@ -186,19 +186,15 @@ fn refusals(unavailable: &str) -> BTreeMap<String, RefOr<openapi::Response>> {
 }
 
 /// A provider's callback as its handler receives it: the service's state, the
-/// account and route its URL names, and the request, untouched.
+/// account and route its URL names (`{account_id}` and `{route}`, which is
+/// empty for the account's default route), and the request, untouched. A path
+/// that does not decode names nothing, and is refused as an unknown route (and
+/// counted).
 pub struct ProviderRequest {
     state: AppState,
-    url: CallbackUrl,
-    request: Request,
-}
-
-/// The account and provider route a callback URL names: `{account_id}` and
-/// `{route}`, which is empty for the account's default route. A path that does
-/// not decode names nothing, and is refused as an unknown route (and counted).
-struct CallbackUrl {
     account_id: String,
     route_name: String,
+    request: Request,
 }
 
 impl FromRequest<AppState> for ProviderRequest {
@@ -217,13 +213,10 @@ impl FromRequest<AppState> for ProviderRequest {
                 .map(|(_, value)| value.to_owned())
                 .unwrap_or_default()
         };
-        let url = CallbackUrl {
-            account_id: param("account_id"),
-            route_name: param("route"),
-        };
         Ok(Self {
             state: state.clone(),
-            url,
+            account_id: param("account_id"),
+            route_name: param("route"),
             request: Request::from_parts(parts, body),
         })
     }
@@ -254,21 +247,21 @@ pub(crate) async fn respond(
 ) -> Response {
     let ProviderRequest {
         state,
-        url,
+        account_id,
+        route_name,
         request,
     } = provider_request;
-    let state = &state;
     let _in_flight = state.metrics.start_webhook();
     let handled = async {
         let received_at = SystemTime::now();
-        let route = resolve_route(state, &url, provider).await?;
+        let route = resolve_route(&state, &account_id, &route_name, provider).await?;
         let (parts, body) = request.into_parts();
         let callback = Callback {
             route,
             parts,
             received_at,
         };
-        handle(state, callback, body).await
+        handle(&state, callback, body).await
     };
     match handled.await {
         Ok(handled) => {
@@ -342,17 +335,17 @@ impl CallbackRoute {
 /// one (a malformed id, another account's or another kind's route).
 async fn resolve_route(
     state: &AppState,
-    url: &CallbackUrl,
+    account_id: &str,
+    route_name: &str,
     provider: &str,
 ) -> Result<CallbackRoute, IngressError> {
-    let account_id = url.account_id.as_str();
-    if !looks_like_uuid(account_id) || !looks_like_route_name(&url.route_name) {
+    if !looks_like_uuid(account_id) || !looks_like_route_name(route_name) {
         return Err(IngressError::UnknownRoute);
     }
     tracing::Span::current().record("account_id", account_id);
     let resolved = state
         .sources
-        .route(account_id, &url.route_name)
+        .route(account_id, route_name)
         .await
         .map_err(IngressError::ControlUnavailable)?
         .ok_or(IngressError::UnknownRoute)?;

@@ -6,7 +6,7 @@ use base64::Engine as _;
 use foco_bus::ReceiptKind;
 use foco_proto::v1::ReceiptStatus;
 
-use super::{accepted, assert_refused, callback_url, provider_route, stored_receipts};
+use super::{JSON, accepted, assert_refused, post_callback, provider_route, stored_receipts};
 use crate::harness::{Harness, fixture};
 use crate::presets::start;
 
@@ -39,15 +39,7 @@ async fn post(
     body: &[u8],
     header: Option<(&str, String)>,
 ) -> reqwest::Response {
-    let mut request = harness
-        .http
-        .post(callback_url(harness, path))
-        .header("content-type", "application/json")
-        .body(body.to_vec());
-    if let Some((name, value)) = header {
-        request = request.header(name, value);
-    }
-    request.send().await.unwrap()
+    post_callback(harness, path, JSON, body.to_vec(), header.as_slice()).await
 }
 
 fn with_basic_auth(password: &str) -> Option<(&'static str, String)> {

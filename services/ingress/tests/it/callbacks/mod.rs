@@ -132,6 +132,28 @@ pub(crate) fn callback_url(harness: &Harness, path: &str) -> String {
     format!("http://{}{path}", harness.ingress_addr)
 }
 
+pub(crate) const FORM: &str = "application/x-www-form-urlencoded";
+pub(crate) const JSON: &str = "application/json";
+
+/// Posts `body` as `content_type`, with `headers`, to a callback path.
+pub(crate) async fn post_callback(
+    harness: &Harness,
+    path: &str,
+    content_type: &str,
+    body: impl Into<reqwest::Body>,
+    headers: &[(&str, String)],
+) -> reqwest::Response {
+    let mut request = harness
+        .http
+        .post(callback_url(harness, path))
+        .header("content-type", content_type)
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    request.send().await.unwrap()
+}
+
 /// The JSON answer to a callback the ingress accepted (200).
 pub(crate) async fn accepted(response: reqwest::Response) -> Value {
     assert_eq!(response.status(), 200);
@@ -153,24 +175,17 @@ pub(crate) async fn assert_refused(
 async fn post_signed(harness: &Harness, path: &str, form: &str, token: &str) -> reqwest::Response {
     let params: Vec<(String, String)> = serde_urlencoded::from_str(form).unwrap();
     let signature = signing::twilio(token, &format!("{PUBLIC_URL}{path}"), &params);
-    post_form(harness, path, form, &signature).await
+    post_form(harness, path, form, signature).await
 }
 
 async fn post_form(
     harness: &Harness,
     path: &str,
     form: &str,
-    signature: &str,
+    signature: String,
 ) -> reqwest::Response {
-    harness
-        .http
-        .post(callback_url(harness, path))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("X-Twilio-Signature", signature)
-        .body(form.to_owned())
-        .send()
-        .await
-        .unwrap()
+    let headers = [("X-Twilio-Signature", signature)];
+    post_callback(harness, path, FORM, form.to_owned(), &headers).await
 }
 
 #[tokio::test]
@@ -254,7 +269,7 @@ async fn unverifiable_callbacks_are_refused_and_store_nothing() {
     // Signed for another URL (say, another account's): refused.
     let params: Vec<(String, String)> = serde_urlencoded::from_str(&form).unwrap();
     let elsewhere = signing::twilio(AUTH_TOKEN, &format!("{PUBLIC_URL}/elsewhere"), &params);
-    let response = post_form(&harness, &status_path, &form, &elsewhere).await;
+    let response = post_form(&harness, &status_path, &form, elsewhere).await;
     assert_refused(response, 401, "unauthenticated").await;
 
     let unknown_route = format!("/v1/providers/twilio/{account_id}/backup/status");
@@ -264,14 +279,7 @@ async fn unverifiable_callbacks_are_refused_and_store_nothing() {
     let response = post_signed(&harness, not_an_account, &form, AUTH_TOKEN).await;
     assert_refused(response, 404, "not-found").await;
 
-    let response = harness
-        .http
-        .post(callback_url(&harness, &status_path))
-        .header("content-type", "application/json")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let response = post_callback(&harness, &status_path, JSON, "{}", &[]).await;
     assert_refused(response, 415, "unsupported-media-type").await;
 
     let no_sid = "MessageStatus=delivered";

@@ -6,7 +6,9 @@ use foco_bus::ReceiptKind;
 use foco_ingress::signature::signing;
 use foco_proto::v1::ReceiptStatus;
 
-use super::{accepted, assert_refused, callback_url, provider_route, stored_receipts, unix_now};
+use super::{
+    FORM, JSON, accepted, assert_refused, post_callback, provider_route, stored_receipts, unix_now,
+};
 use crate::harness::{Harness, fixture};
 use crate::presets::start;
 
@@ -42,27 +44,21 @@ async fn post_signed(
     timestamp: i64,
 ) -> reqwest::Response {
     let (_, signature) = signing::telnyx(key, timestamp, body);
-    post(harness, path, body, Some((timestamp, signature))).await
+    post_with(harness, path, body, timestamp, signature).await
 }
 
-/// Posts `body` as JSON with a signature, or without.
-async fn post(
+async fn post_with(
     harness: &Harness,
     path: &str,
     body: &[u8],
-    signature: Option<(i64, String)>,
+    timestamp: i64,
+    signature: String,
 ) -> reqwest::Response {
-    let mut request = harness
-        .http
-        .post(callback_url(harness, path))
-        .header("content-type", "application/json")
-        .body(body.to_vec());
-    if let Some((timestamp, signature)) = signature {
-        request = request
-            .header("telnyx-timestamp", timestamp.to_string())
-            .header("telnyx-signature-ed25519", signature);
-    }
-    request.send().await.unwrap()
+    let headers = [
+        ("telnyx-timestamp", timestamp.to_string()),
+        ("telnyx-signature-ed25519", signature),
+    ];
+    post_callback(harness, path, JSON, body.to_vec(), &headers).await
 }
 
 fn with_status(status: &str) -> Vec<u8> {
@@ -154,27 +150,20 @@ async fn unverifiable_telnyx_webhooks_are_refused_and_store_nothing() {
     // Signed, then altered.
     let signature = signing::telnyx(&TELNYX_KEY, now, &body).1;
     let altered = with_status("delivery_failed");
-    let response = post(&harness, &path, &altered, Some((now, signature))).await;
+    let response = post_with(&harness, &path, &altered, now, signature).await;
     assert_refused(response, 401, "unauthenticated").await;
     // Signed long ago (a replay).
     let response = post_signed(&harness, &path, &body, &TELNYX_KEY, now - 3600).await;
     assert_refused(response, 401, "unauthenticated").await;
     // Unsigned.
-    let response = post(&harness, &path, &body, None).await;
+    let response = post_callback(&harness, &path, JSON, body.clone(), &[]).await;
     assert_refused(response, 401, "unauthenticated").await;
 
     // Signed, but not a messaging event.
     let other = br#"{"data": {"event_type": "call.initiated", "payload": {"id": "x"}}}"#;
     let response = post_signed(&harness, &path, other, &TELNYX_KEY, now).await;
     assert_refused(response, 400, "invalid-argument").await;
-    let response = harness
-        .http
-        .post(callback_url(&harness, &path))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("a=b")
-        .send()
-        .await
-        .unwrap();
+    let response = post_callback(&harness, &path, FORM, "a=b", &[]).await;
     assert_refused(response, 415, "unsupported-media-type").await;
     let elsewhere = "/v1/providers/telnyx/0190f3c2-7d1e-7c3a-9d5e-1f2a3b4c5d6e/us/events";
     let response = post_signed(&harness, elsewhere, &body, &TELNYX_KEY, now).await;

@@ -6,7 +6,10 @@ use foco_ingress::signature::{VonageMethod, signing};
 use foco_proto::v1::ReceiptStatus;
 use serde_json::Value;
 
-use super::{accepted, assert_refused, callback_url, provider_route, stored_receipts, unix_now};
+use super::{
+    FORM, JSON, accepted, assert_refused, callback_url, post_callback, provider_route,
+    stored_receipts, unix_now,
+};
 use crate::harness::{Harness, fixture};
 use crate::presets::start;
 
@@ -61,14 +64,8 @@ async fn post_form(
     path: &str,
     params: &[(String, String)],
 ) -> reqwest::Response {
-    harness
-        .http
-        .post(callback_url(harness, path))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(serde_urlencoded::to_string(params).unwrap())
-        .send()
-        .await
-        .unwrap()
+    let form = serde_urlencoded::to_string(params).unwrap();
+    post_callback(harness, path, FORM, form, &[]).await
 }
 
 async fn post_json(
@@ -80,13 +77,8 @@ async fn post_json(
         .iter()
         .map(|(key, value)| (key.clone(), Value::from(value.as_str())))
         .collect();
-    harness
-        .http
-        .post(callback_url(harness, path))
-        .json(&object)
-        .send()
-        .await
-        .unwrap()
+    let body = serde_json::to_vec(&object).unwrap();
+    post_callback(harness, path, JSON, body, &[]).await
 }
 
 async fn get_query(
