@@ -69,8 +69,14 @@ async fn main() {
     let mut ceiling = bare_ceiling(&jetstream, &names, jobs, concurrency, timeout).await;
     let between = CpuSample::take(provider.thread_id);
     ceiling.cpu = between.since(&before);
-    let mut sender = through_the_sender(&db, &bus, &control_url, jobs, concurrency, timeout).await;
-    sender.cpu = CpuSample::take(provider.thread_id).since(&between);
+    let settings = SenderRun {
+        jobs,
+        concurrency,
+        timeout,
+        fake_thread: provider.thread_id,
+    };
+    let mut sender = through_the_sender(&db, &bus, &control_url, &settings).await;
+    sender.cpu = sender.cpu.since(&between);
     let calls = provider.calls.load(Ordering::Relaxed);
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE status = 'sent'")
         .fetch_one(&db.pool)
@@ -404,14 +410,29 @@ async fn bare_ceiling(
     }
 }
 
+#[derive(Clone, Copy)]
+struct SenderRun {
+    jobs: usize,
+    concurrency: usize,
+    timeout: Duration,
+    fake_thread: Option<u32>,
+}
+
+/// The phase's `cpu` is the reading when the jobs are done, before the sender
+/// stops: its database connections close with it, and the CPU time of a
+/// postgres backend that has exited can no longer be read.
 async fn through_the_sender(
     db: &TestDatabase,
     bus: &TestBus,
     control_url: &str,
-    jobs: usize,
-    concurrency: usize,
-    timeout: Duration,
+    run: &SenderRun,
 ) -> Phase {
+    let SenderRun {
+        jobs,
+        concurrency,
+        timeout,
+        fake_thread,
+    } = *run;
     let config = foco_sender::Config {
         nats_url: bus.nats_url.clone(),
         bus_prefix: bus.prefix.clone(),
@@ -443,6 +464,7 @@ async fn through_the_sender(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let seconds = started.elapsed().as_secs_f64();
+    let cpu = CpuSample::take(fake_thread);
     for write in ["claim", "outcome"] {
         let (statements, rows) = metrics.write_batches(write);
         eprintln!(
@@ -452,9 +474,5 @@ async fn through_the_sender(
     }
     shutdown.cancel();
     let _ = task.await;
-    Phase {
-        done,
-        seconds,
-        cpu: CpuSample::default(),
-    }
+    Phase { done, seconds, cpu }
 }
