@@ -74,6 +74,12 @@ pub fn check_declared_length(headers: &HeaderMap, limit: usize) -> Result<(), In
 /// Reads the whole body, failing as soon as it grows past `limit` (a chunked body
 /// has no declared length to check up front).
 pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, IngressError> {
+    use axum::body::HttpBody as _;
+    // The declared length, when there is one: a body in several chunks is then
+    // gathered into one buffer of the right size, not into one that grows.
+    let expected = usize::try_from(body.size_hint().lower())
+        .unwrap_or(limit)
+        .min(limit);
     let mut stream = body.into_data_stream();
     // Most webhooks arrive in one chunk, which is then kept without a copy.
     let Some(first) = stream.next().await else {
@@ -86,7 +92,8 @@ pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, IngressErro
     let Some(second) = stream.next().await else {
         return Ok(first);
     };
-    let mut buffer = BytesMut::from(first);
+    let mut buffer = BytesMut::with_capacity(expected.max(first.len()));
+    buffer.extend_from_slice(&first);
     let mut next = Some(second);
     while let Some(chunk) = next {
         let chunk = chunk.map_err(IngressError::UnreadableBody)?;
