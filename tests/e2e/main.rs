@@ -3,5 +3,6 @@
 
 mod follow_ups;
 mod idempotency;
+mod receipts;
 mod scenarios;
 mod support;
