@@ -42,6 +42,6 @@ bench-sender: deps
 
 ## Signed webhooks/s through ingress vs a bare publish-and-ack handler, with latency
 ## percentiles and the ratio. FOCO_BENCH_CONNECTIONS [64], FOCO_BENCH_REQUESTS [20000],
-## FOCO_BENCH_ROUNDS [2]; starts NATS and Postgres on loopback if they are not running.
+## FOCO_BENCH_ROUNDS [5]; starts NATS and Postgres on loopback if they are not running.
 bench-ingress: deps
 	$(CARGO) bench -p foco-ingress --bench ingress
