@@ -76,14 +76,8 @@ impl SignatureScheme for InfobipSecret {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signature::test_support::secrets;
+    use crate::signature::test_support::{secrets, with};
     use axum::http::HeaderMap;
-
-    fn with(name: &HeaderName, value: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(name.clone(), value.parse().unwrap());
-        headers
-    }
 
     fn basic(user_and_password: &str) -> String {
         format!("Basic {}", BASE64.encode(user_and_password))

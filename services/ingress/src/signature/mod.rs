@@ -374,6 +374,21 @@ pub(crate) mod test_support {
     pub fn secrets(secrets: &[&str]) -> Vec<String> {
         secrets.iter().map(|secret| (*secret).to_owned()).collect()
     }
+
+    /// Owned (name, value) parameters, as a form or query is parsed.
+    pub fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect()
+    }
+
+    /// A header map with one header.
+    pub fn with(name: &axum::http::HeaderName, value: &str) -> axum::http::HeaderMap {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(name.clone(), value.parse().unwrap());
+        headers
+    }
 }
 
 #[cfg(test)]

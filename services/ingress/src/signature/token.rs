@@ -103,14 +103,8 @@ impl SignatureScheme for BasicAuth {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signature::test_support::secrets;
+    use crate::signature::test_support::{secrets, with};
     use axum::http::HeaderMap;
-
-    fn with(name: &HeaderName, value: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(name.clone(), value.parse().unwrap());
-        headers
-    }
 
     #[test]
     fn hotmart_hottok() {

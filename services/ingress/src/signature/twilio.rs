@@ -134,15 +134,8 @@ impl SignatureScheme for TwilioSignature {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signature::test_support::{fixture, secrets};
+    use crate::signature::test_support::{fixture, pairs, secrets};
     use axum::http::HeaderMap;
-
-    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-            .collect()
-    }
 
     #[test]
     fn published_vector() {

@@ -159,14 +159,7 @@ pub fn sign(secret: &str, method: VonageMethod, params: &[(String, String)]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signature::test_support::{fixture, secrets};
-
-    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-            .collect()
-    }
+    use crate::signature::test_support::{fixture, pairs, secrets};
 
     /// Vonage's libraries test with this inbound message and secret, for every
     /// method (vonage-ruby-sdk's signature tests).
