@@ -99,9 +99,7 @@ impl<R: RouteSource> Handler<R> {
             }
             calls += 1;
             let started = Instant::now();
-            // Boxed: the adapters' HTTP futures are kilobytes, and inline they would
-            // be moved with every job's task.
-            let answer = scrubbed(info, Box::pin(provider.send(&outbound)).await);
+            let answer = scrubbed(info, provider.send(&outbound).await);
             self.metrics.provider_call(
                 provider.kind(),
                 answer.label(),
