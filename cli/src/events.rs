@@ -1,6 +1,7 @@
 //! `foco events show|list`: what the rules service did with an event, rule by
 //! rule (render errors, invalid recipients, scheduled, replaced, cancelled and
-//! capped jobs), and for `show` the messages the event produced.
+//! capped jobs, or a payload no rule could read), and for `show` the messages the
+//! event produced.
 
 use std::io::Write;
 

@@ -127,6 +127,19 @@ pub struct EventPlan {
     pub invalid_recipients: Vec<InvalidRecipient>,
     /// Rules whose condition was false.
     pub skipped: usize,
+    /// Why no rule could read the event at all (its payload is not JSON); the
+    /// rest of the plan is then empty.
+    pub unreadable: Option<String>,
+}
+
+impl EventPlan {
+    /// The plan of an event no rule can read: nothing but the reason.
+    pub fn unreadable(error: &EventError) -> Self {
+        Self {
+            unreadable: Some(error.detail()),
+            ..Self::default()
+        }
+    }
 }
 
 /// A rule's preview: `Ok(None)` when its condition is false.
@@ -140,6 +153,15 @@ pub struct RulePreview {
 pub enum EventError {
     #[error("event payload is not valid JSON")]
     PayloadNotJson(#[source] serde_json::Error),
+}
+
+impl EventError {
+    /// The error with its cause, as the account reads it in the event's report.
+    pub fn detail(&self) -> String {
+        match self {
+            Self::PayloadNotJson(cause) => format!("{self}: {cause}"),
+        }
+    }
 }
 
 /// Compiles rules once per version and evaluates events against them.

@@ -116,20 +116,36 @@ pub struct NormalisedBody {
 
 #[cfg(test)]
 pub fn normalise(format: BodyFormat, raw: &Bytes) -> Result<NormalisedBody, IngressError> {
-    normalise_for(format, raw, true)
+    normalise_for(format, raw, JsonReading::Parse)
 }
 
-/// Like [`normalise`]; when no field is read from the body (`keep_value` false),
-/// JSON is only checked, not built into a value (`value` is then `null`): most
-/// presets read the event type and id from headers, and a 10 KiB order is
-/// cheaper to validate than to build.
+/// How much of a JSON body ingress reads before storing it. Form bodies are always
+/// parsed: they are stored converted to JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonReading {
+    /// The event type or id is read from the body: it is built into a value.
+    Parse,
+    /// Only checked to be JSON, so that a mistake in a hand-written sender is
+    /// answered 400 at once. Checking is cheaper than building a value.
+    Check,
+    /// Stored as it came, unread: the body is a platform's own, covered by its
+    /// signature. Should it not be JSON, rules reports that on the event.
+    Store,
+}
+
+/// Like [`normalise`], reading a JSON body only as far as `reading` says (`value`
+/// is `null` unless it is [`JsonReading::Parse`]).
 pub fn normalise_for(
     format: BodyFormat,
     raw: &Bytes,
-    keep_value: bool,
+    reading: JsonReading,
 ) -> Result<NormalisedBody, IngressError> {
-    match format {
-        BodyFormat::Json if !keep_value => {
+    match (format, reading) {
+        (BodyFormat::Json, JsonReading::Store) => Ok(NormalisedBody {
+            payload: raw.clone(),
+            value: Value::Null,
+        }),
+        (BodyFormat::Json, JsonReading::Check) => {
             serde_json::from_slice::<serde::de::IgnoredAny>(raw)
                 .map_err(IngressError::InvalidJson)?;
             Ok(NormalisedBody {
@@ -137,7 +153,7 @@ pub fn normalise_for(
                 value: Value::Null,
             })
         }
-        BodyFormat::Json => {
+        (BodyFormat::Json, JsonReading::Parse) => {
             let value: Value = serde_json::from_slice(raw).map_err(IngressError::InvalidJson)?;
             // Valid JSON is published byte for byte, as the sender wrote it.
             Ok(NormalisedBody {
@@ -145,7 +161,7 @@ pub fn normalise_for(
                 value,
             })
         }
-        BodyFormat::Form => {
+        (BodyFormat::Form, _) => {
             let value = form_to_json(raw)?;
             let payload = serde_json::to_vec(&value).map_err(IngressError::InvalidJson)?;
             Ok(NormalisedBody {
@@ -274,13 +290,16 @@ mod tests {
             normalise(BodyFormat::Json, &Bytes::from_static(b"{nope")),
             Err(IngressError::InvalidJson(_))
         ));
-        let checked_only = normalise_for(BodyFormat::Json, &raw, false).unwrap();
+        let checked_only = normalise_for(BodyFormat::Json, &raw, JsonReading::Check).unwrap();
         assert_eq!(checked_only.payload, raw);
         assert_eq!(checked_only.value, Value::Null);
         for garbage in [&b"{nope"[..], b"{} {}", b""] {
-            assert!(
-                normalise_for(BodyFormat::Json, &Bytes::copy_from_slice(garbage), false).is_err()
-            );
+            let garbage = Bytes::copy_from_slice(garbage);
+            assert!(normalise_for(BodyFormat::Json, &garbage, JsonReading::Check).is_err());
+            // Stored unread, byte for byte: rules reports it on the event.
+            let stored = normalise_for(BodyFormat::Json, &garbage, JsonReading::Store).unwrap();
+            assert_eq!(stored.payload, garbage);
+            assert_eq!(stored.value, Value::Null);
         }
     }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind};
 use foco_proto::v1::EventEnvelope;
+use foco_rule_engine::EventPlan;
 use futures::StreamExt;
 use prost::Message as _;
 use tokio::sync::Semaphore;
@@ -61,9 +62,11 @@ pub async fn handle_event(state: &RulesState, payload: &[u8], delivery: Delivery
     let plan = match state.engine.plan(&event, &source, now_ms) {
         Ok(plan) => plan,
         Err(error) => {
-            return Outcome::Drop {
-                reason: error.to_string(),
-            };
+            // Ingress stores a platform's body as signed, unread; one that is not
+            // JSON is reported on the event, where the account looks for it.
+            state.metrics.unreadable_events.inc();
+            tracing::warn!(event_id = %event.event_id, error = %error.detail(), "event cannot be read by any rule");
+            EventPlan::unreadable(&error)
         }
     };
     for failure in &plan.failures {

@@ -13,6 +13,8 @@ pub struct RulesMetrics {
     pub events: Family<OutcomeLabels, Counter>,
     pub jobs_published: Counter,
     pub rule_failures: Counter,
+    /// Events no rule could read (a payload that is not JSON), each reported.
+    pub unreadable_events: Counter,
     pub scheduled_published: Counter,
     /// Due jobs JetStream had already stored: a pass repeated after a crash.
     pub scheduled_duplicates: Counter,
@@ -26,6 +28,7 @@ impl RulesMetrics {
             events: Family::default(),
             jobs_published: Counter::default(),
             rule_failures: Counter::default(),
+            unreadable_events: Counter::default(),
             scheduled_published: Counter::default(),
             scheduled_duplicates: Counter::default(),
             jobs_scheduled: Counter::default(),
@@ -45,6 +48,11 @@ impl RulesMetrics {
             "rule_failures",
             "Rules that failed to evaluate or render for an event",
             metrics.rule_failures.clone(),
+        );
+        registry.register(
+            "unreadable_events",
+            "Events no rule could read (a payload that is not JSON), reported on the event",
+            metrics.unreadable_events.clone(),
         );
         registry.register(
             "scheduled_published",

@@ -146,6 +146,14 @@ pub async fn apply(
         }
     }
 
+    if let Some(reason) = &plan.unreadable {
+        reports.push(Report {
+            rule_id: "",
+            rule_name: "",
+            kind: "unreadable",
+            detail: reason.clone(),
+        });
+    }
     for failure in &plan.failures {
         reports.push(Report {
             rule_id: &failure.rule_id,

@@ -9,10 +9,13 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use foco_proto::v1::Source;
 use serde::Serialize;
 use tracing::field::Empty;
 
-use crate::body::{BodyFormat, body_format, check_declared_length, normalise_for, read_limited};
+use crate::body::{
+    BodyFormat, JsonReading, body_format, check_declared_length, normalise_for, read_limited,
+};
 use crate::error::IngressError;
 use crate::event_fields::{read_field, reads_body};
 use crate::publish::{EventParts, envelope_headers, publish_event};
@@ -66,7 +69,7 @@ enum Outcome {
     responses(
         (status = 202, description = "Stored on FOCO_EVENTS", body = AcceptedBody),
         (status = 200, description = "WooCommerce's creation ping: answered, not stored", body = PingBody),
-        (status = 400, description = "The body is not valid JSON or form data", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The body is not valid form data, or not valid JSON where JSON is read: when the event type or id comes from the body, and for the hand-written presets (generic, basic-auth, bearer, none). Other presets store the body as signed; rules reports one that is not JSON on the event", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing, wrong or stale signature", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No source has this token", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 410, description = "The source is disabled: stop sending", body = crate::problem::Problem, content_type = "application/problem+json"),
@@ -101,7 +104,9 @@ pub async fn receive_webhook(
             duplicate,
         }) => {
             state.metrics.accepted(duplicate);
-            tracing::info!(duplicate, "webhook accepted");
+            // Debug, like refusals: at thousands of webhooks a second a line each
+            // is volume, not news; the counts are in the metrics.
+            tracing::debug!(duplicate, "webhook accepted");
             (
                 StatusCode::ACCEPTED,
                 Json(AcceptedBody {
@@ -113,7 +118,7 @@ pub async fn receive_webhook(
         }
         Ok(Outcome::Ping) => {
             state.metrics.ping();
-            tracing::info!("woocommerce creation ping answered");
+            tracing::debug!("woocommerce creation ping answered");
             (StatusCode::OK, Json(PingBody { ping: true })).into_response()
         }
         Err(error) => {
@@ -192,9 +197,7 @@ async fn handle(
         .verify(&signed, &resolved.secrets)
         .map_err(IngressError::Signature)?;
 
-    let reads_fields_from_body =
-        reads_body(&source.event_type_from) || reads_body(&source.event_id_from);
-    let body = normalise_for(format, &raw_body, reads_fields_from_body)?;
+    let body = normalise_for(format, &raw_body, json_reading(source))?;
     let event_type = read_field(&source.event_type_from, headers, &body.value).unwrap_or_default();
     let external_id = read_field(&source.event_id_from, headers, &body.value)
         .or_else(|| verifier.default_event_id(headers));
@@ -224,6 +227,27 @@ async fn handle(
         event_id,
         duplicate: published.duplicate,
     })
+}
+
+/// Presets for requests written by hand: the account's own code, a script, a form
+/// tool. Their JSON bodies are checked at the door, so that a mistake is answered
+/// 400 while its author is looking. An unknown or empty preset counts as one.
+const HAND_WRITTEN_PRESETS: [&str; 4] = ["generic", "basic-auth", "bearer", "none"];
+
+/// How far a JSON body of `source` is read: parsed when the event type or id comes
+/// from it; checked for hand-written senders; otherwise stored unread. A platform
+/// preset's body is the platform's own JSON under its signature, and a 400 would
+/// only make the platform retry and, in the end, disable the webhook (Shopify does
+/// after 8 failures): should such a body not be JSON, rules reports it on the event
+/// (`foco events reports`).
+fn json_reading(source: &Source) -> JsonReading {
+    if reads_body(&source.event_type_from) || reads_body(&source.event_id_from) {
+        JsonReading::Parse
+    } else if source.preset.is_empty() || HAND_WRITTEN_PRESETS.contains(&source.preset.as_str()) {
+        JsonReading::Check
+    } else {
+        JsonReading::Store
+    }
 }
 
 pub(crate) fn unix_seconds(time: SystemTime) -> i64 {

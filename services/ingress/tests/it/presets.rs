@@ -582,3 +582,68 @@ async fn the_generic_preset() {
     assert_eq!(send(now(), "other", body).await.unwrap().status(), 401);
     assert_eq!(harness.stored_events().await, 1);
 }
+
+/// A signed body that says JSON but is not: sources fed by hand-written code
+/// (bearer here) and sources whose event type or id is read from the body
+/// (Stripe) answer 400 and store nothing; a platform preset that reads only
+/// headers (Shopify) stores it byte for byte, and rules reports it on the event.
+#[tokio::test]
+async fn malformed_json_is_refused_where_it_is_read_or_hand_written() {
+    let mut harness = start().await;
+    let malformed = b"{\"id\": 820982911946154508, \"total_price\": ".to_vec();
+    let case = |preset: &'static str, headers, sign: Signer| Case {
+        preset,
+        body: malformed.clone(),
+        content_type: "application/json",
+        query: "",
+        headers,
+        sign,
+        event_type: "",
+        external_id: "",
+        timestamped: false,
+        tamper: Tamper::Nothing,
+    };
+    let refused = [
+        case("bearer", vec![], |s| {
+            vec![("Authorization", format!("Bearer {}", s.secret))]
+        }),
+        case("stripe", vec![], |s| {
+            vec![("Stripe-Signature", signing::stripe(s.secret, s.now, s.body))]
+        }),
+    ];
+    let before = harness.stored_events().await;
+    for case in &refused {
+        let source = preset_source(&mut harness, case.preset, case.preset, &["s3cret"], None).await;
+        let (status, answer) = post(&harness, &source, case, "s3cret", now(), false).await;
+        assert_eq!(status, 400, "{}: {answer}", case.preset);
+        assert_eq!(answer["type"], "https://foco.dev/problems/invalid-argument");
+        assert!(
+            answer["detail"].as_str().unwrap().contains("JSON"),
+            "{}: {answer}",
+            case.preset
+        );
+    }
+    assert_eq!(harness.stored_events().await, before, "nothing was stored");
+
+    let shopify = case(
+        "shopify",
+        vec![
+            ("X-Shopify-Topic", "orders/create"),
+            (
+                "X-Shopify-Webhook-Id",
+                "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
+            ),
+        ],
+        |s| vec![("X-Shopify-Hmac-Sha256", base64_hmac(s))],
+    );
+    let source = preset_source(&mut harness, "shop", "shopify", &["s3cret"], None).await;
+    let (status, answer) = post(&harness, &source, &shopify, "s3cret", now(), false).await;
+    assert_eq!(status, 202, "{answer}");
+    let stored = harness.stored_event(before + 1).await.envelope;
+    assert_eq!(stored.payload, malformed);
+    assert_eq!(stored.event_type, "orders/create");
+    // A tampered or unsigned copy is still refused: only the JSON check is skipped.
+    let (status, _) = post(&harness, &source, &shopify, "wrong-secret", now(), false).await;
+    assert_eq!(status, 401);
+    assert_eq!(harness.stored_events().await, before + 1);
+}

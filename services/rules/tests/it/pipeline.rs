@@ -141,3 +141,27 @@ async fn an_undecodable_event_is_terminated_not_redelivered_for_ever() {
     assert_eq!(rig.read_jobs().await.len(), 1);
     rig.stop().await;
 }
+
+/// Ingress stores a platform's body unread, so one that is not JSON can reach
+/// rules: it is reported on the event and acknowledged, and the next event is
+/// handled as usual.
+#[tokio::test]
+async fn an_event_whose_payload_is_not_json_is_reported_not_lost() {
+    let rig = Rig::start().await;
+    rig.upsert_rule("thanks", "", &["+52 55 0000 0001"], "hola")
+        .await;
+    rig.publish_event("evt-broken", "evt-broken", "orders/create", "{\"id\": ")
+        .await;
+    rig.publish_event("evt-ok", "evt-ok", "orders/create", ORDER)
+        .await;
+    rig.wait_until_idle().await;
+    let reports = rig.reports("unreadable").await;
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(
+        reports[0].starts_with("event payload is not valid JSON: EOF while parsing"),
+        "{}",
+        reports[0]
+    );
+    assert_eq!(rig.read_jobs().await.len(), 1, "only the readable event");
+    rig.stop().await;
+}

@@ -267,7 +267,7 @@ pub(crate) async fn respond(
         Ok(handled) => {
             let kind = handled.kind.as_str();
             state.metrics.callback(provider, kind, handled.outcome, "");
-            tracing::info!(
+            tracing::debug!(
                 kind,
                 outcome = handled.outcome,
                 "provider callback accepted"
