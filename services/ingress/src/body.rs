@@ -106,8 +106,9 @@ pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, IngressErro
     Ok(buffer.freeze())
 }
 
-/// A body as JSON: the bytes published (`payload`) and the parsed value used to
-/// read the event type and id.
+/// A body as JSON: the bytes published (`payload`), and for a form body the value
+/// it became, from which fields are read. A JSON body is published as received
+/// and its fields are read from `payload` (`value` is then `null`).
 #[derive(Debug, Clone)]
 pub struct NormalisedBody {
     pub payload: Bytes,
@@ -116,52 +117,43 @@ pub struct NormalisedBody {
 
 #[cfg(test)]
 pub fn normalise(format: BodyFormat, raw: &Bytes) -> Result<NormalisedBody, IngressError> {
-    normalise_for(format, raw, JsonReading::Parse)
+    normalise_for(format, raw, JsonReading::Check)
 }
 
 /// How much of a JSON body ingress reads before storing it. Form bodies are always
 /// parsed: they are stored converted to JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JsonReading {
-    /// The event type or id is read from the body: it is built into a value.
-    Parse,
+    /// The event type or id comes from the body: read, in one pass that also
+    /// checks it is JSON, by [`crate::event_fields::read_event_fields`].
+    ReadFields,
     /// Only checked to be JSON, so that a mistake in a hand-written sender is
-    /// answered 400 at once. Checking is cheaper than building a value.
+    /// answered 400 at once.
     Check,
     /// Stored as it came, unread: the body is a platform's own, covered by its
     /// signature. Should it not be JSON, rules reports that on the event.
     Store,
 }
 
-/// Like [`normalise`], reading a JSON body only as far as `reading` says (`value`
-/// is `null` unless it is [`JsonReading::Parse`]).
+/// Checks a JSON body if `reading` says so, and converts a form body to JSON.
 pub fn normalise_for(
     format: BodyFormat,
     raw: &Bytes,
     reading: JsonReading,
 ) -> Result<NormalisedBody, IngressError> {
-    match (format, reading) {
-        (BodyFormat::Json, JsonReading::Store) => Ok(NormalisedBody {
-            payload: raw.clone(),
-            value: Value::Null,
-        }),
-        (BodyFormat::Json, JsonReading::Check) => {
-            serde_json::from_slice::<serde::de::IgnoredAny>(raw)
-                .map_err(IngressError::InvalidJson)?;
+    match format {
+        BodyFormat::Json => {
+            if reading == JsonReading::Check {
+                serde_json::from_slice::<serde::de::IgnoredAny>(raw)
+                    .map_err(IngressError::InvalidJson)?;
+            }
+            // Published byte for byte, as the sender wrote it.
             Ok(NormalisedBody {
                 payload: raw.clone(),
                 value: Value::Null,
             })
         }
-        (BodyFormat::Json, JsonReading::Parse) => {
-            let value: Value = serde_json::from_slice(raw).map_err(IngressError::InvalidJson)?;
-            // Valid JSON is published byte for byte, as the sender wrote it.
-            Ok(NormalisedBody {
-                payload: raw.clone(),
-                value,
-            })
-        }
-        (BodyFormat::Form, _) => {
+        BodyFormat::Form => {
             let value = form_to_json(raw)?;
             let payload = serde_json::to_vec(&value).map_err(IngressError::InvalidJson)?;
             Ok(NormalisedBody {
@@ -283,23 +275,23 @@ mod tests {
     #[test]
     fn json_is_kept_byte_for_byte_and_garbage_is_refused() {
         let raw = Bytes::from_static(b"{ \"a\" : 1 }");
-        let body = normalise(BodyFormat::Json, &raw).unwrap();
-        assert_eq!(body.payload, raw);
-        assert_eq!(body.value, json!({"a": 1}));
+        let checked = normalise(BodyFormat::Json, &raw).unwrap();
+        assert_eq!(checked.payload, raw);
+        assert_eq!(checked.value, Value::Null);
         assert!(matches!(
             normalise(BodyFormat::Json, &Bytes::from_static(b"{nope")),
             Err(IngressError::InvalidJson(_))
         ));
-        let checked_only = normalise_for(BodyFormat::Json, &raw, JsonReading::Check).unwrap();
-        assert_eq!(checked_only.payload, raw);
-        assert_eq!(checked_only.value, Value::Null);
         for garbage in [&b"{nope"[..], b"{} {}", b""] {
             let garbage = Bytes::copy_from_slice(garbage);
             assert!(normalise_for(BodyFormat::Json, &garbage, JsonReading::Check).is_err());
-            // Stored unread, byte for byte: rules reports it on the event.
-            let stored = normalise_for(BodyFormat::Json, &garbage, JsonReading::Store).unwrap();
-            assert_eq!(stored.payload, garbage);
-            assert_eq!(stored.value, Value::Null);
+            // Stored unread, byte for byte: rules reports it on the event. (Read
+            // for fields, it is refused by the pass that reads them.)
+            for reading in [JsonReading::Store, JsonReading::ReadFields] {
+                let stored = normalise_for(BodyFormat::Json, &garbage, reading).unwrap();
+                assert_eq!(stored.payload, garbage);
+                assert_eq!(stored.value, Value::Null);
+            }
         }
     }
 

@@ -31,30 +31,6 @@ impl FieldLocation {
         }
         None
     }
-
-    /// The field's value as text; objects, arrays and nulls count as absent.
-    pub fn read(&self, headers: &HeaderMap, payload: &Value) -> Option<String> {
-        let text = match self {
-            Self::Header(name) => headers.get(name)?.to_str().ok()?.trim().to_owned(),
-            Self::Body(path) => {
-                let mut current = payload;
-                for segment in path {
-                    current = match current {
-                        Value::Object(object) => object.get(segment)?,
-                        Value::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
-                        _ => return None,
-                    };
-                }
-                match current {
-                    Value::String(text) => text.trim().to_owned(),
-                    Value::Number(number) => number.to_string(),
-                    Value::Bool(flag) => flag.to_string(),
-                    Value::Null | Value::Array(_) | Value::Object(_) => return None,
-                }
-            }
-        };
-        (!text.is_empty()).then_some(text)
-    }
 }
 
 /// Whether any alternative of `spec` reads the body.
@@ -67,18 +43,116 @@ pub fn reads_body(spec: &str) -> bool {
     })
 }
 
-/// Reads the field named by `spec` (may be empty): the first alternative present.
-pub fn read_field(spec: &str, headers: &HeaderMap, payload: &Value) -> Option<String> {
-    spec.split('|').find_map(|alternative| {
-        if alternative.trim().is_empty() {
-            return None;
+/// What a body's fields are read from: JSON as received (read in one pass, which
+/// also checks it is JSON) or the value a form body became.
+#[derive(Debug, Clone, Copy)]
+pub enum BodyFields<'a> {
+    Json(&'a [u8]),
+    Value(&'a Value),
+}
+
+/// The event type and the sender's event id, each the first alternative of its
+/// spec that is present.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct EventFields {
+    pub event_type: Option<String>,
+    pub external_id: Option<String>,
+}
+
+/// Reads both fields; the body is read only if a spec names it, and then once for
+/// both. An error means the body is JSON to be read and is not JSON.
+pub fn read_event_fields(
+    event_type_from: &str,
+    event_id_from: &str,
+    headers: &HeaderMap,
+    body: BodyFields<'_>,
+) -> Result<EventFields, serde_json::Error> {
+    let type_locations = locations(event_type_from);
+    let id_locations = locations(event_id_from);
+    let body_paths: Vec<&[String]> = type_locations
+        .iter()
+        .chain(&id_locations)
+        .filter_map(|location| match location {
+            FieldLocation::Body(path) => Some(path.as_slice()),
+            FieldLocation::Header(_) => None,
+        })
+        .collect();
+    let body_values = match body {
+        _ if body_paths.is_empty() => Vec::new(),
+        BodyFields::Json(raw) => crate::json_paths::read_paths(raw, &body_paths)?,
+        BodyFields::Value(value) => body_paths
+            .iter()
+            .map(|path| value_text(value, path))
+            .collect(),
+    };
+    // Body values come in the order of the body locations above.
+    let mut body_values = body_values.into_iter();
+    let mut first_present = |locations: &[FieldLocation]| {
+        let mut present = None;
+        for location in locations {
+            let text = match location {
+                FieldLocation::Header(name) => header_text(headers, name),
+                FieldLocation::Body(_) => body_values.next().flatten(),
+            };
+            let text = text
+                .map(|text| text.trim().to_owned())
+                .filter(|text| !text.is_empty());
+            if present.is_none() {
+                present = text;
+            }
         }
-        let Some(location) = FieldLocation::parse(alternative) else {
-            tracing::debug!(spec, "unreadable field location, ignoring");
-            return None;
-        };
-        location.read(headers, payload)
+        present
+    };
+    let event_type = first_present(&type_locations);
+    let external_id = first_present(&id_locations);
+    Ok(EventFields {
+        event_type,
+        external_id,
     })
+}
+
+/// The readable alternatives of `spec`, in order.
+fn locations(spec: &str) -> Vec<FieldLocation> {
+    spec.split('|')
+        .filter(|alternative| !alternative.trim().is_empty())
+        .filter_map(|alternative| {
+            let location = FieldLocation::parse(alternative);
+            if location.is_none() {
+                tracing::debug!(spec, "unreadable field location, ignoring");
+            }
+            location
+        })
+        .collect()
+}
+
+fn header_text(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
+    Some(headers.get(name)?.to_str().ok()?.to_owned())
+}
+
+/// The scalar at `path` in `value` as text; objects, arrays and nulls are absent.
+fn value_text(value: &Value, path: &[String]) -> Option<String> {
+    let mut current = value;
+    for segment in path {
+        current = match current {
+            Value::Object(object) => object.get(segment)?,
+            Value::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    match current {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        Value::Bool(flag) => Some(flag.to_string()),
+        Value::Null | Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
+/// Reads the field named by `spec` (may be empty) from headers and a value.
+#[cfg(test)]
+pub fn read_field(spec: &str, headers: &HeaderMap, payload: &Value) -> Option<String> {
+    read_event_fields(spec, "", headers, BodyFields::Value(payload))
+        .expect("a value is always readable")
+        .event_type
 }
 
 #[cfg(test)]

@@ -44,6 +44,7 @@ mod config;
 mod error;
 mod event_fields;
 mod http_trace;
+mod json_paths;
 mod metrics;
 mod openapi;
 mod problem;

@@ -18,7 +18,7 @@ use crate::callbacks::infobip::{infobip_inbound, infobip_reports};
 use crate::callbacks::telnyx::telnyx_event;
 use crate::callbacks::twilio::{twilio_inbound, twilio_status};
 use crate::callbacks::vonage::{vonage_inbound, vonage_status};
-use crate::event_fields::read_field;
+use crate::event_fields::{BodyFields, read_event_fields, read_field};
 use crate::signature::{
     InfobipSecret, SignatureScheme as _, TelnyxSignature, VonageMethod, VonageSignature,
 };
@@ -224,4 +224,73 @@ proptest! {
         let _ = request.public_url();
         let _ = request.query();
     }
+
+    /// Reading fields straight from JSON bytes gives what reading them from the
+    /// parsed value gives, and refuses exactly what does not parse.
+    #[test]
+    fn fields_read_from_json_bytes_match_the_parsed_value(
+        value in json_value(),
+        type_spec in field_spec(),
+        id_spec in field_spec(),
+        garbage in proptest::collection::vec(any::<u8>(), 0..256),
+    ) {
+        let headers = HeaderMap::new();
+        let raw = serde_json::to_vec(&value).unwrap();
+        // Compared with the value parsed from the same text, so floats agree.
+        let parsed: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        prop_assert_eq!(
+            read_event_fields(&type_spec, &id_spec, &headers, BodyFields::Json(&raw)).unwrap(),
+            read_event_fields(&type_spec, &id_spec, &headers, BodyFields::Value(&parsed)).unwrap()
+        );
+        let parses = serde_json::from_slice::<serde_json::Value>(&garbage).is_ok();
+        prop_assert_eq!(
+            read_event_fields("body:type", "", &headers, BodyFields::Json(&garbage)).is_ok(),
+            parses
+        );
+    }
+}
+
+/// JSON of a few levels whose keys often match [`field_spec`]'s paths.
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("JSON numbers are finite", |number| number.is_finite())
+            .prop_map(Value::from),
+        "[ -~\\u{e9}\\u{1F4F1}]{0,12}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::btree_map(
+                prop_oneof![Just("type"), Just("id"), Just("a"), Just("0"), Just("d\"q")]
+                    .prop_map(str::to_owned),
+                inner,
+                0..5
+            )
+            .prop_map(|map| Value::Object(map.into_iter().collect())),
+        ]
+    })
+}
+
+/// Body paths (and a header) over the keys [`json_value`] uses, with alternatives.
+fn field_spec() -> impl Strategy<Value = String> {
+    let segment = prop_oneof![
+        Just("type"),
+        Just("id"),
+        Just("a"),
+        Just("0"),
+        Just("1"),
+        Just("d\"q")
+    ];
+    let location = prop_oneof![
+        proptest::collection::vec(segment, 1..4)
+            .prop_map(|path| format!("body:{}", path.join("."))),
+        Just("header:x-event".to_owned()),
+    ];
+    proptest::collection::vec(location, 0..3).prop_map(|alternatives| alternatives.join("|"))
 }

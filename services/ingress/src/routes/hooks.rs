@@ -17,7 +17,7 @@ use crate::body::{
     BodyFormat, JsonReading, body_format, check_declared_length, normalise_for, read_limited,
 };
 use crate::error::IngressError;
-use crate::event_fields::{read_field, reads_body};
+use crate::event_fields::{BodyFields, read_event_fields, reads_body};
 use crate::publish::{EventParts, envelope_headers, publish_event};
 use crate::signature::{SignedRequest, Verifier};
 use crate::state::AppState;
@@ -198,8 +198,20 @@ async fn handle(
         .map_err(IngressError::Signature)?;
 
     let body = normalise_for(format, &raw_body, json_reading(source))?;
-    let event_type = read_field(&source.event_type_from, headers, &body.value).unwrap_or_default();
-    let external_id = read_field(&source.event_id_from, headers, &body.value)
+    let fields_from = match format {
+        BodyFormat::Json => BodyFields::Json(&raw_body),
+        BodyFormat::Form => BodyFields::Value(&body.value),
+    };
+    let fields = read_event_fields(
+        &source.event_type_from,
+        &source.event_id_from,
+        headers,
+        fields_from,
+    )
+    .map_err(IngressError::InvalidJson)?;
+    let event_type = fields.event_type.unwrap_or_default();
+    let external_id = fields
+        .external_id
         .or_else(|| verifier.default_event_id(headers));
     let event_id = match &external_id {
         Some(external_id) => foco_bus::event_id_from_external(&source.id, external_id),
@@ -234,15 +246,15 @@ async fn handle(
 /// 400 while its author is looking. An unknown or empty preset counts as one.
 const HAND_WRITTEN_PRESETS: [&str; 4] = ["generic", "basic-auth", "bearer", "none"];
 
-/// How far a JSON body of `source` is read: parsed when the event type or id comes
-/// from it; checked for hand-written senders; otherwise stored unread. A platform
+/// How far a JSON body of `source` is read: for its fields when the event type or
+/// id comes from it; checked for hand-written senders; otherwise stored unread. A platform
 /// preset's body is the platform's own JSON under its signature, and a 400 would
 /// only make the platform retry and, in the end, disable the webhook (Shopify does
 /// after 8 failures): should such a body not be JSON, rules reports it on the event
 /// (`foco events reports`).
 fn json_reading(source: &Source) -> JsonReading {
     if reads_body(&source.event_type_from) || reads_body(&source.event_id_from) {
-        JsonReading::Parse
+        JsonReading::ReadFields
     } else if source.preset.is_empty() || HAND_WRITTEN_PRESETS.contains(&source.preset.as_str()) {
         JsonReading::Check
     } else {
