@@ -5,29 +5,14 @@
 use std::time::Duration;
 
 use foco_harness::{ACCOUNT, TestSystem};
-use foco_proto::v1::scheduling_service_client::SchedulingServiceClient;
 use foco_proto::v1::{ListScheduledJobsRequest, UpsertRuleRequest};
 use foco_testkit::wait_for;
 
 use crate::support::*;
 
 async fn scheduled(system: &TestSystem, state: &str) -> Vec<foco_proto::v1::ScheduledJob> {
-    let channel = tonic::transport::Endpoint::from_shared(system.control.grpc_url.clone())
-        .expect("url")
-        .connect()
-        .await
-        .expect("connect");
-    let mut client =
-        SchedulingServiceClient::with_interceptor(channel, |mut request: tonic::Request<()>| {
-            request.metadata_mut().insert(
-                "authorization",
-                format!("Bearer {}", foco_harness::ADMIN_KEY)
-                    .parse()
-                    .expect("header"),
-            );
-            Ok(request)
-        });
-    client
+    system
+        .scheduling()
         .list_scheduled_jobs(ListScheduledJobsRequest {
             account: ACCOUNT.to_owned(),
             state: state.to_owned(),

@@ -3,6 +3,7 @@
 
 mod follow_ups;
 mod idempotency;
+mod malformed;
 mod receipts;
 mod scenarios;
 mod support;

@@ -43,14 +43,13 @@ fn hmac_source(
 pub async fn configure_shop(system: &TestSystem) -> Source {
     let mut admin = system.admin();
     let source = admin
-        .upsert_source(hmac_source(
-            "shop",
-            "X-Shopify-Hmac-Sha256",
-            "",
-            SHOPIFY_SECRET,
-            "header:X-Shopify-Topic",
-            "header:X-Shopify-Event-Id",
-        ))
+        .upsert_source(UpsertSourceRequest {
+            account: ACCOUNT.to_owned(),
+            name: "shop".to_owned(),
+            preset: "shopify".to_owned(),
+            secret: SHOPIFY_SECRET.to_owned(),
+            ..Default::default()
+        })
         .await
         .expect("create shop source")
         .into_inner();

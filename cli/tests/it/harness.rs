@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use foco_control_client::ControlApi;
-use secrecy::SecretString;
 
 pub use foco_harness::ADMIN_KEY;
 pub const INGRESS_URL: &str = "https://hooks.example.test/";
@@ -12,20 +11,14 @@ pub const INGRESS_URL: &str = "https://hooks.example.test/";
 /// foco-control on a fresh database and bus prefix (`foco_harness::TestControl`).
 pub type Control = foco_harness::TestControl;
 
-/// The clients the CLI's tests use.
+/// The clients the CLI's tests use (`scheduling()` is the harness's own).
 pub trait ControlClients {
     fn api(&self) -> ControlApi;
-    fn scheduling(&self) -> foco_control_client::SchedulingApi;
 }
 
 impl ControlClients for Control {
     fn api(&self) -> ControlApi {
         self.admin()
-    }
-
-    fn scheduling(&self) -> foco_control_client::SchedulingApi {
-        foco_control_client::connect_scheduling(&self.grpc_url, &SecretString::from(ADMIN_KEY))
-            .unwrap()
     }
 }
 

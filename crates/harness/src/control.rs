@@ -1,7 +1,7 @@
 use std::net::SocketAddr;
 
 use foco_control::{App, Config};
-use foco_control_client::ControlApi;
+use foco_control_client::{ControlApi, SchedulingApi};
 use foco_testkit::{TestBus, TestDatabase};
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
@@ -61,6 +61,12 @@ impl TestControl {
 
     pub fn admin(&self) -> ControlApi {
         self.client(ADMIN_KEY)
+    }
+
+    /// The scheduling API (delayed jobs, event reports) with the admin key.
+    pub fn scheduling(&self) -> SchedulingApi {
+        foco_control_client::connect_scheduling(&self.grpc_url, &SecretString::from(ADMIN_KEY))
+            .expect("scheduling client")
     }
 
     /// Stops the App and waits for `run` to return; panics if it failed.

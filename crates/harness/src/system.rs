@@ -2,7 +2,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use foco_control_client::ControlApi;
+use foco_control_client::{ControlApi, SchedulingApi};
 use foco_proto::v1::{
     ListMessagesRequest, Message, UpsertAccountRequest, UpsertProviderRouteRequest,
 };
@@ -140,6 +140,10 @@ impl TestSystem {
 
     pub fn admin(&self) -> ControlApi {
         self.control.admin()
+    }
+
+    pub fn scheduling(&self) -> SchedulingApi {
+        self.control.scheduling()
     }
 
     pub fn outbox_path(&self) -> PathBuf {
