@@ -241,24 +241,37 @@ async fn handle(
     })
 }
 
-/// Presets for requests written by hand: the account's own code, a script, a form
-/// tool. Their JSON bodies are checked at the door, so that a mistake is answered
-/// 400 while its author is looking. An unknown or empty preset counts as one.
-const HAND_WRITTEN_PRESETS: [&str; 4] = ["generic", "basic-auth", "bearer", "none"];
+/// Presets of platforms: their bodies are the platform's own JSON, covered by its
+/// signature. The others (generic, basic-auth, bearer, none, or none named) serve
+/// requests written by hand: the account's own code, a script, a form tool.
+const PLATFORM_PRESETS: [&str; 12] = [
+    "standard-webhooks",
+    "stripe",
+    "shopify",
+    "woocommerce",
+    "github",
+    "typeform",
+    "calendly",
+    "hubspot",
+    "mercadopago",
+    "tiendanube",
+    "hotmart",
+    "twilio",
+];
 
 /// How far a JSON body of `source` is read: for its fields when the event type or
-/// id comes from it; checked for hand-written senders; otherwise stored unread. A platform
-/// preset's body is the platform's own JSON under its signature, and a 400 would
-/// only make the platform retry and, in the end, disable the webhook (Shopify does
-/// after 8 failures): should such a body not be JSON, rules reports it on the event
-/// (`foco events reports`).
+/// id comes from it; otherwise stored unread for a platform preset and checked for
+/// the rest, so that a hand-written sender's mistake is answered 400 while its
+/// author is looking. A platform would only retry a 400 and, as Shopify does, in
+/// the end drop the webhook: should its body not be JSON, rules reports that on
+/// the event (`foco events show`).
 fn json_reading(source: &Source) -> JsonReading {
     if reads_body(&source.event_type_from) || reads_body(&source.event_id_from) {
         JsonReading::ReadFields
-    } else if source.preset.is_empty() || HAND_WRITTEN_PRESETS.contains(&source.preset.as_str()) {
-        JsonReading::Check
-    } else {
+    } else if PLATFORM_PRESETS.contains(&source.preset.as_str()) {
         JsonReading::Store
+    } else {
+        JsonReading::Check
     }
 }
 
@@ -272,4 +285,48 @@ pub(crate) fn unix_millis(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |elapsed| {
         i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(preset: &str, event_type_from: &str) -> Source {
+        Source {
+            preset: preset.to_owned(),
+            event_type_from: event_type_from.to_owned(),
+            event_id_from: "header:X-Id".to_owned(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn json_is_read_for_fields_checked_for_hand_written_senders_stored_for_platforms() {
+        for preset in [
+            "generic",
+            "basic-auth",
+            "bearer",
+            "none",
+            "",
+            "not-a-preset",
+        ] {
+            assert_eq!(
+                json_reading(&source(preset, "")),
+                JsonReading::Check,
+                "{preset:?}"
+            );
+        }
+        for preset in ["shopify", "woocommerce", "github"] {
+            assert_eq!(
+                json_reading(&source(preset, "header:X-Topic")),
+                JsonReading::Store
+            );
+        }
+        for preset in ["stripe", "shopify", "generic"] {
+            assert_eq!(
+                json_reading(&source(preset, "header:X-Topic|body:type")),
+                JsonReading::ReadFields
+            );
+        }
+    }
 }
