@@ -12,7 +12,7 @@ use foco_proto::v1::{
 };
 use uuid::Uuid;
 
-use super::verification::{SourceSettings, StoredVerification, source_settings};
+use super::verification::{SourceSettings, StoredVerification, is_platform, source_settings};
 use super::{AppState, accounts, millis};
 use crate::auth::Caller;
 use crate::crypto::new_source_token;
@@ -80,6 +80,7 @@ impl SourceRow {
             rate_limit_per_second: u32::try_from(self.rate_limit_per_second).unwrap_or(0),
             rate_limit_burst: u32::try_from(self.rate_limit_burst).unwrap_or(0),
             secret_count: u32::try_from(self.secrets_encrypted.len()).unwrap_or(u32::MAX),
+            platform_preset: is_platform(&self.preset),
         })
     }
 }

@@ -20,7 +20,7 @@ use foco_proto::v1::UpsertSourceRequest;
 use crate::error::ApiError;
 use crate::validate;
 
-pub use presets::PRESET_NAMES;
+pub use presets::{PRESET_NAMES, is_platform};
 pub use stored::{StoredEncoding, StoredVerification};
 
 /// Seconds a timestamped scheme's timestamp may differ from now when unset.
@@ -179,6 +179,28 @@ mod tests {
             }
             let settings = source_settings(&request(name)).unwrap();
             assert_eq!(settings.preset, name);
+        }
+    }
+
+    #[test]
+    fn platform_presets_are_all_but_the_hand_written_ones() {
+        let platforms: Vec<&str> = PRESET_NAMES
+            .into_iter()
+            .filter(|name| is_platform(name))
+            .collect();
+        assert_eq!(platforms.len(), PRESET_NAMES.len() - 4);
+        for name in [
+            "generic",
+            "basic-auth",
+            "bearer",
+            "none",
+            "",
+            "no-such-preset",
+        ] {
+            assert!(!is_platform(name), "{name:?}");
+        }
+        for name in ["shopify", "stripe", "github", "twilio"] {
+            assert!(is_platform(name), "{name}");
         }
     }
 

@@ -24,6 +24,17 @@ pub const PRESET_NAMES: [&str; 16] = [
     "none",
 ];
 
+/// Presets for requests written by hand (the account's own code, a script, a form
+/// tool) rather than by a platform.
+const HAND_WRITTEN: [&str; 4] = ["generic", "basic-auth", "bearer", "none"];
+
+/// Whether `name` is a platform's preset, whose bodies the platform itself
+/// produces (ingress then stores JSON bodies unread); false for the hand-written
+/// presets and for names that are no preset.
+pub fn is_platform(name: &str) -> bool {
+    preset(name).is_some() && !HAND_WRITTEN.contains(&name)
+}
+
 /// What a preset fills in.
 #[derive(Debug, Clone, Copy)]
 pub struct Preset {
