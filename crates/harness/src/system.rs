@@ -162,6 +162,8 @@ impl TestSystem {
             admin_listen: "127.0.0.1:0".parse().expect("address"),
             config_cache_ttl: Duration::from_secs(30),
             concurrency: 8,
+            store_writers: 2,
+            store_batch: 64,
             ack_wait: Duration::from_secs(10),
             publish_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(5),

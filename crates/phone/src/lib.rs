@@ -4,7 +4,16 @@
 //! (recipients are deduplicated after normalisation, invalid ones reported) and the
 //! sender (the last check before a provider call). Parsing only: no I/O.
 
+use std::sync::LazyLock;
+
 use phonenumber::{Mode, country};
+
+/// Recent answers of `normalize_e164`. Parsing a number runs the metadata's
+/// regular expressions (tens of µs); the same numbers come back all the time (an
+/// owner's fixed number on every sale, a job's recipient checked again by the
+/// sender), so a bounded cache saves most of it.
+static RECENT: LazyLock<moka::sync::Cache<(String, String), Result<String, PhoneError>>> =
+    LazyLock::new(|| moka::sync::Cache::new(50_000));
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PhoneError {
@@ -16,6 +25,14 @@ pub enum PhoneError {
 /// alpha-2 code; an empty or unknown code means only international numbers
 /// (with `+` or an international prefix) can be read.
 pub fn normalize_e164(raw: &str, default_country: &str) -> Result<String, PhoneError> {
+    if raw.len() > 64 {
+        return Err(PhoneError::Invalid);
+    }
+    let key = (default_country.to_owned(), raw.to_owned());
+    RECENT.get_with_by_ref(&key, || parse_e164(raw, default_country))
+}
+
+fn parse_e164(raw: &str, default_country: &str) -> Result<String, PhoneError> {
     let trimmed = raw.trim();
     if trimmed.is_empty() || trimmed.len() > 64 {
         return Err(PhoneError::Invalid);

@@ -6,9 +6,30 @@
 //! payload: CEL has no loops beyond its comprehension macros over payload lists,
 //! and ingress bounds the payload size.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use super::EventInputs;
+
+/// CEL's standard library, built once: building it registers a few hundred
+/// overloads, far more work than evaluating a typical condition.
+static STANDARD_LIBRARY: LazyLock<Arc<cel::Env>> = LazyLock::new(|| Arc::new(cel::Env::stdlib()));
+
+/// The variables conditions see for one event, bound once and shared by every
+/// condition evaluated on it.
+pub(crate) fn event_context(
+    event: cel::Value,
+    headers: cel::Value,
+    event_type: &str,
+) -> cel::Context<'static, 'static> {
+    let mut context = cel::Context::with_env(STANDARD_LIBRARY.clone());
+    context.add_variable_from_value("event", event);
+    context.add_variable_from_value("headers", headers);
+    context.add_variable_from_value(
+        "event_type",
+        cel::Value::String(Arc::new(event_type.to_owned())),
+    );
+    context
+}
 
 pub const MAX_CONDITION_CHARS: usize = 4096;
 /// Deepest nesting of parentheses, brackets and braces.
@@ -71,7 +92,8 @@ impl Condition {
                 "nested {depth} levels deep; at most {MAX_CONDITION_DEPTH} are allowed"
             ));
         }
-        cel::Program::compile(source)
+        STANDARD_LIBRARY
+            .compile(source)
             .map(|program| Self { program })
             .map_err(|errors| {
                 errors
@@ -89,14 +111,7 @@ impl Condition {
     }
 
     pub fn matches(&self, inputs: &EventInputs) -> Result<bool, ConditionError> {
-        let mut context = cel::Context::default();
-        context.add_variable_from_value("event", inputs.cel_event.clone());
-        context.add_variable_from_value("headers", inputs.cel_headers.clone());
-        context.add_variable_from_value(
-            "event_type",
-            cel::Value::String(Arc::new(inputs.event_type.clone())),
-        );
-        match self.program.execute(&context) {
+        match self.program.execute(&inputs.cel_context) {
             Ok(cel::Value::Bool(matched)) => Ok(matched),
             Ok(other) => Err(ConditionError::NotBool(format!("{other:?}"))),
             Err(error) => Err(ConditionError::Execution(error.to_string())),

@@ -348,9 +348,7 @@ pub fn rule_warnings(rule: &Rule) -> Vec<String> {
 
 /// The event as conditions and templates see it, converted once per event.
 pub struct EventInputs {
-    pub(crate) cel_event: cel::Value,
-    pub(crate) cel_headers: cel::Value,
-    pub(crate) event_type: String,
+    pub(crate) cel_context: cel::Context<'static, 'static>,
     pub(crate) template_context: minijinja::Value,
     pub(crate) default_country: String,
     pub(crate) timezone: chrono_tz::Tz,
@@ -393,9 +391,11 @@ impl EventInputs {
             },
         });
         Ok(Self {
-            cel_event: cel::to_value(&context["event"]).unwrap_or(cel::Value::Null),
-            cel_headers: cel::to_value(&context["headers"]).unwrap_or(cel::Value::Null),
-            event_type: event.event_type.clone(),
+            cel_context: condition::event_context(
+                cel::to_value(&context["event"]).unwrap_or(cel::Value::Null),
+                cel::to_value(&context["headers"]).unwrap_or(cel::Value::Null),
+                &event.event_type,
+            ),
             template_context: minijinja::Value::from(minijinja::value::Serde(&context)),
             default_country: account.default_country,
             timezone,

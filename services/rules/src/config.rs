@@ -16,6 +16,10 @@ pub struct Config {
     pub config_cache_ttl: Duration,
     /// Events evaluated at once by this replica.
     pub concurrency: usize,
+    /// Postgres transactions storing events at once.
+    pub store_writers: usize,
+    /// Most events stored in one transaction.
+    pub store_batch: usize,
     /// How long JetStream waits for an ack before redelivering an event.
     pub ack_wait: Duration,
     pub publish_timeout: Duration,
@@ -39,7 +43,7 @@ impl Config {
                     "required (or FOCO_ADMIN_API_KEY)",
                 )
             })?;
-        let concurrency: usize = env::parse_or("FOCO_RULES_CONCURRENCY", 32)?;
+        let concurrency: usize = env::parse_or("FOCO_RULES_CONCURRENCY", 256)?;
         if concurrency == 0 {
             return Err(ConfigError::new(
                 "FOCO_RULES_CONCURRENCY",
@@ -60,6 +64,8 @@ impl Config {
             )?,
             config_cache_ttl: env::duration_or("FOCO_CONFIG_CACHE_TTL", Duration::from_secs(30))?,
             concurrency,
+            store_writers: env::parse_or("FOCO_RULES_STORE_WRITERS", 2)?,
+            store_batch: env::parse_or("FOCO_RULES_STORE_BATCH", 256)?,
             ack_wait: env::duration_or("FOCO_RULES_ACK_WAIT", Duration::from_secs(30))?,
             publish_timeout: env::duration_or("FOCO_PUBLISH_TIMEOUT", Duration::from_secs(5))?,
             shutdown_grace: env::duration_or("FOCO_SHUTDOWN_GRACE", Duration::from_secs(20))?,

@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::RulesState;
+use crate::store::{Entry, StoredEvent};
 
 /// Where the event came from on the stream.
 #[derive(Debug, Clone, Copy)]
@@ -83,21 +84,23 @@ pub async fn handle_event(state: &RulesState, payload: &[u8], delivery: Delivery
         tracing::warn!(event_id = %event.event_id, rule = %invalid.rule_name, reason = %invalid.reason, "invalid recipient not sent");
     }
     let account = source.account.clone().unwrap_or_default();
-    let applied = match crate::store::apply(
-        &state.pool,
-        &event,
-        delivery.stream_sequence,
-        &account,
-        plan,
-    )
-    .await
-    {
-        Ok(applied) => applied,
-        Err(crate::store::StoreError::BadAccountId(account_id)) => {
+    let stored_event = match StoredEvent::new(&event, delivery.stream_sequence, &account) {
+        Ok(stored_event) => stored_event,
+        Err(error) => {
             return Outcome::Drop {
-                reason: format!("event names account {account_id:?}, which is not an id"),
+                reason: error.to_string(),
             };
         }
+    };
+    let applied = match state
+        .writer
+        .apply(Entry {
+            event: stored_event,
+            plan,
+        })
+        .await
+    {
+        Ok(applied) => applied,
         Err(error) => {
             return Outcome::Retry {
                 reason: format!("could not store the event's outcome: {error}"),

@@ -12,7 +12,9 @@
 //! Environment: `NATS_URL`, `DATABASE_URL`, `FOCO_BUS_PREFIX`, `FOCO_BUS_REPLICAS`,
 //! `FOCO_CONTROL_URL`, `FOCO_CONTROL_API_KEY` (or `FOCO_ADMIN_API_KEY`),
 //! `FOCO_ADMIN_LISTEN` (127.0.0.1:9093), `FOCO_CONFIG_CACHE_TTL` (30s),
-//! `FOCO_RULES_CONCURRENCY` (32), `FOCO_RULES_ACK_WAIT` (30s),
+//! `FOCO_RULES_CONCURRENCY` (256 events in flight), `FOCO_RULES_STORE_WRITERS`
+//! (2 transactions at once), `FOCO_RULES_STORE_BATCH` (256 events a transaction),
+//! `FOCO_RULES_ACK_WAIT` (30s),
 //! `FOCO_PUBLISH_TIMEOUT` (5s), `FOCO_SHUTDOWN_GRACE` (20s),
 //! `FOCO_SCHEDULER_TICK` (250ms), `FOCO_SCHEDULER_BATCH` (200),
 //! `FOCO_SCHEDULER_MAX_PER_SECOND` (2000).
@@ -21,7 +23,7 @@ mod config;
 mod consumer;
 pub mod metrics;
 pub mod scheduler;
-mod store;
+pub mod store;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -75,6 +77,8 @@ pub struct RulesState {
     pub publish_timeout: Duration,
     pub metrics: Arc<metrics::RulesMetrics>,
     pub pool: sqlx::PgPool,
+    /// Group-commits what events store in Postgres.
+    pub writer: store::Writer,
 }
 
 pub struct App {
@@ -168,6 +172,14 @@ impl App {
             config_cache,
             engine: foco_rule_engine::Engine::new(),
             publish_timeout: config.publish_timeout,
+            writer: store::Writer::start(
+                pool.clone(),
+                store::WriterSettings {
+                    writers: config.store_writers,
+                    max_batch: config.store_batch,
+                },
+                metrics.clone(),
+            ),
             metrics,
             pool: pool.clone(),
         };

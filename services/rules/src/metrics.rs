@@ -1,6 +1,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -20,6 +21,10 @@ pub struct RulesMetrics {
     pub scheduled_duplicates: Counter,
     pub jobs_scheduled: Counter,
     pub jobs_cancelled: Counter,
+    /// Events stored per Postgres transaction (group commit).
+    pub store_batch_events: Histogram,
+    /// Batches that failed and were stored again event by event.
+    pub store_batch_retries: Counter,
 }
 
 impl RulesMetrics {
@@ -33,6 +38,10 @@ impl RulesMetrics {
             scheduled_duplicates: Counter::default(),
             jobs_scheduled: Counter::default(),
             jobs_cancelled: Counter::default(),
+            store_batch_events: Histogram::new([
+                1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0,
+            ]),
+            store_batch_retries: Counter::default(),
         };
         registry.register(
             "events",
@@ -73,6 +82,16 @@ impl RulesMetrics {
             "jobs_cancelled",
             "Pending jobs cancelled by events",
             metrics.jobs_cancelled.clone(),
+        );
+        registry.register(
+            "store_batch_events",
+            "Events stored per Postgres transaction",
+            metrics.store_batch_events.clone(),
+        );
+        registry.register(
+            "store_batch_retries",
+            "Store batches that failed and were stored again event by event",
+            metrics.store_batch_retries.clone(),
         );
         metrics
     }

@@ -3,4 +3,5 @@
 
 mod pipeline;
 mod scheduling;
+mod store;
 mod support;

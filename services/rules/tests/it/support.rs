@@ -103,6 +103,8 @@ impl Rig {
             admin_listen: "127.0.0.1:0".parse().unwrap(),
             config_cache_ttl: Duration::from_secs(300),
             concurrency: 4,
+            store_writers: 2,
+            store_batch: 64,
             ack_wait: Duration::from_secs(10),
             publish_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(5),

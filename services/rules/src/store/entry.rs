@@ -1,0 +1,677 @@
+//! One transaction for a batch of events' plans. Bulk statements do what cannot
+//! interact between events (deduplication, keyless delayed jobs, reports); the
+//! rest (cancellations, keyed jobs, caps) runs event by event in arrival order,
+//! after the advisory locks of the whole batch are taken in one statement, in one
+//! order, so concurrent batches (other writers, other replicas) cannot deadlock.
+
+use std::collections::{HashMap, HashSet};
+
+use foco_rule_engine::{Cap, OnRepeat, PlannedJob};
+use prost::Message as _;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::{Applied, Entry, StoredEvent};
+
+/// Lock spaces (the seed of `hashtextextended`): rule caps and the daily cap,
+/// and correlation keys.
+const CAP_LOCKS: i64 = 0;
+const KEY_LOCKS: i64 = 1;
+
+/// A line of `foco events show`.
+struct Report {
+    account_id: Uuid,
+    event_id: String,
+    rule_id: String,
+    rule_name: String,
+    kind: &'static str,
+    detail: String,
+}
+
+impl Report {
+    fn new(
+        event: &StoredEvent,
+        rule_id: &str,
+        rule_name: &str,
+        kind: &'static str,
+        detail: String,
+    ) -> Self {
+        Self {
+            account_id: event.account_id,
+            event_id: event.event_id.clone(),
+            rule_id: rule_id.to_owned(),
+            rule_name: rule_name.to_owned(),
+            kind,
+            detail,
+        }
+    }
+}
+
+/// A keyless delayed job: nothing else in the batch can touch it, so it is
+/// inserted with the others in one statement.
+struct KeylessJob<'a> {
+    entry: usize,
+    rule_name: &'a str,
+    planned: &'a PlannedJob,
+    due_at_ms: i64,
+}
+
+/// Stores `entries` in one transaction; one `Applied` per entry, in order.
+pub(super) async fn write(pool: &PgPool, entries: &[&Entry]) -> Result<Vec<Applied>, sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    let mut applied: Vec<Applied> = entries.iter().map(|_| Applied::default()).collect();
+    mark_duplicates(&mut transaction, entries, &mut applied).await?;
+    let live: Vec<usize> = (0..entries.len())
+        .filter(|&index| applied[index].duplicate_of_sequence.is_none())
+        .collect();
+    lock_keys(&mut transaction, live.iter().map(|&index| entries[index])).await?;
+
+    let mut reports: Vec<Report> = Vec::new();
+    let mut keyless: Vec<KeylessJob> = Vec::new();
+    for &index in &live {
+        apply_one(
+            &mut transaction,
+            index,
+            entries[index],
+            &mut applied[index],
+            &mut reports,
+            &mut keyless,
+        )
+        .await?;
+    }
+    insert_keyless(
+        &mut transaction,
+        entries,
+        &keyless,
+        &mut applied,
+        &mut reports,
+    )
+    .await?;
+    insert_reports(&mut transaction, &reports).await?;
+    transaction.commit().await?;
+    Ok(applied)
+}
+
+/// Long-window deduplication: the first stream sequence stored for each event id
+/// the sender gave. A redelivery of the same stored event is processed again
+/// (idempotently); a second copy published later is a duplicate.
+async fn mark_duplicates(
+    connection: &mut PgConnection,
+    entries: &[&Entry],
+    applied: &mut [Applied],
+) -> Result<(), sqlx::Error> {
+    let mut account_ids: Vec<Uuid> = Vec::new();
+    let mut event_ids: Vec<&str> = Vec::new();
+    let mut sequences: Vec<i64> = Vec::new();
+    let mut seen: HashSet<(Uuid, &str)> = HashSet::new();
+    for entry in entries.iter().filter(|entry| entry.event.deduplicate) {
+        let event = &entry.event;
+        // One row per id: a statement may not update the same row twice.
+        if seen.insert((event.account_id, &event.event_id)) {
+            account_ids.push(event.account_id);
+            event_ids.push(&event.event_id);
+            sequences.push(i64::try_from(event.stream_sequence).unwrap_or(i64::MAX));
+        }
+    }
+    if account_ids.is_empty() {
+        return Ok(());
+    }
+    let first: Vec<(Uuid, String, i64)> = sqlx::query_as(
+        "INSERT INTO seen_events (account_id, event_id, stream_sequence)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bigint[])
+         ON CONFLICT (account_id, event_id) DO UPDATE SET account_id = EXCLUDED.account_id
+         RETURNING account_id, event_id, stream_sequence",
+    )
+    .bind(&account_ids)
+    .bind(&event_ids)
+    .bind(&sequences)
+    .fetch_all(&mut *connection)
+    .await?;
+    let first: HashMap<(Uuid, &str), u64> = first
+        .iter()
+        .map(|(account_id, event_id, sequence)| {
+            (
+                (*account_id, event_id.as_str()),
+                u64::try_from(*sequence).unwrap_or(0),
+            )
+        })
+        .collect();
+    for (entry, applied) in entries.iter().zip(applied.iter_mut()) {
+        let event = &entry.event;
+        if !event.deduplicate {
+            continue;
+        }
+        if let Some(&first_sequence) = first.get(&(event.account_id, event.event_id.as_str()))
+            && first_sequence != event.stream_sequence
+        {
+            applied.duplicate_of_sequence = Some(first_sequence);
+        }
+    }
+    Ok(())
+}
+
+/// Serialises what events may race on: cancellations and keyed delayed jobs of
+/// one (rule, key) — without it, a cancelling event and its trigger evaluated at
+/// the same moment would each miss the other's uncommitted rows — and the counts
+/// behind caps. All of a batch's locks are taken in one statement, in order.
+async fn lock_keys<'a>(
+    connection: &mut PgConnection,
+    entries: impl Iterator<Item = &'a Entry>,
+) -> Result<(), sqlx::Error> {
+    let mut keys: Vec<String> = Vec::new();
+    let mut spaces: Vec<i64> = Vec::new();
+    for entry in entries {
+        let account_id = entry.event.account_id;
+        for cancellation in &entry.plan.cancellations {
+            keys.push(format!(
+                "{account_id}:{}:{}",
+                cancellation.rule_id, cancellation.key
+            ));
+            spaces.push(KEY_LOCKS);
+        }
+        for planned in &entry.plan.jobs {
+            if planned.due_at_ms.is_some() && !planned.key.is_empty() {
+                keys.push(format!(
+                    "{account_id}:{}:{}",
+                    planned.job.rule_id, planned.key
+                ));
+                spaces.push(KEY_LOCKS);
+            }
+            if planned.cap.is_some() {
+                keys.push(format!("{}:{}", planned.job.rule_id, planned.job.to));
+                spaces.push(CAP_LOCKS);
+            }
+        }
+        if entry.event.daily_cap > 0 && !entry.plan.jobs.is_empty() {
+            keys.push(format!("daily:{account_id}"));
+            spaces.push(CAP_LOCKS);
+        }
+    }
+    if keys.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(lock_id) FROM (
+             SELECT DISTINCT hashtextextended(key, space) AS lock_id
+             FROM UNNEST($1::text[], $2::bigint[]) AS locks (key, space)
+             ORDER BY lock_id
+         ) AS ordered",
+    )
+    .bind(&keys)
+    .bind(&spaces)
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
+}
+
+/// The statements of one event that may interact with other events, in order.
+async fn apply_one<'a>(
+    connection: &mut PgConnection,
+    index: usize,
+    entry: &'a Entry,
+    applied: &mut Applied,
+    reports: &mut Vec<Report>,
+    keyless: &mut Vec<KeylessJob<'a>>,
+) -> Result<(), sqlx::Error> {
+    let event = &entry.event;
+    let plan = &entry.plan;
+    let account_id = event.account_id;
+    for cancellation in &plan.cancellations {
+        let Ok(rule_id) = Uuid::parse_str(&cancellation.rule_id) else {
+            continue;
+        };
+        let cancelled = sqlx::query(
+            "UPDATE scheduled_jobs SET state = 'cancelled', cancel_reason = $4, updated_at = now()
+             WHERE account_id = $1 AND rule_id = $2 AND correlation_key = $3 AND state = 'pending'
+               AND trigger_received_at <= $5",
+        )
+        .bind(account_id)
+        .bind(rule_id)
+        .bind(&cancellation.key)
+        .bind(format!("cancelled by event {}", event.event_id))
+        .bind(event.received_at)
+        .execute(&mut *connection)
+        .await?
+        .rows_affected();
+        // Remembered, for a trigger received earlier but evaluated later.
+        sqlx::query(
+            "INSERT INTO cancel_marks (account_id, rule_id, correlation_key, event_id, received_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(account_id)
+        .bind(rule_id)
+        .bind(&cancellation.key)
+        .bind(&event.event_id)
+        .bind(event.received_at)
+        .execute(&mut *connection)
+        .await?;
+        applied.cancelled += cancelled;
+        if cancelled > 0 {
+            reports.push(Report::new(
+                event,
+                &cancellation.rule_id,
+                &cancellation.rule_name,
+                "cancelled",
+                format!(
+                    "{cancelled} pending job(s) with key {:?} cancelled",
+                    cancellation.key
+                ),
+            ));
+        }
+    }
+
+    if let Some(reason) = &plan.unreadable {
+        reports.push(Report::new(event, "", "", "unreadable", reason.clone()));
+    }
+    for failure in &plan.failures {
+        reports.push(Report::new(
+            event,
+            &failure.rule_id,
+            &failure.rule_name,
+            "error",
+            failure.error.to_string(),
+        ));
+    }
+    for invalid in &plan.invalid_recipients {
+        reports.push(Report::new(
+            event,
+            &invalid.rule_id,
+            &invalid.rule_name,
+            "invalid_recipient",
+            format!("{:?}: {}", invalid.raw, invalid.reason),
+        ));
+    }
+
+    let mut capped_rules: Vec<&str> = Vec::new();
+    for planned in &plan.jobs {
+        let rule_id = Uuid::parse_str(&planned.job.rule_id).unwrap_or_default();
+        let counted = planned.cap.is_some() || event.daily_cap > 0;
+        if counted && let Some(reason) = cap_reached(connection, event, rule_id, planned).await? {
+            applied.capped += 1;
+            if !capped_rules.contains(&planned.job.rule_id.as_str()) {
+                capped_rules.push(&planned.job.rule_id);
+                reports.push(Report::new(
+                    event,
+                    &planned.job.rule_id,
+                    &planned.rule_name,
+                    "capped",
+                    reason,
+                ));
+            }
+            continue;
+        }
+        let Some(due_at_ms) = planned.due_at_ms else {
+            if counted {
+                record_send(connection, account_id, rule_id, planned).await?;
+            }
+            applied.immediate.push(planned.clone());
+            continue;
+        };
+        if planned.key.is_empty() {
+            if counted {
+                record_send(connection, account_id, rule_id, planned).await?;
+            }
+            keyless.push(KeylessJob {
+                entry: index,
+                rule_name: &planned.rule_name,
+                planned,
+                due_at_ms,
+            });
+            continue;
+        }
+        if let Some(report) = repeat_of_key(connection, event, rule_id, planned).await? {
+            let kept_first = report.kind == "kept_first";
+            reports.push(report);
+            if kept_first {
+                continue;
+            }
+        }
+        // A cancelling event received after this trigger may have been
+        // evaluated first: then the job is stored already cancelled.
+        let cancelled_by: Option<String> = sqlx::query_scalar(
+            "SELECT event_id FROM cancel_marks
+             WHERE account_id = $1 AND rule_id = $2 AND correlation_key = $3 AND received_at >= $4
+             LIMIT 1",
+        )
+        .bind(account_id)
+        .bind(rule_id)
+        .bind(&planned.key)
+        .bind(event.received_at)
+        .fetch_optional(&mut *connection)
+        .await?;
+        if cancelled_by.is_none() && counted {
+            record_send(connection, account_id, rule_id, planned).await?;
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO scheduled_jobs (job_id, account_id, rule_id, event_id, correlation_key, recipient, body,
+                                         due_at, trigger_received_at, job, state, cancel_reason)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8::double precision / 1000), $10, $9,
+                     CASE WHEN $11::text IS NULL THEN 'pending' ELSE 'cancelled' END,
+                     COALESCE('cancelled by event ' || $11::text || ', received after the trigger', ''))
+             ON CONFLICT (job_id) DO NOTHING",
+        )
+        .bind(&planned.job.job_id)
+        .bind(account_id)
+        .bind(rule_id)
+        .bind(&event.event_id)
+        .bind(&planned.key)
+        .bind(&planned.job.to)
+        .bind(&planned.job.body)
+        .bind(due_at_ms as f64)
+        .bind(planned.job.encode_to_vec())
+        .bind(event.received_at)
+        .bind(&cancelled_by)
+        .execute(&mut *connection)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            continue;
+        }
+        if let Some(cancelled_by) = &cancelled_by {
+            applied.cancelled += 1;
+            reports.push(Report::new(
+                event,
+                &planned.job.rule_id,
+                &planned.rule_name,
+                "cancelled",
+                format!("cancelled on arrival by event {cancelled_by}, received after this one"),
+            ));
+        } else {
+            applied.scheduled += 1;
+            reports.push(scheduled_report(
+                event,
+                &planned.rule_name,
+                planned,
+                due_at_ms,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A keyed job's trigger came again: the pending job with the same key is
+/// replaced, or kept (and the new one dropped) with `on_repeat: keep_first`.
+async fn repeat_of_key(
+    connection: &mut PgConnection,
+    event: &StoredEvent,
+    rule_id: Uuid,
+    planned: &PlannedJob,
+) -> Result<Option<Report>, sqlx::Error> {
+    match planned.on_repeat {
+        OnRepeat::Replace => {
+            let replaced = sqlx::query(
+                "UPDATE scheduled_jobs SET state = 'cancelled', cancel_reason = $5, updated_at = now()
+                 WHERE account_id = $1 AND rule_id = $2 AND correlation_key = $3 AND state = 'pending'
+                   AND event_id <> $4 AND recipient = $6 AND trigger_received_at <= $7",
+            )
+            .bind(event.account_id)
+            .bind(rule_id)
+            .bind(&planned.key)
+            .bind(&event.event_id)
+            .bind(format!("replaced by event {}", event.event_id))
+            .bind(&planned.job.to)
+            .bind(event.received_at)
+            .execute(&mut *connection)
+            .await?
+            .rows_affected();
+            Ok((replaced > 0).then(|| {
+                Report::new(
+                    event,
+                    &planned.job.rule_id,
+                    &planned.rule_name,
+                    "replaced",
+                    format!(
+                        "{replaced} pending job(s) with key {:?} replaced",
+                        planned.key
+                    ),
+                )
+            }))
+        }
+        OnRepeat::KeepFirst => {
+            let pending: Option<String> = sqlx::query_scalar(
+                "SELECT job_id FROM scheduled_jobs
+                 WHERE account_id = $1 AND rule_id = $2 AND correlation_key = $3 AND state = 'pending'
+                   AND event_id <> $4 AND recipient = $5 AND trigger_received_at <= $6 LIMIT 1",
+            )
+            .bind(event.account_id)
+            .bind(rule_id)
+            .bind(&planned.key)
+            .bind(&event.event_id)
+            .bind(&planned.job.to)
+            .bind(event.received_at)
+            .fetch_optional(&mut *connection)
+            .await?;
+            Ok(pending.map(|pending| {
+                Report::new(
+                    event,
+                    &planned.job.rule_id,
+                    &planned.rule_name,
+                    "kept_first",
+                    format!(
+                        "job {pending} with key {:?} is already pending",
+                        planned.key
+                    ),
+                )
+            }))
+        }
+    }
+}
+
+fn scheduled_report(
+    event: &StoredEvent,
+    rule_name: &str,
+    planned: &PlannedJob,
+    due_at_ms: i64,
+) -> Report {
+    Report::new(
+        event,
+        &planned.job.rule_id,
+        rule_name,
+        "scheduled",
+        format!(
+            "job {} to {} due at {}",
+            planned.job.job_id,
+            foco_runtime::telemetry::mask_phone(&planned.job.to),
+            chrono::DateTime::from_timestamp_millis(due_at_ms)
+                .map(|at| at.to_rfc3339())
+                .unwrap_or_default()
+        ),
+    )
+}
+
+/// Keyless delayed jobs of the whole batch, in one statement.
+async fn insert_keyless(
+    connection: &mut PgConnection,
+    entries: &[&Entry],
+    keyless: &[KeylessJob<'_>],
+    applied: &mut [Applied],
+    reports: &mut Vec<Report>,
+) -> Result<(), sqlx::Error> {
+    if keyless.is_empty() {
+        return Ok(());
+    }
+    let mut job_ids: Vec<&str> = Vec::with_capacity(keyless.len());
+    let mut account_ids: Vec<Uuid> = Vec::with_capacity(keyless.len());
+    let mut rule_ids: Vec<Uuid> = Vec::with_capacity(keyless.len());
+    let mut event_ids: Vec<&str> = Vec::with_capacity(keyless.len());
+    let mut recipients: Vec<&str> = Vec::with_capacity(keyless.len());
+    let mut bodies: Vec<&str> = Vec::with_capacity(keyless.len());
+    let mut due_ats: Vec<f64> = Vec::with_capacity(keyless.len());
+    let mut received_ats: Vec<chrono::DateTime<chrono::Utc>> = Vec::with_capacity(keyless.len());
+    let mut jobs: Vec<Vec<u8>> = Vec::with_capacity(keyless.len());
+    for job in keyless {
+        let event = &entries[job.entry].event;
+        job_ids.push(&job.planned.job.job_id);
+        account_ids.push(event.account_id);
+        rule_ids.push(Uuid::parse_str(&job.planned.job.rule_id).unwrap_or_default());
+        event_ids.push(&event.event_id);
+        recipients.push(&job.planned.job.to);
+        bodies.push(&job.planned.job.body);
+        due_ats.push(job.due_at_ms as f64);
+        received_ats.push(event.received_at);
+        jobs.push(job.planned.job.encode_to_vec());
+    }
+    let inserted: Vec<String> = sqlx::query_scalar(
+        "INSERT INTO scheduled_jobs (job_id, account_id, rule_id, event_id, recipient, body,
+                                     due_at, trigger_received_at, job)
+         SELECT job_id, account_id, rule_id, event_id, recipient, body,
+                to_timestamp(due_at_ms / 1000), received_at, job
+         FROM UNNEST($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+                     $7::double precision[], $8::timestamptz[], $9::bytea[])
+              AS rows (job_id, account_id, rule_id, event_id, recipient, body, due_at_ms, received_at, job)
+         ON CONFLICT (job_id) DO NOTHING
+         RETURNING job_id",
+    )
+    .bind(&job_ids)
+    .bind(&account_ids)
+    .bind(&rule_ids)
+    .bind(&event_ids)
+    .bind(&recipients)
+    .bind(&bodies)
+    .bind(&due_ats)
+    .bind(&received_ats)
+    .bind(&jobs)
+    .fetch_all(&mut *connection)
+    .await?;
+    let inserted: HashSet<&str> = inserted.iter().map(String::as_str).collect();
+    for job in keyless {
+        if inserted.contains(job.planned.job.job_id.as_str()) {
+            applied[job.entry].scheduled += 1;
+            reports.push(scheduled_report(
+                &entries[job.entry].event,
+                job.rule_name,
+                job.planned,
+                job.due_at_ms,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every report of the batch, in one statement; a redelivered event's reports
+/// are already there and are kept once.
+async fn insert_reports(
+    connection: &mut PgConnection,
+    reports: &[Report],
+) -> Result<(), sqlx::Error> {
+    if reports.is_empty() {
+        return Ok(());
+    }
+    let account_ids: Vec<Uuid> = reports.iter().map(|report| report.account_id).collect();
+    let event_ids: Vec<&str> = reports
+        .iter()
+        .map(|report| report.event_id.as_str())
+        .collect();
+    let rule_ids: Vec<&str> = reports
+        .iter()
+        .map(|report| report.rule_id.as_str())
+        .collect();
+    let rule_names: Vec<&str> = reports
+        .iter()
+        .map(|report| report.rule_name.as_str())
+        .collect();
+    let kinds: Vec<&str> = reports.iter().map(|report| report.kind).collect();
+    let details: Vec<&str> = reports
+        .iter()
+        .map(|report| report.detail.as_str())
+        .collect();
+    sqlx::query(
+        "INSERT INTO event_reports (account_id, event_id, rule_id, rule_name, kind, detail)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&account_ids)
+    .bind(&event_ids)
+    .bind(&rule_ids)
+    .bind(&rule_names)
+    .bind(&kinds)
+    .bind(&details)
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
+}
+
+/// Counts the job towards its rule's and its account's caps. Only jobs under a
+/// cap are counted: a cap set later counts from then on.
+async fn record_send(
+    connection: &mut PgConnection,
+    account_id: Uuid,
+    rule_id: Uuid,
+    planned: &PlannedJob,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO recipient_sends (job_id, account_id, rule_id, recipient) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (job_id) DO NOTHING",
+    )
+    .bind(&planned.job.job_id)
+    .bind(account_id)
+    .bind(rule_id)
+    .bind(&planned.job.to)
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
+}
+
+/// Why a job may not be created, if a cap forbids it. Counts exclude the job
+/// itself, so a redelivered event is not capped by its own first delivery; the
+/// batch's advisory locks keep concurrent events from both passing.
+async fn cap_reached(
+    connection: &mut PgConnection,
+    event: &StoredEvent,
+    rule_id: Uuid,
+    planned: &PlannedJob,
+) -> Result<Option<String>, sqlx::Error> {
+    if let Some(Cap { count, window }) = planned.cap {
+        let recent: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM recipient_sends
+             WHERE rule_id = $1 AND recipient = $2 AND job_id <> $3
+               AND created_at > now() - make_interval(secs => $4)",
+        )
+        .bind(rule_id)
+        .bind(&planned.job.to)
+        .bind(&planned.job.job_id)
+        .bind(window.as_secs_f64())
+        .fetch_one(&mut *connection)
+        .await?;
+        if recent >= i64::from(count) {
+            return Ok(Some(format!(
+                "{} already got {recent} message(s) from this rule within {}",
+                foco_runtime::telemetry::mask_phone(&planned.job.to),
+                humantime_window(window)
+            )));
+        }
+    }
+    let daily_cap = event.daily_cap;
+    if daily_cap > 0 {
+        // "Today" in the account's time zone.
+        let today: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM recipient_sends
+             WHERE account_id = $1 AND job_id <> $2
+               AND created_at >= (date_trunc('day', now() AT TIME ZONE $3) AT TIME ZONE $3)",
+        )
+        .bind(event.account_id)
+        .bind(&planned.job.job_id)
+        .bind(&event.timezone)
+        .fetch_one(&mut *connection)
+        .await?;
+        if today >= i64::from(daily_cap) {
+            return Ok(Some(format!(
+                "the account's daily cap of {daily_cap} SMS is reached"
+            )));
+        }
+    }
+    Ok(None)
+}
+
+fn humantime_window(window: std::time::Duration) -> String {
+    let seconds = window.as_secs();
+    if seconds.is_multiple_of(86_400) {
+        format!("{}d", seconds / 86_400)
+    } else if seconds.is_multiple_of(3600) {
+        format!("{}h", seconds / 3600)
+    } else if seconds.is_multiple_of(60) {
+        format!("{}m", seconds / 60)
+    } else {
+        format!("{seconds}s")
+    }
+}

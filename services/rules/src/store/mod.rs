@@ -1,0 +1,214 @@
+//! Applies events' plans to Postgres: long-window deduplication, cancellations,
+//! delayed jobs (replacing or keeping pending ones with the same key), caps, and
+//! the reports an account reads in `foco events show`. Immediate jobs are
+//! published by the caller after the commit, so an event is acked only when
+//! everything it produced is durable.
+//!
+//! Only events that need a write come here: an immediate job with no sender id,
+//! key, cap or report needs none, and skips Postgres altogether. The others are
+//! group-committed: a few writer tasks each take every plan that is waiting (up to
+//! `max_batch`), apply them in one transaction — bulk statements for what cannot
+//! interact (deduplication, keyless delayed jobs, reports), statements in arrival
+//! order for what can (keys, cancellations, caps), under advisory locks taken
+//! together in one order — and answer each event after the commit. When a batch
+//! fails, its events are applied one by one, so one event that cannot be stored
+//! never holds back the others.
+//!
+//! Every write is idempotent: a redelivered event changes nothing twice.
+
+mod entry;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use foco_proto::v1::{Account, EventEnvelope};
+use foco_rule_engine::{EventPlan, PlannedJob};
+use tokio::sync::{Mutex, mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::metrics::RulesMetrics;
+
+/// What storing an event decided, for logs and the caller.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// The sender delivered this event before and it was processed then.
+    pub duplicate_of_sequence: Option<u64>,
+    /// Jobs to publish now.
+    pub immediate: Vec<PlannedJob>,
+    pub scheduled: usize,
+    pub cancelled: u64,
+    pub capped: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("event names account {0:?}, which is not a UUID")]
+    BadAccountId(String),
+    #[error("the store is shutting down")]
+    Closed,
+}
+
+/// The facts of an event its writes need.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub account_id: Uuid,
+    pub event_id: String,
+    /// The sender gave its own id: remember it for long-window deduplication.
+    pub deduplicate: bool,
+    pub stream_sequence: u64,
+    /// When ingress received it: a cancellation only reaches jobs whose trigger
+    /// it followed.
+    pub received_at: DateTime<Utc>,
+    pub daily_cap: u32,
+    pub timezone: String,
+}
+
+impl StoredEvent {
+    pub fn new(
+        event: &EventEnvelope,
+        stream_sequence: u64,
+        account: &Account,
+    ) -> Result<Self, StoreError> {
+        let account_id = Uuid::parse_str(&event.account_id)
+            .map_err(|_| StoreError::BadAccountId(event.account_id.clone()))?;
+        let received_at = DateTime::from_timestamp_millis(event.received_at_ms)
+            .filter(|_| event.received_at_ms > 0)
+            .unwrap_or_else(Utc::now);
+        Ok(Self {
+            account_id,
+            event_id: event.event_id.clone(),
+            deduplicate: !event.external_id.is_empty(),
+            stream_sequence,
+            received_at,
+            daily_cap: account.daily_sms_cap,
+            timezone: if account.timezone.is_empty() {
+                "UTC".to_owned()
+            } else {
+                account.timezone.clone()
+            },
+        })
+    }
+}
+
+/// One event's plan to store.
+#[derive(Debug)]
+pub struct Entry {
+    pub event: StoredEvent,
+    pub plan: EventPlan,
+}
+
+impl Entry {
+    /// Whether any of the plan must be written before the event is acked.
+    pub fn needs_writes(&self) -> bool {
+        let plan = &self.plan;
+        self.event.deduplicate
+            || plan.unreadable.is_some()
+            || !plan.failures.is_empty()
+            || !plan.invalid_recipients.is_empty()
+            || !plan.cancellations.is_empty()
+            || (self.event.daily_cap > 0 && !plan.jobs.is_empty())
+            || plan
+                .jobs
+                .iter()
+                .any(|planned| planned.due_at_ms.is_some() || planned.cap.is_some())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct WriterSettings {
+    /// Transactions in flight at once.
+    pub writers: usize,
+    /// Most events in one transaction.
+    pub max_batch: usize,
+}
+
+struct Request {
+    entry: Entry,
+    reply: oneshot::Sender<Result<Applied, StoreError>>,
+}
+
+/// The handle events are stored through; cheap to clone. The writer tasks end
+/// when the last handle is dropped.
+#[derive(Clone)]
+pub struct Writer {
+    requests: mpsc::Sender<Request>,
+}
+
+impl Writer {
+    pub fn start(pool: sqlx::PgPool, settings: WriterSettings, metrics: Arc<RulesMetrics>) -> Self {
+        let max_batch = settings.max_batch.max(1);
+        let (requests, receiver) = mpsc::channel(max_batch * settings.writers.max(1) * 2);
+        let receiver = Arc::new(Mutex::new(receiver));
+        for _ in 0..settings.writers.max(1) {
+            tokio::spawn(write_batches(
+                pool.clone(),
+                receiver.clone(),
+                max_batch,
+                metrics.clone(),
+            ));
+        }
+        Self { requests }
+    }
+
+    /// Stores what `entry` needs stored and says what it decided.
+    pub async fn apply(&self, entry: Entry) -> Result<Applied, StoreError> {
+        if !entry.needs_writes() {
+            return Ok(Applied {
+                immediate: entry.plan.jobs,
+                ..Applied::default()
+            });
+        }
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request { entry, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// One writer task: takes every waiting request (up to `max_batch`), stores them
+/// in one transaction, answers each; until every `Writer` is dropped.
+async fn write_batches(
+    pool: sqlx::PgPool,
+    receiver: Arc<Mutex<mpsc::Receiver<Request>>>,
+    max_batch: usize,
+    metrics: Arc<RulesMetrics>,
+) {
+    let mut batch: Vec<Request> = Vec::with_capacity(max_batch);
+    loop {
+        {
+            let mut receiver = receiver.lock().await;
+            if receiver.recv_many(&mut batch, max_batch).await == 0 {
+                return;
+            }
+        }
+        metrics.store_batch_events.observe(batch.len() as f64);
+        let entries: Vec<&Entry> = batch.iter().map(|request| &request.entry).collect();
+        let results = match entry::write(&pool, &entries).await {
+            Ok(applied) => applied.into_iter().map(Ok).collect(),
+            Err(error) if entries.len() == 1 => vec![Err(StoreError::Database(error))],
+            Err(error) => {
+                // One event's writes failed the whole transaction: apply each
+                // alone, so only that one is retried.
+                metrics.store_batch_retries.inc();
+                tracing::debug!(error = %error, events = entries.len(), "batch failed; storing its events one by one");
+                let mut results = Vec::with_capacity(entries.len());
+                for entry in &entries {
+                    results.push(
+                        entry::write(&pool, std::slice::from_ref(entry))
+                            .await
+                            .map(|mut applied| applied.pop().unwrap_or_default())
+                            .map_err(StoreError::Database),
+                    );
+                }
+                results
+            }
+        };
+        for (request, result) in batch.drain(..).zip(results) {
+            let _ = request.reply.send(result);
+        }
+    }
+}
