@@ -6,12 +6,14 @@
 //! nothing about HTTP, Postgres or rules; it only describes and moves bus messages.
 
 mod ids;
+pub mod lag;
 mod names;
 mod publish;
 mod topology;
 pub mod trace;
 
 pub use ids::{event_id_from_body, event_id_from_external, job_id};
+pub use lag::ConsumerLag;
 pub use names::{BusNames, InvalidPrefix, ReceiptKind};
 pub use publish::{PublishError, Published, publish_durable};
 pub use topology::{ConsumerSettings, TopologyError, ensure_consumer, ensure_streams};

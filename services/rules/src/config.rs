@@ -30,6 +30,8 @@ pub struct Config {
     pub scheduler_batch: i64,
     /// Most delayed jobs this replica publishes per second (catching up after downtime).
     pub scheduler_max_per_second: u32,
+    /// How often the consumer's lag is read from JetStream for the metrics.
+    pub lag_interval: Duration,
 }
 
 impl Config {
@@ -72,6 +74,7 @@ impl Config {
             scheduler_tick: env::duration_or("FOCO_SCHEDULER_TICK", Duration::from_millis(250))?,
             scheduler_batch: env::parse_or("FOCO_SCHEDULER_BATCH", 200)?,
             scheduler_max_per_second: env::parse_or("FOCO_SCHEDULER_MAX_PER_SECOND", 2000)?,
+            lag_interval: env::duration_or("FOCO_LAG_INTERVAL", Duration::from_secs(5))?,
         })
     }
 }

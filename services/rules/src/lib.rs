@@ -17,7 +17,8 @@
 //! `FOCO_RULES_ACK_WAIT` (30s),
 //! `FOCO_PUBLISH_TIMEOUT` (5s), `FOCO_SHUTDOWN_GRACE` (20s),
 //! `FOCO_SCHEDULER_TICK` (250ms), `FOCO_SCHEDULER_BATCH` (200),
-//! `FOCO_SCHEDULER_MAX_PER_SECOND` (2000).
+//! `FOCO_SCHEDULER_MAX_PER_SECOND` (2000), `FOCO_LAG_INTERVAL` (5s: how often
+//! the consumer's lag is read for `/metrics`).
 
 mod config;
 mod consumer;
@@ -89,6 +90,7 @@ pub struct App {
     admin_addr: SocketAddr,
     shutdown: CancellationToken,
     watcher: tokio::task::JoinHandle<()>,
+    lag_watcher: tokio::task::JoinHandle<()>,
     scheduler: Scheduler,
 }
 
@@ -144,8 +146,27 @@ impl App {
             .watch_changes(&nats, names.config_changed_subject(), shutdown.clone())
             .await?;
 
-        let mut registry = prometheus_client::registry::Registry::with_prefix("foco_rules");
-        let metrics = Arc::new(metrics::RulesMetrics::register(&mut registry));
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = Arc::new(metrics::RulesMetrics::register(
+            registry.sub_registry_with_prefix("foco_rules"),
+        ));
+        let lag = foco_bus::ConsumerLag::register(registry.sub_registry_with_prefix("foco"));
+        let events_stream =
+            jetstream
+                .get_stream(names.events_stream())
+                .await
+                .map_err(|source| {
+                    RulesError::Topology(foco_bus::TopologyError::GetStream {
+                        stream: names.events_stream(),
+                        source,
+                    })
+                })?;
+        let lag_watcher = lag.watch(
+            events_stream,
+            consumer.clone(),
+            config.lag_interval,
+            shutdown.clone(),
+        );
         let readiness_client = nats.clone();
         let readiness = Readiness::default().with_check("nats", move || {
             match readiness_client.connection_state() {
@@ -201,6 +222,7 @@ impl App {
             admin_addr,
             shutdown,
             watcher,
+            lag_watcher,
             scheduler,
         })
     }
@@ -231,6 +253,7 @@ impl App {
         )
         .await;
         self.watcher.abort();
+        self.lag_watcher.abort();
         let _ = scheduler.await;
         match admin.await {
             Ok(result) => result.map_err(RulesError::Serve),

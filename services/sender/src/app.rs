@@ -47,6 +47,7 @@ pub struct App {
     database_ready: Arc<AtomicBool>,
     /// Dropping the app (or aborting its task) stops the watcher with it.
     _config_watch: AbortOnDropHandle<()>,
+    _lag_watchers: Vec<AbortOnDropHandle<()>>,
     shutdown: CancellationToken,
 }
 
@@ -113,6 +114,23 @@ impl App {
         )?;
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
+        let lag = foco_bus::ConsumerLag::register(registry.sub_registry_with_prefix("foco"));
+        let mut lag_watchers = Vec::new();
+        for (stream, watched) in [
+            (names.sms_stream(), &consumer),
+            (names.receipts_stream(), &receipts_consumer),
+        ] {
+            let stream = jetstream
+                .get_stream(&stream)
+                .await
+                .map_err(|source| foco_bus::TopologyError::GetStream { stream, source })?;
+            lag_watchers.push(AbortOnDropHandle::new(lag.watch(
+                stream,
+                watched.clone(),
+                config.lag_interval,
+                shutdown.clone(),
+            )));
+        }
         let handler = Arc::new(Handler::new(
             pool.clone(),
             routes.clone(),
@@ -169,6 +187,7 @@ impl App {
             admin_addr,
             database_ready,
             _config_watch: AbortOnDropHandle::new(config_watch),
+            _lag_watchers: lag_watchers,
             shutdown,
         })
     }
@@ -198,6 +217,7 @@ impl App {
             admin,
             database_ready,
             _config_watch,
+            _lag_watchers,
             shutdown,
             ..
         } = self;

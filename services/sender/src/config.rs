@@ -69,6 +69,9 @@ pub struct Config {
     /// `FOCO_SENDER_RECEIPTS_CONCURRENCY`: delivery receipts and inbound SMS
     /// handled at once.
     pub receipts_concurrency: usize,
+    /// `FOCO_LAG_INTERVAL`: how often the consumers' lag is read from JetStream
+    /// for `/metrics`.
+    pub lag_interval: Duration,
 }
 
 /// The local defaults of every setting (what `from_env` uses when a variable is
@@ -98,6 +101,7 @@ impl Default for Config {
             shared_state_poll: Duration::from_millis(500),
             write_batch: 512,
             receipts_concurrency: 16,
+            lag_interval: Duration::from_secs(5),
         }
     }
 }
@@ -181,6 +185,7 @@ impl Config {
                 "FOCO_SENDER_RECEIPTS_CONCURRENCY",
                 defaults.receipts_concurrency,
             )?,
+            lag_interval: env::duration_or("FOCO_LAG_INTERVAL", defaults.lag_interval)?,
         };
         config.validate()?;
         Ok(config)

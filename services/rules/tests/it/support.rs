@@ -111,6 +111,7 @@ impl Rig {
             scheduler_tick: Duration::from_millis(50),
             scheduler_batch: 200,
             scheduler_max_per_second: 5000,
+            lag_interval: Duration::from_secs(1),
         };
         let shutdown = CancellationToken::new();
         let app = foco_rules::App::build_with_clock(config.clone(), shutdown.clone(), clock)
