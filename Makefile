@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 CARGO ?= cargo
 
-.PHONY: run test deps fmt fmt-check lint unit-test k8s-check build bench bench-sender bench-ingress
+.PHONY: run test deps fmt fmt-check lint unit-test k8s-check build bench bench-sender bench-ingress bench-pipeline
 
 ## Start NATS, PostgreSQL, the four services and a demo; keep running.
 run:
@@ -33,7 +33,7 @@ k8s-check:
 	@scripts/k8s-check.sh
 
 ## Every benchmark (release builds; they print figures, they do not assert).
-bench: bench-sender bench-ingress
+bench: bench-sender bench-ingress bench-pipeline
 
 ## Jobs/s through the sender to a fake provider vs the bare consume+ack ceiling.
 ## FOCO_BENCH_JOBS [50000], FOCO_BENCH_CONCURRENCY [1024]; needs local NATS and Postgres.
@@ -45,3 +45,13 @@ bench-sender: deps
 ## FOCO_BENCH_ROUNDS [5]; starts NATS and Postgres on loopback if they are not running.
 bench-ingress: deps
 	$(CARGO) bench -p foco-ingress --bench ingress
+
+## The four services as release processes, end to end (signed webhooks in, SMS to a
+## fake provider), against a bare publish-consume-call pipe in the same run: closed
+## loop, open loop at fixed rates, delayed jobs, CPU per SMS, exactly-once check.
+## FOCO_BENCH_MODES [closed,open,delayed,bare], FOCO_BENCH_SECONDS [15],
+## FOCO_BENCH_RATES [1000,3000,5000,8000], FOCO_BENCH_CONNECTIONS [64], more in
+## bench/pipeline/src/main.rs. About 4 to 6 minutes with the defaults.
+bench-pipeline: deps
+	$(CARGO) build --release --bins
+	"$${CARGO_TARGET_DIR:-target}/release/foco-bench-pipeline"

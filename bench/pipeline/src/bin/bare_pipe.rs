@@ -1,0 +1,12 @@
+//! foco-bench-bare-pipe: the ceiling of `make bench-pipeline` (see
+//! `foco_bench_pipeline::bare`). Started and killed by the benchmark.
+
+// The allocator the Foco service binaries use.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    foco_bench_pipeline::bare::run().await
+}

@@ -1,0 +1,282 @@
+//! foco-bench-pipeline: `make bench-pipeline` (see the crate documentation).
+//! Without arguments it runs the benchmark; `fake-provider` and `load` are the
+//! processes the benchmark starts from this same binary.
+//!
+//! Settings (environment, defaults in brackets): `FOCO_BENCH_MODES`
+//! [closed,open,delayed,bare] (`bare` adds the bare pipe to the closed and open
+//! modes), `FOCO_BENCH_SECONDS` [15] of load per phase, `FOCO_BENCH_RATES`
+//! [1000,3000,5000,8000] events/s, `FOCO_BENCH_CONNECTIONS` [64],
+//! `FOCO_BENCH_BODY_BYTES` [1024], `FOCO_BENCH_DRAIN_SECONDS` [30] to wait for a
+//! backlog after the load, `FOCO_BENCH_WARMUP` [500] webhooks before each phase,
+//! `FOCO_BENCH_DELAYED_RATE` [1000] carts/s, `FOCO_BENCH_DELAYED_SECONDS`
+//! [FOCO_BENCH_SECONDS], `FOCO_BENCH_DELAY_SECONDS` [10], `FOCO_BENCH_BIN_DIR`
+//! [this binary's directory], `FOCO_BENCH_LOG_DIR` [a new temporary directory].
+//! Other `FOCO_*` variables and `RUST_LOG` reach the services unchanged.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use foco_bench_pipeline::deployment::{
+    Bare, CART_RULE_WHEN, Context, Foco, ORDER_RULE_WHEN, Pipeline,
+};
+use foco_bench_pipeline::fake_provider::FakeProviderClient;
+use foco_bench_pipeline::load::{self, Plan};
+use foco_bench_pipeline::phases::{self, PhaseResult};
+use foco_bench_pipeline::processes::ChildGuard;
+use foco_bench_pipeline::settings::Settings;
+use foco_bench_pipeline::sms::{CART_TEMPLATE, ORDER_TEMPLATE};
+use foco_bench_pipeline::{fake_provider, report};
+
+// The allocator the Foco service binaries use.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // `cargo bench`-style `--bench` arguments are ignored.
+    let mut arguments = std::env::args().skip(1).filter(|arg| arg != "--bench");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match arguments.next().as_deref() {
+        None | Some("run") => runtime.block_on(orchestrate()),
+        Some("fake-provider") => runtime.block_on(fake_provider::serve()),
+        Some("load") => {
+            let spec = std::env::var(load::SPEC_ENV)
+                .with_context(|| format!("{} is not set", load::SPEC_ENV))?;
+            let report = runtime.block_on(load::generate(serde_json::from_str(&spec)?))?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
+        Some(other) => {
+            anyhow::bail!("unknown subcommand {other:?} (none, run, fake-provider, load)")
+        }
+    }
+}
+
+async fn orchestrate() -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    // Interrupted, the run is dropped: every child process is killed, the
+    // database dropped and the streams deleted by their guards.
+    tokio::select! {
+        result = run(settings) => result,
+        _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+    }
+}
+
+fn random_token(bytes: usize) -> String {
+    let random: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random)
+}
+
+async fn run(settings: Settings) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let log_root = match &settings.log_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            dir.clone()
+        }
+        None => tempfile::Builder::new()
+            .prefix("foco-bench-pipeline-")
+            .tempdir()?
+            .keep(),
+    };
+    let exe = std::env::current_exe()?;
+    let mut fake_command = std::process::Command::new(&exe);
+    fake_command.arg("fake-provider");
+    let mut fake_process = ChildGuard::spawn_piped(
+        "fake provider",
+        fake_command,
+        &log_root.join("fake-provider.log"),
+    )?;
+    let fake_url = fake_process.first_line(Duration::from_secs(10)).await?;
+    let http = reqwest::Client::builder().build()?;
+    let nats_url = foco_testkit::nats_url();
+    let nats = async_nats::connect(&nats_url)
+        .await
+        .with_context(|| format!("connect to NATS at {nats_url} (run scripts/deps.sh)"))?;
+    let context = Context {
+        exe,
+        log_root,
+        fake: FakeProviderClient::new(fake_url, http.clone()),
+        fake_pid: fake_process.pid(),
+        http,
+        nats,
+        admin_key: format!("bench-admin-{}", random_token(18)),
+        encryption_key: base64::engine::general_purpose::STANDARD
+            .encode(rand::random::<[u8; 32]>()),
+        webhook_secret: format!("bench-shopify-{}", random_token(12)),
+        settings,
+    };
+    print_header(&context);
+
+    let settings = &context.settings;
+    let modes = settings.modes;
+    let mut results = Vec::new();
+    let mut failures = Vec::new();
+    let mut number = 0;
+    let bare_too: &[bool] = if modes.bare { &[false, true] } else { &[false] };
+    let mut phases: Vec<(String, bool, PlanFor)> = Vec::new();
+    if modes.closed {
+        for bare in bare_too {
+            phases.push(("closed loop".to_owned(), *bare, PlanFor::Closed));
+        }
+    }
+    if modes.open {
+        for rate in &settings.rates {
+            for bare in bare_too {
+                phases.push((format!("open loop {rate}/s"), *bare, PlanFor::Open(*rate)));
+            }
+        }
+    }
+    if modes.delayed {
+        phases.push(("delayed jobs".to_owned(), false, PlanFor::Carts));
+    }
+    for (label, bare, plan) in phases {
+        number += 1;
+        match one_phase(&context, number, &label, bare, plan).await {
+            Ok(result) => results.push(result),
+            Err(error) => {
+                let name = if bare { "bare pipe" } else { "foco" };
+                println!("\n--- {label} on {name} FAILED: {error:#}");
+                failures.push(format!("{label} on {name}"));
+            }
+        }
+    }
+    report::print_summary(&results, settings.drain);
+    println!(
+        "\nlogs: {} (one directory per phase); whole run {:.0} s",
+        context.log_root.display(),
+        started.elapsed().as_secs_f64()
+    );
+    drop(fake_process);
+    anyhow::ensure!(
+        failures.is_empty(),
+        "phases failed: {}",
+        failures.join(", ")
+    );
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy)]
+enum PlanFor {
+    Closed,
+    Open(u64),
+    Carts,
+}
+
+/// A phase on a fresh pipeline: start, warm up, measure, print, tear down.
+async fn one_phase(
+    context: &Context,
+    number: usize,
+    label: &str,
+    bare: bool,
+    plan_for: PlanFor,
+) -> anyhow::Result<PhaseResult> {
+    let settings = &context.settings;
+    let directory = format!(
+        "{number:02}-{}-{}",
+        label.replace([' ', '/'], "-"),
+        if bare { "bare" } else { "foco" }
+    );
+    let setup_started = std::time::Instant::now();
+    let mut pipeline = if bare {
+        Pipeline::Bare(Bare::start(context, &directory).await?)
+    } else {
+        Pipeline::Foco(Foco::start(context, &directory).await?)
+    };
+    phases::warm_up(
+        context,
+        &mut pipeline,
+        &format!("w{number}"),
+        settings.warmup,
+    )
+    .await?;
+    let url = pipeline.order_url().to_owned();
+    let plan = match plan_for {
+        PlanFor::Closed => Plan::Closed {
+            url,
+            seconds: settings.seconds as f64,
+            max_requests: None,
+        },
+        PlanFor::Open(rate) => Plan::Open {
+            url,
+            rate,
+            seconds: settings.seconds,
+        },
+        PlanFor::Carts => {
+            let Pipeline::Foco(foco) = &pipeline else {
+                anyhow::bail!("delayed jobs need Foco");
+            };
+            let delay_us = settings.delay.as_micros() as u64;
+            Plan::Carts {
+                url: foco.cart_url.clone(),
+                rate: settings.delayed_rate,
+                seconds: settings.delayed_seconds,
+                delay_us,
+                cancel_after_us: delay_us / 2,
+            }
+        }
+    };
+    let wait = match plan_for {
+        PlanFor::Carts => settings.drain + settings.delay,
+        _ => settings.drain,
+    };
+    let tag = format!("p{number}");
+    let setup = setup_started.elapsed();
+    let result = phases::measure(context, &mut pipeline, setup, label, &tag, plan).await?;
+    report::print_phase(&result, wait);
+    drop(pipeline);
+    Ok(result)
+}
+
+fn print_header(context: &Context) {
+    let settings = &context.settings;
+    println!(
+        "foco pipeline benchmark: {} cores, modes {}, {} connections, {} s of load a phase, drain wait {} s",
+        foco_bench_pipeline::cpu::cores(),
+        settings.modes.describe(),
+        settings.connections,
+        settings.seconds,
+        settings.drain.as_secs(),
+    );
+    let rates: Vec<String> = settings.rates.iter().map(u64::to_string).collect();
+    println!(
+        "  open-loop rates {} events/s; delayed: {} carts/s for {} s, due after {} s, every second one cancelled {} s later",
+        rates.join(", "),
+        settings.delayed_rate,
+        settings.delayed_seconds,
+        settings.delay.as_secs(),
+        settings.delay.as_secs_f64() / 2.0,
+    );
+    println!(
+        "  webhooks: {}-byte JSON, Shopify preset (HMAC-SHA256 over the body, event id from X-Shopify-Event-Id), {} warm-up webhooks a phase",
+        settings.body_bytes, settings.warmup
+    );
+    println!("  orders rule: when '{ORDER_RULE_WHEN}', body '{ORDER_TEMPLATE}'");
+    println!(
+        "  carts rule:  when '{CART_RULE_WHEN}', body '{CART_TEMPLATE}', key/cancel_key on the cart token"
+    );
+    println!(
+        "  provider: http route to the fake provider at {}; services from {}",
+        context.fake.url,
+        settings.bin_dir.display()
+    );
+    let inherited: Vec<String> = std::env::vars()
+        .filter(|(name, _)| {
+            (name.starts_with("FOCO_") && !name.starts_with("FOCO_BENCH_")) || name == "RUST_LOG"
+        })
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    if !inherited.is_empty() {
+        println!(
+            "  from your environment (the benchmark's own settings win): {}",
+            inherited.join(" ")
+        );
+    }
+    println!(
+        "  every phase: fresh processes, database and bus prefix; logs in {}",
+        context.log_root.display()
+    );
+}

@@ -1,0 +1,356 @@
+//! What the benchmark prints: a block per phase as it finishes, then one table per
+//! mode, CPU per delivered SMS and the exactly-once check.
+
+use std::time::Duration;
+
+use crate::phases::PhaseResult;
+use crate::stats::{duration_us, rate};
+
+/// Process columns of the CPU table, in order.
+const CPU_COLUMNS: [&str; 9] = [
+    "ingress",
+    "rules",
+    "sender",
+    "control",
+    "bare pipe",
+    "nats-server",
+    "postgres",
+    "fake provider",
+    "load generator",
+];
+
+fn seconds_between(from_us: u64, to_us: u64) -> f64 {
+    to_us.saturating_sub(from_us) as f64 / 1e6
+}
+
+/// SMS/s from the first arrival to the last.
+pub fn first_to_last_rate(result: &PhaseResult) -> String {
+    let count = result.delivered + result.delivered_of_failed + result.delivered_cancelled;
+    if count < 2 {
+        return "-".to_owned();
+    }
+    rate(
+        count - 1,
+        seconds_between(result.first_arrival_us, result.last_arrival_us),
+    )
+}
+
+pub fn delivered_during_load_rate(result: &PhaseResult) -> f64 {
+    result.delivered_during_load as f64 / result.load_seconds().max(1e-9)
+}
+
+fn drained(result: &PhaseResult, wait: Duration) -> String {
+    match result.drained_after {
+        Some(after) => format!("in {}", duration_us(after.as_micros() as u64)),
+        None => format!(
+            "NOT within {}s: {} missing",
+            wait.as_secs(),
+            result.expected.saturating_sub(result.delivered)
+        ),
+    }
+}
+
+fn stage_backlog(result: &PhaseResult) -> String {
+    let backlog = result.stage_backlog;
+    let show = |value: Option<u64>| value.map_or("?".to_owned(), |value| value.to_string());
+    match (backlog.events_for_rules, backlog.jobs_for_sender) {
+        (None, None) => String::new(),
+        (events, jobs) => format!(
+            " (unacked when the load ended: {} events at rules, {} jobs at the sender)",
+            show(events),
+            show(jobs)
+        ),
+    }
+}
+
+/// CPU per delivered SMS of one process, µs; `None` when it is not in the phase.
+fn cpu_per_sms(result: &PhaseResult, label: &str) -> Option<f64> {
+    let delivered = (result.delivered + result.delivered_of_failed).max(1) as f64;
+    result
+        .cpu
+        .iter()
+        .find(|(name, _)| name == label)
+        .map(|(_, cpu)| cpu.as_micros() as f64 / delivered)
+}
+
+fn cpu_total(result: &PhaseResult) -> Duration {
+    result.cpu.iter().map(|(_, cpu)| *cpu).sum()
+}
+
+/// Printed as soon as a phase ends.
+pub fn print_phase(result: &PhaseResult, wait: Duration) {
+    let load = &result.load;
+    let carts = load.kinds.contains_key("cart");
+    let trigger = load.kind(if carts { "cart" } else { "order" });
+    println!(
+        "\n--- {} on {} (set up in {:.1} s)",
+        result.label,
+        result.pipeline,
+        result.setup.as_secs_f64()
+    );
+    println!(
+        "  webhooks    {} accepted ({:.0}/s), {} failed{}; answered p50 {} p99 {} max {}",
+        trigger.accepted,
+        trigger.accepted_per_second(),
+        trigger.failed,
+        if trigger.failures.is_empty() {
+            String::new()
+        } else {
+            format!(" {:?}", trigger.failures)
+        },
+        duration_us(load.answer_p50_us),
+        duration_us(load.answer_p99_us),
+        duration_us(load.answer_max_us),
+    );
+    if carts {
+        let cancel = load.kind("cancel");
+        println!(
+            "  cancels     {} accepted ({:.0}/s), {} failed",
+            cancel.accepted,
+            cancel.accepted_per_second(),
+            cancel.failed
+        );
+    }
+    if load.lag_max_us > 0 || load.unsent > 0 {
+        let behind = if load.kept_schedule() {
+            ""
+        } else {
+            "\n              << the generator fell behind its schedule: no free connection (answers slower than the connections allow) or no CPU; latencies still count from the intended times"
+        };
+        println!(
+            "  schedule    sent late p99 {} max {}, {} sent >10 ms late, {} never sent{behind}",
+            duration_us(load.lag_p99_us),
+            duration_us(load.lag_max_us),
+            load.late_requests,
+            load.unsent,
+        );
+    }
+    if carts {
+        println!(
+            "  sent        {} SMS ({}/s first to last){}",
+            result.delivered,
+            first_to_last_rate(result),
+            stage_backlog(result),
+        );
+    } else {
+        println!(
+            "  delivered   {} during the load ({:.0}/s), {} in all ({}/s first to last); backlog at the end of the load {}{}",
+            result.delivered_during_load,
+            delivered_during_load_rate(result),
+            result.delivered,
+            first_to_last_rate(result),
+            result.backlog_at_load_end(),
+            stage_backlog(result),
+        );
+    }
+    println!(
+        "  {} p50 {} p90 {} p99 {} max {}; drained {}",
+        if carts { "lateness  " } else { "end to end" },
+        result.latencies.percentile(50.0),
+        result.latencies.percentile(90.0),
+        result.latencies.percentile(99.0),
+        result.latencies.max(),
+        drained(result, wait),
+    );
+    println!("  exactly once: {}", exactly_once_text(result));
+    if let Some(states) = &result.job_states {
+        println!("  scheduled_jobs in Postgres: {states}");
+    }
+    for sample in &result.samples {
+        println!("    e.g. {sample}");
+    }
+    let busy = cpu_total(result).as_secs_f64() / result.window.as_secs_f64().max(1e-9);
+    let parts: Vec<String> = result
+        .cpu
+        .iter()
+        .map(|(label, _)| format!("{label} {:.0}", cpu_per_sms(result, label).unwrap_or(0.0)))
+        .collect();
+    println!(
+        "  cpu/SMS us  {} (window {:.1} s, {busy:.2} cores busy)",
+        parts.join(", "),
+        result.window.as_secs_f64()
+    );
+}
+
+fn exactly_once_text(result: &PhaseResult) -> String {
+    let mut text = format!(
+        "{} expected, {} delivered, {} duplicates, {} of cancelled carts, {} unknown ids",
+        result.expected,
+        result.delivered,
+        result.duplicates,
+        result.delivered_cancelled,
+        result.delivered_unknown,
+    );
+    if result.delivered_of_failed > 0 {
+        text.push_str(&format!(
+            ", {} of requests that failed (stored, answer lost)",
+            result.delivered_of_failed
+        ));
+    }
+    if result.unreadable > 0 {
+        text.push_str(&format!(
+            ", {} unreadable provider calls",
+            result.unreadable
+        ));
+    }
+    let verdict = if result.exactly_once() {
+        "ok"
+    } else if result.duplicates > 0
+        || result.delivered_cancelled > 0
+        || result.delivered_unknown > 0
+    {
+        "VIOLATED"
+    } else {
+        "INCOMPLETE (not all delivered within the wait)"
+    };
+    format!("{text}: {verdict}")
+}
+
+fn percentile_cells(result: &PhaseResult, percentiles: &[f64]) -> String {
+    let mut cells: Vec<String> = percentiles
+        .iter()
+        .map(|p| format!("{:>9}", result.latencies.percentile(*p)))
+        .collect();
+    cells.push(format!("{:>9}", result.latencies.max()));
+    cells.join(" ")
+}
+
+/// The tables at the end.
+pub fn print_summary(results: &[PhaseResult], wait: Duration) {
+    let closed: Vec<&PhaseResult> = results
+        .iter()
+        .filter(|r| r.label.starts_with("closed"))
+        .collect();
+    if !closed.is_empty() {
+        println!("\n== closed loop");
+        println!(
+            "{:<10} {:>10} {:>12} {:>11} {:>8} {:>9} {:>9} {:>9} {:>9}  drained",
+            "", "accepted/s", "delivered/s", "first-last", "backlog", "p50", "p90", "p99", "max"
+        );
+        for result in &closed {
+            println!(
+                "{:<10} {:>10} {:>12.0} {:>11} {:>8} {}  {}",
+                result.pipeline,
+                format!("{:.0}", result.load.kind("order").accepted_per_second()),
+                delivered_during_load_rate(result),
+                first_to_last_rate(result),
+                result.backlog_at_load_end(),
+                percentile_cells(result, &[50.0, 90.0, 99.0]),
+                drained(result, wait),
+            );
+        }
+        print_ratio(&closed);
+    }
+
+    let open: Vec<&PhaseResult> = results
+        .iter()
+        .filter(|r| r.label.starts_with("open"))
+        .collect();
+    if !open.is_empty() {
+        println!("\n== open loop (latency from each webhook's intended send time)");
+        println!(
+            "{:<10} {:>7} {:>10} {:>8} {:>9} {:>9} {:>9} {:>8}  drained",
+            "", "rate", "accepted/s", "late", "p50", "p99", "max", "backlog"
+        );
+        for result in &open {
+            let late = result.load.late_requests + result.load.unsent;
+            println!(
+                "{:<10} {:>7} {:>10} {:>8} {} {:>8}  {}",
+                result.pipeline,
+                result.label.trim_start_matches("open loop "),
+                format!("{:.0}", result.load.kind("order").accepted_per_second()),
+                late,
+                percentile_cells(result, &[50.0, 99.0]),
+                result.backlog_at_load_end(),
+                drained(result, wait),
+            );
+        }
+        println!("(late: requests the generator sent >10 ms after their time or never sent)");
+    }
+
+    for result in results.iter().filter(|r| r.label.starts_with("delayed")) {
+        let load = &result.load;
+        println!("\n== delayed jobs (abandoned carts; lateness against the due time)");
+        println!(
+            "scheduled/s {:.0}  cancelled/s {:.0}  sent/s {}  lateness p50 {} p99 {} max {}  cancelled carts sent {}  early {}",
+            load.kind("cart").accepted_per_second(),
+            load.kind("cancel").accepted_per_second(),
+            first_to_last_rate(result),
+            result.latencies.percentile(50.0),
+            result.latencies.percentile(99.0),
+            result.latencies.max(),
+            result.delivered_cancelled,
+            result.early,
+        );
+    }
+
+    println!("\n== CPU per delivered SMS (us)");
+    let mut header = format!("{:<22}", "");
+    for column in CPU_COLUMNS {
+        header.push_str(&format!(" {:>9}", short(column)));
+    }
+    println!("{header} {:>7} {:>7}", "total", "cores");
+    for result in results {
+        let mut row = format!(
+            "{:<22}",
+            format!("{} {}", short_label(&result.label), result.pipeline)
+        );
+        for column in CPU_COLUMNS {
+            match cpu_per_sms(result, column) {
+                Some(value) => row.push_str(&format!(" {value:>9.0}")),
+                None => row.push_str(&format!(" {:>9}", "-")),
+            }
+        }
+        let delivered = (result.delivered + result.delivered_of_failed).max(1) as f64;
+        let busy = cpu_total(result).as_secs_f64() / result.window.as_secs_f64().max(1e-9);
+        println!(
+            "{row} {:>7.0} {busy:>7.2}",
+            cpu_total(result).as_micros() as f64 / delivered
+        );
+    }
+    println!(
+        "(over each phase's window, load start to end of drain; nats-server and postgres are shared with anything else on the machine)"
+    );
+
+    println!("\n== exactly once");
+    for result in results {
+        println!(
+            "{:<22} {}",
+            format!("{} {}", short_label(&result.label), result.pipeline),
+            exactly_once_text(result)
+        );
+    }
+}
+
+fn print_ratio(closed: &[&PhaseResult]) {
+    let foco = closed.iter().find(|r| r.pipeline == "foco");
+    let bare = closed.iter().find(|r| r.pipeline == "bare pipe");
+    let (Some(foco), Some(bare)) = (foco, bare) else {
+        return;
+    };
+    let during = delivered_during_load_rate(foco) / delivered_during_load_rate(bare).max(1e-9);
+    let rate_of = |result: &PhaseResult| {
+        let count = result.delivered.saturating_sub(1) as f64;
+        count / seconds_between(result.first_arrival_us, result.last_arrival_us).max(1e-9)
+    };
+    println!(
+        "ratio foco / bare pipe, delivered SMS/s: {during:.2} during the load, {:.2} first to last (target >= 0.5)",
+        rate_of(foco) / rate_of(bare).max(1e-9)
+    );
+}
+
+fn short(column: &str) -> &str {
+    match column {
+        "fake provider" => "fake",
+        "load generator" => "loadgen",
+        "nats-server" => "nats",
+        "bare pipe" => "bare",
+        other => other,
+    }
+}
+
+fn short_label(label: &str) -> String {
+    label
+        .replace(" loop", "")
+        .replace("delayed jobs", "delayed")
+}
