@@ -164,6 +164,7 @@ impl TestSystem {
             concurrency: 8,
             store_writers: 2,
             store_batch: 64,
+            limits: foco_rules::Limits::default(),
             ack_wait: Duration::from_secs(10),
             publish_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(5),

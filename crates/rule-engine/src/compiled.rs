@@ -1,6 +1,7 @@
 //! A rule compiled once per version: its CEL programs, its templates and its
 //! timing, encoding and cap settings.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use foco_proto::v1::Rule;
@@ -46,8 +47,11 @@ pub struct RecipientOutcome {
 /// A rule whose condition matched, rendered for one event.
 #[derive(Debug, Clone)]
 pub struct Evaluation {
-    /// Every rendered recipient, deduplicated after normalisation.
+    /// Every rendered recipient, deduplicated after normalisation, up to the
+    /// engine's limit per rule.
     pub recipients: Vec<RecipientOutcome>,
+    /// Rendered recipients past that limit: not read, not sent.
+    pub recipients_over_limit: usize,
     /// The body as it will be sent (transliterated when the rule asks for GSM-7).
     pub body: String,
     pub segments: SegmentInfo,
@@ -219,34 +223,7 @@ impl CompiledRule {
                 max: self.max_segments,
             });
         }
-        let mut recipients: Vec<RecipientOutcome> = Vec::with_capacity(self.recipients.len());
-        for (index, recipient) in self.recipients.iter().enumerate() {
-            let rendered = match recipient {
-                Recipient::Fixed(number) => vec![number.clone()],
-                // A template may render a list from the payload: "a, b; c".
-                Recipient::Template { template_name } => self
-                    .render(template_name, inputs)?
-                    .split([',', ';', '\n'])
-                    .map(str::trim)
-                    .filter(|part| !part.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-            };
-            if rendered.is_empty() {
-                return Err(RuleError::EmptyRecipient { index });
-            }
-            for raw in rendered {
-                let e164 = foco_phone::normalize_e164(&raw, &inputs.default_country)
-                    .map_err(|error| error.to_string());
-                let duplicate = recipients.iter().any(|seen| match (&seen.e164, &e164) {
-                    (Ok(a), Ok(b)) => a == b,
-                    _ => seen.raw == raw,
-                });
-                if !duplicate {
-                    recipients.push(RecipientOutcome { raw, e164 });
-                }
-            }
-        }
+        let (recipients, recipients_over_limit) = self.recipients(inputs)?;
         let key = if self.has_key {
             self.render(KEY, inputs)?.trim().to_owned()
         } else {
@@ -255,12 +232,67 @@ impl CompiledRule {
         let due_at_ms = self.due_at_ms(inputs)?;
         Ok(Some(Evaluation {
             recipients,
+            recipients_over_limit,
             body,
             segments,
             ucs2_characters,
             due_at_ms,
             key,
         }))
+    }
+
+    /// The rendered recipients, normalised and deduplicated, at most
+    /// `inputs.max_recipients_per_rule` of them; and how many were left out. A
+    /// template may render a list from the payload ("a, b; c"): a payload must
+    /// not be able to turn one event into thousands of SMS, nor make the engine
+    /// read thousands of numbers.
+    fn recipients(
+        &self,
+        inputs: &EventInputs,
+    ) -> Result<(Vec<RecipientOutcome>, usize), RuleError> {
+        let limit = inputs.max_recipients_per_rule;
+        let mut recipients: Vec<RecipientOutcome> =
+            Vec::with_capacity(self.recipients.len().min(limit));
+        let mut seen: HashSet<String> = HashSet::with_capacity(self.recipients.len().min(limit));
+        let mut over_limit = 0;
+        for (index, recipient) in self.recipients.iter().enumerate() {
+            let rendered_template;
+            let parts: Vec<&str> = match recipient {
+                Recipient::Fixed(number) => vec![number.as_str()],
+                Recipient::Template { template_name } => {
+                    rendered_template = self.render(template_name, inputs)?;
+                    rendered_template
+                        .split([',', ';', '\n'])
+                        .map(str::trim)
+                        .filter(|part| !part.is_empty())
+                        .collect()
+                }
+            };
+            if parts.is_empty() {
+                return Err(RuleError::EmptyRecipient { index });
+            }
+            for raw in parts {
+                if recipients.len() >= limit {
+                    over_limit += 1;
+                    continue;
+                }
+                let e164 = foco_phone::normalize_e164(raw, &inputs.default_country)
+                    .map_err(|error| error.to_string());
+                // Valid numbers are the same recipient however they were written;
+                // invalid ones are told apart by what was written.
+                let identity = match &e164 {
+                    Ok(e164) => format!("+{e164}"),
+                    Err(_) => format!("raw:{raw}"),
+                };
+                if seen.insert(identity) {
+                    recipients.push(RecipientOutcome {
+                        raw: raw.to_owned(),
+                        e164,
+                    });
+                }
+            }
+        }
+        Ok((recipients, over_limit))
     }
 
     /// The key of this rule's pending jobs that `inputs` cancels, if its cancel

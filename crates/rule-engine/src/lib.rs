@@ -118,10 +118,43 @@ pub struct InvalidRecipient {
     pub reason: String,
 }
 
+/// Something the account should read about a rule's outcome that is neither a
+/// failure nor an invalid recipient (recipients past a limit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleNote {
+    pub rule_id: String,
+    pub rule_name: String,
+    pub kind: &'static str,
+    pub detail: String,
+}
+
+/// Report kind of recipients left out by a limit.
+pub const RECIPIENTS_LIMITED: &str = "recipients_limited";
+
+/// Bounds on what one event can produce, whatever its payload says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Recipients one rule sends one event to.
+    pub recipients_per_rule: usize,
+    /// SMS jobs one event produces over all its rules.
+    pub jobs_per_event: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            recipients_per_rule: 10,
+            jobs_per_event: 25,
+        }
+    }
+}
+
 /// What an event produced.
 #[derive(Debug, Default)]
 pub struct EventPlan {
     pub jobs: Vec<PlannedJob>,
+    /// Recipients left out by the limits, per rule.
+    pub notes: Vec<RuleNote>,
     pub cancellations: Vec<Cancellation>,
     pub failures: Vec<RuleFailure>,
     pub invalid_recipients: Vec<InvalidRecipient>,
@@ -168,6 +201,7 @@ impl EventError {
 #[derive(Clone)]
 pub struct Engine {
     compiled: Cache<(String, i64), Arc<Result<CompiledRule, String>>>,
+    limits: Limits,
 }
 
 impl Default for Engine {
@@ -178,9 +212,21 @@ impl Default for Engine {
 
 impl Engine {
     pub fn new() -> Self {
+        Self::with_limits(Limits::default())
+    }
+
+    pub fn with_limits(limits: Limits) -> Self {
         Self {
             compiled: Cache::new(10_000),
+            limits: Limits {
+                recipients_per_rule: limits.recipients_per_rule.max(1),
+                jobs_per_event: limits.jobs_per_event.max(1),
+            },
         }
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     fn compiled_rule(&self, rule: &Rule) -> Arc<Result<CompiledRule, String>> {
@@ -198,7 +244,7 @@ impl Engine {
         source: &ResolvedSource,
         now_ms: i64,
     ) -> Result<EventPlan, EventError> {
-        let inputs = EventInputs::new(event, source, now_ms)?;
+        let inputs = EventInputs::new(event, source, now_ms, self.limits)?;
         let mut plan = EventPlan::default();
         for rule in source.cancel_rules.iter().filter(|rule| rule.enabled) {
             let compiled = self.compiled_rule(rule);
@@ -235,9 +281,15 @@ impl Engine {
             };
             match compiled.evaluate(&inputs) {
                 Ok(None) => plan.skipped += 1,
-                Ok(Some(evaluation)) => {
-                    add_jobs(&mut plan, event, rule, compiled, evaluation, now_ms)
-                }
+                Ok(Some(evaluation)) => add_jobs(
+                    &mut plan,
+                    event,
+                    rule,
+                    compiled,
+                    evaluation,
+                    now_ms,
+                    self.limits,
+                ),
                 Err(error) => plan.failures.push(RuleFailure {
                     rule_id: rule.id.clone(),
                     rule_name: rule.name.clone(),
@@ -257,7 +309,7 @@ impl Engine {
         rule_name: Option<&str>,
         now_ms: i64,
     ) -> Result<Vec<RulePreview>, EventError> {
-        let inputs = EventInputs::new(event, source, now_ms)?;
+        let inputs = EventInputs::new(event, source, now_ms, self.limits)?;
         Ok(source
             .rules
             .iter()
@@ -277,7 +329,9 @@ fn add_jobs(
     compiled: &CompiledRule,
     evaluation: Evaluation,
     now_ms: i64,
+    limits: Limits,
 ) {
+    let mut over_limit = evaluation.recipients_over_limit;
     let priority = if rule.priority == Priority::Unspecified as i32 {
         Priority::Transactional as i32
     } else {
@@ -296,6 +350,10 @@ fn add_jobs(
                 continue;
             }
         };
+        if plan.jobs.len() >= limits.jobs_per_event {
+            over_limit += 1;
+            continue;
+        }
         plan.jobs.push(PlannedJob {
             job: SmsJob {
                 job_id: foco_bus::job_id(&event.event_id, &rule.id, &to),
@@ -318,6 +376,17 @@ fn add_jobs(
             due_at_ms: evaluation.due_at_ms,
             on_repeat: compiled.on_repeat,
             cap: compiled.cap,
+        });
+    }
+    if over_limit > 0 {
+        plan.notes.push(RuleNote {
+            rule_id: rule.id.clone(),
+            rule_name: rule.name.clone(),
+            kind: RECIPIENTS_LIMITED,
+            detail: format!(
+                "{over_limit} more recipient(s) not sent: at most {} per rule and {} per event",
+                limits.recipients_per_rule, limits.jobs_per_event
+            ),
         });
     }
 }
@@ -353,6 +422,7 @@ pub struct EventInputs {
     pub(crate) default_country: String,
     pub(crate) timezone: chrono_tz::Tz,
     pub(crate) received_at_ms: i64,
+    pub(crate) max_recipients_per_rule: usize,
 }
 
 impl EventInputs {
@@ -360,6 +430,7 @@ impl EventInputs {
         event: &EventEnvelope,
         source: &ResolvedSource,
         now_ms: i64,
+        limits: Limits,
     ) -> Result<Self, EventError> {
         let payload: serde_json::Value = if event.payload.is_empty() {
             serde_json::Value::Object(Default::default())
@@ -404,6 +475,7 @@ impl EventInputs {
             } else {
                 now_ms
             },
+            max_recipients_per_rule: limits.recipients_per_rule,
         })
     }
 }

@@ -491,3 +491,67 @@ fn preview_keeps_every_detail() {
     );
     assert!(evaluation.recipients[1].e164.is_err());
 }
+
+#[test]
+fn a_payload_with_thousands_of_numbers_is_cut_to_the_limits_and_reported() {
+    let numbers: Vec<String> = (0..10_000)
+        .map(|index| format!("+52 55 {:04} {:04}", 1000 + index / 10_000, index % 10_000))
+        .collect();
+    let payload = serde_json::json!({ "phones": numbers.join(", ") });
+    let fan_out = rule("fan-out", "", &["{{ event.phones }}"], "hola");
+    let owner = rule("owner", "", &["+525512345678", "55 1234 5678"], "venta");
+    let engine = Engine::with_limits(Limits {
+        recipients_per_rule: 10,
+        jobs_per_event: 12,
+    });
+    let plan = engine
+        .plan(
+            &event("orders/create", payload.to_string().as_bytes()),
+            &source(vec![fan_out, owner]),
+            7,
+        )
+        .unwrap();
+    let fan_out_jobs = plan
+        .jobs
+        .iter()
+        .filter(|job| job.rule_name == "fan-out")
+        .count();
+    let owner_jobs = plan
+        .jobs
+        .iter()
+        .filter(|job| job.rule_name == "owner")
+        .count();
+    assert_eq!(
+        (fan_out_jobs, owner_jobs),
+        (10, 1),
+        "owner's two spellings are one recipient"
+    );
+    assert_eq!(plan.notes.len(), 1, "{:?}", plan.notes);
+    assert_eq!(plan.notes[0].rule_name, "fan-out");
+    assert_eq!(plan.notes[0].kind, RECIPIENTS_LIMITED);
+    assert!(
+        plan.notes[0].detail.starts_with("9990 more recipient(s)"),
+        "{}",
+        plan.notes[0].detail
+    );
+
+    // The per-event limit binds across rules.
+    let engine = Engine::with_limits(Limits {
+        recipients_per_rule: 10,
+        jobs_per_event: 10,
+    });
+    let payload = serde_json::json!({ "phones": numbers[..10].join(", ") });
+    let plan = engine
+        .plan(
+            &event("orders/create", payload.to_string().as_bytes()),
+            &source(vec![
+                rule("fan-out", "", &["{{ event.phones }}"], "hola"),
+                rule("owner", "", &["+525512345678"], "venta"),
+            ]),
+            7,
+        )
+        .unwrap();
+    assert_eq!(plan.jobs.len(), 10);
+    assert_eq!(plan.notes.len(), 1);
+    assert_eq!(plan.notes[0].rule_name, "owner");
+}

@@ -20,6 +20,8 @@ pub struct Config {
     pub store_writers: usize,
     /// Most events stored in one transaction.
     pub store_batch: usize,
+    /// What one event may produce, whatever its payload holds.
+    pub limits: foco_rule_engine::Limits,
     /// How long JetStream waits for an ack before redelivering an event.
     pub ack_wait: Duration,
     pub publish_timeout: Duration,
@@ -68,6 +70,16 @@ impl Config {
             concurrency,
             store_writers: env::parse_or("FOCO_RULES_STORE_WRITERS", 2)?,
             store_batch: env::parse_or("FOCO_RULES_STORE_BATCH", 256)?,
+            limits: foco_rule_engine::Limits {
+                recipients_per_rule: env::parse_or(
+                    "FOCO_RULES_MAX_RECIPIENTS_PER_RULE",
+                    foco_rule_engine::Limits::default().recipients_per_rule,
+                )?,
+                jobs_per_event: env::parse_or(
+                    "FOCO_RULES_MAX_JOBS_PER_EVENT",
+                    foco_rule_engine::Limits::default().jobs_per_event,
+                )?,
+            },
             ack_wait: env::duration_or("FOCO_RULES_ACK_WAIT", Duration::from_secs(30))?,
             publish_timeout: env::duration_or("FOCO_PUBLISH_TIMEOUT", Duration::from_secs(5))?,
             shutdown_grace: env::duration_or("FOCO_SHUTDOWN_GRACE", Duration::from_secs(20))?,

@@ -14,6 +14,8 @@
 //! `FOCO_ADMIN_LISTEN` (127.0.0.1:9093), `FOCO_CONFIG_CACHE_TTL` (30s),
 //! `FOCO_RULES_CONCURRENCY` (256 events in flight), `FOCO_RULES_STORE_WRITERS`
 //! (2 transactions at once), `FOCO_RULES_STORE_BATCH` (256 events a transaction),
+//! `FOCO_RULES_MAX_RECIPIENTS_PER_RULE` (10) and `FOCO_RULES_MAX_JOBS_PER_EVENT`
+//! (25): what one event may produce, the rest reported on the event,
 //! `FOCO_RULES_ACK_WAIT` (30s),
 //! `FOCO_PUBLISH_TIMEOUT` (5s), `FOCO_SHUTDOWN_GRACE` (20s),
 //! `FOCO_SCHEDULER_TICK` (250ms), `FOCO_SCHEDULER_BATCH` (200),
@@ -37,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
 pub use consumer::{Delivery, Outcome, handle_event};
+pub use foco_rule_engine::Limits;
 pub use scheduler::{Clock, Scheduler, SchedulerSettings, SystemClock};
 
 #[derive(Debug, thiserror::Error)]
@@ -191,7 +194,7 @@ impl App {
             nats,
             jetstream,
             config_cache,
-            engine: foco_rule_engine::Engine::new(),
+            engine: foco_rule_engine::Engine::with_limits(config.limits),
             publish_timeout: config.publish_timeout,
             writer: store::Writer::start(
                 pool.clone(),

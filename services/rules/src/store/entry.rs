@@ -282,6 +282,16 @@ async fn apply_one<'a>(
         ));
     }
 
+    for note in &plan.notes {
+        reports.push(Report::new(
+            event,
+            &note.rule_id,
+            &note.rule_name,
+            note.kind,
+            note.detail.clone(),
+        ));
+    }
+
     let mut capped_rules: Vec<&str> = Vec::new();
     for planned in &plan.jobs {
         let rule_id = Uuid::parse_str(&planned.job.rule_id).unwrap_or_default();

@@ -107,6 +107,7 @@ impl Entry {
             || plan.unreadable.is_some()
             || !plan.failures.is_empty()
             || !plan.invalid_recipients.is_empty()
+            || !plan.notes.is_empty()
             || !plan.cancellations.is_empty()
             || (self.event.daily_cap > 0 && !plan.jobs.is_empty())
             || plan

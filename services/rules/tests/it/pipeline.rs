@@ -165,3 +165,27 @@ async fn an_event_whose_payload_is_not_json_is_reported_not_lost() {
     assert_eq!(rig.read_jobs().await.len(), 1, "only the readable event");
     rig.stop().await;
 }
+
+#[tokio::test]
+async fn a_form_with_thousands_of_numbers_sends_to_the_limit_and_reports_the_rest() {
+    let rig = Rig::start().await;
+    rig.upsert_rule("welcome", "", &["{{ event.phones }}"], "hola")
+        .await;
+    let phones: Vec<String> = (0..5_000)
+        .map(|index| format!("+52 55 1000 {:04}", index))
+        .collect();
+    let payload = serde_json::json!({ "phones": phones.join(";") }).to_string();
+    rig.publish_event("evt-pump", "evt-pump", "form_response", &payload)
+        .await;
+    rig.wait_until_idle().await;
+    let limit = foco_rules::Limits::default().recipients_per_rule;
+    assert_eq!(rig.read_jobs().await.len(), limit);
+    let reports = rig.reports("recipients_limited").await;
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(
+        reports[0].starts_with(&format!("{} more recipient(s) not sent", 5_000 - limit)),
+        "{}",
+        reports[0]
+    );
+    rig.stop().await;
+}

@@ -105,6 +105,7 @@ impl Rig {
             concurrency: 4,
             store_writers: 2,
             store_batch: 64,
+            limits: foco_rules::Limits::default(),
             ack_wait: Duration::from_secs(10),
             publish_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(5),
