@@ -378,9 +378,10 @@ impl<R: RouteSource> Handler<R> {
             Shortfall::ProviderSide { reason } => (reason, None, true),
         };
         debug_assert!(calls > 0);
-        let too_old = job.created_at_ms > 0
-            && chrono::Utc::now().timestamp_millis() - job.created_at_ms
-                > i64::try_from(self.settings.max_job_age.as_millis()).unwrap_or(i64::MAX);
+        let too_old = sendable_since_ms(job).is_some_and(|since| {
+            chrono::Utc::now().timestamp_millis() - since
+                > i64::try_from(self.settings.max_job_age.as_millis()).unwrap_or(i64::MAX)
+        });
         if provider_side || too_old || attempt >= self.settings.max_attempts {
             let why = if provider_side {
                 reason.clone()
@@ -582,4 +583,12 @@ fn log_outcome(
         }
         _ => {}
     }
+}
+
+/// Since when a job could be sent: a delayed job's age counts from its due
+/// time, not from when it was planned (a `delay: 5d` job is not "too old" on
+/// its first failed call).
+fn sendable_since_ms(job: &SmsJob) -> Option<i64> {
+    let since = job.created_at_ms.max(job.due_at_ms);
+    (since > 0).then_some(since)
 }

@@ -250,6 +250,29 @@ async fn transient_failures_retry_then_give_up_at_max_attempts() {
 }
 
 #[tokio::test]
+async fn a_long_delayed_job_is_aged_from_its_due_time_not_from_its_planning() {
+    let fixture = fixture(8).await;
+    fixture.fake.set_default(FakeResponse::status(503, "down"));
+    let now = chrono::Utc::now().timestamp_millis();
+    // Planned five days ago with `delay: 5d`, due a minute ago; jobs may be 1 h old.
+    let mut delayed = fixture.job("+525512345678");
+    delayed.created_at_ms = now - 5 * 24 * 3_600_000;
+    delayed.due_at_ms = now - 60_000;
+    let outcome = fixture.handler.handle(&delayed, 1).await;
+    assert!(matches!(outcome, Outcome::Retry { .. }), "{outcome:?}");
+    assert_eq!(fixture.row(&delayed.job_id).await.0, "queued");
+
+    // An immediate job planned as long ago is too old.
+    let mut stale = fixture.job("+525512345679");
+    stale.created_at_ms = now - 2 * 3_600_000;
+    let outcome = fixture.handler.handle(&stale, 1).await;
+    assert!(
+        matches!(&outcome, Outcome::DeadLettered { reason } if reason.contains("job too old")),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
 async fn invalid_numbers_and_missing_routes_fail_without_a_call() {
     let fixture = fixture(8).await;
     let job = fixture.job("not a phone");
