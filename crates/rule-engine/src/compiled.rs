@@ -225,7 +225,7 @@ impl CompiledRule {
         }
         let (recipients, recipients_over_limit) = self.recipients(inputs)?;
         let key = if self.has_key {
-            self.render(KEY, inputs)?.trim().to_owned()
+            bounded_key(KEY, self.render(KEY, inputs)?.trim())?
         } else {
             String::new()
         };
@@ -304,7 +304,7 @@ impl CompiledRule {
         if !cancel_condition.matches(inputs)? {
             return Ok(None);
         }
-        let key = self.render(CANCEL_KEY, inputs)?.trim().to_owned();
+        let key = bounded_key(CANCEL_KEY, self.render(CANCEL_KEY, inputs)?.trim())?;
         if key.is_empty() {
             return Err(invalid(
                 "cancel_key",
@@ -339,6 +339,39 @@ impl CompiledRule {
             .map_err(|error| to_error(error.into()))?;
         template
             .render(inputs.template_context.clone())
+            .map(without_control_characters)
             .map_err(|error| to_error(error.into()))
     }
+}
+
+/// Longest correlation key, in characters: keys are indexed in Postgres, whose
+/// index rows are limited to about 2.7 kB.
+pub const MAX_KEY_CHARS: usize = 256;
+
+fn bounded_key(field: &str, key: &str) -> Result<String, RuleError> {
+    let chars = key.chars().count();
+    if chars > MAX_KEY_CHARS {
+        return Err(invalid(
+            field,
+            format!("rendered {chars} characters, more than {MAX_KEY_CHARS}"),
+        ));
+    }
+    Ok(key.to_owned())
+}
+
+/// What a template rendered from a payload, without control characters: a NUL
+/// byte is refused by Postgres on every attempt, and no SMS needs one. Line
+/// breaks stay; a tab becomes a space.
+fn without_control_characters(text: String) -> String {
+    if !text.chars().any(|c| c.is_control() && c != '\n') {
+        return text;
+    }
+    text.chars()
+        .filter_map(|c| match c {
+            '\n' => Some('\n'),
+            '\t' => Some(' '),
+            c if c.is_control() => None,
+            c => Some(c),
+        })
+        .collect()
 }

@@ -22,7 +22,7 @@ use std::time::Duration;
 use foco_proto::v1::{EventEnvelope, Priority, ResolvedSource, Rule, SmsJob};
 use moka::sync::Cache;
 
-pub use compiled::{CompiledRule, Evaluation, RecipientOutcome};
+pub use compiled::{CompiledRule, Evaluation, MAX_KEY_CHARS, RecipientOutcome};
 pub use condition::{ConditionError, MAX_CONDITION_CHARS, MAX_CONDITION_DEPTH, validate_condition};
 pub use template::{TemplateError, validate_template};
 pub use timing::{parse_delay, parse_instant_in};

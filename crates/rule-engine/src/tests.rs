@@ -555,3 +555,40 @@ fn a_payload_with_thousands_of_numbers_is_cut_to_the_limits_and_reported() {
     assert_eq!(plan.notes.len(), 1);
     assert_eq!(plan.notes[0].rule_name, "owner");
 }
+
+#[test]
+fn control_characters_from_a_payload_never_reach_a_job_and_keys_are_bounded() {
+    let payload = serde_json::json!({
+        "name": "Ana\u{0}\u{1b}[31m\tRuiz\r\n",
+        "token": "abc\u{0}def",
+        "long": "k".repeat(MAX_KEY_CHARS + 1),
+    });
+    let mut delayed = rule(
+        "cart",
+        "",
+        &["+525512345678"],
+        "Hola {{ event.name }} adiós",
+    );
+    delayed.delay = "1h".into();
+    delayed.key = "{{ event.token }}".into();
+    let mut too_long = rule("too-long", "", &["+525512345678"], "hola");
+    too_long.delay = "1h".into();
+    too_long.key = "{{ event.long }}".into();
+    let plan = Engine::new()
+        .plan(
+            &event("checkouts/create", payload.to_string().as_bytes()),
+            &source(vec![delayed, too_long]),
+            7,
+        )
+        .unwrap();
+    assert_eq!(plan.jobs.len(), 1);
+    assert_eq!(plan.jobs[0].job.body, "Hola Ana[31m Ruiz\n adiós");
+    assert_eq!(plan.jobs[0].key, "abcdef");
+    assert_eq!(plan.failures.len(), 1);
+    assert_eq!(plan.failures[0].rule_name, "too-long");
+    assert!(
+        plan.failures[0].error.to_string().contains("more than 256"),
+        "{}",
+        plan.failures[0].error
+    );
+}
