@@ -117,23 +117,23 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let mut failures = Vec::new();
     let mut number = 0;
     let bare_too: &[bool] = if modes.bare { &[false, true] } else { &[false] };
-    let mut phases: Vec<(String, bool, PlanFor)> = Vec::new();
+    let mut runs: Vec<(String, bool, PlanFor)> = Vec::new();
     if modes.closed {
         for bare in bare_too {
-            phases.push(("closed loop".to_owned(), *bare, PlanFor::Closed));
+            runs.push(("closed loop".to_owned(), *bare, PlanFor::Closed));
         }
     }
     if modes.open {
         for rate in &settings.rates {
             for bare in bare_too {
-                phases.push((format!("open loop {rate}/s"), *bare, PlanFor::Open(*rate)));
+                runs.push((format!("open loop {rate}/s"), *bare, PlanFor::Open(*rate)));
             }
         }
     }
     if modes.delayed {
-        phases.push(("delayed jobs".to_owned(), false, PlanFor::Carts));
+        runs.push(("delayed jobs".to_owned(), false, PlanFor::Carts));
     }
-    for (label, bare, plan) in phases {
+    for (label, bare, plan) in runs {
         number += 1;
         match one_phase(&context, number, &label, bare, plan).await {
             Ok(result) => results.push(result),

@@ -369,6 +369,17 @@ fn delivered_expected(states: &[u8], arrivals: &[Arrival]) -> u64 {
     count
 }
 
+/// A delayed job's history, in seconds after its trigger reached ingress.
+#[derive(sqlx::FromRow)]
+struct JobTimeline {
+    state: String,
+    cancel_reason: String,
+    due: f64,
+    changed: f64,
+    cancel_received: Option<f64>,
+    cancel_recorded: Option<f64>,
+}
+
 /// Each sample with its row in `scheduled_jobs`, times relative to the trigger's
 /// arrival at ingress; unchanged when the table cannot be read.
 async fn explain_samples(pool: &sqlx::PgPool, tag: &str, samples: &[String]) -> Vec<String> {
@@ -376,12 +387,14 @@ async fn explain_samples(pool: &sqlx::PgPool, tag: &str, samples: &[String]) -> 
     for sample in samples {
         let sequence = sample.split_whitespace().next().unwrap_or_default();
         let key = crate::sms::webhook_id(tag, sequence.parse().unwrap_or(u64::MAX));
-        let row: Option<(String, String, f64, f64, Option<f64>, Option<f64>)> = sqlx::query_as(
+        let row: Option<JobTimeline> = sqlx::query_as(
             "SELECT j.state, j.cancel_reason, \
-                    extract(epoch FROM j.due_at - j.trigger_received_at)::float8, \
-                    extract(epoch FROM j.updated_at - j.trigger_received_at)::float8, \
-                    extract(epoch FROM m.received_at - j.trigger_received_at)::float8, \
+                    extract(epoch FROM j.due_at - j.trigger_received_at)::float8 AS due, \
+                    extract(epoch FROM j.updated_at - j.trigger_received_at)::float8 AS changed, \
+                    extract(epoch FROM m.received_at - j.trigger_received_at)::float8 \
+                        AS cancel_received, \
                     extract(epoch FROM m.created_at - j.trigger_received_at)::float8 \
+                        AS cancel_recorded \
              FROM scheduled_jobs j \
              LEFT JOIN cancel_marks m ON m.correlation_key = j.correlation_key \
              WHERE j.correlation_key = $1 LIMIT 1",
@@ -393,11 +406,18 @@ async fn explain_samples(pool: &sqlx::PgPool, tag: &str, samples: &[String]) -> 
         .flatten();
         let seconds = |value: Option<f64>| value.map_or("?".to_owned(), |v| format!("+{v:.3} s"));
         explained.push(match row {
-            Some((state, reason, due, changed, cancel_received, cancel_marked)) => format!(
-                "{key}: {sample}; job {state}{} due +{due:.3} s, changed +{changed:.3} s; its cancel reached ingress {}, was recorded by rules {} (all after the trigger reached ingress)",
-                if reason.is_empty() { String::new() } else { format!(" ({reason})") },
-                seconds(cancel_received),
-                seconds(cancel_marked),
+            Some(job) => format!(
+                "{key}: {sample}; job {}{} due +{:.3} s, changed +{:.3} s; its cancel reached ingress {}, was recorded by rules {} (all after the trigger reached ingress)",
+                job.state,
+                if job.cancel_reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", job.cancel_reason)
+                },
+                job.due,
+                job.changed,
+                seconds(job.cancel_received),
+                seconds(job.cancel_recorded),
             ),
             None => format!("{key}: {sample}; no scheduled job"),
         });

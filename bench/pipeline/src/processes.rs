@@ -10,48 +10,42 @@ use anyhow::Context as _;
 /// A running child process; SIGKILL and reap on drop.
 pub struct ChildGuard {
     pub name: String,
-    pub log: Option<PathBuf>,
+    pub log: PathBuf,
     child: Child,
 }
 
 impl ChildGuard {
     /// Starts `command` with stdout and stderr appended to `log`.
-    pub fn spawn_logged(name: &str, mut command: Command, log: &Path) -> anyhow::Result<Self> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .with_context(|| format!("open log {}", log.display()))?;
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(file.try_clone()?)
-            .stderr(file)
-            .spawn()
-            .with_context(|| format!("start {name} ({:?})", command.get_program()))?;
-        Ok(Self {
-            name: name.to_owned(),
-            log: Some(log.to_owned()),
-            child,
-        })
+    pub fn spawn_logged(name: &str, command: Command, log: &Path) -> anyhow::Result<Self> {
+        Self::spawn(name, command, log, false)
     }
 
     /// Starts `command` with a pipe on stdout (read it with [`Self::first_line`]);
     /// stderr goes to `log`.
-    pub fn spawn_piped(name: &str, mut command: Command, log: &Path) -> anyhow::Result<Self> {
+    pub fn spawn_piped(name: &str, command: Command, log: &Path) -> anyhow::Result<Self> {
+        Self::spawn(name, command, log, true)
+    }
+
+    fn spawn(name: &str, mut command: Command, log: &Path, piped: bool) -> anyhow::Result<Self> {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .with_context(|| format!("open log {}", log.display()))?;
+        let stdout = if piped {
+            Stdio::piped()
+        } else {
+            Stdio::from(file.try_clone()?)
+        };
         let child = command
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
+            .stdout(stdout)
             .stderr(file)
             .spawn()
             .with_context(|| format!("start {name} ({:?})", command.get_program()))?;
         Ok(Self {
             name: name.to_owned(),
-            log: Some(log.to_owned()),
+            log: log.to_owned(),
             child,
         })
     }
@@ -92,13 +86,10 @@ impl ChildGuard {
 
     /// The last lines of its log, for error messages.
     pub fn log_hint(&self) -> String {
-        let Some(log) = &self.log else {
-            return String::new();
-        };
-        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         let tail = lines[lines.len().saturating_sub(15)..].join("\n");
-        format!(" (log {}):\n{tail}", log.display())
+        format!(" (log {}):\n{tail}", self.log.display())
     }
 }
 
