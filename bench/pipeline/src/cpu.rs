@@ -1,11 +1,14 @@
 //! CPU time per process from `/proc/<pid>/stat`, for "CPU per delivered SMS".
 //!
 //! Processes the benchmark started are read by pid (another engineer's
-//! `foco-rules` on the same machine is not counted). The shared servers are read
-//! by command name: every `nats-server`, and every `postgres` process including
-//! what the postmaster has collected from backends that exited (their CPU moves
-//! to its children's time when they end, so a pool that reconnects is still
-//! counted). Linux only; elsewhere every reading is zero.
+//! `foco-rules` on the same machine is not counted). `nats-server` is read by
+//! command name, so anything else using the server counts too. PostgreSQL is read
+//! per backend: those serving the phase's database (their process title names
+//! it) plus the server's own processes (WAL writer, checkpointer, ...), but not
+//! the backends of other databases, which tests running beside the benchmark
+//! keep busy. A backend that exits during a phase takes its CPU with it: the
+//! services keep their pools open, so that is rare. Linux only; elsewhere every
+//! reading is zero.
 
 use std::time::Duration;
 
@@ -41,9 +44,9 @@ pub fn this_process() -> Duration {
         .unwrap_or_default()
 }
 
-/// CPU of every process whose command name is `command`, with the CPU of the
-/// children each has reaped.
-pub fn processes_named(command: &str) -> Duration {
+/// User + system CPU of every process whose command name is `command` and whose
+/// command line `keep` accepts.
+fn processes_where(command: &str, keep: impl Fn(&str) -> bool) -> Duration {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Duration::ZERO;
     };
@@ -53,10 +56,34 @@ pub fn processes_named(command: &str) -> Duration {
             std::fs::read_to_string(entry.path().join("comm"))
                 .is_ok_and(|comm| comm.trim() == command)
         })
+        .filter(|entry| {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            keep(&String::from_utf8_lossy(&cmdline).replace('\0', " "))
+        })
         .filter_map(|entry| stat_ticks(&format!("{}/stat", entry.path().display())))
-        .map(|ticks| ticks.iter().sum::<u64>())
+        .map(|[user, system, _, _]| user + system)
         .sum();
     ticks_to_duration(ticks)
+}
+
+/// CPU of every process whose command name is `command`.
+pub fn processes_named(command: &str) -> Duration {
+    processes_where(command, |_| true)
+}
+
+/// CPU of the PostgreSQL processes that work for `database`: its backends and
+/// the server's own processes.
+pub fn postgres_serving(database: &str) -> Duration {
+    processes_where("postgres", |cmdline| is_serving(cmdline, database))
+}
+
+/// A client backend's title is `postgres: <cluster>: <user> <database> <host>(<port>) <state>`
+/// (or `[local]` for a Unix socket); the server's own processes name no client.
+fn is_serving(cmdline: &str, database: &str) -> bool {
+    let names_database =
+        !database.is_empty() && cmdline.split_whitespace().any(|word| word == database);
+    let is_client_backend = cmdline.contains('(') || cmdline.contains("[local]");
+    names_database || !is_client_backend
 }
 
 /// Number of CPUs this process may run on.
@@ -83,5 +110,21 @@ mod tests {
         }
         assert!(process(std::process::id()) > Duration::ZERO);
         assert_eq!(processes_named("no-such-command-here"), Duration::ZERO);
+    }
+
+    #[test]
+    fn postgres_processes_count_for_their_database_or_the_server() {
+        let ours = "postgres: 15/main: postgres foco_test_abc 127.0.0.1(51234) idle";
+        let theirs = "postgres: 15/main: postgres foco_test_xyz 127.0.0.1(51235) idle";
+        let local = "postgres: 15/main: postgres other [local] idle";
+        assert!(is_serving(ours, "foco_test_abc"));
+        assert!(!is_serving(theirs, "foco_test_abc"));
+        assert!(!is_serving(local, "foco_test_abc"));
+        assert!(is_serving("postgres: 15/main: walwriter", "foco_test_abc"));
+        assert!(is_serving(
+            "/usr/lib/postgresql/15/bin/postgres -D /var/lib/postgresql/15/main",
+            ""
+        ));
+        assert!(!is_serving(ours, ""));
     }
 }

@@ -46,6 +46,8 @@ pub struct PhaseResult {
     pub window: Duration,
     /// CPU per process label over the window.
     pub cpu: Vec<(String, Duration)>,
+    /// Cores each process used in the second before the load.
+    pub idle_cores: Vec<(String, f64)>,
     /// Delayed mode: scheduled jobs by state in Postgres, when readable.
     pub job_states: Option<String>,
     /// A few SMS that should not have been sent, or were not: where to look.
@@ -74,6 +76,8 @@ const NOT_SENT: u8 = 0;
 const EXPECTED: u8 = 1;
 const FAILED: u8 = 2;
 const CANCELLED: u8 = 3;
+/// How long the machine is watched at rest before each load.
+const IDLE_SAMPLE: Duration = Duration::from_secs(1);
 /// Examples of anything unexpected to print.
 const SAMPLES: usize = 5;
 
@@ -87,9 +91,14 @@ fn cpu_sample(context: &Context, pipeline: &Pipeline) -> Vec<(String, Duration)>
         "nats-server".to_owned(),
         crate::cpu::processes_named("nats-server"),
     ));
+    // The bare pipe has no database: only the server's own processes count.
+    let database = match pipeline {
+        Pipeline::Foco(foco) => foco.database.name.as_str(),
+        Pipeline::Bare(_) => "",
+    };
     sample.push((
         "postgres".to_owned(),
-        crate::cpu::processes_named("postgres"),
+        crate::cpu::postgres_serving(database),
     ));
     sample.push((
         "fake provider".to_owned(),
@@ -164,7 +173,19 @@ pub async fn measure(
         secret: context.webhook_secret.clone(),
         plan,
     };
+    // What runs before any load: the pipeline at rest (pollers, timers) and
+    // whatever else shares the machine, nats-server and postgres.
+    let idle_before = cpu_sample(context, pipeline);
+    tokio::time::sleep(IDLE_SAMPLE).await;
     let cpu_before = cpu_sample(context, pipeline);
+    let idle_cores = cpu_before
+        .iter()
+        .zip(&idle_before)
+        .map(|((label, after), (_, before))| {
+            let busy = after.saturating_sub(*before).as_secs_f64() / IDLE_SAMPLE.as_secs_f64();
+            (label.clone(), busy)
+        })
+        .collect();
     let window_start = tokio::time::Instant::now();
     let load = crate::load::run_process(&context.exe, &spec)
         .await
@@ -229,6 +250,7 @@ pub async fn measure(
         drained_after: None,
         window,
         cpu,
+        idle_cores,
         job_states,
         samples: Vec::new(),
         load,

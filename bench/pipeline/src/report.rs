@@ -170,6 +170,20 @@ pub fn print_phase(result: &PhaseResult, wait: Duration) {
         parts.join(", "),
         result.window.as_secs_f64()
     );
+    let idle: Vec<String> = result
+        .idle_cores
+        .iter()
+        .filter(|(_, cores)| *cores >= 0.005)
+        .map(|(label, cores)| format!("{label} {cores:.2}"))
+        .collect();
+    println!(
+        "  at rest     cores busy in the second before the load: {}",
+        if idle.is_empty() {
+            "none".to_owned()
+        } else {
+            idle.join(", ")
+        }
+    );
 }
 
 fn exactly_once_text(result: &PhaseResult) -> String {
@@ -309,7 +323,7 @@ pub fn print_summary(results: &[PhaseResult], wait: Duration) {
         );
     }
     println!(
-        "(over each phase's window, load start to end of drain; nats-server and postgres are shared with anything else on the machine)"
+        "(over each phase's window, load start to end of drain; postgres: the phase's database's backends and the server's own processes; nats-server: all of it, shared with anything else using it)"
     );
 
     println!("\n== exactly once");
