@@ -145,27 +145,26 @@ async fn process<R: RouteSource>(
         ),
         Err(_) => (0, 1),
     };
+    // Decoded before the span exists, so the span is built once with every
+    // field: recording fields later formats the span's fields again each time.
+    let job = match SmsJob::decode(message.payload.clone()) {
+        Ok(job) => job,
+        Err(error) => {
+            tracing::warn!(stream_sequence, error = %error, "undecodable sms job; terminating it");
+            metrics.job("poison");
+            acknowledge(&message, AckKind::Term).await;
+            return;
+        }
+    };
     let span = tracing::info_span!(
         "sms_job",
         stream_sequence,
         delivery,
-        job_id = tracing::field::Empty,
-        account_id = tracing::field::Empty,
+        job_id = job.job_id.as_str(),
+        account_id = job.account_id.as_str(),
     );
     foco_bus::trace::set_parent_from(&span, message.headers.as_ref());
     async move {
-        let job = match SmsJob::decode(message.payload.clone()) {
-            Ok(job) => job,
-            Err(error) => {
-                tracing::warn!(stream_sequence, error = %error, "undecodable sms job; terminating it");
-                metrics.job("poison");
-                acknowledge(&message, AckKind::Term).await;
-                return;
-            }
-        };
-        let span = tracing::Span::current();
-        span.record("job_id", job.job_id.as_str());
-        span.record("account_id", job.account_id.as_str());
         // The handler's state is tens of kilobytes: boxed once here, rather than
         // moved along with the task.
         let work = Box::pin(handler.handle(&job, delivery));

@@ -570,16 +570,24 @@ fn log_outcome(
     attempts: u32,
     error: &str,
 ) {
-    let to = mask_phone(recipient);
+    // A sent SMS is counted by the metrics and recorded in its row: at thousands
+    // a second, a log line each would cost more than the send. Only what an
+    // operator acts on is logged at info and above.
     match outcome {
-        Outcome::Sent => tracing::info!(%to, provider, attempts, "sms sent"),
-        Outcome::Retry { delay } => {
-            tracing::warn!(%to, provider, attempts, error, retry_in_ms = delay.as_millis() as u64, "provider failed transiently; will retry");
+        Outcome::Sent => {
+            tracing::debug!(to = %mask_phone(recipient), provider, attempts, "sms sent")
         }
-        Outcome::Failed { .. } => tracing::warn!(%to, provider, attempts, error, "sms failed"),
-        Outcome::OptedOut => tracing::info!(%to, provider, "recipient opted out at the provider"),
+        Outcome::Retry { delay } => {
+            tracing::warn!(to = %mask_phone(recipient), provider, attempts, error, retry_in_ms = delay.as_millis() as u64, "provider failed transiently; will retry");
+        }
+        Outcome::Failed { .. } => {
+            tracing::warn!(to = %mask_phone(recipient), provider, attempts, error, "sms failed")
+        }
+        Outcome::OptedOut => {
+            tracing::info!(to = %mask_phone(recipient), provider, "recipient opted out at the provider")
+        }
         Outcome::Unknown => {
-            tracing::warn!(%to, provider, attempts, error, "sms outcome unknown; not resent")
+            tracing::warn!(to = %mask_phone(recipient), provider, attempts, error, "sms outcome unknown; not resent")
         }
         _ => {}
     }
