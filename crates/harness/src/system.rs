@@ -171,6 +171,7 @@ impl TestSystem {
             scheduler_tick: Duration::from_millis(50),
             scheduler_batch: 200,
             scheduler_max_per_second: 5000,
+            scheduler_max_hold: Duration::from_secs(30),
             lag_interval: Duration::from_secs(1),
         };
         let app = foco_rules::App::build(config, shutdown.clone())

@@ -32,6 +32,9 @@ pub struct Config {
     pub scheduler_batch: i64,
     /// Most delayed jobs this replica publishes per second (catching up after downtime).
     pub scheduler_max_per_second: u32,
+    /// Longest a due job waits for events received before its due time (that
+    /// might cancel it) to be evaluated.
+    pub scheduler_max_hold: Duration,
     /// How often the consumer's lag is read from JetStream for the metrics.
     pub lag_interval: Duration,
 }
@@ -86,6 +89,10 @@ impl Config {
             scheduler_tick: env::duration_or("FOCO_SCHEDULER_TICK", Duration::from_millis(250))?,
             scheduler_batch: env::parse_or("FOCO_SCHEDULER_BATCH", 200)?,
             scheduler_max_per_second: env::parse_or("FOCO_SCHEDULER_MAX_PER_SECOND", 2000)?,
+            scheduler_max_hold: env::duration_or(
+                "FOCO_SCHEDULER_MAX_HOLD",
+                Duration::from_secs(30),
+            )?,
             lag_interval: env::duration_or("FOCO_LAG_INTERVAL", Duration::from_secs(5))?,
         })
     }

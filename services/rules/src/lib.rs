@@ -19,7 +19,8 @@
 //! `FOCO_RULES_ACK_WAIT` (30s),
 //! `FOCO_PUBLISH_TIMEOUT` (5s), `FOCO_SHUTDOWN_GRACE` (20s),
 //! `FOCO_SCHEDULER_TICK` (250ms), `FOCO_SCHEDULER_BATCH` (200),
-//! `FOCO_SCHEDULER_MAX_PER_SECOND` (2000), `FOCO_LAG_INTERVAL` (5s: how often
+//! `FOCO_SCHEDULER_MAX_PER_SECOND` (2000), `FOCO_SCHEDULER_MAX_HOLD` (30s: the
+//! longest a due job waits for earlier events to be evaluated), `FOCO_LAG_INTERVAL` (5s: how often
 //! the consumer's lag is read for `/metrics`).
 
 mod config;
@@ -164,6 +165,7 @@ impl App {
                         source,
                     })
                 })?;
+        let watermark = scheduler::EventsWatermark::new(events_stream.clone(), consumer.clone());
         let lag_watcher = lag.watch(
             events_stream,
             consumer.clone(),
@@ -215,7 +217,9 @@ impl App {
                 tick: config.scheduler_tick,
                 batch: config.scheduler_batch,
                 max_per_second: config.scheduler_max_per_second,
+                max_hold: config.scheduler_max_hold,
             },
+            watermark,
         );
         Ok(Self {
             config,

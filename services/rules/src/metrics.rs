@@ -1,8 +1,10 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
@@ -25,6 +27,9 @@ pub struct RulesMetrics {
     pub store_batch_events: Histogram,
     /// Batches that failed and were stored again event by event.
     pub store_batch_retries: Counter,
+    /// How far behind now the scheduler publishes, waiting for events received
+    /// before a job's due time to be evaluated.
+    pub scheduler_hold_seconds: Gauge<f64, AtomicU64>,
 }
 
 impl RulesMetrics {
@@ -42,6 +47,7 @@ impl RulesMetrics {
                 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0,
             ]),
             store_batch_retries: Counter::default(),
+            scheduler_hold_seconds: Gauge::default(),
         };
         registry.register(
             "events",
@@ -92,6 +98,11 @@ impl RulesMetrics {
             "store_batch_retries",
             "Store batches that failed and were stored again event by event",
             metrics.store_batch_retries.clone(),
+        );
+        registry.register(
+            "scheduler_hold_seconds",
+            "How far behind now due jobs are held while earlier events wait to be evaluated",
+            metrics.scheduler_hold_seconds.clone(),
         );
         metrics
     }

@@ -10,11 +10,21 @@
 //!
 //! After downtime the backlog is published at most `max_per_second`, so catching
 //! up never bursts past what the senders are sized for.
+//!
+//! A job is due at its time *and* once every event received before that time
+//! has been evaluated: when rules lags behind ingress, the event that cancels a
+//! job may still be waiting on the stream. Each pass reads how far the events
+//! consumer has got (the receive time of its oldest unacknowledged event) and
+//! publishes only jobs due before it. So that one event stuck in retries cannot
+//! hold every account's jobs, the wait is bounded by `max_hold`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_nats::jetstream;
 use chrono::{DateTime, Utc};
+use foco_proto::v1::EventEnvelope;
+use prost::Message as _;
 use prost::bytes::Bytes;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -44,6 +54,52 @@ pub struct SchedulerSettings {
     pub batch: i64,
     /// Upper bound on jobs published per second by this replica.
     pub max_per_second: u32,
+    /// Longest a due job waits for the events received before its due time to
+    /// be evaluated.
+    pub max_hold: Duration,
+}
+
+/// How far the rules consumer has evaluated the events stream.
+#[derive(Clone)]
+pub struct EventsWatermark {
+    stream: jetstream::stream::Stream,
+    consumer: jetstream::consumer::PullConsumer,
+}
+
+impl EventsWatermark {
+    pub fn new(
+        stream: jetstream::stream::Stream,
+        consumer: jetstream::consumer::PullConsumer,
+    ) -> Self {
+        Self { stream, consumer }
+    }
+
+    /// Every event received before the returned instant has been evaluated;
+    /// `None` when every stored event has.
+    pub async fn evaluated_before(&self) -> Result<Option<DateTime<Utc>>, SchedulerError> {
+        let info = self
+            .consumer
+            .get_info()
+            .await
+            .map_err(|error| SchedulerError::Watermark(error.to_string()))?;
+        if info.num_pending == 0 && info.num_ack_pending == 0 {
+            return Ok(None);
+        }
+        let oldest = self
+            .stream
+            .get_raw_message(info.ack_floor.stream_sequence + 1)
+            .await
+            .map_err(|error| SchedulerError::Watermark(error.to_string()))?;
+        let stored_ms = (oldest.time.unix_timestamp_nanos() / 1_000_000) as i64;
+        // The receive time ingress stamped, which is what due times and
+        // cancellations are compared with; the stored time if it has none.
+        let received_ms = EventEnvelope::decode(oldest.payload)
+            .map(|event| event.received_at_ms)
+            .ok()
+            .filter(|received| *received > 0)
+            .map_or(stored_ms, |received| received.min(stored_ms));
+        Ok(DateTime::from_timestamp_millis(received_ms))
+    }
 }
 
 #[derive(Clone)]
@@ -52,12 +108,15 @@ pub struct Scheduler {
     state: RulesState,
     clock: Arc<dyn Clock>,
     settings: SchedulerSettings,
+    watermark: EventsWatermark,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    #[error("could not read how far events are evaluated: {0}")]
+    Watermark(String),
 }
 
 impl Scheduler {
@@ -66,18 +125,41 @@ impl Scheduler {
         state: RulesState,
         clock: Arc<dyn Clock>,
         settings: SchedulerSettings,
+        watermark: EventsWatermark,
     ) -> Self {
         Self {
             pool,
             state,
             clock,
             settings,
+            watermark,
         }
+    }
+
+    /// The latest due time a pass may publish: now, or earlier while events
+    /// received before now still wait to be evaluated (at most `max_hold`).
+    async fn publish_until(&self) -> Result<DateTime<Utc>, SchedulerError> {
+        let now = self.clock.now();
+        let Some(evaluated_before) = self.watermark.evaluated_before().await? else {
+            self.state.metrics.scheduler_hold_seconds.set(0.0);
+            return Ok(now);
+        };
+        let longest_hold =
+            chrono::Duration::from_std(self.settings.max_hold).unwrap_or(chrono::Duration::MAX);
+        let floor = now
+            .checked_sub_signed(longest_hold)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let until = evaluated_before.clamp(floor, now);
+        self.state
+            .metrics
+            .scheduler_hold_seconds
+            .set((now - until).as_seconds_f64());
+        Ok(until)
     }
 
     /// One pass at the clock's current time: returns how many jobs it published.
     pub async fn run_once(&self) -> Result<usize, SchedulerError> {
-        let now = self.clock.now();
+        let now = self.publish_until().await?;
         let mut transaction = self.pool.begin().await?;
         let due: Vec<(String, String, Vec<u8>)> = sqlx::query_as(
             "SELECT job_id, account_id::text, job FROM scheduled_jobs

@@ -276,3 +276,87 @@ async fn overdue_jobs_are_published_after_a_restart() {
     .await;
     replica.stop().await;
 }
+
+#[tokio::test]
+async fn a_due_job_waits_for_a_cancel_received_before_it_that_rules_has_not_evaluated() {
+    let start = Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap();
+    let clock = ManualClock::at(start);
+    let mut rig = Rig::start_with_clock(Arc::new(clock.clone())).await;
+    rig.upsert_rule_with(reminder()).await;
+    rig.publish_external_event(
+        "evt-signup",
+        "evt-signup",
+        "signup",
+        SIGNUP,
+        start.timestamp_millis(),
+    )
+    .await;
+    rig.wait_until_idle().await;
+
+    // Rules falls behind: the purchase, received ten minutes before the
+    // reminder is due, waits on the stream unevaluated when the job falls due.
+    rig.stop_scheduling().await;
+    let due = start + chrono::Duration::hours(1);
+    let purchase_received = due - chrono::Duration::minutes(10);
+    rig.publish_external_event(
+        "evt-purchase",
+        "evt-purchase",
+        "purchase",
+        PURCHASE,
+        purchase_received.timestamp_millis(),
+    )
+    .await;
+    clock.set(due + chrono::Duration::milliseconds(1));
+    assert_eq!(
+        rig.scheduler.run_once().await.unwrap(),
+        0,
+        "held until the purchase is evaluated"
+    );
+
+    let replica = rig.start_replica().await;
+    rig.wait_until_idle().await;
+    assert_eq!(
+        rig.scheduled_states().await,
+        vec![("cancelled".to_owned(), 1)]
+    );
+    assert_eq!(rig.scheduler.run_once().await.unwrap(), 0);
+    assert!(rig.read_jobs().await.is_empty());
+    replica.stop().await;
+}
+
+#[tokio::test]
+async fn an_event_stuck_unevaluated_holds_due_jobs_for_a_bounded_time() {
+    let start = Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap();
+    let clock = ManualClock::at(start);
+    let mut rig = Rig::start_with_clock(Arc::new(clock.clone())).await;
+    rig.upsert_rule_with(reminder()).await;
+    rig.publish_external_event(
+        "evt-signup",
+        "evt-signup",
+        "signup",
+        SIGNUP,
+        start.timestamp_millis(),
+    )
+    .await;
+    rig.wait_until_idle().await;
+    rig.stop_scheduling().await;
+    let due = start + chrono::Duration::hours(1);
+    // An unrelated event, received before the due time, never evaluated.
+    rig.publish_external_event(
+        "evt-other",
+        "evt-other",
+        "page_view",
+        "{}",
+        (due - chrono::Duration::minutes(1)).timestamp_millis(),
+    )
+    .await;
+    clock.set(due + chrono::Duration::seconds(1));
+    assert_eq!(rig.scheduler.run_once().await.unwrap(), 0, "held");
+    // The rig's scheduler holds at most 30 s.
+    clock.set(due + chrono::Duration::seconds(31));
+    assert_eq!(
+        rig.scheduler.run_once().await.unwrap(),
+        1,
+        "published once the hold is over"
+    );
+}

@@ -44,6 +44,7 @@ pub struct Rig {
     pub names: foco_bus::BusNames,
     pub source: Source,
     config: foco_rules::Config,
+    clock: Arc<dyn foco_rules::Clock>,
     shutdown: CancellationToken,
     task: Option<tokio::task::JoinHandle<Result<(), foco_rules::RulesError>>>,
 }
@@ -112,12 +113,14 @@ impl Rig {
             scheduler_tick: Duration::from_millis(50),
             scheduler_batch: 200,
             scheduler_max_per_second: 5000,
+            scheduler_max_hold: Duration::from_secs(30),
             lag_interval: Duration::from_secs(1),
         };
         let shutdown = CancellationToken::new();
-        let app = foco_rules::App::build_with_clock(config.clone(), shutdown.clone(), clock)
-            .await
-            .expect("build rules");
+        let app =
+            foco_rules::App::build_with_clock(config.clone(), shutdown.clone(), clock.clone())
+                .await
+                .expect("build rules");
         let state = app.state().clone();
         let scheduler = app.scheduler();
         let task = tokio::spawn(app.run());
@@ -133,16 +136,22 @@ impl Rig {
             names,
             source,
             config,
+            clock,
             shutdown,
             task: Some(task),
         }
     }
 
+    /// Another rules App, on the rig's clock.
     pub async fn start_replica(&self) -> Replica {
         let shutdown = CancellationToken::new();
-        let app = foco_rules::App::build(self.config.clone(), shutdown.clone())
-            .await
-            .expect("build rules replica");
+        let app = foco_rules::App::build_with_clock(
+            self.config.clone(),
+            shutdown.clone(),
+            self.clock.clone(),
+        )
+        .await
+        .expect("build rules replica");
         let state = app.state().clone();
         Replica {
             state,
