@@ -249,31 +249,29 @@ async fn apply_one<'a>(
         let Ok(rule_id) = Uuid::parse_str(&cancellation.rule_id) else {
             continue;
         };
-        let cancelled = sqlx::query(
-            "UPDATE scheduled_jobs SET state = 'cancelled', cancel_reason = $4, updated_at = now()
-             WHERE account_id = $1 AND rule_id = $2 AND correlation_key = $3 AND state = 'pending'
-               AND trigger_received_at <= $5",
+        // The pending jobs cancelled, and the mark remembered for a trigger
+        // received earlier but evaluated later: one statement.
+        let cancelled: i64 = sqlx::query_scalar(
+            "WITH cancelled AS (
+                 UPDATE scheduled_jobs SET state = 'cancelled', cancel_reason = $4, updated_at = now()
+                 WHERE account_id = $1 AND rule_id = $2 AND correlation_key = $3 AND state = 'pending'
+                   AND trigger_received_at <= $6
+                 RETURNING 1
+             ), marked AS (
+                 INSERT INTO cancel_marks (account_id, rule_id, correlation_key, event_id, received_at)
+                 VALUES ($1, $2, $3, $5, $6) ON CONFLICT DO NOTHING
+             )
+             SELECT count(*) FROM cancelled",
         )
         .bind(account_id)
         .bind(rule_id)
         .bind(&cancellation.key)
         .bind(format!("cancelled by event {}", event.event_id))
-        .bind(event.received_at)
-        .execute(&mut *connection)
-        .await?
-        .rows_affected();
-        // Remembered, for a trigger received earlier but evaluated later.
-        sqlx::query(
-            "INSERT INTO cancel_marks (account_id, rule_id, correlation_key, event_id, received_at)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-        )
-        .bind(account_id)
-        .bind(rule_id)
-        .bind(&cancellation.key)
         .bind(&event.event_id)
         .bind(event.received_at)
-        .execute(&mut *connection)
+        .fetch_one(&mut *connection)
         .await?;
+        let cancelled = u64::try_from(cancelled).unwrap_or(0);
         applied.cancelled += cancelled;
         if cancelled > 0 {
             reports.push(Report::new(
@@ -358,51 +356,30 @@ async fn apply_one<'a>(
             });
             continue;
         }
-        if let Some(report) = repeat_of_key(connection, event, rule_id, planned).await? {
-            let kept_first = report.kind == "kept_first";
+        if planned.on_repeat == OnRepeat::KeepFirst
+            && let Some(report) = pending_first(connection, event, rule_id, planned).await?
+        {
             reports.push(report);
-            if kept_first {
-                continue;
-            }
+            continue;
         }
-        // A cancelling event received after this trigger may have been
-        // evaluated first: then the job is stored already cancelled.
-        let cancelled_by: Option<String> = sqlx::query_scalar(
-            "SELECT event_id FROM cancel_marks
-             WHERE account_id = $1 AND rule_id = $2 AND correlation_key = $3 AND received_at >= $4
-             LIMIT 1",
-        )
-        .bind(account_id)
-        .bind(rule_id)
-        .bind(&planned.key)
-        .bind(event.received_at)
-        .fetch_optional(&mut *connection)
-        .await?;
-        if cancelled_by.is_none() && counted {
+        let stored = store_keyed(connection, event, rule_id, planned, due_at_ms).await?;
+        if stored.replaced > 0 {
+            reports.push(Report::new(
+                event,
+                &planned.job.rule_id,
+                &planned.rule_name,
+                "replaced",
+                format!(
+                    "{} pending job(s) with key {:?} replaced",
+                    stored.replaced, planned.key
+                ),
+            ));
+        }
+        let cancelled_by = stored.cancelled_by;
+        if cancelled_by.is_none() && counted && stored.inserted {
             record_send(connection, account_id, rule_id, planned).await?;
         }
-        let inserted = sqlx::query(
-            "INSERT INTO scheduled_jobs (job_id, account_id, rule_id, event_id, correlation_key, recipient, body,
-                                         due_at, trigger_received_at, job, state, cancel_reason)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8::double precision / 1000), $10, $9,
-                     CASE WHEN $11::text IS NULL THEN 'pending' ELSE 'cancelled' END,
-                     COALESCE('cancelled by event ' || $11::text || ', received after the trigger', ''))
-             ON CONFLICT (job_id) DO NOTHING",
-        )
-        .bind(&planned.job.job_id)
-        .bind(account_id)
-        .bind(rule_id)
-        .bind(&event.event_id)
-        .bind(&planned.key)
-        .bind(&planned.job.to)
-        .bind(&planned.job.body)
-        .bind(due_at_ms as f64)
-        .bind(planned.job.encode_to_vec())
-        .bind(event.received_at)
-        .bind(&cancelled_by)
-        .execute(&mut *connection)
-        .await?
-        .rows_affected();
+        let inserted = u64::from(stored.inserted);
         if inserted == 0 {
             continue;
         }
@@ -428,72 +405,105 @@ async fn apply_one<'a>(
     Ok(())
 }
 
-/// A keyed job's trigger came again: the pending job with the same key is
-/// replaced, or kept (and the new one dropped) with `on_repeat: keep_first`.
-async fn repeat_of_key(
+/// With `on_repeat: keep_first`, the pending job with the same key, if any:
+/// the new one is then dropped.
+async fn pending_first(
     connection: &mut PgConnection,
     event: &StoredEvent,
     rule_id: Uuid,
     planned: &PlannedJob,
 ) -> Result<Option<Report>, sqlx::Error> {
-    match planned.on_repeat {
-        OnRepeat::Replace => {
-            let replaced = sqlx::query(
-                "UPDATE scheduled_jobs SET state = 'cancelled', cancel_reason = $5, updated_at = now()
-                 WHERE account_id = $1 AND rule_id = $2 AND correlation_key = $3 AND state = 'pending'
-                   AND event_id <> $4 AND recipient = $6 AND trigger_received_at <= $7",
-            )
-            .bind(event.account_id)
-            .bind(rule_id)
-            .bind(&planned.key)
-            .bind(&event.event_id)
-            .bind(format!("replaced by event {}", event.event_id))
-            .bind(&planned.job.to)
-            .bind(event.received_at)
-            .execute(&mut *connection)
-            .await?
-            .rows_affected();
-            Ok((replaced > 0).then(|| {
-                Report::new(
-                    event,
-                    &planned.job.rule_id,
-                    &planned.rule_name,
-                    "replaced",
-                    format!(
-                        "{replaced} pending job(s) with key {:?} replaced",
-                        planned.key
-                    ),
-                )
-            }))
-        }
-        OnRepeat::KeepFirst => {
-            let pending: Option<String> = sqlx::query_scalar(
-                "SELECT job_id FROM scheduled_jobs
-                 WHERE account_id = $1 AND rule_id = $2 AND correlation_key = $3 AND state = 'pending'
-                   AND event_id <> $4 AND recipient = $5 AND trigger_received_at <= $6 LIMIT 1",
-            )
-            .bind(event.account_id)
-            .bind(rule_id)
-            .bind(&planned.key)
-            .bind(&event.event_id)
-            .bind(&planned.job.to)
-            .bind(event.received_at)
-            .fetch_optional(&mut *connection)
-            .await?;
-            Ok(pending.map(|pending| {
-                Report::new(
-                    event,
-                    &planned.job.rule_id,
-                    &planned.rule_name,
-                    "kept_first",
-                    format!(
-                        "job {pending} with key {:?} is already pending",
-                        planned.key
-                    ),
-                )
-            }))
-        }
-    }
+    let pending: Option<String> = sqlx::query_scalar(
+        "SELECT job_id FROM scheduled_jobs
+         WHERE account_id = $1 AND rule_id = $2 AND correlation_key = $3 AND state = 'pending'
+           AND event_id <> $4 AND recipient = $5 AND trigger_received_at <= $6 LIMIT 1",
+    )
+    .bind(event.account_id)
+    .bind(rule_id)
+    .bind(&planned.key)
+    .bind(&event.event_id)
+    .bind(&planned.job.to)
+    .bind(event.received_at)
+    .fetch_optional(&mut *connection)
+    .await?;
+    Ok(pending.map(|pending| {
+        Report::new(
+            event,
+            &planned.job.rule_id,
+            &planned.rule_name,
+            "kept_first",
+            format!(
+                "job {pending} with key {:?} is already pending",
+                planned.key
+            ),
+        )
+    }))
+}
+
+/// What storing a keyed delayed job did.
+struct KeyedStored {
+    /// Pending jobs with the same key that it replaced (`on_repeat: replace`).
+    replaced: i64,
+    /// A cancelling event received after this trigger was evaluated first: the
+    /// job is stored already cancelled.
+    cancelled_by: Option<String>,
+    /// False when a redelivery finds the job stored already.
+    inserted: bool,
+}
+
+/// Replaces the pending jobs with the same key (unless the rule keeps the
+/// first, checked before), looks for a cancel mark of a later event, and
+/// inserts the job: one statement. Its parts see one snapshot, so the new job
+/// is never among those it replaces.
+async fn store_keyed(
+    connection: &mut PgConnection,
+    event: &StoredEvent,
+    rule_id: Uuid,
+    planned: &PlannedJob,
+    due_at_ms: i64,
+) -> Result<KeyedStored, sqlx::Error> {
+    let (replaced, cancelled_by, inserted): (i64, Option<String>, i64) = sqlx::query_as(
+        "WITH replaced AS (
+             UPDATE scheduled_jobs SET state = 'cancelled', cancel_reason = 'replaced by event ' || $4,
+                                       updated_at = now()
+             WHERE $11 AND account_id = $2 AND rule_id = $3 AND correlation_key = $5
+               AND state = 'pending' AND event_id <> $4 AND recipient = $6 AND trigger_received_at <= $10
+             RETURNING 1
+         ), mark AS (
+             SELECT event_id FROM cancel_marks
+             WHERE account_id = $2 AND rule_id = $3 AND correlation_key = $5 AND received_at >= $10
+             LIMIT 1
+         ), inserted AS (
+             INSERT INTO scheduled_jobs (job_id, account_id, rule_id, event_id, correlation_key, recipient, body,
+                                         due_at, trigger_received_at, job, state, cancel_reason)
+             SELECT $1, $2, $3, $4, $5, $6, $7, to_timestamp($8::double precision / 1000), $10, $9,
+                    CASE WHEN mark.event_id IS NULL THEN 'pending' ELSE 'cancelled' END,
+                    COALESCE('cancelled by event ' || mark.event_id || ', received after the trigger', '')
+             FROM (SELECT 1) AS one LEFT JOIN mark ON true
+             ON CONFLICT (job_id) DO NOTHING
+             RETURNING 1
+         )
+         SELECT (SELECT count(*) FROM replaced), (SELECT event_id FROM mark),
+                (SELECT count(*) FROM inserted)",
+    )
+    .bind(&planned.job.job_id)
+    .bind(event.account_id)
+    .bind(rule_id)
+    .bind(&event.event_id)
+    .bind(&planned.key)
+    .bind(&planned.job.to)
+    .bind(&planned.job.body)
+    .bind(due_at_ms as f64)
+    .bind(planned.job.encode_to_vec())
+    .bind(event.received_at)
+    .bind(planned.on_repeat == OnRepeat::Replace)
+    .fetch_one(&mut *connection)
+    .await?;
+    Ok(KeyedStored {
+        replaced,
+        cancelled_by,
+        inserted: inserted > 0,
+    })
 }
 
 fn scheduled_report(
