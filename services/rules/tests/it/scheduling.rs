@@ -279,23 +279,10 @@ async fn overdue_jobs_are_published_after_a_restart() {
 
 #[tokio::test]
 async fn a_due_job_waits_for_a_cancel_received_before_it_that_rules_has_not_evaluated() {
-    let start = Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap();
-    let clock = ManualClock::at(start);
-    let mut rig = Rig::start_with_clock(Arc::new(clock.clone())).await;
-    rig.upsert_rule_with(reminder()).await;
-    rig.publish_external_event(
-        "evt-signup",
-        "evt-signup",
-        "signup",
-        SIGNUP,
-        start.timestamp_millis(),
-    )
-    .await;
-    rig.wait_until_idle().await;
+    let (mut rig, clock, start) = reminder_pending_then_rules_stopped().await;
 
     // Rules falls behind: the purchase, received ten minutes before the
     // reminder is due, waits on the stream unevaluated when the job falls due.
-    rig.stop_scheduling().await;
     let due = start + chrono::Duration::hours(1);
     let purchase_received = due - chrono::Duration::minutes(10);
     rig.publish_external_event(
@@ -326,20 +313,7 @@ async fn a_due_job_waits_for_a_cancel_received_before_it_that_rules_has_not_eval
 
 #[tokio::test]
 async fn an_event_stuck_unevaluated_holds_due_jobs_for_a_bounded_time() {
-    let start = Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap();
-    let clock = ManualClock::at(start);
-    let mut rig = Rig::start_with_clock(Arc::new(clock.clone())).await;
-    rig.upsert_rule_with(reminder()).await;
-    rig.publish_external_event(
-        "evt-signup",
-        "evt-signup",
-        "signup",
-        SIGNUP,
-        start.timestamp_millis(),
-    )
-    .await;
-    rig.wait_until_idle().await;
-    rig.stop_scheduling().await;
+    let (mut rig, clock, start) = reminder_pending_then_rules_stopped().await;
     let due = start + chrono::Duration::hours(1);
     // An unrelated event, received before the due time, never evaluated.
     rig.publish_external_event(
@@ -359,4 +333,24 @@ async fn an_event_stuck_unevaluated_holds_due_jobs_for_a_bounded_time() {
         1,
         "published once the hold is over"
     );
+}
+
+/// A reminder pending for a sign-up received at `start`, then the rig's rules
+/// App stopped (its scheduler still callable by hand), on a manual clock.
+async fn reminder_pending_then_rules_stopped() -> (Rig, ManualClock, chrono::DateTime<Utc>) {
+    let start = Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap();
+    let clock = ManualClock::at(start);
+    let mut rig = Rig::start_with_clock(Arc::new(clock.clone())).await;
+    rig.upsert_rule_with(reminder()).await;
+    rig.publish_external_event(
+        "evt-signup",
+        "evt-signup",
+        "signup",
+        SIGNUP,
+        start.timestamp_millis(),
+    )
+    .await;
+    rig.wait_until_idle().await;
+    rig.stop_scheduling().await;
+    (rig, clock, start)
 }
