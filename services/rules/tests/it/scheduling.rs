@@ -279,7 +279,7 @@ async fn overdue_jobs_are_published_after_a_restart() {
 
 #[tokio::test]
 async fn a_due_job_waits_for_a_cancel_received_before_it_that_rules_has_not_evaluated() {
-    let (mut rig, clock, start) = reminder_pending_then_rules_stopped().await;
+    let (rig, clock, start) = reminder_pending_then_rules_stopped().await;
 
     // Rules falls behind: the purchase, received ten minutes before the
     // reminder is due, waits on the stream unevaluated when the job falls due.
@@ -313,7 +313,7 @@ async fn a_due_job_waits_for_a_cancel_received_before_it_that_rules_has_not_eval
 
 #[tokio::test]
 async fn an_event_stuck_unevaluated_holds_due_jobs_for_a_bounded_time() {
-    let (mut rig, clock, start) = reminder_pending_then_rules_stopped().await;
+    let (rig, clock, start) = reminder_pending_then_rules_stopped().await;
     let due = start + chrono::Duration::hours(1);
     // An unrelated event, received before the due time, never evaluated.
     rig.publish_external_event(
