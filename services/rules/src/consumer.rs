@@ -38,15 +38,19 @@ pub enum Outcome {
 /// Evaluates one event and publishes its jobs. Called by the pull loop, and by
 /// tests directly without a consumer.
 pub async fn handle_event(state: &RulesState, payload: &[u8], delivery: Delivery) -> Outcome {
-    let event = match EventEnvelope::decode(payload) {
-        Ok(event) => event,
-        Err(error) => {
-            return Outcome::Drop {
-                reason: format!("undecodable event envelope: {error}"),
-            };
-        }
-    };
-    tracing::Span::current().record("event_id", event.event_id.as_str());
+    match decode(payload) {
+        Ok(event) => handle_decoded(state, event, delivery).await,
+        Err(outcome) => outcome,
+    }
+}
+
+fn decode(payload: &[u8]) -> Result<EventEnvelope, Outcome> {
+    EventEnvelope::decode(payload).map_err(|error| Outcome::Drop {
+        reason: format!("undecodable event envelope: {error}"),
+    })
+}
+
+async fn handle_decoded(state: &RulesState, event: EventEnvelope, delivery: Delivery) -> Outcome {
     let source = match state.config_cache.source_by_id(&event.source_id).await {
         Ok(Some(source)) => source,
         Ok(None) => {
@@ -231,15 +235,26 @@ pub(crate) async fn run(
 }
 
 async fn process(message: jetstream::Message, state: &RulesState) {
-    let span =
-        tracing::info_span!("event", event_id = tracing::field::Empty, subject = %message.subject);
+    // Decoded before the span exists, so the span is built once with its
+    // fields: recording a field later formats the span's fields again.
+    let decoded = decode(&message.payload);
+    let span = tracing::info_span!(
+        "event",
+        event_id = decoded.as_ref().map_or("", |event| event.event_id.as_str()),
+        subject = message.subject.as_str(),
+    );
     foco_bus::trace::set_parent_from(&span, message.headers.as_ref());
     let delivery = Delivery {
         stream_sequence: message.info().map(|info| info.stream_sequence).unwrap_or(0),
     };
-    let outcome = handle_event(state, &message.payload, delivery)
-        .instrument(span.clone())
-        .await;
+    let outcome = match decoded {
+        Ok(event) => {
+            handle_decoded(state, event, delivery)
+                .instrument(span.clone())
+                .await
+        }
+        Err(outcome) => outcome,
+    };
     let _entered = span.enter();
     let ack = match &outcome {
         Outcome::Ack { .. } => {
