@@ -166,6 +166,7 @@ impl TestSystem {
             store_batch: 64,
             limits: foco_rules::Limits::default(),
             ack_wait: Duration::from_secs(10),
+            max_deliveries: 20,
             publish_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(5),
             scheduler_tick: Duration::from_millis(50),

@@ -24,6 +24,9 @@ pub struct Config {
     pub limits: foco_rule_engine::Limits,
     /// How long JetStream waits for an ack before redelivering an event.
     pub ack_wait: Duration,
+    /// Deliveries after which an event that keeps failing is recorded as a
+    /// dead end and terminated (0: never).
+    pub max_deliveries: i64,
     pub publish_timeout: Duration,
     pub shutdown_grace: Duration,
     /// Pause between scheduler passes that found nothing due.
@@ -84,6 +87,7 @@ impl Config {
                 )?,
             },
             ack_wait: env::duration_or("FOCO_RULES_ACK_WAIT", Duration::from_secs(30))?,
+            max_deliveries: env::parse_or("FOCO_RULES_MAX_DELIVERIES", 20)?,
             publish_timeout: env::duration_or("FOCO_PUBLISH_TIMEOUT", Duration::from_secs(5))?,
             shutdown_grace: env::duration_or("FOCO_SHUTDOWN_GRACE", Duration::from_secs(20))?,
             scheduler_tick: env::duration_or("FOCO_SCHEDULER_TICK", Duration::from_millis(250))?,

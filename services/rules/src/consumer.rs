@@ -33,7 +33,13 @@ pub enum Outcome {
     Retry { reason: String },
     /// It can never succeed (undecodable); stop redelivering.
     Drop { reason: String },
+    /// It failed the same way it always will (Postgres refused its data):
+    /// recorded on the event as `dead_lettered`, then terminated.
+    DeadEnd { reason: String },
 }
+
+/// Report kind of an event rules gave up on.
+pub const DEAD_LETTERED: &str = "dead_lettered";
 
 /// Evaluates one event and publishes its jobs. Called by the pull loop, and by
 /// tests directly without a consumer.
@@ -105,6 +111,14 @@ async fn handle_decoded(state: &RulesState, event: EventEnvelope, delivery: Deli
         .await
     {
         Ok(applied) => applied,
+        Err(crate::store::StoreError::Database(error)) if is_deterministic(&error) => {
+            return Outcome::DeadEnd {
+                reason: format!(
+                    "Postgres refused the event's writes: {}",
+                    error_chain(&error)
+                ),
+            };
+        }
         Err(error) => {
             return Outcome::Retry {
                 reason: format!("could not store the event's outcome: {error}"),
@@ -170,6 +184,66 @@ fn chrono_like_now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|elapsed| elapsed.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// Errors that every retry would meet again: data exceptions (22), integrity
+/// violations (23) and program limits such as an index row too large (54).
+fn is_deterministic(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(database) = error else {
+        return false;
+    };
+    database.code().is_some_and(|code| {
+        code.starts_with("22") || code.starts_with("23") || code.starts_with("54")
+    })
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Whether a retryable failure on its `delivered`-th delivery has had its
+/// last try: then it is recorded as a dead end rather than retried again.
+pub(crate) fn out_of_deliveries(delivered: i64, max_deliveries: i64) -> bool {
+    max_deliveries > 0 && delivered >= max_deliveries
+}
+
+/// Records on the event that rules gave up on it, so `foco events show` says
+/// why no SMS came. `true` once recorded; otherwise the event is kept for retry
+/// (never terminated without a record).
+async fn record_dead_end(
+    state: &RulesState,
+    account_id: &str,
+    event_id: &str,
+    reason: &str,
+) -> bool {
+    let Ok(account_id) = uuid::Uuid::parse_str(account_id) else {
+        return false;
+    };
+    let detail: String = reason.chars().filter(|c| !c.is_control()).collect();
+    let recorded = sqlx::query(
+        "INSERT INTO event_reports (account_id, event_id, rule_id, rule_name, kind, detail)
+         VALUES ($1, $2, '', '', $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(account_id)
+    .bind(event_id)
+    .bind(DEAD_LETTERED)
+    .bind(&detail)
+    .execute(&state.pool)
+    .await;
+    match recorded {
+        Ok(_) => true,
+        Err(error) => {
+            tracing::warn!(error = %error_chain(&error), "could not record the event's dead end; it stays for retry");
+            false
+        }
+    }
 }
 
 /// Delay before a retried event is redelivered: 1 s, 2 s, 4 s … capped at 60 s.
@@ -247,6 +321,10 @@ async fn process(message: jetstream::Message, state: &RulesState) {
     let delivery = Delivery {
         stream_sequence: message.info().map(|info| info.stream_sequence).unwrap_or(0),
     };
+    let ids = decoded
+        .as_ref()
+        .map(|event| (event.account_id.clone(), event.event_id.clone()))
+        .ok();
     let outcome = match decoded {
         Ok(event) => {
             handle_decoded(state, event, delivery)
@@ -255,15 +333,23 @@ async fn process(message: jetstream::Message, state: &RulesState) {
         }
         Err(outcome) => outcome,
     };
-    let _entered = span.enter();
-    let ack = match &outcome {
+    let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
+    let outcome = match outcome {
+        Outcome::Retry { reason } if out_of_deliveries(delivered, state.max_deliveries) => {
+            Outcome::DeadEnd {
+                reason: format!("gave up after {delivered} deliveries: {reason}"),
+            }
+        }
+        other => other,
+    };
+    let ack = async {
+        match &outcome {
         Outcome::Ack { .. } => {
             state.metrics.event("acked");
             AckKind::Ack
         }
         Outcome::Retry { reason } => {
             state.metrics.event("retried");
-            let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
             let delay = retry_delay(delivered);
             tracing::warn!(reason = %reason, delivered, retry_in = ?delay, "event will be retried");
             AckKind::Nak(Some(delay))
@@ -274,7 +360,23 @@ async fn process(message: jetstream::Message, state: &RulesState) {
             tracing::error!(reason = %reason, stream_sequence = sequence, "event cannot be processed, terminated");
             AckKind::Term
         }
-    };
+        Outcome::DeadEnd { reason } => {
+            let (account_id, event_id) = ids.as_ref().map_or(("", ""), |(account, event)| {
+                (account.as_str(), event.as_str())
+            });
+            if record_dead_end(state, account_id, event_id, reason).await {
+                state.metrics.event("dead_lettered");
+                tracing::error!(reason = %reason, "event given up on; recorded on the event and terminated");
+                AckKind::Term
+            } else {
+                state.metrics.event("retried");
+                AckKind::Nak(Some(retry_delay(delivered)))
+            }
+        }
+        }
+    }
+    .instrument(span)
+    .await;
     if let Err(error) = message.ack_with(ack).await {
         tracing::warn!(error = %error, "could not acknowledge event; it will be redelivered");
     }
@@ -284,6 +386,14 @@ async fn process(message: jetstream::Message, state: &RulesState) {
 mod tests {
     use super::retry_delay;
     use std::time::Duration;
+
+    #[test]
+    fn deliveries_run_out_only_with_a_limit() {
+        assert!(!super::out_of_deliveries(5, 6));
+        assert!(super::out_of_deliveries(6, 6));
+        assert!(super::out_of_deliveries(7, 6));
+        assert!(!super::out_of_deliveries(1_000, 0), "0: unlimited");
+    }
 
     #[test]
     fn retry_delay_grows_and_is_capped() {

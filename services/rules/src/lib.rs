@@ -16,7 +16,9 @@
 //! (2 transactions at once), `FOCO_RULES_STORE_BATCH` (256 events a transaction),
 //! `FOCO_RULES_MAX_RECIPIENTS_PER_RULE` (10) and `FOCO_RULES_MAX_JOBS_PER_EVENT`
 //! (25): what one event may produce, the rest reported on the event,
-//! `FOCO_RULES_ACK_WAIT` (30s),
+//! `FOCO_RULES_ACK_WAIT` (30s), `FOCO_RULES_MAX_DELIVERIES` (20: an event that
+//! still fails after that many deliveries, about 15 minutes of retries, is
+//! recorded on the event as `dead_lettered` and terminated),
 //! `FOCO_PUBLISH_TIMEOUT` (5s), `FOCO_SHUTDOWN_GRACE` (20s),
 //! `FOCO_SCHEDULER_TICK` (250ms), `FOCO_SCHEDULER_BATCH` (200),
 //! `FOCO_SCHEDULER_MAX_PER_SECOND` (2000), `FOCO_SCHEDULER_MAX_HOLD` (30s: the
@@ -39,7 +41,7 @@ use foco_runtime::{AdminServer, Readiness};
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
-pub use consumer::{Delivery, Outcome, handle_event};
+pub use consumer::{DEAD_LETTERED, Delivery, Outcome, handle_event};
 pub use foco_rule_engine::Limits;
 pub use scheduler::{Clock, Scheduler, SchedulerSettings, SystemClock};
 
@@ -84,6 +86,8 @@ pub struct RulesState {
     pub pool: sqlx::PgPool,
     /// Group-commits what events store in Postgres.
     pub writer: store::Writer,
+    /// Deliveries after which a failing event is recorded as a dead end.
+    pub max_deliveries: i64,
 }
 
 pub struct App {
@@ -208,6 +212,7 @@ impl App {
             ),
             metrics,
             pool: pool.clone(),
+            max_deliveries: config.max_deliveries,
         };
         let scheduler = Scheduler::new(
             pool,

@@ -189,3 +189,29 @@ async fn a_form_with_thousands_of_numbers_sends_to_the_limit_and_reports_the_res
     );
     rig.stop().await;
 }
+
+#[tokio::test]
+async fn an_event_postgres_always_refuses_is_recorded_and_terminated_and_others_flow() {
+    let rig = Rig::start().await;
+    rig.upsert_rule("thanks", "", &["+52 55 0000 0001"], "hola")
+        .await;
+    // Postgres will refuse this one event's writes on every delivery.
+    sqlx::query(
+        "ALTER TABLE seen_events ADD CONSTRAINT refuse_poison CHECK (event_id NOT LIKE 'evt-poison%')",
+    )
+    .execute(&rig.control.db.pool)
+    .await
+    .unwrap();
+    rig.publish_external_event("evt-poison-1", "evt-poison-1", "orders/create", ORDER, 0)
+        .await;
+    rig.publish_external_event("evt-fine-1", "evt-fine-1", "orders/create", ORDER, 0)
+        .await;
+    rig.wait_until_idle().await;
+    let dead = rig.reports(foco_rules::DEAD_LETTERED).await;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(dead[0].contains("refuse_poison"), "{}", dead[0]);
+    let jobs = rig.read_jobs().await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].event_id, "evt-fine-1");
+    rig.stop().await;
+}
