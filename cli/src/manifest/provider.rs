@@ -37,7 +37,7 @@ impl ProviderKind {
     /// credential) or a plain setting.
     pub fn keys(self) -> &'static [(&'static str, Storage)] {
         match self {
-            Self::Console => &[("path", Storage::Setting)],
+            Self::Console => &[],
             Self::Http => &[
                 ("url", Storage::Setting),
                 ("from", Storage::Setting),

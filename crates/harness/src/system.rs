@@ -197,6 +197,7 @@ impl TestSystem {
             provider_timeout: (self.options.sender_ack_wait / 2).min(Duration::from_secs(10)),
             max_attempts: self.options.sender_max_attempts,
             console_outbox: self.outbox_path(),
+            console_provider: true,
             allow_private_provider_hosts: true,
             config_cache_ttl: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(5),

@@ -134,6 +134,11 @@ pub fn provider_route(
             || credential_names.iter().any(|name| name == key)
     };
     match kind {
+        // The file is the operator's (the sender's FOCO_CONSOLE_OUTBOX): a route
+        // must not make the sender write anywhere else.
+        "console" if settings.contains_key("path") => Err(ApiError::invalid(
+            "a console route writes to the operator's outbox (FOCO_CONSOLE_OUTBOX on the sender); settings.path is not accepted",
+        )),
         "console" => Ok(()),
         "http" => {
             let url = settings.get("url").map(String::as_str).unwrap_or_default();
@@ -312,6 +317,8 @@ mod tests {
     fn routes_by_kind() {
         let mut settings = HashMap::new();
         assert!(provider_route("console", &settings, &[]).is_ok());
+        let anywhere = HashMap::from([("path".to_owned(), "/etc/cron.d/x".to_owned())]);
+        assert!(provider_route("console", &anywhere, &[]).is_err());
         assert!(message(provider_route("http", &settings, &[])).contains("settings.url"));
         settings.insert("url".to_owned(), "ftp://x".to_owned());
         assert!(provider_route("http", &settings, &[]).is_err());

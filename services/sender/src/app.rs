@@ -110,7 +110,9 @@ impl App {
         let providers = Providers::new(
             config.provider_timeout,
             config.allow_private_provider_hosts,
-            config.console_outbox.clone(),
+            config
+                .console_provider
+                .then(|| config.console_outbox.clone()),
         )?;
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);

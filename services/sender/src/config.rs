@@ -45,6 +45,9 @@ pub struct Config {
     /// `FOCO_CONSOLE_OUTBOX`: JSON-lines file the console provider appends to when its
     /// route has no `path` setting.
     pub console_outbox: PathBuf,
+    /// `FOCO_CONSOLE_PROVIDER` [false]: whether `console` routes work at all. A
+    /// development feature: when off, a console route's jobs fail with the reason.
+    pub console_provider: bool,
     /// `FOCO_ALLOW_PRIVATE_PROVIDER_HOSTS`: allow provider URLs on loopback, private
     /// and link-local addresses (local fakes, tests). Off in production (SSRF).
     pub allow_private_provider_hosts: bool,
@@ -92,6 +95,7 @@ impl Default for Config {
             provider_timeout: Duration::from_secs(15),
             max_attempts: 8,
             console_outbox: PathBuf::from("var/outbox.jsonl"),
+            console_provider: false,
             allow_private_provider_hosts: false,
             config_cache_ttl: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(25),
@@ -122,6 +126,7 @@ impl std::fmt::Debug for Config {
             .field("provider_timeout", &self.provider_timeout)
             .field("max_attempts", &self.max_attempts)
             .field("console_outbox", &self.console_outbox)
+            .field("console_provider", &self.console_provider)
             .field(
                 "allow_private_provider_hosts",
                 &self.allow_private_provider_hosts,
@@ -167,6 +172,7 @@ impl Config {
                 "FOCO_CONSOLE_OUTBOX",
                 "var/outbox.jsonl",
             )),
+            console_provider: env::parse_or("FOCO_CONSOLE_PROVIDER", defaults.console_provider)?,
             allow_private_provider_hosts: env::parse_or(
                 "FOCO_ALLOW_PRIVATE_PROVIDER_HOSTS",
                 false,

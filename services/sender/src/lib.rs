@@ -28,9 +28,10 @@
 //! `FOCO_SENDER_MAX_ATTEMPTS` [8], `FOCO_SENDER_MAX_JOB_AGE` [24h],
 //! `FOCO_SENDER_CLAIM_MARGIN` [5s], `FOCO_QUIET_HOURS` [21:00-08:00; `off`],
 //! `FOCO_SENDER_SHARED_STATE_POLL` [500ms], `FOCO_SENDER_WRITE_BATCH` [512],
-//! `FOCO_SENDER_RECEIPTS_CONCURRENCY` [16], `FOCO_CONSOLE_OUTBOX`
-//! [var/outbox.jsonl], `FOCO_ALLOW_PRIVATE_PROVIDER_HOSTS` [false],
-//! `FOCO_SHUTDOWN_GRACE` [25s].
+//! `FOCO_SENDER_RECEIPTS_CONCURRENCY` [16], `FOCO_CONSOLE_PROVIDER` [false: console
+//! routes are a development feature], `FOCO_CONSOLE_OUTBOX` [var/outbox.jsonl],
+//! `FOCO_ALLOW_PRIVATE_PROVIDER_HOSTS` [false], `FOCO_SHUTDOWN_GRACE` [25s],
+//! `FOCO_LAG_INTERVAL` [5s].
 //!
 //! Provider kinds (`console`, `http`, `twilio`, `vonage`, `infobip`, `smsmasivos`,
 //! `telnyx`), their settings and credentials, and the route settings every kind

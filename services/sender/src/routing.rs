@@ -320,12 +320,7 @@ mod tests {
                 ("region".to_owned(), "mx".to_owned()),
             ]),
         };
-        let providers = Providers::new(
-            std::time::Duration::from_secs(1),
-            true,
-            std::path::PathBuf::from("unused.jsonl"),
-        )
-        .unwrap();
+        let providers = Providers::new(std::time::Duration::from_secs(1), true, None).unwrap();
         let info = RouteInfo::read(&route, &providers);
         assert_eq!(
             info.scrub("HTTP 401: invalid key sk_live_0123456789 for mx".to_owned()),

@@ -1,14 +1,14 @@
-//! The local default provider: nothing leaves the machine. It prints the SMS and
-//! appends it as a JSON line to an outbox file, so `make run` and demos show what
-//! would have been sent.
+//! The development provider: nothing leaves the machine. It prints the SMS and
+//! appends it as a JSON line to the operator's outbox file (`FOCO_CONSOLE_OUTBOX`),
+//! so `make run` and demos show what would have been sent. Off unless the
+//! operator turns it on (`FOCO_CONSOLE_PROVIDER`); a route cannot choose the file.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::io::AsyncWriteExt;
 
-use super::{OutboundSms, ProviderOutcome, setting};
+use super::{OutboundSms, ProviderOutcome};
 
 #[derive(Debug, Clone)]
 pub struct ConsoleProvider {
@@ -17,15 +17,11 @@ pub struct ConsoleProvider {
 }
 
 impl ConsoleProvider {
-    /// The route's `path` setting wins over the service-wide outbox.
-    pub fn new(
-        settings: &HashMap<String, String>,
-        default_outbox: &Path,
-        lock: Arc<tokio::sync::Mutex<()>>,
-    ) -> Self {
-        let outbox =
-            setting(settings, "path").map_or_else(|| default_outbox.to_path_buf(), PathBuf::from);
-        Self { outbox, lock }
+    pub fn new(outbox: &Path, lock: Arc<tokio::sync::Mutex<()>>) -> Self {
+        Self {
+            outbox: outbox.to_path_buf(),
+            lock,
+        }
     }
 
     pub async fn send(&self, message: &OutboundSms) -> ProviderOutcome {
@@ -81,8 +77,7 @@ mod tests {
     async fn appends_json_lines_and_creates_directories() {
         let directory = std::env::temp_dir().join(format!("foco-console-{}", uuid::Uuid::new_v4()));
         let outbox = directory.join("nested").join("outbox.jsonl");
-        let settings = HashMap::from([("path".to_owned(), outbox.display().to_string())]);
-        let provider = ConsoleProvider::new(&settings, Path::new("unused.jsonl"), Arc::default());
+        let provider = ConsoleProvider::new(&outbox, Arc::default());
         let message = OutboundSms {
             job_id: "job_1".to_owned(),
             account_id: "a".to_owned(),

@@ -214,6 +214,8 @@ pub enum RouteConfigError {
     },
     #[error("provider route credential {0:?} cannot be sent as an HTTP header")]
     InvalidHeader(String),
+    #[error("the console provider is not enabled on this deployment (FOCO_CONSOLE_PROVIDER)")]
+    ConsoleDisabled,
 }
 
 /// A provider ready to send for one route.
@@ -266,12 +268,12 @@ impl Provider {
 }
 
 /// What providers share: the HTTP client (TLS, timeouts, SSRF guard) and the
-/// console outbox.
+/// console outbox, when the operator enabled the console provider.
 #[derive(Clone)]
 pub struct Providers {
     client: reqwest::Client,
     allow_private_hosts: bool,
-    console_outbox: PathBuf,
+    console_outbox: Option<PathBuf>,
     /// Serialises appends to outbox files so JSON lines never interleave.
     console_lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -280,7 +282,7 @@ impl Providers {
     pub fn new(
         provider_timeout: Duration,
         allow_private_hosts: bool,
-        console_outbox: PathBuf,
+        console_outbox: Option<PathBuf>,
     ) -> Result<Self, ClientBuildError> {
         Ok(Self {
             client: build_http_client(provider_timeout, allow_private_hosts)?,
@@ -301,11 +303,12 @@ impl Providers {
         let client = || self.client.clone();
         let private = self.allow_private_hosts;
         Ok(match kind {
-            "console" => Provider::Console(ConsoleProvider::new(
-                settings,
-                &self.console_outbox,
-                self.console_lock.clone(),
-            )),
+            "console" => match &self.console_outbox {
+                Some(outbox) => {
+                    Provider::Console(ConsoleProvider::new(outbox, self.console_lock.clone()))
+                }
+                None => return Err(RouteConfigError::ConsoleDisabled),
+            },
             "http" => Provider::Http(HttpProvider::new(client(), settings, credentials, private)?),
             "twilio" => Provider::Twilio(TwilioProvider::new(
                 client(),

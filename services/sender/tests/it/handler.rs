@@ -3,7 +3,6 @@
 //! how outcomes are acknowledged.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -81,7 +80,7 @@ async fn fixture(max_attempts: u32) -> Fixture {
     let handler = Handler::new(
         db.pool.clone(),
         routes.clone(),
-        Providers::new(Duration::from_secs(2), true, PathBuf::from("unused.jsonl")).unwrap(),
+        Providers::new(Duration::from_secs(2), true, None).unwrap(),
         Metrics::unregistered(),
         HandlerSettings {
             max_attempts,

@@ -151,6 +151,7 @@ impl TestEnv {
             provider_timeout: Duration::from_secs(3),
             max_attempts: 8,
             console_outbox: self.outbox_dir.join("outbox.jsonl"),
+            console_provider: true,
             allow_private_provider_hosts: true,
             config_cache_ttl: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(5),
@@ -209,6 +210,7 @@ impl TestEnv {
             )
             .env("FOCO_SENDER_MAX_ATTEMPTS", config.max_attempts.to_string())
             .env("FOCO_CONSOLE_OUTBOX", &config.console_outbox)
+            .env("FOCO_CONSOLE_PROVIDER", config.console_provider.to_string())
             .env(
                 "FOCO_ALLOW_PRIVATE_PROVIDER_HOSTS",
                 config.allow_private_provider_hosts.to_string(),

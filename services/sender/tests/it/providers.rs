@@ -2,7 +2,6 @@
 //! map to outcomes. No broker or database involved.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -13,7 +12,7 @@ use foco_sender::providers::{
 use foco_testkit::{FakeProvider, FakeResponse};
 
 pub fn providers(timeout: Duration, allow_private: bool) -> Providers {
-    Providers::new(timeout, allow_private, PathBuf::from("unused-outbox.jsonl")).unwrap()
+    Providers::new(timeout, allow_private, None).unwrap()
 }
 
 pub fn route(kind: &str, settings: &[(&str, &str)], credentials: &[(&str, &str)]) -> ResolvedRoute {
@@ -300,4 +299,33 @@ async fn unknown_kinds_and_missing_settings_are_configuration_errors() {
         providers.for_route(&route("http", &[], &[])).unwrap_err(),
         RouteConfigError::MissingSetting("url")
     );
+}
+
+#[tokio::test]
+async fn a_console_route_works_only_when_the_operator_enables_it_and_never_picks_its_file() {
+    let disabled = providers(Duration::from_secs(1), false).for_route(&route("console", &[], &[]));
+    assert!(
+        matches!(disabled, Err(RouteConfigError::ConsoleDisabled)),
+        "{:?}",
+        disabled.err()
+    );
+
+    let directory = tempfile::tempdir().unwrap();
+    let outbox = directory.path().join("outbox.jsonl");
+    let elsewhere = directory.path().join("elsewhere.jsonl");
+    let enabled = Providers::new(Duration::from_secs(1), false, Some(outbox.clone())).unwrap();
+    // A route stored before `path` was refused still cannot choose the file.
+    let provider = enabled
+        .for_route(&route(
+            "console",
+            &[("path", elsewhere.to_str().unwrap())],
+            &[],
+        ))
+        .unwrap();
+    assert_eq!(
+        provider.send(&message()).await,
+        ProviderOutcome::sent("console-job_0123")
+    );
+    assert_eq!(std::fs::read_to_string(&outbox).unwrap().lines().count(), 1);
+    assert!(!elsewhere.exists());
 }
