@@ -1,7 +1,7 @@
 //! Runtime plumbing every Foco service shares: reading configuration from the
 //! environment, telemetry set-up, the admin endpoints (`/healthz`, `/readyz`,
 //! `/metrics`), shutdown on SIGTERM/SIGINT, and the one table that maps error kinds
-//! to HTTP and gRPC statuses.
+//! to HTTP and gRPC statuses, and (feature `postgres`) the Postgres pool.
 //!
 //! No business logic lives here, and nothing here is global except the tracing
 //! subscriber, which a process installs once in `main`.
@@ -9,6 +9,8 @@
 pub mod admin;
 pub mod env;
 pub mod error_kind;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod shutdown;
 pub mod telemetry;
 

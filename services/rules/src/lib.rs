@@ -113,11 +113,7 @@ impl App {
         shutdown: CancellationToken,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, RulesError> {
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect(&config.database_url)
-            .await?;
+        let pool = foco_runtime::postgres::connect(&config.database_url, 16).await?;
         let names = Arc::new(BusNames::new(&config.bus_prefix)?);
         let nats = async_nats::ConnectOptions::new()
             .name("foco-rules")

@@ -13,7 +13,6 @@ use foco_control_client::ConfigCache;
 use foco_runtime::{AdminServer, Readiness};
 use prometheus_client::registry::Registry;
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
@@ -93,12 +92,12 @@ impl App {
         )
         .await?;
 
-        let pool = PgPoolOptions::new()
-            .max_connections(database_connections(config.concurrency))
-            .acquire_timeout(Duration::from_secs(5))
-            .connect(&config.database_url)
-            .await
-            .map_err(SenderError::Database)?;
+        let pool = foco_runtime::postgres::connect(
+            &config.database_url,
+            database_connections(config.concurrency),
+        )
+        .await
+        .map_err(SenderError::Database)?;
 
         let control = foco_control_client::connect(&config.control_url, &config.control_api_key)?;
         let routes = ConfigCache::new(control, config.config_cache_ttl);

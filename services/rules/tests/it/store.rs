@@ -188,3 +188,18 @@ async fn a_second_copy_in_the_same_batch_is_a_duplicate_and_a_redelivery_is_not(
     let later = writer.apply(plan(9)).await.unwrap();
     assert_eq!(later.duplicate_of_sequence, Some(7));
 }
+
+#[tokio::test]
+async fn every_connection_bounds_its_statements_and_idle_transactions() {
+    let rig = Rig::start().await;
+    let timeout: String = sqlx::query_scalar("SHOW statement_timeout")
+        .fetch_one(&rig.state.pool)
+        .await
+        .unwrap();
+    assert_eq!(timeout, "30s");
+    let idle: String = sqlx::query_scalar("SHOW idle_in_transaction_session_timeout")
+        .fetch_one(&rig.state.pool)
+        .await
+        .unwrap();
+    assert_eq!(idle, "1min");
+}

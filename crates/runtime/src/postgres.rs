@@ -1,0 +1,38 @@
+//! The Postgres pool of the services on the hot path (rules, sender): every wait
+//! is bounded, so a Postgres that stops answering fails statements (and their
+//! events or jobs are retried) instead of holding work, and the stream messages
+//! behind it, forever.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+/// Longest a statement may run on the server.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest a transaction may sit idle on the server (a client that went away
+/// mid-transaction must not keep its locks).
+pub const IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest a caller waits for a free connection.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connects a pool of at most `max_connections` to `url`, each connection
+/// with the timeouts above.
+pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    let options = PgConnectOptions::from_str(url)?.options([
+        (
+            "statement_timeout",
+            STATEMENT_TIMEOUT.as_millis().to_string(),
+        ),
+        (
+            "idle_in_transaction_session_timeout",
+            IDLE_IN_TRANSACTION_TIMEOUT.as_millis().to_string(),
+        ),
+    ]);
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options)
+        .await
+}
