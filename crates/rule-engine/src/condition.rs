@@ -32,6 +32,13 @@ pub(crate) fn event_context(
 }
 
 pub const MAX_CONDITION_CHARS: usize = 4096;
+/// Deepest nesting of comprehension macros (`all`, `exists`, `exists_one`,
+/// `map`, `filter`) run once per element of another: each level multiplies the
+/// work by a list's length.
+pub const MAX_COMPREHENSION_NESTING: usize = 2;
+/// Longest list a condition that iterates may see in a payload: with the
+/// nesting above, one event costs at most this squared steps per condition.
+pub const MAX_ITERATED_LIST: usize = 256;
 /// Deepest nesting of parentheses, brackets and braces.
 pub const MAX_CONDITION_DEPTH: usize = 24;
 
@@ -39,12 +46,18 @@ pub const MAX_CONDITION_DEPTH: usize = 24;
 pub enum ConditionError {
     #[error("{0}")]
     Execution(String),
+    #[error(
+        "the payload has a list of {0} elements; a condition that iterates sees at most {MAX_ITERATED_LIST}"
+    )]
+    ListTooLong(usize),
     #[error("condition returned {0}, not a bool")]
     NotBool(String),
 }
 
 pub struct Condition {
     program: cel::Program,
+    /// Whether it runs a comprehension (its cost grows with the payload's lists).
+    iterates: bool,
 }
 
 /// Checks and compiles `source`; the error gives the position ("line 1, column
@@ -81,6 +94,66 @@ fn nesting_depth(source: &str) -> usize {
     deepest
 }
 
+/// How deeply comprehensions run inside the per-element parts of others.
+fn comprehension_nesting(expression: &cel::common::ast::IdedExpr) -> usize {
+    use cel::common::ast::{EntryExpr, Expr};
+    let deepest = |expressions: &mut dyn Iterator<Item = &cel::common::ast::IdedExpr>| {
+        expressions.map(comprehension_nesting).max().unwrap_or(0)
+    };
+    match &expression.expr {
+        Expr::Comprehension(comprehension) => {
+            // The range and the initial value are evaluated once; the condition,
+            // the step and the result once per element.
+            let once =
+                deepest(&mut [&comprehension.iter_range, &comprehension.accu_init].into_iter());
+            let per_element = deepest(
+                &mut [
+                    &comprehension.loop_cond,
+                    &comprehension.loop_step,
+                    &comprehension.result,
+                ]
+                .into_iter(),
+            );
+            once.max(per_element + 1)
+        }
+        Expr::Call(call) => {
+            deepest(&mut call.target.iter().map(|target| &**target).chain(&call.args))
+        }
+        Expr::Select(select) => comprehension_nesting(&select.operand),
+        Expr::List(list) => deepest(&mut list.elements.iter()),
+        Expr::Map(map) => deepest(&mut map.entries.iter().flat_map(|entry| match &entry.expr {
+            EntryExpr::MapEntry(entry) => vec![&entry.key, &entry.value],
+            EntryExpr::StructField(field) => vec![&field.value],
+        })),
+        Expr::Struct(structure) => {
+            deepest(
+                &mut structure
+                    .entries
+                    .iter()
+                    .flat_map(|entry| match &entry.expr {
+                        EntryExpr::MapEntry(entry) => vec![&entry.key, &entry.value],
+                        EntryExpr::StructField(field) => vec![&field.value],
+                    }),
+            )
+        }
+        Expr::Unspecified | Expr::Ident(_) | Expr::Literal(_) => 0,
+    }
+}
+
+/// The longest list anywhere in `value`.
+pub(crate) fn longest_list(value: &serde_json::Value) -> usize {
+    match value {
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(longest_list)
+            .max()
+            .unwrap_or(0)
+            .max(items.len()),
+        serde_json::Value::Object(fields) => fields.values().map(longest_list).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
 impl Condition {
     pub fn compile(source: &str) -> Result<Self, String> {
         if source.len() > MAX_CONDITION_CHARS {
@@ -92,25 +165,35 @@ impl Condition {
                 "nested {depth} levels deep; at most {MAX_CONDITION_DEPTH} are allowed"
             ));
         }
-        STANDARD_LIBRARY
-            .compile(source)
-            .map(|program| Self { program })
-            .map_err(|errors| {
-                errors
-                    .errors
-                    .iter()
-                    .map(|error| {
-                        format!(
-                            "line {}, column {}: {}",
-                            error.pos.0, error.pos.1, error.msg
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })
+        let program = STANDARD_LIBRARY.compile(source).map_err(|errors| {
+            errors
+                .errors
+                .iter()
+                .map(|error| {
+                    format!(
+                        "line {}, column {}: {}",
+                        error.pos.0, error.pos.1, error.msg
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
+        let nesting = comprehension_nesting(program.expression());
+        if nesting > MAX_COMPREHENSION_NESTING {
+            return Err(format!(
+                "comprehensions (all, exists, exists_one, map, filter) nested {nesting} deep; at most {MAX_COMPREHENSION_NESTING} are allowed"
+            ));
+        }
+        Ok(Self {
+            program,
+            iterates: nesting > 0,
+        })
     }
 
     pub fn matches(&self, inputs: &EventInputs) -> Result<bool, ConditionError> {
+        if self.iterates && inputs.longest_list > MAX_ITERATED_LIST {
+            return Err(ConditionError::ListTooLong(inputs.longest_list));
+        }
         match self.program.execute(&inputs.cel_context) {
             Ok(cel::Value::Bool(matched)) => Ok(matched),
             Ok(other) => Err(ConditionError::NotBool(format!("{other:?}"))),
@@ -122,6 +205,25 @@ impl Condition {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn comprehensions_nest_at_most_twice() {
+        assert!(validate_condition("event.items.exists(i, i.tags.exists(t, t == 'vip'))").is_ok());
+        assert!(
+            validate_condition("event.a.map(x, x * 2).exists(y, y > 3)").is_ok(),
+            "a range is evaluated once"
+        );
+        let error =
+            validate_condition("event.a.all(x, event.a.all(y, event.a.all(z, x + y + z > 0)))")
+                .unwrap_err();
+        assert!(error.contains("nested 3 deep"), "{error}");
+    }
+
+    #[test]
+    fn longest_list_looks_everywhere() {
+        let payload = serde_json::json!({"a": [1, 2], "b": {"c": [[1, 2, 3, 4], 5]}});
+        assert_eq!(longest_list(&payload), 4);
+    }
 
     #[test]
     fn errors_carry_positions() {

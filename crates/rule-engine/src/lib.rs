@@ -23,7 +23,10 @@ use foco_proto::v1::{EventEnvelope, Priority, ResolvedSource, Rule, SmsJob};
 use moka::sync::Cache;
 
 pub use compiled::{CompiledRule, Evaluation, MAX_KEY_CHARS, RecipientOutcome};
-pub use condition::{ConditionError, MAX_CONDITION_CHARS, MAX_CONDITION_DEPTH, validate_condition};
+pub use condition::{
+    ConditionError, MAX_COMPREHENSION_NESTING, MAX_CONDITION_CHARS, MAX_CONDITION_DEPTH,
+    MAX_ITERATED_LIST, validate_condition,
+};
 pub use template::{TemplateError, validate_template};
 pub use timing::{parse_delay, parse_instant_in};
 
@@ -423,6 +426,8 @@ pub struct EventInputs {
     pub(crate) timezone: chrono_tz::Tz,
     pub(crate) received_at_ms: i64,
     pub(crate) max_recipients_per_rule: usize,
+    /// The longest list in the payload: bounds what an iterating condition costs.
+    pub(crate) longest_list: usize,
 }
 
 impl EventInputs {
@@ -449,6 +454,7 @@ impl EventInputs {
             .map(|source| source.name.as_str())
             .unwrap_or("");
         let timezone = account.timezone.parse().unwrap_or(chrono_tz::UTC);
+        let longest_list = condition::longest_list(&payload);
         let context = serde_json::json!({
             "event": payload,
             "event_type": event.event_type,
@@ -476,6 +482,7 @@ impl EventInputs {
                 now_ms
             },
             max_recipients_per_rule: limits.recipients_per_rule,
+            longest_list,
         })
     }
 }

@@ -592,3 +592,39 @@ fn control_characters_from_a_payload_never_reach_a_job_and_keys_are_bounded() {
         plan.failures[0].error
     );
 }
+
+#[test]
+fn an_iterating_condition_refuses_a_payload_list_past_the_bound_and_others_still_run() {
+    let items: Vec<u32> = (0..10_000).collect();
+    let payload = serde_json::json!({ "items": items, "tenant": "t1" });
+    let iterating = rule(
+        "any-big",
+        "event.items.exists(i, event.items.exists(j, i + j == 19997))",
+        &["+525512345678"],
+        "hola",
+    );
+    let plain = rule(
+        "owner",
+        r#"event.tenant == "t1""#,
+        &["+525512345678"],
+        "venta",
+    );
+    let plan = Engine::new()
+        .plan(
+            &event("orders/create", payload.to_string().as_bytes()),
+            &source(vec![iterating, plain]),
+            7,
+        )
+        .unwrap();
+    assert_eq!(plan.jobs.len(), 1);
+    assert_eq!(plan.jobs[0].rule_name, "owner");
+    assert_eq!(plan.failures.len(), 1);
+    assert!(
+        plan.failures[0]
+            .error
+            .to_string()
+            .contains("a list of 10000 elements"),
+        "{}",
+        plan.failures[0].error
+    );
+}
