@@ -16,3 +16,16 @@ pub mod telemetry;
 
 pub use admin::{AdminServer, Readiness};
 pub use error_kind::ErrorKind;
+
+/// `error: cause: cause`, for the one log line at a boundary: the error and
+/// every source below it.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -90,17 +90,7 @@ impl ApiError {
     }
 }
 
-/// `outer: inner: root` for logs.
-pub fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut chain = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    chain
-}
+pub use foco_runtime::error_chain as cause_chain;
 
 /// Start-up and serving failures.
 #[derive(Debug, thiserror::Error)]

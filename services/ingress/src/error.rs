@@ -185,17 +185,7 @@ impl IntoResponse for IngressError {
     }
 }
 
-/// `error: cause: cause`, for one log line.
-pub fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+pub use foco_runtime::error_chain as cause_chain;
 
 /// Starting or running the service failed.
 #[derive(Debug, thiserror::Error)]

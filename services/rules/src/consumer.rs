@@ -17,6 +17,7 @@ use tracing::Instrument;
 
 use crate::RulesState;
 use crate::store::{Entry, StoredEvent};
+use foco_runtime::error_chain;
 
 /// Where the event came from on the stream.
 #[derive(Debug, Clone, Copy)]
@@ -195,17 +196,6 @@ fn is_deterministic(error: &sqlx::Error) -> bool {
     database.code().is_some_and(|code| {
         code.starts_with("22") || code.starts_with("23") || code.starts_with("54")
     })
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Whether a retryable failure on its `delivered`-th delivery has had its

@@ -412,14 +412,4 @@ fn spread(wait: Duration) -> Duration {
         + Duration::from_millis(rand::random_range(0..50))
 }
 
-/// `error: cause: cause` for the log line at this boundary.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+pub use foco_runtime::error_chain;
