@@ -102,6 +102,12 @@ impl EventsWatermark {
     }
 }
 
+#[derive(Debug, Default)]
+struct Pass {
+    published: usize,
+    claimed: usize,
+}
+
 #[derive(Clone)]
 pub struct Scheduler {
     pool: PgPool,
@@ -159,21 +165,58 @@ impl Scheduler {
 
     /// One pass at the clock's current time: returns how many jobs it published.
     pub async fn run_once(&self) -> Result<usize, SchedulerError> {
+        Ok(self.pass().await?.published)
+    }
+
+    /// One pass: what it published, and how many due rows it claimed (the
+    /// others were cancelled because their rule is gone or disabled).
+    async fn pass(&self) -> Result<Pass, SchedulerError> {
         let now = self.publish_until().await?;
         let mut transaction = self.pool.begin().await?;
-        let due: Vec<(String, String, Vec<u8>)> = sqlx::query_as(
-            "SELECT job_id, account_id::text, job FROM scheduled_jobs
-             WHERE state = 'pending' AND due_at <= $1
-             ORDER BY due_at LIMIT $2
-             FOR UPDATE SKIP LOCKED",
+        // A job whose rule was deleted or disabled after it was stored (control
+        // cancels them, but a job stored meanwhile by an event evaluated with the
+        // older configuration escapes that) is cancelled here instead of sent.
+        let claimed: Vec<(String, String, Vec<u8>, Option<bool>)> = sqlx::query_as(
+            "SELECT j.job_id, j.account_id::text, j.job, r.enabled
+             FROM scheduled_jobs j LEFT JOIN rules r ON r.id = j.rule_id
+             WHERE j.state = 'pending' AND j.due_at <= $1
+             ORDER BY j.due_at LIMIT $2
+             FOR UPDATE OF j SKIP LOCKED",
         )
         .bind(now)
         .bind(self.settings.batch)
         .fetch_all(&mut *transaction)
         .await?;
-        if due.is_empty() {
+        if claimed.is_empty() {
             transaction.rollback().await?;
-            return Ok(0);
+            return Ok(Pass::default());
+        }
+        let claimed_count = claimed.len();
+        let mut due: Vec<(String, String, Vec<u8>)> = Vec::with_capacity(claimed.len());
+        let mut rule_deleted: Vec<String> = Vec::new();
+        let mut rule_disabled: Vec<String> = Vec::new();
+        for (job_id, account_id, job, enabled) in claimed {
+            match enabled {
+                Some(true) => due.push((job_id, account_id, job)),
+                Some(false) => rule_disabled.push(job_id),
+                None => rule_deleted.push(job_id),
+            }
+        }
+        for (job_ids, reason) in [
+            (&rule_deleted, "rule deleted"),
+            (&rule_disabled, "rule disabled"),
+        ] {
+            if job_ids.is_empty() {
+                continue;
+            }
+            sqlx::query(
+                "UPDATE scheduled_jobs SET state = 'cancelled', cancel_reason = $2, updated_at = now()
+                 WHERE job_id = ANY($1)",
+            )
+            .bind(job_ids)
+            .bind(reason)
+            .execute(&mut *transaction)
+            .await?;
         }
         let publishes = due.iter().map(|(job_id, account_id, job)| {
             foco_bus::publish_durable(
@@ -210,7 +253,10 @@ impl Scheduler {
             .scheduled_published
             .inc_by(published.len() as u64);
         tracing::debug!(published = published.len(), "due jobs published");
-        Ok(published.len())
+        Ok(Pass {
+            published: published.len(),
+            claimed: claimed_count,
+        })
     }
 
     /// Forgets what only matters for a while: event ids kept for long-window
@@ -240,11 +286,11 @@ impl Scheduler {
                 }
             }
             let started = Instant::now();
-            let pause = match self.run_once().await {
-                Ok(published) if published as i64 >= self.settings.batch => {
+            let pause = match self.pass().await {
+                Ok(pass) if pass.claimed as i64 >= self.settings.batch => {
                     // A full batch: more may be due. Keep under the rate limit.
                     let minimum = Duration::from_secs_f64(
-                        published as f64 / f64::from(self.settings.max_per_second.max(1)),
+                        pass.published as f64 / f64::from(self.settings.max_per_second.max(1)),
                     );
                     minimum.saturating_sub(started.elapsed())
                 }

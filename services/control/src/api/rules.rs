@@ -259,6 +259,18 @@ pub async fn upsert(
     .fetch_one(&state.pool)
     .await?;
     tracing::info!(account_id = %account.id, source = %source.name, rule = %row.name, "rule saved");
+    if !row.enabled {
+        let cancelled = super::scheduling::cancel_jobs_of_rule(
+            &state.pool,
+            account.id,
+            row.id,
+            "rule disabled",
+        )
+        .await?;
+        if cancelled > 0 {
+            tracing::info!(account_id = %account.id, rule = %row.name, cancelled, "pending jobs of a disabled rule cancelled");
+        }
+    }
     state.notifier.announce(account.id, ChangeKind::Rule).await;
     Ok(row.into_proto())
 }
@@ -315,18 +327,26 @@ pub async fn delete(
 ) -> Result<DeleteResponse, ApiError> {
     let account = accounts::authorize(&state, caller, &request.account).await?;
     let source = sources::load(&state, &account, &request.source).await?;
-    let deleted =
-        sqlx::query("DELETE FROM rules WHERE account_id = $1 AND source_id = $2 AND name = $3")
-            .bind(account.id)
-            .bind(source.id)
-            .bind(&request.name)
-            .execute(&state.pool)
-            .await?
-            .rows_affected()
-            > 0;
-    if deleted {
-        tracing::info!(account_id = %account.id, source = %source.name, rule = %request.name, "rule deleted");
+    let deleted: Option<Uuid> = sqlx::query_scalar(
+        "DELETE FROM rules WHERE account_id = $1 AND source_id = $2 AND name = $3 RETURNING id",
+    )
+    .bind(account.id)
+    .bind(source.id)
+    .bind(&request.name)
+    .fetch_optional(&state.pool)
+    .await?;
+    if let Some(rule_id) = deleted {
+        let cancelled = super::scheduling::cancel_jobs_of_rule(
+            &state.pool,
+            account.id,
+            rule_id,
+            "rule deleted",
+        )
+        .await?;
+        tracing::info!(account_id = %account.id, source = %source.name, rule = %request.name, cancelled, "rule deleted");
         state.notifier.announce(account.id, ChangeKind::Rule).await;
     }
-    Ok(DeleteResponse { deleted })
+    Ok(DeleteResponse {
+        deleted: deleted.is_some(),
+    })
 }

@@ -133,6 +133,28 @@ async fn list_jobs(
     })
 }
 
+/// Cancels the pending delayed jobs of a rule that no longer sends (deleted or
+/// disabled), recording `reason` on each: they are neither sent later nor left
+/// waiting unseen. The rules scheduler also refuses, at its due time, a job
+/// whose rule is gone or disabled, for a job stored while this ran.
+pub async fn cancel_jobs_of_rule(
+    pool: &sqlx::PgPool,
+    account_id: Uuid,
+    rule_id: Uuid,
+    reason: &str,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE scheduled_jobs SET state = 'cancelled', cancel_reason = $3, updated_at = now()
+         WHERE account_id = $1 AND rule_id = $2 AND state = 'pending'",
+    )
+    .bind(account_id)
+    .bind(rule_id)
+    .bind(reason)
+    .execute(pool)
+    .await?
+    .rows_affected())
+}
+
 async fn cancel_jobs(
     state: AppState,
     caller: Caller,

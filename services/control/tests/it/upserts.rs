@@ -203,3 +203,63 @@ async fn only_one_route_is_default() {
         .collect();
     assert_eq!(defaults, ["backup"]);
 }
+
+#[tokio::test]
+async fn disabling_or_deleting_a_rule_cancels_its_pending_jobs_with_the_reason() {
+    let control = TestControl::start().await;
+    control.create_account("acme").await;
+    create_source(&control, "acme", "shop", "s1").await;
+    for name in ["cart", "reminder"] {
+        control
+            .admin()
+            .upsert_rule(rule_request("acme", "shop", name))
+            .await
+            .unwrap();
+    }
+    for (job_id, rule) in [("job-cart", "cart"), ("job-reminder", "reminder")] {
+        sqlx::query(
+            "INSERT INTO scheduled_jobs (job_id, account_id, rule_id, event_id, recipient, body,
+                                         due_at, trigger_received_at, job)
+             SELECT $1, account_id, id, 'evt-' || $1, '+525512345678', 'Hola',
+                    now() + interval '5 days', now(), '\\x'::bytea
+             FROM rules WHERE name = $2",
+        )
+        .bind(job_id)
+        .bind(rule)
+        .execute(&control.db.pool)
+        .await
+        .unwrap();
+    }
+    let mut disabled = rule_request("acme", "shop", "cart");
+    disabled.enabled = Some(false);
+    control.admin().upsert_rule(disabled).await.unwrap();
+    control
+        .admin()
+        .delete_rule(DeleteRuleRequest {
+            account: "acme".to_owned(),
+            source: "shop".to_owned(),
+            name: "reminder".to_owned(),
+        })
+        .await
+        .unwrap();
+    let states: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT job_id, state, cancel_reason FROM scheduled_jobs ORDER BY job_id")
+            .fetch_all(&control.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        states,
+        [
+            (
+                "job-cart".into(),
+                "cancelled".into(),
+                "rule disabled".into()
+            ),
+            (
+                "job-reminder".into(),
+                "cancelled".into(),
+                "rule deleted".into()
+            ),
+        ]
+    );
+}

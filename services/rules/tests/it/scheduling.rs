@@ -202,8 +202,21 @@ fn due_job(rig: &Rig, index: usize) -> SmsJob {
     }
 }
 
+/// `count` pending jobs of a rule that exists (the scheduler cancels jobs of
+/// deleted rules), due `overdue_by` ago.
 async fn insert_due_jobs(rig: &Rig, count: usize, overdue_by: chrono::Duration) {
     let account_id = uuid_of(&rig.source.account_id);
+    rig.upsert_rule(
+        "bulk",
+        r#"event_type == "never""#,
+        &["+525512345678"],
+        "bulk",
+    )
+    .await;
+    let rule_id: sqlx::types::Uuid = sqlx::query_scalar("SELECT id FROM rules WHERE name = 'bulk'")
+        .fetch_one(&rig.control.db.pool)
+        .await
+        .unwrap();
     let due_at = Utc::now() - overdue_by;
     for chunk in (0..count).collect::<Vec<_>>().chunks(500) {
         let ids: Vec<String> = chunk
@@ -217,13 +230,14 @@ async fn insert_due_jobs(rig: &Rig, count: usize, overdue_by: chrono::Duration) 
         sqlx::query(
             "INSERT INTO scheduled_jobs (job_id, account_id, rule_id, event_id, recipient, body, due_at,
                                          trigger_received_at, job)
-             SELECT id, $2, '00000000-0000-0000-0000-000000000000', id, '+525512345678', 'bulk', $3, $3, job
+             SELECT id, $2, $5, id, '+525512345678', 'bulk', $3, $3, job
              FROM UNNEST($1::text[], $4::bytea[]) AS t(id, job)",
         )
         .bind(&ids)
         .bind(account_id)
         .bind(due_at)
         .bind(&jobs)
+        .bind(rule_id)
         .execute(&rig.control.db.pool)
         .await
         .unwrap();
@@ -353,4 +367,41 @@ async fn reminder_pending_then_rules_stopped() -> (Rig, ManualClock, chrono::Dat
     rig.wait_until_idle().await;
     rig.stop_scheduling().await;
     (rig, clock, start)
+}
+
+#[tokio::test]
+async fn pending_jobs_of_a_deleted_or_disabled_rule_are_cancelled_not_sent() {
+    let start = Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap();
+    let clock = ManualClock::at(start);
+    let rig = Rig::start_with_clock(Arc::new(clock.clone())).await;
+    rig.upsert_rule_with(reminder()).await;
+    rig.publish_external_event(
+        "evt-signup",
+        "evt-signup",
+        "signup",
+        SIGNUP,
+        start.timestamp_millis(),
+    )
+    .await;
+    rig.wait_until_idle().await;
+
+    // Control lists the rule as deleted through the API (which cancels at once);
+    // this is the job that escaped: stored while the deletion ran.
+    sqlx::query("DELETE FROM rules WHERE name = 'reminder'")
+        .execute(&rig.control.db.pool)
+        .await
+        .unwrap();
+    clock.set(start + chrono::Duration::hours(2));
+    assert_eq!(rig.scheduler.run_once().await.unwrap(), 0);
+    let states: Vec<(String, String)> =
+        sqlx::query_as("SELECT state, cancel_reason FROM scheduled_jobs")
+            .fetch_all(&rig.control.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        states,
+        [("cancelled".to_owned(), "rule deleted".to_owned())]
+    );
+    assert!(rig.read_jobs().await.is_empty());
+    rig.stop().await;
 }
