@@ -338,7 +338,7 @@ impl CompiledRule {
             .get_template(name)
             .map_err(|error| to_error(error.into()))?;
         template
-            .render(inputs.template_context.clone())
+            .render(inputs.template_context())
             .map(without_control_characters)
             .map_err(|error| to_error(error.into()))
     }

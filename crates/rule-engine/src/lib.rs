@@ -421,7 +421,10 @@ pub fn rule_warnings(rule: &Rule) -> Vec<String> {
 /// The event as conditions and templates see it, converted once per event.
 pub struct EventInputs {
     pub(crate) cel_context: cel::Context<'static, 'static>,
-    pub(crate) template_context: minijinja::Value,
+    /// What templates see, converted on first use: an event no rule matches
+    /// renders nothing and never pays for it.
+    template_context: std::cell::OnceCell<minijinja::Value>,
+    context: serde_json::Value,
     pub(crate) default_country: String,
     pub(crate) timezone: chrono_tz::Tz,
     pub(crate) received_at_ms: i64,
@@ -431,6 +434,12 @@ pub struct EventInputs {
 }
 
 impl EventInputs {
+    pub(crate) fn template_context(&self) -> minijinja::Value {
+        self.template_context
+            .get_or_init(|| minijinja::Value::from(minijinja::value::Serde(&self.context)))
+            .clone()
+    }
+
     fn new(
         event: &EventEnvelope,
         source: &ResolvedSource,
@@ -473,7 +482,7 @@ impl EventInputs {
                 cel::to_value(&context["headers"]).unwrap_or(cel::Value::Null),
                 &event.event_type,
             ),
-            template_context: minijinja::Value::from(minijinja::value::Serde(&context)),
+            template_context: std::cell::OnceCell::new(),
             default_country: account.default_country,
             timezone,
             received_at_ms: if event.received_at_ms > 0 {
@@ -483,6 +492,7 @@ impl EventInputs {
             },
             max_recipients_per_rule: limits.recipients_per_rule,
             longest_list,
+            context,
         })
     }
 }
