@@ -73,19 +73,7 @@ async fn a_cancel_one_millisecond_before_the_due_time_wins() {
 
 #[tokio::test]
 async fn a_due_job_is_published_exactly_at_its_time_and_not_before() {
-    let start = Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap();
-    let clock = ManualClock::at(start);
-    let rig = Rig::start_with_clock(Arc::new(clock.clone())).await;
-    rig.upsert_rule_with(reminder()).await;
-    rig.publish_external_event(
-        "evt-signup",
-        "evt-signup",
-        "signup",
-        SIGNUP,
-        start.timestamp_millis(),
-    )
-    .await;
-    rig.wait_until_idle().await;
+    let (rig, clock, start) = reminder_pending().await;
 
     let due = start + chrono::Duration::hours(1);
     clock.set(due - chrono::Duration::milliseconds(1));
@@ -349,28 +337,9 @@ async fn an_event_stuck_unevaluated_holds_due_jobs_for_a_bounded_time() {
     );
 }
 
-/// A reminder pending for a sign-up received at `start`, then the rig's rules
-/// App stopped (its scheduler still callable by hand), on a manual clock.
-async fn reminder_pending_then_rules_stopped() -> (Rig, ManualClock, chrono::DateTime<Utc>) {
-    let start = Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap();
-    let clock = ManualClock::at(start);
-    let mut rig = Rig::start_with_clock(Arc::new(clock.clone())).await;
-    rig.upsert_rule_with(reminder()).await;
-    rig.publish_external_event(
-        "evt-signup",
-        "evt-signup",
-        "signup",
-        SIGNUP,
-        start.timestamp_millis(),
-    )
-    .await;
-    rig.wait_until_idle().await;
-    rig.stop_scheduling().await;
-    (rig, clock, start)
-}
-
-#[tokio::test]
-async fn pending_jobs_of_a_deleted_or_disabled_rule_are_cancelled_not_sent() {
+/// A reminder pending for a sign-up received at `start`, on a manual clock,
+/// with the rig's rules App running.
+async fn reminder_pending() -> (Rig, ManualClock, chrono::DateTime<Utc>) {
     let start = Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap();
     let clock = ManualClock::at(start);
     let rig = Rig::start_with_clock(Arc::new(clock.clone())).await;
@@ -384,6 +353,20 @@ async fn pending_jobs_of_a_deleted_or_disabled_rule_are_cancelled_not_sent() {
     )
     .await;
     rig.wait_until_idle().await;
+    (rig, clock, start)
+}
+
+/// The same, then the rig's rules App stopped (its scheduler still callable by
+/// hand).
+async fn reminder_pending_then_rules_stopped() -> (Rig, ManualClock, chrono::DateTime<Utc>) {
+    let (mut rig, clock, start) = reminder_pending().await;
+    rig.stop_scheduling().await;
+    (rig, clock, start)
+}
+
+#[tokio::test]
+async fn pending_jobs_of_a_deleted_or_disabled_rule_are_cancelled_not_sent() {
+    let (rig, clock, start) = reminder_pending().await;
 
     // Control lists the rule as deleted through the API (which cancels at once);
     // this is the job that escaped: stored while the deletion ran.
