@@ -36,3 +36,16 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Er
         .connect_with(options)
         .await
 }
+
+/// Errors that every retry of the same statement with the same data would meet
+/// again: data exceptions (SQLSTATE class 22, such as a NUL byte in text),
+/// integrity violations (23) and program limits such as an index row too large
+/// (54). Work that fails this way is recorded as failed, not retried.
+pub fn is_deterministic(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(database) = error else {
+        return false;
+    };
+    database.code().is_some_and(|code| {
+        code.starts_with("22") || code.starts_with("23") || code.starts_with("54")
+    })
+}

@@ -112,7 +112,9 @@ async fn handle_decoded(state: &RulesState, event: EventEnvelope, delivery: Deli
         .await
     {
         Ok(applied) => applied,
-        Err(crate::store::StoreError::Database(error)) if is_deterministic(&error) => {
+        Err(crate::store::StoreError::Database(error))
+            if foco_runtime::postgres::is_deterministic(&error) =>
+        {
             return Outcome::DeadEnd {
                 reason: format!(
                     "Postgres refused the event's writes: {}",
@@ -185,17 +187,6 @@ fn chrono_like_now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|elapsed| elapsed.as_millis() as i64)
         .unwrap_or(0)
-}
-
-/// Errors that every retry would meet again: data exceptions (22), integrity
-/// violations (23) and program limits such as an index row too large (54).
-fn is_deterministic(error: &sqlx::Error) -> bool {
-    let sqlx::Error::Database(database) = error else {
-        return false;
-    };
-    database.code().is_some_and(|code| {
-        code.starts_with("22") || code.starts_with("23") || code.starts_with("54")
-    })
 }
 
 /// Whether a retryable failure on its `delivered`-th delivery has had its

@@ -143,6 +143,8 @@ impl App {
                 claim_lease: config.claim_lease(),
                 quiet_hours: config.quiet_hours,
                 write_batch: config.write_batch,
+                park_after: config.park_after,
+                max_deliveries: config.max_deliveries,
             },
         ));
         let receipt_handler = Arc::new(ReceiptHandler {

@@ -55,6 +55,12 @@ pub struct Config {
     pub config_cache_ttl: Duration,
     /// `FOCO_SHUTDOWN_GRACE`: how long in-flight jobs may take to finish on shutdown.
     pub shutdown_grace: Duration,
+    /// `FOCO_SENDER_MAX_DELIVERIES` [50, 0 = unlimited]: deliveries of a job
+    /// whose Postgres writes keep failing before it is recorded as failed with the
+    /// reason (only once that record is written: while Postgres is down, jobs
+    /// wait). Writes that fail the same way every time (a NUL byte, a value over
+    /// a Postgres limit) are recorded at once.
+    pub max_deliveries: u32,
     /// `FOCO_SENDER_MAX_JOB_AGE`: a transiently failing job older than this is
     /// dead-lettered instead of retried again.
     pub max_job_age: Duration,
@@ -69,6 +75,11 @@ pub struct Config {
     pub shared_state_poll: Duration,
     /// `FOCO_SENDER_WRITE_BATCH`: most rows one batched claim or outcome write holds.
     pub write_batch: usize,
+    /// `FOCO_SENDER_PARK_AFTER` [10s]: a job whose route has no send budget (rate
+    /// limit, a provider's 429) for longer than this waits parked in Postgres
+    /// rather than in the stream, so one account's backlog never fills the
+    /// ack-pending window every account shares. Shorter waits stay in the stream.
+    pub park_after: Duration,
     /// `FOCO_SENDER_RECEIPTS_CONCURRENCY`: delivery receipts and inbound SMS
     /// handled at once.
     pub receipts_concurrency: usize,
@@ -99,11 +110,13 @@ impl Default for Config {
             allow_private_provider_hosts: false,
             config_cache_ttl: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(25),
+            max_deliveries: 50,
             max_job_age: Duration::from_secs(24 * 3600),
             claim_margin: Duration::from_secs(5),
             quiet_hours: Some(QuietHours::DEFAULT),
             shared_state_poll: Duration::from_millis(500),
             write_batch: 512,
+            park_after: Duration::from_secs(10),
             receipts_concurrency: 16,
             lag_interval: Duration::from_secs(5),
         }
@@ -179,6 +192,7 @@ impl Config {
             )?,
             config_cache_ttl: env::duration_or("FOCO_CONFIG_CACHE_TTL", defaults.config_cache_ttl)?,
             shutdown_grace: env::duration_or("FOCO_SHUTDOWN_GRACE", defaults.shutdown_grace)?,
+            max_deliveries: env::parse_or("FOCO_SENDER_MAX_DELIVERIES", defaults.max_deliveries)?,
             max_job_age: env::duration_or("FOCO_SENDER_MAX_JOB_AGE", defaults.max_job_age)?,
             claim_margin: env::duration_or("FOCO_SENDER_CLAIM_MARGIN", defaults.claim_margin)?,
             quiet_hours,
@@ -187,6 +201,7 @@ impl Config {
                 defaults.shared_state_poll,
             )?,
             write_batch: env::parse_or("FOCO_SENDER_WRITE_BATCH", defaults.write_batch)?,
+            park_after: env::duration_or("FOCO_SENDER_PARK_AFTER", defaults.park_after)?,
             receipts_concurrency: env::parse_or(
                 "FOCO_SENDER_RECEIPTS_CONCURRENCY",
                 defaults.receipts_concurrency,

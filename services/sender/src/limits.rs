@@ -17,7 +17,17 @@
 //! The route is paused until the provider's `Retry-After` (else `DEFAULT_PAUSE`):
 //! the replica that saw the 429 pauses at once and writes `route_pauses`; the
 //! others read that table every `shared_state_poll`. While paused, no job of the
-//! route calls the provider: jobs wait (delayed `nak`) without using an attempt.
+//! route calls the provider: jobs wait without using an attempt.
+//!
+//! ## Waiting jobs are paced, not polled
+//! A job that finds no token is told when to come back: the next free slot of
+//! the route, one slot per `1 / rate_limit` seconds after the window (or pause)
+//! ends, so a backlog of N jobs comes back about `rate_limit` jobs a second
+//! rather than all of them every second. An exhausted window is remembered until
+//! it ends, so a job that must wait costs no Postgres round trip. The handler
+//! parks jobs whose wait is long in Postgres (`held_jobs`) so that one account's
+//! backlog never fills the consumer's ack-pending window that every account
+//! shares.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -35,7 +45,7 @@ pub const DEFAULT_PAUSE: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Permit {
     Go,
-    /// Not before this long (the next window, or the end of a pause).
+    /// Not before this long: the job's paced slot after the window or pause.
     Wait(Duration),
 }
 
@@ -44,6 +54,33 @@ struct Lease {
     tokens: u32,
     /// When the window ends (local clock).
     window_ends: Option<Instant>,
+    /// Every token of the window is taken (by some replica): no lease query
+    /// until it ends.
+    exhausted: bool,
+    /// The next free slot for a job that has to wait (pacing), and the rate it
+    /// was computed for.
+    next_slot: Option<(Instant, u32)>,
+}
+
+impl Lease {
+    /// How long a job that cannot go now waits: until its slot, the first free
+    /// one from `ready` on (when the window or pause ends), each `1 / limit`
+    /// seconds apart; the slot is taken.
+    fn pace(&mut self, ready: Instant, limit: u32, now: Instant) -> Duration {
+        let interval = Duration::from_secs(1) / limit.max(1);
+        let slot = match self.next_slot {
+            Some((next, paced_for)) if paced_for == limit && next > ready => next,
+            _ => ready,
+        };
+        self.next_slot = Some((slot + interval, limit));
+        // A little jitter, so that slots a replica hands out together do not
+        // all land in the same instant.
+        slot.saturating_duration_since(now) + jitter(interval.min(Duration::from_millis(50)))
+    }
+}
+
+fn jitter(up_to: Duration) -> Duration {
+    up_to.mul_f64(rand::random::<f64>())
 }
 
 /// Each route's lease, behind an async lock held across the lease query.
@@ -82,17 +119,29 @@ impl RouteLimits {
         }
     }
 
-    /// Whether a call on route `key` may start now. `rate_limit`: the route's
-    /// messages per second, if it has a limit.
+    /// Whether a call on route `key` may start now and, if not, how long this
+    /// job waits (its paced slot). `rate_limit`: the route's messages per
+    /// second, if it has a limit.
     pub async fn acquire(
         &self,
         key: &Arc<str>,
         rate_limit: Option<u32>,
     ) -> Result<Permit, StoreError> {
+        let limit = rate_limit.filter(|limit| *limit > 0);
         if let Some(left) = self.paused_for(key) {
-            return Ok(Permit::Wait(left));
+            let Some(limit) = limit else {
+                // No known rate to pace by: spread the comeback over a quarter of
+                // the pause.
+                return Ok(Permit::Wait(
+                    left + jitter(left / 4 + Duration::from_millis(50)),
+                ));
+            };
+            let now = Instant::now();
+            let lease = self.lease_slot(key);
+            let mut lease = lease.lock().await;
+            return Ok(Permit::Wait(lease.pace(now + left, limit, now)));
         }
-        let Some(limit) = rate_limit.filter(|limit| *limit > 0) else {
+        let Some(limit) = limit else {
             return Ok(Permit::Go);
         };
         let lease = self.lease_slot(key);
@@ -100,9 +149,14 @@ impl RouteLimits {
         // and usually find tokens when they get the lock.
         let mut lease = lease.lock().await;
         let now = Instant::now();
-        if lease.tokens > 0 && lease.window_ends.is_some_and(|ends| now < ends) {
-            lease.tokens -= 1;
-            return Ok(Permit::Go);
+        if let Some(ends) = lease.window_ends.filter(|ends| now < *ends) {
+            if lease.tokens > 0 {
+                lease.tokens -= 1;
+                return Ok(Permit::Go);
+            }
+            if lease.exhausted {
+                return Ok(Permit::Wait(lease.pace(ends, limit, now)));
+            }
         }
         let want = (limit / 20).max(1);
         let row = sqlx::query(LEASE)
@@ -123,13 +177,17 @@ impl RouteLimits {
             // one as an exhausted window.
             None => (0, Duration::from_millis(100)),
         };
-        lease.window_ends = Some(now + window_left);
+        // A few milliseconds past the window, so that Postgres' clock has moved
+        // on to the next one too.
+        let ends = now + window_left + Duration::from_millis(5);
+        lease.window_ends = Some(ends);
+        lease.exhausted = granted <= 0;
         if granted > 0 {
             lease.tokens = u32::try_from(granted - 1).unwrap_or(0);
             Ok(Permit::Go)
         } else {
             lease.tokens = 0;
-            Ok(Permit::Wait(window_left + Duration::from_millis(5)))
+            Ok(Permit::Wait(lease.pace(ends, limit, now)))
         }
     }
 

@@ -1,6 +1,7 @@
 //! Background work every replica does, safe to run on all of them at once:
 //! reading route pauses other replicas set, pruning finished rate windows, and
-//! publishing held marketing jobs whose quiet hours are over.
+//! publishing held jobs that are due (marketing jobs whose quiet hours are over,
+//! jobs parked while their route had no send budget).
 
 use std::time::Duration;
 
@@ -14,8 +15,10 @@ use crate::limits::RouteLimits;
 use crate::metrics::Metrics;
 use crate::store::{self, StoreError};
 
-/// Held jobs published per round.
+/// Held jobs published per transaction.
 const RELEASE_BATCH: i64 = 200;
+/// Most transactions per round: due jobs beyond this wait for the next round.
+const RELEASE_BATCHES_PER_ROUND: usize = 25;
 /// Rounds between prunes of the rate-limit and pause tables.
 const PRUNE_EVERY: u32 = 60;
 
@@ -43,13 +46,24 @@ impl Maintenance {
             if let Err(error) = self.limits.refresh_pauses().await {
                 tracing::warn!(error = %error_chain(&error), "could not read route pauses");
             }
-            match self.release_due_holds().await {
-                Ok(0) => {}
-                Ok(count) => {
-                    self.metrics.released(count as u64);
-                    tracing::info!(count, "held marketing jobs released");
+            let mut released = 0;
+            for _ in 0..RELEASE_BATCHES_PER_ROUND {
+                match self.release_due_holds().await {
+                    Ok(count) => {
+                        released += count;
+                        if count < RELEASE_BATCH as usize {
+                            break;
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(error = %error, "could not release held jobs");
+                        break;
+                    }
                 }
-                Err(error) => tracing::warn!(error = %error, "could not release held jobs"),
+            }
+            if released > 0 {
+                self.metrics.released(released as u64);
+                tracing::debug!(count = released, "held jobs released");
             }
             if round.is_multiple_of(PRUNE_EVERY)
                 && let Err(error) = self.limits.prune().await

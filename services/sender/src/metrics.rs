@@ -74,7 +74,7 @@ impl Metrics {
         );
         registry.register(
             "foco_sender_released_holds",
-            "Marketing jobs published again after their quiet hours",
+            "Held jobs published again when due (quiet hours over, or a throttled route's slot)",
             metrics.released.clone(),
         );
         registry.register(

@@ -28,13 +28,18 @@ use crate::quiet::{QuietHours, recipient_zones};
 use crate::retry;
 use crate::routing::{self, RouteInfo, RouteSource, Routes};
 use crate::store::batch::Writers;
-use crate::store::{self, Claim, NewMessage, StoreError};
+use crate::store::{self, Claim, HoldRequest, NewMessage, StoreError};
 
 pub const NO_ROUTE_REASON: &str = "no provider route";
 pub const NO_ROUTE_FOR_DESTINATION_REASON: &str = "no provider route serves this destination";
 pub const INVALID_NUMBER_REASON: &str = "invalid phone number";
 /// Longest wait before looking again at a job another delivery is sending.
 const HELD_ELSEWHERE_RECHECK: Duration = Duration::from_secs(2);
+/// Job ids are digests (`foco_bus::job_id`); anything far longer is not a job.
+const MAX_JOB_ID_LEN: usize = 256;
+/// Bounds of the copy recorded for a job that cannot be stored as it came.
+const MAX_FIELD_LEN: usize = 256;
+const MAX_BODY_LEN: usize = 2_000;
 
 /// How a handled job is acknowledged.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +57,9 @@ pub enum Outcome {
     OptedOut,
     /// A marketing job parked until the recipient's quiet hours end.
     Held { until: DateTime<Utc> },
+    /// The route has no send budget for longer than `park_after`: the job is
+    /// parked in Postgres until its paced slot, out of the shared stream.
+    Parked { until: DateTime<Utc> },
     /// Recorded as queued after a transient failure; comes back after `delay`.
     Retry { delay: Duration },
     /// The route is rate limited, paused after a 429, or all its providers'
@@ -65,6 +73,9 @@ pub enum Outcome {
     Deferred { delay: Duration },
     /// Can never be handled (undecodable, or its account is gone): terminated.
     Poison { reason: String },
+    /// Its writes fail the same way every time; `handle` records it as failed
+    /// (never returned by `handle`).
+    Unstorable { reason: String },
 }
 
 impl Outcome {
@@ -76,12 +87,15 @@ impl Outcome {
             | Self::Unknown
             | Self::OptedOut
             | Self::Held { .. }
+            | Self::Parked { .. }
             | Self::AlreadyHandled => AckKind::Ack,
             Self::Retry { delay }
             | Self::Throttled { delay }
             | Self::HeldElsewhere { delay }
             | Self::Deferred { delay } => AckKind::Nak(Some(*delay)),
             Self::Poison { .. } => AckKind::Term,
+            // Not returned by `handle`; kept for a retry if it ever were.
+            Self::Unstorable { .. } => AckKind::Nak(Some(Duration::from_secs(60))),
         }
     }
 
@@ -94,12 +108,14 @@ impl Outcome {
             Self::Unknown => "unknown",
             Self::OptedOut => "opted_out",
             Self::Held { .. } => "held",
+            Self::Parked { .. } => "parked",
             Self::Retry { .. } => "retry",
             Self::Throttled { .. } => "throttled",
             Self::AlreadyHandled => "duplicate",
             Self::HeldElsewhere { .. } => "held_elsewhere",
             Self::Deferred { .. } => "deferred",
             Self::Poison { .. } => "poison",
+            Self::Unstorable { .. } => "unstorable",
         }
     }
 }
@@ -114,6 +130,12 @@ pub struct HandlerSettings {
     /// Default quiet hours for marketing messages (routes may override).
     pub quiet_hours: Option<QuietHours>,
     pub write_batch: usize,
+    /// A job whose route has no budget for longer than this is parked in
+    /// Postgres rather than waiting in the stream (see `Config::park_after`).
+    pub park_after: Duration,
+    /// Deliveries of a job whose writes keep failing before it is recorded as
+    /// failed (see `Config::max_deliveries`).
+    pub max_deliveries: u32,
 }
 
 /// Everything `handle` needs; shared by all jobs of a process.
@@ -152,6 +174,20 @@ impl<R: RouteSource> Handler<R> {
     /// Handles one job. `delivery` is JetStream's delivery count (1 on the first),
     /// used to back off when infrastructure is failing.
     pub async fn handle(&self, job: &SmsJob, delivery: u32) -> Outcome {
+        match self.handle_job(job, delivery).await {
+            Outcome::Unstorable { reason } => {
+                Box::pin(self.record_unstorable(job, &reason, delivery)).await
+            }
+            outcome => outcome,
+        }
+    }
+
+    async fn handle_job(&self, job: &SmsJob, delivery: u32) -> Outcome {
+        if job.job_id.is_empty() || job.job_id.len() > MAX_JOB_ID_LEN {
+            return Outcome::Poison {
+                reason: format!("job id of {} bytes", job.job_id.len()),
+            };
+        }
         let Ok(account_id) = Uuid::parse_str(&job.account_id) else {
             return Outcome::Poison {
                 reason: "account id is not a UUID".to_owned(),
@@ -206,8 +242,15 @@ impl<R: RouteSource> Handler<R> {
             if let Some(release_at) =
                 window.and_then(|window| window.release_time(Utc::now(), &zones))
             {
-                match store::hold_job(&self.pool, &message, release_at, &job.encode_to_vec()).await
-                {
+                let reason = format!("held for quiet hours until {}", release_at.to_rfc3339());
+                let hold = HoldRequest {
+                    message: message.to_request(),
+                    outcome: "held",
+                    reason,
+                    release_at,
+                    job: job.encode_to_vec(),
+                };
+                match self.writers.hold(hold).await {
                     Ok(true) => {
                         tracing::info!(to = %mask_phone(&recipient), %release_at, "marketing sms held for quiet hours");
                         return Outcome::Held { until: release_at };
@@ -232,11 +275,10 @@ impl<R: RouteSource> Handler<R> {
             .await
         {
             Ok(Permit::Go) => {}
-            Ok(Permit::Wait(wait)) => {
-                return Outcome::Throttled {
-                    delay: spread(wait),
-                };
+            Ok(Permit::Wait(wait)) if wait > self.settings.park_after => {
+                return Box::pin(self.park(job, &message, &chain[start], wait, delivery)).await;
             }
+            Ok(Permit::Wait(wait)) => return Outcome::Throttled { delay: wait },
             Err(error) => return self.store_failure(&error, delivery),
         }
         let claim = match self.writers.claim(message.to_request()).await {
@@ -278,6 +320,41 @@ impl<R: RouteSource> Handler<R> {
             Ok(Claim::Expired { provider }) => {
                 Box::pin(self.take_over_or_abandon(job, &message, &provider, delivery)).await
             }
+            Err(error) => self.store_failure(&error, delivery),
+        }
+    }
+
+    /// The route has no budget for `wait`: the job leaves the stream and waits
+    /// in `held_jobs` (its row queued, saying why) until its slot.
+    async fn park(
+        &self,
+        job: &SmsJob,
+        message: &NewMessage<'_>,
+        route: &RouteInfo,
+        wait: Duration,
+        delivery: u32,
+    ) -> Outcome {
+        let release_at = Utc::now() + wait;
+        let why = match route.rate_limit {
+            Some(limit) => format!("the route's send rate ({limit}/s)"),
+            None => "the provider's request to slow down".to_owned(),
+        };
+        let hold = HoldRequest {
+            message: message.to_request(),
+            outcome: "throttled",
+            reason: format!(
+                "waiting for {why} on route {}; queued until {}",
+                route.name,
+                release_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+            release_at,
+            job: job.encode_to_vec(),
+        };
+        match self.writers.hold(hold).await {
+            Ok(true) => Outcome::Parked { until: release_at },
+            // Past queued (a duplicate of a job already handled): it waits in the
+            // stream, and claiming then tells what became of it.
+            Ok(false) => Outcome::Throttled { delay: wait },
             Err(error) => self.store_failure(&error, delivery),
         }
     }
@@ -372,9 +449,64 @@ impl<R: RouteSource> Handler<R> {
         }
     }
 
+    /// A job whose writes fail the same way every time (a NUL byte in its body,
+    /// a value over a Postgres limit), or keep failing past `max_deliveries`: its
+    /// row is recorded `failed` with the reason, from a copy with control
+    /// characters removed and fields cut to size, and the job leaves the stream.
+    /// If even that cannot be written, Postgres itself is failing: the job stays.
+    async fn record_unstorable(&self, job: &SmsJob, reason: &str, delivery: u32) -> Outcome {
+        let Ok(account_id) = Uuid::parse_str(&job.account_id) else {
+            return deferred(delivery);
+        };
+        let clean = |text: &str, limit: usize| -> String {
+            text.chars()
+                .filter(|character| !character.is_control() || *character == '\n')
+                .take(limit)
+                .collect()
+        };
+        let fields = [
+            clean(&job.event_id, MAX_FIELD_LEN),
+            clean(&job.source_id, MAX_FIELD_LEN),
+            clean(&job.rule_id, MAX_FIELD_LEN),
+            clean(&job.to, MAX_FIELD_LEN),
+            clean(&job.body, MAX_BODY_LEN),
+            clean(&job.provider, MAX_FIELD_LEN),
+            clean(&job.from, MAX_FIELD_LEN),
+        ];
+        let reason = clean(reason, MAX_BODY_LEN);
+        let message = NewMessage {
+            job_id: &job.job_id,
+            account_id,
+            event_id: &fields[0],
+            source_id: &fields[1],
+            rule_id: &fields[2],
+            recipient: &fields[3],
+            body: &fields[4],
+            provider: &fields[5],
+            sender_id: &fields[6],
+            priority: i16::try_from(job.priority).unwrap_or_default(),
+        };
+        match store::record_rejected(&self.pool, &message, &reason).await {
+            Ok(true) => {
+                tracing::warn!(reason = %reason, "job cannot be stored; recorded as failed");
+                Outcome::Failed { reason }
+            }
+            // Its row is past queued: that row says what became of it, and a
+            // later delivery acts on it.
+            Ok(false) => deferred(delivery),
+            Err(StoreError::AccountMissing) => Outcome::Poison {
+                reason: "the job's account no longer exists".to_owned(),
+            },
+            Err(error) => {
+                tracing::warn!(error = %error_chain(&error), "could not record a job that cannot be stored; retrying later");
+                deferred(delivery)
+            }
+        }
+    }
+
     async fn reject(&self, message: &NewMessage<'_>, reason: &str, delivery: u32) -> Outcome {
         match store::record_rejected(&self.pool, message, reason).await {
-            Ok(()) => {
+            Ok(_) => {
                 tracing::warn!(to = %mask_phone(message.recipient), reason, "job failed before sending");
                 Outcome::Failed {
                     reason: reason.to_owned(),
@@ -389,6 +521,23 @@ impl<R: RouteSource> Handler<R> {
             StoreError::AccountMissing => Outcome::Poison {
                 reason: "the job's account no longer exists".to_owned(),
             },
+            StoreError::Database(database)
+                if foco_runtime::postgres::is_deterministic(database) =>
+            {
+                Outcome::Unstorable {
+                    reason: format!("the job cannot be stored: {}", error_chain(error)),
+                }
+            }
+            StoreError::Database(_)
+                if out_of_deliveries(delivery, self.settings.max_deliveries) =>
+            {
+                Outcome::Unstorable {
+                    reason: format!(
+                        "gave up after {delivery} deliveries failing to store the job: {}",
+                        error_chain(error)
+                    ),
+                }
+            }
             StoreError::Contended => Outcome::HeldElsewhere {
                 delay: Duration::from_secs(1),
             },
@@ -398,6 +547,12 @@ impl<R: RouteSource> Handler<R> {
             }
         }
     }
+}
+
+/// Whether the `delivery`-th delivery of a job whose writes keep failing is its
+/// last: the job is then recorded as failed rather than retried again.
+fn out_of_deliveries(delivery: u32, max_deliveries: u32) -> bool {
+    max_deliveries > 0 && delivery >= max_deliveries
 }
 
 fn deferred(delivery: u32) -> Outcome {

@@ -5,8 +5,7 @@
 //! grow with load and latency stays low when it is quiet. At most
 //! `MAX_FLUSHES_IN_FLIGHT` statements run at once.
 //!
-//! A failed batch is retried row by row, so one bad row (an account deleted under
-//! its jobs) cannot fail its neighbours.
+//! A failed batch is retried row by row (`split_on_failure`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,6 +17,7 @@ use tokio_util::task::AbortOnDropHandle;
 
 use super::StoreError;
 use super::claim::{Claim, ClaimRequest, claim_batch};
+use super::compliance::{HoldRequest, hold_jobs};
 use super::outcome::{OutcomeRecord, record_outcomes};
 use crate::metrics::Metrics;
 
@@ -122,11 +122,13 @@ async fn write_loop<I, O, F, Fut>(
     while flushes.join_next().await.is_some() {}
 }
 
-/// The sender's two hot-path writers.
+/// The sender's batched writers: claims and outcomes on the hot path, and holds
+/// (a throttled route's backlog is parked in bulk).
 #[derive(Clone)]
 pub struct Writers {
     claims: Batcher<ClaimRequest, Option<Claim>>,
     outcomes: Batcher<OutcomeRecord, bool>,
+    holds: Batcher<HoldRequest, bool>,
 }
 
 impl Writers {
@@ -144,15 +146,29 @@ impl Writers {
                 async move { flush_claims(&pool, requests).await }
             },
         );
+        let outcomes_pool = pool.clone();
         let outcomes = Batcher::spawn(
             max_batch,
             observe_outcomes,
             move |records: Vec<OutcomeRecord>| {
-                let pool = pool.clone();
+                let pool = outcomes_pool.clone();
                 async move { flush_outcomes(&pool, records).await }
             },
         );
-        Self { claims, outcomes }
+        let hold_metrics = metrics.clone();
+        let holds = Batcher::spawn(
+            max_batch,
+            move |rows| hold_metrics.write_batch("hold", rows),
+            move |requests: Vec<HoldRequest>| {
+                let pool = pool.clone();
+                async move { split_on_failure("hold", &requests, |chunk| hold_jobs(&pool, chunk)).await }
+            },
+        );
+        Self {
+            claims,
+            outcomes,
+            holds,
+        }
     }
 
     /// `Some(claim)` for a job whose row this created; `None` when the row
@@ -165,23 +181,43 @@ impl Writers {
     pub async fn record(&self, record: OutcomeRecord) -> Result<bool, StoreError> {
         self.outcomes.submit(record).await
     }
+
+    /// Whether the job was parked (false: its row is past `queued`).
+    pub async fn hold(&self, request: HoldRequest) -> Result<bool, StoreError> {
+        self.holds.submit(request).await
+    }
 }
 
 async fn flush_claims(
     pool: &PgPool,
     requests: Vec<ClaimRequest>,
 ) -> Vec<Result<Option<Claim>, StoreError>> {
-    match claim_batch(pool, &requests).await {
-        Ok(claims) => claims.into_iter().map(Ok).collect(),
-        Err(error) if requests.len() == 1 => vec![Err(error)],
+    split_on_failure("claim", &requests, |chunk| claim_batch(pool, chunk)).await
+}
+
+/// Writes `items` in one statement; if that fails, row by row, so that one bad
+/// row (an account deleted under its jobs, a job id twice in one batch) cannot
+/// fail its neighbours.
+async fn split_on_failure<'a, I, O, F, Fut>(
+    what: &str,
+    items: &'a [I],
+    write: F,
+) -> Vec<Result<O, StoreError>>
+where
+    F: Fn(&'a [I]) -> Fut,
+    Fut: Future<Output = Result<Vec<O>, StoreError>>,
+{
+    match write(items).await {
+        Ok(written) => written.into_iter().map(Ok).collect(),
+        Err(error) if items.len() == 1 => vec![Err(error)],
         Err(error) => {
-            tracing::warn!(error = %error, rows = requests.len(), "batched claim failed; claiming row by row");
-            let mut results = Vec::with_capacity(requests.len());
-            for request in &requests {
+            tracing::warn!(error = %error, rows = items.len(), "batched {what} failed; writing row by row");
+            let mut results = Vec::with_capacity(items.len());
+            for item in items {
                 results.push(
-                    claim_batch(pool, std::slice::from_ref(request))
+                    write(std::slice::from_ref(item))
                         .await
-                        .map(|mut claims| claims.pop().flatten()),
+                        .and_then(|mut written| written.pop().ok_or(StoreError::Corrupt)),
                 );
             }
             results

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use super::{NewMessage, Step, StoreError};
+use super::{ClaimRequest, Step, StoreError};
 
 /// `source`: inbound | provider | api. An existing opt-out is kept as it was.
 pub async fn add_opt_out(
@@ -55,50 +55,104 @@ pub async fn is_opted_out(
     Ok(found.is_some())
 }
 
-/// The message row is created `queued` (or kept, if it is queued already: a retry
-/// that falls into quiet hours) and the job parked until `release_at`. Nothing is
-/// held when the row has moved past `queued`; the caller then claims as usual.
-const HOLD: &str = "WITH msg AS ( \
+/// A job to park in `held_jobs` until `release_at`: a marketing job in the
+/// recipient's quiet hours, or a job whose route has no send budget for a while.
+#[derive(Debug, Clone)]
+pub struct HoldRequest {
+    pub message: ClaimRequest,
+    /// `messages.history` outcome: `held` (quiet hours) or `throttled`.
+    pub outcome: &'static str,
+    /// Why, in words (kept in `messages.error` while it waits).
+    pub reason: String,
+    pub release_at: DateTime<Utc>,
+    /// The encoded `SmsJob`, published again when due.
+    pub job: Vec<u8>,
+}
+
+/// Each message row is created `queued` (or kept, if it is queued already: a
+/// retry or a job parked before) and its job parked until `release_at`. Nothing
+/// is held for a row past `queued`; the caller then claims as usual. Rows are
+/// written in job id order so concurrent batches lock in the same order.
+const HOLD: &str = "WITH input AS ( \
+       SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                            $7::text[], $8::text[], $9::text[], $10::int2[], $11::text[], $12::text[], \
+                            $13::timestamptz[], $14::bytea[]) \
+         AS t(job_id, account_id, event_id, source_id, rule_id, recipient, body, provider, sender_id, \
+              priority, reason, step, release_at, job) \
+       ORDER BY job_id), \
+     msg AS ( \
        INSERT INTO messages (job_id, account_id, event_id, source_id, rule_id, recipient, body, status, \
                              provider, sender_id, priority, attempts, error, history) \
-       VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, 0, $11, jsonb_build_array($12::jsonb)) \
+       SELECT job_id, account_id, event_id, source_id, rule_id, recipient, body, 'queued', provider, \
+              sender_id, priority, 0, reason, jsonb_build_array(step::jsonb) FROM input \
        ON CONFLICT (job_id) DO UPDATE SET error = EXCLUDED.error, updated_at = now(), \
-         history = messages.history || $12::jsonb \
+         history = messages.history || EXCLUDED.history \
        WHERE messages.status = 'queued' \
        RETURNING job_id) \
      INSERT INTO held_jobs (job_id, account_id, release_at, job) \
-     SELECT job_id, $2, $13, $14 FROM msg \
+     SELECT i.job_id, i.account_id, i.release_at, i.job FROM input i JOIN msg USING (job_id) \
      ON CONFLICT (job_id) DO UPDATE SET release_at = EXCLUDED.release_at, job = EXCLUDED.job \
      RETURNING job_id";
 
-/// Parks `job` (its encoded `SmsJob`) until `release_at`. Returns false when the
-/// job is past `queued` and so was not held.
-pub async fn hold_job(
-    pool: &PgPool,
-    message: &NewMessage<'_>,
-    release_at: DateTime<Utc>,
-    job: &[u8],
-) -> Result<bool, StoreError> {
-    let reason = format!("held for quiet hours until {}", release_at.to_rfc3339());
-    let step = Step::now(0, message.provider, "held", &reason).to_json();
-    let held = sqlx::query(HOLD)
-        .bind(message.job_id)
-        .bind(message.account_id)
-        .bind(message.event_id)
-        .bind(message.source_id)
-        .bind(message.rule_id)
-        .bind(message.recipient)
-        .bind(message.body)
-        .bind(message.provider)
-        .bind(message.sender_id)
-        .bind(message.priority)
-        .bind(&reason)
-        .bind(step)
-        .bind(release_at)
-        .bind(job)
-        .fetch_optional(pool)
+/// Parks each request's job; answers, in order, whether it was held (false: the
+/// job is past `queued`).
+pub async fn hold_jobs(pool: &PgPool, requests: &[HoldRequest]) -> Result<Vec<bool>, StoreError> {
+    let text =
+        |pick: fn(&HoldRequest) -> &str| -> Vec<&str> { requests.iter().map(pick).collect() };
+    let steps: Vec<String> = requests
+        .iter()
+        .map(|request| {
+            Step::now(
+                0,
+                &request.message.provider,
+                request.outcome,
+                &request.reason,
+            )
+            .to_json()
+        })
+        .collect();
+    let held: Vec<String> = sqlx::query_scalar(HOLD)
+        .bind(text(|request| &request.message.job_id))
+        .bind(
+            requests
+                .iter()
+                .map(|request| request.message.account_id)
+                .collect::<Vec<_>>(),
+        )
+        .bind(text(|request| &request.message.event_id))
+        .bind(text(|request| &request.message.source_id))
+        .bind(text(|request| &request.message.rule_id))
+        .bind(text(|request| &request.message.recipient))
+        .bind(text(|request| &request.message.body))
+        .bind(text(|request| &request.message.provider))
+        .bind(text(|request| &request.message.sender_id))
+        .bind(
+            requests
+                .iter()
+                .map(|request| request.message.priority)
+                .collect::<Vec<_>>(),
+        )
+        .bind(text(|request| &request.reason))
+        .bind(steps)
+        .bind(
+            requests
+                .iter()
+                .map(|request| request.release_at)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            requests
+                .iter()
+                .map(|request| request.job.as_slice())
+                .collect::<Vec<_>>(),
+        )
+        .fetch_all(pool)
         .await?;
-    Ok(held.is_some())
+    let held: std::collections::HashSet<String> = held.into_iter().collect();
+    Ok(requests
+        .iter()
+        .map(|request| held.contains(&request.message.job_id))
+        .collect())
 }
 
 /// A held job that is due.

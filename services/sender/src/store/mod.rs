@@ -2,7 +2,8 @@
 //! each job and its state machine, queued → sending → sent | failed | unknown |
 //! cancelled | opted-out (then delivered | undelivered from receipts), which makes
 //! delivery exactly-once in effect; plus opt-outs, dead letters, jobs held for
-//! quiet hours, receipts of multi-part messages.
+//! quiet hours or parked while their route has no send budget, receipts of
+//! multi-part messages.
 //!
 //! The hot path (claims and outcomes) goes through `batch::Batcher`: concurrent
 //! jobs' writes are grouped into one `UNNEST` statement, so recording outcomes
@@ -25,7 +26,8 @@ pub use claim::{
     refresh_claim, take_over,
 };
 pub use compliance::{
-    DueHold, add_opt_out, delete_holds, hold_job, is_opted_out, remove_opt_out, take_due_holds,
+    DueHold, HoldRequest, add_opt_out, delete_holds, hold_jobs, is_opted_out, remove_opt_out,
+    take_due_holds,
 };
 pub use dead_letters::dead_letter;
 pub use outcome::{OutcomeRecord, record_outcome, record_outcomes};
@@ -174,14 +176,14 @@ const INSERT_REJECTED: &str = "INSERT INTO messages \
      WHERE messages.status = 'queued'";
 
 /// Records a job that fails before any provider call (invalid number, no route).
-/// A job already past `queued` keeps its state.
+/// A job already past `queued` keeps its state: then answers false.
 pub async fn record_rejected(
     pool: &PgPool,
     message: &NewMessage<'_>,
     reason: &str,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let step = Step::now(0, message.provider, "permanent", reason).to_json();
-    sqlx::query(INSERT_REJECTED)
+    let written = sqlx::query(INSERT_REJECTED)
         .bind(message.job_id)
         .bind(message.account_id)
         .bind(message.event_id)
@@ -196,7 +198,7 @@ pub async fn record_rejected(
         .bind(step)
         .execute(pool)
         .await?;
-    Ok(())
+    Ok(written.rows_affected() == 1)
 }
 
 /// A cheap round trip for readiness.

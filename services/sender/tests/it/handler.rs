@@ -88,6 +88,8 @@ async fn fixture(max_attempts: u32) -> Fixture {
             claim_lease: Duration::from_secs(7),
             quiet_hours: None,
             write_batch: 64,
+            park_after: Duration::from_secs(10),
+            max_deliveries: 50,
         },
     );
     Fixture {

@@ -54,18 +54,22 @@ impl TestEnv {
             outbox_dir: std::env::temp_dir()
                 .join(format!("foco-sender-it-{}", uuid::Uuid::new_v4())),
         };
-        env.account = env
-            .control()
+        env.account = env.create_account("acme").await;
+        env
+    }
+
+    /// An account in Mexico (country MX, Mexico City time).
+    async fn create_account(&self, name: &str) -> Account {
+        self.control()
             .upsert_account(UpsertAccountRequest {
-                name: "acme".to_owned(),
+                name: name.to_owned(),
                 default_country: "MX".to_owned(),
                 timezone: "America/Mexico_City".to_owned(),
                 ..Default::default()
             })
             .await
             .expect("create account")
-            .into_inner();
-        env
+            .into_inner()
     }
 
     pub fn control(&self) -> foco_control_client::ControlApi {
@@ -131,6 +135,36 @@ impl TestEnv {
             "http",
             &[("url", &url), ("from", "FOCO")],
             &[("authorization", "Bearer gateway-token")],
+        )
+        .await;
+    }
+
+    /// Another account (country MX) whose default route is the http provider
+    /// pointed at `fake`.
+    pub async fn second_account(&self, name: &str, fake: &FakeProvider) -> OtherAccount {
+        let account = self.create_account(name).await;
+        self.control()
+            .upsert_provider_route(UpsertProviderRouteRequest {
+                account: account.name.clone(),
+                name: "gateway".to_owned(),
+                kind: "http".to_owned(),
+                settings: HashMap::from([("url".to_owned(), format!("{}/sms", fake.url()))]),
+                credentials: HashMap::new(),
+                is_default: true,
+            })
+            .await
+            .expect("upsert provider route");
+        OtherAccount {
+            account_id: account.id,
+        }
+    }
+
+    /// Publishes `job` on `account_id`'s subject.
+    pub async fn publish_for(&self, account_id: &str, job: &SmsJob) {
+        self.publish_on(
+            self.names.sms_subject(account_id),
+            &job.job_id,
+            job.encode_to_vec().into(),
         )
         .await;
     }
@@ -226,21 +260,7 @@ impl TestEnv {
 
     /// A job to `to` on the account's default route.
     pub fn job(&self, to: &str, body: &str) -> SmsJob {
-        let event_id = format!("evt_{}", uuid::Uuid::new_v4().simple());
-        SmsJob {
-            job_id: foco_bus::job_id(&event_id, "rule-1", to),
-            account_id: self.account.id.clone(),
-            event_id,
-            source_id: "source-1".to_owned(),
-            rule_id: "rule-1".to_owned(),
-            to: to.to_owned(),
-            body: body.to_owned(),
-            provider: String::new(),
-            from: String::new(),
-            priority: 1,
-            created_at_ms: chrono::Utc::now().timestamp_millis(),
-            ..Default::default()
-        }
+        job_for(&self.account.id, to, body)
     }
 
     /// Publishes `job` with `Nats-Msg-Id: msg_id` (the job id, unless a test wants
@@ -408,6 +428,36 @@ pub struct MessageRow {
     pub provider_message_id: String,
     pub recipient: String,
     pub has_sent_at: bool,
+}
+
+/// An account made by `second_account`.
+pub struct OtherAccount {
+    pub account_id: String,
+}
+
+impl OtherAccount {
+    /// A job to `to` on this account's default route.
+    pub fn job(&self, to: &str, body: &str) -> SmsJob {
+        job_for(&self.account_id, to, body)
+    }
+}
+
+fn job_for(account_id: &str, to: &str, body: &str) -> SmsJob {
+    let event_id = format!("evt_{}", uuid::Uuid::new_v4().simple());
+    SmsJob {
+        job_id: foco_bus::job_id(&event_id, "rule-1", to),
+        account_id: account_id.to_owned(),
+        event_id,
+        source_id: "source-1".to_owned(),
+        rule_id: "rule-1".to_owned(),
+        to: to.to_owned(),
+        body: body.to_owned(),
+        provider: String::new(),
+        from: String::new(),
+        priority: 1,
+        created_at_ms: chrono::Utc::now().timestamp_millis(),
+        ..Default::default()
+    }
 }
 
 /// A `foco-sender` process (`spawn_sender_process`).

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use foco_testkit::FakeResponse;
+use futures::StreamExt as _;
 
 use crate::harness::TestEnv;
 
@@ -161,4 +162,64 @@ async fn a_slow_provider_backs_up_the_stream_not_memory() {
     for window in arrivals.windows(CONCURRENCY + 1) {
         assert!(window[CONCURRENCY] - window[0] >= delay - Duration::from_millis(20));
     }
+}
+
+/// Account A's route allows one SMS a second and A has 5,000 jobs queued, more
+/// than the consumer's whole ack-pending window; account B's one job still goes
+/// out within two seconds, and A's jobs wait parked in Postgres (visible as
+/// queued), not in the stream.
+#[tokio::test]
+async fn a_throttled_account_does_not_hold_up_another() {
+    const THROTTLED_JOBS: usize = 5_000;
+    let env = TestEnv::start().await;
+    let url = format!("{}/sms", env.fake.url());
+    env.upsert_route(
+        "slow-gateway",
+        "http",
+        &[("url", &url), ("rate_limit", "1")],
+        &[],
+    )
+    .await;
+    let other_fake = foco_testkit::FakeProvider::start().await;
+    let other = env.second_account("otra", &other_fake).await;
+
+    let jobs: Vec<_> = (0..THROTTLED_JOBS)
+        .map(|number| env.job("+525512345678", &format!("oferta {number}")))
+        .collect();
+    env.ensure_streams().await;
+    futures::stream::iter(&jobs)
+        .for_each_concurrent(64, |job| env.publish(job))
+        .await;
+    let mut config = env.sender_config();
+    config.concurrency = 256;
+    config.max_ack_pending = 1_000;
+    let _sender = env.start_sender(config).await;
+    env.fake.wait_for_requests(1, WAIT).await;
+    // The sender is working through A's backlog when B's job arrives.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let job = other.job("+525512345679", "su cita es mañana");
+    let published = std::time::Instant::now();
+    env.publish_for(&other.account_id, &job).await;
+    other_fake.wait_for_requests(1, WAIT).await;
+    let waited = published.elapsed();
+    assert!(
+        waited <= Duration::from_secs(2),
+        "B's SMS went out {waited:?} after it was queued"
+    );
+    assert!(
+        env.fake.requests().len() <= 5,
+        "A's route kept to its limit: {} calls",
+        env.fake.requests().len()
+    );
+    let parked: i64 = foco_testkit::wait_for("A's backlog to be parked", WAIT, || async {
+        let parked: i64 = sqlx::query_scalar("SELECT count(*) FROM held_jobs")
+            .fetch_one(env.pool())
+            .await
+            .unwrap();
+        (parked > THROTTLED_JOBS as i64 / 2).then_some(parked)
+    })
+    .await;
+    let queued = env.count_status("queued").await;
+    assert!(queued >= parked, "{parked} parked, {queued} queued rows");
 }

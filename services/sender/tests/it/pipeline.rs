@@ -218,6 +218,41 @@ async fn undecodable_jobs_are_terminated() {
     assert_eq!(env.fake.request_count(), 1);
 }
 
+/// A body Postgres cannot store (a NUL byte) fails the same way on every
+/// delivery: the job is recorded failed with the reason, from a cleaned copy, and
+/// the jobs behind it are sent. A job id that cannot be a job's is terminated.
+#[tokio::test]
+async fn jobs_that_cannot_be_stored_are_recorded_failed_not_retried() {
+    let env = TestEnv::start().await;
+    env.http_route().await;
+    let mut config = env.sender_config();
+    config.concurrency = 1;
+    let sender = env.start_sender(config).await;
+    let poison = env.job("+525512345678", "hola\0 mundo");
+    env.publish(&poison).await;
+    let mut oversized = env.job("+525512345678", "id demasiado largo");
+    oversized.job_id = "j".repeat(5_000);
+    env.publish_with_id(&oversized, "oversized-1").await;
+    let job = env.job("+525512345678", "after the poison");
+    env.publish(&job).await;
+
+    env.wait_for_status(&job.job_id, "sent", WAIT).await;
+    let row = env.wait_for_status(&poison.job_id, "failed", WAIT).await;
+    assert!(
+        row.error.contains("cannot be stored"),
+        "reason recorded: {}",
+        row.error
+    );
+    let body: String = sqlx::query_scalar("SELECT body FROM messages WHERE job_id = $1")
+        .bind(&poison.job_id)
+        .fetch_one(env.pool())
+        .await
+        .unwrap();
+    assert_eq!(body, "hola mundo");
+    sender.wait_for_jobs("poison", 1).await;
+    assert_eq!(env.fake.request_count(), 1, "only the good job was sent");
+}
+
 #[tokio::test]
 async fn console_jobs_are_printed_and_written_to_the_outbox() {
     let env = TestEnv::start().await;
