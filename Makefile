@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 CARGO ?= cargo
 
-.PHONY: run test deps fmt fmt-check lint unit-test k8s-check build bench bench-sender bench-ingress bench-pipeline
+.PHONY: run test deps fmt fmt-check lint unit-test k8s-check build bench bench-sender bench-ingress bench-pipeline faults
 
 ## Start NATS, PostgreSQL, the four services and a demo; keep running.
 run:
@@ -55,3 +55,15 @@ bench-ingress: deps
 bench-pipeline: deps
 	$(CARGO) build --release --bins
 	"$${CARGO_TARGET_DIR:-target}/release/foco-bench-pipeline"
+
+## The fault suite: the four services as release processes under steady signed
+## webhooks while each is killed in turn, NATS is stopped, PostgreSQL goes away
+## (closed, then silent), the provider fails and throttles, and a rules replica
+## dies with delayed jobs pending; prints accepted/delivered/lost/duplicated/
+## unknown per fault and fails on any lost or duplicated SMS. FOCO_FAULTS_RATE
+## [100], FOCO_FAULTS_SECONDS [40], FOCO_FAULTS_OUTAGE [20],
+## FOCO_FAULTS_PROVIDER_OUTAGE [60]. About 12 minutes; a fast subset runs in
+## `make test`.
+faults: deps
+	$(CARGO) build --release --bins
+	"$${CARGO_TARGET_DIR:-target}/release/foco-faults"

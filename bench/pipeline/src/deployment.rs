@@ -17,7 +17,7 @@ use foco_testkit::{TestBus, TestDatabase};
 use secrecy::SecretString;
 
 use crate::fake_provider::FakeProviderClient;
-use crate::processes::{ChildGuard, free_port};
+use crate::processes::{ChildGuard, READY_TIMEOUT, Services, free_port};
 use crate::settings::Settings;
 use crate::sms::{CART_TEMPLATE, ORDER_TEMPLATE, OWNER_NUMBER};
 
@@ -27,7 +27,6 @@ pub const ORDERS_ACCOUNT: &str = "tienda-bench";
 pub const CARTS_ACCOUNT: &str = "carritos-bench";
 pub const ORDER_RULE_WHEN: &str = r#"event_type == "orders/create" && event.tenant == "t1""#;
 pub const CART_RULE_WHEN: &str = r#"event_type == "checkouts/create" && event.tenant == "t1""#;
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What every phase shares: settings, the fake provider, the run's secrets.
 pub struct Context {
@@ -45,13 +44,13 @@ pub struct Context {
 }
 
 pub enum Pipeline {
-    Foco(Foco),
+    Foco(Box<Foco>),
     Bare(Bare),
 }
 
 /// Field order is drop order: processes first, then the database and streams.
 pub struct Foco {
-    processes: Vec<ChildGuard>,
+    services: Services,
     pub order_url: String,
     pub cart_url: String,
     pub log_dir: PathBuf,
@@ -88,33 +87,27 @@ impl Pipeline {
         }
     }
 
-    fn guards(&self) -> Vec<&ChildGuard> {
-        match self {
-            Pipeline::Foco(foco) => foco.processes.iter().collect(),
-            Pipeline::Bare(bare) => vec![&bare.process],
-        }
-    }
-
     /// (label, pid) of each process of the pipeline.
     pub fn processes(&self) -> Vec<(String, u32)> {
-        self.guards()
-            .into_iter()
-            .map(|guard| (guard.name.clone(), guard.pid()))
-            .collect()
+        match self {
+            Pipeline::Foco(foco) => foco.services.processes(),
+            Pipeline::Bare(bare) => vec![(bare.process.name.clone(), bare.process.pid())],
+        }
     }
 
     /// An error naming the process and its log when one of them has exited.
     pub fn check_alive(&mut self) -> anyhow::Result<()> {
-        let guards: Vec<&mut ChildGuard> = match self {
-            Pipeline::Foco(foco) => foco.processes.iter_mut().collect(),
-            Pipeline::Bare(bare) => vec![&mut bare.process],
-        };
-        for guard in guards {
-            if let Some(status) = guard.exited() {
-                anyhow::bail!("{} exited ({status}){}", guard.name, guard.log_hint());
-            }
+        match self {
+            Pipeline::Foco(foco) => foco.services.check_alive(),
+            Pipeline::Bare(bare) => match bare.process.exited() {
+                Some(status) => anyhow::bail!(
+                    "{} exited ({status}){}",
+                    bare.process.name,
+                    bare.process.log_hint()
+                ),
+                None => Ok(()),
+            },
         }
-        Ok(())
     }
 
     pub async fn stage_backlog(&self, nats: &async_nats::Client) -> StageBacklog {
@@ -167,7 +160,7 @@ impl Foco {
 
         let control_grpc = format!("127.0.0.1:{}", free_port()?);
         let ingress_http = format!("127.0.0.1:{}", free_port()?);
-        let base_env: Vec<(&str, String)> = vec![
+        let env = [
             ("DATABASE_URL", database.url.clone()),
             ("NATS_URL", bus.nats_url.clone()),
             ("FOCO_BUS_PREFIX", bus.prefix.clone()),
@@ -183,40 +176,30 @@ impl Foco {
                 log_dir.join("outbox.jsonl").display().to_string(),
             ),
         ];
-        let start = |service: &str| -> anyhow::Result<(ChildGuard, u16)> {
-            let admin_port = free_port()?;
-            let mut command = Command::new(settings.bin_dir.join(format!("foco-{service}")));
-            command
-                .envs(base_env.iter().map(|(name, value)| (*name, value)))
-                .env("FOCO_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"));
-            if std::env::var_os("FOCO_LOG_FORMAT").is_none() {
-                command.env("FOCO_LOG_FORMAT", "json");
-            }
-            let log = log_dir.join(format!("{service}.log"));
-            Ok((
-                ChildGuard::spawn_logged(service, command, &log)?,
-                admin_port,
-            ))
-        };
-
-        let mut processes = Vec::new();
-        let (mut control, control_admin) = start("control")?;
-        wait_ready(&context.http, &mut control, control_admin).await?;
-        processes.push(control);
-        let mut starting = Vec::new();
-        for service in ["ingress", "rules", "sender"] {
-            starting.push(start(service)?);
-        }
-        for (mut guard, admin_port) in starting {
-            wait_ready(&context.http, &mut guard, admin_port).await?;
-            processes.push(guard);
-        }
+        let env = env
+            .into_iter()
+            .map(|(key, value)| (key.to_owned(), value))
+            .collect();
+        let mut services = Services::new(&settings.bin_dir, &log_dir, env);
+        services
+            .start_all(&["control", "ingress", "rules", "sender"])
+            .await?;
 
         let ingress_url = format!("http://{ingress_http}");
-        let (order_url, cart_url) =
-            configure(context, &format!("http://{control_grpc}"), &ingress_url).await?;
+        let delay = context.settings.delay;
+        let (order_url, cart_url) = configure(
+            &Setup {
+                control_url: &format!("http://{control_grpc}"),
+                admin_key: &context.admin_key,
+                provider_url: &context.fake.sms_url(),
+                webhook_secret: &context.webhook_secret,
+                cart_delay: delay,
+            },
+            &ingress_url,
+        )
+        .await?;
         Ok(Self {
-            processes,
+            services,
             order_url,
             cart_url,
             log_dir,
@@ -227,52 +210,26 @@ impl Foco {
     }
 }
 
-async fn wait_ready(
-    http: &reqwest::Client,
-    guard: &mut ChildGuard,
-    admin_port: u16,
-) -> anyhow::Result<()> {
-    let url = format!("http://127.0.0.1:{admin_port}/readyz");
-    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
-    loop {
-        if let Some(status) = guard.exited() {
-            anyhow::bail!(
-                "{} exited at start ({status}){}",
-                guard.name,
-                guard.log_hint()
-            );
-        }
-        let ready = http
-            .get(&url)
-            .timeout(Duration::from_secs(2))
-            .send()
-            .await
-            .is_ok_and(|response| response.status().is_success());
-        if ready {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() >= deadline {
-            anyhow::bail!(
-                "{} not ready within {READY_TIMEOUT:?}{}",
-                guard.name,
-                guard.log_hint()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// What [`configure`] needs.
+pub struct Setup<'a> {
+    pub control_url: &'a str,
+    pub admin_key: &'a str,
+    /// Where the accounts' `http` route posts.
+    pub provider_url: &'a str,
+    pub webhook_secret: &'a str,
+    /// How long after its checkout an abandoned-cart SMS is due.
+    pub cart_delay: Duration,
 }
 
 /// Through control's gRPC API, as `foco apply` would: per account an `http` route
 /// to the fake provider, a Shopify source and its rule. Returns the webhook URLs
 /// of the orders and carts sources.
-async fn configure(
-    context: &Context,
-    control_url: &str,
-    ingress_url: &str,
-) -> anyhow::Result<(String, String)> {
-    let mut api =
-        foco_control_client::connect(control_url, &SecretString::from(context.admin_key.clone()))?;
-    let delay = format!("{}s", context.settings.delay.as_secs());
+pub async fn configure(setup: &Setup<'_>, ingress_url: &str) -> anyhow::Result<(String, String)> {
+    let mut api = foco_control_client::connect(
+        setup.control_url,
+        &SecretString::from(setup.admin_key.to_owned()),
+    )?;
+    let delay = format!("{}s", setup.cart_delay.as_secs());
     let rules = [
         (
             ORDERS_ACCOUNT,
@@ -311,7 +268,7 @@ async fn configure(
             account: account.to_owned(),
             name: "fake".to_owned(),
             kind: "http".to_owned(),
-            settings: [("url".to_owned(), context.fake.sms_url())].into(),
+            settings: [("url".to_owned(), setup.provider_url.to_owned())].into(),
             credentials: Default::default(),
             is_default: true,
         })
@@ -322,7 +279,7 @@ async fn configure(
                 account: account.to_owned(),
                 name: "shop".to_owned(),
                 preset: "shopify".to_owned(),
-                secret: context.webhook_secret.clone(),
+                secret: setup.webhook_secret.to_owned(),
                 ..Default::default()
             })
             .await

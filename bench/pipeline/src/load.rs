@@ -241,7 +241,8 @@ fn webhook(spec: &LoadSpec, entry: Entry, stamp_us: u64) -> (String, &'static st
     (body, topic, event_id)
 }
 
-fn sign(secret: &[u8], body: &[u8]) -> String {
+/// Shopify's `X-Shopify-Hmac-Sha256`: base64 of the body's HMAC-SHA256.
+pub fn sign(secret: &[u8], body: &[u8]) -> String {
     let mut mac =
         <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC accepts any key length");
     mac.update(body);

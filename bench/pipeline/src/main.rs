@@ -184,7 +184,7 @@ async fn one_phase(
     let mut pipeline = if bare {
         Pipeline::Bare(Bare::start(context, &directory).await?)
     } else {
-        Pipeline::Foco(Foco::start(context, &directory).await?)
+        Pipeline::Foco(Box::new(Foco::start(context, &directory).await?))
     };
     phases::warm_up(
         context,

@@ -1,6 +1,9 @@
 //! Child processes the benchmark starts, killed when their guard is dropped (also
-//! when the orchestrator panics or is interrupted), and the ports they listen on.
+//! when the orchestrator panics or is interrupted), the ports they listen on, and
+//! [`Services`]: Foco's services as processes that can be killed and started
+//! again by name.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -106,4 +109,147 @@ impl Drop for ChildGuard {
 pub fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("reserve a port")?;
     Ok(listener.local_addr()?.port())
+}
+
+/// How long a service may take to answer its `/readyz` after it starts.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Foco's services as child processes sharing one environment (as an operator
+/// configures them), each on an admin port of its own that it keeps when it is
+/// started again. Dropping it kills every process.
+pub struct Services {
+    bin_dir: PathBuf,
+    log_dir: PathBuf,
+    env: Vec<(String, String)>,
+    http: reqwest::Client,
+    running: Vec<ChildGuard>,
+    admin_ports: HashMap<String, u16>,
+}
+
+impl Services {
+    /// `env`: what every service gets; each also gets `FOCO_ADMIN_LISTEN` and,
+    /// unless set here, JSON logs.
+    pub fn new(bin_dir: &Path, log_dir: &Path, env: Vec<(String, String)>) -> Self {
+        Self {
+            bin_dir: bin_dir.to_owned(),
+            log_dir: log_dir.to_owned(),
+            env,
+            http: reqwest::Client::new(),
+            running: Vec::new(),
+            admin_ports: HashMap::new(),
+        }
+    }
+
+    /// Starts `foco-<service>` as `name` (`rules`, or `rules-2` for a second
+    /// replica) with `extra` on top of the shared environment, and waits for its
+    /// `/readyz`. A name already running is an error.
+    pub async fn start(
+        &mut self,
+        name: &str,
+        service: &str,
+        extra: &[(&str, String)],
+    ) -> anyhow::Result<()> {
+        anyhow::ensure!(self.pid(name).is_none(), "{name} is already running");
+        let admin_port = match self.admin_ports.get(name) {
+            Some(port) => *port,
+            None => free_port()?,
+        };
+        self.admin_ports.insert(name.to_owned(), admin_port);
+        let mut command = Command::new(self.bin_dir.join(format!("foco-{service}")));
+        command
+            .envs(self.env.iter().map(|(key, value)| (key, value)))
+            .envs(extra.iter().map(|(key, value)| (*key, value)))
+            .env("FOCO_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"));
+        if !self.env.iter().any(|(key, _)| key == "FOCO_LOG_FORMAT")
+            && std::env::var_os("FOCO_LOG_FORMAT").is_none()
+        {
+            command.env("FOCO_LOG_FORMAT", "json");
+        }
+        let log = self.log_dir.join(format!("{name}.log"));
+        let mut guard = ChildGuard::spawn_logged(name, command, &log)?;
+        wait_ready(&self.http, &mut guard, admin_port).await?;
+        self.running.push(guard);
+        Ok(())
+    }
+
+    /// Starts each service under its own name, one after the other.
+    pub async fn start_all(&mut self, services: &[&str]) -> anyhow::Result<()> {
+        for service in services {
+            self.start(service, service, &[]).await?;
+        }
+        Ok(())
+    }
+
+    /// SIGKILL, no drain; `false` if `name` was not running.
+    pub fn kill(&mut self, name: &str) -> bool {
+        let Some(index) = self.running.iter().position(|guard| guard.name == name) else {
+            return false;
+        };
+        drop(self.running.remove(index));
+        true
+    }
+
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.running
+            .iter()
+            .find(|guard| guard.name == name)
+            .map(ChildGuard::pid)
+    }
+
+    /// (name, pid) of each running process.
+    pub fn processes(&self) -> Vec<(String, u32)> {
+        self.running
+            .iter()
+            .map(|guard| (guard.name.clone(), guard.pid()))
+            .collect()
+    }
+
+    /// An error naming the process and its log when one of them has exited.
+    pub fn check_alive(&mut self) -> anyhow::Result<()> {
+        for guard in &mut self.running {
+            if let Some(status) = guard.exited() {
+                anyhow::bail!("{} exited ({status}){}", guard.name, guard.log_hint());
+            }
+        }
+        Ok(())
+    }
+
+    pub fn log_dir(&self) -> &Path {
+        &self.log_dir
+    }
+}
+
+async fn wait_ready(
+    http: &reqwest::Client,
+    guard: &mut ChildGuard,
+    admin_port: u16,
+) -> anyhow::Result<()> {
+    let url = format!("http://127.0.0.1:{admin_port}/readyz");
+    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+    loop {
+        if let Some(status) = guard.exited() {
+            anyhow::bail!(
+                "{} exited at start ({status}){}",
+                guard.name,
+                guard.log_hint()
+            );
+        }
+        let ready = http
+            .get(&url)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .is_ok_and(|response| response.status().is_success());
+        if ready {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!(
+                "{} not ready within {READY_TIMEOUT:?}{}",
+                guard.name,
+                guard.log_hint()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

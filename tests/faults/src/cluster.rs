@@ -1,0 +1,175 @@
+//! Foco as the suite runs it: the four service binaries as processes configured
+//! by environment, on a NATS server of the suite's own (so that it can be stopped
+//! and started again), a fresh database reached through a [`Proxy`] (so that it
+//! can be taken away), and the suite's [`FakeProvider`]; two accounts configured
+//! through control's API as `foco apply` would (orders sent at once, abandoned
+//! carts sent after a delay unless an order cancels them).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use foco_bench_pipeline::deployment::{Setup, configure};
+use foco_bench_pipeline::processes::{Services, free_port};
+use foco_testkit::{PrivateNats, TestDatabase};
+
+use crate::provider::FakeProvider;
+use crate::proxy::Proxy;
+
+const ADMIN_KEY: &str = "faults-admin-key-0123456789";
+/// base64 of 32 bytes.
+const ENCRYPTION_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+pub const WEBHOOK_SECRET: &str = "faults-shopify-secret";
+/// The services of one deployment, in start order.
+pub const SERVICES: [&str; 4] = ["control", "ingress", "rules", "sender"];
+
+/// Field order is drop order: processes first, then what they use.
+pub struct Cluster {
+    pub services: Services,
+    pub order_url: String,
+    pub cart_url: String,
+    pub provider: FakeProvider,
+    pub proxy: Proxy,
+    pub nats: PrivateNats,
+    pub database: TestDatabase,
+    pub log_dir: PathBuf,
+    _logs: Option<tempfile::TempDir>,
+}
+
+impl Cluster {
+    /// `bin_dir` holds `foco-control`, `foco-ingress`, `foco-rules` and
+    /// `foco-sender`; `cart_delay` is when an abandoned-cart SMS is due.
+    pub async fn start(bin_dir: &Path, cart_delay: Duration) -> anyhow::Result<Self> {
+        for service in SERVICES {
+            let binary = bin_dir.join(format!("foco-{service}"));
+            anyhow::ensure!(
+                binary.exists(),
+                "{} is missing: build the services first (cargo build --bins)",
+                binary.display()
+            );
+        }
+        let logs = tempfile::Builder::new()
+            .prefix("foco-faults-")
+            .tempdir()
+            .context("a log directory")?;
+        let log_dir = logs.path().to_owned();
+        // Kept when asked for, to read after a failed run.
+        let logs = if std::env::var_os("FOCO_FAULTS_KEEP_LOGS").is_some() {
+            let _ = logs.keep();
+            None
+        } else {
+            Some(logs)
+        };
+        let nats = PrivateNats::start().await;
+        let database = TestDatabase::create().await;
+        let proxy = Proxy::start(postgres_addr(&database.url)?).await?;
+        let provider = FakeProvider::start().await?;
+
+        let control_grpc = format!("127.0.0.1:{}", free_port()?);
+        let ingress_http = format!("127.0.0.1:{}", free_port()?);
+        let through_proxy = database.url.replacen(
+            &postgres_authority(&database.url)?,
+            &proxy.addr().to_string(),
+            1,
+        );
+        let env = [
+            ("DATABASE_URL", through_proxy),
+            ("NATS_URL", nats.url()),
+            ("FOCO_BUS_PREFIX", "FAULTS".to_owned()),
+            ("FOCO_ADMIN_API_KEY", ADMIN_KEY.to_owned()),
+            ("FOCO_ENCRYPTION_KEY", ENCRYPTION_KEY.to_owned()),
+            ("FOCO_CONTROL_LISTEN", control_grpc.clone()),
+            ("FOCO_CONTROL_URL", format!("http://{control_grpc}")),
+            ("FOCO_INGRESS_LISTEN", ingress_http.clone()),
+            ("FOCO_ALLOW_PRIVATE_PROVIDER_HOSTS", "true".to_owned()),
+            // Shorter than production, so that a job abandoned by a killed sender
+            // is settled (recorded unknown) within the suite's patience.
+            ("FOCO_PROVIDER_TIMEOUT", "3s".to_owned()),
+            ("FOCO_SENDER_CLAIM_MARGIN", "1s".to_owned()),
+            ("FOCO_SENDER_ACK_WAIT", "6s".to_owned()),
+            ("FOCO_RULES_ACK_WAIT", "6s".to_owned()),
+            ("FOCO_QUIET_HOURS", "off".to_owned()),
+            ("RUST_LOG", "info".to_owned()),
+        ];
+        let env = env
+            .into_iter()
+            .map(|(key, value)| (key.to_owned(), value))
+            .collect();
+        let mut services = Services::new(bin_dir, &log_dir, env);
+        services.start_all(&SERVICES).await?;
+        let (order_url, cart_url) = configure(
+            &Setup {
+                control_url: &format!("http://{control_grpc}"),
+                admin_key: ADMIN_KEY,
+                provider_url: provider.url(),
+                webhook_secret: WEBHOOK_SECRET,
+                cart_delay,
+            },
+            &format!("http://{ingress_http}"),
+        )
+        .await?;
+        Ok(Self {
+            services,
+            order_url,
+            cart_url,
+            provider,
+            proxy,
+            nats,
+            database,
+            log_dir,
+            _logs: logs,
+        })
+    }
+
+    /// Rows of the phase `tag` with `status`, read past the proxy.
+    pub async fn count_messages(&self, tag: &str, status: &str) -> anyhow::Result<i64> {
+        let count =
+            sqlx::query_scalar("SELECT count(*) FROM messages WHERE status = $1 AND body LIKE $2")
+                .bind(status)
+                .bind(format!("% {tag}-%"))
+                .fetch_one(&self.database.pool)
+                .await?;
+        Ok(count)
+    }
+}
+
+/// `host:port` of a `postgres://user@host:port/db` URL.
+fn postgres_authority(url: &str) -> anyhow::Result<String> {
+    let rest = url
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .context("a database URL")?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    anyhow::ensure!(
+        host_port.contains(':'),
+        "the test database URL names no port: {url}"
+    );
+    Ok(host_port.to_owned())
+}
+
+fn postgres_addr(url: &str) -> anyhow::Result<SocketAddr> {
+    let authority = postgres_authority(url)?.replace("localhost", "127.0.0.1");
+    authority
+        .parse()
+        .with_context(|| format!("{authority} is not an address"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_authority_of_a_database_url() {
+        assert_eq!(
+            postgres_authority("postgres://postgres@127.0.0.1:5432/foco_test_x").unwrap(),
+            "127.0.0.1:5432"
+        );
+        assert_eq!(
+            postgres_authority("postgres://user:secret@db:6432/app").unwrap(),
+            "db:6432"
+        );
+        assert!(postgres_authority("postgres://postgres@127.0.0.1/app").is_err());
+    }
+}

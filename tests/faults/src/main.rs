@@ -1,0 +1,60 @@
+//! `foco-faults`: every fault of the suite, with the table. Settings (env):
+//! `FOCO_FAULTS_RATE` [100 webhooks/s], `FOCO_FAULTS_SECONDS` [40 s of load per
+//! fault], `FOCO_FAULTS_OUTAGE` [20 s of NATS or Postgres away],
+//! `FOCO_FAULTS_PROVIDER_OUTAGE` [60 s of 503, then 30 s of 429],
+//! `FOCO_FAULTS_BIN_DIR` [this binary's directory], `FOCO_FAULTS_KEEP_LOGS`.
+//! Exits non-zero when any SMS was lost or duplicated.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use foco_faults::suite::{self, Fault, Settings};
+
+fn env_u64(name: &str, default: u64) -> anyhow::Result<u64> {
+    match std::env::var(name) {
+        Ok(text) if !text.trim().is_empty() => text
+            .trim()
+            .parse()
+            .with_context(|| format!("{name}={text:?} is not a whole number")),
+        _ => Ok(default),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let bin_dir = match std::env::var_os("FOCO_FAULTS_BIN_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => std::env::current_exe()?
+            .parent()
+            .context("this binary's directory")?
+            .to_owned(),
+    };
+    let outage = Duration::from_secs(env_u64("FOCO_FAULTS_OUTAGE", 20)?);
+    let provider_outage = Duration::from_secs(env_u64("FOCO_FAULTS_PROVIDER_OUTAGE", 60)?);
+    let load_seconds = env_u64("FOCO_FAULTS_SECONDS", 40)?;
+    let settings = Settings {
+        bin_dir,
+        faults: Fault::all(),
+        rate: env_u64("FOCO_FAULTS_RATE", 100)?,
+        load_seconds,
+        outage,
+        provider_outage,
+        cart_delay: Duration::from_secs(10),
+        settle: Duration::from_secs(300),
+    };
+    println!(
+        "foco-faults: {} faults, {} webhooks/s for {} s each (longer where a fault lasts longer)",
+        settings.faults.len(),
+        settings.rate,
+        settings.load_seconds
+    );
+    let rows = suite::run(&settings).await?;
+    print!("{}", suite::table(&rows));
+    if rows.iter().all(suite::Row::passed) {
+        println!("foco-faults: zero lost, zero duplicated");
+        Ok(())
+    } else {
+        anyhow::bail!("foco-faults: SMS were lost or duplicated, or a check failed")
+    }
+}

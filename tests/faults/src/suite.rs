@@ -1,0 +1,497 @@
+//! The faults, one phase each on one running deployment: steady signed webhooks
+//! go in, a fault is injected a third of the way through and repaired, and once
+//! the load ends the phase waits for the pipeline to settle. Then it counts, per
+//! webhook that ingress accepted (answered 202): delivered to the provider
+//! exactly once, more than once (duplicated), recorded `unknown` (a sender killed
+//! during its provider call: may have been sent, never resent), or nowhere (lost).
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use foco_bench_pipeline::load::{self, LoadReport, LoadSpec, Plan};
+use foco_bench_pipeline::sms::parse_sms;
+
+use crate::cluster::{Cluster, WEBHOOK_SECRET};
+use crate::provider::Behaviour;
+use crate::proxy::Mode;
+
+/// A 429 in this suite says `Retry-After: 3`.
+const RETRY_AFTER_SECS: u64 = 3;
+/// Calls already on their way when a 429 is given arrive within this.
+const IN_FLIGHT_GRACE: Duration = Duration::from_millis(250);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// No fault: what the other rows compare with.
+    None,
+    /// SIGKILL of one service, started again a second later.
+    Kill(&'static str),
+    /// nats-server killed, started again on the same store after the outage.
+    NatsDown,
+    /// Every Postgres connection closed and new ones refused, for the outage.
+    PostgresDown,
+    /// Postgres stops answering without closing anything, for the outage.
+    PostgresStalled,
+    /// The provider answers 503 for `provider_outage`, then 429 with
+    /// `Retry-After` for half that (at least 6 s), then 200 again.
+    ProviderDown,
+    /// Abandoned carts (delayed jobs, half of them cancelled) scheduled by two
+    /// rules replicas, one of them killed half-way and started again.
+    DelayedReplicaKilled,
+}
+
+impl Fault {
+    /// How long the fault lasts once injected.
+    fn duration(self, settings: &Settings) -> Duration {
+        match self {
+            Fault::None => Duration::ZERO,
+            Fault::Kill(_) | Fault::DelayedReplicaKilled => Duration::from_secs(2),
+            Fault::NatsDown | Fault::PostgresDown | Fault::PostgresStalled => settings.outage,
+            Fault::ProviderDown => settings.provider_outage + throttle_time(settings),
+        }
+    }
+
+    pub fn label(self) -> String {
+        match self {
+            Fault::None => "none (baseline)".to_owned(),
+            Fault::Kill(service) => format!("kill -9 {service}"),
+            Fault::NatsDown => "NATS stopped, restarted".to_owned(),
+            Fault::PostgresDown => "Postgres down (connections reset)".to_owned(),
+            Fault::PostgresStalled => "Postgres stops answering".to_owned(),
+            Fault::ProviderDown => "provider 503, then 429".to_owned(),
+            Fault::DelayedReplicaKilled => "2 rules replicas, delayed jobs, 1 killed".to_owned(),
+        }
+    }
+
+    /// Every fault, in the order the full suite runs them.
+    pub fn all() -> Vec<Fault> {
+        vec![
+            Fault::None,
+            Fault::Kill("ingress"),
+            Fault::Kill("rules"),
+            Fault::Kill("sender"),
+            Fault::Kill("control"),
+            Fault::NatsDown,
+            Fault::PostgresDown,
+            Fault::PostgresStalled,
+            Fault::ProviderDown,
+            Fault::DelayedReplicaKilled,
+        ]
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bin_dir: PathBuf,
+    pub faults: Vec<Fault>,
+    /// Webhooks per second, and for how long, in every phase (longer where the
+    /// fault needs it: the load goes on for a while after every fault).
+    pub rate: u64,
+    pub load_seconds: u64,
+    /// How long NATS or Postgres is away.
+    pub outage: Duration,
+    /// How long the provider answers 503 (and then 429 for twice as long).
+    pub provider_outage: Duration,
+    /// When an abandoned-cart SMS is due after its checkout.
+    pub cart_delay: Duration,
+    /// Longest wait, after the load, for every accepted webhook to be settled.
+    pub settle: Duration,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Default)]
+pub struct Row {
+    pub fault: String,
+    pub accepted: u64,
+    pub refused: u64,
+    pub delivered: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+    pub unknown: u64,
+    pub worst_latency: Duration,
+    /// What else was checked, and what went wrong.
+    pub notes: Vec<String>,
+    pub violations: Vec<String>,
+}
+
+impl Row {
+    pub fn passed(&self) -> bool {
+        self.lost == 0 && self.duplicated == 0 && self.violations.is_empty()
+    }
+}
+
+/// Runs every fault of `settings` on one deployment, in order.
+pub async fn run(settings: &Settings) -> anyhow::Result<Vec<Row>> {
+    // reqwest and tonic are built without a default TLS provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut cluster = Cluster::start(&settings.bin_dir, settings.cart_delay).await?;
+    let mut rows = Vec::new();
+    for (index, fault) in settings.faults.iter().enumerate() {
+        let tag = format!("f{index}");
+        let row = run_phase(&mut cluster, settings, *fault, &tag)
+            .await
+            .with_context(|| {
+                format!(
+                    "phase {} (service logs in {})",
+                    fault.label(),
+                    cluster.log_dir.display()
+                )
+            })?;
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+async fn run_phase(
+    cluster: &mut Cluster,
+    settings: &Settings,
+    fault: Fault,
+    tag: &str,
+) -> anyhow::Result<Row> {
+    let carts = fault == Fault::DelayedReplicaKilled;
+    // Injected once the load is steady, and followed by load for a while.
+    let inject_at = Duration::from_secs(settings.load_seconds / 3).min(Duration::from_secs(10));
+    let seconds = settings
+        .load_seconds
+        .max((inject_at + fault.duration(settings)).as_secs() + 5);
+    if carts {
+        cluster.services.start("rules-2", "rules", &[]).await?;
+    }
+    let plan = if carts {
+        Plan::Carts {
+            url: cluster.cart_url.clone(),
+            rate: settings.rate,
+            seconds,
+            delay_us: micros(settings.cart_delay),
+            // The order that cancels a cart comes well before the cart is due.
+            cancel_after_us: micros(settings.cart_delay) / 4,
+        }
+    } else {
+        Plan::Open {
+            url: cluster.order_url.clone(),
+            rate: settings.rate,
+            seconds,
+        }
+    };
+    let spec = LoadSpec {
+        tag: tag.to_owned(),
+        connections: 32,
+        body_bytes: 512,
+        secret: WEBHOOK_SECRET.to_owned(),
+        plan,
+    };
+    let generator = tokio::spawn(load::generate(spec));
+    tokio::time::sleep(inject_at).await;
+    let mut row = Row {
+        fault: fault.label(),
+        ..Row::default()
+    };
+    inject(cluster, settings, fault, &mut row).await?;
+    let report = generator.await.context("the load generator")??;
+    cluster.services.check_alive()?;
+    let expected = expected_deliveries(&report, carts, settings.rate * seconds);
+    settle(cluster, settings, tag, &expected).await?;
+    count(cluster, tag, &report, &expected, carts, &mut row).await?;
+    if carts {
+        cluster.services.kill("rules-2");
+    }
+    Ok(row)
+}
+
+async fn inject(
+    cluster: &mut Cluster,
+    settings: &Settings,
+    fault: Fault,
+    row: &mut Row,
+) -> anyhow::Result<()> {
+    match fault {
+        Fault::None => {}
+        Fault::Kill(service) => {
+            anyhow::ensure!(cluster.services.kill(service), "{service} was not running");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            cluster.services.start(service, service, &[]).await?;
+        }
+        Fault::NatsDown => {
+            cluster.nats.stop();
+            let probe = probe_ingress(&cluster.order_url).await;
+            row.notes
+                .push(format!("webhook during the outage: {probe}"));
+            if !probe.starts_with("503") || !probe.contains("Retry-After") {
+                row.violations
+                    .push(format!("ingress answered {probe} without NATS"));
+            }
+            tokio::time::sleep(settings.outage).await;
+            cluster.nats.restart().await;
+        }
+        Fault::PostgresDown => {
+            cluster.proxy.set(Mode::Refuse);
+            tokio::time::sleep(settings.outage).await;
+            cluster.proxy.set(Mode::Pass);
+        }
+        Fault::PostgresStalled => {
+            cluster.proxy.set(Mode::Stall);
+            tokio::time::sleep(settings.outage).await;
+            cluster.proxy.set(Mode::Pass);
+        }
+        Fault::ProviderDown => {
+            cluster.provider.set(Behaviour::Unavailable);
+            tokio::time::sleep(settings.provider_outage).await;
+            cluster.provider.set(Behaviour::Throttle {
+                retry_after_secs: RETRY_AFTER_SECS,
+            });
+            tokio::time::sleep(throttle_time(settings)).await;
+            cluster.provider.set(Behaviour::Accept);
+        }
+        Fault::DelayedReplicaKilled => {
+            anyhow::ensure!(cluster.services.kill("rules"), "rules was not running");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            cluster.services.start("rules", "rules", &[]).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A signed webhook to ingress: its status and `Retry-After`, as text.
+async fn probe_ingress(url: &str) -> String {
+    let body = r#"{"order":"probe-0","tenant":"probe","sent_at_us":0}"#;
+    let response = reqwest::Client::new()
+        .post(url)
+        .timeout(Duration::from_secs(20))
+        .header("content-type", "application/json")
+        .header("x-shopify-topic", "orders/create")
+        .header("x-shopify-event-id", "probe-during-outage")
+        .header(
+            "x-shopify-hmac-sha256",
+            load::sign(WEBHOOK_SECRET.as_bytes(), body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await;
+    match response {
+        Ok(response) => {
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|value| value.to_str().ok())
+                .map(|value| format!(" Retry-After: {value}"))
+                .unwrap_or_default();
+            format!("{}{retry_after}", response.status().as_u16())
+        }
+        Err(error) => format!("no answer ({error})"),
+    }
+}
+
+/// The sequences whose SMS must arrive exactly once, and (carts) those that
+/// must never arrive: carts whose cancelling order was accepted.
+struct Expected {
+    deliver: HashSet<u64>,
+    never: HashSet<u64>,
+    accepted: u64,
+    refused: u64,
+}
+
+fn expected_deliveries(report: &LoadReport, carts: bool, scheduled: u64) -> Expected {
+    let kind = report.kind(if carts { "cart" } else { "order" });
+    let not_accepted: HashSet<u64> = kind
+        .failed_sequences
+        .iter()
+        .chain(&kind.unsent_sequences)
+        .copied()
+        .collect();
+    let accepted: HashSet<u64> = (0..scheduled)
+        .filter(|sequence| !not_accepted.contains(sequence))
+        .collect();
+    let mut expected = Expected {
+        accepted: accepted.len() as u64,
+        refused: kind.failed,
+        deliver: accepted,
+        never: HashSet::new(),
+    };
+    if carts {
+        let cancels = report.kind("cancel");
+        let cancel_unsure: HashSet<u64> = cancels
+            .failed_sequences
+            .iter()
+            .chain(&cancels.unsent_sequences)
+            .copied()
+            .collect();
+        // Every even cart is cancelled by an order; a cancel that was refused
+        // (or may or may not have been stored) leaves its cart out of both sets.
+        let even: Vec<u64> = expected
+            .deliver
+            .iter()
+            .copied()
+            .filter(|sequence| sequence % 2 == 0)
+            .collect();
+        for sequence in even {
+            expected.deliver.remove(&sequence);
+            if !cancel_unsure.contains(&sequence) {
+                expected.never.insert(sequence);
+            }
+        }
+    }
+    expected
+}
+
+/// Waits until every expected SMS has arrived or been recorded unknown, or for
+/// `settings.settle`; then a moment more, for any late duplicate.
+async fn settle(
+    cluster: &Cluster,
+    settings: &Settings,
+    tag: &str,
+    expected: &Expected,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + settings.settle;
+    loop {
+        let record = cluster.provider.phase(tag);
+        let unknown = unknown_sequences(cluster, tag).await?;
+        let outstanding = expected
+            .deliver
+            .iter()
+            .filter(|sequence| {
+                !record.delivered.contains_key(sequence) && !unknown.contains(sequence)
+            })
+            .count();
+        if outstanding == 0 || tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    Ok(())
+}
+
+async fn unknown_sequences(cluster: &Cluster, tag: &str) -> anyhow::Result<HashSet<u64>> {
+    let bodies: Vec<String> =
+        sqlx::query_scalar("SELECT body FROM messages WHERE status = 'unknown' AND body LIKE $1")
+            .bind(format!("% {tag}-%"))
+            .fetch_all(&cluster.database.pool)
+            .await?;
+    Ok(bodies
+        .iter()
+        .filter_map(|body| parse_sms(body))
+        .filter(|mark| mark.tag == tag)
+        .map(|mark| mark.sequence)
+        .collect())
+}
+
+async fn count(
+    cluster: &Cluster,
+    tag: &str,
+    report: &LoadReport,
+    expected: &Expected,
+    carts: bool,
+    row: &mut Row,
+) -> anyhow::Result<()> {
+    let record = cluster.provider.phase(tag);
+    let unknown = unknown_sequences(cluster, tag).await?;
+    row.accepted = expected.accepted;
+    row.refused = expected.refused;
+    row.unknown = unknown.len() as u64;
+    let mut worst_us = 0;
+    for sequence in &expected.deliver {
+        match record.delivered.get(sequence) {
+            Some((copies, arrived_us, stamp_us)) => {
+                row.delivered += 1;
+                if *copies > 1 {
+                    row.duplicated += 1;
+                }
+                worst_us = worst_us.max(arrived_us.saturating_sub(*stamp_us));
+            }
+            None if unknown.contains(sequence) => {}
+            None => row.lost += 1,
+        }
+    }
+    row.worst_latency = Duration::from_micros(worst_us);
+    // Any SMS more than once is a duplicate, expected or not.
+    row.duplicated = row.duplicated.max(
+        record
+            .delivered
+            .values()
+            .filter(|(copies, ..)| *copies > 1)
+            .count() as u64,
+    );
+    if carts {
+        let sent_anyway = expected
+            .never
+            .iter()
+            .filter(|sequence| record.delivered.contains_key(sequence))
+            .count();
+        row.notes.push(format!(
+            "{} carts cancelled, {sent_anyway} of them sent",
+            expected.never.len()
+        ));
+        if sent_anyway > 0 {
+            row.violations
+                .push(format!("{sent_anyway} cancelled carts were sent"));
+        }
+    }
+    if cluster.provider.throttles_given() > 0 {
+        let early = cluster.provider.calls_before_retry_after(IN_FLIGHT_GRACE);
+        row.notes.push(format!(
+            "{} answered 429, {early} calls before Retry-After",
+            cluster.provider.throttles_given()
+        ));
+        if early > 0 {
+            row.violations
+                .push(format!("{early} provider calls before Retry-After"));
+        }
+    }
+    if let Some(failures) = report
+        .kinds
+        .get(if carts { "cart" } else { "order" })
+        .map(|kind| &kind.failures)
+        .filter(|failures| !failures.is_empty())
+    {
+        let answers: Vec<String> = failures
+            .iter()
+            .map(|(answer, count)| format!("{count}× {answer}"))
+            .collect();
+        row.notes
+            .push(format!("refused webhooks: {}", answers.join(", ")));
+    }
+    if row.lost > 0 {
+        row.violations.push(format!("{} SMS lost", row.lost));
+    }
+    if row.duplicated > 0 {
+        row.violations
+            .push(format!("{} SMS duplicated", row.duplicated));
+    }
+    Ok(())
+}
+
+/// How long the provider answers 429 after its outage.
+fn throttle_time(settings: &Settings) -> Duration {
+    (settings.provider_outage / 2).max(Duration::from_secs(6))
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// The table, as `make faults` prints it.
+pub fn table(rows: &[Row]) -> String {
+    let mut out = format!(
+        "{:<42} {:>9} {:>8} {:>9} {:>5} {:>6} {:>7} {:>12}\n",
+        "fault", "accepted", "refused", "delivered", "lost", "dupl.", "unknown", "worst e2e"
+    );
+    for row in rows {
+        out.push_str(&format!(
+            "{:<42} {:>9} {:>8} {:>9} {:>5} {:>6} {:>7} {:>10.2} s\n",
+            row.fault,
+            row.accepted,
+            row.refused,
+            row.delivered,
+            row.lost,
+            row.duplicated,
+            row.unknown,
+            row.worst_latency.as_secs_f64()
+        ));
+        for note in row.notes.iter().chain(&row.violations) {
+            out.push_str(&format!("    {note}\n"));
+        }
+    }
+    out
+}
