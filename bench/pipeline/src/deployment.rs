@@ -210,6 +210,63 @@ impl Foco {
     }
 }
 
+/// One account as `foco apply` would make it: an `http` route to the fake
+/// provider (with `route_settings` besides its `url`), a Shopify source `shop`
+/// and `rule` on it, to the owner's number. Returns the source's webhook URL.
+pub async fn configure_account(
+    api: &mut foco_control_client::ControlApi,
+    setup: &Setup<'_>,
+    ingress_url: &str,
+    account: &str,
+    rule: UpsertRuleRequest,
+    route_settings: &[(&str, &str)],
+) -> anyhow::Result<String> {
+    api.upsert_account(UpsertAccountRequest {
+        name: account.to_owned(),
+        default_country: "MX".to_owned(),
+        timezone: "America/Mexico_City".to_owned(),
+        ..Default::default()
+    })
+    .await
+    .with_context(|| format!("create account {account}"))?;
+    let mut settings: std::collections::HashMap<String, String> = route_settings
+        .iter()
+        .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+        .collect();
+    settings.insert("url".to_owned(), setup.provider_url.to_owned());
+    api.upsert_provider_route(UpsertProviderRouteRequest {
+        account: account.to_owned(),
+        name: "fake".to_owned(),
+        kind: "http".to_owned(),
+        settings,
+        credentials: Default::default(),
+        is_default: true,
+    })
+    .await
+    .with_context(|| format!("create the http route of {account}"))?;
+    let source = api
+        .upsert_source(UpsertSourceRequest {
+            account: account.to_owned(),
+            name: "shop".to_owned(),
+            preset: "shopify".to_owned(),
+            secret: setup.webhook_secret.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .with_context(|| format!("create the source of {account}"))?
+        .into_inner();
+    let rule_name = rule.name.clone();
+    api.upsert_rule(UpsertRuleRequest {
+        account: account.to_owned(),
+        source: "shop".to_owned(),
+        to: vec![OWNER_NUMBER.to_owned()],
+        ..rule
+    })
+    .await
+    .with_context(|| format!("create rule {rule_name} of {account}"))?;
+    Ok(format!("{ingress_url}/v1/hooks/{}", source.token))
+}
+
 /// What [`configure`] needs.
 pub struct Setup<'a> {
     pub control_url: &'a str,
@@ -256,45 +313,7 @@ pub async fn configure(setup: &Setup<'_>, ingress_url: &str) -> anyhow::Result<(
     ];
     let mut urls = Vec::new();
     for (account, rule) in rules {
-        api.upsert_account(UpsertAccountRequest {
-            name: account.to_owned(),
-            default_country: "MX".to_owned(),
-            timezone: "America/Mexico_City".to_owned(),
-            ..Default::default()
-        })
-        .await
-        .with_context(|| format!("create account {account}"))?;
-        api.upsert_provider_route(UpsertProviderRouteRequest {
-            account: account.to_owned(),
-            name: "fake".to_owned(),
-            kind: "http".to_owned(),
-            settings: [("url".to_owned(), setup.provider_url.to_owned())].into(),
-            credentials: Default::default(),
-            is_default: true,
-        })
-        .await
-        .with_context(|| format!("create the http route of {account}"))?;
-        let source = api
-            .upsert_source(UpsertSourceRequest {
-                account: account.to_owned(),
-                name: "shop".to_owned(),
-                preset: "shopify".to_owned(),
-                secret: setup.webhook_secret.to_owned(),
-                ..Default::default()
-            })
-            .await
-            .with_context(|| format!("create the source of {account}"))?
-            .into_inner();
-        let rule_name = rule.name.clone();
-        api.upsert_rule(UpsertRuleRequest {
-            account: account.to_owned(),
-            source: "shop".to_owned(),
-            to: vec![OWNER_NUMBER.to_owned()],
-            ..rule
-        })
-        .await
-        .with_context(|| format!("create rule {rule_name} of {account}"))?;
-        urls.push(format!("{ingress_url}/v1/hooks/{}", source.token));
+        urls.push(configure_account(&mut api, setup, ingress_url, account, rule, &[]).await?);
     }
     let [order_url, cart_url] =
         <[String; 2]>::try_from(urls).map_err(|_| anyhow::anyhow!("expected two webhook URLs"))?;

@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use foco_bench_pipeline::deployment::{Setup, configure};
+use foco_bench_pipeline::deployment::{ORDER_RULE_WHEN, Setup, configure, configure_account};
+use foco_bench_pipeline::sms::ORDER_TEMPLATE;
+use foco_proto::v1::UpsertRuleRequest;
+use secrecy::SecretString;
 use foco_bench_pipeline::processes::{Services, free_port};
 use foco_testkit::{PrivateNats, TestDatabase};
 
@@ -21,6 +24,8 @@ const ADMIN_KEY: &str = "faults-admin-key-0123456789";
 /// base64 of 32 bytes.
 const ENCRYPTION_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 pub const WEBHOOK_SECRET: &str = "faults-shopify-secret";
+/// The account that floods a route limited to one SMS a second.
+pub const THROTTLED_ACCOUNT: &str = "ruidosa";
 /// The services of one deployment, in start order.
 pub const SERVICES: [&str; 4] = ["control", "ingress", "rules", "sender"];
 
@@ -29,6 +34,8 @@ pub struct Cluster {
     pub services: Services,
     pub order_url: String,
     pub cart_url: String,
+    /// The webhook URL of an account whose route sends one SMS a second.
+    pub throttled_url: String,
     pub provider: FakeProvider,
     pub proxy: Proxy,
     pub nats: PrivateNats,
@@ -98,21 +105,37 @@ impl Cluster {
             .collect();
         let mut services = Services::new(bin_dir, &log_dir, env);
         services.start_all(&SERVICES).await?;
-        let (order_url, cart_url) = configure(
-            &Setup {
-                control_url: &format!("http://{control_grpc}"),
-                admin_key: ADMIN_KEY,
-                provider_url: provider.url(),
-                webhook_secret: WEBHOOK_SECRET,
-                cart_delay,
+        let control_url = format!("http://{control_grpc}");
+        let ingress_url = format!("http://{ingress_http}");
+        let setup = Setup {
+            control_url: &control_url,
+            admin_key: ADMIN_KEY,
+            provider_url: provider.url(),
+            webhook_secret: WEBHOOK_SECRET,
+            cart_delay,
+        };
+        let (order_url, cart_url) = configure(&setup, &ingress_url).await?;
+        let mut api =
+            foco_control_client::connect(&control_url, &SecretString::from(ADMIN_KEY.to_owned()))?;
+        let throttled_url = configure_account(
+            &mut api,
+            &setup,
+            &ingress_url,
+            THROTTLED_ACCOUNT,
+            UpsertRuleRequest {
+                name: "every-order".to_owned(),
+                when: ORDER_RULE_WHEN.to_owned(),
+                body: ORDER_TEMPLATE.to_owned(),
+                ..Default::default()
             },
-            &format!("http://{ingress_http}"),
+            &[("rate_limit", "1")],
         )
         .await?;
         Ok(Self {
             services,
             order_url,
             cart_url,
+            throttled_url,
             provider,
             proxy,
             nats,

@@ -21,6 +21,9 @@ use crate::proxy::Mode;
 const RETRY_AFTER_SECS: u64 = 3;
 /// Calls already on their way when a 429 is given arrive within this.
 const IN_FLIGHT_GRACE: Duration = Duration::from_millis(250);
+/// While another account floods its throttled route, the measured account's
+/// SMS arrive within this of their webhook.
+const NEIGHBOUR_LATENCY_BOUND: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -40,6 +43,10 @@ pub enum Fault {
     /// Abandoned carts (delayed jobs, half of them cancelled) scheduled by two
     /// rules replicas, one of them killed half-way and started again.
     DelayedReplicaKilled,
+    /// Another account floods a route limited to one SMS a second with five
+    /// times the phase's rate, for the outage; the measured account's SMS must
+    /// keep their usual latency.
+    ThrottledNeighbour,
 }
 
 impl Fault {
@@ -48,7 +55,10 @@ impl Fault {
         match self {
             Fault::None => Duration::ZERO,
             Fault::Kill(_) | Fault::DelayedReplicaKilled => Duration::from_secs(2),
-            Fault::NatsDown | Fault::PostgresDown | Fault::PostgresStalled => settings.outage,
+            Fault::NatsDown
+            | Fault::PostgresDown
+            | Fault::PostgresStalled
+            | Fault::ThrottledNeighbour => settings.outage,
             Fault::ProviderDown => settings.provider_outage + throttle_time(settings),
         }
     }
@@ -62,6 +72,7 @@ impl Fault {
             Fault::PostgresStalled => "Postgres stops answering".to_owned(),
             Fault::ProviderDown => "provider 503, then 429".to_owned(),
             Fault::DelayedReplicaKilled => "2 rules replicas, delayed jobs, 1 killed".to_owned(),
+            Fault::ThrottledNeighbour => "another account floods a 1/s route".to_owned(),
         }
     }
 
@@ -78,6 +89,7 @@ impl Fault {
             Fault::PostgresStalled,
             Fault::ProviderDown,
             Fault::DelayedReplicaKilled,
+            Fault::ThrottledNeighbour,
         ]
     }
 }
@@ -188,12 +200,12 @@ async fn run_phase(
         fault: fault.label(),
         ..Row::default()
     };
-    inject(cluster, settings, fault, &mut row).await?;
+    inject(cluster, settings, fault, tag, &mut row).await?;
     let report = generator.await.context("the load generator")??;
     cluster.services.check_alive()?;
     let expected = expected_deliveries(&report, carts, settings.rate * seconds);
     settle(cluster, settings, tag, &expected).await?;
-    count(cluster, tag, &report, &expected, carts, &mut row).await?;
+    count(cluster, tag, &report, &expected, fault, &mut row).await?;
     if carts {
         cluster.services.kill("rules-2");
     }
@@ -204,6 +216,7 @@ async fn inject(
     cluster: &mut Cluster,
     settings: &Settings,
     fault: Fault,
+    tag: &str,
     row: &mut Row,
 ) -> anyhow::Result<()> {
     match fault {
@@ -248,6 +261,27 @@ async fn inject(
             anyhow::ensure!(cluster.services.kill("rules"), "rules was not running");
             tokio::time::sleep(Duration::from_secs(1)).await;
             cluster.services.start("rules", "rules", &[]).await?;
+        }
+        Fault::ThrottledNeighbour => {
+            let flood = LoadSpec {
+                tag: format!("{tag}flood"),
+                connections: 32,
+                body_bytes: 512,
+                secret: WEBHOOK_SECRET.to_owned(),
+                plan: Plan::Open {
+                    url: cluster.throttled_url.clone(),
+                    rate: settings.rate * 5,
+                    seconds: settings.outage.as_secs().max(1),
+                },
+            };
+            let report = load::generate(flood).await?;
+            let parked: i64 = sqlx::query_scalar("SELECT count(*) FROM held_jobs")
+                .fetch_one(&cluster.database.pool)
+                .await?;
+            row.notes.push(format!(
+                "the other account: {} webhooks accepted, {parked} SMS parked for its 1/s route",
+                report.kind("order").accepted
+            ));
         }
     }
     Ok(())
@@ -382,9 +416,10 @@ async fn count(
     tag: &str,
     report: &LoadReport,
     expected: &Expected,
-    carts: bool,
+    fault: Fault,
     row: &mut Row,
 ) -> anyhow::Result<()> {
+    let carts = fault == Fault::DelayedReplicaKilled;
     let record = cluster.provider.phase(tag);
     let unknown = unknown_sequences(cluster, tag).await?;
     row.accepted = expected.accepted;
@@ -451,6 +486,12 @@ async fn count(
             .collect();
         row.notes
             .push(format!("refused webhooks: {}", answers.join(", ")));
+    }
+    if fault == Fault::ThrottledNeighbour && row.worst_latency > NEIGHBOUR_LATENCY_BOUND {
+        row.violations.push(format!(
+            "SMS {:.1} s late while another account was throttled",
+            row.worst_latency.as_secs_f64()
+        ));
     }
     if row.lost > 0 {
         row.violations.push(format!("{} SMS lost", row.lost));

@@ -30,6 +30,7 @@ async fn no_sms_is_lost_or_duplicated_under_faults() {
             Fault::NatsDown,
             Fault::PostgresDown,
             Fault::ProviderDown,
+            Fault::ThrottledNeighbour,
         ],
         rate: 40,
         load_seconds: 12,
