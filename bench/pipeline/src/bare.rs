@@ -27,9 +27,6 @@ use futures::StreamExt as _;
 
 use crate::sms::order_text;
 
-/// Both are the services' defaults: ingress's duplicate window, the sender's
-/// `FOCO_SENDER_MAX_ACK_PENDING`.
-const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 const MAX_ACK_PENDING: i64 = 10_000;
 const EVENT_ID_HEADER: &str = "x-shopify-event-id";
 
@@ -135,7 +132,7 @@ pub async fn run() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("connect to NATS at {nats_url}"))?;
     let jetstream = jetstream::new(nats.clone());
-    foco_bus::ensure_streams(&jetstream, &names, 1, DUPLICATE_WINDOW).await?;
+    foco_bus::ensure_streams(&jetstream, &names, foco_bus::StreamSettings::default()).await?;
     let consumer = foco_bus::ensure_consumer(
         &jetstream,
         &ConsumerSettings {

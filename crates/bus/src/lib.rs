@@ -16,7 +16,10 @@ pub use ids::{event_id_from_body, event_id_from_external, job_id};
 pub use lag::ConsumerLag;
 pub use names::{BusNames, InvalidPrefix, ReceiptKind};
 pub use publish::{PublishError, Published, publish_durable};
-pub use topology::{ConsumerSettings, TopologyError, ensure_consumer, ensure_streams};
+pub use topology::{
+    ConsumerSettings, DEFAULT_MAX_BYTES, DUPLICATE_WINDOW, StreamSettings, TopologyError,
+    ensure_consumer, ensure_streams,
+};
 
 /// Header carrying a message's stable id; JetStream drops a second publish with the
 /// same id inside the stream's duplicate window.

@@ -23,8 +23,28 @@ pub enum PublishError {
     Disconnected,
     #[error("JetStream did not acknowledge the publish within {0:?}")]
     AckTimeout(Duration),
+    /// The stream holds its `max_bytes` of unprocessed messages: new ones are
+    /// refused until the backlog shrinks.
+    #[error("the stream is full")]
+    StreamFull,
     #[error("JetStream refused the publish")]
     Refused(#[source] async_nats::jetstream::context::PublishError),
+}
+
+/// JetStream's error codes for a store that refuses new messages: 10077, the
+/// stream could not store it ("maximum bytes exceeded" with discard-new), and
+/// 10047, the server's JetStream resources are exhausted.
+const STREAM_FULL_CODES: [u64; 2] = [10_047, 10_077];
+
+fn refused(error: async_nats::jetstream::context::PublishError) -> PublishError {
+    let full = std::error::Error::source(&error)
+        .and_then(|source| source.downcast_ref::<async_nats::jetstream::Error>())
+        .is_some_and(|jetstream| STREAM_FULL_CODES.contains(&jetstream.error_code().0));
+    if full {
+        PublishError::StreamFull
+    } else {
+        PublishError::Refused(error)
+    }
 }
 
 /// Publishes `payload` on `subject` with `Nats-Msg-Id: msg_id` and the current trace
@@ -52,8 +72,8 @@ pub async fn publish_durable(
         let ack_future = jetstream
             .send_publish(subject, publish)
             .await
-            .map_err(PublishError::Refused)?;
-        ack_future.await.map_err(PublishError::Refused)
+            .map_err(refused)?;
+        ack_future.await.map_err(refused)
     };
     let ack = tokio::time::timeout(ack_timeout, attempt)
         .await

@@ -1,5 +1,17 @@
 //! Creates the streams and durable consumers the services need. Every service calls
 //! `ensure_streams` at start, so the order in which services start does not matter.
+//!
+//! ## Retention
+//! Each stream is a work queue of one consuming service (FOCO_EVENTS: rules,
+//! FOCO_SMS: the sender, FOCO_RECEIPTS: the sender's receipts consumer, each a
+//! durable consumer its replicas share): a message is removed once it is
+//! acknowledged, and kept, however old, until then. So the disk holds the
+//! backlog, not history, and nothing that is still being worked on (a job
+//! waiting out a provider outage, an event retried through a Postgres outage)
+//! ever ages out unrecorded: there is no age limit. What bounds a stream is its
+//! size, `max_bytes` (`FOCO_BUS_MAX_BYTES`): when the backlog reaches it, new
+//! messages are refused (discard-new) and publishers say so (ingress answers
+//! 503 with Retry-After), rather than older work being dropped.
 
 use std::time::Duration;
 
@@ -14,6 +26,18 @@ pub enum TopologyError {
         stream: String,
         #[source]
         source: async_nats::jetstream::context::CreateStreamError,
+    },
+    #[error("could not read the configuration of stream {stream}")]
+    Info {
+        stream: String,
+        #[source]
+        source: async_nats::jetstream::context::RequestError,
+    },
+    #[error("could not update stream {stream}")]
+    Update {
+        stream: String,
+        #[source]
+        source: async_nats::jetstream::context::UpdateStreamError,
     },
     #[error("could not read stream {stream}")]
     GetStream {
@@ -30,13 +54,64 @@ pub enum TopologyError {
     },
 }
 
-/// Creates FOCO_EVENTS, FOCO_SMS and FOCO_RECEIPTS if they do not exist. File
-/// storage; `replicas` is 1 on a single server and 3 in production.
+/// How long JetStream remembers a message id to drop a second publish of it.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+/// Default bound of each stream's backlog.
+pub const DEFAULT_MAX_BYTES: i64 = 1 << 30;
+
+/// The operator's settings of the streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamSettings {
+    /// `FOCO_BUS_REPLICAS` [1]: 1 on a single server, 3 in production.
+    pub replicas: usize,
+    /// `FOCO_BUS_MAX_BYTES` [1 GiB]: most bytes of unprocessed messages each
+    /// stream holds before it refuses new ones.
+    pub max_bytes: i64,
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        Self {
+            replicas: 1,
+            max_bytes: DEFAULT_MAX_BYTES,
+        }
+    }
+}
+
+impl StreamSettings {
+    pub fn from_env() -> Result<Self, foco_runtime::env::ConfigError> {
+        let defaults = Self::default();
+        let settings = Self {
+            replicas: foco_runtime::env::parse_or("FOCO_BUS_REPLICAS", defaults.replicas)?,
+            max_bytes: foco_runtime::env::parse_or("FOCO_BUS_MAX_BYTES", defaults.max_bytes)?,
+        };
+        if settings.replicas == 0 || settings.replicas > 5 {
+            return Err(foco_runtime::env::ConfigError::new(
+                "FOCO_BUS_REPLICAS",
+                &settings.replicas.to_string(),
+                "must be 1 to 5",
+            ));
+        }
+        if settings.max_bytes < 1 << 20 {
+            return Err(foco_runtime::env::ConfigError::new(
+                "FOCO_BUS_MAX_BYTES",
+                &settings.max_bytes.to_string(),
+                "must be at least 1 MiB (1048576)",
+            ));
+        }
+        Ok(settings)
+    }
+}
+
+/// Creates FOCO_EVENTS, FOCO_SMS and FOCO_RECEIPTS if they do not exist (file
+/// storage, work-queue retention, see the module docs), and brings the size
+/// bound of existing ones to `settings`. A stream created by an older Foco
+/// with limits retention is kept as it is, with a warning: its retention
+/// cannot be changed in place.
 pub async fn ensure_streams(
     jetstream: &jetstream::Context,
     names: &BusNames,
-    replicas: usize,
-    duplicate_window: Duration,
+    settings: StreamSettings,
 ) -> Result<(), TopologyError> {
     let streams = [
         (
@@ -61,19 +136,52 @@ pub async fn ensure_streams(
             description: Some(description.to_owned()),
             subjects: vec![subject],
             storage: stream::StorageType::File,
-            num_replicas: replicas,
-            duplicate_window,
-            retention: stream::RetentionPolicy::Limits,
-            max_age: Duration::from_secs(7 * 24 * 3600),
+            num_replicas: settings.replicas,
+            duplicate_window: DUPLICATE_WINDOW,
+            retention: stream::RetentionPolicy::WorkQueue,
+            discard: stream::DiscardPolicy::New,
+            max_bytes: settings.max_bytes,
             ..Default::default()
         };
-        jetstream
-            .get_or_create_stream(config)
+        let mut stream = jetstream
+            .get_or_create_stream(config.clone())
             .await
             .map_err(|source| TopologyError::Stream {
-                stream: name,
+                stream: name.clone(),
                 source,
             })?;
+        let current = stream
+            .info()
+            .await
+            .map_err(|source| TopologyError::Info {
+                stream: name.clone(),
+                source,
+            })?
+            .config
+            .clone();
+        if current.retention != stream::RetentionPolicy::WorkQueue {
+            tracing::warn!(
+                stream = %name,
+                "stream was created with {:?} retention: it keeps acknowledged messages until they age out and has no size bound; recreate it (drain it, delete it, restart a service) to get work-queue retention",
+                current.retention
+            );
+            continue;
+        }
+        if current.max_bytes != config.max_bytes || current.discard != config.discard {
+            let updated = stream::Config {
+                max_bytes: config.max_bytes,
+                discard: config.discard,
+                ..current
+            };
+            jetstream
+                .update_stream(updated)
+                .await
+                .map_err(|source| TopologyError::Update {
+                    stream: name.clone(),
+                    source,
+                })?;
+            tracing::info!(stream = %name, max_bytes = config.max_bytes, "stream size bound updated");
+        }
     }
     Ok(())
 }

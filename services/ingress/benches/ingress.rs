@@ -139,7 +139,7 @@ async fn run(settings: Settings) {
             admin_listen: "127.0.0.1:0".parse().unwrap(),
             nats_url: bus.nats_url.clone(),
             bus_prefix: bus.prefix.clone(),
-            bus_replicas: 1,
+            bus: Default::default(),
             control_url: control_url.clone(),
             control_api_key: SecretString::from(ADMIN_KEY),
             config_cache_ttl: Duration::from_secs(300),

@@ -21,10 +21,6 @@ use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::state::{AppState, Shared};
 
-/// JetStream's own duplicate window: a sender's quick retry is recognised by the
-/// bus; later redeliveries are caught by the Postgres unique key downstream.
-const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
-
 pub struct App {
     http_listener: TcpListener,
     http_addr: SocketAddr,
@@ -53,7 +49,7 @@ impl App {
                 source,
             })?;
         let jetstream = async_nats::jetstream::new(nats.clone());
-        foco_bus::ensure_streams(&jetstream, &names, config.bus_replicas, DUPLICATE_WINDOW).await?;
+        foco_bus::ensure_streams(&jetstream, &names, config.bus).await?;
 
         let control = foco_control_client::connect(&config.control_url, &config.control_api_key)?;
         let sources = ConfigCache::new(control, config.config_cache_ttl);

@@ -20,8 +20,8 @@ pub struct Config {
     pub nats_url: String,
     /// `FOCO_BUS_PREFIX` [""]
     pub bus_prefix: String,
-    /// `FOCO_BUS_REPLICAS` [1]
-    pub bus_replicas: usize,
+    /// `FOCO_BUS_REPLICAS` [1], `FOCO_BUS_MAX_BYTES` [1 GiB]: the streams.
+    pub bus: foco_bus::StreamSettings,
     /// `FOCO_CONTROL_URL` [http://127.0.0.1:50051]
     pub control_url: String,
     /// `FOCO_CONTROL_API_KEY`, else `FOCO_ADMIN_API_KEY` (required): an admin key,
@@ -66,7 +66,7 @@ impl Config {
             )?,
             nats_url: env::string_or("NATS_URL", "nats://127.0.0.1:4222"),
             bus_prefix: env::string_or("FOCO_BUS_PREFIX", ""),
-            bus_replicas: env::parse_or("FOCO_BUS_REPLICAS", 1)?,
+            bus: foco_bus::StreamSettings::from_env()?,
             control_url: env::string_or("FOCO_CONTROL_URL", "http://127.0.0.1:50051"),
             control_api_key: SecretString::from(control_api_key),
             config_cache_ttl: env::duration_or("FOCO_CONFIG_CACHE_TTL", Duration::from_secs(30))?,
@@ -92,13 +92,6 @@ impl Config {
                 "FOCO_INGRESS_MAX_BODY",
                 "0",
                 "must be at least 1 byte",
-            ));
-        }
-        if self.bus_replicas == 0 {
-            return Err(ConfigError::new(
-                "FOCO_BUS_REPLICAS",
-                "0",
-                "must be at least 1",
             ));
         }
         let positive = [
@@ -153,7 +146,7 @@ mod tests {
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             nats_url: "nats://127.0.0.1:4222".to_owned(),
             bus_prefix: String::new(),
-            bus_replicas: 1,
+            bus: foco_bus::StreamSettings::default(),
             control_url: "http://127.0.0.1:50051".to_owned(),
             control_api_key: SecretString::from("key"),
             config_cache_ttl: Duration::from_secs(30),

@@ -86,6 +86,7 @@ impl IngressError {
             Self::Signature(SignatureError::Stale { .. }) => "stale_timestamp",
             Self::Signature(error) if error.is_misconfiguration() => "source_misconfigured",
             Self::Signature(_) => "bad_signature",
+            Self::PublishFailed(PublishError::StreamFull) => "backlog_full",
             Self::PublishFailed(_) => "bus_unavailable",
             Self::RateLimited { .. } => "rate_limited",
             Self::UnknownRoute => "unknown_route",
@@ -97,6 +98,7 @@ impl IngressError {
         match self {
             Self::UnknownSource => "Unknown source",
             Self::SourceDisabled => "Source disabled",
+            Self::PublishFailed(PublishError::StreamFull) => "Backlog full",
             Self::ControlUnavailable(_) | Self::PublishFailed(_) => "Temporarily unavailable",
             Self::IncompleteSource => "Internal error",
             Self::BodyTooLarge { .. } => "Body too large",
@@ -116,6 +118,9 @@ impl IngressError {
             Self::UnknownSource => "no webhook source has this URL".to_owned(),
             Self::SourceDisabled => {
                 "this webhook source is disabled; stop sending to it".to_owned()
+            }
+            Self::PublishFailed(PublishError::StreamFull) => {
+                "the backlog of events waiting to be processed is full, so the event was not stored; retry later".to_owned()
             }
             Self::ControlUnavailable(_) | Self::PublishFailed(_) => {
                 "the event was not stored; retry later".to_owned()

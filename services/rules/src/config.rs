@@ -9,7 +9,8 @@ pub struct Config {
     pub nats_url: String,
     pub database_url: String,
     pub bus_prefix: String,
-    pub bus_replicas: usize,
+    /// `FOCO_BUS_REPLICAS`, `FOCO_BUS_MAX_BYTES`: the streams.
+    pub bus: foco_bus::StreamSettings,
     pub control_url: String,
     pub control_api_key: SecretString,
     pub admin_listen: SocketAddr,
@@ -65,7 +66,7 @@ impl Config {
             nats_url: env::string_or("NATS_URL", "nats://127.0.0.1:4222"),
             database_url: env::string_or("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/foco"),
             bus_prefix: env::string_or("FOCO_BUS_PREFIX", ""),
-            bus_replicas: env::parse_or("FOCO_BUS_REPLICAS", 1)?,
+            bus: foco_bus::StreamSettings::from_env()?,
             control_url: env::string_or("FOCO_CONTROL_URL", "http://127.0.0.1:50051"),
             control_api_key: SecretString::from(control_api_key),
             admin_listen: env::parse_or(

@@ -125,13 +125,7 @@ impl App {
                 source,
             })?;
         let jetstream = async_nats::jetstream::new(nats.clone());
-        foco_bus::ensure_streams(
-            &jetstream,
-            &names,
-            config.bus_replicas,
-            Duration::from_secs(120),
-        )
-        .await?;
+        foco_bus::ensure_streams(&jetstream, &names, config.bus).await?;
         let consumer = foco_bus::ensure_consumer(
             &jetstream,
             &foco_bus::ConsumerSettings {

@@ -55,7 +55,7 @@ async fn main() {
         .await
         .expect("connect to NATS");
     let jetstream = jetstream::new(nats.clone());
-    foco_bus::ensure_streams(&jetstream, &names, 1, Duration::from_secs(120))
+    foco_bus::ensure_streams(&jetstream, &names, Default::default())
         .await
         .expect("streams");
     let published = Instant::now();

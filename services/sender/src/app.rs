@@ -26,8 +26,6 @@ use crate::providers::Providers;
 use crate::receipts::{self, ReceiptHandler};
 use crate::store;
 
-/// JetStream's duplicate window for the streams this service creates.
-const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 /// How often readiness re-checks Postgres.
 const DATABASE_CHECK_PERIOD: Duration = Duration::from_secs(5);
 
@@ -63,7 +61,7 @@ impl App {
             .await
             .map_err(SenderError::Nats)?;
         let jetstream = jetstream::new(nats.clone());
-        foco_bus::ensure_streams(&jetstream, &names, config.bus_replicas, DUPLICATE_WINDOW).await?;
+        foco_bus::ensure_streams(&jetstream, &names, config.bus).await?;
         let settings = ConsumerSettings {
             stream: names.sms_stream(),
             durable_name: names.sender_consumer().to_owned(),

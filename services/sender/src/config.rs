@@ -16,8 +16,9 @@ pub struct Config {
     pub nats_url: String,
     /// `FOCO_BUS_PREFIX`: isolates environments and tests sharing one NATS.
     pub bus_prefix: String,
-    /// `FOCO_BUS_REPLICAS`: stream replicas when this service creates the streams.
-    pub bus_replicas: usize,
+    /// `FOCO_BUS_REPLICAS`, `FOCO_BUS_MAX_BYTES`: the streams, when this service
+    /// creates them.
+    pub bus: foco_bus::StreamSettings,
     /// `DATABASE_URL`: the sender writes the `messages` table (schema owned by control).
     pub database_url: String,
     /// `FOCO_CONTROL_URL`
@@ -95,7 +96,7 @@ impl Default for Config {
         Self {
             nats_url: "nats://127.0.0.1:4222".to_owned(),
             bus_prefix: String::new(),
-            bus_replicas: 1,
+            bus: foco_bus::StreamSettings::default(),
             database_url: "postgres://postgres@127.0.0.1:5432/foco".to_owned(),
             control_url: "http://127.0.0.1:50051".to_owned(),
             control_api_key: SecretString::from(""),
@@ -168,7 +169,7 @@ impl Config {
         let config = Self {
             nats_url: env::string_or("NATS_URL", &defaults.nats_url),
             bus_prefix: env::string_or("FOCO_BUS_PREFIX", ""),
-            bus_replicas: env::parse_or("FOCO_BUS_REPLICAS", defaults.bus_replicas)?,
+            bus: foco_bus::StreamSettings::from_env()?,
             database_url: env::string_or("DATABASE_URL", &defaults.database_url),
             control_url: env::string_or("FOCO_CONTROL_URL", &defaults.control_url),
             control_api_key: SecretString::from(control_api_key),

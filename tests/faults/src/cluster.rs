@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use foco_bench_pipeline::deployment::{ORDER_RULE_WHEN, Setup, configure, configure_account};
+use foco_bench_pipeline::processes::{Services, free_port};
 use foco_bench_pipeline::sms::ORDER_TEMPLATE;
 use foco_proto::v1::UpsertRuleRequest;
-use secrecy::SecretString;
-use foco_bench_pipeline::processes::{Services, free_port};
 use foco_testkit::{PrivateNats, TestDatabase};
+use secrecy::SecretString;
 
 use crate::provider::FakeProvider;
 use crate::proxy::Proxy;

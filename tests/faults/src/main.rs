@@ -42,6 +42,7 @@ async fn main() -> anyhow::Result<()> {
         provider_outage,
         cart_delay: Duration::from_secs(10),
         settle: Duration::from_secs(300),
+        neighbour_latency_bound: Some(Duration::from_secs(3)),
     };
     println!(
         "foco-faults: {} faults, {} webhooks/s for {} s each (longer where a fault lasts longer)",

@@ -21,9 +21,6 @@ use crate::proxy::Mode;
 const RETRY_AFTER_SECS: u64 = 3;
 /// Calls already on their way when a 429 is given arrive within this.
 const IN_FLIGHT_GRACE: Duration = Duration::from_millis(250);
-/// While another account floods its throttled route, the measured account's
-/// SMS arrive within this of their webhook.
-const NEIGHBOUR_LATENCY_BOUND: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -110,6 +107,10 @@ pub struct Settings {
     pub cart_delay: Duration,
     /// Longest wait, after the load, for every accepted webhook to be settled.
     pub settle: Duration,
+    /// While another account floods its throttled route, the measured
+    /// account's SMS must arrive within this of their webhook (a figure of this
+    /// machine: `make faults` checks it; the fast subset only prints it).
+    pub neighbour_latency_bound: Option<Duration>,
 }
 
 /// One row of the table.
@@ -205,7 +206,7 @@ async fn run_phase(
     cluster.services.check_alive()?;
     let expected = expected_deliveries(&report, carts, settings.rate * seconds);
     settle(cluster, settings, tag, &expected).await?;
-    count(cluster, tag, &report, &expected, fault, &mut row).await?;
+    count(cluster, settings, tag, &report, &expected, fault, &mut row).await?;
     if carts {
         cluster.services.kill("rules-2");
     }
@@ -413,6 +414,7 @@ async fn unknown_sequences(cluster: &Cluster, tag: &str) -> anyhow::Result<HashS
 
 async fn count(
     cluster: &Cluster,
+    settings: &Settings,
     tag: &str,
     report: &LoadReport,
     expected: &Expected,
@@ -487,7 +489,8 @@ async fn count(
         row.notes
             .push(format!("refused webhooks: {}", answers.join(", ")));
     }
-    if fault == Fault::ThrottledNeighbour && row.worst_latency > NEIGHBOUR_LATENCY_BOUND {
+    let bound = settings.neighbour_latency_bound;
+    if fault == Fault::ThrottledNeighbour && bound.is_some_and(|bound| row.worst_latency > bound) {
         row.violations.push(format!(
             "SMS {:.1} s late while another account was throttled",
             row.worst_latency.as_secs_f64()

@@ -38,6 +38,7 @@ async fn no_sms_is_lost_or_duplicated_under_faults() {
         provider_outage: Duration::from_secs(3),
         cart_delay: Duration::from_secs(3),
         settle: Duration::from_secs(90),
+        neighbour_latency_bound: None,
     };
     let rows = suite::run(&settings).await.expect("the fault suite runs");
     let table = suite::table(&rows);

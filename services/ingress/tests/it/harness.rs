@@ -45,6 +45,7 @@ pub struct IngressOptions {
     pub control_url: Option<String>,
     pub max_body_bytes: usize,
     pub public_url: Option<String>,
+    pub bus: foco_bus::StreamSettings,
 }
 
 impl Default for IngressOptions {
@@ -53,6 +54,7 @@ impl Default for IngressOptions {
             control_url: None,
             max_body_bytes: 1024 * 1024,
             public_url: None,
+            bus: foco_bus::StreamSettings::default(),
         }
     }
 }
@@ -95,7 +97,7 @@ impl Harness {
             admin_listen: "127.0.0.1:0".parse().unwrap(),
             nats_url,
             bus_prefix: bus.prefix.clone(),
-            bus_replicas: 1,
+            bus: options.bus,
             control_url: options.control_url.unwrap_or_else(|| control_url.clone()),
             control_api_key: SecretString::from(ADMIN_KEY),
             config_cache_ttl: Duration::from_secs(30),

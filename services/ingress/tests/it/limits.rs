@@ -3,7 +3,7 @@
 
 use foco_proto::v1::UpsertSourceRequest;
 
-use crate::harness::{Harness, assert_problem, problem};
+use crate::harness::{Harness, IngressOptions, assert_problem, problem};
 
 #[tokio::test]
 async fn a_source_over_its_rate_limit_gets_429_with_retry_after() {
@@ -51,6 +51,57 @@ async fn a_source_over_its_rate_limit_gets_429_with_retry_after() {
     for n in 0..5 {
         assert_eq!(post(&unlimited.token, n).await.unwrap().status(), 202);
     }
+}
+
+/// When the events waiting for rules fill the stream's size bound, webhooks are
+/// refused with 503 and Retry-After, saying why, and every event accepted
+/// before stays stored.
+#[tokio::test]
+async fn a_full_backlog_is_refused_with_503_and_retry_after() {
+    let mut harness = Harness::start_with(
+        foco_testkit::nats_url(),
+        IngressOptions {
+            bus: foco_bus::StreamSettings {
+                replicas: 1,
+                max_bytes: 1 << 20,
+            },
+            ..IngressOptions::default()
+        },
+    )
+    .await;
+    let source = harness
+        .upsert_source(UpsertSourceRequest {
+            name: "flood".to_owned(),
+            preset: "none".to_owned(),
+            ..Default::default()
+        })
+        .await;
+    let padding = "x".repeat(64 * 1024);
+    let mut accepted = 0_u64;
+    let refused = loop {
+        let response = harness
+            .http
+            .post(harness.hook_url(&source.token))
+            .header("content-type", "application/json")
+            .body(format!("{{\"n\":{accepted},\"note\":\"{padding}\"}}"))
+            .send()
+            .await
+            .unwrap();
+        if response.status() != 202 {
+            break response;
+        }
+        accepted += 1;
+        assert!(
+            accepted < 100,
+            "a 1 MiB backlog took {accepted} events of 64 KiB"
+        );
+    };
+    let answer = problem(refused).await;
+    assert_problem(&answer, 503, "unavailable");
+    assert_eq!(answer.body["title"], "Backlog full", "{}", answer.body);
+    assert!(answer.retry_after.is_some(), "says when to retry");
+    assert!(accepted >= 5, "{accepted} events accepted before the bound");
+    assert_eq!(harness.stored_events().await, accepted);
 }
 
 #[tokio::test]

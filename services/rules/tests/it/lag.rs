@@ -6,7 +6,10 @@ use futures::StreamExt;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::registry::Registry;
 
-use crate::support::Rig;
+use std::time::Duration;
+
+use foco_bus::BusNames;
+use foco_testkit::TestBus;
 
 fn gauge(text: &str, name: &str) -> f64 {
     text.lines()
@@ -18,13 +21,17 @@ fn gauge(text: &str, name: &str) -> f64 {
 
 #[tokio::test]
 async fn pending_in_flight_and_oldest_age_follow_the_consumer() {
-    let rig = Rig::start().await;
-    let stream = rig
-        .jetstream
-        .get_stream(rig.names.events_stream())
+    // Streams of their own: each stream is one service's work queue, so the
+    // probe must be the only consumer of its events stream.
+    let bus = TestBus::new();
+    let names = BusNames::new(&bus.prefix).unwrap();
+    let nats = async_nats::connect(&bus.nats_url).await.unwrap();
+    let jetstream = async_nats::jetstream::new(nats.clone());
+    foco_bus::ensure_streams(&jetstream, &names, Default::default())
         .await
         .unwrap();
-    // A second durable consumer on the events stream that nothing consumes.
+    let stream = jetstream.get_stream(names.events_stream()).await.unwrap();
+    // A durable consumer that nothing consumes but this test.
     let probe: consumer::PullConsumer = stream
         .create_consumer(consumer::pull::Config {
             durable_name: Some("lag-probe".into()),
@@ -50,14 +57,16 @@ async fn pending_in_flight_and_oldest_age_follow_the_consumer() {
     );
 
     for index in 0..3 {
-        rig.publish_external_event(
+        foco_bus::publish_durable(
+            &jetstream,
+            &nats,
+            names.events_subject("account", "source"),
             &format!("evt_lag_{index}"),
-            &format!("evt_lag_{index}"),
-            "orders/create",
-            "{}",
-            0,
+            bytes::Bytes::from_static(b"event"),
+            Duration::from_secs(5),
         )
-        .await;
+        .await
+        .unwrap();
     }
     lag.observe(&stream, &probe).await.unwrap();
     let text = read(&registry);

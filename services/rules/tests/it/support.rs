@@ -8,7 +8,6 @@ use foco_harness::TestControl;
 use foco_proto::v1::{
     EventEnvelope, SmsJob, Source, UpsertAccountRequest, UpsertRuleRequest, UpsertSourceRequest,
 };
-use futures::StreamExt;
 use prost::Message as _;
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
@@ -98,7 +97,7 @@ impl Rig {
             nats_url: control.bus.nats_url.clone(),
             database_url: control.db.url.clone(),
             bus_prefix: control.bus.prefix.clone(),
-            bus_replicas: 1,
+            bus: Default::default(),
             control_url: control.grpc_url.clone(),
             control_api_key: SecretString::from(foco_harness::ADMIN_KEY),
             admin_listen: "127.0.0.1:0".parse().unwrap(),
@@ -283,34 +282,24 @@ impl Rig {
         .await
     }
 
+    /// Every job on the SMS stream, read by sequence (the stream is the
+    /// sender's work queue: a consumer here would compete with one).
     pub async fn read_jobs(&self) -> Vec<SmsJob> {
-        let stream = self
+        let mut stream = self
             .jetstream
             .get_stream(self.names.sms_stream())
             .await
             .unwrap();
-        let consumer: consumer::PullConsumer = stream
-            .create_consumer(consumer::pull::Config {
-                deliver_policy: consumer::DeliverPolicy::All,
-                ack_policy: consumer::AckPolicy::None,
-                inactive_threshold: Duration::from_secs(30),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        let pending = consumer.cached_info().num_pending as usize;
-        if pending == 0 {
+        let state = stream.info().await.unwrap().state.clone();
+        if state.messages == 0 {
             return Vec::new();
         }
-        let mut messages = consumer
-            .fetch()
-            .max_messages(pending)
-            .messages()
-            .await
-            .unwrap();
         let mut jobs = Vec::new();
-        while let Some(Ok(message)) = messages.next().await {
-            jobs.push(SmsJob::decode(message.payload.as_ref()).unwrap());
+        for sequence in state.first_sequence..=state.last_sequence {
+            // Sequences of acknowledged (removed) jobs are gaps.
+            if let Ok(message) = stream.get_raw_message(sequence).await {
+                jobs.push(SmsJob::decode(message.payload.as_ref()).unwrap());
+            }
         }
         jobs
     }

@@ -174,7 +174,7 @@ impl TestEnv {
         foco_sender::Config {
             nats_url: self.app.bus.nats_url.clone(),
             bus_prefix: self.app.bus.prefix.clone(),
-            bus_replicas: 1,
+            bus: Default::default(),
             database_url: self.app.db.url.clone(),
             control_url: self.app.grpc_url.clone(),
             control_api_key: SecretString::from(ADMIN_KEY),
@@ -288,7 +288,7 @@ impl TestEnv {
 
     /// The streams a sender would create, for tests that publish before one runs.
     pub async fn ensure_streams(&self) {
-        foco_bus::ensure_streams(&self.jetstream, &self.names, 1, Duration::from_secs(120))
+        foco_bus::ensure_streams(&self.jetstream, &self.names, Default::default())
             .await
             .expect("ensure streams");
     }

@@ -166,8 +166,9 @@ async fn a_slow_provider_backs_up_the_stream_not_memory() {
 
 /// Account A's route allows one SMS a second and A has 5,000 jobs queued, more
 /// than the consumer's whole ack-pending window; account B's one job still goes
-/// out within two seconds, and A's jobs wait parked in Postgres (visible as
-/// queued), not in the stream.
+/// out while A's backlog waits, and A's jobs wait parked in Postgres (visible as
+/// queued), not in the stream. How long B waits is a figure for benchmarks (the
+/// fault suite prints it), not a timed assertion here.
 #[tokio::test]
 async fn a_throttled_account_does_not_hold_up_another() {
     const THROTTLED_JOBS: usize = 5_000;
@@ -202,15 +203,19 @@ async fn a_throttled_account_does_not_hold_up_another() {
     let published = std::time::Instant::now();
     env.publish_for(&other.account_id, &job).await;
     other_fake.wait_for_requests(1, WAIT).await;
+    // B's SMS goes out while A's backlog is still waiting for its route: A has
+    // sent at most one SMS a second meanwhile. (Before pacing and parking, B's
+    // job waited behind A's until A's backlog fell under the ack-pending window,
+    // more than an hour at one a second.) Typically well under a second.
     let waited = published.elapsed();
+    let sent_by_a = env.fake.requests().len();
     assert!(
-        waited <= Duration::from_secs(2),
-        "B's SMS went out {waited:?} after it was queued"
+        sent_by_a <= 2 + waited.as_secs() as usize,
+        "A's route kept to its limit: {sent_by_a} calls in {waited:?}"
     );
     assert!(
-        env.fake.requests().len() <= 5,
-        "A's route kept to its limit: {} calls",
-        env.fake.requests().len()
+        sent_by_a < 20,
+        "B's SMS went out only after {sent_by_a} of A's ({waited:?} after it was queued)"
     );
     let parked: i64 = foco_testkit::wait_for("A's backlog to be parked", WAIT, || async {
         let parked: i64 = sqlx::query_scalar("SELECT count(*) FROM held_jobs")
