@@ -96,7 +96,11 @@ curl -sS -X POST "$signup_url" -H 'Content-Type: application/json' \
 echo
 
 say "POST a Shopify order (scenario 4) to $shop_url"
-body=examples/webhooks/shopify__orders_create.json
+# A new order token each run: Shopify signs the body alone, so Foco tells events
+# apart by their bodies and drops a body it has seen (a replay) for days.
+body=var/shopify_order.json
+sed "s/\"token\": \"123456abcd\"/\"token\": \"demo-$(date +%s)\"/" \
+  examples/webhooks/shopify__orders_create.json >"$body"
 curl -sS -X POST "$shop_url" -H 'Content-Type: application/json' \
   -H 'X-Shopify-Topic: orders/create' -H "X-Shopify-Event-Id: demo-$(date +%s)" \
   -H "X-Shopify-Hmac-Sha256: $(sign_b64 "$FOCO_DEMO_SHOPIFY_SECRET" "$body")" \
@@ -116,9 +120,10 @@ say "foco messages list"
 
 cat <<INFO
 
-Foco is running. Try another sale (the event id makes each one new):
+Foco is running. Try another sale (a new order token makes each one new):
 
-  body=examples/webhooks/shopify__orders_create.json
+  body=var/try_order.json
+  sed "s/\"token\": \"123456abcd\"/\"token\": \"try-\$RANDOM\"/" examples/webhooks/shopify__orders_create.json >\$body
   curl -X POST '$shop_url' -H 'Content-Type: application/json' \\
     -H 'X-Shopify-Topic: orders/create' -H "X-Shopify-Event-Id: try-\$RANDOM" \\
     -H "X-Shopify-Hmac-Sha256: \$(openssl dgst -sha256 -hmac '$FOCO_DEMO_SHOPIFY_SECRET' -binary \$body | base64)" \\

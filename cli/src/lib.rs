@@ -83,7 +83,9 @@
 //!     secret: env:LEGACY_WEBHOOK_SECRET
 //!     event_type: header:X-Shopify-Topic   # or body:<path.to.field>; overrides a preset's
 //!     event_id: header:X-Shopify-Event-Id  # the sender's id, for deduplication;
-//!                                     #   alternatives: "header:A|header:B"
+//!                                     #   alternatives: "header:A|header:B". A header
+//!                                     #   that a body-only signature (this one) leaves
+//!                                     #   out is kept for reading: the body names the event
 //!     content_type: json              # optional: how bodies without a usable
 //!                                     #   Content-Type are read (json or form)
 //! ```

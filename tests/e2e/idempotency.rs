@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use foco_harness::{SystemOptions, TestSystem};
 use foco_proto::v1::MessageStatus;
-use foco_testkit::{FakeResponse, wait_for};
+use foco_testkit::{FakeResponse, TestBus, wait_for};
 
 use crate::support::*;
 
@@ -36,13 +36,64 @@ async fn the_same_webhook_delivered_twice_sends_one_sms() {
     })
     .await;
     assert_eq!(system.provider.request_count(), 2);
-    let events: std::collections::HashSet<String> = system
-        .messages()
+    assert_eq!(events_with_messages(&system).await, 2);
+    system.stop().await;
+}
+
+/// A captured Shopify request sent again under fresh id headers (Shopify signs
+/// the body alone) is the same event: answered as a duplicate while the bus
+/// remembers its id, stored again after that and dropped by rules. One SMS.
+#[tokio::test]
+async fn a_shopify_order_replayed_under_new_ids_sends_one_sms() {
+    // The bus remembers message ids for one second here (two minutes in
+    // production), so the test sees copies on both sides of that window.
+    let bus = TestBus::new();
+    let nats = async_nats::connect(bus.nats_url.as_str())
         .await
-        .into_iter()
-        .map(|message| message.event_id)
-        .collect();
-    assert_eq!(events.len(), 2);
+        .expect("connect to NATS");
+    let names = foco_bus::BusNames::new(&bus.prefix).expect("bus prefix");
+    foco_bus::ensure_streams(
+        &async_nats::jetstream::new(nats),
+        &names,
+        1,
+        Duration::from_secs(1),
+    )
+    .await
+    .expect("streams with a short duplicate window");
+    let system = TestSystem::start_on(bus, SystemOptions::default()).await;
+    let source = configure_shop(&system).await;
+    let order = shopify_order(|order| order["token"] = "captured".into());
+    let post = |delivery_id: &'static str| {
+        post_shopify(
+            &system,
+            &source,
+            "orders/create",
+            delivery_id,
+            order.clone(),
+        )
+    };
+
+    let first = post("delivery-1").await;
+    assert_eq!(first.json["duplicate"], false, "{}", first.json);
+    let within = post("delivery-2").await;
+    assert_eq!(within.status, 202);
+    assert_eq!(within.json["event_id"], first.json["event_id"]);
+    assert_eq!(within.json["duplicate"], true);
+    let late = wait_for("a copy stored past the duplicate window", WAIT, || async {
+        let late = post("delivery-3").await;
+        (late.json["duplicate"] == false).then_some(late)
+    })
+    .await;
+    assert_eq!(late.status, 202);
+    assert_eq!(late.json["event_id"], first.json["event_id"]);
+
+    // Another order afterwards: once its SMS is out, a second one for the
+    // replays would have been too (the pipeline is ordered per consumer).
+    let other = post_shopify_order(&system, &source, "another-order").await;
+    assert_eq!(other.status, 202);
+    system.provider.wait_for_requests(2, WAIT).await;
+    assert_eq!(events_with_messages(&system).await, 2);
+    assert_eq!(system.provider.request_count(), 2);
     system.stop().await;
 }
 
@@ -85,4 +136,15 @@ async fn a_sender_killed_during_the_provider_call_does_not_send_twice() {
     assert_eq!(requests.len(), 2);
     assert_ne!(requests[0].json()["job_id"], requests[1].json()["job_id"]);
     system.stop().await;
+}
+
+/// How many distinct events the messages come from.
+async fn events_with_messages(system: &TestSystem) -> usize {
+    let events: std::collections::HashSet<String> = system
+        .messages()
+        .await
+        .into_iter()
+        .map(|message| message.event_id)
+        .collect();
+    events.len()
 }

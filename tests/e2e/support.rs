@@ -110,15 +110,26 @@ pub struct Posted {
     pub json: serde_json::Value,
 }
 
+/// Posts the order fixture as the order `event_id`. Distinct orders have distinct
+/// bodies (the token differs): Shopify signs the body alone, so the body, not the
+/// id header, tells one order from another.
 pub async fn post_shopify_order(system: &TestSystem, source: &Source, event_id: &str) -> Posted {
     post_shopify(
         system,
         source,
         "orders/create",
         event_id,
-        SHOPIFY_ORDER.to_vec(),
+        shopify_order(|order| order["token"] = event_id.into()),
     )
     .await
+}
+
+/// The order fixture as `edit` changes it.
+pub fn shopify_order(edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let mut order: serde_json::Value =
+        serde_json::from_slice(SHOPIFY_ORDER).expect("fixture is JSON");
+    edit(&mut order);
+    serde_json::to_vec(&order).expect("serialise")
 }
 
 /// Posts `body` as Shopify would, signed, with its topic and event id headers.
@@ -186,9 +197,8 @@ pub fn typeform_response_from(event_id: &str, name: &str, email: &str, phone: &s
 
 /// The Shopify order fixture placed by `email` for the checkout `checkout_token`.
 pub fn shopify_order_for(email: &str, checkout_token: &str) -> Vec<u8> {
-    let mut order: serde_json::Value =
-        serde_json::from_slice(SHOPIFY_ORDER).expect("fixture is JSON");
-    order["email"] = email.into();
-    order["checkout_token"] = checkout_token.into();
-    serde_json::to_vec(&order).expect("serialise")
+    shopify_order(|order| {
+        order["email"] = email.into();
+        order["checkout_token"] = checkout_token.into();
+    })
 }

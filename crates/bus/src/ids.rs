@@ -28,8 +28,9 @@ pub fn event_id_from_external(source_id: &str, external_id: &str) -> String {
     )
 }
 
-/// Event id when the sender supplied none: the same body to the same source is the
-/// same event.
+/// Event id when the sender supplied none, or only one a copy of its request
+/// could change (an id header its signature does not cover): the same body to the
+/// same source is the same event.
 pub fn event_id_from_body(source_id: &str, body: &[u8]) -> String {
     prefixed_digest("evt_", &[b"body", source_id.as_bytes(), body])
 }

@@ -57,6 +57,9 @@ pub enum BodyFields<'a> {
 pub struct EventFields {
     pub event_type: Option<String>,
     pub external_id: Option<String>,
+    /// The header `external_id` was read from; `None` when it came from the body
+    /// or is absent. Whether the signature covers it decides what names the event.
+    pub external_id_header: Option<HeaderName>,
 }
 
 /// Reads both fields; the body is read only if a spec names it, and then once for
@@ -87,9 +90,10 @@ pub fn read_event_fields(
     };
     // Body values come in the order of the body locations above.
     let mut body_values = body_values.into_iter();
+    // The first present value, and the position of its location.
     let mut first_present = |locations: &[FieldLocation]| {
         let mut present = None;
-        for location in locations {
+        for (position, location) in locations.iter().enumerate() {
             let text = match location {
                 FieldLocation::Header(name) => header_text(headers, name),
                 FieldLocation::Body(_) => body_values.next().flatten(),
@@ -98,16 +102,23 @@ pub fn read_event_fields(
                 .map(|text| text.trim().to_owned())
                 .filter(|text| !text.is_empty());
             if present.is_none() {
-                present = text;
+                present = text.map(|text| (text, position));
             }
         }
         present
     };
-    let event_type = first_present(&type_locations);
-    let external_id = first_present(&id_locations);
+    let event_type = first_present(&type_locations).map(|(text, _)| text);
+    let (external_id, external_id_header) = match first_present(&id_locations) {
+        Some((text, position)) => match &id_locations[position] {
+            FieldLocation::Header(name) => (Some(text), Some(name.clone())),
+            FieldLocation::Body(_) => (Some(text), None),
+        },
+        None => (None, None),
+    };
     Ok(EventFields {
         event_type,
         external_id,
+        external_id_header,
     })
 }
 
@@ -233,6 +244,21 @@ mod tests {
             read_field(spec, &headers, &json!({})).as_deref(),
             Some("ev-1")
         );
+        let fields = read_event_fields("", spec, &headers, BodyFields::Value(&json!({}))).unwrap();
+        assert_eq!(fields.external_id.as_deref(), Some("ev-1"));
+        assert_eq!(
+            fields.external_id_header,
+            Some(HeaderName::from_static("x-shopify-event-id"))
+        );
+        let from_body = read_event_fields(
+            "",
+            "header:X-Missing|body:id",
+            &headers,
+            BodyFields::Value(&json!({"id": 7})),
+        )
+        .unwrap();
+        assert_eq!(from_body.external_id.as_deref(), Some("7"));
+        assert_eq!(from_body.external_id_header, None);
         let twilio = "body:MessageSid|body:SmsSid";
         assert_eq!(
             read_field(twilio, &HeaderMap::new(), &json!({"SmsSid": "SM1"})).as_deref(),

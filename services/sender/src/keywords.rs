@@ -2,6 +2,12 @@
 //! carriers and CTIA guidelines treat it), matched without regard to case,
 //! accents, surrounding blanks or trailing punctuation, so "Stop", " baja." and
 //! "CANCELAR!" count but "please stop texting me" does not.
+//!
+//! Only explicit words opt a number back in: START, UNSTOP and SUBSCRIBE, and
+//! Spanish ALTA ("darse de alta") and INICIAR. YES is not one of them, although
+//! some carriers list it: it is the most common answer to an ordinary question
+//! ("¿confirmas tu cita?"), and reading it as START would re-subscribe a number
+//! that opted out without the customer asking for it.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Keyword {
@@ -27,7 +33,7 @@ const STOP: &[&str] = &[
     "CANCELAR",
     "PARAR",
 ];
-const START: &[&str] = &["START", "UNSTOP", "YES", "SUBSCRIBE", "ALTA", "INICIAR"];
+const START: &[&str] = &["START", "UNSTOP", "SUBSCRIBE", "ALTA", "INICIAR"];
 const HELP: &[&str] = &["HELP", "INFO", "AYUDA"];
 
 pub fn keyword(body: &str) -> Option<Keyword> {
@@ -88,6 +94,9 @@ mod tests {
     fn start_and_help() {
         assert_eq!(keyword("START"), Some(Keyword::Start));
         assert_eq!(keyword("unstop"), Some(Keyword::Start));
+        assert_eq!(keyword("Subscribe"), Some(Keyword::Start));
+        assert_eq!(keyword("alta"), Some(Keyword::Start));
+        assert_eq!(keyword("Iniciar!"), Some(Keyword::Start));
         assert_eq!(keyword("Help"), Some(Keyword::Help));
         assert_eq!(keyword("¿Ayuda?"), Some(Keyword::Help));
     }
@@ -100,6 +109,8 @@ mod tests {
             "",
             "STOP IT NOW",
             "stopped",
+            "yes",
+            "Sí",
         ] {
             assert_eq!(keyword(body), None, "{body:?}");
         }

@@ -1,8 +1,9 @@
 //! FOCO_RECEIPTS: what providers tell us after the send, as ingress publishes it.
 //! `…status` subjects carry a `DeliveryReceipt`, applied monotonically to the
 //! message (see `store::receipts`); `…inbound` subjects carry an `InboundSms`,
-//! whose STOP/START keywords change the account's opt-outs at once and whose
-//! HELP is answered with the route's `help_text`.
+//! whose STOP/START keywords change the account's opt-outs at once, in the order
+//! they were received (see `store::apply_keyword`), and whose HELP is answered
+//! with the route's `help_text`.
 //!
 //! A receipt can arrive before the sender has recorded the send it reports (the
 //! provider is fast, our batch is not written yet): it is retried a few times
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::{self, AckKind, Message};
+use chrono::{DateTime, Utc};
 use foco_bus::{BusNames, ReceiptKind};
 use foco_proto::v1::{DeliveryReceipt, InboundSms, Priority, ReceiptStatus, SmsJob};
 use foco_runtime::telemetry::mask_phone;
@@ -32,7 +34,7 @@ use crate::metrics::Metrics;
 use crate::phone::normalize_e164;
 use crate::routing::{self, RouteSource, Routes};
 use crate::store::receipts::{ReceiptApplied, apply_receipt};
-use crate::store::{self, Status};
+use crate::store::{self, KeywordApplied, KeywordChange, Status};
 
 /// Deliveries of a receipt whose message cannot be found before it is dropped.
 const MAX_UNMATCHED_DELIVERIES: u32 = 10;
@@ -152,36 +154,31 @@ impl<R: RouteSource> ReceiptHandler<R> {
             tracing::warn!(from = %mask_phone(&inbound.from), "inbound sms from an unreadable number; ignored");
             return ReceiptOutcome::Done("inbound");
         };
-        match word {
-            Keyword::Stop => {
-                let reason = inbound.body.trim().to_uppercase();
-                match store::add_opt_out(&self.pool, account_id, &phone, "inbound", &reason).await {
-                    Ok(_) => {
-                        tracing::info!(from = %mask_phone(&phone), "number opted out by keyword");
-                        ReceiptOutcome::Done("opt_out")
-                    }
-                    Err(error) => {
-                        tracing::warn!(error = %error_chain(&error), "could not record an opt-out; retrying");
-                        ReceiptOutcome::Retry(backoff(delivery))
-                    }
-                }
-            }
-            Keyword::Start => match store::remove_opt_out(&self.pool, account_id, &phone).await {
-                Ok(_) => {
-                    tracing::info!(from = %mask_phone(&phone), "number opted back in by keyword");
-                    ReceiptOutcome::Done("opt_in")
-                }
-                Err(error) => {
-                    tracing::warn!(error = %error_chain(&error), "could not remove an opt-out; retrying");
-                    ReceiptOutcome::Retry(backoff(delivery))
-                }
-            },
+        let reason = inbound.body.trim().to_uppercase();
+        let (change, label) = match word {
+            Keyword::Stop => (KeywordChange::OptOut { reason: &reason }, "opt_out"),
+            Keyword::Start => (KeywordChange::OptIn, "opt_in"),
             Keyword::Help => {
                 let help_text = route
                     .as_ref()
                     .and_then(|route| self.route_table.info(route).help_text.clone())
                     .unwrap_or_else(|| DEFAULT_HELP_TEXT.to_owned());
-                self.answer_help(inbound, &phone, help_text, delivery).await
+                return self.answer_help(inbound, &phone, help_text, delivery).await;
+            }
+        };
+        let received_at = keyword_received_at(inbound);
+        match store::apply_keyword(&self.pool, account_id, &phone, change, received_at).await {
+            Ok(KeywordApplied::Applied) => {
+                tracing::info!(from = %mask_phone(&phone), keyword = label, "opt-out keyword applied");
+                ReceiptOutcome::Done(label)
+            }
+            Ok(KeywordApplied::Superseded) => {
+                tracing::info!(from = %mask_phone(&phone), keyword = label, "opt-out keyword older than the number's last one; ignored");
+                ReceiptOutcome::Done("superseded")
+            }
+            Err(error) => {
+                tracing::warn!(error = %error_chain(&error), "could not apply an opt-out keyword; retrying");
+                ReceiptOutcome::Retry(backoff(delivery))
             }
         }
     }
@@ -238,6 +235,20 @@ impl<R: RouteSource> ReceiptHandler<R> {
             tracing::warn!(error = %error_chain(&error), "could not record an opt-out from a receipt");
         }
     }
+}
+
+/// When the keyword was sent, as far as Foco can tell: the time ingress received
+/// the provider's callback (`received_at_ms`). `InboundSms` carries no provider
+/// timestamp (Twilio sends none; the others' clocks would be compared with
+/// ingress's). The receive time is stamped once, when the callback is stored, so
+/// redeliveries to the sender keep it, and a provider's retry of a stored
+/// callback is dropped as a duplicate within the bus's duplicate window; a retry
+/// after that window is stamped when it arrives. A message without it (ingress
+/// always sets it) counts as received now.
+fn keyword_received_at(inbound: &InboundSms) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(inbound.received_at_ms)
+        .filter(|_| inbound.received_at_ms > 0)
+        .unwrap_or_else(Utc::now)
 }
 
 fn backoff(delivery: u32) -> Duration {

@@ -1,6 +1,25 @@
 //! `POST /v1/hooks/{source_token}`: resolve the source, check size and content
 //! type, read the body within the limit, verify the signature over the raw bytes,
 //! normalise to JSON, and answer 202 only once JetStream has stored the event.
+//!
+//! The event id (also the `Nats-Msg-Id`) is the sender's own id when it has one,
+//! else a digest of the source and the body, with one exception: when the id
+//! comes from a header the signature does not cover, and the signature covers
+//! no timestamp either (Shopify, WooCommerce and GitHub sign the body alone), a
+//! captured request verifies again for ever under a fresh id header, and would
+//! be a new event, a new SMS, each time. Such an event is named by what is
+//! signed, the body digest, so a replay is the same event as the original. The
+//! sender's id stays in the envelope's `external_id`.
+//!
+//! How long a copy is recognised: JetStream drops it within the stream's
+//! duplicate window (2 minutes), and ingress answers `duplicate: true`. Past that
+//! window it is stored, answered as any late retry is (`duplicate: false`), and
+//! dropped by rules, which remembers every event with an external id for 7 days
+//! in Postgres (`seen_events`); and its jobs, whose ids derive from the event
+//! id, are those of the original, which the sender never sends twice. That
+//! existing long-window owner needs no extra write here; a KV bucket or a table
+//! checked by ingress would put a second replicated write on every webhook's
+//! path to repeat it.
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -33,7 +52,8 @@ const MAX_TOKEN_LEN: usize = 200;
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AcceptedBody {
     /// Foco's id for the event: derived from the sender's own event id when the
-    /// source has one, else from a hash of the body.
+    /// source has one that a copy of the request cannot change, else from a hash
+    /// of the body.
     event_id: String,
     /// An event with this id was stored already (within the bus's duplicate
     /// window): the sender retried, and nothing new was stored.
@@ -210,12 +230,18 @@ async fn handle(
     )
     .map_err(IngressError::InvalidJson)?;
     let event_type = fields.event_type.unwrap_or_default();
+    let named_by_body = fields
+        .external_id_header
+        .as_ref()
+        .is_some_and(|id_header| verifier.replayable_under_new_id(id_header));
     let external_id = fields
         .external_id
         .or_else(|| verifier.default_event_id(headers));
     let event_id = match &external_id {
-        Some(external_id) => foco_bus::event_id_from_external(&source.id, external_id),
-        None => foco_bus::event_id_from_body(&source.id, &raw_body),
+        Some(external_id) if !named_by_body => {
+            foco_bus::event_id_from_external(&source.id, external_id)
+        }
+        _ => foco_bus::event_id_from_body(&source.id, &raw_body),
     };
     span.record("event_id", event_id.as_str());
     span.record("event_type", event_type.as_str());

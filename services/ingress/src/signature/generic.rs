@@ -193,6 +193,19 @@ impl SignatureScheme for GenericHmac {
             Err(SignatureError::Mismatch)
         }
     }
+
+    /// When the signed content has the body but neither `{timestamp}` nor the
+    /// id's header (a timestamp header that is not signed protects nothing).
+    fn replayable_under_new_id(&self, id_header: &HeaderName) -> bool {
+        self.settings.as_ref().is_ok_and(|settings| {
+            settings.template.contains(&Segment::Body)
+                && !settings.template.iter().any(|segment| match segment {
+                    Segment::Timestamp => true,
+                    Segment::Header(name) => name == id_header,
+                    _ => false,
+                })
+        })
+    }
 }
 
 #[cfg(test)]
@@ -222,6 +235,28 @@ mod tests {
             signed_content: template.to_owned(),
             tolerance_seconds: 0,
         })
+    }
+
+    #[test]
+    fn an_id_header_is_replayable_unless_a_timestamp_or_the_id_is_signed() {
+        let id = HeaderName::from_static("x-event-id");
+        let signed = |timestamp_header: &str, template: &str| {
+            scheme(
+                HmacAlgorithm::Sha256,
+                ProtoEncoding::Hex,
+                "",
+                timestamp_header,
+                template,
+            )
+            .replayable_under_new_id(&id)
+        };
+        assert!(signed("", ""), "the body alone");
+        // A timestamp header checked but not signed can be refreshed by anyone.
+        assert!(signed("X-Timestamp", "{body}"));
+        assert!(signed("", "{header:X-Other}.{body}"));
+        assert!(!signed("X-Timestamp", "{timestamp}.{body}"));
+        assert!(!signed("", "{header:X-Event-Id}.{body}"));
+        assert!(!signed("", "{method}{url}"), "the body is not signed");
     }
 
     #[test]

@@ -108,6 +108,11 @@ impl SignatureScheme for HmacSha256Header {
             Err(SignatureError::Mismatch)
         }
     }
+
+    /// The body is all that is signed.
+    fn replayable_under_new_id(&self, _id_header: &HeaderName) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -164,6 +164,17 @@ pub trait SignatureScheme {
     fn default_event_id(&self, _headers: &HeaderMap) -> Option<String> {
         None
     }
+
+    /// Whether a verified request could be sent again under a new event id read
+    /// from `id_header`, and verify: the signature covers the body but neither
+    /// that header nor a timestamp (Shopify, WooCommerce and GitHub sign the body
+    /// alone). The body is then what names the event (see `routes::hooks`).
+    /// False for schemes that sign a timestamp (a copy goes stale) or the id,
+    /// and for those that sign nothing (whoever holds a captured request holds
+    /// the credential, and can send any body).
+    fn replayable_under_new_id(&self, _id_header: &HeaderName) -> bool {
+        false
+    }
 }
 
 /// The verification a source asks for.
@@ -280,6 +291,11 @@ impl Verifier {
     pub fn default_event_id(&self, headers: &HeaderMap) -> Option<String> {
         self.scheme()
             .and_then(|scheme| scheme.default_event_id(headers))
+    }
+
+    pub fn replayable_under_new_id(&self, id_header: &HeaderName) -> bool {
+        self.scheme()
+            .is_some_and(|scheme| scheme.replayable_under_new_id(id_header))
     }
 }
 

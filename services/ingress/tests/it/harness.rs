@@ -283,6 +283,14 @@ pub fn fixture(name: &str) -> Vec<u8> {
     panic!("fixture {name} not found");
 }
 
+/// Sends `request`: the status and the JSON answer (null when there is none).
+pub async fn answer(request: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let json = response.json().await.unwrap_or(serde_json::Value::Null);
+    (status, json)
+}
+
 /// A parsed problem+json answer.
 pub struct ProblemAnswer {
     pub status: u16,

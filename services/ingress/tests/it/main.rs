@@ -9,4 +9,5 @@ mod lifecycle;
 mod limits;
 mod presets;
 mod refusals;
+mod replays;
 mod trace_context;

@@ -1,4 +1,5 @@
-//! Opt-outs and quiet-hour holds.
+//! Opt-outs (by keyword, in the order keywords were received) and quiet-hour
+//! holds.
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -28,17 +29,93 @@ pub async fn add_opt_out(
     Ok(inserted.rows_affected() == 1)
 }
 
-pub async fn remove_opt_out(
+/// What an opt-out keyword from an inbound SMS asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeywordChange<'a> {
+    /// STOP and its synonyms; `reason` is kept with the opt-out.
+    OptOut { reason: &'a str },
+    /// START and its synonyms.
+    OptIn,
+}
+
+impl KeywordChange<'_> {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::OptOut { .. } => "stop",
+            Self::OptIn => "start",
+        }
+    }
+}
+
+/// What applying a keyword did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeywordApplied {
+    /// The number's opt-out now follows this keyword.
+    Applied,
+    /// A keyword received later was applied already: this one changes nothing.
+    Superseded,
+}
+
+/// Records the keyword as the number's latest unless one received later is
+/// recorded already. Ties go to STOP: when in doubt, the number stays opted
+/// out. The row lock this takes (also when nothing is updated) holds back any
+/// other keyword of the number until the transaction ends, so the opt-out
+/// statement that follows sees the outcome of every keyword recorded before.
+const RECORD_KEYWORD: &str = "INSERT INTO opt_out_keywords (account_id, phone, keyword, received_at) \
+     VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (account_id, phone) DO UPDATE \
+       SET keyword = EXCLUDED.keyword, received_at = EXCLUDED.received_at \
+       WHERE opt_out_keywords.received_at < EXCLUDED.received_at \
+          OR (opt_out_keywords.received_at = EXCLUDED.received_at AND EXCLUDED.keyword = 'stop') \
+     RETURNING keyword";
+
+/// Applies a STOP or START keyword received at `received_at` to the number's
+/// opt-out, in the order keywords were received rather than handled: inbound
+/// messages are handled concurrently and redelivered after failures, so a START
+/// handled after a STOP may well have been sent before it, and must then leave
+/// the number opted out. A STOP keeps an existing opt-out as it was; a START
+/// lifts any opt-out, whatever recorded it.
+pub async fn apply_keyword(
     pool: &PgPool,
     account_id: Uuid,
     phone: &str,
-) -> Result<bool, StoreError> {
-    let deleted = sqlx::query("DELETE FROM opt_outs WHERE account_id = $1 AND phone = $2")
+    change: KeywordChange<'_>,
+    received_at: DateTime<Utc>,
+) -> Result<KeywordApplied, StoreError> {
+    let mut transaction = pool.begin().await?;
+    let recorded: Option<String> = sqlx::query_scalar(RECORD_KEYWORD)
         .bind(account_id)
         .bind(phone)
-        .execute(pool)
+        .bind(change.as_str())
+        .bind(received_at)
+        .fetch_optional(&mut *transaction)
         .await?;
-    Ok(deleted.rows_affected() == 1)
+    if recorded.is_none() {
+        transaction.commit().await?;
+        return Ok(KeywordApplied::Superseded);
+    }
+    match change {
+        KeywordChange::OptOut { reason } => {
+            sqlx::query(
+                "INSERT INTO opt_outs (account_id, phone, source, reason) \
+                 VALUES ($1, $2, 'inbound', $3) ON CONFLICT (account_id, phone) DO NOTHING",
+            )
+            .bind(account_id)
+            .bind(phone)
+            .bind(reason)
+            .execute(&mut *transaction)
+            .await?;
+        }
+        KeywordChange::OptIn => {
+            sqlx::query("DELETE FROM opt_outs WHERE account_id = $1 AND phone = $2")
+                .bind(account_id)
+                .bind(phone)
+                .execute(&mut *transaction)
+                .await?;
+        }
+    }
+    transaction.commit().await?;
+    Ok(KeywordApplied::Applied)
 }
 
 pub async fn is_opted_out(

@@ -26,8 +26,8 @@ pub use claim::{
     refresh_claim, take_over,
 };
 pub use compliance::{
-    DueHold, HoldRequest, add_opt_out, delete_holds, hold_jobs, is_opted_out, remove_opt_out,
-    take_due_holds,
+    DueHold, HoldRequest, KeywordApplied, KeywordChange, add_opt_out, apply_keyword, delete_holds,
+    hold_jobs, is_opted_out, take_due_holds,
 };
 pub use dead_letters::dead_letter;
 pub use outcome::{OutcomeRecord, record_outcome, record_outcomes};

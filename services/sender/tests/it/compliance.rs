@@ -1,5 +1,5 @@
-//! Opt-outs (API, STOP/START keywords, provider errors), HELP answers and quiet
-//! hours for marketing messages.
+//! Opt-outs (API, STOP/START keywords applied in the order they were received,
+//! provider errors), HELP answers and quiet hours for marketing messages.
 
 use std::time::Duration;
 
@@ -16,6 +16,11 @@ const WAIT: Duration = Duration::from_secs(20);
 const CUSTOMER: &str = "+525512345678";
 
 fn inbound(env: &TestEnv, id: &str, body: &str) -> InboundSms {
+    inbound_at(env, id, body, chrono::Utc::now().timestamp_millis())
+}
+
+/// An inbound SMS that ingress received at `received_at_ms`.
+fn inbound_at(env: &TestEnv, id: &str, body: &str, received_at_ms: i64) -> InboundSms {
     InboundSms {
         account_id: env.account.id.clone(),
         provider: "http".to_owned(),
@@ -24,7 +29,7 @@ fn inbound(env: &TestEnv, id: &str, body: &str) -> InboundSms {
         to: "+15550009999".to_owned(),
         body: body.to_owned(),
         provider_message_id: id.to_owned(),
-        received_at_ms: chrono::Utc::now().timestamp_millis(),
+        received_at_ms,
     }
 }
 
@@ -35,6 +40,23 @@ async fn opted_out(env: &TestEnv) -> bool {
         .await
         .unwrap();
     count == 1
+}
+
+/// Waits until the customer's number is opted out (`true`) or not (`false`).
+async fn wait_for_opt_out(env: &TestEnv, expected: bool) {
+    let what = if expected { "opt-out" } else { "opt-in" };
+    foco_testkit::wait_for(what, WAIT, || async {
+        (opted_out(env).await == expected).then_some(())
+    })
+    .await;
+}
+
+/// A test env with the http route and a running sender.
+async fn env_with_sender() -> (TestEnv, crate::harness::RunningSender) {
+    let env = TestEnv::start().await;
+    env.http_route().await;
+    let sender = env.start_sender(env.sender_config()).await;
+    (env, sender)
 }
 
 #[tokio::test]
@@ -107,33 +129,22 @@ async fn opt_outs_from_the_api_are_checked_before_every_send() {
 
 #[tokio::test]
 async fn stop_baja_and_start_from_inbound_sms() {
-    let env = TestEnv::start().await;
-    env.http_route().await;
-    let sender = env.start_sender(env.sender_config()).await;
+    let (env, sender) = env_with_sender().await;
 
     env.publish_inbound(&inbound(&env, "in-1", "Baja")).await;
-    foco_testkit::wait_for("opt-out", WAIT, || async {
-        opted_out(&env).await.then_some(())
-    })
-    .await;
+    wait_for_opt_out(&env, true).await;
     let job = env.job(CUSTOMER, "promo");
     env.publish(&job).await;
     env.wait_for_status(&job.job_id, "opted-out", WAIT).await;
 
     env.publish_inbound(&inbound(&env, "in-2", "START")).await;
-    foco_testkit::wait_for("opt-in", WAIT, || async {
-        (!opted_out(&env).await).then_some(())
-    })
-    .await;
+    wait_for_opt_out(&env, false).await;
     let job = env.job(CUSTOMER, "promo");
     env.publish(&job).await;
     env.wait_for_status(&job.job_id, "sent", WAIT).await;
 
     env.publish_inbound(&inbound(&env, "in-3", " stop. ")).await;
-    foco_testkit::wait_for("opt-out again", WAIT, || async {
-        opted_out(&env).await.then_some(())
-    })
-    .await;
+    wait_for_opt_out(&env, true).await;
     // Ordinary replies change nothing.
     env.publish_inbound(&inbound(&env, "in-4", "gracias, ¿a qué hora abren?"))
         .await;
@@ -142,12 +153,89 @@ async fn stop_baja_and_start_from_inbound_sms() {
     assert_eq!(env.fake.request_count(), 1);
 }
 
+#[tokio::test]
+async fn a_start_received_before_a_stop_but_handled_after_it_leaves_the_number_opted_out() {
+    let (env, sender) = env_with_sender().await;
+    let stop_received_at = chrono::Utc::now().timestamp_millis();
+
+    env.publish_inbound(&inbound_at(&env, "in-stop", "STOP", stop_received_at))
+        .await;
+    wait_for_opt_out(&env, true).await;
+    // The customer's START came a minute before the STOP; its callback is
+    // handled only now (a redelivery, or a slower replica).
+    env.publish_inbound(&inbound_at(
+        &env,
+        "in-start-earlier",
+        "START",
+        stop_received_at - 60_000,
+    ))
+    .await;
+    sender_receipts(&sender, 2).await;
+    assert!(opted_out(&env).await, "the older START changed nothing");
+    assert_eq!(sender.metrics.receipts_with_result("superseded"), 1);
+    let job = env.job(CUSTOMER, "promo");
+    env.publish(&job).await;
+    env.wait_for_status(&job.job_id, "opted-out", WAIT).await;
+    assert_eq!(env.fake.request_count(), 0);
+}
+
+#[tokio::test]
+async fn a_start_received_after_a_stop_resubscribes_and_an_older_stop_does_not_undo_it() {
+    let (env, sender) = env_with_sender().await;
+    let stop_received_at = chrono::Utc::now().timestamp_millis() - 120_000;
+
+    env.publish_inbound(&inbound_at(&env, "in-stop", "Baja", stop_received_at))
+        .await;
+    wait_for_opt_out(&env, true).await;
+    env.publish_inbound(&inbound_at(
+        &env,
+        "in-start",
+        "Alta",
+        stop_received_at + 60_000,
+    ))
+    .await;
+    wait_for_opt_out(&env, false).await;
+    // A second STOP sent between the two, handled last: the START is newer.
+    env.publish_inbound(&inbound_at(
+        &env,
+        "in-stop-between",
+        "STOP",
+        stop_received_at + 30_000,
+    ))
+    .await;
+    sender_receipts(&sender, 3).await;
+    assert!(!opted_out(&env).await, "the older STOP changed nothing");
+    assert_eq!(sender.metrics.receipts_with_result("superseded"), 1);
+    let job = env.job(CUSTOMER, "promo");
+    env.publish(&job).await;
+    env.wait_for_status(&job.job_id, "sent", WAIT).await;
+}
+
+#[tokio::test]
+async fn yes_is_an_ordinary_reply_not_a_start() {
+    let (env, sender) = env_with_sender().await;
+
+    env.publish_inbound(&inbound(&env, "in-stop", "STOP")).await;
+    wait_for_opt_out(&env, true).await;
+    env.publish_inbound(&inbound(&env, "in-yes", "Yes")).await;
+    sender_receipts(&sender, 2).await;
+    assert!(opted_out(&env).await, "YES does not re-subscribe");
+    assert_eq!(sender.metrics.receipts_with_result("inbound"), 1);
+}
+
 async fn sender_receipts(sender: &crate::harness::RunningSender, count: u64) {
     foco_testkit::wait_for("receipts handled", WAIT, || async {
-        let handled: u64 = ["opt_out", "opt_in", "inbound", "help", "applied"]
-            .iter()
-            .map(|result| sender.metrics.receipts_with_result(result))
-            .sum();
+        let handled: u64 = [
+            "opt_out",
+            "opt_in",
+            "superseded",
+            "inbound",
+            "help",
+            "applied",
+        ]
+        .iter()
+        .map(|result| sender.metrics.receipts_with_result(result))
+        .sum();
         (handled >= count).then_some(())
     })
     .await;
