@@ -55,8 +55,10 @@ async fn a_shopify_order_replayed_under_new_ids_sends_one_sms() {
     foco_bus::ensure_streams(
         &async_nats::jetstream::new(nats),
         &names,
-        1,
-        Duration::from_secs(1),
+        foco_bus::StreamSettings {
+            duplicate_window: Duration::from_secs(1),
+            ..Default::default()
+        },
     )
     .await
     .expect("streams with a short duplicate window");

@@ -67,6 +67,8 @@ pub struct StreamSettings {
     /// `FOCO_BUS_MAX_BYTES` [1 GiB]: most bytes of unprocessed messages each
     /// stream holds before it refuses new ones.
     pub max_bytes: i64,
+    /// [`DUPLICATE_WINDOW`]; shorter only in tests that cross it.
+    pub duplicate_window: Duration,
 }
 
 impl Default for StreamSettings {
@@ -74,6 +76,7 @@ impl Default for StreamSettings {
         Self {
             replicas: 1,
             max_bytes: DEFAULT_MAX_BYTES,
+            duplicate_window: DUPLICATE_WINDOW,
         }
     }
 }
@@ -84,6 +87,7 @@ impl StreamSettings {
         let settings = Self {
             replicas: foco_runtime::env::parse_or("FOCO_BUS_REPLICAS", defaults.replicas)?,
             max_bytes: foco_runtime::env::parse_or("FOCO_BUS_MAX_BYTES", defaults.max_bytes)?,
+            duplicate_window: defaults.duplicate_window,
         };
         if settings.replicas == 0 || settings.replicas > 5 {
             return Err(foco_runtime::env::ConfigError::new(
@@ -137,7 +141,7 @@ pub async fn ensure_streams(
             subjects: vec![subject],
             storage: stream::StorageType::File,
             num_replicas: settings.replicas,
-            duplicate_window: DUPLICATE_WINDOW,
+            duplicate_window: settings.duplicate_window,
             retention: stream::RetentionPolicy::WorkQueue,
             discard: stream::DiscardPolicy::New,
             max_bytes: settings.max_bytes,

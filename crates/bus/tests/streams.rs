@@ -21,6 +21,7 @@ async fn a_full_stream_refuses_new_messages_and_keeps_the_old() {
     let settings = StreamSettings {
         replicas: 1,
         max_bytes: 1 << 20,
+        ..Default::default()
     };
     foco_bus::ensure_streams(&context, &names, settings)
         .await

@@ -64,6 +64,7 @@ async fn a_full_backlog_is_refused_with_503_and_retry_after() {
             bus: foco_bus::StreamSettings {
                 replicas: 1,
                 max_bytes: 1 << 20,
+                ..Default::default()
             },
             ..IngressOptions::default()
         },
