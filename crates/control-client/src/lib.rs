@@ -117,6 +117,28 @@ fn authenticated_channel(
     Ok((channel, BearerAuth { header }))
 }
 
+/// What control announces on the bus's config-changed subject after a write
+/// (JSON). Caches drop only what the change can affect.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConfigChange {
+    pub account_id: String,
+    pub kind: ChangeKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// The account itself (country, zone, keys): everything of the account.
+    Account,
+    /// A source: the account's sources.
+    Source,
+    /// A rule: the account's sources (a resolved source carries its rules and
+    /// the account's cancel clauses).
+    Rule,
+    /// A provider route: the account's routes.
+    Route,
+}
+
 /// Cached, coalesced lookups of source and route configuration.
 #[derive(Clone)]
 pub struct ConfigCache {
@@ -133,6 +155,7 @@ impl ConfigCache {
             Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(ttl)
+                .support_invalidation_closures()
                 .build()
         };
         Self {
@@ -142,6 +165,7 @@ impl ConfigCache {
             routes: Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(ttl)
+                .support_invalidation_closures()
                 .build(),
         }
     }
@@ -224,8 +248,51 @@ impl ConfigCache {
         self.routes.invalidate_all();
     }
 
-    /// Subscribes to control's change announcements and drops every cached entry
-    /// on each one. Returns once subscribed, so no change after this call is missed.
+    /// Drops what `change` can affect: the changed account's sources (and every
+    /// "no such source" answer, since a new source may have that token) or its
+    /// routes; everything when the change is not understood. Other accounts'
+    /// entries stay, so one account's writes never send every replica back to
+    /// control for every account.
+    pub fn apply(&self, change: Option<&ConfigChange>) {
+        let Some(change) = change else {
+            self.invalidate_all();
+            return;
+        };
+        let sources = matches!(
+            change.kind,
+            ChangeKind::Account | ChangeKind::Source | ChangeKind::Rule
+        );
+        let routes = matches!(change.kind, ChangeKind::Account | ChangeKind::Route);
+        let mut failed = false;
+        if sources {
+            for cache in [&self.sources_by_token, &self.sources_by_id] {
+                let account_id = change.account_id.clone();
+                failed |= cache
+                    .invalidate_entries_if(move |_, source| {
+                        source.as_ref().is_none_or(|source| {
+                            source
+                                .account
+                                .as_ref()
+                                .is_some_and(|account| account.id == account_id)
+                        })
+                    })
+                    .is_err();
+            }
+        }
+        if routes {
+            let account_id = change.account_id.clone();
+            failed |= self
+                .routes
+                .invalidate_entries_if(move |(account, _), _| *account == account_id)
+                .is_err();
+        }
+        if failed {
+            self.invalidate_all();
+        }
+    }
+
+    /// Subscribes to control's change announcements and drops what each one can
+    /// affect. Returns once subscribed, so no change after this call is missed.
     pub async fn watch_changes(
         &self,
         nats: &async_nats::Client,
@@ -239,9 +306,10 @@ impl ConfigCache {
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     message = subscription.next() => match message {
-                        Some(_) => {
-                            tracing::debug!("configuration changed, dropping cached lookups");
-                            cache.invalidate_all();
+                        Some(message) => {
+                            let change = serde_json::from_slice::<ConfigChange>(&message.payload).ok();
+                            tracing::debug!(?change, "configuration changed, dropping cached lookups");
+                            cache.apply(change.as_ref());
                         }
                         None => break,
                     },
@@ -270,5 +338,132 @@ async fn resolve_source(
         Ok(response) => Ok(Some(Arc::new(response.into_inner()))),
         Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
         Err(status) => Err(LookupError(status)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use foco_proto::v1::{Account, ProviderRoute, Source};
+
+    use super::*;
+
+    fn cache() -> ConfigCache {
+        let channel = Endpoint::from_static("http://127.0.0.1:9").connect_lazy();
+        let auth = BearerAuth {
+            header: "Bearer test".parse().unwrap(),
+        };
+        ConfigCache::new(
+            ControlServiceClient::with_interceptor(channel, auth),
+            Duration::from_secs(60),
+        )
+    }
+
+    fn source(account_id: &str) -> Option<Arc<ResolvedSource>> {
+        Some(Arc::new(ResolvedSource {
+            source: Some(Source::default()),
+            account: Some(Account {
+                id: account_id.to_owned(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+
+    fn route() -> Option<Arc<ResolvedRoute>> {
+        Some(Arc::new(ResolvedRoute {
+            route: Some(ProviderRoute::default()),
+            ..Default::default()
+        }))
+    }
+
+    async fn filled() -> ConfigCache {
+        let cache = cache();
+        for account in ["a", "b"] {
+            cache
+                .sources_by_token
+                .insert(format!("token-{account}"), source(account))
+                .await;
+            cache
+                .sources_by_id
+                .insert(format!("source-{account}"), source(account))
+                .await;
+            cache
+                .routes
+                .insert((account.to_owned(), String::new()), route())
+                .await;
+        }
+        cache
+            .sources_by_token
+            .insert("unknown-token".to_owned(), None)
+            .await;
+        cache
+    }
+
+    async fn held(cache: &ConfigCache) -> Vec<String> {
+        let mut held = Vec::new();
+        for key in ["token-a", "token-b", "unknown-token"] {
+            if cache.sources_by_token.get(key).await.is_some() {
+                held.push(key.to_owned());
+            }
+        }
+        for key in ["source-a", "source-b"] {
+            if cache.sources_by_id.get(key).await.is_some() {
+                held.push(key.to_owned());
+            }
+        }
+        for account in ["a", "b"] {
+            let key = (account.to_owned(), String::new());
+            if cache.routes.get(&key).await.is_some() {
+                held.push(format!("route-{account}"));
+            }
+        }
+        held
+    }
+
+    fn change(kind: ChangeKind) -> ConfigChange {
+        ConfigChange {
+            account_id: "a".to_owned(),
+            kind,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_change_drops_only_what_it_can_affect() {
+        let cache = filled().await;
+        cache.apply(Some(&change(ChangeKind::Route)));
+        assert_eq!(
+            held(&cache).await,
+            [
+                "token-a",
+                "token-b",
+                "unknown-token",
+                "source-a",
+                "source-b",
+                "route-b"
+            ]
+        );
+
+        let cache = filled().await;
+        cache.apply(Some(&change(ChangeKind::Rule)));
+        assert_eq!(
+            held(&cache).await,
+            ["token-b", "source-b", "route-a", "route-b"]
+        );
+
+        let cache = filled().await;
+        cache.apply(Some(&change(ChangeKind::Account)));
+        assert_eq!(held(&cache).await, ["token-b", "source-b", "route-b"]);
+
+        let cache = filled().await;
+        cache.apply(None);
+        assert!(held(&cache).await.is_empty());
+    }
+
+    #[test]
+    fn announcements_read_as_control_writes_them() {
+        let text = r#"{"account_id":"a","kind":"source"}"#;
+        let change: ConfigChange = serde_json::from_str(text).unwrap();
+        assert_eq!(change, self::change(ChangeKind::Source));
+        assert_eq!(serde_json::to_string(&change).unwrap(), text);
     }
 }

@@ -1,25 +1,13 @@
 //! Change announcements: after every successful write, a core NATS message on the
-//! bus's config-changed subject tells the other services to drop cached lookups.
+//! bus's config-changed subject tells the other services to drop the cached
+//! lookups of that account that the change can affect (`ConfigChange`, owned by
+//! the control client that reads it).
 //! A lost announcement only delays a change until the caches' TTL, so a failed
 //! publish is logged, never returned to the client.
 
-use serde::Serialize;
+pub use foco_control_client::ChangeKind;
+use foco_control_client::ConfigChange;
 use uuid::Uuid;
-
-#[derive(Debug, Clone, Copy, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChangeKind {
-    Account,
-    Source,
-    Rule,
-    Route,
-}
-
-#[derive(Serialize)]
-struct ChangeNotice {
-    account_id: String,
-    kind: ChangeKind,
-}
 
 #[derive(Clone)]
 pub struct ChangeNotifier {
@@ -33,7 +21,7 @@ impl ChangeNotifier {
     }
 
     pub async fn announce(&self, account_id: Uuid, kind: ChangeKind) {
-        let notice = ChangeNotice {
+        let notice = ConfigChange {
             account_id: account_id.to_string(),
             kind,
         };
