@@ -9,6 +9,7 @@ pub mod cpu;
 mod fake_provider;
 mod nats;
 mod postgres;
+mod proxy;
 
 use std::future::Future;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use std::time::Duration;
 pub use fake_provider::{FakeProvider, FakeResponse, RecordedRequest};
 pub use nats::{PrivateNats, TestBus};
 pub use postgres::TestDatabase;
+pub use proxy::{Proxy, ProxyMode};
 
 /// NATS used by tests: `FOCO_TEST_NATS_URL`, else the local server.
 pub fn nats_url() -> String {

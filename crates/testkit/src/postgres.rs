@@ -43,6 +43,30 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// The server's address, from the URL.
+    pub fn server_addr(&self) -> std::net::SocketAddr {
+        let authority = authority(&self.url).replace("localhost", "127.0.0.1");
+        authority
+            .parse()
+            .unwrap_or_else(|_| panic!("the test database URL names no address: {}", self.url))
+    }
+
+    /// The database's URL with `addr` (a [`crate::Proxy`]) in place of the
+    /// server.
+    pub fn url_through(&self, addr: std::net::SocketAddr) -> String {
+        self.url
+            .replacen(&authority(&self.url), &addr.to_string(), 1)
+    }
+}
+
+/// `host:port` of a `postgres://user@host:port/db` URL.
+fn authority(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or_default();
+    authority.rsplit('@').next().unwrap_or_default().to_owned()
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let name = self.name.clone();
@@ -72,5 +96,19 @@ impl Drop for TestDatabase {
             });
         });
         let _ = handle.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::authority;
+
+    #[test]
+    fn reads_the_authority_of_a_database_url() {
+        assert_eq!(
+            authority("postgres://postgres@127.0.0.1:5432/foco_test_x"),
+            "127.0.0.1:5432"
+        );
+        assert_eq!(authority("postgres://user:secret@db:6432/app"), "db:6432");
     }
 }

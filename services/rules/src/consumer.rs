@@ -308,9 +308,18 @@ async fn process(message: jetstream::Message, state: &RulesState) {
         .ok();
     let outcome = match decoded {
         Ok(event) => {
-            handle_decoded(state, event, delivery)
-                .instrument(span.clone())
-                .await
+            let handled = handle_decoded(state, event, delivery).instrument(span.clone());
+            match tokio::time::timeout(state.event_deadline, handled).await {
+                Ok(outcome) => outcome,
+                // Its redelivery is on its way: whatever it stored is found again
+                // by its id, and its jobs are published again under theirs.
+                Err(_) => Outcome::Retry {
+                    reason: format!(
+                        "took longer than {:?} (Postgres or NATS not answering)",
+                        state.event_deadline
+                    ),
+                },
+            }
         }
         Err(outcome) => outcome,
     };

@@ -88,6 +88,10 @@ pub struct RulesState {
     pub writer: store::Writer,
     /// Deliveries after which a failing event is recorded as a dead end.
     pub max_deliveries: i64,
+    /// Longest one event may take: its consumer's ack_wait, after which
+    /// JetStream delivers it again anyway. Frees the slot of an event stuck on
+    /// something that stopped answering without failing.
+    pub event_deadline: Duration,
 }
 
 pub struct App {
@@ -203,6 +207,7 @@ impl App {
             metrics,
             pool: pool.clone(),
             max_deliveries: config.max_deliveries,
+            event_deadline: config.ack_wait,
         };
         let scheduler = Scheduler::new(
             pool,

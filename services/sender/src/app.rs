@@ -249,6 +249,7 @@ impl App {
             concurrency: config.concurrency,
             ack_wait: config.ack_wait,
             shutdown_grace: config.shutdown_grace,
+            job_deadline: config.job_deadline,
         };
         let consumed = consumer::run(handler, consumer, settings, metrics, shutdown.clone()).await;
         receipts_stop.cancel();

@@ -62,6 +62,11 @@ pub struct Config {
     /// wait). Writes that fail the same way every time (a NUL byte, a value over
     /// a Postgres limit) are recorded at once.
     pub max_deliveries: u32,
+    /// `FOCO_SENDER_JOB_DEADLINE` [5m]: longest one job may take, from pulling it
+    /// to its acknowledgement. A backstop for a dependency that stops answering
+    /// without failing (a silent Postgres connection: statement timeouts run on
+    /// the server and cannot fire then). Must exceed the claim lease.
+    pub job_deadline: Duration,
     /// `FOCO_SENDER_MAX_JOB_AGE`: a transiently failing job older than this is
     /// dead-lettered instead of retried again.
     pub max_job_age: Duration,
@@ -112,6 +117,7 @@ impl Default for Config {
             config_cache_ttl: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(25),
             max_deliveries: 50,
+            job_deadline: Duration::from_secs(300),
             max_job_age: Duration::from_secs(24 * 3600),
             claim_margin: Duration::from_secs(5),
             quiet_hours: Some(QuietHours::DEFAULT),
@@ -194,6 +200,7 @@ impl Config {
             config_cache_ttl: env::duration_or("FOCO_CONFIG_CACHE_TTL", defaults.config_cache_ttl)?,
             shutdown_grace: env::duration_or("FOCO_SHUTDOWN_GRACE", defaults.shutdown_grace)?,
             max_deliveries: env::parse_or("FOCO_SENDER_MAX_DELIVERIES", defaults.max_deliveries)?,
+            job_deadline: env::duration_or("FOCO_SENDER_JOB_DEADLINE", defaults.job_deadline)?,
             max_job_age: env::duration_or("FOCO_SENDER_MAX_JOB_AGE", defaults.max_job_age)?,
             claim_margin: env::duration_or("FOCO_SENDER_CLAIM_MARGIN", defaults.claim_margin)?,
             quiet_hours,
@@ -216,6 +223,16 @@ impl Config {
     /// Checks the relations between settings; `App::build` calls it too, so a
     /// hand-built `Config` gets the same checks.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.job_deadline <= self.claim_lease() * 2 {
+            return Err(ConfigError::new(
+                "FOCO_SENDER_JOB_DEADLINE",
+                &format!("{:?}", self.job_deadline),
+                format!(
+                    "must be more than twice the claim lease (FOCO_PROVIDER_TIMEOUT + FOCO_SENDER_CLAIM_MARGIN = {:?})",
+                    self.claim_lease()
+                ),
+            ));
+        }
         if self.concurrency == 0 {
             return Err(ConfigError::new(
                 "FOCO_SENDER_CONCURRENCY",

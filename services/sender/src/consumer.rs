@@ -27,6 +27,8 @@ pub struct LoopSettings {
     pub concurrency: usize,
     pub ack_wait: Duration,
     pub shutdown_grace: Duration,
+    /// Longest one job may take (see `Config::job_deadline`).
+    pub job_deadline: Duration,
 }
 
 pub async fn run<R>(
@@ -69,13 +71,7 @@ where
         };
         match next {
             Some(Ok(message)) => {
-                let job = process(
-                    handler.clone(),
-                    message,
-                    settings.ack_wait,
-                    metrics.clone(),
-                    permit,
-                );
+                let job = process(handler.clone(), message, settings, metrics.clone(), permit);
                 in_flight.spawn(job);
             }
             Some(Err(error)) => {
@@ -133,7 +129,7 @@ fn report_panic(finished: Result<(), tokio::task::JoinError>) {
 async fn process<R: RouteSource>(
     handler: Arc<Handler<R>>,
     message: Message,
-    ack_wait: Duration,
+    settings: LoopSettings,
     metrics: Metrics,
     permit: OwnedSemaphorePermit,
 ) {
@@ -168,7 +164,27 @@ async fn process<R: RouteSource>(
         // The handler's state is tens of kilobytes: boxed once here, rather than
         // moved along with the task.
         let work = Box::pin(handler.handle(&job, delivery));
-        let outcome = with_progress(work, &message, ack_wait).await;
+        let within = tokio::time::timeout(
+            settings.job_deadline,
+            with_progress(work, &message, settings.ack_wait),
+        );
+        let outcome = match within.await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                // Something it waits on stopped answering without failing (a
+                // Postgres connection that went silent): give the slot back. A
+                // claim it took stays `sending` until its lease ends, and the
+                // redelivery then settles it as after a crash.
+                tracing::error!(
+                    deadline = ?settings.job_deadline,
+                    "sms job took longer than its deadline; abandoned for a later delivery"
+                );
+                metrics.job("deadline");
+                Outcome::Deferred {
+                    delay: crate::retry::backoff(delivery.max(1)),
+                }
+            }
+        };
         if let Outcome::Poison { reason } = &outcome {
             tracing::warn!(stream_sequence, reason = %reason, "sms job cannot be handled; terminating it");
         }

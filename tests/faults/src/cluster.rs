@@ -5,7 +5,6 @@
 //! through control's API as `foco apply` would (orders sent at once, abandoned
 //! carts sent after a delay unless an order cancels them).
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -14,11 +13,10 @@ use foco_bench_pipeline::deployment::{ORDER_RULE_WHEN, Setup, configure, configu
 use foco_bench_pipeline::processes::{Services, free_port};
 use foco_bench_pipeline::sms::ORDER_TEMPLATE;
 use foco_proto::v1::UpsertRuleRequest;
-use foco_testkit::{PrivateNats, TestDatabase};
+use foco_testkit::{PrivateNats, Proxy, TestDatabase};
 use secrecy::SecretString;
 
 use crate::provider::FakeProvider;
-use crate::proxy::Proxy;
 
 const ADMIN_KEY: &str = "faults-admin-key-0123456789";
 /// base64 of 32 bytes.
@@ -70,16 +68,12 @@ impl Cluster {
         };
         let nats = PrivateNats::start().await;
         let database = TestDatabase::create().await;
-        let proxy = Proxy::start(postgres_addr(&database.url)?).await?;
+        let proxy = Proxy::start(database.server_addr()).await;
         let provider = FakeProvider::start().await?;
 
         let control_grpc = format!("127.0.0.1:{}", free_port()?);
         let ingress_http = format!("127.0.0.1:{}", free_port()?);
-        let through_proxy = database.url.replacen(
-            &postgres_authority(&database.url)?,
-            &proxy.addr().to_string(),
-            1,
-        );
+        let through_proxy = database.url_through(proxy.addr());
         let env = [
             ("DATABASE_URL", through_proxy),
             ("NATS_URL", nats.url()),
@@ -154,45 +148,5 @@ impl Cluster {
                 .fetch_one(&self.database.pool)
                 .await?;
         Ok(count)
-    }
-}
-
-/// `host:port` of a `postgres://user@host:port/db` URL.
-fn postgres_authority(url: &str) -> anyhow::Result<String> {
-    let rest = url
-        .split_once("://")
-        .map(|(_, rest)| rest)
-        .context("a database URL")?;
-    let authority = rest.split('/').next().unwrap_or_default();
-    let host_port = authority.rsplit('@').next().unwrap_or_default();
-    anyhow::ensure!(
-        host_port.contains(':'),
-        "the test database URL names no port: {url}"
-    );
-    Ok(host_port.to_owned())
-}
-
-fn postgres_addr(url: &str) -> anyhow::Result<SocketAddr> {
-    let authority = postgres_authority(url)?.replace("localhost", "127.0.0.1");
-    authority
-        .parse()
-        .with_context(|| format!("{authority} is not an address"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_the_authority_of_a_database_url() {
-        assert_eq!(
-            postgres_authority("postgres://postgres@127.0.0.1:5432/foco_test_x").unwrap(),
-            "127.0.0.1:5432"
-        );
-        assert_eq!(
-            postgres_authority("postgres://user:secret@db:6432/app").unwrap(),
-            "db:6432"
-        );
-        assert!(postgres_authority("postgres://postgres@127.0.0.1/app").is_err());
     }
 }

@@ -12,5 +12,4 @@
 
 pub mod cluster;
 pub mod provider;
-pub mod proxy;
 pub mod suite;

@@ -15,7 +15,7 @@ use foco_bench_pipeline::sms::parse_sms;
 
 use crate::cluster::{Cluster, WEBHOOK_SECRET};
 use crate::provider::Behaviour;
-use crate::proxy::Mode;
+use foco_testkit::ProxyMode as Mode;
 
 /// A 429 in this suite says `Retry-After: 3`.
 const RETRY_AFTER_SECS: u64 = 3;

@@ -1,24 +1,24 @@
-//! A TCP proxy on loopback in front of PostgreSQL, so that the suite can take the
-//! database away from the services without stopping the machine's server:
+//! A TCP proxy on loopback in front of a server (PostgreSQL, typically), so that
+//! a test can take it away from the code under test without stopping the
+//! machine's server:
 //!
-//! - [`Mode::Pass`]: bytes flow both ways.
-//! - [`Mode::Refuse`]: every open connection is closed at once and new ones are
+//! - [`ProxyMode::Pass`]: bytes flow both ways.
+//! - [`ProxyMode::Refuse`]: every open connection is closed at once and new ones are
 //!   closed as soon as they are accepted: what clients see while a server is
 //!   stopped (their transactions are rolled back by the server, as on a restart).
-//! - [`Mode::Stall`]: connections stay open and nothing flows either way, new
+//! - [`ProxyMode::Stall`]: connections stay open and nothing flows either way, new
 //!   ones included: a server (or a network path) that stops answering without
 //!   closing anything. Back to `Pass`, the bytes flow again.
 
 use std::net::SocketAddr;
 
-use anyhow::Context as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub enum ProxyMode {
     Pass,
     Refuse,
     Stall,
@@ -26,36 +26,37 @@ pub enum Mode {
 
 pub struct Proxy {
     addr: SocketAddr,
-    mode: watch::Sender<Mode>,
+    mode: watch::Sender<ProxyMode>,
     accept: JoinHandle<()>,
 }
 
 impl Proxy {
-    pub async fn start(upstream: SocketAddr) -> anyhow::Result<Self> {
+    /// Listens on an OS-chosen loopback port, relaying to `upstream`.
+    pub async fn start(upstream: SocketAddr) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
-            .context("bind the proxy")?;
-        let addr = listener.local_addr()?;
-        let (mode, _) = watch::channel(Mode::Pass);
+            .expect("bind the proxy");
+        let addr = listener.local_addr().expect("the proxy's address");
+        let (mode, _) = watch::channel(ProxyMode::Pass);
         let modes = mode.clone();
         let accept = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let mode = modes.subscribe();
-                if *mode.borrow() == Mode::Refuse {
+                if *mode.borrow() == ProxyMode::Refuse {
                     drop(client);
                     continue;
                 }
                 tokio::spawn(relay(client, upstream, mode));
             }
         });
-        Ok(Self { addr, mode, accept })
+        Self { addr, mode, accept }
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    pub fn set(&self, mode: Mode) {
+    pub fn set(&self, mode: ProxyMode) {
         self.mode.send_replace(mode);
     }
 }
@@ -64,19 +65,19 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         self.accept.abort();
         // Closes every relayed connection.
-        self.mode.send_replace(Mode::Refuse);
+        self.mode.send_replace(ProxyMode::Refuse);
     }
 }
 
 /// Waits until bytes may flow; `false` once the connection must close.
-async fn may_flow(mode: &mut watch::Receiver<Mode>) -> bool {
-    match mode.wait_for(|mode| *mode != Mode::Stall).await {
-        Ok(mode) => *mode == Mode::Pass,
+async fn may_flow(mode: &mut watch::Receiver<ProxyMode>) -> bool {
+    match mode.wait_for(|mode| *mode != ProxyMode::Stall).await {
+        Ok(mode) => *mode == ProxyMode::Pass,
         Err(_) => false,
     }
 }
 
-async fn relay(client: TcpStream, upstream: SocketAddr, mut mode: watch::Receiver<Mode>) {
+async fn relay(client: TcpStream, upstream: SocketAddr, mut mode: watch::Receiver<ProxyMode>) {
     if !may_flow(&mut mode).await {
         return;
     }
@@ -99,7 +100,7 @@ async fn relay(client: TcpStream, upstream: SocketAddr, mut mode: watch::Receive
 async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
-    mut mode: watch::Receiver<Mode>,
+    mut mode: watch::Receiver<ProxyMode>,
 ) {
     let mut buffer = vec![0_u8; 16 * 1024];
     loop {
@@ -160,18 +161,18 @@ mod tests {
 
     #[tokio::test]
     async fn passes_stalls_and_refuses() {
-        let proxy = Proxy::start(echo_server().await).await.unwrap();
+        let proxy = Proxy::start(echo_server().await).await;
         let mut stream = TcpStream::connect(proxy.addr()).await.unwrap();
         let answer = round_trip(&mut stream, Duration::from_secs(5)).await;
         assert_eq!(answer.as_deref(), Some(&b"ping"[..]));
 
-        proxy.set(Mode::Stall);
+        proxy.set(ProxyMode::Stall);
         assert_eq!(
             round_trip(&mut stream, Duration::from_millis(300)).await,
             None,
             "nothing flows while stalled"
         );
-        proxy.set(Mode::Pass);
+        proxy.set(ProxyMode::Pass);
         let mut held = vec![0_u8; 4];
         tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut held))
             .await
@@ -179,7 +180,7 @@ mod tests {
             .unwrap();
         assert_eq!(&held, b"ping");
 
-        proxy.set(Mode::Refuse);
+        proxy.set(ProxyMode::Refuse);
         let mut rest = Vec::new();
         // Ends (at EOF or with a reset) rather than waiting for more bytes.
         let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest))
