@@ -56,9 +56,9 @@ pub enum Command {
     /// Accounts visible to the API key.
     #[command(subcommand)]
     Accounts(AccountsCommand),
-    /// API keys of an account.
+    /// API keys of an account: list, create, revoke.
     #[command(subcommand, name = "api-keys")]
-    ApiKeys(ApiKeysCommand),
+    ApiKeys(crate::api_keys::ApiKeysCommand),
     /// Render a source's rules against a sample payload: match, recipients, text, encoding, segments, send time.
     Preview(crate::preview::PreviewArgs),
     /// Delayed SMS jobs: list and cancel.
@@ -142,15 +142,4 @@ pub enum StatusArg {
 #[derive(Debug, Subcommand)]
 pub enum AccountsCommand {
     List(FormatArg),
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ApiKeysCommand {
-    /// Create an API key for the account; the key is shown once.
-    Create {
-        #[arg(long, default_value = "")]
-        description: String,
-        #[command(flatten)]
-        format: FormatArg,
-    },
 }

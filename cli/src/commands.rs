@@ -1,11 +1,11 @@
-//! The listing commands and API key creation.
+//! The listing commands: sources, rules, messages and accounts.
 
 use std::io::Write;
 
 use foco_control_client::ControlApi;
 use foco_proto::v1::{
-    CreateApiKeyRequest, ListAccountsRequest, ListMessagesRequest, ListRulesRequest,
-    ListSourcesRequest, MessageStatus, Priority, verification,
+    ListAccountsRequest, ListMessagesRequest, ListRulesRequest, ListSourcesRequest, MessageStatus,
+    Priority, verification,
 };
 use serde_json::json;
 
@@ -304,32 +304,6 @@ pub async fn list_accounts(
                 })
                 .collect();
             Ok(output::table(out, &["NAME", "COUNTRY", "TIMEZONE"], &rows)?)
-        }
-    }
-}
-
-pub async fn create_api_key(
-    api: &mut ControlApi,
-    account: &str,
-    description: &str,
-    format: OutputFormat,
-    out: &mut dyn Write,
-) -> Result<(), CliError> {
-    let created = api
-        .create_api_key(CreateApiKeyRequest {
-            account: account.to_owned(),
-            description: description.to_owned(),
-        })
-        .await
-        .map_err(|status| CliError::api(format!("create an API key for {account:?}"), status))?
-        .into_inner();
-    match format {
-        OutputFormat::Json => output::json(out, &json!({"id": created.id, "key": created.key})),
-        OutputFormat::Table => {
-            writeln!(out, "created API key {} for account {account}", created.id)?;
-            writeln!(out, "{}", created.key)?;
-            writeln!(out, "store it now: it is not shown again")?;
-            Ok(())
         }
     }
 }

@@ -152,6 +152,7 @@
 //! `warning: shop/owner-alert: body contains 'ó' which forces UCS-2 (70 characters
 //! per segment instead of 160); use encoding: gsm7 to transliterate`.
 
+pub mod api_keys;
 pub mod apply;
 pub mod args;
 pub mod commands;
@@ -172,9 +173,7 @@ pub use args::Cli;
 pub use error::CliError;
 
 use crate::apply::ApplyOptions;
-use crate::args::{
-    AccountsCommand, ApiKeysCommand, Command, MessagesCommand, RulesCommand, SourcesCommand,
-};
+use crate::args::{AccountsCommand, Command, MessagesCommand, RulesCommand, SourcesCommand};
 
 /// Runs one parsed command line, writing results to `out`.
 pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
@@ -217,12 +216,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Accounts(AccountsCommand::List(format)) => {
             commands::list_accounts(&mut api, format.output, out).await
         }
-        Command::ApiKeys(ApiKeysCommand::Create {
-            description,
-            format,
-        }) => {
-            commands::create_api_key(&mut api, &account()?, description, format.output, out).await
-        }
+        Command::ApiKeys(command) => api_keys::run(&mut api, &account()?, command, out).await,
         Command::Preview(args) => {
             let payload = preview::read_payload(&args.payload, &mut std::io::stdin().lock())?;
             let request = preview::preview_request(&account()?, args, payload);

@@ -5,13 +5,11 @@
 
 use std::collections::HashMap;
 
-use clap::Parser as _;
 use foco_cli::apply::{ApplyOptions, apply_file};
-use foco_cli::args::Cli;
 use foco_proto::v1::ListProviderRoutesRequest;
 use serde_json::Value;
 
-use crate::harness::{ADMIN_KEY, Control, ControlClients, INGRESS_URL, write_config};
+use crate::harness::{ADMIN_KEY, Control, ControlClients, INGRESS_URL, run_foco, write_config};
 
 const CONFIG: &str = r#"
 account: tienda-ale
@@ -75,20 +73,7 @@ async fn applied_control() -> Control {
 }
 
 async fn foco(control: &Control, args: &[&str]) -> Result<String, foco_cli::CliError> {
-    let mut line = vec![
-        "foco",
-        "--api-url",
-        &control.grpc_url,
-        "--api-key",
-        ADMIN_KEY,
-        "--account",
-        "tienda-ale",
-    ];
-    line.extend_from_slice(args);
-    let cli = Cli::try_parse_from(line).expect("arguments parse");
-    let mut out = Vec::new();
-    foco_cli::run(cli, &mut out).await?;
-    Ok(String::from_utf8(out).unwrap())
+    run_foco(control, ADMIN_KEY, args).await
 }
 
 #[tokio::test]

@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use clap::Parser as _;
+use foco_cli::args::Cli;
 use foco_control_client::ControlApi;
 
 pub use foco_harness::ADMIN_KEY;
@@ -20,6 +22,29 @@ impl ControlClients for Control {
     fn api(&self) -> ControlApi {
         self.admin()
     }
+}
+
+/// Runs `foco <args>` in process for the account `tienda-ale` with `key`, and
+/// returns what it printed.
+pub async fn run_foco(
+    control: &Control,
+    key: &str,
+    args: &[&str],
+) -> Result<String, foco_cli::CliError> {
+    let mut line = vec![
+        "foco",
+        "--api-url",
+        &control.grpc_url,
+        "--api-key",
+        key,
+        "--account",
+        "tienda-ale",
+    ];
+    line.extend_from_slice(args);
+    let cli = Cli::try_parse_from(line).expect("arguments parse");
+    let mut out = Vec::new();
+    foco_cli::run(cli, &mut out).await?;
+    Ok(String::from_utf8(out).unwrap())
 }
 
 pub const CONFIG: &str = r#"

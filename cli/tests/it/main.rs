@@ -1,5 +1,6 @@
 //! CLI tests against an in-process control App on the real Postgres and NATS.
 
+mod api_keys;
 mod apply;
 mod binary;
 mod delivery;

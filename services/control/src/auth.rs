@@ -1,6 +1,14 @@
 //! Who is calling: the bootstrap admin key (any account, and the lookups that
 //! return secrets) or an account key (its own account only).
+//!
+//! Account keys are looked up in Postgres on every call, with no cache, so a
+//! revoked or expired key is refused from its next call on, by every replica. A
+//! cache added here would have to drop an account's entries on its change notice
+//! (`ChangeKind::Account`, which key creation and revocation announce) and keep
+//! none for more than a few seconds, so that a lost notice delays revocation only
+//! that long.
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use subtle::ConstantTimeEq as _;
@@ -13,7 +21,13 @@ use crate::error::ApiError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Caller {
     Admin,
-    Account { account_id: Uuid },
+    Account {
+        account_id: Uuid,
+        key_id: Uuid,
+        /// When the calling key stops working; `None`: never. Keys it creates may
+        /// not outlive it.
+        expires_at: Option<DateTime<Utc>>,
+    },
 }
 
 impl Caller {
@@ -31,11 +45,21 @@ impl Caller {
         }
     }
 
+    /// The calling account key, for audit logs; `None` for the admin key.
+    pub fn key_id(self) -> Option<Uuid> {
+        match self {
+            Self::Admin => None,
+            Self::Account { key_id, .. } => Some(key_id),
+        }
+    }
+
     /// Whether the caller may act on `account_id`.
     pub fn may_access(self, account_id: Uuid) -> bool {
         match self {
             Self::Admin => true,
-            Self::Account { account_id: own } => own == account_id,
+            Self::Account {
+                account_id: own, ..
+            } => own == account_id,
         }
     }
 }
@@ -64,16 +88,52 @@ impl Authenticator {
         if bool::from(presented.ct_eq(&self.admin_key_hash)) {
             return Ok(Caller::Admin);
         }
-        let account_id: Option<Uuid> = sqlx::query_scalar(
-            "SELECT account_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+        let key: Option<StoredKey> = sqlx::query_as(
+            "SELECT id, account_id, expires_at, revoked_at FROM api_keys WHERE key_hash = $1",
         )
         .bind(presented.as_slice())
         .fetch_optional(&self.pool)
         .await?;
-        account_id
-            .map(|account_id| Caller::Account { account_id })
-            .ok_or(ApiError::Unauthenticated)
+        let key = key.ok_or(ApiError::Unauthenticated)?;
+        key.check_usable(Utc::now())?;
+        Ok(Caller::Account {
+            account_id: key.account_id,
+            key_id: key.id,
+            expires_at: key.expires_at,
+        })
     }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct StoredKey {
+    id: Uuid,
+    account_id: Uuid,
+    expires_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl StoredKey {
+    /// Only the holder of the key sees these messages, so saying why it was
+    /// refused tells a guesser nothing.
+    fn check_usable(&self, now: DateTime<Utc>) -> Result<(), ApiError> {
+        if let Some(revoked_at) = self.revoked_at {
+            return Err(ApiError::KeyRefused(format!(
+                "this API key was revoked at {}",
+                rfc3339(revoked_at)
+            )));
+        }
+        match self.expires_at {
+            Some(expires_at) if expires_at <= now => Err(ApiError::KeyRefused(format!(
+                "this API key expired at {}",
+                rfc3339(expires_at)
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+pub fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 fn bearer_key(metadata: &MetadataMap) -> Option<&str> {
@@ -85,7 +145,32 @@ fn bearer_key(metadata: &MetadataMap) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    use chrono::TimeDelta;
+
     use super::*;
+
+    fn stored(expires_at: Option<DateTime<Utc>>, revoked_at: Option<DateTime<Utc>>) -> StoredKey {
+        StoredKey {
+            id: Uuid::now_v7(),
+            account_id: Uuid::now_v7(),
+            expires_at,
+            revoked_at,
+        }
+    }
+
+    #[test]
+    fn revoked_and_expired_keys_are_refused_with_the_reason() {
+        let now = Utc::now();
+        let later = now + TimeDelta::hours(1);
+        assert!(stored(None, None).check_usable(now).is_ok());
+        assert!(stored(Some(later), None).check_usable(now).is_ok());
+        let expired = stored(Some(now), None).check_usable(now).unwrap_err();
+        assert!(matches!(&expired, ApiError::KeyRefused(message) if message.contains("expired")));
+        let revoked = stored(Some(later), Some(now))
+            .check_usable(now)
+            .unwrap_err();
+        assert!(matches!(&revoked, ApiError::KeyRefused(message) if message.contains("revoked")));
+    }
 
     fn metadata(value: &str) -> MetadataMap {
         let mut map = MetadataMap::new();

@@ -107,6 +107,14 @@ pub fn new_api_key() -> String {
     format!("foco_{}", random_url_safe())
 }
 
+/// The part of an API key that listings show: `foco_` and 6 random characters
+/// (36 of its 256 random bits), enough to tell keys apart, too few to matter.
+pub fn api_key_prefix(key: &str) -> &str {
+    key.get(..API_KEY_PREFIX_LEN).unwrap_or(key)
+}
+
+const API_KEY_PREFIX_LEN: usize = "foco_".len() + 6;
+
 #[cfg(test)]
 mod tests {
     use secrecy::SecretBox;
@@ -144,6 +152,7 @@ mod tests {
         assert!(token.starts_with("src_") && token.len() == 47, "{token}");
         let key = new_api_key();
         assert!(key.starts_with("foco_") && key.len() == 48, "{key}");
+        assert_eq!(api_key_prefix(&key), &key[..11]);
         assert!(
             key[5..]
                 .chars()

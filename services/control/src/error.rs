@@ -15,6 +15,9 @@ pub enum ApiError {
     InvalidArgument(String),
     #[error("missing or invalid API key (send `authorization: Bearer <key>`)")]
     Unauthenticated,
+    /// A known key that no longer works: revoked or expired.
+    #[error("{0}")]
+    KeyRefused(String),
     #[error("{0}")]
     PermissionDenied(String),
     #[error("{0}")]
@@ -59,7 +62,7 @@ impl ApiError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::InvalidArgument(_) => ErrorKind::InvalidArgument,
-            Self::Unauthenticated => ErrorKind::Unauthenticated,
+            Self::Unauthenticated | Self::KeyRefused(_) => ErrorKind::Unauthenticated,
             Self::PermissionDenied(_) => ErrorKind::PermissionDenied,
             Self::NotFound(_) => ErrorKind::NotFound,
             Self::AlreadyExists(_) => ErrorKind::AlreadyExists,

@@ -8,7 +8,8 @@
 //! messages the sender recorded, and answers the lookups the other services make
 //! (`ResolveSource`, `ResolveRoute`, admin key only). Source signing secrets and
 //! provider credentials are sealed with AES-256-GCM at rest; API keys are stored
-//! only as SHA-256 hashes. Every successful write is announced on NATS (core, not
+//! only as SHA-256 hashes (with a short prefix to tell them apart), may expire, and
+//! are checked on every call, so revocation is immediate. Every successful write is announced on NATS (core, not
 //! JetStream) so the other services drop their cached lookups.
 //!
 //! It must not send SMS, evaluate rules or touch the bus streams.

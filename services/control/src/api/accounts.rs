@@ -110,7 +110,7 @@ pub async fn upsert(
             .await?
         }
         // An account key may update its own account, never create another one.
-        Caller::Account { account_id } => sqlx::query_as::<_, AccountRow>(
+        Caller::Account { account_id, .. } => sqlx::query_as::<_, AccountRow>(
             "UPDATE accounts SET default_country = $3, timezone = $4, daily_sms_cap = $5, updated_at = now()
              WHERE id = $1 AND name = $2
              RETURNING id, name, default_country, timezone, daily_sms_cap, created_at",
@@ -152,7 +152,7 @@ pub async fn list(
         )
         .fetch_all(&state.pool)
         .await?,
-        Caller::Account { account_id } => {
+        Caller::Account { account_id, .. } => {
             load_by_id(&state, account_id).await?.into_iter().collect()
         }
     };

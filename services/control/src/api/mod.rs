@@ -117,6 +117,20 @@ impl ControlService for ControlApi {
         self.call("CreateApiKey", request, api_keys::create).await
     }
 
+    async fn list_api_keys(
+        &self,
+        request: Request<ListApiKeysRequest>,
+    ) -> Result<Response<ListApiKeysResponse>, Status> {
+        self.call("ListApiKeys", request, api_keys::list).await
+    }
+
+    async fn revoke_api_key(
+        &self,
+        request: Request<RevokeApiKeyRequest>,
+    ) -> Result<Response<ApiKey>, Status> {
+        self.call("RevokeApiKey", request, api_keys::revoke).await
+    }
+
     async fn upsert_source(
         &self,
         request: Request<UpsertSourceRequest>,

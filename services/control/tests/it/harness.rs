@@ -46,6 +46,7 @@ impl TestControl {
             .create_api_key(CreateApiKeyRequest {
                 account: account.to_owned(),
                 description: "test".to_owned(),
+                ..Default::default()
             })
             .await
             .expect("create api key")

@@ -1,6 +1,7 @@
 //! Integration tests of foco-control against the real Postgres and NATS on
 //! loopback; each test gets its own database and bus prefix.
 
+mod api_keys;
 mod auth;
 mod harness;
 mod health;
