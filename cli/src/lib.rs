@@ -45,6 +45,7 @@
 //!     # or secrets: [env:NEW_SECRET, env:OLD_SECRET]   # exactly these (at most 2), current first
 //!     rate_limit: 100/s               # optional, per ingress replica: 100/s, 6000/m, or
 //!                                     #   { per_second: 100, burst: 500 }; beyond it 429
+//!                                     #   (absent: the operator's default, 500/s)
 //!     enabled: true                   # optional; a disabled source answers 410
 //!     max_body_bytes: 262144          # optional (default 256 KiB; 413 beyond)
 //!     rules:

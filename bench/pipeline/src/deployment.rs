@@ -250,6 +250,9 @@ pub async fn configure_account(
             name: "shop".to_owned(),
             preset: "shopify".to_owned(),
             secret: setup.webhook_secret.to_owned(),
+            // A platform sending thousands a second sets its source's limit
+            // above ingress's default.
+            rate_limit_per_second: 1_000_000,
             ..Default::default()
         })
         .await

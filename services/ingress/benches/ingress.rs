@@ -187,6 +187,7 @@ async fn run(settings: Settings) {
             control_api_key: SecretString::from(ADMIN_KEY),
             config_cache_ttl: Duration::from_secs(300),
             max_body_bytes: 1024 * 1024,
+            default_source_rate: 0,
             publish_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(5),

@@ -31,6 +31,11 @@ pub struct Config {
     pub config_cache_ttl: Duration,
     /// Global cap on a body, whatever a source allows. `FOCO_INGRESS_MAX_BODY` [1048576]
     pub max_body_bytes: usize,
+    /// `FOCO_INGRESS_SOURCE_RATE_LIMIT` [500, 0 = none]: webhooks a second each
+    /// source may send to each replica when the source sets no limit of its own,
+    /// with bursts of twice that. A platform that sends more sets its source's
+    /// `rate_limit_per_second`.
+    pub default_source_rate: u32,
     /// How long to wait for JetStream's ack. `FOCO_PUBLISH_TIMEOUT` [5s]
     pub publish_timeout: Duration,
     /// Whole-request deadline, body upload included. `FOCO_INGRESS_REQUEST_TIMEOUT` [30s]
@@ -71,6 +76,7 @@ impl Config {
             control_api_key: SecretString::from(control_api_key),
             config_cache_ttl: env::duration_or("FOCO_CONFIG_CACHE_TTL", Duration::from_secs(30))?,
             max_body_bytes: env::parse_or("FOCO_INGRESS_MAX_BODY", 1024 * 1024)?,
+            default_source_rate: env::parse_or("FOCO_INGRESS_SOURCE_RATE_LIMIT", 500)?,
             publish_timeout: env::duration_or("FOCO_PUBLISH_TIMEOUT", Duration::from_secs(5))?,
             request_timeout: env::duration_or(
                 "FOCO_INGRESS_REQUEST_TIMEOUT",
@@ -126,6 +132,18 @@ impl Config {
         Ok(())
     }
 
+    /// The rate limit for a source (per second, burst): its own, or the
+    /// operator's default when it sets none.
+    pub fn rate_limit_for(&self, per_second: u32, burst: u32) -> (u32, u32) {
+        match per_second {
+            0 => (
+                self.default_source_rate,
+                self.default_source_rate.saturating_mul(2),
+            ),
+            own => (own, burst),
+        }
+    }
+
     /// The body limit for a source: its own (`0` = 256 KiB), never above the cap.
     pub fn body_limit_for(&self, source_max_body_bytes: u32) -> usize {
         let source_limit = match source_max_body_bytes {
@@ -151,6 +169,7 @@ mod tests {
             control_api_key: SecretString::from("key"),
             config_cache_ttl: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
+            default_source_rate: 500,
             publish_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),

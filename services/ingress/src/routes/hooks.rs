@@ -175,14 +175,12 @@ async fn handle(
         return Err(IngressError::SourceDisabled);
     }
     // Before the body is read: a flooding sender costs as little as possible.
+    let (per_second, burst) = state
+        .config
+        .rate_limit_for(source.rate_limit_per_second, source.rate_limit_burst);
     state
         .rate_limiter
-        .check(
-            &source.id,
-            source.rate_limit_per_second,
-            source.rate_limit_burst,
-            Instant::now(),
-        )
+        .check(&source.id, per_second, burst, Instant::now())
         .map_err(|retry_after_seconds| IngressError::RateLimited {
             retry_after_seconds,
         })?;

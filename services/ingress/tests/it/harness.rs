@@ -46,6 +46,8 @@ pub struct IngressOptions {
     pub max_body_bytes: usize,
     pub public_url: Option<String>,
     pub bus: foco_bus::StreamSettings,
+    /// Webhooks a second of a source that sets no limit (0: none).
+    pub default_source_rate: u32,
 }
 
 impl Default for IngressOptions {
@@ -55,6 +57,7 @@ impl Default for IngressOptions {
             max_body_bytes: 1024 * 1024,
             public_url: None,
             bus: foco_bus::StreamSettings::default(),
+            default_source_rate: 0,
         }
     }
 }
@@ -102,6 +105,7 @@ impl Harness {
             control_api_key: SecretString::from(ADMIN_KEY),
             config_cache_ttl: Duration::from_secs(30),
             max_body_bytes: options.max_body_bytes,
+            default_source_rate: options.default_source_rate,
             publish_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(5),

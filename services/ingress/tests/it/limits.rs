@@ -105,6 +105,58 @@ async fn a_full_backlog_is_refused_with_503_and_retry_after() {
     assert_eq!(harness.stored_events().await, accepted);
 }
 
+/// A source that sets no limit of its own gets the operator's default; one
+/// that sets a higher one gets that.
+#[tokio::test]
+async fn a_source_without_a_limit_gets_the_default() {
+    let mut harness = Harness::start_with(
+        foco_testkit::nats_url(),
+        IngressOptions {
+            default_source_rate: 1,
+            ..IngressOptions::default()
+        },
+    )
+    .await;
+    let plain = harness
+        .upsert_source(UpsertSourceRequest {
+            name: "plain".to_owned(),
+            preset: "none".to_owned(),
+            ..Default::default()
+        })
+        .await;
+    let busy = harness
+        .upsert_source(UpsertSourceRequest {
+            name: "busy".to_owned(),
+            preset: "none".to_owned(),
+            rate_limit_per_second: 1_000,
+            ..Default::default()
+        })
+        .await;
+    let post = |token: &str, n: u32| {
+        harness
+            .http
+            .post(harness.hook_url(token))
+            .header("content-type", "application/json")
+            .body(format!("{{\"n\":{n}}}"))
+            .send()
+    };
+    // The default burst is two seconds' worth: two pass, then one is refused
+    // within a few requests (a slow machine may refill a token in between).
+    let mut refused = None;
+    for n in 0..6 {
+        let response = post(&plain.token, n).await.unwrap();
+        if response.status() != 202 {
+            refused = Some(response);
+            break;
+        }
+    }
+    let answer = problem(refused.expect("the default limit refused a request")).await;
+    assert_problem(&answer, 429, "rate-limited");
+    for n in 0..10 {
+        assert_eq!(post(&busy.token, n).await.unwrap().status(), 202);
+    }
+}
+
 #[tokio::test]
 async fn a_json_source_reads_bodies_sent_as_text() {
     let mut harness = Harness::start().await;
