@@ -199,7 +199,8 @@ impl RouteLimits {
         leases.entry(key.clone()).or_default().clone()
     }
 
-    fn paused_for(&self, key: &Arc<str>) -> Option<Duration> {
+    /// How much longer route `key` is paused after a 429, if it is.
+    pub fn paused_for(&self, key: &Arc<str>) -> Option<Duration> {
         let pauses = self
             .pauses
             .read()

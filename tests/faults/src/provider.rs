@@ -114,6 +114,13 @@ impl FakeProvider {
             .count()
     }
 
+    /// Forgets the calls and 429s seen so far: each phase checks its own.
+    pub fn forget_calls(&self) {
+        let mut recorded = self.lock();
+        recorded.calls_us.clear();
+        recorded.throttles.clear();
+    }
+
     pub fn throttles_given(&self) -> usize {
         self.lock().throttles.len()
     }

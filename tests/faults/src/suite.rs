@@ -195,6 +195,7 @@ async fn run_phase(
         secret: WEBHOOK_SECRET.to_owned(),
         plan,
     };
+    cluster.provider.forget_calls();
     let generator = tokio::spawn(load::generate(spec));
     tokio::time::sleep(inject_at).await;
     let mut row = Row {

@@ -97,6 +97,12 @@ impl<R: RouteSource> Handler<R> {
                     }
                 }
             }
+            // A 429 that another job met after this one took its token pauses
+            // this call too: nothing reaches the provider before its Retry-After.
+            if let Some(left) = self.limits.paused_for(&info.key) {
+                shortfall = merge_wait(shortfall, left);
+                continue;
+            }
             calls += 1;
             let started = Instant::now();
             let answer = scrubbed(info, provider.send(&outbound).await);
