@@ -2,8 +2,9 @@
 //! them publishes anything.
 
 use foco_proto::v1::UpsertSourceRequest;
+use foco_testkit::PrivateNats;
 
-use crate::accept::{SW_SECRET, now, standard_webhooks};
+use crate::accept::{SW_SECRET, no_verification, now, standard_webhooks};
 use crate::harness::{Harness, IngressOptions, assert_problem, problem};
 
 #[tokio::test]
@@ -214,6 +215,43 @@ async fn the_global_cap_wins_over_a_larger_source_limit() {
     .await;
     assert_problem(&answer, 413, "payload-too-large");
     assert_eq!(harness.stored_events().await, 0);
+}
+
+/// A body the source allows but the NATS server's `max_payload` does not can never
+/// be stored: it is 413, not a 503 its sender would retry for ever.
+#[tokio::test]
+async fn bodies_over_the_bus_max_payload_are_413_not_503() {
+    const MAX_PAYLOAD: usize = 8 * 1024;
+    let nats = PrivateNats::start_with_max_payload(MAX_PAYLOAD).await;
+    let mut harness = Harness::start_with(nats.url(), IngressOptions::default()).await;
+    let source = harness.source("large", no_verification(), "").await;
+    let post = |body_len: usize| {
+        let padding = "x".repeat(body_len - r#"{"pad":""}"#.len());
+        harness
+            .http
+            .post(harness.hook_url(&source.token))
+            .header("content-type", "application/json")
+            .body(format!(r#"{{"pad":"{padding}"}}"#))
+            .send()
+    };
+
+    // Over max_payload itself: refused before it is read.
+    let answer = problem(post(MAX_PAYLOAD + 1000).await.unwrap()).await;
+    assert_problem(&answer, 413, "payload-too-large");
+    let detail = answer.body["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains(&format!("{MAX_PAYLOAD} bytes")), "{detail}");
+
+    // Under it, but not once the envelope's ids and headers are added.
+    let answer = problem(post(MAX_PAYLOAD - 50).await.unwrap()).await;
+    assert_problem(&answer, 413, "payload-too-large");
+    let detail = answer.body["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains("body and headers"), "{detail}");
+    assert_eq!(answer.retry_after, None);
+    assert_eq!(harness.stored_events().await, 0);
+
+    // With room to spare, the bus takes it.
+    assert_eq!(post(MAX_PAYLOAD / 2).await.unwrap().status(), 202);
+    assert_eq!(harness.stored_events().await, 1);
 }
 
 #[tokio::test]
