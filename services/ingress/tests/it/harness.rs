@@ -130,17 +130,21 @@ impl Harness {
             control_shutdown,
             _database: database,
         };
+        harness.create_account(ACCOUNT).await;
         harness
-            .api
+    }
+
+    /// Creates an account (the test account is created at start).
+    pub async fn create_account(&mut self, name: &str) {
+        self.api
             .upsert_account(UpsertAccountRequest {
-                name: ACCOUNT.to_owned(),
+                name: name.to_owned(),
                 default_country: "MX".to_owned(),
                 timezone: "America/Mexico_City".to_owned(),
                 ..Default::default()
             })
             .await
             .expect("create account");
-        harness
     }
 
     /// Creates or updates a source of the test account.
