@@ -44,10 +44,6 @@ use crate::woocommerce_ping::is_woocommerce_ping;
 
 pub const WEBHOOK_ROUTE: &str = "/v1/hooks/{source_token}";
 
-/// Tokens are short; a longer one cannot exist, so it is refused without a lookup
-/// (and without filling the cache with junk keys).
-const MAX_TOKEN_LEN: usize = 200;
-
 /// The event is stored on FOCO_EVENTS.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AcceptedBody {
@@ -155,7 +151,9 @@ async fn handle(
     request: Request,
     received_at: SystemTime,
 ) -> Result<Outcome, IngressError> {
-    if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+    // A token not of the form control makes cannot exist: refused without a
+    // lookup, so made-up tokens neither fill the cache nor reach control.
+    if !foco_control_client::is_well_formed_source_token(token) {
         return Err(IngressError::UnknownSource);
     }
     let resolved = state

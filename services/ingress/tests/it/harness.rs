@@ -182,6 +182,12 @@ impl Harness {
         format!("http://{}{path}", self.admin_addr)
     }
 
+    /// The Prometheus text ingress serves on `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = self.http.get(self.admin_url("/metrics")).send().await;
+        response.unwrap().text().await.unwrap()
+    }
+
     /// Messages stored in this test's events stream.
     pub async fn stored_events(&self) -> u64 {
         let stream = self
