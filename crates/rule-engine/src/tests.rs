@@ -221,6 +221,40 @@ fn condition_errors_never_quote_the_payload() {
     );
 }
 
+/// Templates fail without quoting what they could not read either: an amount, a
+/// time or an offset taken from the payload.
+#[test]
+fn template_errors_never_quote_the_payload() {
+    const SECRET: &str = "sk_live_51HqRecognisableSecretValue";
+    let payload = serde_json::json!({"token": SECRET, "huge": 99_999_999_999_999_999_i64});
+    let payload = serde_json::to_vec(&payload).unwrap();
+    let to = ["+525512345678"];
+    let mut send_at = rule("send-at", "", &to, "x");
+    send_at.send_at = "{{ event.token }}".into();
+    let rules = vec![
+        rule("money", "", &to, "{{ event.token | money('MXN') }}"),
+        rule("date", "", &to, "{{ event.token | date }}"),
+        rule("date-number", "", &to, "{{ event.huge | date }}"),
+        rule(
+            "shift",
+            "",
+            &to,
+            "{{ '2026-01-01T00:00:00Z' | shift(event.token) }}",
+        ),
+        send_at,
+    ];
+    let count = rules.len();
+    let plan = Engine::new()
+        .plan(&event("orders/create", &payload), &source(rules), 0)
+        .unwrap();
+    assert_eq!(plan.failures.len(), count, "{:?}", plan.failures);
+    for failure in &plan.failures {
+        let text = failure.error.to_string();
+        assert!(!text.contains("sk_live"), "{}: {text}", failure.rule_name);
+        assert!(!text.contains("99999"), "{}: {text}", failure.rule_name);
+    }
+}
+
 #[test]
 fn rules_that_do_not_compile_are_reported() {
     let broken = rule("broken", "event_type ==", &["+525512345678"], "x");
