@@ -64,7 +64,7 @@
 //!   - name: payments
 //!     preset: stripe
 //!     secret: env:STRIPE_WEBHOOK_SECRET
-//!     tolerance: 10m                  # timestamped presets only (default 5m)
+//!     tolerance: 10m                  # timestamped presets only (default 5m, at most 24h)
 //!   - name: crm
 //!     preset: generic                 # any other HMAC signer
 //!     secret: env:CRM_SECRET
@@ -80,7 +80,7 @@
 //!     verify: { scheme: hmac-sha256, header: X-Shopify-Hmac-Sha256, encoding: base64 }
 //!     # instead of a preset: { scheme: none } (the default), { scheme: standard-webhooks }
 //!     # hmac-sha256 also takes `prefix` (stripped before decoding, e.g. "sha256=");
-//!     # standard-webhooks takes `tolerance_seconds` (default 300)
+//!     # standard-webhooks takes `tolerance_seconds` (default 300, at most 86400)
 //!     secret: env:LEGACY_WEBHOOK_SECRET
 //!     event_type: header:X-Shopify-Topic   # or body:<path.to.field>; overrides a preset's
 //!     event_id: header:X-Shopify-Event-Id  # the sender's id, for deduplication;

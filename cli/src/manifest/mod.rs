@@ -84,7 +84,8 @@ pub struct SourceSpec {
     /// Excludes `secret`.
     #[serde(default)]
     pub secrets: Option<Vec<String>>,
-    /// Timestamp tolerance of a timestamped preset, e.g. `10m` (default 5m).
+    /// Timestamp tolerance of a timestamped preset, e.g. `10m` (default 5m, at
+    /// most 24h: control refuses more).
     #[serde(default)]
     pub tolerance: Option<String>,
     /// How bodies without a usable Content-Type are read: `json` or `form`.

@@ -47,6 +47,42 @@ pub fn job_id(event_id: &str, rule_id: &str, recipient: &str) -> String {
     )
 }
 
+/// `Nats-Msg-Id` of a provider's delivery report on FOCO_RECEIPTS: a provider
+/// retrying its callback is stored once (one id per account, message, part and
+/// the provider's own status word, so each step of a message is kept), and two
+/// accounts whose providers report the same message id are two reports.
+pub fn receipt_msg_id(
+    account_id: &str,
+    provider: &str,
+    provider_message_id: &str,
+    part_index: u32,
+    status: &str,
+) -> String {
+    prefixed_digest(
+        "rct_",
+        &[
+            account_id.as_bytes(),
+            provider.as_bytes(),
+            provider_message_id.as_bytes(),
+            &part_index.to_be_bytes(),
+            status.as_bytes(),
+        ],
+    )
+}
+
+/// `Nats-Msg-Id` of an inbound SMS on FOCO_RECEIPTS: one per account, provider
+/// and the provider's message id.
+pub fn inbound_msg_id(account_id: &str, provider: &str, provider_message_id: &str) -> String {
+    prefixed_digest(
+        "inb_",
+        &[
+            account_id.as_bytes(),
+            provider.as_bytes(),
+            provider_message_id.as_bytes(),
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,6 +105,23 @@ mod tests {
         assert_eq!(job_id("e", "r", "+1").len(), 4 + 32);
     }
 
+    #[test]
+    fn receipt_and_inbound_ids_are_scoped_by_account() {
+        let receipt =
+            |account, part, status| receipt_msg_id(account, "twilio", "SM1", part, status);
+        assert_eq!(receipt("a1", 0, "delivered"), receipt("a1", 0, "delivered"));
+        assert_ne!(receipt("a1", 0, "delivered"), receipt("a2", 0, "delivered"));
+        assert_ne!(receipt("a1", 0, "delivered"), receipt("a1", 1, "delivered"));
+        assert_ne!(receipt("a1", 0, "delivered"), receipt("a1", 0, "sent"));
+        assert_ne!(
+            inbound_msg_id("a1", "twilio", "SM1"),
+            inbound_msg_id("a2", "twilio", "SM1")
+        );
+        // A provider's id of any length or content gives a short header value.
+        let odd = receipt_msg_id("a1", "http", &"x\r\n".repeat(1000), 0, "sent");
+        assert_eq!(odd.len(), 4 + 32);
+    }
+
     /// Ids are stored and compared across releases (a redelivery days later must
     /// map to the same event), so their bytes are pinned.
     #[test]
@@ -80,6 +133,14 @@ mod tests {
         assert_eq!(
             job_id("evt_x", "rule_1", "+525512345678"),
             "job_9a39cac4e820eb49c1c9185605d490f0"
+        );
+        assert_eq!(
+            receipt_msg_id("acc_1", "twilio", "SM1", 0, "delivered"),
+            "rct_c2852a91e8c7df05a1573903d282d55c"
+        );
+        assert_eq!(
+            inbound_msg_id("acc_1", "twilio", "SM2"),
+            "inb_3d9de450a2af639d512ce8b6a247e4b9"
         );
     }
 }

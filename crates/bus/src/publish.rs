@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use async_nats::HeaderMap;
+use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::{self, message::PublishMessage};
 use bytes::Bytes;
 
@@ -27,6 +28,10 @@ pub enum PublishError {
     /// refused until the backlog shrinks.
     #[error("the stream is full")]
     StreamFull,
+    /// The message with its headers is larger than the server's `max_payload`:
+    /// sending it again cannot succeed.
+    #[error("the message is larger than the server's max_payload of {max_payload} bytes")]
+    TooLarge { max_payload: usize },
     #[error("JetStream refused the publish")]
     Refused(#[source] async_nats::jetstream::context::PublishError),
 }
@@ -69,10 +74,16 @@ pub async fn publish_durable(
     crate::trace::inject_current(&mut headers);
     let publish = PublishMessage::build().payload(payload).headers(headers);
     let attempt = async {
-        let ack_future = jetstream
-            .send_publish(subject, publish)
-            .await
-            .map_err(refused)?;
+        let ack_future =
+            jetstream
+                .send_publish(subject, publish)
+                .await
+                .map_err(|error| match error.kind() {
+                    PublishErrorKind::MaxPayloadExceeded => PublishError::TooLarge {
+                        max_payload: client.max_payload(),
+                    },
+                    _ => refused(error),
+                })?;
         ack_future.await.map_err(refused)
     };
     let ack = tokio::time::timeout(ack_timeout, attempt)

@@ -5,6 +5,8 @@
 //!
 //! It holds no configuration of its own: control is the only source of truth.
 
+mod source_token;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +21,10 @@ use tokio_util::sync::CancellationToken;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
+
+pub use source_token::{
+    SOURCE_TOKEN_PREFIX, SOURCE_TOKEN_RANDOM_CHARS, is_well_formed_source_token,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlClientError {

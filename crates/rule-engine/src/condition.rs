@@ -42,6 +42,9 @@ pub const MAX_ITERATED_LIST: usize = 256;
 /// Deepest nesting of parentheses, brackets and braces.
 pub const MAX_CONDITION_DEPTH: usize = 24;
 
+/// Conditions fail in terms of what the rule says and the types of the values it
+/// met, never the values: the text reaches logs and the event's report, and a
+/// payload holds customers' data and, at times, credentials.
 #[derive(Debug, thiserror::Error)]
 pub enum ConditionError {
     #[error("{0}")]
@@ -50,12 +53,14 @@ pub enum ConditionError {
         "the payload has a list of {0} elements; a condition that iterates sees at most {MAX_ITERATED_LIST}"
     )]
     ListTooLong(usize),
-    #[error("condition returned {0}, not a bool")]
+    #[error("condition returned a {0}, not a bool")]
     NotBool(String),
 }
 
 pub struct Condition {
     program: cel::Program,
+    /// The expression as written: what an error may quote.
+    source: String,
     /// Whether it runs a comprehension (its cost grows with the payload's lists).
     iterates: bool,
 }
@@ -186,6 +191,7 @@ impl Condition {
         }
         Ok(Self {
             program,
+            source: source.to_owned(),
             iterates: nesting > 0,
         })
     }
@@ -196,9 +202,64 @@ impl Condition {
         }
         match self.program.execute(&inputs.cel_context) {
             Ok(cel::Value::Bool(matched)) => Ok(matched),
-            Ok(other) => Err(ConditionError::NotBool(format!("{other:?}"))),
-            Err(error) => Err(ConditionError::Execution(error.to_string())),
+            Ok(other) => Err(ConditionError::NotBool(other.type_of().to_string())),
+            Err(error) => Err(ConditionError::Execution(execution_error_text(
+                &error,
+                &self.source,
+            ))),
         }
+    }
+}
+
+/// CEL's own messages print the values involved (`Unsupported binary operator
+/// '+': String("..."), Int(1)`); these name the operator, function or key of the
+/// condition and the types instead. A missing key is named only when the
+/// condition spells it: a key computed from the payload is payload.
+fn execution_error_text(error: &cel::ExecutionError, condition: &str) -> String {
+    use cel::ExecutionError as Cel;
+    match error {
+        Cel::InvalidArgumentCount { .. }
+        | Cel::UnexpectedType { .. }
+        | Cel::NoSuchOverload(_)
+        | Cel::UndeclaredReference(_)
+        | Cel::MissingArgumentOrTarget => error.to_string(),
+        Cel::NoSuchKey(key) if condition.contains(key.as_str()) => format!("no such key: {key}"),
+        Cel::NoSuchKey(_) => "no such key (computed from the payload)".to_owned(),
+        Cel::UnsupportedTargetType { target } => {
+            format!("invalid argument type: {}", target.type_of())
+        }
+        Cel::NotSupportedAsMethod { method, target } => {
+            format!(
+                "method '{method}' is not supported on type {}",
+                target.type_of()
+            )
+        }
+        Cel::UnsupportedKeyType(key) => format!("type {} cannot be a map key", key.type_of()),
+        Cel::ValuesNotComparable(left, right) => format!(
+            "types {} and {} cannot be compared",
+            left.type_of(),
+            right.type_of()
+        ),
+        Cel::UnsupportedBinaryOperator(operator, left, right) => format!(
+            "operator '{operator}' does not apply to types {} and {}",
+            left.type_of(),
+            right.type_of()
+        ),
+        Cel::UnsupportedIndex(index, target) => {
+            format!(
+                "type {} cannot index type {}",
+                index.type_of(),
+                target.type_of()
+            )
+        }
+        Cel::FunctionError { function, .. } => format!("function '{function}' failed"),
+        Cel::DivisionByZero(_) => "division by zero".to_owned(),
+        Cel::RemainderByZero(_) => "remainder by zero".to_owned(),
+        Cel::Overflow(operator, ..) => format!("overflow in '{operator}'"),
+        Cel::IndexOutOfBounds(_) => "list index out of bounds".to_owned(),
+        Cel::DuplicateKey(key) => format!("a key of type {} is repeated in a map", key.type_of()),
+        // Internal errors and kinds this CEL no longer produces.
+        _ => "the condition could not be evaluated".to_owned(),
     }
 }
 

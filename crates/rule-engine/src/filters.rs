@@ -72,7 +72,7 @@ fn parse_decimal(value: &Value) -> Result<(bool, String, String), Error> {
         && integer.bytes().all(|b| b.is_ascii_digit())
         && fraction.bytes().all(|b| b.is_ascii_digit());
     if !valid {
-        return Err(invalid(format!("money cannot read {text:?} as an amount")));
+        return Err(invalid("money cannot read the value as an amount"));
     }
     Ok((negative, integer.to_owned(), fraction.to_owned()))
 }
@@ -231,7 +231,7 @@ fn parse_instant(value: &Value, zone: chrono_tz::Tz) -> Result<DateTime<Utc>, Er
             } else {
                 Utc.timestamp_opt(number, 0).single()
             };
-            instant.ok_or_else(|| invalid(format!("date cannot read {number}")))
+            instant.ok_or_else(|| invalid("date cannot read the number as a time"))
         }
         ValueKind::String => {
             let text = value.as_str().unwrap_or_default();
@@ -304,9 +304,9 @@ fn shift(state: &State, value: Value, offset: String) -> Result<String, Error> {
         None => (false, text.strip_prefix('+').unwrap_or(text)),
     };
     let duration = humantime::parse_duration(magnitude.trim())
-        .map_err(|error| invalid(format!("shift cannot read {text:?}: {error}")))?;
-    let duration = chrono::Duration::from_std(duration)
-        .map_err(|_| invalid(format!("shift {text:?} is too large")))?;
+        .map_err(|_| invalid("shift cannot read its offset (e.g. \"-1h\", \"30m\")"))?;
+    let duration =
+        chrono::Duration::from_std(duration).map_err(|_| invalid("shift's offset is too large"))?;
     let moved = if negative {
         instant - duration
     } else {

@@ -161,6 +161,100 @@ fn a_failing_rule_is_reported_and_the_others_still_run() {
     );
 }
 
+/// What a condition fails with is logged and stored on the event: it names the
+/// condition's keys, operators and functions and the values' types, never a
+/// value from the payload.
+#[test]
+fn condition_errors_never_quote_the_payload() {
+    const SECRET: &str = "sk_live_51HqRecognisableSecretValue";
+    let payload = serde_json::json!({
+        "api_key": SECRET,
+        "lookup": {"other": 1},
+        "items": [1, 2],
+        "amount": 10,
+    });
+    let payload = serde_json::to_vec(&payload).unwrap();
+    let conditions = [
+        ("not-bool", "event.api_key"),
+        ("add", "event.api_key + 1"),
+        ("compare", "event.api_key < 1"),
+        ("computed-key", "event.lookup[event.api_key] == 1"),
+        ("index", "event.items[event.api_key] == 1"),
+        ("method", "event.api_key.size(1) == 1"),
+        ("convert", "int(event.api_key) > 0"),
+        (
+            "timestamp",
+            "timestamp(event.api_key) > timestamp('2020-01-01T00:00:00Z')",
+        ),
+        ("divide", "int(event.amount) / 0 == 1"),
+        ("missing", "event.lookup.nope == 1"),
+    ];
+    let rules = conditions
+        .iter()
+        .map(|(name, when)| rule(name, when, &["+525512345678"], "x"))
+        .collect();
+    let plan = Engine::new()
+        .plan(&event("orders/create", &payload), &source(rules), 0)
+        .unwrap();
+    assert_eq!(plan.failures.len(), conditions.len(), "{:?}", plan.failures);
+    for failure in &plan.failures {
+        let text = failure.error.to_string();
+        assert!(!text.contains(SECRET), "{}: {text}", failure.rule_name);
+        assert!(!text.contains("sk_live"), "{}: {text}", failure.rule_name);
+    }
+    let text_of = |name: &str| {
+        let failure = plan
+            .failures
+            .iter()
+            .find(|failure| failure.rule_name == name);
+        failure.unwrap().error.to_string()
+    };
+    assert!(
+        text_of("not-bool").contains("string"),
+        "{}",
+        text_of("not-bool")
+    );
+    assert!(
+        text_of("missing").contains("nope"),
+        "{}",
+        text_of("missing")
+    );
+}
+
+/// Templates fail without quoting what they could not read either: an amount, a
+/// time or an offset taken from the payload.
+#[test]
+fn template_errors_never_quote_the_payload() {
+    const SECRET: &str = "sk_live_51HqRecognisableSecretValue";
+    let payload = serde_json::json!({"token": SECRET, "huge": 99_999_999_999_999_999_i64});
+    let payload = serde_json::to_vec(&payload).unwrap();
+    let to = ["+525512345678"];
+    let mut send_at = rule("send-at", "", &to, "x");
+    send_at.send_at = "{{ event.token }}".into();
+    let rules = vec![
+        rule("money", "", &to, "{{ event.token | money('MXN') }}"),
+        rule("date", "", &to, "{{ event.token | date }}"),
+        rule("date-number", "", &to, "{{ event.huge | date }}"),
+        rule(
+            "shift",
+            "",
+            &to,
+            "{{ '2026-01-01T00:00:00Z' | shift(event.token) }}",
+        ),
+        send_at,
+    ];
+    let count = rules.len();
+    let plan = Engine::new()
+        .plan(&event("orders/create", &payload), &source(rules), 0)
+        .unwrap();
+    assert_eq!(plan.failures.len(), count, "{:?}", plan.failures);
+    for failure in &plan.failures {
+        let text = failure.error.to_string();
+        assert!(!text.contains("sk_live"), "{}: {text}", failure.rule_name);
+        assert!(!text.contains("99999"), "{}: {text}", failure.rule_name);
+    }
+}
+
 #[test]
 fn rules_that_do_not_compile_are_reported() {
     let broken = rule("broken", "event_type ==", &["+525512345678"], "x");

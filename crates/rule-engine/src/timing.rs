@@ -19,7 +19,8 @@ pub fn parse_delay(text: &str) -> Result<Duration, String> {
 }
 
 /// RFC 3339 (`2026-12-01T09:00:00-06:00`), or a local date and time
-/// (`2026-12-01 09:00`, `2026-12-01T09:00:00`) in `zone`.
+/// (`2026-12-01 09:00`, `2026-12-01T09:00:00`) in `zone`. The text comes from
+/// the payload, so the error does not quote it.
 pub fn parse_instant_in(text: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
     let text = text.trim();
     if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
@@ -41,12 +42,10 @@ pub fn parse_instant_in(text: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
                         .earliest()
                 })
                 .map(|local| local.with_timezone(&Utc))
-                .ok_or_else(|| format!("{text:?} does not exist in {zone}"));
+                .ok_or_else(|| format!("the local time does not exist in {zone}"));
         }
     }
-    Err(format!(
-        "{text:?} is not a time (RFC 3339 or \"YYYY-MM-DD HH:MM\")"
-    ))
+    Err("not a time (RFC 3339 or \"YYYY-MM-DD HH:MM\")".to_owned())
 }
 
 #[cfg(test)]

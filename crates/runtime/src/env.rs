@@ -56,3 +56,66 @@ pub fn duration_or(name: &str, default: Duration) -> Result<Duration, ConfigErro
             .map_err(|error| ConfigError::new(name, &value, error)),
     }
 }
+
+/// A connection URL as it may be shown in logs and `Debug` output: user
+/// information (`user:password@`, or a NATS token) and the query (libpq takes
+/// `?password=`) become `[redacted]`. A comma-separated list of URLs (NATS
+/// takes one) is redacted URL by URL; text that is not a URL is hidden whole.
+pub fn redacted_url(url: &str) -> String {
+    url.split(',')
+        .map(redacted_single_url)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn redacted_single_url(url: &str) -> String {
+    const HIDDEN: &str = "[redacted]";
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return HIDDEN.to_owned();
+    };
+    let (before_query, query) = match rest.split_once('?') {
+        Some((before_query, _)) => (before_query, Some(HIDDEN)),
+        None => (rest, None),
+    };
+    // Up to the last '@', even past a '/': a password written without
+    // percent-encoding may hold either.
+    let host_and_path = match before_query.rsplit_once('@') {
+        Some((_, host_and_path)) => format!("{HIDDEN}@{host_and_path}"),
+        None => before_query.to_owned(),
+    };
+    let mut shown = format!("{scheme}://{host_and_path}");
+    if let Some(query) = query {
+        shown.push('?');
+        shown.push_str(query);
+    }
+    shown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_credentials_and_query_but_keep_host_and_path() {
+        let cases = [
+            (
+                "postgres://foco:hunter2@db.internal:5432/foco",
+                "postgres://[redacted]@db.internal:5432/foco",
+            ),
+            (
+                "postgres://db/foco?sslmode=require&password=hunter2",
+                "postgres://db/foco?[redacted]",
+            ),
+            (
+                "nats://s3cr3t-token@nats-0:4222,nats://u:hunter2@nats-1:4222",
+                "nats://[redacted]@nats-0:4222,nats://[redacted]@nats-1:4222",
+            ),
+            ("postgres://a:b@c@db/foco", "postgres://[redacted]@db/foco"),
+            ("http://127.0.0.1:50051", "http://127.0.0.1:50051"),
+            ("host=db password=hunter2", "[redacted]"),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(redacted_url(url), shown, "{url}");
+        }
+    }
+}

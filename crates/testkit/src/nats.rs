@@ -69,12 +69,24 @@ impl Drop for TestBus {
 pub struct PrivateNats {
     pub port: u16,
     store: tempfile::TempDir,
+    /// The server's configuration file, for settings that have no flag.
+    config_file: Option<PathBuf>,
     child: Option<Child>,
 }
 
 impl PrivateNats {
     /// Starts a server and waits until it accepts connections.
     pub async fn start() -> Self {
+        Self::start_configured(None).await
+    }
+
+    /// Starts a server that refuses messages over `max_payload` bytes (the
+    /// default is 1 MiB; nats-server has no flag for it, only a setting).
+    pub async fn start_with_max_payload(max_payload: usize) -> Self {
+        Self::start_configured(Some(format!("max_payload: {max_payload}\n"))).await
+    }
+
+    async fn start_configured(config: Option<String>) -> Self {
         // The port has to outlive the process, so it is chosen here; the listener
         // is released just before the server binds it.
         let port = TcpListener::bind("127.0.0.1:0")
@@ -82,9 +94,15 @@ impl PrivateNats {
             .expect("reserve a port")
             .port();
         let store = tempfile::tempdir().expect("temporary JetStream store");
+        let config_file = config.map(|config| {
+            let path = store.path().join("nats-server.conf");
+            std::fs::write(&path, config).expect("write the nats-server configuration");
+            path
+        });
         let mut nats = Self {
             port,
             store,
+            config_file,
             child: None,
         };
         nats.restart().await;
@@ -110,7 +128,11 @@ impl PrivateNats {
         let binary = std::env::var("FOCO_NATS_SERVER")
             .map(PathBuf::from)
             .unwrap_or_else(|_| PathBuf::from("nats-server"));
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        if let Some(config_file) = &self.config_file {
+            command.arg("-c").arg(config_file);
+        }
+        let child = command
             .args([
                 "-a",
                 "127.0.0.1",

@@ -31,13 +31,14 @@ pub struct Config {
     pub encryption_key: EncryptionKey,
 }
 
+/// URLs may hold passwords or tokens; the keys are secrets already.
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("grpc_listen", &self.grpc_listen)
             .field("admin_listen", &self.admin_listen)
-            .field("database_url", &"[redacted]")
-            .field("nats_url", &self.nats_url)
+            .field("database_url", &env::redacted_url(&self.database_url))
+            .field("nats_url", &env::redacted_url(&self.nats_url))
             .field("bus_prefix", &self.bus_prefix)
             .finish_non_exhaustive()
     }
@@ -143,6 +144,24 @@ mod tests {
             !error.contains("not base64!!"),
             "the key is never echoed: {error}"
         );
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let config = Config {
+            grpc_listen: ([127, 0, 0, 1], 50051).into(),
+            admin_listen: ([127, 0, 0, 1], 9091).into(),
+            database_url: "postgres://foco:hunter2@db/foco".to_owned(),
+            nats_url: "nats://nats-token-value@nats:4222".to_owned(),
+            bus_prefix: String::new(),
+            admin_api_key: SecretString::from("admin-key-value-0123"),
+            encryption_key: SecretBox::new(Box::new([7u8; 32])),
+        };
+        let shown = format!("{config:?}");
+        for secret in ["hunter2", "nats-token-value", "admin-key-value"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("db/foco"), "{shown}");
     }
 
     #[test]

@@ -97,9 +97,14 @@ fn random_url_safe() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// A webhook token: `src_` + 43 URL-safe characters.
+/// A webhook token, of the form `foco_control_client::is_well_formed_source_token`
+/// checks: `src_` + 43 URL-safe characters.
 pub fn new_source_token() -> String {
-    format!("src_{}", random_url_safe())
+    format!(
+        "{}{}",
+        foco_control_client::SOURCE_TOKEN_PREFIX,
+        random_url_safe()
+    )
 }
 
 /// An account API key: `foco_` + 43 URL-safe characters.
@@ -150,6 +155,12 @@ mod tests {
     fn tokens_have_their_prefix_and_length() {
         let token = new_source_token();
         assert!(token.starts_with("src_") && token.len() == 47, "{token}");
+        for token in std::iter::repeat_with(new_source_token).take(100) {
+            assert!(
+                foco_control_client::is_well_formed_source_token(&token),
+                "{token}"
+            );
+        }
         let key = new_api_key();
         assert!(key.starts_with("foco_") && key.len() == 48, "{key}");
         assert_eq!(api_key_prefix(&key), &key[..11]);

@@ -45,7 +45,7 @@ impl App {
             .connect(config.nats_url.as_str())
             .await
             .map_err(|source| AppError::Nats {
-                url: config.nats_url.clone(),
+                url: foco_runtime::env::redacted_url(&config.nats_url),
                 source,
             })?;
         let jetstream = async_nats::jetstream::new(nats.clone());

@@ -10,7 +10,7 @@ use secrecy::SecretString;
 /// Default per-source body limit when a source sets none (`max_body_bytes = 0`).
 pub const DEFAULT_SOURCE_MAX_BODY: usize = 256 * 1024;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     /// Webhook listener. `FOCO_INGRESS_LISTEN` [0.0.0.0:8080]
     pub http_listen: SocketAddr,
@@ -47,6 +47,24 @@ pub struct Config {
     /// called, so behind a proxy it must be set. `FOCO_PUBLIC_URL` [unset: rebuilt
     /// from `X-Forwarded-Proto`/`X-Forwarded-Host`, else `Host`]
     pub public_url: Option<String>,
+}
+
+/// URLs may hold passwords or tokens; the API key is a secret already.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Config")
+            .field("http_listen", &self.http_listen)
+            .field("admin_listen", &self.admin_listen)
+            .field("nats_url", &env::redacted_url(&self.nats_url))
+            .field("bus_prefix", &self.bus_prefix)
+            .field("control_url", &env::redacted_url(&self.control_url))
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("publish_timeout", &self.publish_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Config {
@@ -175,6 +193,18 @@ mod tests {
             shutdown_grace: Duration::from_secs(30),
             public_url: None,
         }
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let mut config = config();
+        config.nats_url = "nats://foco:hunter2@nats:4222".to_owned();
+        config.control_api_key = SecretString::from("control-key-value");
+        let shown = format!("{config:?}");
+        for secret in ["hunter2", "control-key-value"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("nats:4222"), "{shown}");
     }
 
     #[test]

@@ -28,6 +28,10 @@ pub enum IngressError {
     IncompleteSource,
     #[error("the body is larger than {limit} bytes")]
     BodyTooLarge { limit: usize },
+    /// The body fits the source's limit, but the event (body and headers) is
+    /// larger than the NATS server's `max_payload`.
+    #[error("the event is larger than the bus's max_payload of {max_payload} bytes")]
+    EventTooLarge { max_payload: usize },
     #[error("unsupported content type")]
     UnsupportedMediaType,
     #[error("the body could not be read")]
@@ -59,7 +63,7 @@ impl IngressError {
             Self::SourceDisabled => ErrorKind::Gone,
             Self::ControlUnavailable(_) | Self::PublishFailed(_) => ErrorKind::Unavailable,
             Self::IncompleteSource => ErrorKind::Internal,
-            Self::BodyTooLarge { .. } => ErrorKind::PayloadTooLarge,
+            Self::BodyTooLarge { .. } | Self::EventTooLarge { .. } => ErrorKind::PayloadTooLarge,
             Self::UnsupportedMediaType => ErrorKind::UnsupportedMediaType,
             Self::UnreadableBody(_) | Self::InvalidJson(_) | Self::InvalidForm(_) => {
                 ErrorKind::InvalidArgument
@@ -79,7 +83,7 @@ impl IngressError {
             Self::SourceDisabled => "source_disabled",
             Self::ControlUnavailable(_) => "control_unavailable",
             Self::IncompleteSource => "internal",
-            Self::BodyTooLarge { .. } => "body_too_large",
+            Self::BodyTooLarge { .. } | Self::EventTooLarge { .. } => "body_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::UnreadableBody(_) => "unreadable_body",
             Self::InvalidJson(_) | Self::InvalidForm(_) => "invalid_body",
@@ -101,7 +105,7 @@ impl IngressError {
             Self::PublishFailed(PublishError::StreamFull) => "Backlog full",
             Self::ControlUnavailable(_) | Self::PublishFailed(_) => "Temporarily unavailable",
             Self::IncompleteSource => "Internal error",
-            Self::BodyTooLarge { .. } => "Body too large",
+            Self::BodyTooLarge { .. } | Self::EventTooLarge { .. } => "Body too large",
             Self::UnsupportedMediaType => "Unsupported content type",
             Self::UnreadableBody(_) | Self::InvalidJson(_) | Self::InvalidForm(_) => "Invalid body",
             Self::Signature(_) => "Invalid signature",
@@ -129,6 +133,9 @@ impl IngressError {
             Self::BodyTooLarge { limit } => {
                 format!("the body is larger than the limit of {limit} bytes")
             }
+            Self::EventTooLarge { max_payload } => format!(
+                "the body and headers together are larger than the limit of {max_payload} bytes"
+            ),
             Self::UnsupportedMediaType => {
                 "send application/json or application/x-www-form-urlencoded".to_owned()
             }
@@ -236,6 +243,10 @@ mod tests {
             (IngressError::SourceDisabled, StatusCode::GONE),
             (
                 IngressError::BodyTooLarge { limit: 1 },
+                StatusCode::PAYLOAD_TOO_LARGE,
+            ),
+            (
+                IngressError::EventTooLarge { max_payload: 1 },
                 StatusCode::PAYLOAD_TOO_LARGE,
             ),
             (

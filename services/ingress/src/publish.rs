@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use axum::http::{HeaderMap, HeaderName, header};
 use bytes::Bytes;
-use foco_bus::Published;
+use foco_bus::{PublishError, Published};
 use prost::encoding::{self, WireType};
 
 use crate::error::IngressError;
@@ -160,7 +160,8 @@ pub async fn publish_event(
 }
 
 /// Publishes `payload` on `subject` with `Nats-Msg-Id` = `message_id` and waits
-/// for JetStream's ack; refused at once while disconnected.
+/// for JetStream's ack; refused at once while disconnected, and as too large
+/// (413, not 503) when it exceeds the server's `max_payload`.
 pub async fn publish(
     state: &AppState,
     subject: String,
@@ -177,10 +178,21 @@ pub async fn publish(
         state.config.publish_timeout,
     )
     .await;
-    state
-        .metrics
-        .observe_publish(started.elapsed(), result.is_ok());
-    result.map_err(IngressError::PublishFailed)
+    match result {
+        Ok(published) => {
+            state.metrics.observe_publish(started.elapsed(), true);
+            Ok(published)
+        }
+        // Refused by the client before anything was sent: the sender's request is
+        // too large, and retrying it would be refused the same way.
+        Err(PublishError::TooLarge { max_payload }) => {
+            Err(IngressError::EventTooLarge { max_payload })
+        }
+        Err(error) => {
+            state.metrics.observe_publish(started.elapsed(), false);
+            Err(IngressError::PublishFailed(error))
+        }
+    }
 }
 
 #[cfg(test)]

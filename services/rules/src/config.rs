@@ -4,7 +4,7 @@ use std::time::Duration;
 use foco_runtime::env::{self, ConfigError};
 use secrecy::SecretString;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     pub nats_url: String,
     pub database_url: String,
@@ -41,6 +41,25 @@ pub struct Config {
     pub scheduler_max_hold: Duration,
     /// How often the consumer's lag is read from JetStream for the metrics.
     pub lag_interval: Duration,
+}
+
+/// URLs may hold passwords or tokens; the API key is a secret already.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Config")
+            .field("nats_url", &env::redacted_url(&self.nats_url))
+            .field("database_url", &env::redacted_url(&self.database_url))
+            .field("bus_prefix", &self.bus_prefix)
+            .field("control_url", &env::redacted_url(&self.control_url))
+            .field("admin_listen", &self.admin_listen)
+            .field("concurrency", &self.concurrency)
+            .field("store_writers", &self.store_writers)
+            .field("store_batch", &self.store_batch)
+            .field("ack_wait", &self.ack_wait)
+            .field("max_deliveries", &self.max_deliveries)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Config {
@@ -100,5 +119,42 @@ impl Config {
             )?,
             lag_interval: env::duration_or("FOCO_LAG_INTERVAL", Duration::from_secs(5))?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let config = Config {
+            nats_url: "nats://nats-token-value@nats:4222".to_owned(),
+            database_url: "postgres://foco:hunter2@db/foco".to_owned(),
+            bus_prefix: String::new(),
+            bus: foco_bus::StreamSettings::default(),
+            control_url: "http://control:50051".to_owned(),
+            control_api_key: SecretString::from("control-key-value"),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 9093)),
+            config_cache_ttl: Duration::from_secs(30),
+            concurrency: 1,
+            store_writers: 1,
+            store_batch: 1,
+            limits: foco_rule_engine::Limits::default(),
+            ack_wait: Duration::from_secs(30),
+            max_deliveries: 20,
+            publish_timeout: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(20),
+            scheduler_tick: Duration::from_millis(250),
+            scheduler_batch: 200,
+            scheduler_max_per_second: 2000,
+            scheduler_max_hold: Duration::from_secs(30),
+            lag_interval: Duration::from_secs(5),
+        };
+        let shown = format!("{config:?}");
+        for secret in ["hunter2", "nats-token-value", "control-key-value"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("db/foco"), "{shown}");
     }
 }

@@ -125,7 +125,7 @@ impl App {
             .connect(&config.nats_url)
             .await
             .map_err(|source| RulesError::Nats {
-                url: config.nats_url.clone(),
+                url: foco_runtime::env::redacted_url(&config.nats_url),
                 source,
             })?;
         let jetstream = async_nats::jetstream::new(nats.clone());

@@ -130,15 +130,15 @@ impl Default for Config {
     }
 }
 
-/// The database URL may hold a password; the API key is a secret already.
+/// URLs may hold passwords or tokens; the API key is a secret already.
 impl std::fmt::Debug for Config {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
             .debug_struct("Config")
-            .field("nats_url", &self.nats_url)
+            .field("nats_url", &env::redacted_url(&self.nats_url))
             .field("bus_prefix", &self.bus_prefix)
-            .field("database_url", &"[redacted]")
-            .field("control_url", &self.control_url)
+            .field("database_url", &env::redacted_url(&self.database_url))
+            .field("control_url", &env::redacted_url(&self.control_url))
             .field("admin_listen", &self.admin_listen)
             .field("concurrency", &self.concurrency)
             .field("max_ack_pending", &self.max_ack_pending)
@@ -329,10 +329,13 @@ mod tests {
     fn debug_output_hides_secrets() {
         let mut config = sample();
         config.database_url = "postgres://foco:hunter2@db/foco".to_owned();
+        config.nats_url = "nats://nats-token-value@nats:4222".to_owned();
         config.control_api_key = SecretString::from("control-key-value");
         let shown = format!("{config:?}");
-        assert!(!shown.contains("hunter2"), "{shown}");
-        assert!(!shown.contains("control-key-value"), "{shown}");
+        for secret in ["hunter2", "nats-token-value", "control-key-value"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("db/foco"), "{shown}");
     }
 
     #[test]

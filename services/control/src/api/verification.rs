@@ -69,18 +69,23 @@ pub fn source_settings(request: &UpsertSourceRequest) -> Result<SourceSettings, 
         (Some(preset), false) => preset.verification(&preset_name)?,
         (None, false) => StoredVerification::None,
     };
-    if request.timestamp_tolerance_seconds > 0 {
-        if request.timestamp_tolerance_seconds > MAX_TOLERANCE_SECONDS {
-            return Err(ApiError::invalid(format!(
-                "timestamp_tolerance_seconds may be at most {MAX_TOLERANCE_SECONDS}"
-            )));
-        }
-        if !verification.set_tolerance(request.timestamp_tolerance_seconds) {
-            return Err(ApiError::invalid(format!(
-                "timestamp_tolerance_seconds applies only to timestamped schemes; {} has no timestamp",
-                verification.scheme_name()
-            )));
-        }
+    if request.timestamp_tolerance_seconds > 0
+        && !verification.set_tolerance(request.timestamp_tolerance_seconds)
+    {
+        return Err(ApiError::invalid(format!(
+            "timestamp_tolerance_seconds applies only to timestamped schemes; {} has no timestamp",
+            verification.scheme_name()
+        )));
+    }
+    // Whichever field set it: the preset's `timestamp_tolerance_seconds` or the
+    // explicit scheme's own `tolerance_seconds`.
+    if let Some(tolerance) = verification.tolerance_seconds()
+        && tolerance > MAX_TOLERANCE_SECONDS
+    {
+        return Err(ApiError::invalid(format!(
+            "a timestamp tolerance of {tolerance} seconds is too long for {}; it may be at most {MAX_TOLERANCE_SECONDS} seconds (a day)",
+            verification.scheme_name()
+        )));
     }
     let pick = |given: &str, default: Option<&'static str>| {
         let given = given.trim();
@@ -160,7 +165,9 @@ fn tolerance_or_default(tolerance_seconds: u32) -> u32 {
 mod tests {
     use super::*;
     use foco_proto::v1::verification::Scheme;
-    use foco_proto::v1::{GenericHmac, HmacSha256, SignatureEncoding, Verification};
+    use foco_proto::v1::{
+        GenericHmac, HmacSha256, SignatureEncoding, StandardWebhooks, StripeSignature, Verification,
+    };
 
     fn request(preset: &str) -> UpsertSourceRequest {
         UpsertSourceRequest {
@@ -265,6 +272,61 @@ mod tests {
             settings.verification.to_json(),
             serde_json::json!({"scheme": "stripe", "tolerance_seconds": 600})
         );
+    }
+
+    #[test]
+    fn no_tolerance_may_exceed_a_day_whichever_field_sets_it() {
+        let explicit = |scheme: Scheme| {
+            let mut request = request("");
+            request.verification = Some(Verification {
+                scheme: Some(scheme),
+            });
+            request
+        };
+        let generic = |tolerance_seconds| {
+            Scheme::GenericHmac(GenericHmac {
+                header: "X-Sig".to_owned(),
+                encoding: SignatureEncoding::Hex as i32,
+                timestamp_header: "X-Time".to_owned(),
+                signed_content: "{timestamp}.{body}".to_owned(),
+                tolerance_seconds,
+                ..Default::default()
+            })
+        };
+        let too_long = [
+            explicit(Scheme::Stripe(StripeSignature {
+                tolerance_seconds: MAX_TOLERANCE_SECONDS + 1,
+            })),
+            explicit(Scheme::StandardWebhooks(StandardWebhooks {
+                tolerance_seconds: u32::MAX,
+            })),
+            explicit(generic(MAX_TOLERANCE_SECONDS + 1)),
+            UpsertSourceRequest {
+                timestamp_tolerance_seconds: MAX_TOLERANCE_SECONDS + 1,
+                ..request("stripe")
+            },
+        ];
+        for request in too_long {
+            let error = source_settings(&request).unwrap_err().to_string();
+            assert!(error.contains("at most 86400 seconds"), "{error}");
+        }
+        let a_day = [
+            explicit(Scheme::Stripe(StripeSignature {
+                tolerance_seconds: MAX_TOLERANCE_SECONDS,
+            })),
+            explicit(generic(MAX_TOLERANCE_SECONDS)),
+            UpsertSourceRequest {
+                timestamp_tolerance_seconds: MAX_TOLERANCE_SECONDS,
+                ..request("hubspot")
+            },
+        ];
+        for request in a_day {
+            let settings = source_settings(&request).unwrap();
+            assert_eq!(
+                settings.verification.tolerance_seconds(),
+                Some(MAX_TOLERANCE_SECONDS)
+            );
+        }
     }
 
     #[test]

@@ -3,7 +3,8 @@
 
 use foco_proto::v1::verification::Scheme;
 use foco_proto::v1::{
-    GenericHmac, ResolveSourceRequest, SignatureEncoding, UpsertSourceRequest, Verification,
+    GenericHmac, ResolveSourceRequest, SignatureEncoding, StripeSignature, UpsertSourceRequest,
+    Verification,
 };
 use tonic::Code;
 
@@ -134,6 +135,21 @@ async fn bad_preset_settings_are_refused() {
     let mut tolerance = preset_request("s", "shopify", "x");
     tolerance.timestamp_tolerance_seconds = 60;
     assert_eq!(refused(tolerance).await.code(), Code::InvalidArgument);
+
+    // A week-long window would make replays easy: a day is the most.
+    let mut week = preset_request("s", "stripe", "x");
+    week.verification = Some(Verification {
+        scheme: Some(Scheme::Stripe(StripeSignature {
+            tolerance_seconds: 7 * 86_400,
+        })),
+    });
+    let status = refused(week).await;
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().contains("at most 86400 seconds"),
+        "{}",
+        status.message()
+    );
 
     let mut burst = preset_request("s", "shopify", "x");
     burst.rate_limit_burst = 10;

@@ -155,14 +155,23 @@ mod tests {
         assert_eq!(delivered.provider_message_id, "MESSAGE-ID-123-xyz");
         assert_eq!(delivered.job_id, "MESSAGE-ID-123-xyz");
         assert_eq!(delivered.error_code, "");
-        assert_eq!(id, "infobip:MESSAGE-ID-123-xyz:0:delivered");
+        assert_eq!(
+            id,
+            foco_bus::receipt_msg_id("acct", "infobip", "MESSAGE-ID-123-xyz", 0, "delivered")
+        );
         let (undelivered, id) = receipt(&reports[1]);
         assert_eq!(undelivered.status, ReceiptStatus::Undelivered as i32);
         assert_eq!(undelivered.error_code, "EC_ABSENT_SUBSCRIBER");
         assert_eq!(undelivered.error_message, "Absent Subscriber");
         assert_eq!(
             id,
-            "infobip:12db39c3-7822-4e72-a3ec-c87442c0ffc5:0:undeliverable"
+            foco_bus::receipt_msg_id(
+                "acct",
+                "infobip",
+                "12db39c3-7822-4e72-a3ec-c87442c0ffc5",
+                0,
+                "undeliverable"
+            )
         );
     }
 
@@ -230,7 +239,10 @@ mod tests {
         assert_eq!(inbound.body, "QKZKYBFD Some message text");
         assert_eq!(inbound.route, "eu");
         assert_eq!(inbound.received_at_ms, 9);
-        assert_eq!(message_id, "infobip:817790313235066447");
+        assert_eq!(
+            *message_id,
+            foco_bus::inbound_msg_id("acct", "infobip", "817790313235066447")
+        );
         let no_sender = serde_json::json!({"results": [{"messageId": "m", "text": "STOP"}]});
         assert!(infobip_inbound("a", "", &no_sender, 0).is_err());
     }

@@ -4,10 +4,11 @@
 //! per provider, each a set of pure functions of the verified fields; verifying
 //! and publishing are the routes' job.
 //!
-//! Message ids follow delivery.proto, so a provider retrying a callback is
-//! deduplicated by JetStream: `<provider>:<message id>:<part>:<status>` for
-//! receipts (the provider's own status word, so each step of a message is stored
-//! once) and `<provider>:<message id>` for inbound messages. Providers that
+//! Message ids are `foco_bus::receipt_msg_id` and `foco_bus::inbound_msg_id`,
+//! so a provider retrying a callback is deduplicated by JetStream: one id per
+//! account, provider, message id, part and status word for receipts (the
+//! provider's own status word, so each step of a message is stored once) and
+//! per account, provider and message id for inbound messages. Providers that
 //! report each part of a long message under its own id (Vonage) need no part
 //! index: it is 0, as for providers that report a message once.
 
@@ -35,12 +36,14 @@ pub enum StatusCallback {
 }
 
 impl StatusCallback {
-    /// A provider's report about one message, published under
-    /// `<provider>:<message id>:0:<status>` (part 0: see above).
+    /// A provider's report about one message (part 0: see above).
     fn receipt(receipt: DeliveryReceipt, status: &str) -> Self {
-        let message_id = format!(
-            "{}:{}:0:{status}",
-            receipt.provider, receipt.provider_message_id
+        let message_id = foco_bus::receipt_msg_id(
+            &receipt.account_id,
+            &receipt.provider,
+            &receipt.provider_message_id,
+            0,
+            status,
         );
         Self::Receipt {
             receipt,
@@ -57,9 +60,12 @@ pub struct InboundCallback {
 }
 
 impl InboundCallback {
-    /// Published under `<provider>:<message id>`.
     fn new(inbound: InboundSms) -> Self {
-        let message_id = format!("{}:{}", inbound.provider, inbound.provider_message_id);
+        let message_id = foco_bus::inbound_msg_id(
+            &inbound.account_id,
+            &inbound.provider,
+            &inbound.provider_message_id,
+        );
         Self {
             inbound,
             message_id,

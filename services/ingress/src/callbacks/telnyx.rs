@@ -162,7 +162,13 @@ mod tests {
         );
         assert_eq!(
             message_id,
-            "telnyx:40385f64-5717-4562-b3fc-2c963f66afa6:0:delivered"
+            foco_bus::receipt_msg_id(
+                "acct",
+                "telnyx",
+                "40385f64-5717-4562-b3fc-2c963f66afa6",
+                0,
+                "delivered"
+            )
         );
     }
 
@@ -220,7 +226,10 @@ mod tests {
         assert_eq!(inbound.body, "Hello, World!");
         assert_eq!(inbound.route, "us");
         assert_eq!(inbound.received_at_ms, 7);
-        assert_eq!(message_id, "telnyx:7ee4241c-f127-47e5-9c34-3aac291f8058");
+        assert_eq!(
+            message_id,
+            foco_bus::inbound_msg_id("acct", "telnyx", "7ee4241c-f127-47e5-9c34-3aac291f8058")
+        );
     }
 
     #[test]

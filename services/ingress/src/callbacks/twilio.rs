@@ -99,7 +99,13 @@ mod tests {
         assert_eq!(receipt.account_id, "acct");
         assert_eq!(
             message_id,
-            "twilio:SM1f0e8ae6ade43cb3c0ce4525424e404f:0:delivered"
+            foco_bus::receipt_msg_id(
+                "acct",
+                "twilio",
+                "SM1f0e8ae6ade43cb3c0ce4525424e404f",
+                0,
+                "delivered"
+            )
         );
     }
 
@@ -133,7 +139,10 @@ mod tests {
         assert_eq!(inbound.body, "Ahoy!");
         assert_eq!(inbound.route, "primary");
         assert_eq!(inbound.received_at_ms, 42);
-        assert_eq!(message_id, "twilio:SMcea2a3bd6f50296f8fab60f377db03eb");
+        assert_eq!(
+            message_id,
+            foco_bus::inbound_msg_id("acct", "twilio", "SMcea2a3bd6f50296f8fab60f377db03eb")
+        );
         assert!(twilio_inbound("a", "", &serde_json::json!({"Body": "STOP"}), 0).is_err());
     }
 }

@@ -99,7 +99,10 @@ mod tests {
         assert_eq!(receipt.provider_message_id, "0A0000001234567B");
         assert_eq!(receipt.job_id, "job_632ab8f835a57e3cc741a1fdee125517");
         assert_eq!(receipt.error_code, "");
-        assert_eq!(message_id, "vonage:0A0000001234567B:0:delivered");
+        assert_eq!(
+            message_id,
+            foco_bus::receipt_msg_id("acct", "vonage", "0A0000001234567B", 0, "delivered")
+        );
     }
 
     #[test]
@@ -153,7 +156,10 @@ mod tests {
         assert_eq!(inbound.route, "mx");
         assert_eq!(inbound.provider, "vonage");
         assert_eq!(inbound.received_at_ms, 42);
-        assert_eq!(message_id, "vonage:0A0000000123ABCD1");
+        assert_eq!(
+            message_id,
+            foco_bus::inbound_msg_id("acct", "vonage", "0A0000000123ABCD1")
+        );
         assert!(vonage_inbound("a", "", &serde_json::json!({"text": "STOP"}), 0).is_err());
     }
 }

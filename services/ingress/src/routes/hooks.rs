@@ -44,10 +44,6 @@ use crate::woocommerce_ping::is_woocommerce_ping;
 
 pub const WEBHOOK_ROUTE: &str = "/v1/hooks/{source_token}";
 
-/// Tokens are short; a longer one cannot exist, so it is refused without a lookup
-/// (and without filling the cache with junk keys).
-const MAX_TOKEN_LEN: usize = 200;
-
 /// The event is stored on FOCO_EVENTS.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AcceptedBody {
@@ -93,7 +89,7 @@ enum Outcome {
         (status = 401, description = "Missing, wrong or stale signature", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No source has this token", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 410, description = "The source is disabled: stop sending", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than the source allows", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than the source allows, or the event (body and headers) larger than the NATS server's max_payload", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Neither JSON nor form-encoded", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over the source's rate limit", body = crate::problem::Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds until a request is accepted again"))),
@@ -155,7 +151,9 @@ async fn handle(
     request: Request,
     received_at: SystemTime,
 ) -> Result<Outcome, IngressError> {
-    if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+    // A token not of the form control makes cannot exist: refused without a
+    // lookup, so made-up tokens neither fill the cache nor reach control.
+    if !foco_control_client::is_well_formed_source_token(token) {
         return Err(IngressError::UnknownSource);
     }
     let resolved = state
@@ -187,7 +185,12 @@ async fn handle(
 
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
-    let limit = state.config.body_limit_for(source.max_body_bytes);
+    // A body larger than the server's max_payload can never be stored: refused
+    // before it is read, as for any body over the limit.
+    let limit = state
+        .config
+        .body_limit_for(source.max_body_bytes)
+        .min(state.nats.max_payload());
     check_declared_length(headers, limit)?;
     let format = body_format(
         headers,

@@ -134,17 +134,21 @@ impl Harness {
             control_shutdown,
             _database: database,
         };
+        harness.create_account(ACCOUNT).await;
         harness
-            .api
+    }
+
+    /// Creates an account (the test account is created at start).
+    pub async fn create_account(&mut self, name: &str) {
+        self.api
             .upsert_account(UpsertAccountRequest {
-                name: ACCOUNT.to_owned(),
+                name: name.to_owned(),
                 default_country: "MX".to_owned(),
                 timezone: "America/Mexico_City".to_owned(),
                 ..Default::default()
             })
             .await
             .expect("create account");
-        harness
     }
 
     /// Creates or updates a source of the test account.
@@ -180,6 +184,12 @@ impl Harness {
 
     pub fn admin_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.admin_addr)
+    }
+
+    /// The Prometheus text ingress serves on `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = self.http.get(self.admin_url("/metrics")).send().await;
+        response.unwrap().text().await.unwrap()
     }
 
     /// Messages stored in this test's events stream.

@@ -2,9 +2,10 @@
 //! them publishes anything.
 
 use foco_proto::v1::UpsertSourceRequest;
+use foco_testkit::PrivateNats;
 
-use crate::accept::{SW_SECRET, now, standard_webhooks};
-use crate::harness::{Harness, IngressOptions, assert_problem, problem};
+use crate::accept::{SW_SECRET, no_verification, now, standard_webhooks};
+use crate::harness::{Harness, IngressOptions, ProblemAnswer, assert_problem, problem};
 
 #[tokio::test]
 async fn every_refusal_is_a_problem_and_nothing_is_published() {
@@ -165,14 +166,7 @@ async fn every_refusal_is_a_problem_and_nothing_is_published() {
         "no refused request was published"
     );
 
-    let metrics = http
-        .get(harness.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = harness.metrics().await;
     assert!(
         metrics.contains(
             r#"foco_ingress_webhooks_received_total{outcome="rejected",reason="bad_signature"} 3"#
@@ -216,32 +210,111 @@ async fn the_global_cap_wins_over_a_larger_source_limit() {
     assert_eq!(harness.stored_events().await, 0);
 }
 
+/// A body the source allows but the NATS server's `max_payload` does not can never
+/// be stored: it is 413, not a 503 its sender would retry for ever.
 #[tokio::test]
-async fn control_unreachable_is_503_with_retry_after() {
-    // Nothing listens on the discard port on loopback in this environment's tests.
+async fn bodies_over_the_bus_max_payload_are_413_not_503() {
+    const MAX_PAYLOAD: usize = 8 * 1024;
+    let nats = PrivateNats::start_with_max_payload(MAX_PAYLOAD).await;
+    let mut harness = Harness::start_with(nats.url(), IngressOptions::default()).await;
+    let source = harness.source("large", no_verification(), "").await;
+    let post = |body_len: usize| {
+        let padding = "x".repeat(body_len - r#"{"pad":""}"#.len());
+        harness
+            .http
+            .post(harness.hook_url(&source.token))
+            .header("content-type", "application/json")
+            .body(format!(r#"{{"pad":"{padding}"}}"#))
+            .send()
+    };
+
+    // Over max_payload itself: refused before it is read.
+    let answer = problem(post(MAX_PAYLOAD + 1000).await.unwrap()).await;
+    assert_problem(&answer, 413, "payload-too-large");
+    let detail = answer.body["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains(&format!("{MAX_PAYLOAD} bytes")), "{detail}");
+
+    // Under it, but not once the envelope's ids and headers are added.
+    let answer = problem(post(MAX_PAYLOAD - 50).await.unwrap()).await;
+    assert_problem(&answer, 413, "payload-too-large");
+    let detail = answer.body["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains("body and headers"), "{detail}");
+    assert_eq!(answer.retry_after, None);
+    assert_eq!(harness.stored_events().await, 0);
+
+    // With room to spare, the bus takes it.
+    assert_eq!(post(MAX_PAYLOAD / 2).await.unwrap().status(), 202);
+    assert_eq!(harness.stored_events().await, 1);
+}
+
+/// Ingress with a control address nothing listens on: every lookup fails, and
+/// the request is answered 503.
+async fn start_without_control() -> Harness {
     let unreachable = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead_url = format!("http://{}", unreachable.local_addr().unwrap());
     drop(unreachable);
-    let harness = Harness::start_with(
+    Harness::start_with(
         foco_testkit::nats_url(),
         IngressOptions {
             control_url: Some(dead_url),
             ..Default::default()
         },
     )
-    .await;
-    let answer = problem(
-        harness
-            .http
-            .post(harness.hook_url("any-token"))
-            .header("content-type", "application/json")
-            .body("{}")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    .await
+}
+
+async fn post_empty_json(harness: &Harness, token: &str) -> ProblemAnswer {
+    let response = harness
+        .http
+        .post(harness.hook_url(token))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    problem(response).await
+}
+
+/// A token of the form control issues, that no source has.
+const UNKNOWN_TOKEN: &str = "src_UGKRx5EgnQx9JbcuzB5w9Zq-7Jp6gMG1DneNyIUypmA";
+
+#[tokio::test]
+async fn control_unreachable_is_503_with_retry_after() {
+    let harness = start_without_control().await;
+    let answer = post_empty_json(&harness, UNKNOWN_TOKEN).await;
     assert_problem(&answer, 503, "unavailable");
     assert_eq!(answer.retry_after.as_deref(), Some("5"));
     assert_eq!(harness.stored_events().await, 0);
+}
+
+/// A token that control could not have issued is refused before any lookup:
+/// with control unreachable, a lookup would have answered 503, not 404.
+#[tokio::test]
+async fn malformed_tokens_are_404_without_a_lookup() {
+    let harness = start_without_control().await;
+    let too_long = format!("{UNKNOWN_TOKEN}A");
+    let malformed = [
+        "any-token",
+        "src_",
+        &UNKNOWN_TOKEN[..UNKNOWN_TOKEN.len() - 1],
+        &too_long,
+        "src_UGKRx5EgnQx9JbcuzB5w9Zq.7Jp6gMG1DneNyIUypmA",
+        "src_UGKRx5EgnQx9JbcuzB5w9Zq%2B7Jp6gMG1DneNyIUypm",
+        "key_UGKRx5EgnQx9JbcuzB5w9Zq-7Jp6gMG1DneNyIUypmA",
+    ];
+    for token in malformed {
+        let answer = post_empty_json(&harness, token).await;
+        assert_problem(&answer, 404, "not-found");
+        assert_eq!(answer.body["detail"], "no webhook source has this URL");
+    }
+    let metrics = harness.metrics().await;
+    let refused = format!(
+        r#"foco_ingress_webhooks_received_total{{outcome="rejected",reason="unknown_source"}} {}"#,
+        malformed.len()
+    );
+    assert!(metrics.contains(&refused), "{metrics}");
+    assert!(
+        !metrics.contains(r#"reason="control_unavailable""#),
+        "{metrics}"
+    );
 }

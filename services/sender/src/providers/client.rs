@@ -1,7 +1,7 @@
 //! The one HTTP client every provider adapter uses: rustls with the ring provider
 //! passed in explicitly (no process-wide default to install or race on), the
-//! platform's trust roots, no redirects, a whole-request timeout, and the SSRF
-//! resolver.
+//! platform's trust roots, no redirects, no proxy, a whole-request timeout, and
+//! the SSRF resolver.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,8 +38,69 @@ pub fn build_http_client(
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
         .dns_resolver(GuardedResolver::new(allow_private_hosts))
+        // Through a proxy from HTTP_PROXY, HTTPS_PROXY or ALL_PROXY, the proxy would
+        // resolve and connect to the provider's host, and the guard would only see
+        // the proxy's address. Providers are reached directly; egress restrictions
+        // belong to the network (see docs/operations.md).
+        .no_proxy()
         .user_agent(concat!("foco-sender/", env!("CARGO_PKG_VERSION")))
         .pool_idle_timeout(Duration::from_secs(60))
         .build()
         .map_err(ClientBuildError::Http)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::ErrorKind;
+    use std::net::TcpListener;
+    use std::process::Command;
+
+    use super::*;
+    use crate::providers::guard::is_blocked;
+
+    /// Run on its own, and by `proxy_variables_do_not_route_around_the_guard` in
+    /// a process whose environment names a proxy.
+    #[tokio::test]
+    async fn a_provider_url_resolving_to_loopback_is_refused() {
+        let client = build_http_client(Duration::from_secs(2), false).unwrap();
+        let error = client
+            .get("http://localhost:9/")
+            .send()
+            .await
+            .expect_err("the guard refuses loopback");
+        assert!(is_blocked(&error), "refused by the guard, not by {error:?}");
+    }
+
+    /// The environment is the process's, so the proxy variables are set for a
+    /// child process running the test above, never in this one.
+    #[test]
+    fn proxy_variables_do_not_route_around_the_guard() {
+        let proxy = TcpListener::bind("127.0.0.1:0").unwrap();
+        proxy.set_nonblocking(true).unwrap();
+        let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+        let mut child = Command::new(std::env::current_exe().unwrap());
+        child.args([
+            "--exact",
+            "providers::client::tests::a_provider_url_resolving_to_loopback_is_refused",
+            "--nocapture",
+        ]);
+        for name in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"] {
+            child.env(name, &proxy_url);
+            child.env(name.to_ascii_lowercase(), &proxy_url);
+        }
+        child.env_remove("NO_PROXY").env_remove("no_proxy");
+        let output = child.output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout.contains("1 passed"), "the test ran: {stdout}");
+        let connected = proxy.accept();
+        assert!(
+            matches!(&connected, Err(error) if error.kind() == ErrorKind::WouldBlock),
+            "nothing connected to the proxy: {connected:?}"
+        );
+    }
 }

@@ -38,7 +38,7 @@ pub fn is_forbidden_ip(ip: IpAddr) -> bool {
 }
 
 fn is_forbidden_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, _, _] = ip.octets();
+    let [a, b, c, _] = ip.octets();
     ip.is_unspecified()
         || ip.is_loopback()
         || ip.is_private()
@@ -48,25 +48,42 @@ fn is_forbidden_v4(ip: Ipv4Addr) -> bool {
         || ip.is_documentation()
         || a == 0 // "this network"
         || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT, 100.64.0.0/10
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments, 192.0.0.0/24
         || (a == 198 && (b == 18 || b == 19)) // benchmarking, 198.18.0.0/15
         || a >= 240 // reserved
 }
 
+/// The well-known NAT64 prefix, 64:ff9b::/96 (RFC 6052): the translator connects
+/// to the IPv4 address in the last 32 bits.
+const NAT64_WELL_KNOWN: [u16; 6] = [0x64, 0xff9b, 0, 0, 0, 0];
+
 fn is_forbidden_v6(ip: Ipv6Addr) -> bool {
-    // Addresses that embed an IPv4 address reach that address.
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return is_forbidden_v4(v4);
+    let segments = ip.segments();
+    // Addresses that a translator or the stack turns into an IPv4 address reach
+    // that address: IPv4-mapped (::ffff:0:0/96), IPv4-translated
+    // (::ffff:0:0:0/96) and well-known NAT64 (so an IPv6-only cluster's DNS64
+    // answers for public providers still pass).
+    let embedded_v4 = Ipv4Addr::from_bits(ip.to_bits() as u32);
+    if ip.to_ipv4_mapped().is_some()
+        || segments[..6] == [0, 0, 0, 0, 0xffff, 0]
+        || segments[..6] == NAT64_WELL_KNOWN
+    {
+        return is_forbidden_v4(embedded_v4);
     }
-    let first = ip.segments()[0];
+    let first = segments[0];
     ip.is_unspecified()
         || ip.is_loopback()
         || ip.is_multicast()
         || (first & 0xfe00) == 0xfc00 // unique local, fc00::/7
         || (first & 0xffc0) == 0xfe80 // link-local, fe80::/10
         || (first & 0xffc0) == 0xfec0 // deprecated site-local, fec0::/10
-        || ip.segments()[..6] == [0, 0, 0, 0, 0, 0] // IPv4-compatible (deprecated)
-        || (ip.segments()[0] == 0x64 && ip.segments()[1] == 0xff9b) // NAT64 64:ff9b::/96
-        || first == 0x2002 // 6to4 embeds an IPv4 address
+        || segments[..6] == [0, 0, 0, 0, 0, 0] // IPv4-compatible (deprecated)
+        // The rest of 64:ff9b::/32: the local-use NAT64 prefix 64:ff9b:1::/48
+        // (RFC 8215), whose translators are the network's own and whose
+        // embedding is theirs to choose, and unassigned space.
+        || (first == 0x64 && segments[1] == 0xff9b)
+        || (first == 0x2001 && segments[1] == 0) // Teredo, 2001::/32: a tunnel to any IPv4 address
+        || first == 0x2002 // 6to4, 2002::/16: embeds an IPv4 address
 }
 
 /// Checks a provider URL before it is used: scheme, no embedded credentials, and
@@ -179,6 +196,50 @@ mod tests {
         }
     }
 
+    /// Every way an IPv6 address can lead to a private IPv4 one, with
+    /// 10.0.0.1, 127.0.0.1 and 169.254.169.254 embedded where the range embeds one.
+    #[test]
+    fn ipv6_ranges_that_reach_ipv4_addresses_are_forbidden() {
+        for text in [
+            // IPv4-mapped, ::ffff:0:0/96.
+            "::ffff:10.0.0.1",
+            "::ffff:a9fe:a9fe",
+            // IPv4-translated, ::ffff:0:0:0/96.
+            "::ffff:0:127.0.0.1",
+            "::ffff:0:a00:1",
+            // Well-known NAT64, 64:ff9b::/96.
+            "64:ff9b::10.0.0.1",
+            "64:ff9b::169.254.169.254",
+            "64:ff9b::127.0.0.1",
+            "64:ff9b::192.0.0.170",
+            // Local-use NAT64, 64:ff9b:1::/48, whatever it embeds and where.
+            "64:ff9b:1::a00:1",
+            "64:ff9b:1:a00:1::",
+            "64:ff9b:1:ffff:ffff:ffff:ffff:ffff",
+            "64:ff9b:1::8.8.8.8",
+            // Teredo, 2001::/32.
+            "2001::1",
+            "2001:0:4136:e378:8000:63bf:f5ff:fffe",
+            "2001:0:ffff:ffff:ffff:ffff:ffff:ffff",
+            // 6to4, 2002::/16, here around 10.0.0.1, 127.0.0.1 and 169.254.169.254.
+            "2002:a00:1::1",
+            "2002:7f00:1::",
+            "2002:a9fe:a9fe:1:2:3:4:5",
+        ] {
+            assert!(is_forbidden_ip(ip(text)), "{text} should be forbidden");
+        }
+    }
+
+    #[test]
+    fn ietf_protocol_assignments_are_forbidden() {
+        for text in ["192.0.0.0", "192.0.0.8", "192.0.0.170", "192.0.0.255"] {
+            assert!(is_forbidden_ip(ip(text)), "{text} should be forbidden");
+        }
+        for text in ["192.0.1.1", "192.1.0.1"] {
+            assert!(!is_forbidden_ip(ip(text)), "{text} should be allowed");
+        }
+    }
+
     #[test]
     fn public_addresses_are_allowed() {
         for text in [
@@ -188,6 +249,12 @@ mod tests {
             "54.172.60.1",
             "2606:4700:4700::1111",
             "::ffff:8.8.8.8",
+            "::ffff:0:8.8.8.8",
+            // A public provider as an IPv6-only cluster's DNS64 answers for it.
+            "64:ff9b::8.8.8.8",
+            "64:ff9b::3.18.12.63",
+            "2001:4860:4860::8888",
+            "2001:db9::1",
         ] {
             assert!(!is_forbidden_ip(ip(text)), "{text} should be allowed");
         }

@@ -294,9 +294,13 @@ impl TestEnv {
     }
 
     pub async fn publish_receipt(&self, receipt: &DeliveryReceipt) {
-        let msg_id = format!(
-            "{}:{}:{}",
-            receipt.provider, receipt.provider_message_id, receipt.status
+        let status = receipt.status.to_string();
+        let msg_id = foco_bus::receipt_msg_id(
+            &receipt.account_id,
+            &receipt.provider,
+            &receipt.provider_message_id,
+            0,
+            &status,
         );
         self.publish_on(
             self.names
@@ -311,7 +315,11 @@ impl TestEnv {
         self.publish_on(
             self.names
                 .receipts_subject(&self.account.id, foco_bus::ReceiptKind::Inbound),
-            &format!("{}:{}", inbound.provider, inbound.provider_message_id),
+            &foco_bus::inbound_msg_id(
+                &inbound.account_id,
+                &inbound.provider,
+                &inbound.provider_message_id,
+            ),
             inbound.encode_to_vec().into(),
         )
         .await;

@@ -9,7 +9,7 @@ use foco_proto::v1::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{header_name, tolerance_or_default};
+use super::{MAX_TOLERANCE_SECONDS, header_name, tolerance_or_default};
 use crate::error::ApiError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,13 +164,39 @@ impl StoredVerification {
         }
     }
 
+    /// The timestamp tolerance of a timestamped scheme.
+    pub fn tolerance_seconds(&self) -> Option<u32> {
+        match self {
+            Self::StandardWebhooks { tolerance_seconds }
+            | Self::Stripe { tolerance_seconds }
+            | Self::Calendly { tolerance_seconds }
+            | Self::HubspotV3 { tolerance_seconds }
+            | Self::Mercadopago { tolerance_seconds } => Some(*tolerance_seconds),
+            Self::GenericHmac {
+                timestamp_header,
+                tolerance_seconds,
+                ..
+            } if !timestamp_header.is_empty() => Some(*tolerance_seconds),
+            _ => None,
+        }
+    }
+
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or_else(|_| serde_json::json!({"scheme": "none"}))
     }
 
+    /// The stored scheme; a tolerance stored before the cap was enforced on
+    /// every field is read as the cap.
     pub fn from_json(value: serde_json::Value) -> Result<Self, ApiError> {
-        serde_json::from_value(value)
-            .map_err(|error| ApiError::Corrupt(format!("sources.verification: {error}")))
+        let mut stored: Self = serde_json::from_value(value)
+            .map_err(|error| ApiError::Corrupt(format!("sources.verification: {error}")))?;
+        if stored
+            .tolerance_seconds()
+            .is_some_and(|tolerance| tolerance > MAX_TOLERANCE_SECONDS)
+        {
+            stored.set_tolerance(MAX_TOLERANCE_SECONDS);
+        }
+        Ok(stored)
     }
 
     pub fn into_proto(self) -> Verification {
@@ -325,6 +351,17 @@ fn check_signed_content(template: &str, has_timestamp_header: bool) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tolerance_stored_over_the_cap_is_read_as_the_cap() {
+        let stored = serde_json::json!({"scheme": "stripe", "tolerance_seconds": 604_800});
+        assert_eq!(
+            StoredVerification::from_json(stored).unwrap(),
+            StoredVerification::Stripe {
+                tolerance_seconds: MAX_TOLERANCE_SECONDS
+            }
+        );
+    }
 
     #[test]
     fn json_round_trip() {

@@ -78,9 +78,16 @@ async fn infobip_reports_are_stored_each_once() {
 
     let stored = stored_receipts(&harness).await;
     assert_eq!(stored.len(), 2);
-    let msg_id = "infobip:MESSAGE-ID-123-xyz:0:delivered";
+    let msg_id =
+        &foco_bus::receipt_msg_id(&account_id, "infobip", "MESSAGE-ID-123-xyz", 0, "delivered");
     stored[0].assert_stored_as(&harness, &account_id, ReceiptKind::Status, msg_id);
-    let msg_id = "infobip:12db39c3-7822-4e72-a3ec-c87442c0ffc5:0:undeliverable";
+    let msg_id = &foco_bus::receipt_msg_id(
+        &account_id,
+        "infobip",
+        "12db39c3-7822-4e72-a3ec-c87442c0ffc5",
+        0,
+        "undeliverable",
+    );
     stored[1].assert_stored_as(&harness, &account_id, ReceiptKind::Status, msg_id);
     let delivered = stored[0].receipt();
     assert_eq!(delivered.provider, "infobip");
@@ -106,7 +113,7 @@ async fn an_infobip_inbound_stop_through_the_default_route_with_the_secret_heade
 
     let stored = stored_receipts(&harness).await;
     assert_eq!(stored.len(), 1);
-    let msg_id = "infobip:817790313235066447";
+    let msg_id = &foco_bus::inbound_msg_id(&account_id, "infobip", "817790313235066447");
     stored[0].assert_stored_as(&harness, &account_id, ReceiptKind::Inbound, msg_id);
     let inbound = stored[0].inbound();
     assert_eq!(inbound.body, "BAJA");

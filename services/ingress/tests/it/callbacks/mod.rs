@@ -31,6 +31,28 @@ pub(crate) async fn provider_route(
     credentials: &[(&str, &str)],
     is_default: bool,
 ) -> String {
+    account_provider_route(
+        harness,
+        ACCOUNT,
+        name,
+        kind,
+        settings,
+        credentials,
+        is_default,
+    )
+    .await
+}
+
+/// Creates (or replaces) a provider route of `account`; returns the account's id.
+async fn account_provider_route(
+    harness: &mut Harness,
+    account: &str,
+    name: &str,
+    kind: &str,
+    settings: &[(&str, &str)],
+    credentials: &[(&str, &str)],
+    is_default: bool,
+) -> String {
     let owned = |pairs: &[(&str, &str)]| {
         pairs
             .iter()
@@ -40,7 +62,7 @@ pub(crate) async fn provider_route(
     harness
         .api
         .upsert_provider_route(UpsertProviderRouteRequest {
-            account: ACCOUNT.to_owned(),
+            account: account.to_owned(),
             name: name.to_owned(),
             kind: kind.to_owned(),
             settings: owned(settings),
@@ -54,8 +76,13 @@ pub(crate) async fn provider_route(
 }
 
 async fn twilio_route(harness: &mut Harness, name: &str) -> String {
-    provider_route(
+    account_twilio_route(harness, ACCOUNT, name).await
+}
+
+async fn account_twilio_route(harness: &mut Harness, account: &str, name: &str) -> String {
+    account_provider_route(
         harness,
+        account,
         name,
         "twilio",
         &[("from", "+15005550006")],
@@ -206,7 +233,13 @@ async fn a_delivery_receipt_is_stored_once_for_the_sender() {
 
     let stored = stored_receipts(&harness).await;
     assert_eq!(stored.len(), 1);
-    let msg_id = "twilio:SM1f0e8ae6ade43cb3c0ce4525424e404f:0:delivered";
+    let msg_id = &foco_bus::receipt_msg_id(
+        &account_id,
+        "twilio",
+        "SM1f0e8ae6ade43cb3c0ce4525424e404f",
+        0,
+        "delivered",
+    );
     stored[0].assert_stored_as(&harness, &account_id, ReceiptKind::Status, msg_id);
     let receipt = stored[0].receipt();
     assert_eq!(receipt.account_id, account_id);
@@ -222,6 +255,47 @@ async fn a_delivery_receipt_is_stored_once_for_the_sender() {
     let answer = accepted(post_signed(&harness, &path, &queued, AUTH_TOKEN).await).await;
     assert_eq!(answer["published"], false);
     assert_eq!(stored_receipts(&harness).await.len(), 1);
+}
+
+/// Providers number messages per provider account, not per Foco account: two
+/// accounts may be told about the same message id, and each keeps its receipt.
+#[tokio::test]
+async fn receipts_of_two_accounts_for_the_same_provider_message_id_are_both_stored() {
+    let mut harness = start().await;
+    let first_account = twilio_route(&mut harness, "primary").await;
+    harness.create_account("otra-tienda").await;
+    let second_account = account_twilio_route(&mut harness, "otra-tienda", "primary").await;
+    assert_ne!(first_account, second_account);
+
+    let status = twilio_form("twilio__message_status_delivered.json");
+    let inbound = twilio_form("twilio__inbound_sms.json");
+    for account_id in [&first_account, &second_account] {
+        let path = format!("/v1/providers/twilio/{account_id}/primary/status");
+        let answer = accepted(post_signed(&harness, &path, &status, AUTH_TOKEN).await).await;
+        assert_eq!(
+            answer,
+            serde_json::json!({"published": true, "duplicate": false}),
+            "{account_id}"
+        );
+        let path = format!("/v1/providers/twilio/{account_id}/primary/inbound");
+        let response = post_signed(&harness, &path, &inbound, AUTH_TOKEN).await;
+        assert_eq!(response.status(), 200);
+    }
+
+    let stored = stored_receipts(&harness).await;
+    assert_eq!(stored.len(), 4, "each account's receipt and inbound SMS");
+    let sid = "SM1f0e8ae6ade43cb3c0ce4525424e404f";
+    let inbound_sid = "SMcea2a3bd6f50296f8fab60f377db03eb";
+    for (index, account_id) in [&first_account, &second_account].into_iter().enumerate() {
+        let msg_id = foco_bus::receipt_msg_id(account_id, "twilio", sid, 0, "delivered");
+        let receipt = &stored[2 * index];
+        receipt.assert_stored_as(&harness, account_id, ReceiptKind::Status, &msg_id);
+        assert_eq!(&receipt.receipt().account_id, account_id);
+        let msg_id = foco_bus::inbound_msg_id(account_id, "twilio", inbound_sid);
+        let message = &stored[2 * index + 1];
+        message.assert_stored_as(&harness, account_id, ReceiptKind::Inbound, &msg_id);
+        assert_eq!(&message.inbound().account_id, account_id);
+    }
 }
 
 #[tokio::test]
@@ -243,7 +317,8 @@ async fn an_inbound_stop_reaches_the_receipts_stream_through_the_default_route()
 
     let stored = stored_receipts(&harness).await;
     assert_eq!(stored.len(), 1);
-    let msg_id = "twilio:SMcea2a3bd6f50296f8fab60f377db03eb";
+    let msg_id =
+        &foco_bus::inbound_msg_id(&account_id, "twilio", "SMcea2a3bd6f50296f8fab60f377db03eb");
     stored[0].assert_stored_as(&harness, &account_id, ReceiptKind::Inbound, msg_id);
     let inbound = stored[0].inbound();
     assert_eq!(inbound.body, "BAJA");

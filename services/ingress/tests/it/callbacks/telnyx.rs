@@ -95,7 +95,13 @@ async fn telnyx_deliveries_and_inbound_messages_are_stored_once() {
 
     let stored = stored_receipts(&harness).await;
     assert_eq!(stored.len(), 2);
-    let msg_id = "telnyx:40385f64-5717-4562-b3fc-2c963f66afa6:0:delivered";
+    let msg_id = &foco_bus::receipt_msg_id(
+        &account_id,
+        "telnyx",
+        "40385f64-5717-4562-b3fc-2c963f66afa6",
+        0,
+        "delivered",
+    );
     stored[0].assert_stored_as(&harness, &account_id, ReceiptKind::Status, msg_id);
     let receipt = stored[0].receipt();
     assert_eq!(receipt.provider, "telnyx");
@@ -106,7 +112,11 @@ async fn telnyx_deliveries_and_inbound_messages_are_stored_once() {
     );
     assert_eq!(receipt.status, ReceiptStatus::Delivered as i32);
 
-    let msg_id = "telnyx:7ee4241c-f127-47e5-9c34-3aac291f8058";
+    let msg_id = &foco_bus::inbound_msg_id(
+        &account_id,
+        "telnyx",
+        "7ee4241c-f127-47e5-9c34-3aac291f8058",
+    );
     stored[1].assert_stored_as(&harness, &account_id, ReceiptKind::Inbound, msg_id);
     let inbound = stored[1].inbound();
     assert_eq!(inbound.from, "+18665550001");

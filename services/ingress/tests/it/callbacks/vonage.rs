@@ -126,7 +126,8 @@ async fn a_signed_vonage_receipt_is_stored_once_whether_posted_or_fetched() {
 
     let stored = stored_receipts(&harness).await;
     assert_eq!(stored.len(), 1);
-    let msg_id = "vonage:0A0000001234567B:0:delivered";
+    let msg_id =
+        &foco_bus::receipt_msg_id(&account_id, "vonage", "0A0000001234567B", 0, "delivered");
     stored[0].assert_stored_as(&harness, &account_id, ReceiptKind::Status, msg_id);
     let receipt = stored[0].receipt();
     assert_eq!(receipt.account_id, account_id);
@@ -145,7 +146,10 @@ async fn a_signed_vonage_receipt_is_stored_once_whether_posted_or_fetched() {
     assert_eq!(answer["published"], true);
     let stored = stored_receipts(&harness).await;
     assert_eq!(stored.len(), 2);
-    assert_eq!(stored[1].msg_id, "vonage:0A0000001234567C:0:failed");
+    assert_eq!(
+        stored[1].msg_id,
+        foco_bus::receipt_msg_id(&account_id, "vonage", "0A0000001234567C", 0, "failed")
+    );
     let part = stored[1].receipt();
     assert_eq!(part.status, ReceiptStatus::Undelivered as i32);
     assert_eq!(part.error_code, "2");
@@ -178,7 +182,7 @@ async fn a_vonage_inbound_stop_reaches_the_receipts_stream_through_the_default_r
 
     let stored = stored_receipts(&harness).await;
     assert_eq!(stored.len(), 1);
-    let msg_id = "vonage:0A0000000123ABCD1";
+    let msg_id = &foco_bus::inbound_msg_id(&account_id, "vonage", "0A0000000123ABCD1");
     stored[0].assert_stored_as(&harness, &account_id, ReceiptKind::Inbound, msg_id);
     let inbound = stored[0].inbound();
     assert_eq!(inbound.body, "STOP");
