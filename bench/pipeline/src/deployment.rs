@@ -252,7 +252,7 @@ pub async fn configure_account(
             secret: setup.webhook_secret.to_owned(),
             // A platform sending thousands a second sets its source's limit
             // above ingress's default.
-            rate_limit_per_second: 1_000_000,
+            rate_limit_per_second: 100_000,
             ..Default::default()
         })
         .await
