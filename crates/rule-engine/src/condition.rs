@@ -36,9 +36,20 @@ pub const MAX_CONDITION_CHARS: usize = 4096;
 /// `map`, `filter`) run once per element of another: each level multiplies the
 /// work by a list's length.
 pub const MAX_COMPREHENSION_NESTING: usize = 2;
-/// Longest list a condition that iterates may see in a payload: with the
-/// nesting above, one event costs at most this squared steps per condition.
-pub const MAX_ITERATED_LIST: usize = 256;
+/// Most steps one condition's comprehensions may take on one event: a
+/// condition that iterates sees lists of at most this many elements, and one
+/// that nests two comprehensions of at most its square root, so either costs at
+/// most this many steps (a few milliseconds) on any payload.
+pub const MAX_ITERATION_STEPS: usize = 4096;
+/// Longest list a condition that iterates may see, by how deep its
+/// comprehensions nest.
+pub fn max_iterated_list(nesting: usize) -> usize {
+    match nesting {
+        0 => usize::MAX,
+        1 => MAX_ITERATION_STEPS,
+        _ => MAX_ITERATION_STEPS.isqrt(),
+    }
+}
 /// Deepest nesting of parentheses, brackets and braces.
 pub const MAX_CONDITION_DEPTH: usize = 24;
 
@@ -50,9 +61,10 @@ pub enum ConditionError {
     #[error("{0}")]
     Execution(String),
     #[error(
-        "the payload has a list of {0} elements; a condition that iterates sees at most {MAX_ITERATED_LIST}"
+        "the payload has a list of {length} elements; a condition whose comprehensions nest {nesting} deep sees at most {}",
+        max_iterated_list(*nesting)
     )]
-    ListTooLong(usize),
+    ListTooLong { length: usize, nesting: usize },
     #[error("condition returned a {0}, not a bool")]
     NotBool(String),
 }
@@ -62,7 +74,8 @@ pub struct Condition {
     /// The expression as written: what an error may quote.
     source: String,
     /// Whether it runs a comprehension (its cost grows with the payload's lists).
-    iterates: bool,
+    /// How deep its comprehensions nest (0: it does not iterate).
+    nesting: usize,
 }
 
 /// Checks and compiles `source`; the error gives the position ("line 1, column
@@ -192,13 +205,16 @@ impl Condition {
         Ok(Self {
             program,
             source: source.to_owned(),
-            iterates: nesting > 0,
+            nesting,
         })
     }
 
     pub fn matches(&self, inputs: &EventInputs) -> Result<bool, ConditionError> {
-        if self.iterates && inputs.longest_list > MAX_ITERATED_LIST {
-            return Err(ConditionError::ListTooLong(inputs.longest_list));
+        if inputs.longest_list > max_iterated_list(self.nesting) {
+            return Err(ConditionError::ListTooLong {
+                length: inputs.longest_list,
+                nesting: self.nesting,
+            });
         }
         match self.program.execute(&inputs.cel_context) {
             Ok(cel::Value::Bool(matched)) => Ok(matched),

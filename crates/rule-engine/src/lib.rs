@@ -25,7 +25,7 @@ use moka::sync::Cache;
 pub use compiled::{CompiledRule, Evaluation, MAX_KEY_CHARS, RecipientOutcome};
 pub use condition::{
     ConditionError, MAX_COMPREHENSION_NESTING, MAX_CONDITION_CHARS, MAX_CONDITION_DEPTH,
-    MAX_ITERATED_LIST, validate_condition,
+    MAX_ITERATION_STEPS, max_iterated_list, validate_condition,
 };
 pub use template::{TemplateError, validate_template};
 pub use timing::{parse_delay, parse_instant_in};

@@ -722,3 +722,41 @@ fn an_iterating_condition_refuses_a_payload_list_past_the_bound_and_others_still
         plan.failures[0].error
     );
 }
+
+/// The list bound follows how deep comprehensions nest, so that any condition
+/// costs at most `MAX_ITERATION_STEPS` steps on any payload.
+#[test]
+fn nested_comprehensions_see_shorter_lists() {
+    let plan_with = |length: u32, condition: &str| {
+        let items: Vec<u32> = (0..length).collect();
+        let payload = serde_json::json!({ "items": items });
+        Engine::new()
+            .plan(
+                &event("orders/create", payload.to_string().as_bytes()),
+                &source(vec![rule("r", condition, &["+525512345678"], "hola")]),
+                7,
+            )
+            .unwrap()
+    };
+    let nested = "event.items.all(i, event.items.all(j, i + j >= 0))";
+    let single = "event.items.all(i, i >= 0)";
+    let nested_cap = max_iterated_list(2) as u32;
+    let single_cap = max_iterated_list(1) as u32;
+    assert_eq!(nested_cap, 64);
+    assert_eq!(single_cap, 4096);
+    assert_eq!(plan_with(nested_cap, nested).jobs.len(), 1);
+    let refused = plan_with(nested_cap + 1, nested);
+    assert!(refused.jobs.is_empty());
+    assert!(
+        refused.failures[0]
+            .error
+            .to_string()
+            .contains("nest 2 deep sees at most 64"),
+        "{}",
+        refused.failures[0].error
+    );
+    assert_eq!(plan_with(single_cap, single).jobs.len(), 1);
+    assert!(plan_with(single_cap + 1, single).jobs.is_empty());
+    // A condition that does not iterate reads any list.
+    assert_eq!(plan_with(10_000, "size(event.items) > 0").jobs.len(), 1);
+}
