@@ -5,6 +5,18 @@ use foco_proto::v1::UpsertSourceRequest;
 
 use crate::harness::{Harness, IngressOptions, assert_problem, problem};
 
+/// Posts `{"n": n}` to the source with `token`.
+async fn post_numbered(harness: &Harness, token: &str, n: u32) -> reqwest::Response {
+    harness
+        .http
+        .post(harness.hook_url(token))
+        .header("content-type", "application/json")
+        .body(format!("{{\"n\":{n}}}"))
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_source_over_its_rate_limit_gets_429_with_retry_after() {
     let mut harness = Harness::start().await;
@@ -24,32 +36,37 @@ async fn a_source_over_its_rate_limit_gets_429_with_retry_after() {
             ..Default::default()
         })
         .await;
-    let post = |token: &str, n: u32| {
-        harness
-            .http
-            .post(harness.hook_url(token))
-            .header("content-type", "application/json")
-            .body(format!("{{\"n\":{n}}}"))
-            .send()
-    };
     // The burst passes; the next request within the second does not.
     let mut statuses = Vec::new();
     for n in 0..3 {
-        statuses.push(post(&limited.token, n).await.unwrap().status().as_u16());
+        statuses.push(
+            post_numbered(&harness, &limited.token, n)
+                .await
+                .status()
+                .as_u16(),
+        );
     }
     assert_eq!(&statuses[..2], [202, 202]);
     if statuses[2] == 202 {
         // A slow machine let a token refill in between; one more is still refused.
-        statuses.push(post(&limited.token, 3).await.unwrap().status().as_u16());
+        statuses.push(
+            post_numbered(&harness, &limited.token, 3)
+                .await
+                .status()
+                .as_u16(),
+        );
     }
-    let refused = post(&limited.token, 4).await.unwrap();
+    let refused = post_numbered(&harness, &limited.token, 4).await;
     let answer = problem(refused).await;
     assert_problem(&answer, 429, "rate-limited");
     let retry_after: u64 = answer.retry_after.as_deref().unwrap().parse().unwrap();
     assert!((1..=2).contains(&retry_after), "{retry_after}");
     // Other sources are not affected.
     for n in 0..5 {
-        assert_eq!(post(&unlimited.token, n).await.unwrap().status(), 202);
+        assert_eq!(
+            post_numbered(&harness, &unlimited.token, n).await.status(),
+            202
+        );
     }
 }
 
@@ -132,19 +149,11 @@ async fn a_source_without_a_limit_gets_the_default() {
             ..Default::default()
         })
         .await;
-    let post = |token: &str, n: u32| {
-        harness
-            .http
-            .post(harness.hook_url(token))
-            .header("content-type", "application/json")
-            .body(format!("{{\"n\":{n}}}"))
-            .send()
-    };
     // The default burst is two seconds' worth: two pass, then one is refused
     // within a few requests (a slow machine may refill a token in between).
     let mut refused = None;
     for n in 0..6 {
-        let response = post(&plain.token, n).await.unwrap();
+        let response = post_numbered(&harness, &plain.token, n).await;
         if response.status() != 202 {
             refused = Some(response);
             break;
@@ -153,7 +162,7 @@ async fn a_source_without_a_limit_gets_the_default() {
     let answer = problem(refused.expect("the default limit refused a request")).await;
     assert_problem(&answer, 429, "rate-limited");
     for n in 0..10 {
-        assert_eq!(post(&busy.token, n).await.unwrap().status(), 202);
+        assert_eq!(post_numbered(&harness, &busy.token, n).await.status(), 202);
     }
 }
 
