@@ -3,7 +3,9 @@
 //! and started again), a fresh database reached through a [`Proxy`] (so that it
 //! can be taken away), and the suite's [`FakeProvider`]; two accounts configured
 //! through control's API as `foco apply` would (orders sent at once, abandoned
-//! carts sent after a delay unless an order cancels them).
+//! carts sent after a delay unless an order cancels them), and a third whose
+//! route sends one SMS a second and whose rules include a poison one and an
+//! expensive one, to flood the others with.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use foco_bench_pipeline::deployment::{ORDER_RULE_WHEN, Setup, configure, configure_account};
 use foco_bench_pipeline::processes::{Services, free_port};
-use foco_bench_pipeline::sms::ORDER_TEMPLATE;
+use foco_bench_pipeline::sms::{ORDER_TEMPLATE, OWNER_NUMBER};
 use foco_proto::v1::UpsertRuleRequest;
 use foco_testkit::{PrivateNats, Proxy, TestDatabase};
 use secrecy::SecretString;
@@ -24,6 +26,12 @@ const ENCRYPTION_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 pub const WEBHOOK_SECRET: &str = "faults-shopify-secret";
 /// The account that floods a route limited to one SMS a second.
 pub const THROTTLED_ACCOUNT: &str = "ruidosa";
+/// Its rule whose correlation key, rendered from the payload's padding, is
+/// longer than any key Foco stores: every one of its events is poison for it.
+pub const POISON_RULE: &str = "poison-key";
+/// Its rule whose condition costs the whole evaluation budget on every event
+/// (two nested comprehensions of 64 elements) and then matches nothing.
+pub const EXPENSIVE_RULE: &str = "expensive";
 /// The services of one deployment, in start order.
 pub const SERVICES: [&str; 4] = ["control", "ingress", "rules", "sender"];
 
@@ -125,6 +133,35 @@ impl Cluster {
             &[("rate_limit", "1")],
         )
         .await?;
+        let sixty_four = (0..64).map(|n| n.to_string()).collect::<Vec<_>>().join(",");
+        for rule in [
+            UpsertRuleRequest {
+                name: POISON_RULE.to_owned(),
+                when: ORDER_RULE_WHEN.to_owned(),
+                body: ORDER_TEMPLATE.to_owned(),
+                key: "{{ event.note }}{{ event.note }}".to_owned(),
+                delay: "1h".to_owned(),
+                ..Default::default()
+            },
+            UpsertRuleRequest {
+                name: EXPENSIVE_RULE.to_owned(),
+                when: format!(
+                    "{ORDER_RULE_WHEN} && [{sixty_four}].all(x, [{sixty_four}].all(y, x + y >= 0)) && event.order == \"\""
+                ),
+                body: ORDER_TEMPLATE.to_owned(),
+                ..Default::default()
+            },
+        ] {
+            let name = rule.name.clone();
+            api.upsert_rule(UpsertRuleRequest {
+                account: THROTTLED_ACCOUNT.to_owned(),
+                source: "shop".to_owned(),
+                to: vec![OWNER_NUMBER.to_owned()],
+                ..rule
+            })
+            .await
+            .with_context(|| format!("create rule {name} of {THROTTLED_ACCOUNT}"))?;
+        }
         Ok(Self {
             services,
             order_url,

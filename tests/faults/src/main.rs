@@ -2,7 +2,10 @@
 //! `FOCO_FAULTS_RATE` [100 webhooks/s], `FOCO_FAULTS_SECONDS` [40 s of load per
 //! fault], `FOCO_FAULTS_OUTAGE` [20 s of NATS or Postgres away],
 //! `FOCO_FAULTS_PROVIDER_OUTAGE` [60 s of 503, then 30 s of 429],
-//! `FOCO_FAULTS_BIN_DIR` [this binary's directory], `FOCO_FAULTS_KEEP_LOGS`.
+//! `FOCO_FAULTS_BIN_DIR` [this binary's directory], `FOCO_FAULTS_KEEP_LOGS`,
+//! `FOCO_FAULTS_ONLY` [all; or a comma-separated list of `none`, `kill-ingress`,
+//! `kill-rules`, `kill-sender`, `kill-control`, `nats`, `postgres-down`,
+//! `postgres-stalled`, `provider`, `delayed`, `neighbour`].
 //! Exits non-zero when any SMS was lost or duplicated.
 
 use std::path::PathBuf;
@@ -33,9 +36,23 @@ async fn main() -> anyhow::Result<()> {
     let outage = Duration::from_secs(env_u64("FOCO_FAULTS_OUTAGE", 20)?);
     let provider_outage = Duration::from_secs(env_u64("FOCO_FAULTS_PROVIDER_OUTAGE", 60)?);
     let load_seconds = env_u64("FOCO_FAULTS_SECONDS", 40)?;
+    let faults = match std::env::var("FOCO_FAULTS_ONLY") {
+        Ok(list) if !list.trim().is_empty() => {
+            let mut chosen = Vec::new();
+            for key in list.split(',').map(str::trim) {
+                let fault = Fault::all()
+                    .into_iter()
+                    .find(|fault| fault.key() == key)
+                    .with_context(|| format!("FOCO_FAULTS_ONLY: no fault is called {key:?}"))?;
+                chosen.push(fault);
+            }
+            chosen
+        }
+        _ => Fault::all(),
+    };
     let settings = Settings {
         bin_dir,
-        faults: Fault::all(),
+        faults,
         rate: env_u64("FOCO_FAULTS_RATE", 100)?,
         load_seconds,
         outage,

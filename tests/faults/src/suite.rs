@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use foco_bench_pipeline::load::{self, LoadReport, LoadSpec, Plan};
 use foco_bench_pipeline::sms::parse_sms;
 
-use crate::cluster::{Cluster, WEBHOOK_SECRET};
+use crate::cluster::{Cluster, POISON_RULE, WEBHOOK_SECRET};
 use crate::provider::Behaviour;
 use foco_testkit::ProxyMode as Mode;
 
@@ -41,8 +41,9 @@ pub enum Fault {
     /// rules replicas, one of them killed half-way and started again.
     DelayedReplicaKilled,
     /// Another account floods a route limited to one SMS a second with five
-    /// times the phase's rate, for the outage; the measured account's SMS must
-    /// keep their usual latency.
+    /// times the phase's rate, for the outage, each of its events poison for
+    /// one of its rules and the whole evaluation budget for another; the
+    /// measured account's SMS must keep their usual latency.
     ThrottledNeighbour,
 }
 
@@ -69,7 +70,21 @@ impl Fault {
             Fault::PostgresStalled => "Postgres stops answering".to_owned(),
             Fault::ProviderDown => "provider 503, then 429".to_owned(),
             Fault::DelayedReplicaKilled => "2 rules replicas, delayed jobs, 1 killed".to_owned(),
-            Fault::ThrottledNeighbour => "another account floods a 1/s route".to_owned(),
+            Fault::ThrottledNeighbour => "neighbour floods: 1/s, poison, costly".to_owned(),
+        }
+    }
+
+    /// Its short name, as `FOCO_FAULTS_ONLY` takes it.
+    pub fn key(self) -> String {
+        match self {
+            Fault::None => "none".to_owned(),
+            Fault::Kill(service) => format!("kill-{service}"),
+            Fault::NatsDown => "nats".to_owned(),
+            Fault::PostgresDown => "postgres-down".to_owned(),
+            Fault::PostgresStalled => "postgres-stalled".to_owned(),
+            Fault::ProviderDown => "provider".to_owned(),
+            Fault::DelayedReplicaKilled => "delayed".to_owned(),
+            Fault::ThrottledNeighbour => "neighbour".to_owned(),
         }
     }
 
@@ -277,16 +292,51 @@ async fn inject(
                 },
             };
             let report = load::generate(flood).await?;
+            let flooded = report.kind("order").accepted;
             let parked: i64 = sqlx::query_scalar("SELECT count(*) FROM held_jobs")
                 .fetch_one(&cluster.database.pool)
                 .await?;
             row.notes.push(format!(
-                "the other account: {} webhooks accepted, {parked} SMS parked for its 1/s route",
-                report.kind("order").accepted
+                "the other account: {flooded} webhooks accepted, {parked} SMS parked for its 1/s route"
             ));
+            // Each of its events is poison for one of its rules: reported on the
+            // event (where the account looks), never retried into a stall.
+            let reported = poison_reports(cluster, flooded, settings.settle).await?;
+            row.notes.push(format!(
+                "its poison rule reported on {reported} of its {flooded} events; its expensive rule ran on each"
+            ));
+            if reported < flooded {
+                row.violations.push(format!(
+                    "{} poison events without a report",
+                    flooded - reported
+                ));
+            }
         }
     }
     Ok(())
+}
+
+/// Events of the flooding account on which its poison rule's failure is
+/// recorded, once there are `expected` of them or `patience` is over.
+async fn poison_reports(
+    cluster: &Cluster,
+    expected: u64,
+    patience: Duration,
+) -> anyhow::Result<u64> {
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        let reported: i64 = sqlx::query_scalar(
+            "SELECT count(DISTINCT event_id) FROM event_reports WHERE rule_name = $1 AND kind = 'error'",
+        )
+        .bind(POISON_RULE)
+        .fetch_one(&cluster.database.pool)
+        .await?;
+        let reported = u64::try_from(reported).unwrap_or(0);
+        if reported >= expected || tokio::time::Instant::now() >= deadline {
+            return Ok(reported);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// A signed webhook to ingress: its status and `Retry-After`, as text.
