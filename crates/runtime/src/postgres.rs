@@ -20,7 +20,29 @@ pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connects a pool of at most `max_connections` to `url`, each connection
 /// with the timeouts above.
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
-    let options = PgConnectOptions::from_str(url)?.options([
+    connect_with(PgConnectOptions::from_str(url)?, max_connections).await
+}
+
+/// As [`connect`], for writes whose loss in a crash of the Postgres server
+/// itself costs nothing that another durable record does not already keep:
+/// their commits do not wait for the WAL to reach disk
+/// (`synchronous_commit = off`). Such a commit is atomic and ordered like any
+/// other; only the last fraction of a second of them can be lost, and only when
+/// the server (not the client) crashes. Never for a write that is the only
+/// record of accepted work.
+pub async fn connect_without_commit_wait(
+    url: &str,
+    max_connections: u32,
+) -> Result<PgPool, sqlx::Error> {
+    let options = PgConnectOptions::from_str(url)?.options([("synchronous_commit", "off")]);
+    connect_with(options, max_connections).await
+}
+
+async fn connect_with(
+    options: PgConnectOptions,
+    max_connections: u32,
+) -> Result<PgPool, sqlx::Error> {
+    let options = options.options([
         (
             "statement_timeout",
             STATEMENT_TIMEOUT.as_millis().to_string(),

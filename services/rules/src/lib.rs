@@ -197,7 +197,14 @@ impl App {
             engine: foco_rule_engine::Engine::with_limits(config.limits),
             publish_timeout: config.publish_timeout,
             writer: store::Writer::start(
-                pool.clone(),
+                store::Pools {
+                    durable: pool.clone(),
+                    deduplication: foco_runtime::postgres::connect_without_commit_wait(
+                        &config.database_url,
+                        u32::try_from(config.store_writers.max(1)).unwrap_or(u32::MAX),
+                    )
+                    .await?,
+                },
                 store::WriterSettings {
                     writers: config.store_writers,
                     max_batch: config.store_batch,

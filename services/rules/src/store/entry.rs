@@ -8,10 +8,10 @@ use std::collections::{HashMap, HashSet};
 
 use foco_rule_engine::{Cap, OnRepeat, PlannedJob};
 use prost::Message as _;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Applied, Entry, StoredEvent};
+use super::{Applied, Entry, Pools, StoredEvent};
 
 /// Lock spaces (the seed of `hashtextextended`): rule caps and the daily cap,
 /// and correlation keys.
@@ -57,13 +57,14 @@ struct KeylessJob<'a> {
 }
 
 /// Stores `entries` in one transaction; one `Applied` per entry, in order.
-pub(super) async fn write(pool: &PgPool, entries: &[&Entry]) -> Result<Vec<Applied>, sqlx::Error> {
+/// `pools.deduplication` takes batches that only deduplicate (see [`Pools`]).
+pub(super) async fn write(pools: &Pools, entries: &[&Entry]) -> Result<Vec<Applied>, sqlx::Error> {
     let mut applied: Vec<Applied> = entries.iter().map(|_| Applied::default()).collect();
     if entries.iter().all(|entry| only_deduplicates(entry)) {
         // The usual case under load (events with the sender's own id and
         // immediate jobs): one statement, atomic on its own, without the round
-        // trips of BEGIN and COMMIT.
-        let mut connection = pool.acquire().await?;
+        // trips of BEGIN and COMMIT, and without waiting for the disk.
+        let mut connection = pools.deduplication.acquire().await?;
         mark_duplicates(&mut connection, entries, &mut applied).await?;
         for (entry, applied) in entries.iter().zip(applied.iter_mut()) {
             if applied.duplicate_of_sequence.is_none() {
@@ -72,7 +73,7 @@ pub(super) async fn write(pool: &PgPool, entries: &[&Entry]) -> Result<Vec<Appli
         }
         return Ok(applied);
     }
-    let mut transaction = pool.begin().await?;
+    let mut transaction = pools.durable.begin().await?;
     mark_duplicates(&mut transaction, entries, &mut applied).await?;
     let live: Vec<usize> = (0..entries.len())
         .filter(|&index| applied[index].duplicate_of_sequence.is_none())

@@ -117,6 +117,22 @@ impl Entry {
     }
 }
 
+/// Where the writer's transactions go.
+///
+/// A batch that only records event ids for long-window deduplication commits
+/// through `deduplication`, whose commits do not wait for the disk
+/// (`foco_runtime::postgres::connect_without_commit_wait`): should the Postgres
+/// server crash and lose such a row, a copy of the event arriving later is
+/// evaluated again, and its jobs, whose ids derive from the event id, meet the
+/// messages the sender recorded durably before sending the first time, so no
+/// SMS goes out twice. Everything else (delayed and keyed jobs, cancellations,
+/// caps, reports) is the only record of its work and commits through `durable`.
+#[derive(Debug, Clone)]
+pub struct Pools {
+    pub durable: sqlx::PgPool,
+    pub deduplication: sqlx::PgPool,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct WriterSettings {
     /// Transactions in flight at once.
@@ -138,13 +154,13 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn start(pool: sqlx::PgPool, settings: WriterSettings, metrics: Arc<RulesMetrics>) -> Self {
+    pub fn start(pools: Pools, settings: WriterSettings, metrics: Arc<RulesMetrics>) -> Self {
         let max_batch = settings.max_batch.max(1);
         let (requests, receiver) = mpsc::channel(max_batch * settings.writers.max(1) * 2);
         let receiver = Arc::new(Mutex::new(receiver));
         for _ in 0..settings.writers.max(1) {
             tokio::spawn(write_batches(
-                pool.clone(),
+                pools.clone(),
                 receiver.clone(),
                 max_batch,
                 metrics.clone(),
@@ -173,7 +189,7 @@ impl Writer {
 /// One writer task: takes every waiting request (up to `max_batch`), stores them
 /// in one transaction, answers each; until every `Writer` is dropped.
 async fn write_batches(
-    pool: sqlx::PgPool,
+    pools: Pools,
     receiver: Arc<Mutex<mpsc::Receiver<Request>>>,
     max_batch: usize,
     metrics: Arc<RulesMetrics>,
@@ -188,7 +204,7 @@ async fn write_batches(
         }
         metrics.store_batch_events.observe(batch.len() as f64);
         let entries: Vec<&Entry> = batch.iter().map(|request| &request.entry).collect();
-        let results = match entry::write(&pool, &entries).await {
+        let results = match entry::write(&pools, &entries).await {
             Ok(applied) => applied.into_iter().map(Ok).collect(),
             Err(error) if entries.len() == 1 => vec![Err(StoreError::Database(error))],
             Err(error) => {
@@ -199,7 +215,7 @@ async fn write_batches(
                 let mut results = Vec::with_capacity(entries.len());
                 for entry in &entries {
                     results.push(
-                        entry::write(&pool, std::slice::from_ref(entry))
+                        entry::write(&pools, std::slice::from_ref(entry))
                             .await
                             .map(|mut applied| applied.pop().unwrap_or_default())
                             .map_err(StoreError::Database),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use foco_proto::v1::SmsJob;
 use foco_rule_engine::{EventPlan, OnRepeat, PlannedJob};
-use foco_rules::store::{Applied, Entry, StoreError, StoredEvent, Writer, WriterSettings};
+use foco_rules::store::{Applied, Entry, Pools, StoreError, StoredEvent, Writer, WriterSettings};
 use uuid::Uuid;
 
 use crate::support::Rig;
@@ -15,6 +15,22 @@ use crate::support::Rig;
 fn metrics() -> Arc<foco_rules::metrics::RulesMetrics> {
     let mut registry = prometheus_client::registry::Registry::default();
     Arc::new(foco_rules::metrics::RulesMetrics::register(&mut registry))
+}
+
+/// One pool for every kind of write.
+fn one_pool(pool: sqlx::PgPool) -> Pools {
+    Pools {
+        durable: pool.clone(),
+        deduplication: pool,
+    }
+}
+
+/// A pool that can never connect: any statement through it fails.
+fn unreachable_pool() -> sqlx::PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(std::time::Duration::from_millis(200))
+        .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+        .unwrap()
 }
 
 fn event(account_id: Uuid, event_id: &str, sequence: u64, deduplicate: bool) -> StoredEvent {
@@ -61,13 +77,8 @@ fn entry(event: StoredEvent, jobs: Vec<PlannedJob>) -> Entry {
 
 #[tokio::test]
 async fn an_immediate_job_with_nothing_to_remember_never_touches_postgres() {
-    // A pool that can never connect: any statement would fail.
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .acquire_timeout(std::time::Duration::from_millis(200))
-        .connect_lazy("postgres://nobody@127.0.0.1:1/none")
-        .unwrap();
     let writer = Writer::start(
-        pool,
+        one_pool(unreachable_pool()),
         WriterSettings {
             writers: 1,
             max_batch: 8,
@@ -103,7 +114,7 @@ async fn one_unstorable_event_does_not_hold_back_the_rest_of_its_batch() {
     let account_id = Uuid::parse_str(&rig.source.account_id).unwrap();
     let metrics = metrics();
     let writer = Writer::start(
-        rig.state.pool.clone(),
+        one_pool(rig.state.pool.clone()),
         WriterSettings {
             writers: 1,
             max_batch: 8,
@@ -160,7 +171,7 @@ async fn a_second_copy_in_the_same_batch_is_a_duplicate_and_a_redelivery_is_not(
     let rig = Rig::start().await;
     let account_id = Uuid::parse_str(&rig.source.account_id).unwrap();
     let writer = Writer::start(
-        rig.state.pool.clone(),
+        one_pool(rig.state.pool.clone()),
         WriterSettings {
             writers: 1,
             max_batch: 8,
@@ -202,4 +213,57 @@ async fn every_connection_bounds_its_statements_and_idle_transactions() {
         .await
         .unwrap();
     assert_eq!(idle, "1min");
+}
+
+#[tokio::test]
+async fn only_deduplication_commits_without_waiting_for_the_disk() {
+    let rig = Rig::start().await;
+    let account_id = Uuid::parse_str(&rig.source.account_id).unwrap();
+    let relaxed = foco_runtime::postgres::connect_without_commit_wait(&rig.database_url(), 2)
+        .await
+        .unwrap();
+    let setting: String = sqlx::query_scalar("SHOW synchronous_commit")
+        .fetch_one(&relaxed)
+        .await
+        .unwrap();
+    assert_eq!(setting, "off");
+    // The durable pool is unreachable: what must be durable fails, what only
+    // deduplicates is stored through the other pool.
+    let writer = Writer::start(
+        Pools {
+            durable: unreachable_pool(),
+            deduplication: relaxed,
+        },
+        WriterSettings {
+            writers: 1,
+            max_batch: 8,
+        },
+        metrics(),
+    );
+    let remembered = writer
+        .apply(entry(
+            event(account_id, "evt_immediate", 1, true),
+            vec![job(account_id, "evt_immediate", "hola", None)],
+        ))
+        .await
+        .expect("deduplication needs no durable commit");
+    assert_eq!(remembered.immediate.len(), 1);
+    let seen: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM seen_events WHERE event_id = 'evt_immediate'")
+            .fetch_one(&rig.state.pool)
+            .await
+            .unwrap();
+    assert_eq!(seen, 1);
+
+    let due = Utc::now().timestamp_millis() + 3_600_000;
+    let delayed = writer
+        .apply(entry(
+            event(account_id, "evt_delayed", 2, true),
+            vec![job(account_id, "evt_delayed", "hola", Some(due))],
+        ))
+        .await;
+    assert!(
+        matches!(delayed, Err(StoreError::Database(_))),
+        "a delayed job is the only record of its SMS: {delayed:?}"
+    );
 }

@@ -63,6 +63,11 @@ impl Replica {
 }
 
 impl Rig {
+    /// The URL of the rig's database.
+    pub fn database_url(&self) -> String {
+        self.config.database_url.clone()
+    }
+
     /// Control with one account and source, and a running rules App.
     pub async fn start() -> Self {
         Self::start_with_clock(Arc::new(foco_rules::SystemClock)).await
