@@ -10,7 +10,7 @@ use foco_control_client::ControlApi;
 use foco_proto::v1::{DeleteRuleRequest, ListRulesRequest};
 
 use crate::error::CliError;
-use crate::manifest::{Manifest, Plan};
+use crate::manifest::{Manifest, Plan, PlannedSource};
 
 #[derive(Debug, Clone, Default)]
 pub struct ApplyOptions {
@@ -85,14 +85,7 @@ pub async fn apply_plan(
     options: &ApplyOptions,
     out: &mut dyn Write,
 ) -> Result<ApplySummary, CliError> {
-    let located = |location: &str, what: String| {
-        let context = format!("{}: {location}: ", path.display());
-        move |status| CliError::Api {
-            context,
-            what,
-            status,
-        }
-    };
+    let located = |location: &str, what: String| located(path, location, what);
     let account_name = &plan.account.name;
     api.upsert_account(plan.account.clone())
         .await
@@ -139,40 +132,7 @@ pub async fn apply_plan(
             summary.rules += 1;
         }
         if options.prune {
-            let keep: BTreeSet<&str> = source
-                .rules
-                .iter()
-                .map(|rule| rule.request.name.as_str())
-                .collect();
-            let stored = api
-                .list_rules(ListRulesRequest {
-                    account: account_name.clone(),
-                    source: name.clone(),
-                })
-                .await
-                .map_err(located(
-                    &source.location,
-                    format!("list rules of source {name:?}"),
-                ))?
-                .into_inner()
-                .rules;
-            for stale in stored
-                .iter()
-                .filter(|rule| !keep.contains(rule.name.as_str()))
-            {
-                api.delete_rule(DeleteRuleRequest {
-                    account: account_name.clone(),
-                    source: name.clone(),
-                    name: stale.name.clone(),
-                })
-                .await
-                .map_err(located(
-                    &source.location,
-                    format!("prune rule {:?}", stale.name),
-                ))?;
-                writeln!(out, "pruned rule {name}/{}", stale.name)?;
-                summary.pruned.push(format!("{name}/{}", stale.name));
-            }
+            prune_rules(api, path, account_name, source, out, &mut summary).await?;
         }
         let webhook_url = webhook_url(&options.ingress_url, &saved.token);
         writeln!(out, "source {name}: {webhook_url}")?;
@@ -197,6 +157,70 @@ pub async fn apply_plan(
         plan_count(summary.rules, "rule"),
     )?;
     Ok(summary)
+}
+
+/// Deletes the stored rules of `source` that its manifest no longer lists.
+async fn prune_rules(
+    api: &mut ControlApi,
+    path: &Path,
+    account_name: &str,
+    source: &PlannedSource,
+    out: &mut dyn Write,
+    summary: &mut ApplySummary,
+) -> Result<(), CliError> {
+    let name = &source.request.name;
+    let keep: BTreeSet<&str> = source
+        .rules
+        .iter()
+        .map(|rule| rule.request.name.as_str())
+        .collect();
+    let stored = api
+        .list_rules(ListRulesRequest {
+            account: account_name.to_owned(),
+            source: name.clone(),
+        })
+        .await
+        .map_err(located(
+            path,
+            &source.location,
+            format!("list rules of source {name:?}"),
+        ))?
+        .into_inner()
+        .rules;
+    for stale in stored
+        .iter()
+        .filter(|rule| !keep.contains(rule.name.as_str()))
+    {
+        api.delete_rule(DeleteRuleRequest {
+            account: account_name.to_owned(),
+            source: name.clone(),
+            name: stale.name.clone(),
+        })
+        .await
+        .map_err(located(
+            path,
+            &source.location,
+            format!("prune rule {:?}", stale.name),
+        ))?;
+        writeln!(out, "pruned rule {name}/{}", stale.name)?;
+        summary.pruned.push(format!("{name}/{}", stale.name));
+    }
+    Ok(())
+}
+
+/// Turns an API refusal into an error naming the manifest's file and the
+/// place in it.
+fn located(
+    path: &Path,
+    location: &str,
+    what: String,
+) -> impl FnOnce(tonic::Status) -> CliError + use<> {
+    let context = format!("{}: {location}: ", path.display());
+    move |status| CliError::Api {
+        context,
+        what,
+        status,
+    }
 }
 
 fn plan_count(count: usize, noun: &str) -> String {

@@ -5,6 +5,7 @@
 //! Nothing outside this crate spells a subject or stream name. This crate knows
 //! nothing about HTTP, Postgres or rules; it only describes and moves bus messages.
 
+mod connect;
 mod ids;
 pub mod lag;
 mod names;
@@ -12,6 +13,7 @@ mod publish;
 mod topology;
 pub mod trace;
 
+pub use connect::{ConnectError, connect, readiness_check};
 pub use ids::{event_id_from_body, event_id_from_external, inbound_msg_id, job_id, receipt_msg_id};
 pub use lag::ConsumerLag;
 pub use names::{BusNames, InvalidPrefix, ReceiptKind};

@@ -141,41 +141,9 @@ impl CompiledRule {
         if cancel_condition.is_none() && !rule.cancel_key.trim().is_empty() {
             return Err(invalid("cancel_key", "is only used with cancel_when"));
         }
-        let on_repeat = match rule.on_repeat.trim() {
-            "" | "replace" => OnRepeat::Replace,
-            "keep_first" => OnRepeat::KeepFirst,
-            other => {
-                return Err(invalid(
-                    "on_repeat",
-                    format!("{other:?} is not replace or keep_first"),
-                ));
-            }
-        };
-        let transliterate = match rule.encoding.trim() {
-            "" | "unicode" => false,
-            "gsm7" => true,
-            other => {
-                return Err(invalid(
-                    "encoding",
-                    format!("{other:?} is not unicode or gsm7"),
-                ));
-            }
-        };
-        let cap = match (rule.cap_count, rule.cap_window.trim()) {
-            (0, "") => None,
-            (0, _) => return Err(invalid("cap_count", "cap_window needs cap_count")),
-            (_, "") => {
-                return Err(invalid(
-                    "cap_window",
-                    "cap_count needs cap_window, e.g. 24h",
-                ));
-            }
-            (count, window) => Some(Cap {
-                count,
-                window: timing::parse_delay(window)
-                    .map_err(|message| invalid("cap_window", message))?,
-            }),
-        };
+        let on_repeat = on_repeat(rule)?;
+        let transliterate = transliterates(rule)?;
+        let cap = cap(rule)?;
         Ok(Self {
             condition,
             templates,
@@ -341,6 +309,47 @@ impl CompiledRule {
             .render(inputs.template_context())
             .map(without_control_characters)
             .map_err(|error| to_error(error.into()))
+    }
+}
+
+/// `on_repeat`: what a repeated trigger with the same key does.
+fn on_repeat(rule: &Rule) -> Result<OnRepeat, RuleError> {
+    match rule.on_repeat.trim() {
+        "" | "replace" => Ok(OnRepeat::Replace),
+        "keep_first" => Ok(OnRepeat::KeepFirst),
+        other => Err(invalid(
+            "on_repeat",
+            format!("{other:?} is not replace or keep_first"),
+        )),
+    }
+}
+
+/// `encoding`: whether the body is transliterated to GSM-7.
+fn transliterates(rule: &Rule) -> Result<bool, RuleError> {
+    match rule.encoding.trim() {
+        "" | "unicode" => Ok(false),
+        "gsm7" => Ok(true),
+        other => Err(invalid(
+            "encoding",
+            format!("{other:?} is not unicode or gsm7"),
+        )),
+    }
+}
+
+/// `cap_count` and `cap_window`: both or neither.
+fn cap(rule: &Rule) -> Result<Option<Cap>, RuleError> {
+    match (rule.cap_count, rule.cap_window.trim()) {
+        (0, "") => Ok(None),
+        (0, _) => Err(invalid("cap_count", "cap_window needs cap_count")),
+        (_, "") => Err(invalid(
+            "cap_window",
+            "cap_count needs cap_window, e.g. 24h",
+        )),
+        (count, window) => Ok(Some(Cap {
+            count,
+            window: timing::parse_delay(window)
+                .map_err(|message| invalid("cap_window", message))?,
+        })),
     }
 }
 

@@ -56,11 +56,7 @@ impl App {
             .await
             .map_err(ControlError::Database)?;
         crate::MIGRATOR.run(&pool).await?;
-        let nats = async_nats::ConnectOptions::new()
-            .name("foco-control")
-            .retry_on_initial_connect()
-            .connect(config.nats_url.as_str())
-            .await?;
+        let nats = foco_bus::connect("foco-control", &config.nats_url).await?;
 
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);

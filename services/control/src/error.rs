@@ -104,8 +104,8 @@ pub enum ControlError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("invalid bus prefix")]
     BusPrefix(#[from] foco_bus::InvalidPrefix),
-    #[error("cannot connect to NATS")]
-    Nats(#[from] async_nats::ConnectError),
+    #[error(transparent)]
+    Nats(#[from] foco_bus::ConnectError),
     #[error("cannot bind {what} listener on {addr}")]
     Bind {
         what: &'static str,

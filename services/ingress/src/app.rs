@@ -38,16 +38,7 @@ impl App {
     /// every listener (port 0 works); nothing is served until [`App::run`].
     pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Self, AppError> {
         let names = BusNames::new(&config.bus_prefix)?;
-        let nats = async_nats::ConnectOptions::new()
-            .name("foco-ingress")
-            // Starts even if NATS is still coming up, and reconnects forever after.
-            .retry_on_initial_connect()
-            .connect(config.nats_url.as_str())
-            .await
-            .map_err(|source| AppError::Nats {
-                url: foco_runtime::env::redacted_url(&config.nats_url),
-                source,
-            })?;
+        let nats = foco_bus::connect("foco-ingress", &config.nats_url).await?;
         let jetstream = async_nats::jetstream::new(nats.clone());
         foco_bus::ensure_streams(&jetstream, &names, config.bus).await?;
 
@@ -59,13 +50,7 @@ impl App {
 
         let mut registry = Registry::with_prefix("foco_ingress");
         let metrics = Metrics::register(&mut registry);
-        let readiness_client = nats.clone();
-        let readiness = Readiness::default().with_check("nats", move || {
-            match readiness_client.connection_state() {
-                async_nats::connection::State::Connected => Ok(()),
-                other => Err(format!("{other:?}").to_lowercase()),
-            }
-        });
+        let readiness = Readiness::default().with_check("nats", foco_bus::readiness_check(&nats));
 
         let http_listener = TcpListener::bind(config.http_listen)
             .await

@@ -204,12 +204,8 @@ pub use foco_runtime::error_chain as cause_chain;
 pub enum AppError {
     #[error("invalid bus prefix")]
     BusPrefix(#[from] foco_bus::InvalidPrefix),
-    #[error("could not connect to NATS at {url}")]
-    Nats {
-        url: String,
-        #[source]
-        source: async_nats::ConnectError,
-    },
+    #[error(transparent)]
+    Nats(#[from] foco_bus::ConnectError),
     #[error("could not create the JetStream streams")]
     Streams(#[from] foco_bus::TopologyError),
     #[error("could not set up the control API client")]

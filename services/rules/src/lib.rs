@@ -49,12 +49,8 @@ pub use scheduler::{Clock, Scheduler, SchedulerSettings, SystemClock};
 pub enum RulesError {
     #[error("invalid bus prefix")]
     BusPrefix(#[from] foco_bus::InvalidPrefix),
-    #[error("could not connect to NATS at {url}")]
-    Nats {
-        url: String,
-        #[source]
-        source: async_nats::ConnectError,
-    },
+    #[error(transparent)]
+    Nats(#[from] foco_bus::ConnectError),
     #[error("could not set up JetStream")]
     Topology(#[from] foco_bus::TopologyError),
     #[error("could not reach the control API")]
@@ -119,29 +115,10 @@ impl App {
     ) -> Result<Self, RulesError> {
         let pool = foco_runtime::postgres::connect(&config.database_url, 16).await?;
         let names = Arc::new(BusNames::new(&config.bus_prefix)?);
-        let nats = async_nats::ConnectOptions::new()
-            .name("foco-rules")
-            .retry_on_initial_connect()
-            .connect(&config.nats_url)
-            .await
-            .map_err(|source| RulesError::Nats {
-                url: foco_runtime::env::redacted_url(&config.nats_url),
-                source,
-            })?;
+        let nats = foco_bus::connect("foco-rules", &config.nats_url).await?;
         let jetstream = async_nats::jetstream::new(nats.clone());
         foco_bus::ensure_streams(&jetstream, &names, config.bus).await?;
-        let consumer = foco_bus::ensure_consumer(
-            &jetstream,
-            &foco_bus::ConsumerSettings {
-                stream: names.events_stream(),
-                durable_name: names.rules_consumer().to_owned(),
-                filter_subject: names.events_filter(),
-                ack_wait: config.ack_wait,
-                max_ack_pending: (config.concurrency * 4) as i64,
-                max_deliver: -1,
-            },
-        )
-        .await?;
+        let consumer = events_consumer(&jetstream, &names, &config).await?;
         let api = foco_control_client::connect(&config.control_url, &config.control_api_key)?;
         let config_cache = ConfigCache::new(api, config.config_cache_ttl);
         let watcher = config_cache
@@ -170,13 +147,7 @@ impl App {
             config.lag_interval,
             shutdown.clone(),
         );
-        let readiness_client = nats.clone();
-        let readiness = Readiness::default().with_check("nats", move || {
-            match readiness_client.connection_state() {
-                async_nats::connection::State::Connected => Ok(()),
-                other => Err(format!("{other:?}")),
-            }
-        });
+        let readiness = Readiness::default().with_check("nats", foco_bus::readiness_check(&nats));
         let admin = AdminServer::bind(
             config.admin_listen,
             Arc::new(registry),
@@ -196,21 +167,7 @@ impl App {
             config_cache,
             engine: foco_rule_engine::Engine::with_limits(config.limits),
             publish_timeout: config.publish_timeout,
-            writer: store::Writer::start(
-                store::Pools {
-                    durable: pool.clone(),
-                    deduplication: foco_runtime::postgres::connect_without_commit_wait(
-                        &config.database_url,
-                        u32::try_from(config.store_writers.max(1)).unwrap_or(u32::MAX),
-                    )
-                    .await?,
-                },
-                store::WriterSettings {
-                    writers: config.store_writers,
-                    max_batch: config.store_batch,
-                },
-                metrics.clone(),
-            ),
+            writer: writer(&pool, &config, metrics.clone()).await?,
             metrics,
             pool: pool.clone(),
             max_deliveries: config.max_deliveries,
@@ -274,4 +231,49 @@ impl App {
             Err(_) => Ok(()),
         }
     }
+}
+
+/// Rules' durable consumer of the events stream.
+async fn events_consumer(
+    jetstream: &async_nats::jetstream::Context,
+    names: &BusNames,
+    config: &Config,
+) -> Result<async_nats::jetstream::consumer::PullConsumer, RulesError> {
+    Ok(foco_bus::ensure_consumer(
+        jetstream,
+        &foco_bus::ConsumerSettings {
+            stream: names.events_stream(),
+            durable_name: names.rules_consumer().to_owned(),
+            filter_subject: names.events_filter(),
+            ack_wait: config.ack_wait,
+            max_ack_pending: (config.concurrency * 4) as i64,
+            max_deliver: -1,
+        },
+    )
+    .await?)
+}
+
+/// The group-committing writer of events' plans, with its own small pool for
+/// what may commit without waiting for the disk (see [`store::Pools`]).
+async fn writer(
+    pool: &sqlx::PgPool,
+    config: &Config,
+    metrics: Arc<metrics::RulesMetrics>,
+) -> Result<store::Writer, RulesError> {
+    let deduplication = foco_runtime::postgres::connect_without_commit_wait(
+        &config.database_url,
+        u32::try_from(config.store_writers.max(1)).unwrap_or(u32::MAX),
+    )
+    .await?;
+    Ok(store::Writer::start(
+        store::Pools {
+            durable: pool.clone(),
+            deduplication,
+        },
+        store::WriterSettings {
+            writers: config.store_writers,
+            max_batch: config.store_batch,
+        },
+        metrics,
+    ))
 }

@@ -54,41 +54,10 @@ impl App {
     pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Self, SenderError> {
         config.validate()?;
         let names = BusNames::new(&config.bus_prefix)?;
-        let nats = async_nats::ConnectOptions::new()
-            .name("foco-sender")
-            .retry_on_initial_connect()
-            .connect(&config.nats_url)
-            .await
-            .map_err(SenderError::Nats)?;
+        let nats = foco_bus::connect("foco-sender", &config.nats_url).await?;
         let jetstream = jetstream::new(nats.clone());
         foco_bus::ensure_streams(&jetstream, &names, config.bus).await?;
-        let settings = ConsumerSettings {
-            stream: names.sms_stream(),
-            durable_name: names.sender_consumer().to_owned(),
-            filter_subject: names.sms_filter(),
-            ack_wait: config.ack_wait,
-            max_ack_pending: config.max_ack_pending,
-            // Unlimited: every job ends in a recorded state by the sender's own
-            // rules (attempts, permanent failures, unknown); a JetStream limit would
-            // silently drop jobs that wait out a long control or Postgres outage.
-            max_deliver: -1,
-        };
-        let consumer = foco_bus::ensure_consumer(&jetstream, &settings).await?;
-        let consumer = apply_consumer_settings(&jetstream, &settings, consumer).await?;
-        let receipts_consumer = foco_bus::ensure_consumer(
-            &jetstream,
-            &ConsumerSettings {
-                stream: names.receipts_stream(),
-                durable_name: names.receipts_consumer().to_owned(),
-                filter_subject: names.receipts_filter(),
-                ack_wait: Duration::from_secs(30),
-                max_ack_pending: 1000,
-                // Receipts end by the handler's own rules (applied, or dropped
-                // after a bounded number of unmatched deliveries).
-                max_deliver: -1,
-            },
-        )
-        .await?;
+        let (consumer, receipts_consumer) = consumers(&jetstream, &names, &config).await?;
 
         let pool = foco_runtime::postgres::connect(
             &config.database_url,
@@ -114,22 +83,17 @@ impl App {
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
         let lag = foco_bus::ConsumerLag::register(registry.sub_registry_with_prefix("foco"));
-        let mut lag_watchers = Vec::new();
-        for (stream, watched) in [
-            (names.sms_stream(), &consumer),
-            (names.receipts_stream(), &receipts_consumer),
-        ] {
-            let stream = jetstream
-                .get_stream(&stream)
-                .await
-                .map_err(|source| foco_bus::TopologyError::GetStream { stream, source })?;
-            lag_watchers.push(AbortOnDropHandle::new(lag.watch(
-                stream,
-                watched.clone(),
-                config.lag_interval,
-                shutdown.clone(),
-            )));
-        }
+        let lag_watchers = watch_lag(
+            &lag,
+            &jetstream,
+            [
+                (names.sms_stream(), &consumer),
+                (names.receipts_stream(), &receipts_consumer),
+            ],
+            &config,
+            &shutdown,
+        )
+        .await?;
         let handler = Arc::new(Handler::new(
             pool.clone(),
             routes.clone(),
@@ -314,17 +278,71 @@ async fn apply_consumer_settings(
     Ok(foco_bus::ensure_consumer(jetstream, settings).await?)
 }
 
+/// The durable consumers of jobs and of delivery receipts, created or updated
+/// to the configured settings.
+async fn consumers(
+    jetstream: &jetstream::Context,
+    names: &BusNames,
+    config: &Config,
+) -> Result<(PullConsumer, PullConsumer), SenderError> {
+    let settings = ConsumerSettings {
+        stream: names.sms_stream(),
+        durable_name: names.sender_consumer().to_owned(),
+        filter_subject: names.sms_filter(),
+        ack_wait: config.ack_wait,
+        max_ack_pending: config.max_ack_pending,
+        // Unlimited: every job ends in a recorded state by the sender's own
+        // rules (attempts, permanent failures, unknown); a JetStream limit would
+        // silently drop jobs that wait out a long control or Postgres outage.
+        max_deliver: -1,
+    };
+    let consumer = foco_bus::ensure_consumer(jetstream, &settings).await?;
+    let consumer = apply_consumer_settings(jetstream, &settings, consumer).await?;
+    let receipts_consumer = foco_bus::ensure_consumer(
+        jetstream,
+        &ConsumerSettings {
+            stream: names.receipts_stream(),
+            durable_name: names.receipts_consumer().to_owned(),
+            filter_subject: names.receipts_filter(),
+            ack_wait: Duration::from_secs(30),
+            max_ack_pending: 1000,
+            // Receipts end by the handler's own rules (applied, or dropped
+            // after a bounded number of unmatched deliveries).
+            max_deliver: -1,
+        },
+    )
+    .await?;
+    Ok((consumer, receipts_consumer))
+}
+
+/// One lag watcher per (stream, consumer), each stopped when dropped.
+async fn watch_lag(
+    lag: &foco_bus::ConsumerLag,
+    jetstream: &jetstream::Context,
+    watched: [(String, &PullConsumer); 2],
+    config: &Config,
+    shutdown: &CancellationToken,
+) -> Result<Vec<AbortOnDropHandle<()>>, SenderError> {
+    let mut lag_watchers = Vec::new();
+    for (stream, watched) in watched {
+        let stream = jetstream
+            .get_stream(&stream)
+            .await
+            .map_err(|source| foco_bus::TopologyError::GetStream { stream, source })?;
+        lag_watchers.push(AbortOnDropHandle::new(lag.watch(
+            stream,
+            watched.clone(),
+            config.lag_interval,
+            shutdown.clone(),
+        )));
+    }
+    Ok(lag_watchers)
+}
+
 fn readiness(nats: &async_nats::Client, database_ready: &Arc<AtomicBool>) -> Readiness {
-    let nats = nats.clone();
     let database_ready = database_ready.clone();
     Readiness::default()
-        .with_check("nats", move || {
-            if nats.connection_state() == async_nats::connection::State::Connected {
-                Ok(())
-            } else {
-                Err("not connected".to_owned())
-            }
-        })
+        .with_check("nats", foco_bus::readiness_check(nats))
         .with_check("postgres", move || {
             if database_ready.load(Ordering::Relaxed) {
                 Ok(())

@@ -9,8 +9,8 @@ pub enum SenderError {
     Config(#[from] ConfigError),
     #[error("invalid bus prefix")]
     BusPrefix(#[from] foco_bus::InvalidPrefix),
-    #[error("could not connect to NATS")]
-    Nats(#[source] async_nats::ConnectError),
+    #[error(transparent)]
+    Nats(#[from] foco_bus::ConnectError),
     #[error("could not set up the JetStream streams or consumer")]
     Topology(#[from] foco_bus::TopologyError),
     #[error("could not update the sender consumer's settings")]

@@ -303,48 +303,50 @@ async fn preview(
         .map_err(|error| ApiError::invalid(error.to_string()))?;
     Ok(PreviewRulesResponse {
         event_type,
-        rules: previews
-            .into_iter()
-            .map(|preview| match preview.result {
-                Ok(None) => RulePreview {
-                    rule: preview.rule_name,
-                    matched: false,
-                    ..Default::default()
-                },
-                Ok(Some(evaluation)) => RulePreview {
-                    rule: preview.rule_name,
-                    matched: true,
-                    recipients: evaluation
-                        .recipients
-                        .into_iter()
-                        .map(|recipient| RecipientPreview {
-                            raw: recipient.raw,
-                            e164: recipient.e164.clone().unwrap_or_default(),
-                            error: recipient.e164.err().unwrap_or_default(),
-                        })
-                        .collect(),
-                    body: evaluation.body,
-                    encoding: evaluation.segments.encoding.as_str().to_owned(),
-                    segments: evaluation.segments.segments as u32,
-                    characters: evaluation.segments.characters as u32,
-                    ucs2_characters: evaluation
-                        .ucs2_characters
-                        .iter()
-                        .map(char::to_string)
-                        .collect(),
-                    send_at_ms: evaluation.due_at_ms.unwrap_or(0),
-                    key: evaluation.key,
-                    error: String::new(),
-                },
-                Err(error) => RulePreview {
-                    rule: preview.rule_name,
-                    matched: true,
-                    error: error.to_string(),
-                    ..Default::default()
-                },
-            })
-            .collect(),
+        rules: previews.into_iter().map(rule_preview).collect(),
     })
+}
+
+/// One rule's preview as the API answers it.
+fn rule_preview(preview: foco_rule_engine::RulePreview) -> RulePreview {
+    match preview.result {
+        Ok(None) => RulePreview {
+            rule: preview.rule_name,
+            matched: false,
+            ..Default::default()
+        },
+        Ok(Some(evaluation)) => RulePreview {
+            rule: preview.rule_name,
+            matched: true,
+            recipients: evaluation
+                .recipients
+                .into_iter()
+                .map(|recipient| RecipientPreview {
+                    raw: recipient.raw,
+                    e164: recipient.e164.clone().unwrap_or_default(),
+                    error: recipient.e164.err().unwrap_or_default(),
+                })
+                .collect(),
+            body: evaluation.body,
+            encoding: evaluation.segments.encoding.as_str().to_owned(),
+            segments: evaluation.segments.segments as u32,
+            characters: evaluation.segments.characters as u32,
+            ucs2_characters: evaluation
+                .ucs2_characters
+                .iter()
+                .map(char::to_string)
+                .collect(),
+            send_at_ms: evaluation.due_at_ms.unwrap_or(0),
+            key: evaluation.key,
+            error: String::new(),
+        },
+        Err(error) => RulePreview {
+            rule: preview.rule_name,
+            matched: true,
+            error: error.to_string(),
+            ..Default::default()
+        },
+    }
 }
 
 #[derive(sqlx::FromRow)]

@@ -113,6 +113,38 @@ struct ExistingSource {
     secrets_encrypted: Vec<Vec<u8>>,
 }
 
+/// What an upsert writes besides the identity and the secrets, checked.
+struct SourceColumns {
+    settings: SourceSettings,
+    enabled: bool,
+    max_body_bytes: i32,
+    rate_limit_per_second: i32,
+    rate_limit_burst: i32,
+}
+
+impl SourceColumns {
+    fn from_request(request: &UpsertSourceRequest) -> Result<Self, ApiError> {
+        let settings = source_settings(request)?;
+        let (rate_limit_per_second, rate_limit_burst) = rate_limit(request)?;
+        let max_body_bytes = match request.max_body_bytes {
+            0 => DEFAULT_MAX_BODY_BYTES,
+            bytes if bytes > MAX_MAX_BODY_BYTES => {
+                return Err(ApiError::invalid(format!(
+                    "max_body_bytes may be at most {MAX_MAX_BODY_BYTES}"
+                )));
+            }
+            bytes => bytes,
+        };
+        Ok(Self {
+            settings,
+            enabled: request.enabled.unwrap_or(true),
+            max_body_bytes: i32::try_from(max_body_bytes).unwrap_or(i32::MAX),
+            rate_limit_per_second,
+            rate_limit_burst,
+        })
+    }
+}
+
 pub async fn upsert(
     state: AppState,
     caller: Caller,
@@ -120,26 +152,9 @@ pub async fn upsert(
 ) -> Result<Source, ApiError> {
     let account = accounts::authorize(&state, caller, &request.account).await?;
     validate::name("name", &request.name)?;
-    let SourceSettings {
-        preset,
-        verification,
-        event_type_from,
-        event_id_from,
-        content_type,
-    } = source_settings(&request)?;
+    let columns = SourceColumns::from_request(&request)?;
     let new_secrets = requested_secrets(&request)?;
-    let (rate_limit_per_second, rate_limit_burst) = rate_limit(&request)?;
-    let max_body_bytes = match request.max_body_bytes {
-        0 => DEFAULT_MAX_BODY_BYTES,
-        bytes if bytes > MAX_MAX_BODY_BYTES => {
-            return Err(ApiError::invalid(format!(
-                "max_body_bytes may be at most {MAX_MAX_BODY_BYTES}"
-            )));
-        }
-        bytes => bytes,
-    };
-    let max_body_bytes_column = i32::try_from(max_body_bytes).unwrap_or(i32::MAX);
-    let enabled = request.enabled.unwrap_or(true);
+    let verification = &columns.settings.verification;
 
     let mut tx = state.pool.begin().await?;
     // Locking the row keeps rotation consistent when two writers race; the loop
@@ -171,56 +186,9 @@ pub async fn upsert(
             )));
         }
         let saved = if is_update {
-            sqlx::query_as::<_, SourceRow>(concat!(
-                "UPDATE sources SET verification = $2, secrets_encrypted = $3, event_type_from = $4,
-                        event_id_from = $5, enabled = $6, max_body_bytes = $7, preset = $8,
-                        content_type = $9, rate_limit_per_second = $10, rate_limit_burst = $11,
-                        updated_at = now()
-                 WHERE id = $1 RETURNING ",
-                source_columns!()
-            ))
-            .bind(id)
-            .bind(verification.to_json())
-            .bind(&secrets)
-            .bind(&event_type_from)
-            .bind(&event_id_from)
-            .bind(enabled)
-            .bind(max_body_bytes_column)
-            .bind(&preset)
-            .bind(&content_type)
-            .bind(rate_limit_per_second)
-            .bind(rate_limit_burst)
-            .fetch_optional(&mut *tx)
-            .await?
+            update_source(&mut tx, id, &secrets, &columns).await?
         } else {
-            sqlx::query_as::<_, SourceRow>(concat!(
-                "INSERT INTO sources (id, account_id, name, token, verification, secrets_encrypted,
-                                      event_type_from, event_id_from, enabled, max_body_bytes,
-                                      preset, content_type, rate_limit_per_second, rate_limit_burst)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-                 ON CONFLICT (account_id, name) DO NOTHING
-                 RETURNING ",
-                source_columns!()
-            ))
-            .bind(id)
-            .bind(account.id)
-            .bind(&request.name)
-            .bind(new_source_token())
-            .bind(verification.to_json())
-            .bind(&secrets)
-            .bind(&event_type_from)
-            .bind(&event_id_from)
-            .bind(enabled)
-            .bind(max_body_bytes_column)
-            .bind(&preset)
-            .bind(&content_type)
-            .bind(rate_limit_per_second)
-            .bind(rate_limit_burst)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|error| {
-                ApiError::unique_or(error, format!("source {:?} already exists", request.name))
-            })?
+            insert_source(&mut tx, id, account.id, &request.name, &secrets, &columns).await?
         };
         let Some(row) = saved else { continue };
         tx.commit().await?;
@@ -235,6 +203,74 @@ pub async fn upsert(
         "source {:?} was created concurrently; retry",
         request.name
     )))
+}
+
+async fn update_source(
+    tx: &mut sqlx::PgConnection,
+    id: Uuid,
+    secrets: &[Vec<u8>],
+    columns: &SourceColumns,
+) -> Result<Option<SourceRow>, ApiError> {
+    let settings = &columns.settings;
+    Ok(sqlx::query_as::<_, SourceRow>(concat!(
+        "UPDATE sources SET verification = $2, secrets_encrypted = $3, event_type_from = $4,
+                event_id_from = $5, enabled = $6, max_body_bytes = $7, preset = $8,
+                content_type = $9, rate_limit_per_second = $10, rate_limit_burst = $11,
+                updated_at = now()
+         WHERE id = $1 RETURNING ",
+        source_columns!()
+    ))
+    .bind(id)
+    .bind(settings.verification.to_json())
+    .bind(secrets)
+    .bind(&settings.event_type_from)
+    .bind(&settings.event_id_from)
+    .bind(columns.enabled)
+    .bind(columns.max_body_bytes)
+    .bind(&settings.preset)
+    .bind(&settings.content_type)
+    .bind(columns.rate_limit_per_second)
+    .bind(columns.rate_limit_burst)
+    .fetch_optional(&mut *tx)
+    .await?)
+}
+
+/// `None` when a source of that name was created concurrently.
+async fn insert_source(
+    tx: &mut sqlx::PgConnection,
+    id: Uuid,
+    account_id: Uuid,
+    name: &str,
+    secrets: &[Vec<u8>],
+    columns: &SourceColumns,
+) -> Result<Option<SourceRow>, ApiError> {
+    let settings = &columns.settings;
+    sqlx::query_as::<_, SourceRow>(concat!(
+        "INSERT INTO sources (id, account_id, name, token, verification, secrets_encrypted,
+                              event_type_from, event_id_from, enabled, max_body_bytes,
+                              preset, content_type, rate_limit_per_second, rate_limit_burst)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+         ON CONFLICT (account_id, name) DO NOTHING
+         RETURNING ",
+        source_columns!()
+    ))
+    .bind(id)
+    .bind(account_id)
+    .bind(name)
+    .bind(new_source_token())
+    .bind(settings.verification.to_json())
+    .bind(secrets)
+    .bind(&settings.event_type_from)
+    .bind(&settings.event_id_from)
+    .bind(columns.enabled)
+    .bind(columns.max_body_bytes)
+    .bind(&settings.preset)
+    .bind(&settings.content_type)
+    .bind(columns.rate_limit_per_second)
+    .bind(columns.rate_limit_burst)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(|error| ApiError::unique_or(error, format!("source {name:?} already exists")))
 }
 
 /// How a request changes the stored secrets.

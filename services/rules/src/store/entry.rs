@@ -243,10 +243,22 @@ async fn apply_one<'a>(
     reports: &mut Vec<Report>,
     keyless: &mut Vec<KeylessJob<'a>>,
 ) -> Result<(), sqlx::Error> {
+    apply_cancellations(connection, entry, applied, reports).await?;
+    report_plan(entry, reports);
+    apply_jobs(connection, index, entry, applied, reports, keyless).await
+}
+
+/// The pending jobs the event cancels, and the marks that cancel those whose
+/// trigger was received earlier but is evaluated later.
+async fn apply_cancellations(
+    connection: &mut PgConnection,
+    entry: &Entry,
+    applied: &mut Applied,
+    reports: &mut Vec<Report>,
+) -> Result<(), sqlx::Error> {
     let event = &entry.event;
-    let plan = &entry.plan;
     let account_id = event.account_id;
-    for cancellation in &plan.cancellations {
+    for cancellation in &entry.plan.cancellations {
         let Ok(rule_id) = Uuid::parse_str(&cancellation.rule_id) else {
             continue;
         };
@@ -287,7 +299,14 @@ async fn apply_one<'a>(
             ));
         }
     }
+    Ok(())
+}
 
+/// What the plan says of the event that the account reads in `foco events
+/// show`: an unreadable body, failed rules, invalid recipients, notes.
+fn report_plan(entry: &Entry, reports: &mut Vec<Report>) {
+    let event = &entry.event;
+    let plan = &entry.plan;
     if let Some(reason) = &plan.unreadable {
         reports.push(Report::new(event, "", "", "unreadable", reason.clone()));
     }
@@ -319,9 +338,23 @@ async fn apply_one<'a>(
             note.detail.clone(),
         ));
     }
+}
 
+/// The event's jobs: capped, immediate, keyless delayed (inserted later with
+/// the batch's others), or keyed (stored now, replacing or keeping a pending
+/// one with the same key).
+async fn apply_jobs<'a>(
+    connection: &mut PgConnection,
+    index: usize,
+    entry: &'a Entry,
+    applied: &mut Applied,
+    reports: &mut Vec<Report>,
+    keyless: &mut Vec<KeylessJob<'a>>,
+) -> Result<(), sqlx::Error> {
+    let event = &entry.event;
+    let account_id = event.account_id;
     let mut capped_rules: Vec<&str> = Vec::new();
-    for planned in &plan.jobs {
+    for planned in &entry.plan.jobs {
         let rule_id = Uuid::parse_str(&planned.job.rule_id).unwrap_or_default();
         let counted = planned.cap.is_some() || event.daily_cap > 0;
         if counted && let Some(reason) = cap_reached(connection, event, rule_id, planned).await? {
