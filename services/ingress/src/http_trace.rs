@@ -16,7 +16,6 @@ pub fn make_request_span<B>(request: &Request<B>) -> Span {
         "http.request",
         http.request.method = %request.method(),
         http.route = %route,
-        otel.kind = "server",
     );
     set_parent_from(&span, &HttpHeadersRead(request.headers()));
     span
