@@ -44,29 +44,32 @@ pub enum ControlClientError {
 #[error("control lookup failed: {0}")]
 pub struct LookupError(pub tonic::Status);
 
-/// Adds `authorization: Bearer <key>` to every call.
+/// Adds `authorization: Bearer <key>` to every call, and the caller's trace
+/// context, so control's span of the call joins the caller's trace.
 #[derive(Clone)]
-pub struct BearerAuth {
+pub struct CallMetadata {
     header: MetadataValue<Ascii>,
 }
 
-impl tonic::service::Interceptor for BearerAuth {
+impl tonic::service::Interceptor for CallMetadata {
     fn call(
         &mut self,
         mut request: tonic::Request<()>,
     ) -> Result<tonic::Request<()>, tonic::Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", self.header.clone());
+        let metadata = request.metadata_mut();
+        metadata.insert("authorization", self.header.clone());
+        foco_runtime::telemetry::propagation::inject_current(
+            &mut foco_runtime::telemetry::propagation::GrpcMetadata(metadata),
+        );
         Ok(request)
     }
 }
 
-pub type ControlApi = ControlServiceClient<InterceptedService<Channel, BearerAuth>>;
+pub type ControlApi = ControlServiceClient<InterceptedService<Channel, CallMetadata>>;
 
 /// The scheduling API (delayed jobs, previews, event reports), served beside
 /// `ControlService` on the same port with the same keys.
-pub type SchedulingApi = SchedulingServiceClient<InterceptedService<Channel, BearerAuth>>;
+pub type SchedulingApi = SchedulingServiceClient<InterceptedService<Channel, CallMetadata>>;
 
 /// Connects lazily: the first call dials, and a control restart is survived.
 pub fn connect(url: &str, api_key: &SecretString) -> Result<ControlApi, ControlClientError> {
@@ -87,7 +90,7 @@ pub fn connect_scheduling(
 
 /// The delivery API (dead letters, opt-outs, unknown jobs, message histories),
 /// served beside `ControlService` on the same port with the same keys.
-pub type DeliveryApi = DeliveryServiceClient<InterceptedService<Channel, BearerAuth>>;
+pub type DeliveryApi = DeliveryServiceClient<InterceptedService<Channel, CallMetadata>>;
 
 /// Like [`connect`], for `DeliveryService`.
 pub fn connect_delivery(
@@ -106,7 +109,7 @@ const MAX_DECODING_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 fn authenticated_channel(
     url: &str,
     api_key: &SecretString,
-) -> Result<(Channel, BearerAuth), ControlClientError> {
+) -> Result<(Channel, CallMetadata), ControlClientError> {
     let endpoint = Endpoint::from_shared(url.to_owned())
         .map_err(|source| ControlClientError::InvalidUrl {
             url: url.to_owned(),
@@ -120,7 +123,7 @@ fn authenticated_channel(
     let header = format!("Bearer {}", api_key.expose_secret())
         .parse()
         .map_err(|_| ControlClientError::InvalidApiKey)?;
-    Ok((channel, BearerAuth { header }))
+    Ok((channel, CallMetadata { header }))
 }
 
 /// What control announces on the bus's config-changed subject after a write
@@ -355,7 +358,7 @@ mod tests {
 
     fn cache() -> ConfigCache {
         let channel = Endpoint::from_static("http://127.0.0.1:9").connect_lazy();
-        let auth = BearerAuth {
+        let auth = CallMetadata {
             header: "Bearer test".parse().unwrap(),
         };
         ConfigCache::new(

@@ -1,13 +1,15 @@
 //! Test kit for Foco's integration and end-to-end tests: a fresh Postgres database
 //! and a fresh bus prefix per test (so tests run in parallel on one server), a fake
 //! SMS provider that records requests and answers as told, a private NATS server
-//! that can be stopped and restarted, and condition waits with deadlines.
+//! that can be stopped and restarted, an OTLP trace receiver, and condition waits
+//! with deadlines.
 //!
 //! Nothing here is used by production code.
 
 pub mod cpu;
 mod fake_provider;
 mod nats;
+mod otlp;
 mod postgres;
 mod proxy;
 
@@ -16,6 +18,7 @@ use std::time::Duration;
 
 pub use fake_provider::{FakeProvider, FakeResponse, RecordedRequest};
 pub use nats::{PrivateNats, TestBus};
+pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use postgres::TestDatabase;
 pub use proxy::{Proxy, ProxyMode};
 

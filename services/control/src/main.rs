@@ -8,7 +8,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let _telemetry = foco_runtime::telemetry::init("foco-control");
+    let _telemetry = match foco_runtime::telemetry::init("foco-control") {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("foco-control: {error}");
+            std::process::exit(2);
+        }
+    };
     let config = match foco_control::Config::from_env() {
         Ok(config) => config,
         Err(error) => {

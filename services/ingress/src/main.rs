@@ -12,7 +12,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
-    let _telemetry = foco_runtime::telemetry::init("foco-ingress");
+    let _telemetry = match foco_runtime::telemetry::init("foco-ingress") {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("foco-ingress: {error}");
+            std::process::exit(2);
+        }
+    };
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => {

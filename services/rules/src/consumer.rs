@@ -95,14 +95,21 @@ async fn handle_decoded(state: &RulesState, event: EventEnvelope, delivery: Deli
         tracing::warn!(event_id = %event.event_id, rule = %invalid.rule_name, reason = %invalid.reason, "invalid recipient not sent");
     }
     let account = source.account.clone().unwrap_or_default();
-    let stored_event = match StoredEvent::new(&event, delivery.stream_sequence, &account) {
-        Ok(stored_event) => stored_event,
-        Err(error) => {
-            return Outcome::Drop {
-                reason: error.to_string(),
-            };
-        }
+    // Only delayed jobs need the context stored; spans not exported give none.
+    let trace_context = if plan.jobs.iter().any(|planned| planned.due_at_ms.is_some()) {
+        foco_runtime::telemetry::propagation::current_context_text()
+    } else {
+        String::new()
     };
+    let stored_event =
+        match StoredEvent::new(&event, delivery.stream_sequence, &account, trace_context) {
+            Ok(stored_event) => stored_event,
+            Err(error) => {
+                return Outcome::Drop {
+                    reason: error.to_string(),
+                };
+            }
+        };
     let applied = match state
         .writer
         .apply(Entry {

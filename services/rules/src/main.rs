@@ -7,7 +7,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let _telemetry = foco_runtime::telemetry::init("foco-rules");
+    let _telemetry = match foco_runtime::telemetry::init("foco-rules") {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("foco-rules: {error}");
+            std::process::exit(2);
+        }
+    };
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => {

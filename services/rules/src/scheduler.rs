@@ -28,6 +28,7 @@ use prost::Message as _;
 use prost::bytes::Bytes;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::RulesState;
 
@@ -100,6 +101,40 @@ impl EventsWatermark {
             .map_or(stored_ms, |received| received.min(stored_ms));
         Ok(DateTime::from_timestamp_millis(received_ms))
     }
+}
+
+/// A due row as claimed; `enabled` is its rule's (`None`: the rule is gone).
+#[derive(sqlx::FromRow)]
+struct ClaimedJob {
+    job_id: String,
+    account_id: String,
+    job: Vec<u8>,
+    trace_context: String,
+    enabled: Option<bool>,
+}
+
+/// A pending job whose time has come.
+struct DueJob {
+    job_id: String,
+    account_id: String,
+    job: Vec<u8>,
+    trace_context: String,
+}
+
+/// The span of a due job's publish: a child of the event's span that scheduled
+/// it, so the job's trace goes on from where it waited. None when the event's
+/// span was not exported.
+fn release_span(due_job: &DueJob) -> tracing::Span {
+    if due_job.trace_context.is_empty() {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!(
+        "scheduled_job.publish",
+        job_id = due_job.job_id.as_str(),
+        otel.kind = "producer",
+    );
+    foco_runtime::telemetry::propagation::set_parent_from_text(&span, &due_job.trace_context);
+    span
 }
 
 #[derive(Debug, Default)]
@@ -176,8 +211,8 @@ impl Scheduler {
         // A job whose rule was deleted or disabled after it was stored (control
         // cancels them, but a job stored meanwhile by an event evaluated with the
         // older configuration escapes that) is cancelled here instead of sent.
-        let claimed: Vec<(String, String, Vec<u8>, Option<bool>)> = sqlx::query_as(
-            "SELECT j.job_id, j.account_id::text, j.job, r.enabled
+        let claimed: Vec<ClaimedJob> = sqlx::query_as(
+            "SELECT j.job_id, j.account_id::text AS account_id, j.job, j.trace_context, r.enabled
              FROM scheduled_jobs j LEFT JOIN rules r ON r.id = j.rule_id
              WHERE j.state = 'pending' AND j.due_at <= $1
              ORDER BY j.due_at LIMIT $2
@@ -192,12 +227,24 @@ impl Scheduler {
             return Ok(Pass::default());
         }
         let claimed_count = claimed.len();
-        let mut due: Vec<(String, String, Vec<u8>)> = Vec::with_capacity(claimed.len());
+        let mut due: Vec<DueJob> = Vec::with_capacity(claimed.len());
         let mut rule_deleted: Vec<String> = Vec::new();
         let mut rule_disabled: Vec<String> = Vec::new();
-        for (job_id, account_id, job, enabled) in claimed {
+        for claimed_job in claimed {
+            let ClaimedJob {
+                job_id,
+                account_id,
+                job,
+                trace_context,
+                enabled,
+            } = claimed_job;
             match enabled {
-                Some(true) => due.push((job_id, account_id, job)),
+                Some(true) => due.push(DueJob {
+                    job_id,
+                    account_id,
+                    job,
+                    trace_context,
+                }),
                 Some(false) => rule_disabled.push(job_id),
                 None => rule_deleted.push(job_id),
             }
@@ -218,19 +265,20 @@ impl Scheduler {
             .execute(&mut *transaction)
             .await?;
         }
-        let publishes = due.iter().map(|(job_id, account_id, job)| {
+        let publishes = due.iter().map(|due_job| {
             foco_bus::publish_durable(
                 &self.state.jetstream,
                 &self.state.nats,
-                self.state.names.sms_subject(account_id),
-                job_id,
-                Bytes::copy_from_slice(job),
+                self.state.names.sms_subject(&due_job.account_id),
+                &due_job.job_id,
+                Bytes::copy_from_slice(&due_job.job),
                 self.state.publish_timeout,
             )
+            .instrument(release_span(due_job))
         });
         let results = futures::future::join_all(publishes).await;
         let mut published: Vec<&str> = Vec::with_capacity(due.len());
-        for ((job_id, _, _), result) in due.iter().zip(results) {
+        for (DueJob { job_id, .. }, result) in due.iter().zip(results) {
             match result {
                 Ok(ack) => {
                     if ack.duplicate {

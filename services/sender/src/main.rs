@@ -9,7 +9,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let _telemetry = foco_runtime::telemetry::init("foco-sender");
+    let _telemetry = match foco_runtime::telemetry::init("foco-sender") {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("foco-sender: {error}");
+            std::process::exit(2);
+        }
+    };
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => {

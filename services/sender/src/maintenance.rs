@@ -9,6 +9,7 @@ use async_nats::jetstream;
 use foco_bus::BusNames;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::handler::error_chain;
 use crate::limits::RouteLimits;
@@ -85,6 +86,7 @@ impl Maintenance {
         let mut released = Vec::with_capacity(due.len());
         for hold in due {
             let msg_id = format!("{}:release:{}", hold.job_id, hold.release_at_ms);
+            let span = release_span(&hold.job_id, &hold.trace_context);
             foco_bus::publish_durable(
                 &self.jetstream,
                 &self.nats,
@@ -93,6 +95,7 @@ impl Maintenance {
                 hold.job,
                 Duration::from_secs(5),
             )
+            .instrument(span)
             .await?;
             released.push(hold.job_id);
         }
@@ -100,6 +103,18 @@ impl Maintenance {
         transaction.commit().await.map_err(StoreError::from)?;
         Ok(released.len())
     }
+}
+
+/// The span of a held job's publish: a child of the job's span that parked it,
+/// so the job's trace goes on after the wait. None when that span was not
+/// exported.
+fn release_span(job_id: &str, trace_context: &str) -> tracing::Span {
+    if trace_context.is_empty() {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!("held_job.publish", job_id, otel.kind = "producer");
+    foco_runtime::telemetry::propagation::set_parent_from_text(&span, trace_context);
+    span
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -63,7 +63,10 @@ impl ControlApi {
     {
         let started = Instant::now();
         let span = tracing::info_span!("grpc.request", rpc.method = method, otel.kind = "server");
-        set_remote_parent(&span, request.metadata());
+        foco_runtime::telemetry::propagation::set_parent_from(
+            &span,
+            &foco_runtime::telemetry::propagation::GrpcMetadataRead(request.metadata()),
+        );
         let state = self.state.clone();
         let result = async move {
             let caller = state.auth.authenticate(request.metadata()).await?;
@@ -222,27 +225,6 @@ impl ControlService for ControlApi {
         request: Request<ResolveRouteRequest>,
     ) -> Result<Response<ResolvedRoute>, Status> {
         self.call("ResolveRoute", request, resolve::route).await
-    }
-}
-
-/// Continues the caller's trace when it sent W3C `traceparent` metadata.
-fn set_remote_parent(span: &tracing::Span, metadata: &tonic::metadata::MetadataMap) {
-    use opentelemetry::trace::{TraceContextExt as _, TraceState};
-    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-
-    let Some(traceparent) = metadata
-        .get("traceparent")
-        .and_then(|value| value.to_str().ok())
-    else {
-        return;
-    };
-    let state = metadata
-        .get("tracestate")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<TraceState>().ok())
-        .unwrap_or_default();
-    if let Some(remote) = foco_bus::trace::parse_traceparent(traceparent, state) {
-        let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
     }
 }
 

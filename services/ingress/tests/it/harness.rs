@@ -221,7 +221,7 @@ impl Harness {
                 .map(|value| value.as_str().to_owned()),
             traceparent: message
                 .headers
-                .get(foco_bus::trace::TRACEPARENT)
+                .get(foco_runtime::telemetry::propagation::TRACEPARENT)
                 .map(|value| value.as_str().to_owned()),
             envelope: EventEnvelope::decode(message.payload).expect("an EventEnvelope"),
         }

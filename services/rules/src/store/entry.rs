@@ -509,10 +509,11 @@ async fn store_keyed(
              LIMIT 1
          ), inserted AS (
              INSERT INTO scheduled_jobs (job_id, account_id, rule_id, event_id, correlation_key, recipient, body,
-                                         due_at, trigger_received_at, job, state, cancel_reason)
+                                         due_at, trigger_received_at, job, state, cancel_reason, trace_context)
              SELECT $1, $2, $3, $4, $5, $6, $7, to_timestamp($8::double precision / 1000), $10, $9,
                     CASE WHEN mark.event_id IS NULL THEN 'pending' ELSE 'cancelled' END,
-                    COALESCE('cancelled by event ' || mark.event_id || ', received after the trigger', '')
+                    COALESCE('cancelled by event ' || mark.event_id || ', received after the trigger', ''),
+                    $12
              FROM (SELECT 1) AS one LEFT JOIN mark ON true
              ON CONFLICT (job_id) DO NOTHING
              RETURNING 1
@@ -531,6 +532,7 @@ async fn store_keyed(
     .bind(planned.job.encode_to_vec())
     .bind(event.received_at)
     .bind(planned.on_repeat == OnRepeat::Replace)
+    .bind(&event.trace_context)
     .fetch_one(&mut *connection)
     .await?;
     Ok(KeyedStored {
@@ -582,6 +584,7 @@ async fn insert_keyless(
     let mut due_ats: Vec<f64> = Vec::with_capacity(keyless.len());
     let mut received_ats: Vec<chrono::DateTime<chrono::Utc>> = Vec::with_capacity(keyless.len());
     let mut jobs: Vec<Vec<u8>> = Vec::with_capacity(keyless.len());
+    let mut trace_contexts: Vec<&str> = Vec::with_capacity(keyless.len());
     for job in keyless {
         let event = &entries[job.entry].event;
         job_ids.push(&job.planned.job.job_id);
@@ -593,15 +596,17 @@ async fn insert_keyless(
         due_ats.push(job.due_at_ms as f64);
         received_ats.push(event.received_at);
         jobs.push(job.planned.job.encode_to_vec());
+        trace_contexts.push(&event.trace_context);
     }
     let inserted: Vec<String> = sqlx::query_scalar(
         "INSERT INTO scheduled_jobs (job_id, account_id, rule_id, event_id, recipient, body,
-                                     due_at, trigger_received_at, job)
+                                     due_at, trigger_received_at, job, trace_context)
          SELECT job_id, account_id, rule_id, event_id, recipient, body,
-                to_timestamp(due_at_ms / 1000), received_at, job
+                to_timestamp(due_at_ms / 1000), received_at, job, trace_context
          FROM UNNEST($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
-                     $7::double precision[], $8::timestamptz[], $9::bytea[])
-              AS rows (job_id, account_id, rule_id, event_id, recipient, body, due_at_ms, received_at, job)
+                     $7::double precision[], $8::timestamptz[], $9::bytea[], $10::text[])
+              AS rows (job_id, account_id, rule_id, event_id, recipient, body, due_at_ms, received_at, job,
+                       trace_context)
          ON CONFLICT (job_id) DO NOTHING
          RETURNING job_id",
     )
@@ -614,6 +619,7 @@ async fn insert_keyless(
     .bind(&due_ats)
     .bind(&received_ats)
     .bind(&jobs)
+    .bind(&trace_contexts)
     .fetch_all(&mut *connection)
     .await?;
     let inserted: HashSet<&str> = inserted.iter().map(String::as_str).collect();

@@ -63,13 +63,20 @@ pub struct StoredEvent {
     pub received_at: DateTime<Utc>,
     pub daily_cap: u32,
     pub timezone: String,
+    /// The W3C trace context of the event's span, stored with its delayed jobs
+    /// so that publishing them when due continues the webhook's trace. Empty
+    /// when spans are not exported, or when the event has no delayed job.
+    pub trace_context: String,
 }
 
 impl StoredEvent {
+    /// `trace_context`: see the field; the caller captures it in the event's
+    /// span.
     pub fn new(
         event: &EventEnvelope,
         stream_sequence: u64,
         account: &Account,
+        trace_context: String,
     ) -> Result<Self, StoreError> {
         let account_id = Uuid::parse_str(&event.account_id)
             .map_err(|_| StoreError::BadAccountId(event.account_id.clone()))?;
@@ -88,6 +95,7 @@ impl StoredEvent {
             } else {
                 account.timezone.clone()
             },
+            trace_context,
         })
     }
 }

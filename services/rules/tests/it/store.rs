@@ -42,6 +42,7 @@ fn event(account_id: Uuid, event_id: &str, sequence: u64, deduplicate: bool) -> 
         received_at: Utc::now(),
         daily_cap: 0,
         timezone: "UTC".to_owned(),
+        trace_context: String::new(),
     }
 }
 

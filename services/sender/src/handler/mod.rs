@@ -249,6 +249,7 @@ impl<R: RouteSource> Handler<R> {
                     reason,
                     release_at,
                     job: job.encode_to_vec(),
+                    trace_context: foco_runtime::telemetry::propagation::current_context_text(),
                 };
                 match self.writers.hold(hold).await {
                     Ok(true) => {
@@ -349,6 +350,7 @@ impl<R: RouteSource> Handler<R> {
             ),
             release_at,
             job: job.encode_to_vec(),
+            trace_context: foco_runtime::telemetry::propagation::current_context_text(),
         };
         match self.writers.hold(hold).await {
             Ok(true) => Outcome::Parked { until: release_at },

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use foco_proto::v1::SmsJob;
 use foco_runtime::telemetry::mask_phone;
 use prost::Message as _;
+use tracing::Instrument;
 
 use super::{Handler, Outcome, error_chain};
 use crate::limits::{DEFAULT_PAUSE, Permit};
@@ -105,7 +106,13 @@ impl<R: RouteSource> Handler<R> {
             }
             calls += 1;
             let started = Instant::now();
-            let answer = scrubbed(info, provider.send(&outbound).await);
+            let answer = scrubbed(
+                info,
+                provider
+                    .send(&outbound)
+                    .instrument(provider_call_span(provider.kind(), &info.name))
+                    .await,
+            );
             self.metrics.provider_call(
                 provider.kind(),
                 answer.label(),
@@ -513,6 +520,21 @@ impl<R: RouteSource> Handler<R> {
 
 /// A provider's answer with the route's credential values taken out of its
 /// reason (some providers echo what they were sent in their error bodies).
+/// The span of one call to a provider's API, a child of the job's span. Only
+/// created when the job is part of an exported trace: it exists for the trace,
+/// and the job's span already carries what the logs need.
+fn provider_call_span(kind: &str, route: &str) -> tracing::Span {
+    if !foco_runtime::telemetry::propagation::in_trace() {
+        return tracing::Span::none();
+    }
+    tracing::info_span!(
+        "provider.call",
+        otel.kind = "client",
+        provider = kind,
+        route = route,
+    )
+}
+
 fn scrubbed(info: &RouteInfo, answer: ProviderOutcome) -> ProviderOutcome {
     match answer {
         ProviderOutcome::Sent(accepted) => ProviderOutcome::Sent(accepted),

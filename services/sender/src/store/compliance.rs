@@ -144,6 +144,9 @@ pub struct HoldRequest {
     pub release_at: DateTime<Utc>,
     /// The encoded `SmsJob`, published again when due.
     pub job: Vec<u8>,
+    /// The W3C trace context of the job's span (empty when spans are not
+    /// exported), so its release continues the trace.
+    pub trace_context: String,
 }
 
 /// Each message row is created `queued` (or kept, if it is queued already: a
@@ -153,9 +156,9 @@ pub struct HoldRequest {
 const HOLD: &str = "WITH input AS ( \
        SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], \
                             $7::text[], $8::text[], $9::text[], $10::int2[], $11::text[], $12::text[], \
-                            $13::timestamptz[], $14::bytea[]) \
+                            $13::timestamptz[], $14::bytea[], $15::text[]) \
          AS t(job_id, account_id, event_id, source_id, rule_id, recipient, body, provider, sender_id, \
-              priority, reason, step, release_at, job) \
+              priority, reason, step, release_at, job, trace_context) \
        ORDER BY job_id), \
      msg AS ( \
        INSERT INTO messages (job_id, account_id, event_id, source_id, rule_id, recipient, body, status, \
@@ -166,9 +169,10 @@ const HOLD: &str = "WITH input AS ( \
          history = messages.history || EXCLUDED.history \
        WHERE messages.status = 'queued' \
        RETURNING job_id) \
-     INSERT INTO held_jobs (job_id, account_id, release_at, job) \
-     SELECT i.job_id, i.account_id, i.release_at, i.job FROM input i JOIN msg USING (job_id) \
-     ON CONFLICT (job_id) DO UPDATE SET release_at = EXCLUDED.release_at, job = EXCLUDED.job \
+     INSERT INTO held_jobs (job_id, account_id, release_at, job, trace_context) \
+     SELECT i.job_id, i.account_id, i.release_at, i.job, i.trace_context FROM input i JOIN msg USING (job_id) \
+     ON CONFLICT (job_id) DO UPDATE SET release_at = EXCLUDED.release_at, job = EXCLUDED.job, \
+       trace_context = EXCLUDED.trace_context \
      RETURNING job_id";
 
 /// Parks each request's job; answers, in order, whether it was held (false: the
@@ -223,6 +227,7 @@ pub async fn hold_jobs(pool: &PgPool, requests: &[HoldRequest]) -> Result<Vec<bo
                 .map(|request| request.job.as_slice())
                 .collect::<Vec<_>>(),
         )
+        .bind(text(|request| &request.trace_context))
         .fetch_all(pool)
         .await?;
     let held: std::collections::HashSet<String> = held.into_iter().collect();
@@ -239,6 +244,8 @@ pub struct DueHold {
     pub account_id: Uuid,
     pub release_at_ms: i64,
     pub job: Bytes,
+    /// See [`HoldRequest::trace_context`].
+    pub trace_context: String,
 }
 
 /// Takes up to `limit` due holds inside `transaction` (locked, skipped by other
@@ -249,7 +256,8 @@ pub async fn take_due_holds(
     limit: i64,
 ) -> Result<Vec<DueHold>, StoreError> {
     let rows = sqlx::query(
-        "SELECT job_id, account_id, (extract(epoch from release_at) * 1000)::bigint AS release_at_ms, job \
+        "SELECT job_id, account_id, (extract(epoch from release_at) * 1000)::bigint AS release_at_ms, job, \
+         trace_context \
          FROM held_jobs WHERE release_at <= now() ORDER BY release_at LIMIT $1 FOR UPDATE SKIP LOCKED",
     )
     .bind(limit)
@@ -262,6 +270,7 @@ pub async fn take_due_holds(
                 account_id: row.try_get("account_id")?,
                 release_at_ms: row.try_get("release_at_ms")?,
                 job: Bytes::from(row.try_get::<Vec<u8>, _>("job")?),
+                trace_context: row.try_get("trace_context")?,
             })
         })
         .collect()
