@@ -1,10 +1,12 @@
 //! The bus contract between the Foco services: JetStream stream and subject names,
-//! the headers every message carries, the rules that derive stable message ids, and
-//! W3C trace-context propagation through NATS headers.
+//! the headers every message carries, the rules that derive stable message ids, the
+//! encoding of the event envelope, and W3C trace-context propagation through NATS
+//! headers.
 //!
 //! Nothing outside this crate spells a subject or stream name. This crate knows
 //! nothing about HTTP, Postgres or rules; it only describes and moves bus messages.
 
+mod envelope;
 mod ids;
 pub mod lag;
 mod names;
@@ -12,6 +14,7 @@ mod publish;
 mod topology;
 pub mod trace;
 
+pub use envelope::{EventParts, encode_envelope};
 pub use ids::{event_id_from_body, event_id_from_external, inbound_msg_id, job_id, receipt_msg_id};
 pub use lag::ConsumerLag;
 pub use names::{BusNames, InvalidPrefix, ReceiptKind};
