@@ -15,7 +15,9 @@ mod topology;
 pub mod trace;
 
 pub use envelope::{EventParts, encode_envelope};
-pub use ids::{event_id_from_body, event_id_from_external, inbound_msg_id, job_id, receipt_msg_id};
+pub use ids::{
+    api_job_id, event_id_from_body, event_id_from_external, inbound_msg_id, job_id, receipt_msg_id,
+};
 pub use lag::ConsumerLag;
 pub use names::{BusNames, InvalidPrefix, ReceiptKind};
 pub use publish::{PublishError, Published, publish_durable};
