@@ -5,6 +5,7 @@
 //! takes the place of the source's signature.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use foco_bus::{EventParts, PublishError};
@@ -112,7 +113,10 @@ pub async fn trigger(
         event_type: &request.event_type,
         external_id: &request.event_id,
         received_at_ms,
-        headers: &headers,
+        headers: &headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), Cow::Borrowed(value.as_str())))
+            .collect::<Vec<_>>(),
         payload: request.payload.as_bytes(),
     });
     let published = publisher
@@ -140,15 +144,16 @@ pub async fn trigger(
     })
 }
 
-/// The request's headers as an envelope carries them: lower-cased names.
-fn headers(request: &TriggerEventRequest) -> Result<Vec<(&str, Cow<'_, str>)>, ApiError> {
+/// The request's headers as an envelope carries them: names lower-cased, and
+/// two spellings of one name joined with ", " as HTTP folds repeated headers.
+fn headers(request: &TriggerEventRequest) -> Result<BTreeMap<String, String>, ApiError> {
     if request.headers.len() > MAX_HEADERS {
         return Err(ApiError::invalid_field(
             "headers",
             format!("has more than {MAX_HEADERS} entries"),
         ));
     }
-    let mut headers = Vec::with_capacity(request.headers.len());
+    let mut headers = BTreeMap::new();
     for (name, value) in &request.headers {
         let valid_name = !name.is_empty()
             && name.len() <= MAX_HEADER_NAME_CHARS
@@ -167,10 +172,13 @@ fn headers(request: &TriggerEventRequest) -> Result<Vec<(&str, Cow<'_, str>)>, A
                 format!("the value of {name:?} is longer than {MAX_HEADER_VALUE_CHARS} bytes"),
             ));
         }
-        if name.bytes().any(|byte| byte.is_ascii_uppercase()) {
-            return Err(ApiError::invalid_field("headers", "names are lower-case"));
-        }
-        headers.push((name.as_str(), Cow::Borrowed(value.as_str())));
+        headers
+            .entry(name.to_ascii_lowercase())
+            .and_modify(|folded: &mut String| {
+                folded.push_str(", ");
+                folded.push_str(value);
+            })
+            .or_insert_with(|| value.clone());
     }
     Ok(headers)
 }
