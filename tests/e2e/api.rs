@@ -137,15 +137,16 @@ async fn a_triggered_event_sends_what_its_webhook_sends() {
     let source = configure_shop(&system).await;
     let mut messaging = system.control.messaging(&account_key(&system).await);
 
+    let order = |source: &str| TriggerEventRequest {
+        source: source.to_owned(),
+        event_type: "orders/create".to_owned(),
+        payload: String::from_utf8(shopify_order(|order| order["token"] = "api".into()))
+            .expect("fixture is text"),
+        event_id: "order-api".to_owned(),
+        ..Default::default()
+    };
     let triggered = messaging
-        .trigger_event(TriggerEventRequest {
-            source: "shop".to_owned(),
-            event_type: "orders/create".to_owned(),
-            payload: String::from_utf8(shopify_order(|order| order["token"] = "api".into()))
-                .expect("fixture is text"),
-            event_id: "order-api".to_owned(),
-            ..Default::default()
-        })
+        .trigger_event(order("shop"))
         .await
         .expect("trigger")
         .into_inner();
@@ -167,14 +168,7 @@ async fn a_triggered_event_sends_what_its_webhook_sends() {
 
     // The same event triggered again is a duplicate and sends nothing more.
     let again = messaging
-        .trigger_event(TriggerEventRequest {
-            source: source.id.clone(),
-            event_type: "orders/create".to_owned(),
-            payload: String::from_utf8(shopify_order(|order| order["token"] = "api".into()))
-                .expect("fixture is text"),
-            event_id: "order-api".to_owned(),
-            ..Default::default()
-        })
+        .trigger_event(order(&source.id))
         .await
         .expect("trigger again")
         .into_inner();

@@ -1,33 +1,13 @@
 //! `foco send` and `foco trigger` against control's MessagingService, with the
 //! bus's streams in place (a full system has them from ingress, rules and sender).
 
-use std::collections::HashMap;
-
-use foco_cli::apply::{ApplyOptions, apply_file};
 use serde_json::Value;
 
-use crate::harness::{
-    ADMIN_KEY, CONFIG, Control, ControlClients, INGRESS_URL, run_foco, write_config,
-};
+use crate::harness::{ADMIN_KEY, CONFIG, Control, run_foco};
 
 async fn applied_control_with_streams() -> Control {
-    let control = Control::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_config(&dir, CONFIG);
-    let env: HashMap<String, String> = crate::harness::environment();
-    let options = ApplyOptions {
-        ingress_url: INGRESS_URL.to_owned(),
-        prune: false,
-    };
-    apply_file(
-        &mut control.api(),
-        &path,
-        &|name| env.get(name).cloned(),
-        &options,
-        &mut Vec::new(),
-    )
-    .await
-    .unwrap();
+    let env = crate::harness::environment();
+    let control = crate::harness::applied_control(CONFIG, &|name| env.get(name).cloned()).await;
     let names = foco_bus::BusNames::new(&control.bus.prefix).unwrap();
     let client = async_nats::connect(&control.bus.nats_url).await.unwrap();
     foco_bus::ensure_streams(
