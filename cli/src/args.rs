@@ -73,6 +73,10 @@ pub enum Command {
     /// Numbers that must not receive SMS: list, add, remove.
     #[command(subcommand, name = "opt-outs")]
     OptOuts(crate::delivery::OptOutsCommand),
+    /// Send one SMS through the same pipeline as a rule's (opt-outs, quiet hours, routes, exactly once).
+    Send(crate::messaging::SendArgs),
+    /// Store an event of a source as its webhook would; the source's rules run on it.
+    Trigger(crate::messaging::TriggerArgs),
 }
 
 #[derive(Debug, Args)]

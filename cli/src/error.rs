@@ -49,6 +49,7 @@ fn describe_status(status: &tonic::Status) -> String {
         tonic::Code::NotFound => "not found",
         tonic::Code::InvalidArgument => "invalid",
         tonic::Code::AlreadyExists => "already exists",
+        tonic::Code::FailedPrecondition => "refused",
         _ => "failed",
     };
     if status.message().is_empty() {

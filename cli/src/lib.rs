@@ -163,6 +163,7 @@ pub mod events;
 pub mod jobs;
 pub mod local_time;
 pub mod manifest;
+pub mod messaging;
 pub mod output;
 pub mod preview;
 
@@ -240,6 +241,17 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             let mut scheduling = connect_scheduling(&cli)?;
             events::run(&mut api, &mut scheduling, &account()?, command, out).await
         }
+        // An account key names its own account: --account is needed with the
+        // admin key only, and control says so.
+        Command::Send(args) => {
+            let account = cli.account.clone().unwrap_or_default();
+            messaging::send(&mut connect_messaging(&cli)?, &account, args, out).await
+        }
+        Command::Trigger(args) => {
+            let payload = preview::read_payload(&args.payload, &mut std::io::stdin().lock())?;
+            let account = cli.account.clone().unwrap_or_default();
+            messaging::trigger(&mut connect_messaging(&cli)?, &account, args, payload, out).await
+        }
     }
 }
 
@@ -274,6 +286,16 @@ fn connect_scheduling(cli: &Cli) -> Result<foco_control_client::SchedulingApi, C
 /// The delivery API is served by control on the same address, with the same key.
 fn connect_delivery(cli: &Cli) -> Result<foco_control_client::DeliveryApi, CliError> {
     foco_control_client::connect_delivery(&cli.api_url, &api_key(cli)?).map_err(|error| {
+        CliError::Connect {
+            url: cli.api_url.clone(),
+            message: error.to_string(),
+        }
+    })
+}
+
+/// The messaging API is served by control on the same address, with the same key.
+fn connect_messaging(cli: &Cli) -> Result<foco_control_client::MessagingApi, CliError> {
+    foco_control_client::connect_messaging(&cli.api_url, &api_key(cli)?).map_err(|error| {
         CliError::Connect {
             url: cli.api_url.clone(),
             message: error.to_string(),

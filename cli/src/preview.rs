@@ -72,12 +72,12 @@ pub fn read_payload(path: &Path, stdin: &mut dyn Read) -> Result<String, CliErro
     Ok(text)
 }
 
-/// The request for `args`, with the payload already read.
-pub fn preview_request(account: &str, args: &PreviewArgs, payload: String) -> PreviewRulesRequest {
-    let mut headers: HashMap<String, String> = HashMap::new();
-    for (name, value) in &args.headers {
-        // A repeated header is one header with both values, as HTTP folds them.
-        headers
+/// `-H` headers as a request map: a repeated header is one header with both
+/// values, as HTTP folds them.
+pub fn fold_headers(headers: &[(String, String)]) -> HashMap<String, String> {
+    let mut folded: HashMap<String, String> = HashMap::new();
+    for (name, value) in headers {
+        folded
             .entry(name.clone())
             .and_modify(|existing| {
                 existing.push_str(", ");
@@ -85,6 +85,12 @@ pub fn preview_request(account: &str, args: &PreviewArgs, payload: String) -> Pr
             })
             .or_insert_with(|| value.clone());
     }
+    folded
+}
+
+/// The request for `args`, with the payload already read.
+pub fn preview_request(account: &str, args: &PreviewArgs, payload: String) -> PreviewRulesRequest {
+    let headers = fold_headers(&args.headers);
     PreviewRulesRequest {
         account: account.to_owned(),
         source: args.source.clone(),

@@ -8,6 +8,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "foco/v1/bus.proto",
         "foco/v1/control.proto",
         "foco/v1/delivery.proto",
+        "foco/v1/messaging.proto",
         "foco/v1/scheduling.proto",
     ];
     for file in files {

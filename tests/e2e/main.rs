@@ -1,6 +1,7 @@
 //! End to end through ingress, rules and sender (and control for configuration),
 //! over the real NATS JetStream and PostgreSQL, delivering to a fake provider.
 
+mod api;
 mod follow_ups;
 mod idempotency;
 mod malformed;

@@ -5,11 +5,10 @@
 
 use std::collections::HashMap;
 
-use foco_cli::apply::{ApplyOptions, apply_file};
 use foco_proto::v1::ListProviderRoutesRequest;
 use serde_json::Value;
 
-use crate::harness::{ADMIN_KEY, Control, ControlClients, INGRESS_URL, run_foco, write_config};
+use crate::harness::{ADMIN_KEY, Control, ControlClients, run_foco};
 
 const CONFIG: &str = r#"
 account: tienda-ale
@@ -45,9 +44,6 @@ providers:
 "#;
 
 async fn applied_control() -> Control {
-    let control = Control::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_config(&dir, CONFIG);
     let env = HashMap::from([
         ("TELNYX_KEY", "tx-secret"),
         ("MASIVOS_KEY", "sm-secret"),
@@ -56,20 +52,10 @@ async fn applied_control() -> Control {
         ("VONAGE_SIGNATURE_SECRET", "vsig-secret"),
         ("INFOBIP_WEBHOOK_SECRET", "ib-hook-secret"),
     ]);
-    let options = ApplyOptions {
-        ingress_url: INGRESS_URL.to_owned(),
-        prune: false,
-    };
-    apply_file(
-        &mut control.api(),
-        &path,
-        &|name| env.get(name).map(|value| (*value).to_owned()),
-        &options,
-        &mut Vec::new(),
-    )
+    crate::harness::applied_control(CONFIG, &|name| {
+        env.get(name).map(|value| (*value).to_owned())
+    })
     .await
-    .unwrap();
-    control
 }
 
 async fn foco(control: &Control, args: &[&str]) -> Result<String, foco_cli::CliError> {

@@ -87,6 +87,21 @@ pub fn environment() -> HashMap<String, String> {
     ])
 }
 
+/// Control with `config` applied, its `env:` values read from `env`.
+pub async fn applied_control(config: &str, env: &dyn Fn(&str) -> Option<String>) -> Control {
+    let control = Control::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(&dir, config);
+    let options = foco_cli::apply::ApplyOptions {
+        ingress_url: INGRESS_URL.to_owned(),
+        prune: false,
+    };
+    foco_cli::apply::apply_file(&mut control.api(), &path, env, &options, &mut Vec::new())
+        .await
+        .unwrap();
+    control
+}
+
 pub fn write_config(dir: &tempfile::TempDir, text: &str) -> PathBuf {
     let path = dir.path().join("tienda.yaml");
     std::fs::write(&path, text).unwrap();

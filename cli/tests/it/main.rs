@@ -5,5 +5,6 @@ mod apply;
 mod binary;
 mod delivery;
 mod harness;
+mod messaging;
 mod scheduled_apply;
 mod scheduling;

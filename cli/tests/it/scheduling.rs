@@ -19,23 +19,7 @@ use crate::scheduled_apply::SCHEDULED_CONFIG;
 const ACCOUNT: &str = "tienda-ale";
 
 async fn applied_control() -> Control {
-    let control = Control::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_config(&dir, SCHEDULED_CONFIG);
-    let options = ApplyOptions {
-        ingress_url: INGRESS_URL.to_owned(),
-        prune: false,
-    };
-    apply_file(
-        &mut control.api(),
-        &path,
-        &|_| None,
-        &options,
-        &mut Vec::new(),
-    )
-    .await
-    .unwrap();
-    control
+    crate::harness::applied_control(SCHEDULED_CONFIG, &|_| None).await
 }
 
 fn preview_request(rule: &str, topic: &str, payload: Value) -> PreviewRulesRequest {

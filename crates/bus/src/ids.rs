@@ -47,6 +47,18 @@ pub fn job_id(event_id: &str, rule_id: &str, recipient: &str) -> String {
     )
 }
 
+/// SMS job id of a message sent through control's messaging API. `request_key`
+/// is the caller's idempotency key (so a retry, even one whose first attempt
+/// was published but never answered, names the same job and the sender sends it
+/// once), or a fresh UUID when the caller gave none. Distinct from rule jobs'
+/// ids: their first part is an event id (`evt_…`), never `api`.
+pub fn api_job_id(account_id: &str, request_key: &str) -> String {
+    prefixed_digest(
+        "job_",
+        &[b"api", account_id.as_bytes(), request_key.as_bytes()],
+    )
+}
+
 /// `Nats-Msg-Id` of a provider's delivery report on FOCO_RECEIPTS: a provider
 /// retrying its callback is stored once (one id per account, message, part and
 /// the provider's own status word, so each step of a message is kept), and two
@@ -102,6 +114,9 @@ mod tests {
             event_id_from_external("s", "x")
         );
         assert_ne!(job_id("ab", "c", "r"), job_id("a", "bc", "r"));
+        assert_eq!(api_job_id("a1", "k1"), api_job_id("a1", "k1"));
+        assert_ne!(api_job_id("a1", "k1"), api_job_id("a2", "k1"));
+        assert_eq!(api_job_id("a1", "k1").len(), 4 + 32);
         assert_eq!(job_id("e", "r", "+1").len(), 4 + 32);
     }
 

@@ -1,11 +1,13 @@
 //! The bus contract between the Foco services: JetStream stream and subject names,
-//! the headers every message carries, the rules that derive stable message ids, and
-//! W3C trace-context propagation through NATS headers.
+//! the headers every message carries, the rules that derive stable message ids, the
+//! encoding of the event envelope, and W3C trace-context propagation through NATS
+//! headers.
 //!
 //! Nothing outside this crate spells a subject or stream name. This crate knows
 //! nothing about HTTP, Postgres or rules; it only describes and moves bus messages.
 
 mod connect;
+mod envelope;
 mod ids;
 pub mod lag;
 mod names;
@@ -14,7 +16,10 @@ mod topology;
 pub mod trace;
 
 pub use connect::{ConnectError, connect, readiness_check};
-pub use ids::{event_id_from_body, event_id_from_external, inbound_msg_id, job_id, receipt_msg_id};
+pub use envelope::{EventParts, encode_envelope};
+pub use ids::{
+    api_job_id, event_id_from_body, event_id_from_external, inbound_msg_id, job_id, receipt_msg_id,
+};
 pub use lag::ConsumerLag;
 pub use names::{BusNames, InvalidPrefix, ReceiptKind};
 pub use publish::{PublishError, Published, publish_durable};

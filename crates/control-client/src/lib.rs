@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use foco_proto::v1::control_service_client::ControlServiceClient;
 use foco_proto::v1::delivery_service_client::DeliveryServiceClient;
+use foco_proto::v1::messaging_service_client::MessagingServiceClient;
 use foco_proto::v1::scheduling_service_client::SchedulingServiceClient;
 use foco_proto::v1::{ResolveRouteRequest, ResolveSourceRequest, ResolvedRoute, ResolvedSource};
 use futures::StreamExt;
@@ -99,6 +100,20 @@ pub fn connect_delivery(
 ) -> Result<DeliveryApi, ControlClientError> {
     let (channel, auth) = authenticated_channel(url, api_key)?;
     Ok(DeliveryServiceClient::with_interceptor(channel, auth)
+        .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE))
+}
+
+/// The messaging API (send SMS, trigger events), served beside `ControlService`
+/// on the same port with the same keys.
+pub type MessagingApi = MessagingServiceClient<InterceptedService<Channel, CallMetadata>>;
+
+/// Like [`connect`], for `MessagingService`.
+pub fn connect_messaging(
+    url: &str,
+    api_key: &SecretString,
+) -> Result<MessagingApi, ControlClientError> {
+    let (channel, auth) = authenticated_channel(url, api_key)?;
+    Ok(MessagingServiceClient::with_interceptor(channel, auth)
         .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE))
 }
 

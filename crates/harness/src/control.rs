@@ -1,7 +1,7 @@
 use std::net::SocketAddr;
 
 use foco_control::{App, Config};
-use foco_control_client::{ControlApi, SchedulingApi};
+use foco_control_client::{ControlApi, MessagingApi, SchedulingApi};
 use foco_testkit::{TestBus, TestDatabase};
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
@@ -67,6 +67,12 @@ impl TestControl {
     pub fn scheduling(&self) -> SchedulingApi {
         foco_control_client::connect_scheduling(&self.grpc_url, &SecretString::from(ADMIN_KEY))
             .expect("scheduling client")
+    }
+
+    /// The messaging API (send, trigger) with `key`.
+    pub fn messaging(&self, key: &str) -> MessagingApi {
+        foco_control_client::connect_messaging(&self.grpc_url, &SecretString::from(key))
+            .expect("messaging client")
     }
 
     /// Stops the App and waits for `run` to return; panics if it failed.

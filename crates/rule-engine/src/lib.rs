@@ -28,7 +28,7 @@ pub use condition::{
     MAX_ITERATION_STEPS, max_iterated_list, validate_condition,
 };
 pub use template::{TemplateError, validate_template};
-pub use timing::{parse_delay, parse_instant_in};
+pub use timing::{MAX_DELAY, parse_delay, parse_instant_in};
 
 /// Longest body a rule may render (ten concatenated GSM-7 segments).
 pub const MAX_BODY_CHARS: usize = 1530;

@@ -10,6 +10,9 @@ pub enum ErrorKind {
     PermissionDenied,
     NotFound,
     AlreadyExists,
+    /// The request is well formed but the state it needs is not there (no
+    /// provider route; an idempotency key already used with other parameters).
+    FailedPrecondition,
     Gone,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -26,6 +29,7 @@ impl ErrorKind {
             Self::PermissionDenied => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::AlreadyExists => StatusCode::CONFLICT,
+            Self::FailedPrecondition => StatusCode::BAD_REQUEST,
             Self::Gone => StatusCode::GONE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -42,6 +46,7 @@ impl ErrorKind {
             Self::PermissionDenied => tonic::Code::PermissionDenied,
             Self::NotFound => tonic::Code::NotFound,
             Self::AlreadyExists => tonic::Code::AlreadyExists,
+            Self::FailedPrecondition => tonic::Code::FailedPrecondition,
             Self::Gone => tonic::Code::FailedPrecondition,
             Self::PayloadTooLarge => tonic::Code::ResourceExhausted,
             Self::UnsupportedMediaType => tonic::Code::InvalidArgument,
@@ -60,6 +65,7 @@ impl ErrorKind {
             Self::PermissionDenied => "permission-denied",
             Self::NotFound => "not-found",
             Self::AlreadyExists => "already-exists",
+            Self::FailedPrecondition => "failed-precondition",
             Self::Gone => "gone",
             Self::PayloadTooLarge => "payload-too-large",
             Self::UnsupportedMediaType => "unsupported-media-type",

@@ -1,5 +1,6 @@
 //! The running service: Postgres (migrated at build), a NATS client for change
-//! announcements, the gRPC server (control API, health, reflection) and the admin
+//! announcements and durable publishes (requeued jobs, sent messages, triggered
+//! events), the gRPC server (control API, health, reflection) and the admin
 //! listener. `build` binds everything; `run` serves until the shutdown token fires.
 
 use std::net::SocketAddr;
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use foco_proto::v1::control_service_server::ControlServiceServer;
 use foco_proto::v1::delivery_service_server::DeliveryServiceServer;
+use foco_proto::v1::messaging_service_server::MessagingServiceServer;
 use foco_runtime::{AdminServer, Readiness};
 use prometheus_client::registry::Registry;
 use sqlx::PgPool;
@@ -17,13 +19,14 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
 
-use crate::api::{AppState, ControlApi, DeliveryApi, Requeuer};
+use crate::api::{AppState, ControlApi, DeliveryApi, MessagingApi, Requeuer};
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::crypto::SecretSealer;
 use crate::error::{ControlError, cause_chain};
 use crate::metrics::Metrics;
 use crate::notify::ChangeNotifier;
+use crate::publisher::Publisher;
 
 /// How often `/readyz`'s database flag is refreshed.
 const DB_PING_INTERVAL: Duration = Duration::from_secs(3);
@@ -34,7 +37,7 @@ const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 pub struct App {
     state: AppState,
-    requeuer: Requeuer,
+    publisher: Publisher,
     grpc_listener: TcpListener,
     grpc_addr: SocketAddr,
     admin: AdminServer,
@@ -101,7 +104,7 @@ impl App {
         };
         Ok(Self {
             state,
-            requeuer: Requeuer::new(nats, names),
+            publisher: Publisher::new(nats, names),
             grpc_listener,
             grpc_addr,
             admin,
@@ -124,7 +127,7 @@ impl App {
     pub async fn run(self) -> Result<(), ControlError> {
         let Self {
             state,
-            requeuer,
+            publisher,
             grpc_listener,
             admin,
             database_ready,
@@ -153,7 +156,12 @@ impl App {
         )
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
 
-        let delivery = DeliveryServiceServer::new(DeliveryApi::new(state.clone(), requeuer))
+        let delivery = DeliveryServiceServer::new(DeliveryApi::new(
+            state.clone(),
+            Requeuer::new(publisher.clone()),
+        ))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let messaging = MessagingServiceServer::new(MessagingApi::new(state.clone(), publisher))
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
 
         let incoming = TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
@@ -174,6 +182,7 @@ impl App {
             .add_service(control)
             .add_service(delivery)
             .add_service(scheduling)
+            .add_service(messaging)
             .serve_with_incoming_shutdown(incoming, stop_accepting);
         let grace_expired = async {
             shutdown.cancelled().await;

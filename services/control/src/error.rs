@@ -13,6 +13,13 @@ use crate::crypto::CryptoError;
 pub enum ApiError {
     #[error("{0}")]
     InvalidArgument(String),
+    /// An invalid request field: answered with a `google.rpc.BadRequest` detail
+    /// naming it, so a client can point at the field.
+    #[error("{field}: {message}")]
+    InvalidField {
+        field: &'static str,
+        message: String,
+    },
     #[error("missing or invalid API key (send `authorization: Bearer <key>`)")]
     Unauthenticated,
     /// A known key that no longer works: revoked or expired.
@@ -24,6 +31,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     AlreadyExists(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
     #[error("database query failed")]
     Database(#[from] sqlx::Error),
     #[error("stored secret could not be used")]
@@ -38,6 +47,13 @@ pub enum ApiError {
 impl ApiError {
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::InvalidArgument(message.into())
+    }
+
+    pub fn invalid_field(field: &'static str, message: impl Into<String>) -> Self {
+        Self::InvalidField {
+            field,
+            message: message.into(),
+        }
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -61,11 +77,12 @@ impl ApiError {
 
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Self::InvalidArgument(_) | Self::InvalidField { .. } => ErrorKind::InvalidArgument,
             Self::Unauthenticated | Self::KeyRefused(_) => ErrorKind::Unauthenticated,
             Self::PermissionDenied(_) => ErrorKind::PermissionDenied,
             Self::NotFound(_) => ErrorKind::NotFound,
             Self::AlreadyExists(_) => ErrorKind::AlreadyExists,
+            Self::FailedPrecondition(_) => ErrorKind::FailedPrecondition,
             Self::Database(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_))
             | Self::Unavailable(_) => ErrorKind::Unavailable,
             Self::Database(_) | Self::Crypto(_) | Self::Corrupt(_) => ErrorKind::Internal,
@@ -88,7 +105,17 @@ impl ApiError {
                 };
                 kind.grpc_status(message)
             }
-            _ => kind.grpc_status(self.to_string()),
+            _ => match &self {
+                Self::InvalidField { field, message } => {
+                    use tonic_types::{ErrorDetails, StatusExt as _};
+                    tonic::Status::with_error_details(
+                        kind.grpc_code(),
+                        self.to_string(),
+                        ErrorDetails::with_bad_request_violation(*field, message.clone()),
+                    )
+                }
+                _ => kind.grpc_status(self.to_string()),
+            },
         }
     }
 }

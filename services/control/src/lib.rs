@@ -12,7 +12,12 @@
 //! are checked on every call, so revocation is immediate. Every successful write is announced on NATS (core, not
 //! JetStream) so the other services drop their cached lookups.
 //!
-//! It must not send SMS, evaluate rules or touch the bus streams.
+//! It also serves `foco.v1.MessagingService` (see `api::messaging`): internal
+//! services send SMS and trigger events through it. It stores those on the bus
+//! (FOCO_SMS, FOCO_EVENTS; delayed sends in `scheduled_jobs`) exactly as rules
+//! and ingress would, and the other services take them from there.
+//!
+//! It must not call SMS providers, evaluate rules or consume the bus streams.
 //!
 //! Environment (see [`Config::from_env`]):
 //! - `FOCO_CONTROL_LISTEN` [127.0.0.1:50051]: gRPC API, health and reflection.
@@ -30,6 +35,7 @@ mod crypto;
 mod error;
 mod metrics;
 mod notify;
+mod publisher;
 mod validate;
 
 pub use app::App;

@@ -11,6 +11,9 @@
 //! After downtime the backlog is published at most `max_per_second`, so catching
 //! up never bursts past what the senders are sized for.
 //!
+//! Jobs sent through control's messaging API with a delay wait here too, with
+//! no rule.
+//!
 //! A job is due at its time *and* once every event received before that time
 //! has been evaluated: when rules lags behind ingress, the event that cancels a
 //! job may still be waiting on the stream. Each pass reads how far the events
@@ -211,8 +214,10 @@ impl Scheduler {
         // A job whose rule was deleted or disabled after it was stored (control
         // cancels them, but a job stored meanwhile by an event evaluated with the
         // older configuration escapes that) is cancelled here instead of sent.
+        // A job with no rule was sent through the messaging API: always due.
         let claimed: Vec<ClaimedJob> = sqlx::query_as(
-            "SELECT j.job_id, j.account_id::text AS account_id, j.job, j.trace_context, r.enabled
+            "SELECT j.job_id, j.account_id::text AS account_id, j.job, j.trace_context,
+                    CASE WHEN j.rule_id IS NULL THEN true ELSE r.enabled END AS enabled
              FROM scheduled_jobs j LEFT JOIN rules r ON r.id = j.rule_id
              WHERE j.state = 'pending' AND j.due_at <= $1
              ORDER BY j.due_at LIMIT $2

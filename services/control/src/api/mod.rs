@@ -6,6 +6,7 @@ mod accounts;
 mod api_keys;
 mod delivery;
 mod messages;
+mod messaging;
 mod resolve;
 mod routes;
 mod rules;
@@ -24,6 +25,7 @@ use tonic::{Request, Response, Status};
 use tracing::Instrument as _;
 
 pub use delivery::{DeliveryApi, Requeuer};
+pub use messaging::MessagingApi;
 
 use crate::auth::{Authenticator, Caller};
 use crate::crypto::SecretSealer;

@@ -16,7 +16,7 @@ use crate::notify::ChangeKind;
 use crate::validate;
 
 const MAX_RECIPIENTS: usize = 100;
-const MAX_SENDER_ID_LEN: usize = 32;
+pub(super) const MAX_SENDER_ID_LEN: usize = 32;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RuleRow {

@@ -66,7 +66,8 @@ fn limit(requested: u32) -> i64 {
 struct ScheduledJobRow {
     job_id: String,
     account_id: Uuid,
-    rule_id: Uuid,
+    /// None for a job sent through the messaging API.
+    rule_id: Option<Uuid>,
     rule_name: Option<String>,
     event_id: String,
     correlation_key: String,
@@ -117,7 +118,7 @@ async fn list_jobs(
             .map(|row| ScheduledJob {
                 job_id: row.job_id,
                 account_id: row.account_id.to_string(),
-                rule_id: row.rule_id.to_string(),
+                rule_id: row.rule_id.map(|id| id.to_string()).unwrap_or_default(),
                 rule_name: row.rule_name.unwrap_or_default(),
                 event_id: row.event_id,
                 key: row.correlation_key,

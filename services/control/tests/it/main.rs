@@ -6,6 +6,7 @@ mod auth;
 mod harness;
 mod health;
 mod messages;
+mod messaging;
 mod notify;
 mod presets;
 mod resolve;

@@ -28,6 +28,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use foco_bus::EventParts;
 use foco_proto::v1::Source;
 use serde::Serialize;
 use tracing::field::Empty;
@@ -37,7 +38,7 @@ use crate::body::{
 };
 use crate::error::IngressError;
 use crate::event_fields::{BodyFields, read_event_fields, reads_body};
-use crate::publish::{EventParts, envelope_headers, publish_event};
+use crate::publish::{envelope_headers, publish_event};
 use crate::signature::{SignedRequest, Verifier};
 use crate::state::AppState;
 use crate::woocommerce_ping::is_woocommerce_ping;

@@ -14,10 +14,7 @@ mod history;
 mod opt_outs;
 mod unknown;
 
-use std::time::Duration;
-
 use chrono::{DateTime, TimeZone as _, Utc};
-use foco_bus::BusNames;
 use foco_proto::v1::delivery_service_server::DeliveryService;
 use foco_proto::v1::*;
 use prost::Message as _;
@@ -25,45 +22,37 @@ use tonic::{Request, Response, Status};
 
 use super::{AppState, ControlApi};
 use crate::error::ApiError;
+use crate::publisher::Publisher;
 
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
-const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Publishes requeued jobs on FOCO_SMS.
 #[derive(Clone)]
 pub struct Requeuer {
-    nats: async_nats::Client,
-    jetstream: async_nats::jetstream::Context,
-    names: BusNames,
+    publisher: Publisher,
 }
 
 impl Requeuer {
-    pub fn new(nats: async_nats::Client, names: BusNames) -> Self {
-        Self {
-            jetstream: async_nats::jetstream::new(nats.clone()),
-            nats,
-            names,
-        }
+    pub fn new(publisher: Publisher) -> Self {
+        Self { publisher }
     }
 
     /// Publishes `job` with `publish_id` as its `Nats-Msg-Id`.
     async fn publish(&self, job: &SmsJob, publish_id: &str) -> Result<(), ApiError> {
-        foco_bus::publish_durable(
-            &self.jetstream,
-            &self.nats,
-            self.names.sms_subject(&job.account_id),
-            publish_id,
-            job.encode_to_vec().into(),
-            PUBLISH_TIMEOUT,
-        )
-        .await
-        .map_err(|error| {
-            tracing::warn!(error = %error, job_id = %job.job_id, "requeued job not published");
-            ApiError::Unavailable(
-                "the job could not be queued (NATS unavailable); retry later".to_owned(),
+        self.publisher
+            .publish(
+                self.publisher.names().sms_subject(&job.account_id),
+                publish_id,
+                job.encode_to_vec().into(),
             )
-        })?;
+            .await
+            .map_err(|error| {
+                tracing::warn!(error = %error, job_id = %job.job_id, "requeued job not published");
+                ApiError::Unavailable(
+                    "the job could not be queued (NATS unavailable); retry later".to_owned(),
+                )
+            })?;
         Ok(())
     }
 }

@@ -1,0 +1,516 @@
+//! MessagingService over the real Postgres and NATS: what SendMessage and
+//! TriggerEvent store, idempotency keys, and the status of every refusal.
+
+use foco_bus::BusNames;
+use foco_proto::v1::{
+    CancelScheduledJobsRequest, EventEnvelope, ListScheduledJobsRequest, Priority,
+    SendMessageRequest, SendMessagesRequest, SmsJob, TriggerEventRequest, UpsertSourceRequest,
+    send_message_result,
+};
+use prost::Message as _;
+use tonic::Code;
+use tonic_types::StatusExt as _;
+
+use crate::harness::{TestControl, console_route, create_source, source_request};
+
+const ACCOUNT: &str = "acme";
+
+struct Setup {
+    control: TestControl,
+    account_id: String,
+    /// An account key of `acme`.
+    key: String,
+    names: BusNames,
+    jetstream: async_nats::jetstream::Context,
+}
+
+/// Control, account `acme` (MX) with a default console route, and the bus's
+/// streams (which ingress, rules and the sender create in a full system).
+async fn setup() -> Setup {
+    let control = TestControl::start().await;
+    let account = control.create_account(ACCOUNT).await;
+    control
+        .admin()
+        .upsert_provider_route(console_route(ACCOUNT, "primary", true))
+        .await
+        .expect("create route");
+    let key = control.account_key(ACCOUNT).await;
+    let names = BusNames::new(&control.bus.prefix).unwrap();
+    let client = async_nats::connect(&control.bus.nats_url).await.unwrap();
+    let jetstream = async_nats::jetstream::new(client);
+    foco_bus::ensure_streams(&jetstream, &names, Default::default())
+        .await
+        .expect("streams");
+    Setup {
+        control,
+        account_id: account.id,
+        key,
+        names,
+        jetstream,
+    }
+}
+
+impl Setup {
+    fn messaging(&self) -> foco_control_client::MessagingApi {
+        self.control.messaging(&self.key)
+    }
+
+    async fn stream_messages(&self, stream: String) -> u64 {
+        self.jetstream
+            .get_stream(stream)
+            .await
+            .unwrap()
+            .get_info()
+            .await
+            .unwrap()
+            .state
+            .messages
+    }
+
+    async fn last_job(&self) -> SmsJob {
+        let stream = self
+            .jetstream
+            .get_stream(self.names.sms_stream())
+            .await
+            .unwrap();
+        let message = stream
+            .get_last_raw_message_by_subject(&self.names.sms_subject(&self.account_id))
+            .await
+            .unwrap();
+        SmsJob::decode(message.payload).unwrap()
+    }
+
+    async fn api_sends(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM api_sends")
+            .fetch_one(&self.control.db.pool)
+            .await
+            .unwrap()
+    }
+}
+
+fn message(to: &str, body: &str) -> SendMessageRequest {
+    SendMessageRequest {
+        to: to.to_owned(),
+        body: body.to_owned(),
+        ..Default::default()
+    }
+}
+
+/// The request field a refusal names in its `google.rpc.BadRequest` detail.
+fn bad_field(status: &tonic::Status) -> String {
+    status
+        .get_details_bad_request()
+        .and_then(|bad_request| bad_request.field_violations.into_iter().next())
+        .map(|violation| violation.field)
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_sent_message_is_a_job_on_the_sms_stream() {
+    let setup = setup().await;
+    let mut request = message("55 1234 5678", "Tu código es 1234");
+    request.metadata = [("order".to_owned(), "A-17".to_owned())].into();
+    request.encoding = "gsm7".to_owned();
+    let sent = setup
+        .messaging()
+        .send_message(request)
+        .await
+        .expect("send")
+        .into_inner();
+    assert!(sent.message_id.starts_with("job_"));
+    assert!(!sent.duplicate);
+    assert_eq!(sent.send_at_ms, 0);
+    assert_eq!((sent.encoding.as_str(), sent.segments), ("GSM-7", 1));
+
+    let job = setup.last_job().await;
+    assert_eq!(job.job_id, sent.message_id);
+    assert_eq!(job.account_id, setup.account_id);
+    assert_eq!(job.to, "+525512345678");
+    assert_eq!(job.body, "Tu codigo es 1234");
+    assert_eq!(job.priority, Priority::Transactional as i32);
+    assert_eq!((job.rule_id.as_str(), job.event_id.as_str()), ("", ""));
+    let metadata: serde_json::Value =
+        sqlx::query_scalar("SELECT metadata FROM api_sends WHERE job_id = $1")
+            .bind(&sent.message_id)
+            .fetch_one(&setup.control.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(metadata, serde_json::json!({"order": "A-17"}));
+}
+
+#[tokio::test]
+async fn one_idempotency_key_is_one_message_even_when_calls_race() {
+    let setup = setup().await;
+    let mut request = message("+525512345678", "Alarma: puerta abierta");
+    request.idempotency_key = "alarm-42".to_owned();
+    let calls = (0..8).map(|_| {
+        let mut messaging = setup.messaging();
+        let request = request.clone();
+        async move {
+            messaging
+                .send_message(request)
+                .await
+                .map(|r| r.into_inner())
+        }
+    });
+    let answers: Vec<_> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|answer| answer.expect("send"))
+        .collect();
+    let first = &answers[0].message_id;
+    assert!(answers.iter().all(|answer| &answer.message_id == first));
+    assert_eq!(answers.iter().filter(|answer| !answer.duplicate).count(), 1);
+
+    let again = setup
+        .messaging()
+        .send_message(request.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((&again.message_id, again.duplicate), (first, true));
+    assert_eq!(setup.stream_messages(setup.names.sms_stream()).await, 1);
+    assert_eq!(setup.api_sends().await, 1);
+
+    // The same key for another message is a caller's bug, refused.
+    request.body = "Alarma: ventana abierta".to_owned();
+    let refused = setup.messaging().send_message(request).await.unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(
+        refused.message().contains("alarm-42"),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(setup.stream_messages(setup.names.sms_stream()).await, 1);
+}
+
+#[tokio::test]
+async fn a_delayed_message_waits_as_a_scheduled_job() {
+    let setup = setup().await;
+    let mut request = message("+525512345678", "Recordatorio");
+    request.delay = "2h".to_owned();
+    request.priority = Priority::Marketing as i32;
+    let sent = setup
+        .messaging()
+        .send_message(request)
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(sent.send_at_ms > 0);
+    assert_eq!(setup.stream_messages(setup.names.sms_stream()).await, 0);
+
+    let mut scheduling = setup.control.scheduling();
+    let jobs = scheduling
+        .list_scheduled_jobs(ListScheduledJobsRequest {
+            account: ACCOUNT.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .jobs;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].job_id, sent.message_id);
+    assert_eq!(jobs[0].due_at_ms, sent.send_at_ms);
+    assert_eq!(
+        (jobs[0].rule_id.as_str(), jobs[0].state.as_str()),
+        ("", "pending")
+    );
+    let cancelled = scheduling
+        .cancel_scheduled_jobs(CancelScheduledJobsRequest {
+            account: ACCOUNT.to_owned(),
+            job_ids: vec![sent.message_id],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(cancelled.cancelled, 1);
+}
+
+#[tokio::test]
+async fn refusals_carry_their_status_and_field() {
+    let setup = setup().await;
+    let mut messaging = setup.messaging();
+    let refused = |request: SendMessageRequest| {
+        let mut messaging = messaging.clone();
+        async move { messaging.send_message(request).await.unwrap_err() }
+    };
+
+    for (request, field) in [
+        (message("12", "hola"), "to"),
+        (message("", "hola"), "to"),
+        (message("+525512345678", " "), "body"),
+        (message("+525512345678", &"x".repeat(1531)), "body"),
+        (
+            SendMessageRequest {
+                delay: "1h".to_owned(),
+                send_at: "2030-01-01 10:00".to_owned(),
+                ..message("+525512345678", "hola")
+            },
+            "send_at",
+        ),
+        (
+            SendMessageRequest {
+                send_at: "2020-01-01 10:00".to_owned(),
+                ..message("+525512345678", "hola")
+            },
+            "send_at",
+        ),
+        (
+            SendMessageRequest {
+                delay: "soon".to_owned(),
+                ..message("+525512345678", "hola")
+            },
+            "delay",
+        ),
+        (
+            SendMessageRequest {
+                priority: 7,
+                ..message("+525512345678", "hola")
+            },
+            "priority",
+        ),
+        (
+            SendMessageRequest {
+                encoding: "latin1".to_owned(),
+                ..message("+525512345678", "hola")
+            },
+            "encoding",
+        ),
+        (
+            SendMessageRequest {
+                metadata: (0..21).map(|n| (format!("k{n}"), "v".to_owned())).collect(),
+                ..message("+525512345678", "hola")
+            },
+            "metadata",
+        ),
+    ] {
+        let status = refused(request).await;
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert_eq!(bad_field(&status), field, "{status:?}");
+    }
+
+    let unknown_route = refused(SendMessageRequest {
+        route: "nope".to_owned(),
+        ..message("+525512345678", "hola")
+    })
+    .await;
+    assert_eq!(unknown_route.code(), Code::NotFound);
+
+    let other_account = refused(SendMessageRequest {
+        account: "globex".to_owned(),
+        ..message("+525512345678", "hola")
+    })
+    .await;
+    assert_eq!(other_account.code(), Code::PermissionDenied);
+
+    // The admin key names the account it sends for.
+    let mut admin = setup.control.messaging(foco_harness::ADMIN_KEY);
+    let no_account = admin
+        .send_message(message("+525512345678", "hola"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (no_account.code(), bad_field(&no_account).as_str()),
+        (Code::InvalidArgument, "account")
+    );
+    setup.control.create_account("globex").await;
+    let no_route = admin
+        .send_message(SendMessageRequest {
+            account: "globex".to_owned(),
+            ..message("+525512345678", "hola")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(no_route.code(), Code::FailedPrecondition);
+
+    let trigger_unknown = messaging
+        .trigger_event(TriggerEventRequest {
+            source: "nope".to_owned(),
+            payload: "{}".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(trigger_unknown.code(), Code::NotFound);
+    assert_eq!(setup.api_sends().await, 0);
+}
+
+#[tokio::test]
+async fn a_bus_that_refuses_is_unavailable_and_stores_nothing() {
+    // No streams: JetStream has nothing to store the job in.
+    let control = TestControl::start().await;
+    control.create_account(ACCOUNT).await;
+    control
+        .admin()
+        .upsert_provider_route(console_route(ACCOUNT, "primary", true))
+        .await
+        .unwrap();
+    let key = control.account_key(ACCOUNT).await;
+    let mut request = message("+525512345678", "hola");
+    request.idempotency_key = "k1".to_owned();
+    let status = control
+        .messaging(&key)
+        .send_message(request)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM api_sends")
+        .fetch_one(&control.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored, 0,
+        "a retry with the key must store the message anew"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_answers_each_message() {
+    let setup = setup().await;
+    let keyed = SendMessageRequest {
+        idempotency_key: "batch-1".to_owned(),
+        ..message("+525512345678", "uno")
+    };
+    let response = setup
+        .messaging()
+        .send_messages(SendMessagesRequest {
+            account: String::new(),
+            messages: vec![
+                keyed.clone(),
+                message("not a number", "dos"),
+                keyed,
+                message("+525512345679", "tres"),
+            ],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let results: Vec<_> = response
+        .results
+        .into_iter()
+        .map(|result| result.result.unwrap())
+        .collect();
+    let send_message_result::Result::Message(first) = &results[0] else {
+        panic!("{results:?}")
+    };
+    let send_message_result::Result::Error(invalid) = &results[1] else {
+        panic!("{results:?}")
+    };
+    assert_eq!(
+        (invalid.code, invalid.field.as_str()),
+        (Code::InvalidArgument as i32, "to")
+    );
+    let send_message_result::Result::Message(repeat) = &results[2] else {
+        panic!("{results:?}")
+    };
+    assert_eq!(
+        (&repeat.message_id, repeat.duplicate),
+        (&first.message_id, true)
+    );
+    assert!(matches!(&results[3], send_message_result::Result::Message(m) if !m.duplicate));
+    assert_eq!(setup.stream_messages(setup.names.sms_stream()).await, 2);
+
+    let too_many = setup
+        .messaging()
+        .send_messages(SendMessagesRequest {
+            account: String::new(),
+            messages: vec![message("+525512345678", "x"); 1001],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(too_many.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn a_triggered_event_is_stored_as_ingress_stores_a_webhook() {
+    let setup = setup().await;
+    let source = create_source(&setup.control, ACCOUNT, "shop", "secret").await;
+    let payload = r#"{"total_price":"500.00"}"#;
+    let request = TriggerEventRequest {
+        source: "shop".to_owned(),
+        event_type: "orders/create".to_owned(),
+        payload: payload.to_owned(),
+        event_id: "order-1".to_owned(),
+        headers: [("x-shop".to_owned(), "tienda".to_owned())].into(),
+        ..Default::default()
+    };
+    let mut messaging = setup.messaging();
+    let first = messaging
+        .trigger_event(request.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        first.event_id,
+        foco_bus::event_id_from_external(&source.id, "order-1")
+    );
+    assert!(!first.duplicate);
+    let stream = setup
+        .jetstream
+        .get_stream(setup.names.events_stream())
+        .await
+        .unwrap();
+    let stored = stream
+        .get_last_raw_message_by_subject(&setup.names.events_subject(&setup.account_id, &source.id))
+        .await
+        .unwrap();
+    let envelope = EventEnvelope::decode(stored.payload).unwrap();
+    assert_eq!(envelope.event_id, first.event_id);
+    assert_eq!(envelope.source_id, source.id);
+    assert_eq!(envelope.event_type, "orders/create");
+    assert_eq!(envelope.external_id, "order-1");
+    assert_eq!(envelope.payload, payload.as_bytes());
+    assert_eq!(
+        envelope.headers.get("x-shop").map(String::as_str),
+        Some("tienda")
+    );
+
+    // A retry is the same event; the source may be named by its id.
+    let again = messaging
+        .trigger_event(TriggerEventRequest {
+            source: source.id.clone(),
+            ..request.clone()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((&again.event_id, again.duplicate), (&first.event_id, true));
+    // Without an event id, the payload names the event, as for a webhook.
+    let unnamed = messaging
+        .trigger_event(TriggerEventRequest {
+            event_id: String::new(),
+            ..request.clone()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        unnamed.event_id,
+        foco_bus::event_id_from_body(&source.id, payload.as_bytes())
+    );
+
+    let not_json = messaging
+        .trigger_event(TriggerEventRequest {
+            payload: "{".to_owned(),
+            ..request.clone()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (not_json.code(), bad_field(&not_json).as_str()),
+        (Code::InvalidArgument, "payload")
+    );
+    setup
+        .control
+        .admin()
+        .upsert_source(UpsertSourceRequest {
+            enabled: Some(false),
+            ..source_request(ACCOUNT, "shop", "")
+        })
+        .await
+        .unwrap();
+    let disabled = messaging.trigger_event(request).await.unwrap_err();
+    assert_eq!(disabled.code(), Code::FailedPrecondition);
+}
