@@ -9,6 +9,8 @@
 
 mod send;
 
+use send::{Chain, FirstToken, RouteLock};
+
 use std::time::Duration;
 
 use async_nats::jetstream::AckKind;
@@ -292,7 +294,12 @@ impl<R: RouteSource> Handler<R> {
                 attempts,
                 locked_provider: None,
             }) => {
-                self.send(job, &message, attempts, &chain, start, true, false)
+                let chain = Chain {
+                    routes: &chain,
+                    start,
+                    first_token: FirstToken::Taken,
+                };
+                self.send(job, &message, attempts, chain, RouteLock::Free)
                     .await
             }
             Ok(Claim::Claimed {
@@ -419,16 +426,13 @@ impl<R: RouteSource> Handler<R> {
             return match store::take_over(&self.pool, &job.job_id, lease).await {
                 Ok(Some((attempts, _))) => {
                     tracing::warn!(route = %info.name, "job was abandoned during a provider call; calling the idempotent provider again with the same key");
-                    self.send(
-                        job,
-                        message,
-                        attempts,
-                        std::slice::from_ref(&info),
-                        0,
-                        false,
-                        true,
-                    )
-                    .await
+                    let chain = Chain {
+                        routes: std::slice::from_ref(&info),
+                        start: 0,
+                        first_token: FirstToken::ToTake,
+                    };
+                    self.send(job, message, attempts, chain, RouteLock::Locked)
+                        .await
                 }
                 Ok(None) => Outcome::HeldElsewhere {
                     delay: Duration::from_millis(250),

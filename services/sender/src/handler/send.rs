@@ -31,20 +31,52 @@ enum Shortfall {
     ProviderSide { reason: String },
 }
 
+/// The routes a claimed job may be sent through: `routes` from `start`.
+pub(super) struct Chain<'c> {
+    pub routes: &'c [Arc<RouteInfo>],
+    pub start: usize,
+    pub first_token: FirstToken,
+}
+
+/// Whether the rate-limit token of the chain's first route was taken before
+/// the claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FirstToken {
+    Taken,
+    ToTake,
+}
+
+/// `Locked`: an earlier call may have been accepted, so the job stays on its
+/// one route (no failover, open breakers ignored); `Free` otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RouteLock {
+    Free,
+    Locked,
+}
+
+impl RouteLock {
+    pub(super) fn is_locked(self) -> bool {
+        self == RouteLock::Locked
+    }
+}
+
+/// What a provider's answer leaves to do.
+enum AfterCall {
+    /// The job's outcome is decided.
+    Done(Outcome),
+    /// Try the next route of the chain; this is why, if none is left.
+    Next(Shortfall),
+}
+
 impl<R: RouteSource> Handler<R> {
-    /// Calls the providers of `chain` from `start`. `token_taken`: the rate-limit
-    /// token of `chain[start]` was taken before the claim. `locked`: an earlier call
-    /// may have been accepted, so `chain` is that one route and stays so.
-    #[allow(clippy::too_many_arguments)]
+    /// Calls the providers of `chain` in order until one gives a definite answer.
     pub(super) async fn send(
         &self,
         job: &SmsJob,
         message: &NewMessage<'_>,
         attempts: u32,
-        chain: &[Arc<RouteInfo>],
-        start: usize,
-        token_taken: bool,
-        locked: bool,
+        chain: Chain<'_>,
+        lock: RouteLock,
     ) -> Outcome {
         let outbound = OutboundSms {
             job_id: job.job_id.clone(),
@@ -61,27 +93,14 @@ impl<R: RouteSource> Handler<R> {
         let mut calls = 0_u32;
         // Steps of calls that failed over, recorded with the final outcome.
         let mut earlier: Vec<String> = Vec::new();
-        for (index, info) in chain.iter().enumerate().skip(start) {
+        for (index, info) in chain.routes.iter().enumerate().skip(chain.start) {
             let Ok(provider) = &info.provider else {
                 continue;
             };
-            let first_pick = index == start && token_taken;
-            if !first_pick {
-                if !locked && self.breakers.open_for(&info.key).is_some() {
-                    continue;
-                }
-                match self.limits.acquire(&info.key, info.rate_limit).await {
-                    Ok(Permit::Go) => {}
-                    Ok(Permit::Wait(wait)) => {
-                        shortfall = merge_wait(shortfall, wait);
-                        continue;
-                    }
-                    Err(error) => {
-                        tracing::warn!(error = %error_chain(&error), "rate limit state unavailable");
-                        shortfall = merge_wait(shortfall, Duration::from_secs(1));
-                        continue;
-                    }
-                }
+            let first_pick = index == chain.start && chain.first_token == FirstToken::Taken;
+            if !first_pick && let Err(wait) = self.gate(info, lock).await {
+                shortfall = merge_wait(shortfall, wait);
+                continue;
             }
             // The row names the provider being called, so that whoever finds the
             // claim abandoned knows which provider (and key) it concerns; writing
@@ -93,7 +112,7 @@ impl<R: RouteSource> Handler<R> {
                     Err(error) => {
                         // Not called yet: give the claim back, try again later.
                         return self
-                            .give_back(job, row_provider, locked, &error_chain(&error))
+                            .give_back(job, row_provider, lock, &error_chain(&error))
                             .await;
                     }
                 }
@@ -118,92 +137,143 @@ impl<R: RouteSource> Handler<R> {
                 answer.label(),
                 started.elapsed().as_secs_f64(),
             );
-            let attempt = attempts;
-            match answer {
-                ProviderOutcome::Sent(accepted) => {
-                    self.breakers.success(&info.key);
-                    return self
-                        .sent(job, message, attempt, info, accepted, &earlier)
-                        .await;
-                }
-                ProviderOutcome::Permanent {
-                    kind: FailureKind::OptedOut,
-                    reason,
-                } => {
-                    self.breakers.success(&info.key);
-                    return self
-                        .opted_out_at_provider(job, message, attempt, info, &reason, &earlier)
-                        .await;
-                }
-                ProviderOutcome::Permanent { kind, reason } if kind.is_provider_side() => {
-                    self.note_failure(info, &reason, kind.as_str());
-                    earlier.push(Step::now(attempt, &info.name, kind.as_str(), &reason).to_json());
-                    shortfall = Shortfall::ProviderSide { reason };
-                }
-                ProviderOutcome::Permanent { kind, reason } => {
-                    // The provider works; the message cannot be sent.
-                    self.breakers.success(&info.key);
-                    let step = Step::now(attempt, &info.name, kind.as_str(), &reason).to_json();
-                    let mut record =
-                        OutcomeRecord::new(&job.job_id, Status::Failed, steps(&earlier, step));
-                    record.provider = info.name.clone();
-                    record.provider_locked = locked;
-                    record.error = reason.clone();
-                    return self
-                        .finish(
-                            record,
-                            Outcome::Failed { reason },
-                            message,
-                            provider.kind(),
-                            attempt,
-                        )
-                        .await;
-                }
-                ProviderOutcome::Transient {
-                    retry_after,
-                    reason,
-                    throttled: true,
-                } => {
-                    let pause = retry_after.unwrap_or(DEFAULT_PAUSE);
-                    if let Err(error) = self.limits.pause(&info.key, pause, &reason).await {
-                        tracing::warn!(error = %error_chain(&error), "route pause not shared");
-                    }
-                    tracing::warn!(route = %info.name, pause_ms = pause.as_millis() as u64, "provider throttled the route; pausing it");
-                    earlier.push(Step::now(attempt, &info.name, "throttled", &reason).to_json());
-                    shortfall = Shortfall::Transient {
-                        reason,
-                        retry_after: Some(pause),
-                    };
-                }
-                ProviderOutcome::Transient {
-                    retry_after,
-                    reason,
-                    throttled: false,
-                } => {
-                    self.note_failure(info, &reason, "transient");
-                    earlier.push(Step::now(attempt, &info.name, "transient", &reason).to_json());
-                    shortfall = Shortfall::Transient {
-                        reason,
-                        retry_after,
-                    };
-                }
-                ProviderOutcome::Unknown { reason } => {
-                    self.note_failure(info, &reason, "unknown");
-                    let idempotent = provider.is_idempotent();
-                    return self
-                        .unknown(job, message, attempt, info, reason, idempotent, &earlier)
-                        .await;
-                }
+            let call = Call {
+                job,
+                message,
+                attempt: attempts,
+                info,
+                lock,
+            };
+            match self.after_call(call, answer, &mut earlier).await {
+                AfterCall::Done(outcome) => return outcome,
+                AfterCall::Next(why) => shortfall = why,
             }
         }
         let tally = Tally {
             attempt: attempts,
             calls,
             row_provider,
-            locked,
+            lock,
             earlier,
         };
         self.shortfall(job, message, tally, shortfall).await
+    }
+
+    /// Before a route's call: its breaker and rate limit. `Err(wait)` when the
+    /// route cannot be called now.
+    async fn gate(&self, info: &RouteInfo, lock: RouteLock) -> Result<(), Duration> {
+        if !lock.is_locked() && self.breakers.open_for(&info.key).is_some() {
+            return Err(Duration::ZERO);
+        }
+        match self.limits.acquire(&info.key, info.rate_limit).await {
+            Ok(Permit::Go) => Ok(()),
+            Ok(Permit::Wait(wait)) => Err(wait),
+            Err(error) => {
+                tracing::warn!(error = %error_chain(&error), "rate limit state unavailable");
+                Err(Duration::from_secs(1))
+            }
+        }
+    }
+
+    /// A provider's answer: the job's outcome, or the next route.
+    async fn after_call(
+        &self,
+        call: Call<'_>,
+        answer: ProviderOutcome,
+        earlier: &mut Vec<String>,
+    ) -> AfterCall {
+        let Call {
+            job,
+            message,
+            attempt,
+            info,
+            lock,
+        } = call;
+        let Ok(provider) = &info.provider else {
+            return AfterCall::Next(Shortfall::NotCalled {
+                wait: Duration::ZERO,
+            });
+        };
+        match answer {
+            ProviderOutcome::Sent(accepted) => {
+                self.breakers.success(&info.key);
+                AfterCall::Done(
+                    self.sent(job, message, attempt, info, accepted, earlier)
+                        .await,
+                )
+            }
+            ProviderOutcome::Permanent {
+                kind: FailureKind::OptedOut,
+                reason,
+            } => {
+                self.breakers.success(&info.key);
+                AfterCall::Done(
+                    self.opted_out_at_provider(job, message, attempt, info, &reason, earlier)
+                        .await,
+                )
+            }
+            ProviderOutcome::Permanent { kind, reason } if kind.is_provider_side() => {
+                self.note_failure(info, &reason, kind.as_str());
+                earlier.push(Step::now(attempt, &info.name, kind.as_str(), &reason).to_json());
+                AfterCall::Next(Shortfall::ProviderSide { reason })
+            }
+            ProviderOutcome::Permanent { kind, reason } => {
+                // The provider works; the message cannot be sent.
+                self.breakers.success(&info.key);
+                let step = Step::now(attempt, &info.name, kind.as_str(), &reason).to_json();
+                let mut record =
+                    OutcomeRecord::new(&job.job_id, Status::Failed, steps(earlier, step));
+                record.provider = info.name.clone();
+                record.provider_locked = lock.is_locked();
+                record.error = reason.clone();
+                AfterCall::Done(
+                    self.finish(
+                        record,
+                        Outcome::Failed { reason },
+                        message,
+                        provider.kind(),
+                        attempt,
+                    )
+                    .await,
+                )
+            }
+            ProviderOutcome::Transient {
+                retry_after,
+                reason,
+                throttled: true,
+            } => {
+                let pause = retry_after.unwrap_or(DEFAULT_PAUSE);
+                if let Err(error) = self.limits.pause(&info.key, pause, &reason).await {
+                    tracing::warn!(error = %error_chain(&error), "route pause not shared");
+                }
+                tracing::warn!(route = %info.name, pause_ms = pause.as_millis() as u64, "provider throttled the route; pausing it");
+                earlier.push(Step::now(attempt, &info.name, "throttled", &reason).to_json());
+                AfterCall::Next(Shortfall::Transient {
+                    reason,
+                    retry_after: Some(pause),
+                })
+            }
+            ProviderOutcome::Transient {
+                retry_after,
+                reason,
+                throttled: false,
+            } => {
+                self.note_failure(info, &reason, "transient");
+                earlier.push(Step::now(attempt, &info.name, "transient", &reason).to_json());
+                AfterCall::Next(Shortfall::Transient {
+                    reason,
+                    retry_after,
+                })
+            }
+            ProviderOutcome::Unknown { reason } => {
+                self.note_failure(info, &reason, "unknown");
+                let idempotent = provider.is_idempotent();
+                AfterCall::Done(
+                    self.unknown(job, message, attempt, info, reason, idempotent, earlier)
+                        .await,
+                )
+            }
+        }
     }
 
     /// A job whose last call may have been accepted: only that route may be used.
@@ -221,7 +291,12 @@ impl<R: RouteSource> Handler<R> {
             .await
         {
             Ok(Some(info)) => {
-                self.send(job, message, attempts, &[info], 0, false, true)
+                let chain = Chain {
+                    routes: std::slice::from_ref(&info),
+                    start: 0,
+                    first_token: FirstToken::ToTake,
+                };
+                self.send(job, message, attempts, chain, RouteLock::Locked)
                     .await
             }
             Ok(None) => {
@@ -236,7 +311,7 @@ impl<R: RouteSource> Handler<R> {
             Err(error) => {
                 tracing::warn!(error = %error, "provider route lookup failed; retrying later");
                 let outcome = self
-                    .give_back(job, route_name, true, "route lookup failed")
+                    .give_back(job, route_name, RouteLock::Locked, "route lookup failed")
                     .await;
                 match outcome {
                     Outcome::Retry { .. } => super::deferred(delivery),
@@ -369,13 +444,13 @@ impl<R: RouteSource> Handler<R> {
             attempt,
             calls,
             row_provider,
-            locked,
+            lock,
             earlier,
         } = tally;
         let (reason, retry_after, provider_side) = match shortfall {
             Shortfall::NotCalled { wait } => {
                 return match self
-                    .give_back(job, row_provider, locked, "no provider could be called now")
+                    .give_back(job, row_provider, lock, "no provider could be called now")
                     .await
                 {
                     Outcome::Retry { .. } => Outcome::Throttled {
@@ -416,7 +491,7 @@ impl<R: RouteSource> Handler<R> {
         };
         let mut record = OutcomeRecord::new(&job.job_id, Status::Queued, step);
         record.provider = row_provider.to_owned();
-        record.provider_locked = locked;
+        record.provider_locked = lock.is_locked();
         record.error = reason;
         let outcome = Outcome::Retry {
             delay: retry::next_delay(attempt, retry_after),
@@ -426,11 +501,17 @@ impl<R: RouteSource> Handler<R> {
     }
 
     /// Gives the claim back without counting an attempt (nothing was called).
-    async fn give_back(&self, job: &SmsJob, provider: &str, locked: bool, reason: &str) -> Outcome {
+    async fn give_back(
+        &self,
+        job: &SmsJob,
+        provider: &str,
+        lock: RouteLock,
+        reason: &str,
+    ) -> Outcome {
         let step = Step::now(0, provider, "throttled", reason).to_json();
         let mut record = OutcomeRecord::new(&job.job_id, Status::Queued, step);
         record.provider = provider.to_owned();
-        record.provider_locked = locked;
+        record.provider_locked = lock.is_locked();
         record.attempts_delta = -1;
         record.error = reason.to_owned();
         match self.record_with_retries(record).await {
@@ -557,12 +638,21 @@ fn scrubbed(info: &RouteInfo, answer: ProviderOutcome) -> ProviderOutcome {
     }
 }
 
+/// One provider call of a job, for [`Handler::after_call`].
+struct Call<'a> {
+    job: &'a SmsJob,
+    message: &'a NewMessage<'a>,
+    attempt: u32,
+    info: &'a RouteInfo,
+    lock: RouteLock,
+}
+
 /// What the call loop leaves for `shortfall`.
 struct Tally<'a> {
     attempt: u32,
     calls: u32,
     row_provider: &'a str,
-    locked: bool,
+    lock: RouteLock,
     earlier: Vec<String>,
 }
 
