@@ -20,6 +20,7 @@ const CALLER_TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN_ID: &str = "00f067aa0ba902b7";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[allow(clippy::too_many_lines, reason = "one scenario, step by step")]
 async fn one_webhook_is_one_trace_from_ingress_to_the_provider_calls() {
     let receiver = OtlpReceiver::start().await;
     let config = TracingConfig::exporting(

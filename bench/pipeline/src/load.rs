@@ -326,6 +326,10 @@ impl WorkerResult {
 }
 
 /// Runs the plan and reports; the `load` subcommand.
+#[allow(
+    clippy::too_many_lines,
+    reason = "a benchmark run: its steps read best in order"
+)]
 pub async fn generate(spec: LoadSpec) -> anyhow::Result<LoadReport> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(spec.connections)

@@ -153,6 +153,10 @@ pub async fn warm_up(
 }
 
 /// Runs one measured phase on `pipeline` with `plan`.
+#[allow(
+    clippy::too_many_lines,
+    reason = "a benchmark phase: its steps read best in order"
+)]
 pub async fn measure(
     context: &Context,
     pipeline: &mut Pipeline,

@@ -78,6 +78,7 @@ fn cpu_total(result: &PhaseResult) -> Duration {
 }
 
 /// Printed as soon as a phase ends.
+#[allow(clippy::too_many_lines, reason = "one printed report, line by line")]
 pub fn print_phase(result: &PhaseResult, wait: Duration) {
     let load = &result.load;
     let carts = load.kinds.contains_key("cart");

@@ -57,6 +57,7 @@ fn options() -> ApplyOptions {
 }
 
 #[tokio::test]
+#[allow(clippy::too_many_lines, reason = "one scenario, step by step")]
 async fn scheduling_keys_apply_idempotently_and_warnings_are_printed() {
     let control = Control::start().await;
     let dir = tempfile::tempdir().unwrap();

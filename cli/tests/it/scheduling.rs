@@ -389,6 +389,7 @@ DUE                       STATE    RULE           KEY              TO           
 }
 
 #[tokio::test]
+#[allow(clippy::too_many_lines, reason = "one scenario, step by step")]
 async fn events_show_reports_and_messages_and_list_the_latest_reports() {
     let control = applied_control().await;
     for (event_id, rule, kind, detail, at) in [

@@ -152,6 +152,10 @@ impl RoundResult {
     }
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "a benchmark run: its steps read best in order"
+)]
 async fn run(settings: Settings) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let database = TestDatabase::create().await;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind};
 use foco_proto::v1::EventEnvelope;
-use foco_rule_engine::EventPlan;
+use foco_rule_engine::{EventPlan, PlannedJob};
 use futures::StreamExt;
 use prost::Message as _;
 use tokio::sync::Semaphore;
@@ -81,19 +81,7 @@ async fn handle_decoded(state: &RulesState, event: EventEnvelope, delivery: Deli
             EventPlan::unreadable(&error)
         }
     };
-    for failure in &plan.failures {
-        state.metrics.rule_failures.inc();
-        tracing::warn!(
-            event_id = %event.event_id,
-            rule_id = %failure.rule_id,
-            rule = %failure.rule_name,
-            error = %failure.error,
-            "rule failed for event"
-        );
-    }
-    for invalid in &plan.invalid_recipients {
-        tracing::warn!(event_id = %event.event_id, rule = %invalid.rule_name, reason = %invalid.reason, "invalid recipient not sent");
-    }
+    log_plan_problems(state, &event.event_id, &plan);
     let account = source.account.clone().unwrap_or_default();
     // Only delayed jobs need the context stored; spans not exported give none.
     let trace_context = if plan.jobs.iter().any(|planned| planned.due_at_ms.is_some()) {
@@ -144,27 +132,7 @@ async fn handle_decoded(state: &RulesState, event: EventEnvelope, delivery: Deli
         .jobs_scheduled
         .inc_by(applied.scheduled as u64);
     state.metrics.jobs_cancelled.inc_by(applied.cancelled);
-    let publishes = applied.immediate.iter().map(|planned| {
-        let subject = state.names.sms_subject(&planned.job.account_id);
-        foco_bus::publish_durable(
-            &state.jetstream,
-            &state.nats,
-            subject,
-            &planned.job.job_id,
-            planned.job.encode_to_vec().into(),
-            state.publish_timeout,
-        )
-    });
-    let results = futures::future::join_all(publishes).await;
-    let mut stored = 0;
-    for (planned, result) in applied.immediate.iter().zip(&results) {
-        match result {
-            Ok(_) => stored += 1,
-            Err(error) => {
-                tracing::warn!(event_id = %event.event_id, job_id = %planned.job.job_id, error = %error, "job not stored");
-            }
-        }
-    }
+    let stored = publish_jobs(state, &event.event_id, &applied.immediate).await;
     state.metrics.jobs_published.inc_by(stored as u64);
     if stored < applied.immediate.len() {
         // Stored jobs are deduplicated by their id when the event is retried.
@@ -186,6 +154,51 @@ async fn handle_decoded(state: &RulesState, event: EventEnvelope, delivery: Deli
     );
     Outcome::Ack {
         jobs: stored + applied.scheduled,
+    }
+}
+
+/// Publishes an event's immediate jobs, each under its job id; how many JetStream
+/// stored.
+async fn publish_jobs(state: &RulesState, event_id: &str, jobs: &[PlannedJob]) -> usize {
+    let publishes = jobs.iter().map(|planned| {
+        let subject = state.names.sms_subject(&planned.job.account_id);
+        foco_bus::publish_durable(
+            &state.jetstream,
+            &state.nats,
+            subject,
+            &planned.job.job_id,
+            planned.job.encode_to_vec().into(),
+            state.publish_timeout,
+        )
+    });
+    let results = futures::future::join_all(publishes).await;
+    let mut stored = 0;
+    for (planned, result) in jobs.iter().zip(&results) {
+        match result {
+            Ok(_) => stored += 1,
+            Err(error) => {
+                tracing::warn!(event_id = %event_id, job_id = %planned.job.job_id, error = %error, "job not stored");
+            }
+        }
+    }
+    stored
+}
+
+/// Logs (and counts) the plan's failed rules and invalid recipients; they are
+/// reported on the event by the store.
+fn log_plan_problems(state: &RulesState, event_id: &str, plan: &EventPlan) {
+    for failure in &plan.failures {
+        state.metrics.rule_failures.inc();
+        tracing::warn!(
+            event_id = %event_id,
+            rule_id = %failure.rule_id,
+            rule = %failure.rule_name,
+            error = %failure.error,
+            "rule failed for event"
+        );
+    }
+    for invalid in &plan.invalid_recipients {
+        tracing::warn!(event_id = %event_id, rule = %invalid.rule_name, reason = %invalid.reason, "invalid recipient not sent");
     }
 }
 

@@ -19,7 +19,7 @@ use tokio_util::task::AbortOnDropHandle;
 use crate::config::Config;
 use crate::consumer::{self, LoopSettings};
 use crate::error::SenderError;
-use crate::handler::{Handler, HandlerSettings};
+use crate::handler::Handler;
 use crate::maintenance::Maintenance;
 use crate::metrics::Metrics;
 use crate::providers::Providers;
@@ -99,15 +99,7 @@ impl App {
             routes.clone(),
             providers,
             metrics.clone(),
-            HandlerSettings {
-                max_attempts: config.max_attempts,
-                max_job_age: config.max_job_age,
-                claim_lease: config.claim_lease(),
-                quiet_hours: config.quiet_hours,
-                write_batch: config.write_batch,
-                park_after: config.park_after,
-                max_deliveries: config.max_deliveries,
-            },
+            config.handler_settings(),
         ));
         let receipt_handler = Arc::new(ReceiptHandler {
             pool: pool.clone(),

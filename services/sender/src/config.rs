@@ -290,6 +290,19 @@ impl Config {
         Ok(())
     }
 
+    /// What the job handler needs of the configuration.
+    pub fn handler_settings(&self) -> crate::handler::HandlerSettings {
+        crate::handler::HandlerSettings {
+            max_attempts: self.max_attempts,
+            max_job_age: self.max_job_age,
+            claim_lease: self.claim_lease(),
+            quiet_hours: self.quiet_hours,
+            write_batch: self.write_batch,
+            park_after: self.park_after,
+            max_deliveries: self.max_deliveries,
+        }
+    }
+
     /// How long a `sending` claim is presumed alive: the provider call is bounded by
     /// `provider_timeout`, and the outcome write follows within `claim_margin`. A
     /// claim older than this belongs to a sender that died. (Misjudging a slow

@@ -53,6 +53,10 @@ pub struct Cluster {
 impl Cluster {
     /// `bin_dir` holds `foco-control`, `foco-ingress`, `foco-rules` and
     /// `foco-sender`; `cart_delay` is when an abandoned-cart SMS is due.
+    #[allow(
+        clippy::too_many_lines,
+        reason = "the deployment is set up in the order it starts"
+    )]
     pub async fn start(bin_dir: &Path, cart_delay: Duration) -> anyhow::Result<Self> {
         for service in SERVICES {
             let binary = bin_dir.join(format!("foco-{service}"));

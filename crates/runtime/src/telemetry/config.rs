@@ -87,20 +87,7 @@ impl TracingConfig {
             lookup("OTEL_TRACES_SAMPLER").as_deref(),
             lookup("OTEL_TRACES_SAMPLER_ARG").as_deref(),
         )?;
-        let disabled = match lookup("OTEL_SDK_DISABLED") {
-            None => false,
-            Some(value) => match value.trim().to_ascii_lowercase().as_str() {
-                "true" => true,
-                "false" => false,
-                _ => {
-                    return Err(ConfigError::new(
-                        "OTEL_SDK_DISABLED",
-                        &value,
-                        "true or false",
-                    ));
-                }
-            },
-        };
+        let disabled = sdk_disabled(&lookup)?;
         let exporter_kind = lookup("OTEL_TRACES_EXPORTER");
         match exporter_kind.as_deref().map(str::trim) {
             None | Some("otlp") => {}
@@ -126,24 +113,7 @@ impl TracingConfig {
                 resource_attributes,
             ));
         }
-        let (protocol_name, protocol_text) = match lookup("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") {
-            Some(text) => ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", Some(text)),
-            None => (
-                "OTEL_EXPORTER_OTLP_PROTOCOL",
-                lookup("OTEL_EXPORTER_OTLP_PROTOCOL"),
-            ),
-        };
-        let protocol = match protocol_text.as_deref().map(str::trim) {
-            None | Some("http/protobuf") => OtlpProtocol::HttpProtobuf,
-            Some("grpc") => OtlpProtocol::Grpc,
-            Some(other) => {
-                return Err(ConfigError::new(
-                    protocol_name,
-                    other,
-                    "grpc or http/protobuf (http/json is not supported)",
-                ));
-            }
-        };
+        let protocol = protocol(&lookup)?;
         let endpoint = match lookup("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
             Some(traces_endpoint) => Some(traces_endpoint.trim().to_owned()),
             None => lookup("OTEL_EXPORTER_OTLP_ENDPOINT").map(|base| match protocol {
@@ -187,6 +157,42 @@ impl TracingConfig {
             sampler,
             resource_attributes,
         }
+    }
+}
+
+/// `OTEL_SDK_DISABLED`: `true` or `false` (unset: false).
+fn sdk_disabled(lookup: &impl Fn(&str) -> Option<String>) -> Result<bool, ConfigError> {
+    match lookup("OTEL_SDK_DISABLED") {
+        None => Ok(false),
+        Some(value) => match value.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(ConfigError::new(
+                "OTEL_SDK_DISABLED",
+                &value,
+                "true or false",
+            )),
+        },
+    }
+}
+
+/// `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, else `OTEL_EXPORTER_OTLP_PROTOCOL`.
+fn protocol(lookup: &impl Fn(&str) -> Option<String>) -> Result<OtlpProtocol, ConfigError> {
+    let (protocol_name, protocol_text) = match lookup("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") {
+        Some(text) => ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", Some(text)),
+        None => (
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            lookup("OTEL_EXPORTER_OTLP_PROTOCOL"),
+        ),
+    };
+    match protocol_text.as_deref().map(str::trim) {
+        None | Some("http/protobuf") => Ok(OtlpProtocol::HttpProtobuf),
+        Some("grpc") => Ok(OtlpProtocol::Grpc),
+        Some(other) => Err(ConfigError::new(
+            protocol_name,
+            other,
+            "grpc or http/protobuf (http/json is not supported)",
+        )),
     }
 }
 

@@ -21,6 +21,7 @@
 //! checked by ingress would put a second replicated write on every webhook's
 //! path to repeat it.
 
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
@@ -29,7 +30,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use foco_bus::EventParts;
-use foco_proto::v1::Source;
+use foco_proto::v1::{ResolvedSource, Source};
 use serde::Serialize;
 use tracing::field::Empty;
 
@@ -146,12 +147,10 @@ pub async fn receive_webhook(
     }
 }
 
-async fn handle(
-    state: &AppState,
-    token: &str,
-    request: Request,
-    received_at: SystemTime,
-) -> Result<Outcome, IngressError> {
+/// The source behind `token`, once it may send now: it exists, is enabled and
+/// is within its rate limit. All of it before the body is read, so a flooding
+/// or guessing sender costs as little as possible.
+async fn admit(state: &AppState, token: &str) -> Result<Arc<ResolvedSource>, IngressError> {
     // A token not of the form control makes cannot exist: refused without a
     // lookup, so made-up tokens neither fill the cache nor reach control.
     if !foco_control_client::is_well_formed_source_token(token) {
@@ -173,7 +172,6 @@ async fn handle(
     if !source.enabled {
         return Err(IngressError::SourceDisabled);
     }
-    // Before the body is read: a flooding sender costs as little as possible.
     let (per_second, burst) = state
         .config
         .rate_limit_for(source.rate_limit_per_second, source.rate_limit_burst);
@@ -183,6 +181,22 @@ async fn handle(
         .map_err(|retry_after_seconds| IngressError::RateLimited {
             retry_after_seconds,
         })?;
+
+    Ok(resolved)
+}
+
+async fn handle(
+    state: &AppState,
+    token: &str,
+    request: Request,
+    received_at: SystemTime,
+) -> Result<Outcome, IngressError> {
+    let resolved = admit(state, token).await?;
+    let source = resolved
+        .source
+        .as_ref()
+        .ok_or(IngressError::IncompleteSource)?;
+    let span = tracing::Span::current();
 
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;

@@ -313,6 +313,10 @@ async fn body_hmac_presets() {
 }
 
 #[tokio::test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one table of presets, checked in turn"
+)]
 async fn timestamped_presets() {
     let mut harness = start().await;
     let cases = [

@@ -8,6 +8,10 @@ use crate::accept::{SW_SECRET, no_verification, now, standard_webhooks};
 use crate::harness::{Harness, IngressOptions, ProblemAnswer, assert_problem, problem};
 
 #[tokio::test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one table of refusals, checked in turn"
+)]
 async fn every_refusal_is_a_problem_and_nothing_is_published() {
     let mut harness = Harness::start().await;
     let signed = harness

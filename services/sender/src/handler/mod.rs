@@ -11,6 +11,7 @@ mod send;
 
 use send::{Chain, FirstToken, RouteLock};
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::AckKind;
@@ -184,23 +185,79 @@ impl<R: RouteSource> Handler<R> {
         }
     }
 
-    async fn handle_job(&self, job: &SmsJob, delivery: u32) -> Outcome {
-        if job.job_id.is_empty() || job.job_id.len() > MAX_JOB_ID_LEN {
-            return Outcome::Poison {
-                reason: format!("job id of {} bytes", job.job_id.len()),
+    /// A marketing SMS inside its recipient's quiet hours is parked until they
+    /// end: `Some` with the outcome when it was (or could not be stored).
+    async fn hold_for_quiet_hours(
+        &self,
+        job: &SmsJob,
+        message: &NewMessage<'_>,
+        first: &RouteInfo,
+        recipient: &str,
+        delivery: u32,
+    ) -> Option<Outcome> {
+        let window = first.quiet_hours.unwrap_or(self.settings.quiet_hours);
+        let zones = recipient_zones(recipient, &first.account_timezone);
+        if let Some(release_at) = window.and_then(|window| window.release_time(Utc::now(), &zones))
+        {
+            let reason = format!("held for quiet hours until {}", release_at.to_rfc3339());
+            let hold = HoldRequest {
+                message: message.to_request(),
+                outcome: "held",
+                reason,
+                release_at,
+                job: job.encode_to_vec(),
+                trace_context: foco_runtime::telemetry::propagation::current_context_text(),
             };
+            match self.writers.hold(hold).await {
+                Ok(true) => {
+                    tracing::info!(to = %mask_phone(recipient), %release_at, "marketing sms held for quiet hours");
+                    return Some(Outcome::Held { until: release_at });
+                }
+                // Past queued: claiming tells what became of it.
+                Ok(false) => {}
+                Err(error) => return Some(self.store_failure(&error, delivery)),
+            }
         }
-        let Ok(account_id) = Uuid::parse_str(&job.account_id) else {
-            return Outcome::Poison {
-                reason: "account id is not a UUID".to_owned(),
-            };
+        None
+    }
+
+    /// The first usable route of `chain` and its rate-limit token, taken before
+    /// the claim; otherwise what to do with the job now.
+    async fn first_token(
+        &self,
+        job: &SmsJob,
+        message: &NewMessage<'_>,
+        chain: &[Arc<RouteInfo>],
+        delivery: u32,
+    ) -> Result<usize, Outcome> {
+        let Some(start) = chain
+            .iter()
+            .position(|info| info.provider.is_ok() && self.breakers.open_for(&info.key).is_none())
+        else {
+            return Err(self.nothing_usable(chain, message, delivery).await);
+        };
+        match self
+            .limits
+            .acquire(&chain[start].key, chain[start].rate_limit)
+            .await
+        {
+            Ok(Permit::Go) => Ok(start),
+            Ok(Permit::Wait(wait)) if wait > self.settings.park_after => {
+                Err(Box::pin(self.park(job, message, &chain[start], wait, delivery)).await)
+            }
+            Ok(Permit::Wait(wait)) => Err(Outcome::Throttled { delay: wait }),
+            Err(error) => Err(self.store_failure(&error, delivery)),
+        }
+    }
+
+    async fn handle_job(&self, job: &SmsJob, delivery: u32) -> Outcome {
+        let account_id = match well_formed(job) {
+            Ok(account_id) => account_id,
+            Err(poison) => return poison,
         };
         let requested = match self.routes.route(&job.account_id, &job.provider).await {
             Ok(route) => route,
-            Err(error) => {
-                tracing::warn!(error = %error, "provider route lookup failed; retrying later");
-                return deferred(delivery);
-            }
+            Err(error) => return lookup_failed(&error, "provider route", delivery),
         };
         let mut message = NewMessage {
             job_id: &job.job_id,
@@ -228,62 +285,26 @@ impl<R: RouteSource> Handler<R> {
             .await
         {
             Ok(chain) => chain,
-            Err(error) => {
-                tracing::warn!(error = %error, "failover route lookup failed; retrying later");
-                return deferred(delivery);
-            }
+            Err(error) => return lookup_failed(&error, "failover route", delivery),
         };
         let Some(first) = chain.first() else {
             return self
                 .reject(&message, NO_ROUTE_FOR_DESTINATION_REASON, delivery)
                 .await;
         };
-        if job.priority == Priority::Marketing as i32 {
-            let window = first.quiet_hours.unwrap_or(self.settings.quiet_hours);
-            let zones = recipient_zones(&recipient, &first.account_timezone);
-            if let Some(release_at) =
-                window.and_then(|window| window.release_time(Utc::now(), &zones))
-            {
-                let reason = format!("held for quiet hours until {}", release_at.to_rfc3339());
-                let hold = HoldRequest {
-                    message: message.to_request(),
-                    outcome: "held",
-                    reason,
-                    release_at,
-                    job: job.encode_to_vec(),
-                    trace_context: foco_runtime::telemetry::propagation::current_context_text(),
-                };
-                match self.writers.hold(hold).await {
-                    Ok(true) => {
-                        tracing::info!(to = %mask_phone(&recipient), %release_at, "marketing sms held for quiet hours");
-                        return Outcome::Held { until: release_at };
-                    }
-                    // Past queued: claiming tells what became of it.
-                    Ok(false) => {}
-                    Err(error) => return self.store_failure(&error, delivery),
-                }
-            }
+        if job.priority == Priority::Marketing as i32
+            && let Some(held) = self
+                .hold_for_quiet_hours(job, &message, first, &recipient, delivery)
+                .await
+        {
+            return held;
         }
         // Take a token before claiming, so a rate-limited job waits in the stream
         // rather than as a claimed row.
-        let Some(start) = chain
-            .iter()
-            .position(|info| info.provider.is_ok() && self.breakers.open_for(&info.key).is_none())
-        else {
-            return self.nothing_usable(&chain, &message, delivery).await;
+        let start = match self.first_token(job, &message, &chain, delivery).await {
+            Ok(start) => start,
+            Err(outcome) => return outcome,
         };
-        match self
-            .limits
-            .acquire(&chain[start].key, chain[start].rate_limit)
-            .await
-        {
-            Ok(Permit::Go) => {}
-            Ok(Permit::Wait(wait)) if wait > self.settings.park_after => {
-                return Box::pin(self.park(job, &message, &chain[start], wait, delivery)).await;
-            }
-            Ok(Permit::Wait(wait)) => return Outcome::Throttled { delay: wait },
-            Err(error) => return self.store_failure(&error, delivery),
-        }
         let claim = match self.writers.claim(message.to_request()).await {
             Ok(Some(claim)) => Ok(claim),
             Ok(None) => store::claim(&self.pool, &message, self.settings.claim_lease).await,
@@ -559,6 +580,25 @@ impl<R: RouteSource> Handler<R> {
 /// last: the job is then recorded as failed rather than retried again.
 fn out_of_deliveries(delivery: u32, max_deliveries: u32) -> bool {
     max_deliveries > 0 && delivery >= max_deliveries
+}
+
+/// A job whose ids no store can take is poison: its account id, when it is
+/// not.
+fn well_formed(job: &SmsJob) -> Result<Uuid, Outcome> {
+    if job.job_id.is_empty() || job.job_id.len() > MAX_JOB_ID_LEN {
+        return Err(Outcome::Poison {
+            reason: format!("job id of {} bytes", job.job_id.len()),
+        });
+    }
+    Uuid::parse_str(&job.account_id).map_err(|_| Outcome::Poison {
+        reason: "account id is not a UUID".to_owned(),
+    })
+}
+
+/// A route lookup failed (control unreachable): the job waits and comes back.
+fn lookup_failed(error: &dyn std::fmt::Display, what: &str, delivery: u32) -> Outcome {
+    tracing::warn!(error = %error, "{what} lookup failed; retrying later");
+    deferred(delivery)
 }
 
 fn deferred(delivery: u32) -> Outcome {

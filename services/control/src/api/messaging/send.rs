@@ -81,44 +81,8 @@ pub fn prepare(
             "every message of a batch belongs to the batch's account",
         ));
     }
-    if request.to.trim().is_empty() {
-        return Err(ApiError::invalid_field("to", "is required"));
-    }
-    let to = foco_phone::normalize_e164(&request.to, &account.default_country).map_err(|_| {
-        ApiError::invalid_field(
-            "to",
-            format!(
-                "is not a valid phone number (local numbers are read as {})",
-                if account.default_country.is_empty() {
-                    "international only: the account has no default country"
-                } else {
-                    &account.default_country
-                }
-            ),
-        )
-    })?;
-    if request.body.trim().is_empty() {
-        return Err(ApiError::invalid_field("body", "is required"));
-    }
-    if request.body.chars().count() > foco_rule_engine::MAX_BODY_CHARS {
-        return Err(ApiError::invalid_field(
-            "body",
-            format!(
-                "is longer than {} characters",
-                foco_rule_engine::MAX_BODY_CHARS
-            ),
-        ));
-    }
-    let body = match request.encoding.as_str() {
-        "" | "unicode" => request.body.clone(),
-        "gsm7" => encoding::transliterate_to_gsm7(&request.body),
-        _ => {
-            return Err(ApiError::invalid_field(
-                "encoding",
-                "is not unicode or gsm7",
-            ));
-        }
-    };
+    let to = recipient(account, request)?;
+    let body = body(request)?;
     let segments = encoding::analyze(&body);
     let priority = match Priority::try_from(request.priority) {
         Ok(Priority::Unspecified) => Priority::Transactional,
@@ -178,6 +142,50 @@ pub fn prepare(
         metadata,
         due_at,
     })
+}
+
+/// `to`, in E.164 (local numbers read with the account's country).
+fn recipient(account: &AccountRow, request: &SendMessageRequest) -> Result<String, ApiError> {
+    if request.to.trim().is_empty() {
+        return Err(ApiError::invalid_field("to", "is required"));
+    }
+    foco_phone::normalize_e164(&request.to, &account.default_country).map_err(|_| {
+        ApiError::invalid_field(
+            "to",
+            format!(
+                "is not a valid phone number (local numbers are read as {})",
+                if account.default_country.is_empty() {
+                    "international only: the account has no default country"
+                } else {
+                    &account.default_country
+                }
+            ),
+        )
+    })
+}
+
+/// `body`, checked, and transliterated when `encoding` is gsm7.
+fn body(request: &SendMessageRequest) -> Result<String, ApiError> {
+    if request.body.trim().is_empty() {
+        return Err(ApiError::invalid_field("body", "is required"));
+    }
+    if request.body.chars().count() > foco_rule_engine::MAX_BODY_CHARS {
+        return Err(ApiError::invalid_field(
+            "body",
+            format!(
+                "is longer than {} characters",
+                foco_rule_engine::MAX_BODY_CHARS
+            ),
+        ));
+    }
+    match request.encoding.as_str() {
+        "" | "unicode" => Ok(request.body.clone()),
+        "gsm7" => Ok(encoding::transliterate_to_gsm7(&request.body)),
+        _ => Err(ApiError::invalid_field(
+            "encoding",
+            "is not unicode or gsm7",
+        )),
+    }
 }
 
 /// When a delayed message is due; `None`: at once.
@@ -286,31 +294,15 @@ fn request_digest(to: &str, request: &SendMessageRequest, priority: Priority) ->
     hex::encode(hasher.finalize())
 }
 
-/// Stores prepared messages of one account: one result per message, in order,
-/// or one error when the transaction as a whole failed and nothing of it is
-/// stored (a job published meanwhile may be on the bus; a retry with its
-/// idempotency key names the same job, which is sent once).
-pub async fn store(
-    state: &AppState,
-    publisher: &Publisher,
+/// One `api_sends` row per message of `order` whose key is new: the job ids
+/// inserted now (the others repeat a key already stored).
+async fn insert_sends(
+    transaction: &mut sqlx::PgConnection,
     caller: Caller,
     account: &AccountRow,
     messages: &[PreparedMessage],
-) -> Result<Vec<Result<SendMessageResponse, ApiError>>, ApiError> {
-    let mut results: Vec<Option<Result<SendMessageResponse, ApiError>>> =
-        messages.iter().map(|_| None).collect();
-    check_routes(state, account, messages, &mut results).await?;
-
-    // Keys in one order across calls: concurrent batches wait, never deadlock.
-    let mut order: Vec<usize> = (0..messages.len())
-        .filter(|&index| results[index].is_none())
-        .collect();
-    order.sort_by(|&a, &b| {
-        messages[a]
-            .idempotency_key
-            .cmp(&messages[b].idempotency_key)
-    });
-    let mut transaction = state.pool.begin().await?;
+    order: &[usize],
+) -> Result<HashSet<String>, ApiError> {
     let column = |field: fn(&PreparedMessage) -> String| -> Vec<String> {
         order.iter().map(|&index| field(&messages[index])).collect()
     };
@@ -339,9 +331,37 @@ pub async fn store(
             .collect::<Vec<serde_json::Value>>(),
     )
     .bind(caller.key_id())
-    .fetch_all(&mut *transaction)
+    .fetch_all(transaction)
     .await?;
-    let inserted: HashSet<String> = inserted.into_iter().collect();
+    Ok(inserted.into_iter().collect())
+}
+
+/// Stores prepared messages of one account: one result per message, in order,
+/// or one error when the transaction as a whole failed and nothing of it is
+/// stored (a job published meanwhile may be on the bus; a retry with its
+/// idempotency key names the same job, which is sent once).
+pub async fn store(
+    state: &AppState,
+    publisher: &Publisher,
+    caller: Caller,
+    account: &AccountRow,
+    messages: &[PreparedMessage],
+) -> Result<Vec<Result<SendMessageResponse, ApiError>>, ApiError> {
+    let mut results: Vec<Option<Result<SendMessageResponse, ApiError>>> =
+        messages.iter().map(|_| None).collect();
+    check_routes(state, account, messages, &mut results).await?;
+
+    // Keys in one order across calls: concurrent batches wait, never deadlock.
+    let mut order: Vec<usize> = (0..messages.len())
+        .filter(|&index| results[index].is_none())
+        .collect();
+    order.sort_by(|&a, &b| {
+        messages[a]
+            .idempotency_key
+            .cmp(&messages[b].idempotency_key)
+    });
+    let mut transaction = state.pool.begin().await?;
+    let inserted = insert_sends(&mut transaction, caller, account, messages, &order).await?;
     // First messages of their key in this call: the ones stored now. Another
     // message with a key stored by this call is a duplicate of it.
     let mut first_of_key: HashSet<&str> = HashSet::new();

@@ -41,29 +41,7 @@ pub async fn trigger(
     if request.source.is_empty() {
         return Err(ApiError::invalid_field("source", "is required"));
     }
-    let source_id = Uuid::parse_str(&request.source).ok();
-    let source: TriggeredSource = sqlx::query_as(
-        "SELECT id, name, enabled, max_body_bytes FROM sources
-         WHERE account_id = $1 AND (name = $2 OR id = $3)
-         ORDER BY (name = $2) DESC LIMIT 1",
-    )
-    .bind(account.id)
-    .bind(&request.source)
-    .bind(source_id)
-    .fetch_optional(&state.pool)
-    .await?
-    .ok_or_else(|| {
-        ApiError::not_found(format!(
-            "source {:?} not found in account {:?}",
-            request.source, account.name
-        ))
-    })?;
-    if !source.enabled {
-        return Err(ApiError::FailedPrecondition(format!(
-            "source {:?} is disabled: its events are refused",
-            source.name
-        )));
-    }
+    let source = triggered_source(state, account, &request.source).await?;
     let limit = match u32::try_from(source.max_body_bytes) {
         Ok(0) | Err(_) => DEFAULT_MAX_BODY_BYTES,
         Ok(limit) => limit,
@@ -142,6 +120,38 @@ pub async fn trigger(
         event_id,
         duplicate: published.duplicate,
     })
+}
+
+/// The account's enabled source named `source` (or with that id).
+async fn triggered_source(
+    state: &AppState,
+    account: &AccountRow,
+    source: &str,
+) -> Result<TriggeredSource, ApiError> {
+    let source_id = Uuid::parse_str(source).ok();
+    let found: TriggeredSource = sqlx::query_as(
+        "SELECT id, name, enabled, max_body_bytes FROM sources
+         WHERE account_id = $1 AND (name = $2 OR id = $3)
+         ORDER BY (name = $2) DESC LIMIT 1",
+    )
+    .bind(account.id)
+    .bind(source)
+    .bind(source_id)
+    .fetch_optional(&state.pool)
+    .await?
+    .ok_or_else(|| {
+        ApiError::not_found(format!(
+            "source {:?} not found in account {:?}",
+            source, account.name
+        ))
+    })?;
+    if !found.enabled {
+        return Err(ApiError::FailedPrecondition(format!(
+            "source {:?} is disabled: its events are refused",
+            found.name
+        )));
+    }
+    Ok(found)
 }
 
 /// The request's headers as an envelope carries them: names lower-cased, and
