@@ -23,7 +23,8 @@
 //!
 //! providers:                          # where SMS go out
 //!   - name: primary
-//!     kind: console                   # console | http | twilio
+//!     kind: http                      # twilio | vonage | infobip | smsmasivos | telnyx | http | console (docs/providers.md)
+//!     url: http://127.0.0.1:9999/sms  # setting, required for http
 //!     default: true                   # the route used when a rule names none
 //!   - name: twilio
 //!     kind: twilio

@@ -9,15 +9,19 @@
 //! (`ResolveSource`, `ResolveRoute`, admin key only). Source signing secrets and
 //! provider credentials are sealed with AES-256-GCM at rest; API keys are stored
 //! only as SHA-256 hashes (with a short prefix to tell them apart), may expire, and
-//! are checked on every call, so revocation is immediate. Every successful write is announced on NATS (core, not
-//! JetStream) so the other services drop their cached lookups.
+//! are checked on every call, so revocation is immediate. Every successful write
+//! is announced on NATS (core, not JetStream) so the other services drop their
+//! cached lookups.
 //!
 //! It also serves `foco.v1.MessagingService` (see `api::messaging`): internal
 //! services send SMS and trigger events through it. It stores those on the bus
 //! (FOCO_SMS, FOCO_EVENTS; delayed sends in `scheduled_jobs`) exactly as rules
 //! and ingress would, and the other services take them from there.
 //!
-//! It must not call SMS providers, evaluate rules or consume the bus streams.
+//! It publishes to the bus only what an API call asks for (sends, triggered
+//! events, dead-letter retries, resends) and evaluates rules only to preview
+//! them (`PreviewRules`), never to produce jobs. It must not call SMS providers
+//! or consume the bus streams.
 //!
 //! Environment (see [`Config::from_env`]):
 //! - `FOCO_CONTROL_LISTEN` [127.0.0.1:50051]: gRPC API, health and reflection.
