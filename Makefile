@@ -25,6 +25,7 @@ fmt-check:
 
 lint:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	@scripts/unused-deps.sh
 
 unit-test:
 	@scripts/test.sh
