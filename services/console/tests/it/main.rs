@@ -1,0 +1,8 @@
+//! foco-console over HTTP against a real control (fresh database and bus
+//! prefix): sessions, CSRF, security headers, every page, and the path from a
+//! signed webhook to its message's timeline with all four services.
+
+mod harness;
+mod pages;
+mod scenario;
+mod security;
