@@ -10,8 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use foco_proto::v1::{
-    GetSourceRequest, ListRulesRequest, PreviewRulesRequest, PreviewRulesResponse, Priority, Rule,
-    UpsertRuleRequest,
+    ListRulesRequest, PreviewRulesRequest, PreviewRulesResponse, Priority, Rule, UpsertRuleRequest,
 };
 use minijinja::{Value, context};
 use serde::{Deserialize, Serialize};
@@ -20,7 +19,7 @@ use serde_json::json;
 use crate::error::{ConsoleError, kind_of};
 use crate::presets;
 use crate::render::Frame;
-use crate::routes::sources::path_segment;
+use crate::routes::sources::{load_source, path_segment};
 use crate::session::Session;
 use crate::state::AppState;
 
@@ -262,23 +261,6 @@ fn editor(
     Ok((status, page).into_response())
 }
 
-/// The source's preset, for the sample payload of a new rule.
-async fn source_preset(
-    state: &AppState,
-    session: &Session,
-    source: &str,
-) -> Result<String, ConsoleError> {
-    Ok(state
-        .control(session)?
-        .get_source(GetSourceRequest {
-            account: session.account.clone(),
-            name: source.to_owned(),
-        })
-        .await?
-        .into_inner()
-        .preset)
-}
-
 async fn stored_rule(
     state: &AppState,
     session: &Session,
@@ -310,7 +292,7 @@ pub async fn new_rule(
     frame: Frame,
     Path(source): Path<String>,
 ) -> Result<Response, ConsoleError> {
-    let preset = source_preset(&state, &session, &source).await?;
+    let preset = load_source(&state, &session, &source).await?.preset;
     let form = RuleForm {
         encoding: "unicode".to_owned(),
         priority: "transactional".to_owned(),
@@ -338,7 +320,7 @@ pub async fn edit_rule(
     frame: Frame,
     Path((source, name)): Path<(String, String)>,
 ) -> Result<Response, ConsoleError> {
-    let preset = source_preset(&state, &session, &source).await?;
+    let preset = load_source(&state, &session, &source).await?.preset;
     let rule = stored_rule(&state, &session, &source, &name)
         .await?
         .ok_or(ConsoleError::NotFound)?;

@@ -139,13 +139,7 @@ pub async fn show(
     Path(name): Path<String>,
 ) -> Result<Response, ConsoleError> {
     let mut control = state.control(&session)?;
-    let source = control
-        .get_source(GetSourceRequest {
-            account: session.account.clone(),
-            name: name.clone(),
-        })
-        .await?
-        .into_inner();
+    let source = load_source(&state, &session, &name).await?;
     let rules = control
         .list_rules(ListRulesRequest {
             account: session.account.clone(),
@@ -266,13 +260,7 @@ pub async fn set_secret(
         return Err(ConsoleError::Invalid("the secret is empty".to_owned()));
     }
     let mut control = state.control(&session)?;
-    let source = control
-        .get_source(GetSourceRequest {
-            account: session.account.clone(),
-            name: name.clone(),
-        })
-        .await?
-        .into_inner();
+    let source = load_source(&state, &session, &name).await?;
     control
         .upsert_source(UpsertSourceRequest {
             account: session.account.clone(),
@@ -295,6 +283,22 @@ pub async fn set_secret(
         path_segment(&name)
     ))
     .into_response())
+}
+
+/// One source of the signed-in account.
+pub async fn load_source(
+    state: &AppState,
+    session: &Session,
+    name: &str,
+) -> Result<Source, ConsoleError> {
+    Ok(state
+        .control(session)?
+        .get_source(GetSourceRequest {
+            account: session.account.clone(),
+            name: name.to_owned(),
+        })
+        .await?
+        .into_inner())
 }
 
 /// `name` as one path segment.

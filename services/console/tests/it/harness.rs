@@ -80,9 +80,19 @@ pub async fn account_with_key(admin: &mut ControlApi, account: &str) -> String {
         .key
 }
 
+/// A plain client, e.g. for posting webhooks.
+pub fn http_client() -> reqwest::Client {
+    install_crypto_provider();
+    reqwest::Client::new()
+}
+
+fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A browser: keeps cookies, does not follow redirects.
 pub fn browser() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    install_crypto_provider();
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(Policy::none())

@@ -12,10 +12,10 @@ use hmac::{KeyInit as _, Mac as _};
 
 use crate::harness::{Console, account_with_key, location, page, sign_in, submit};
 
-const SECRET: &str = "shpss_scenario_secret";
-const ORDER: &str = r##"{"id": 820982911946154508, "name": "#1001", "total_price": "404.95", "currency": "MXN", "customer": {"first_name": "Ana", "phone": "55 1234 5678"}}"##;
+pub const SECRET: &str = "shpss_scenario_secret";
+pub const ORDER: &str = r##"{"id": 820982911946154508, "name": "#1001", "total_price": "404.95", "currency": "MXN", "customer": {"first_name": "Ana", "phone": "55 1234 5678"}}"##;
 
-fn shopify_signature(body: &str) -> String {
+pub fn shopify_signature(body: &str) -> String {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
     mac.update(body.as_bytes());
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
@@ -75,7 +75,7 @@ async fn a_signed_order_becomes_a_message_whose_story_the_console_tells() {
     .await;
     assert_eq!(saved.status(), 303, "{}", saved.text().await.unwrap());
 
-    let posted = reqwest::Client::new()
+    let posted = crate::harness::http_client()
         .post(&webhook_url)
         .header("content-type", "application/json")
         .header("x-shopify-topic", "orders/create")
