@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 CARGO ?= cargo
 
-.PHONY: run test deps fmt fmt-check lint unit-test k8s-check build bench bench-sender bench-ingress bench-pipeline faults
+.PHONY: run test deps fmt fmt-check lint unit-test k8s-check build bench bench-sender bench-ingress bench-pipeline faults console-screenshots
 
 ## Start NATS, PostgreSQL, the four services and a demo; keep running.
 run:
@@ -32,6 +32,13 @@ unit-test:
 
 k8s-check:
 	@scripts/k8s-check.sh
+
+## PNG screenshots of the console's pages in var/screenshots/ (not committed), taken
+## by the browser scenario in headless Chromium (Debian's chromium and
+## chromium-driver); it starts control, ingress, rules, sender and the console itself.
+console-screenshots: deps
+	FOCO_CONSOLE_SCREENSHOTS="$(CURDIR)/var/screenshots" $(CARGO) test -p foco-console --test it browser:: -- --nocapture
+	@ls -1 var/screenshots/*.png
 
 ## Every benchmark (release builds; they print figures, they do not assert).
 bench: bench-sender bench-ingress bench-pipeline

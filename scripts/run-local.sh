@@ -21,6 +21,10 @@ FOCO_DEMO_TYPEFORM_SECRET=demo_typeform_$(rand 9 | tr '+/' '-_')
 FOCO_DEMO_SHOPIFY_SECRET=demo_shopify_$(rand 9 | tr '+/' '-_')
 ENV
 fi
+# Added after the file above first existed, so older var/dev.env files get it too.
+if ! grep -q '^FOCO_CONSOLE_SESSION_KEY=' var/dev.env; then
+  echo "FOCO_CONSOLE_SESSION_KEY=$(head -c 64 /dev/urandom | base64 | tr -d '\n')" >>var/dev.env
+fi
 set -a
 # shellcheck disable=SC1091
 source var/dev.env
@@ -31,6 +35,9 @@ FOCO_CONSOLE_OUTBOX="$(pwd)/var/outbox.jsonl"
 FOCO_CONSOLE_PROVIDER=true
 FOCO_API_KEY="$FOCO_ADMIN_API_KEY"
 FOCO_LOG_FORMAT="${FOCO_LOG_FORMAT:-json}"
+FOCO_CONSOLE_LISTEN="${FOCO_CONSOLE_LISTEN:-127.0.0.1:8081}"
+# Plain HTTP on loopback: the session cookie cannot be Secure here.
+FOCO_CONSOLE_SECURE_COOKIES=false
 set +a
 ingress_url="http://${FOCO_INGRESS_LISTEN/0.0.0.0/127.0.0.1}"
 export FOCO_INGRESS_URL="$ingress_url"
@@ -73,6 +80,7 @@ start control 9091
 start ingress 9092
 start rules 9093
 start sender 9094
+start console 9095
 
 say "applying examples/demo.yaml"
 apply_output=$("$bin/foco" apply -f examples/demo.yaml)
@@ -117,6 +125,14 @@ tail -n +$((before + 1)) var/outbox.jsonl 2>/dev/null || true
 
 say "foco messages list"
 "$bin/foco" messages list --account tienda-ale --limit 5
+
+# A key of the demo account for the console, valid for this session only.
+console_key=$("$bin/foco" api-keys create --account tienda-ale --description "make run: console demo" \
+  --expires-in 12h | sed -n 2p)
+console_url="http://${FOCO_CONSOLE_LISTEN/0.0.0.0/127.0.0.1}"
+say "the owner's console: $console_url"
+echo "  sign in with this API key of account tienda-ale (valid 12 hours):"
+echo "  $console_key"
 
 cat <<INFO
 

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
 
-use foco_control_client::ControlApi;
+use foco_control_client::{ControlApi, webhook_url};
 use foco_proto::v1::{DeleteRuleRequest, ListRulesRequest};
 
 use crate::error::CliError;
@@ -37,11 +37,6 @@ pub struct ApplySummary {
     pub pruned: Vec<String>,
     /// `source/rule: warning` from control, e.g. characters that force UCS-2.
     pub warnings: Vec<String>,
-}
-
-/// `<ingress>/v1/hooks/<token>`
-pub fn webhook_url(ingress_url: &str, token: &str) -> String {
-    format!("{}/v1/hooks/{token}", ingress_url.trim_end_matches('/'))
 }
 
 /// Checks a file without contacting the API: structure, `env:` values, names.

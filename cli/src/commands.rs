@@ -10,9 +10,9 @@ use foco_proto::v1::{
 use serde_json::json;
 
 use crate::CliError;
-use crate::apply::webhook_url;
 use crate::args::StatusArg;
 use crate::output::{self, OutputFormat, rfc3339};
+use foco_control_client::webhook_url;
 
 pub async fn list_sources(
     api: &mut ControlApi,
@@ -170,18 +170,7 @@ pub async fn list_rules(
 }
 
 pub(crate) fn status_text(status: i32) -> &'static str {
-    match MessageStatus::try_from(status) {
-        Ok(MessageStatus::Queued) => "queued",
-        Ok(MessageStatus::Sending) => "sending",
-        Ok(MessageStatus::Sent) => "sent",
-        Ok(MessageStatus::Failed) => "failed",
-        Ok(MessageStatus::Unknown) => "unknown",
-        Ok(MessageStatus::Delivered) => "delivered",
-        Ok(MessageStatus::Undelivered) => "undelivered",
-        Ok(MessageStatus::Cancelled) => "cancelled",
-        Ok(MessageStatus::OptedOut) => "opted-out",
-        Ok(MessageStatus::Unspecified) | Err(_) => "unspecified",
-    }
+    foco_control_client::message_status_text(status)
 }
 
 fn status_filter(status: Option<StatusArg>) -> MessageStatus {

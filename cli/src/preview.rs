@@ -98,6 +98,7 @@ pub fn preview_request(account: &str, args: &PreviewArgs, payload: String) -> Pr
         payload,
         headers,
         event_type: args.event_type.clone().unwrap_or_default(),
+        draft: None,
     }
 }
 

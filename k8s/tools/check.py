@@ -53,18 +53,20 @@ SECRET_KEYS = {
     "foco-rules": {"DATABASE_URL", "FOCO_CONTROL_API_KEY"},
     "foco-sender": {"DATABASE_URL", "FOCO_CONTROL_API_KEY"},
     "foco-control": {"DATABASE_URL", "FOCO_ADMIN_API_KEY", "FOCO_ENCRYPTION_KEY"},
+    "foco-console": {"FOCO_CONSOLE_SESSION_KEY"},
 }
 REQUIRED_SECRET_KEYS = {
     "foco-ingress": {"FOCO_CONTROL_API_KEY"},
     "foco-rules": {"FOCO_CONTROL_API_KEY"},
     "foco-sender": {"FOCO_CONTROL_API_KEY"},
     "foco-control": {"FOCO_ADMIN_API_KEY", "FOCO_ENCRYPTION_KEY"},
+    "foco-console": {"FOCO_CONSOLE_SESSION_KEY"},
 }
 ALL_SECRET_NAMES = set().union(*SECRET_KEYS.values())
 
 # FOCO_SHUTDOWN_GRACE when unset (services/*/src/config.rs); control's drain is
 # a constant (services/control/src/app.rs, SHUTDOWN_GRACE).
-DEFAULT_GRACE = {"foco-ingress": 30, "foco-rules": 20, "foco-sender": 25, "foco-control": 10}
+DEFAULT_GRACE = {"foco-ingress": 30, "foco-rules": 20, "foco-sender": 25, "foco-control": 10, "foco-console": 10}
 # Flushing acknowledgements and closing connections after the drain.
 EXIT_MARGIN = 5
 

@@ -29,7 +29,7 @@ fn preview_request(rule: &str, topic: &str, payload: Value) -> PreviewRulesReque
         rule: rule.to_owned(),
         payload: payload.to_string(),
         headers: [("X-Shopify-Topic".to_owned(), topic.to_owned())].into(),
-        event_type: String::new(),
+        ..PreviewRulesRequest::default()
     }
 }
 

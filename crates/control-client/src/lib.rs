@@ -5,6 +5,7 @@
 //!
 //! It holds no configuration of its own: control is the only source of truth.
 
+mod message_status;
 mod source_token;
 
 use std::sync::Arc;
@@ -23,8 +24,9 @@ use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
+pub use message_status::message_status_text;
 pub use source_token::{
-    SOURCE_TOKEN_PREFIX, SOURCE_TOKEN_RANDOM_CHARS, is_well_formed_source_token,
+    SOURCE_TOKEN_PREFIX, SOURCE_TOKEN_RANDOM_CHARS, is_well_formed_source_token, webhook_url,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -48,11 +50,11 @@ pub struct LookupError(pub tonic::Status);
 /// Adds `authorization: Bearer <key>` to every call, and the caller's trace
 /// context, so control's span of the call joins the caller's trace.
 #[derive(Clone)]
-pub struct CallMetadata {
+pub struct BearerAuth {
     header: MetadataValue<Ascii>,
 }
 
-impl tonic::service::Interceptor for CallMetadata {
+impl tonic::service::Interceptor for BearerAuth {
     fn call(
         &mut self,
         mut request: tonic::Request<()>,
@@ -66,17 +68,15 @@ impl tonic::service::Interceptor for CallMetadata {
     }
 }
 
-pub type ControlApi = ControlServiceClient<InterceptedService<Channel, CallMetadata>>;
+pub type ControlApi = ControlServiceClient<InterceptedService<Channel, BearerAuth>>;
 
 /// The scheduling API (delayed jobs, previews, event reports), served beside
 /// `ControlService` on the same port with the same keys.
-pub type SchedulingApi = SchedulingServiceClient<InterceptedService<Channel, CallMetadata>>;
+pub type SchedulingApi = SchedulingServiceClient<InterceptedService<Channel, BearerAuth>>;
 
 /// Connects lazily: the first call dials, and a control restart is survived.
 pub fn connect(url: &str, api_key: &SecretString) -> Result<ControlApi, ControlClientError> {
-    let (channel, auth) = authenticated_channel(url, api_key)?;
-    Ok(ControlServiceClient::with_interceptor(channel, auth)
-        .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE))
+    Ok(control_api(lazy_channel(url)?, BearerAuth::new(api_key)?))
 }
 
 /// Like [`connect`], for `SchedulingService`.
@@ -84,47 +84,67 @@ pub fn connect_scheduling(
     url: &str,
     api_key: &SecretString,
 ) -> Result<SchedulingApi, ControlClientError> {
-    let (channel, auth) = authenticated_channel(url, api_key)?;
-    Ok(SchedulingServiceClient::with_interceptor(channel, auth)
-        .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE))
+    Ok(scheduling_api(
+        lazy_channel(url)?,
+        BearerAuth::new(api_key)?,
+    ))
 }
 
 /// The delivery API (dead letters, opt-outs, unknown jobs, message histories),
 /// served beside `ControlService` on the same port with the same keys.
-pub type DeliveryApi = DeliveryServiceClient<InterceptedService<Channel, CallMetadata>>;
+pub type DeliveryApi = DeliveryServiceClient<InterceptedService<Channel, BearerAuth>>;
 
 /// Like [`connect`], for `DeliveryService`.
 pub fn connect_delivery(
     url: &str,
     api_key: &SecretString,
 ) -> Result<DeliveryApi, ControlClientError> {
-    let (channel, auth) = authenticated_channel(url, api_key)?;
-    Ok(DeliveryServiceClient::with_interceptor(channel, auth)
-        .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE))
+    Ok(delivery_api(lazy_channel(url)?, BearerAuth::new(api_key)?))
+}
+
+/// `ControlService` over a shared channel with one caller's key: a process that
+/// acts for many keys (the console, one per signed-in user) dials control once
+/// and multiplexes every caller over that connection.
+pub fn control_api(channel: Channel, auth: BearerAuth) -> ControlApi {
+    ControlServiceClient::with_interceptor(channel, auth)
+        .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE)
+}
+
+/// Like [`control_api`], for `SchedulingService`.
+pub fn scheduling_api(channel: Channel, auth: BearerAuth) -> SchedulingApi {
+    SchedulingServiceClient::with_interceptor(channel, auth)
+        .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE)
+}
+
+/// Like [`control_api`], for `DeliveryService`.
+pub fn delivery_api(channel: Channel, auth: BearerAuth) -> DeliveryApi {
+    DeliveryServiceClient::with_interceptor(channel, auth)
+        .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE)
 }
 
 /// The messaging API (send SMS, trigger events), served beside `ControlService`
 /// on the same port with the same keys.
-pub type MessagingApi = MessagingServiceClient<InterceptedService<Channel, CallMetadata>>;
+pub type MessagingApi = MessagingServiceClient<InterceptedService<Channel, BearerAuth>>;
 
 /// Like [`connect`], for `MessagingService`.
 pub fn connect_messaging(
     url: &str,
     api_key: &SecretString,
 ) -> Result<MessagingApi, ControlClientError> {
-    let (channel, auth) = authenticated_channel(url, api_key)?;
-    Ok(MessagingServiceClient::with_interceptor(channel, auth)
-        .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE))
+    Ok(messaging_api(lazy_channel(url)?, BearerAuth::new(api_key)?))
+}
+
+/// Like [`control_api`], for `MessagingService`.
+pub fn messaging_api(channel: Channel, auth: BearerAuth) -> MessagingApi {
+    MessagingServiceClient::with_interceptor(channel, auth)
+        .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE)
 }
 
 const MAX_DECODING_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 
-/// One place for the endpoint settings and the bearer header, so every service
-/// client of control dials and authenticates the same way.
-fn authenticated_channel(
-    url: &str,
-    api_key: &SecretString,
-) -> Result<(Channel, CallMetadata), ControlClientError> {
+/// A channel to control that dials on first use, with the endpoint settings
+/// every client of control shares.
+pub fn lazy_channel(url: &str) -> Result<Channel, ControlClientError> {
     let endpoint = Endpoint::from_shared(url.to_owned())
         .map_err(|source| ControlClientError::InvalidUrl {
             url: url.to_owned(),
@@ -134,11 +154,18 @@ fn authenticated_channel(
         .timeout(Duration::from_secs(10))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30));
-    let channel = endpoint.connect_lazy();
-    let header = format!("Bearer {}", api_key.expose_secret())
-        .parse()
-        .map_err(|_| ControlClientError::InvalidApiKey)?;
-    Ok((channel, CallMetadata { header }))
+    Ok(endpoint.connect_lazy())
+}
+
+impl BearerAuth {
+    /// The `authorization` header for `api_key`; refused when the key holds
+    /// characters a header cannot carry.
+    pub fn new(api_key: &SecretString) -> Result<Self, ControlClientError> {
+        let header = format!("Bearer {}", api_key.expose_secret())
+            .parse()
+            .map_err(|_| ControlClientError::InvalidApiKey)?;
+        Ok(Self { header })
+    }
 }
 
 /// What control announces on the bus's config-changed subject after a write
@@ -373,7 +400,7 @@ mod tests {
 
     fn cache() -> ConfigCache {
         let channel = Endpoint::from_static("http://127.0.0.1:9").connect_lazy();
-        let auth = CallMetadata {
+        let auth = BearerAuth {
             header: "Bearer test".parse().unwrap(),
         };
         ConfigCache::new(

@@ -9,6 +9,11 @@ pub const SOURCE_TOKEN_PREFIX: &str = "src_";
 /// Characters after the prefix: 32 random bytes as unpadded URL-safe base64.
 pub const SOURCE_TOKEN_RANDOM_CHARS: usize = 43;
 
+/// Where a source's webhooks are posted: `<ingress base URL>/v1/hooks/<token>`.
+pub fn webhook_url(ingress_url: &str, token: &str) -> String {
+    format!("{}/v1/hooks/{token}", ingress_url.trim_end_matches('/'))
+}
+
 /// Whether `token` has the form of a source token (not whether one exists).
 pub fn is_well_formed_source_token(token: &str) -> bool {
     token

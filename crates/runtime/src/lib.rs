@@ -11,6 +11,7 @@ pub mod env;
 pub mod error_kind;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod serve;
 pub mod shutdown;
 pub mod telemetry;
 

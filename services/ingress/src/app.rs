@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use foco_bus::BusNames;
 use foco_control_client::ConfigCache;
+use foco_runtime::serve::{joined, stop_on_error};
 use foco_runtime::{AdminServer, Readiness};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
@@ -124,8 +125,8 @@ impl App {
         tracing::info!(grace = ?self.shutdown_grace, "draining in-flight webhooks");
         let drained = tokio::time::timeout(self.shutdown_grace, async {
             (
-                server_result("http", http.await),
-                server_result("admin", admin.await),
+                joined("http", http.await).map_err(AppError::from),
+                joined("admin", admin.await).map_err(AppError::from),
             )
         })
         .await;
@@ -146,31 +147,6 @@ impl App {
         }
         tracing::info!("ingress stopped");
         result
-    }
-}
-
-async fn stop_on_error(
-    stop: CancellationToken,
-    serve: impl Future<Output = std::io::Result<()>>,
-) -> std::io::Result<()> {
-    let result = serve.await;
-    if result.is_err() {
-        stop.cancel();
-    }
-    result
-}
-
-fn server_result(
-    server: &'static str,
-    joined: Result<std::io::Result<()>, tokio::task::JoinError>,
-) -> Result<(), AppError> {
-    match joined {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(source)) => Err(AppError::Serve { server, source }),
-        Err(join_error) => Err(AppError::Serve {
-            server,
-            source: std::io::Error::other(join_error),
-        }),
     }
 }
 

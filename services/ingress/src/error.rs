@@ -218,12 +218,8 @@ pub enum AppError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the {server} server failed")]
-    Serve {
-        server: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Serve(#[from] foco_runtime::serve::ServeError),
 }
 
 #[cfg(test)]

@@ -106,6 +106,19 @@ fn as_engine_rule(request: &UpsertRuleRequest) -> Rule {
     }
 }
 
+/// A rule being edited, checked as [`upsert`] checks it, as the engine would
+/// run it once saved: for previews that must not store anything.
+pub(crate) fn draft_rule(request: &UpsertRuleRequest) -> Result<Rule, ApiError> {
+    let priority = validate_rule(request)?;
+    Ok(Rule {
+        provider: request.provider.clone(),
+        from: request.from.clone(),
+        priority: priority as i32,
+        enabled: true,
+        ..as_engine_rule(request)
+    })
+}
+
 fn validate_rule(request: &UpsertRuleRequest) -> Result<Priority, ApiError> {
     validate::name("name", &request.name)?;
     validate::condition("when", &request.when)?;

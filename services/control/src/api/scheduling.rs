@@ -261,20 +261,30 @@ async fn preview(
     } else {
         request.event_type.clone()
     };
-    let rule_rows = rules::load_for_source(&state, source.id, false).await?;
-    if !request.rule.is_empty() && !rule_rows.iter().any(|rule| rule.name == request.rule) {
-        return Err(ApiError::not_found(format!(
-            "rule {:?} not found in source {:?}",
-            request.rule, source.name
-        )));
-    }
+    let (source_rules, only_rule) = match &request.draft {
+        Some(draft) => (vec![rules::draft_rule(draft)?], Some(draft.name.as_str())),
+        None => {
+            let rule_rows = rules::load_for_source(&state, source.id, false).await?;
+            if !request.rule.is_empty() && !rule_rows.iter().any(|rule| rule.name == request.rule) {
+                return Err(ApiError::not_found(format!(
+                    "rule {:?} not found in source {:?}",
+                    request.rule, source.name
+                )));
+            }
+            let stored = rule_rows
+                .into_iter()
+                .map(rules::RuleRow::into_proto)
+                .collect();
+            (
+                stored,
+                (!request.rule.is_empty()).then_some(request.rule.as_str()),
+            )
+        }
+    };
     let resolved = ResolvedSource {
         source: Some(source.to_proto()?),
         account: Some(account.clone().into_proto()),
-        rules: rule_rows
-            .into_iter()
-            .map(rules::RuleRow::into_proto)
-            .collect(),
+        rules: source_rules,
         ..Default::default()
     };
     let now_ms = Utc::now().timestamp_millis();
@@ -295,12 +305,7 @@ async fn preview(
     };
     let engine = foco_rule_engine::Engine::new();
     let previews = engine
-        .preview(
-            &event,
-            &resolved,
-            (!request.rule.is_empty()).then_some(request.rule.as_str()),
-            now_ms,
-        )
+        .preview(&event, &resolved, only_rule, now_ms)
         .map_err(|error| ApiError::invalid(error.to_string()))?;
     Ok(PreviewRulesResponse {
         event_type,

@@ -1,0 +1,353 @@
+//! Messages: the searchable list, one message's whole story (event received,
+//! rule decisions, provider attempts, receipts) and an event's decision trace.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{NaiveDate, TimeZone as _};
+use foco_proto::v1::{
+    CancelMessageRequest, GetMessageHistoryRequest, ListEventReportsRequest, ListMessagesRequest,
+    ListRulesRequest, ListSourcesRequest, Message, MessageStatus, Rule,
+};
+use minijinja::context;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::ConsoleError;
+use crate::render::Frame;
+use crate::routes::sources::path_segment;
+use crate::session::Session;
+use crate::state::AppState;
+
+/// Messages fetched for one list page (control's maximum); filters control
+/// cannot apply (number, rule, start date) are applied to these.
+const LIST_LIMIT: u32 = 1000;
+/// Rows a list page shows.
+const SHOWN: usize = 200;
+
+const STATUSES: &[MessageStatus] = &[
+    MessageStatus::Queued,
+    MessageStatus::Sending,
+    MessageStatus::Sent,
+    MessageStatus::Delivered,
+    MessageStatus::Undelivered,
+    MessageStatus::Failed,
+    MessageStatus::Unknown,
+    MessageStatus::Cancelled,
+    MessageStatus::OptedOut,
+];
+
+pub use foco_control_client::message_status_text as status_text;
+
+fn status_of_text(text: &str) -> MessageStatus {
+    STATUSES
+        .iter()
+        .copied()
+        .find(|status| status_text(*status as i32) == text)
+        .unwrap_or(MessageStatus::Unspecified)
+}
+
+/// Rule id → rule name.
+pub fn rule_names(rules: &[Rule]) -> HashMap<&str, &str> {
+    rules
+        .iter()
+        .map(|rule| (rule.id.as_str(), rule.name.as_str()))
+        .collect()
+}
+
+/// Every rule of the account, to name the rule of each message.
+async fn account_rules(state: &AppState, session: &Session) -> Result<Vec<Rule>, ConsoleError> {
+    let mut control = state.control(session)?;
+    let sources = control
+        .list_sources(ListSourcesRequest {
+            account: session.account.clone(),
+        })
+        .await?
+        .into_inner()
+        .sources;
+    let mut rules = Vec::new();
+    for source in sources {
+        rules.extend(
+            control
+                .list_rules(ListRulesRequest {
+                    account: session.account.clone(),
+                    source: source.name,
+                })
+                .await?
+                .into_inner()
+                .rules,
+        );
+    }
+    Ok(rules)
+}
+
+fn message_view(message: &Message, names: &HashMap<&str, &str>) -> serde_json::Value {
+    json!({
+        "job_id": message.job_id,
+        "event_id": message.event_id,
+        "to": message.to,
+        "body": message.body,
+        "status": status_text(message.status),
+        "rule": names.get(message.rule_id.as_str()).copied().unwrap_or(""),
+        "created_at_ms": message.created_at_ms,
+        "sent_at_ms": message.sent_at_ms,
+    })
+}
+
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
+pub struct MessageFilters {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    rule: String,
+    /// `YYYY-MM-DD`, in the account's zone, inclusive.
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    until: String,
+}
+
+/// Midnight starting `date` in `zone`, as Unix milliseconds.
+fn start_of_day_ms(date: &str, zone: &str) -> Option<i64> {
+    let day = NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d").ok()?;
+    let midnight = day.and_hms_opt(0, 0, 0)?;
+    let tz: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::UTC);
+    Some(
+        tz.from_local_datetime(&midnight)
+            .earliest()?
+            .timestamp_millis(),
+    )
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    session: Session,
+    frame: Frame,
+    Query(filters): Query<MessageFilters>,
+) -> Result<Response, ConsoleError> {
+    let until_ms =
+        start_of_day_ms(&filters.until, &session.timezone).map_or(0, |start| start + 86_400_000);
+    let from_ms = start_of_day_ms(&filters.from, &session.timezone);
+    let messages = state
+        .control(&session)?
+        .list_messages(ListMessagesRequest {
+            account: session.account.clone(),
+            status: status_of_text(&filters.status) as i32,
+            limit: LIST_LIMIT,
+            before_ms: until_ms,
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .messages;
+    let rules = account_rules(&state, &session).await?;
+    let names = rule_names(&rules);
+    let number: String = filters.to.chars().filter(char::is_ascii_digit).collect();
+    let shown: Vec<_> = messages
+        .iter()
+        .filter(|message| from_ms.is_none_or(|from| message.created_at_ms >= from))
+        .filter(|message| number.is_empty() || message.to.contains(&number))
+        .filter(|message| {
+            filters.rule.trim().is_empty()
+                || names.get(message.rule_id.as_str()).copied() == Some(filters.rule.trim())
+        })
+        .take(SHOWN)
+        .map(|message| message_view(message, &names))
+        .collect();
+    let statuses: Vec<&str> = STATUSES
+        .iter()
+        .map(|status| status_text(*status as i32))
+        .collect();
+    state.page(
+        &frame,
+        &session,
+        "messages.html",
+        frame.text("messages_title"),
+        "messages",
+        context! {
+            messages => crate::render::value(&shown),
+            filters => crate::render::value(&filters),
+            statuses,
+        },
+    )
+}
+
+/// The messages an event produced.
+async fn messages_of_event(
+    state: &AppState,
+    session: &Session,
+    event_id: &str,
+) -> Result<Vec<Message>, ConsoleError> {
+    Ok(state
+        .control(session)?
+        .list_messages(ListMessagesRequest {
+            account: session.account.clone(),
+            event_id: event_id.to_owned(),
+            limit: LIST_LIMIT,
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .messages)
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    session: Session,
+    frame: Frame,
+    Path(job_id): Path<String>,
+) -> Result<Response, ConsoleError> {
+    let history = state
+        .delivery(&session)?
+        .get_message_history(GetMessageHistoryRequest {
+            account: session.account.clone(),
+            job_id: job_id.clone(),
+        })
+        .await?
+        .into_inner();
+    // The history has no event id: find the message among the latest ones.
+    let recent = state
+        .control(&session)?
+        .list_messages(ListMessagesRequest {
+            account: session.account.clone(),
+            limit: LIST_LIMIT,
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .messages;
+    let message = recent.iter().find(|message| message.job_id == job_id);
+    let rules = account_rules(&state, &session).await?;
+    let names = rule_names(&rules);
+
+    let mut timeline = Vec::new();
+    if let Some(message) = message {
+        let reports = state
+            .scheduling(&session)?
+            .list_event_reports(ListEventReportsRequest {
+                account: session.account.clone(),
+                event_id: message.event_id.clone(),
+                limit: 100,
+            })
+            .await?
+            .into_inner()
+            .reports;
+        let first_report = reports.iter().map(|report| report.created_at_ms).min();
+        let received =
+            first_report.map_or(message.created_at_ms, |at| at.min(message.created_at_ms));
+        timeline.push(json!({"at_ms": received, "kind": "event", "title": frame.text("step_event"), "detail": message.event_id}));
+        for report in &reports {
+            let title = format!(
+                "{}: {}",
+                report.rule_name,
+                report_text(&frame, &report.kind)
+            );
+            timeline.push(json!({"at_ms": report.created_at_ms, "kind": report.kind, "title": title, "detail": report.detail}));
+        }
+        let rule = names.get(message.rule_id.as_str()).copied().unwrap_or("");
+        timeline.push(json!({"at_ms": message.created_at_ms, "kind": "created", "title": frame.text("step_created"), "detail": rule}));
+    }
+    for attempt in &history.history {
+        let title = if attempt.provider.is_empty() {
+            attempt.outcome.clone()
+        } else {
+            format!("{} · {}", attempt.outcome, attempt.provider)
+        };
+        timeline.push(json!({"at_ms": attempt.at_ms, "kind": attempt.outcome, "title": title, "detail": attempt.detail}));
+    }
+    timeline.sort_by_key(|step| step["at_ms"].as_i64().unwrap_or(0));
+    let history_view = json!({
+        "job_id": history.job_id, "to": history.to, "status": history.status,
+        "provider": history.provider, "segments": history.segments, "price": history.price,
+        "price_currency": history.price_currency, "error": history.error,
+    });
+    state.page(
+        &frame,
+        &session,
+        "message.html",
+        frame.text("message"),
+        "messages",
+        context! {
+            history => crate::render::value(&history_view),
+            message => message.map(|message| crate::render::value(message_view(message, &names))),
+            timeline => crate::render::value(&timeline),
+        },
+    )
+}
+
+fn report_text(frame: &Frame, kind: &str) -> String {
+    match frame.text(&format!("report_{kind}")) {
+        "" => kind.to_owned(),
+        text => text.to_owned(),
+    }
+}
+
+/// An event's decision trace: each rule's report and the messages it made.
+pub async fn event(
+    State(state): State<AppState>,
+    session: Session,
+    frame: Frame,
+    Path(event_id): Path<String>,
+) -> Result<Response, ConsoleError> {
+    let reports = state
+        .scheduling(&session)?
+        .list_event_reports(ListEventReportsRequest {
+            account: session.account.clone(),
+            event_id: event_id.clone(),
+            limit: 100,
+        })
+        .await?
+        .into_inner()
+        .reports;
+    let messages = messages_of_event(&state, &session, &event_id).await?;
+    if reports.is_empty() && messages.is_empty() {
+        return Err(ConsoleError::NotFound);
+    }
+    let rules = account_rules(&state, &session).await?;
+    let names = rule_names(&rules);
+    let report_views: Vec<_> = reports
+        .iter()
+        .map(|report| {
+            json!({"rule_name": report.rule_name, "kind": report.kind, "detail": report.detail,
+                   "created_at_ms": report.created_at_ms})
+        })
+        .collect();
+    let message_views: Vec<_> = messages
+        .iter()
+        .map(|message| message_view(message, &names))
+        .collect();
+    state.page(
+        &frame,
+        &session,
+        "event.html",
+        frame.text("event"),
+        "sources",
+        context! {
+            event_id,
+            reports => crate::render::value(&report_views),
+            messages => crate::render::value(&message_views),
+        },
+    )
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    session: Session,
+    Path(job_id): Path<String>,
+) -> Result<Response, ConsoleError> {
+    state
+        .delivery(&session)?
+        .cancel_message(CancelMessageRequest {
+            account: session.account.clone(),
+            job_id: job_id.clone(),
+        })
+        .await?;
+    Ok(Redirect::to(&format!(
+        "/messages/{}?done=message_cancelled",
+        path_segment(&job_id)
+    ))
+    .into_response())
+}

@@ -1,0 +1,268 @@
+//! The owner's scenario in a real browser: Debian's Chromium, headless, driven
+//! over WebDriver by chromedriver. Sign in, create a Shopify source, write a
+//! rule with an accent and watch the live preview switch to UCS-2 (the accent
+//! marked) and back to GSM-7 with the transliteration offer, save it, post a
+//! signed order to the URL the page shows, and find the SMS in Messages with
+//! its timeline. Skipped, saying why, where /usr/bin/chromedriver is absent.
+//!
+//! With `FOCO_CONSOLE_SCREENSHOTS=<dir>` (see `make console-screenshots`) a PNG
+//! of each page is written there.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use foco_harness::{ACCOUNT, TestSystem};
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::harness::{Console, account_with_key};
+use crate::scenario::{ORDER, SECRET, shopify_signature};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// Longest wait for one page or preview; a wait, never an assertion on time.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// chromedriver on a port it chose itself (read from its first lines).
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    async fn start() -> Self {
+        let mut child = Command::new(CHROMEDRIVER)
+            .arg("--port=0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start chromedriver");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let port = loop {
+            let line = lines
+                .next_line()
+                .await
+                .expect("chromedriver output")
+                .expect("chromedriver exited before it said its port");
+            if let Some(rest) = line.split("started successfully on port ").nth(1) {
+                break rest.trim_end_matches('.').trim().to_owned();
+            }
+        };
+        // Keep draining its output so it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    async fn browser(&self) -> Client {
+        let capabilities = serde_json::json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--no-first-run", "--window-size=1280,1000",
+                ],
+            },
+        });
+        let serde_json::Value::Object(capabilities) = capabilities else {
+            unreachable!()
+        };
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .expect("a Chromium session")
+    }
+}
+
+struct Screenshots {
+    dir: Option<PathBuf>,
+}
+
+impl Screenshots {
+    fn from_env() -> Self {
+        let dir = std::env::var_os("FOCO_CONSOLE_SCREENSHOTS").map(PathBuf::from);
+        if let Some(dir) = &dir {
+            std::fs::create_dir_all(dir).expect("screenshot directory");
+        }
+        Self { dir }
+    }
+
+    async fn take(&self, browser: &Client, name: &str) {
+        if let Some(dir) = &self.dir {
+            let png = browser.screenshot().await.expect("screenshot");
+            std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+        }
+    }
+}
+
+async fn fill(browser: &Client, id: &str, text: &str) {
+    let field = browser.find(Locator::Id(id)).await.expect(id);
+    field.clear().await.expect("clear");
+    field.send_keys(text).await.expect("type");
+}
+
+async fn wait_for(browser: &Client, css: &str) -> fantoccini::elements::Element {
+    browser
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|error| panic!("{css} never appeared: {error}"))
+}
+
+#[tokio::test]
+#[allow(clippy::too_many_lines, reason = "one scenario, step by step")]
+async fn the_owner_connects_a_store_writes_a_rule_and_follows_the_sms_in_a_browser() {
+    if !Path::new(CHROMEDRIVER).exists() {
+        eprintln!(
+            "skipped: {CHROMEDRIVER} is absent; install Debian's chromium and chromium-driver \
+             (apt-get install -y chromium chromium-driver) to run the browser scenario"
+        );
+        return;
+    }
+    let system = TestSystem::start().await;
+    let key = account_with_key(&mut system.admin(), ACCOUNT).await;
+    let console = Console::start(&system.control.grpc_url, &system.ingress_url).await;
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    let shots = Screenshots::from_env();
+    let url = |path: &str| format!("{}{path}", console.url);
+
+    browser.goto(&url("/sources")).await.unwrap();
+    wait_for(&browser, "#api_key").await;
+    shots.take(&browser, "01-sign-in").await;
+    fill(&browser, "api_key", &key).await;
+    browser
+        .find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&browser, "#source_name").await;
+
+    fill(&browser, "source_name", "shop").await;
+    browser
+        .find(Locator::Css("input[name=preset][value=shopify]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    fill(&browser, "source_secret", SECRET).await;
+    browser
+        .find(Locator::Css(
+            "form[aria-labelledby=new-source] button[type=submit]",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let url_field = wait_for(&browser, "#webhook-url").await;
+    let webhook_url = url_field
+        .prop("value")
+        .await
+        .unwrap()
+        .expect("the webhook URL");
+    assert!(webhook_url.starts_with(&format!("{}/v1/hooks/src_", system.ingress_url)));
+    shots.take(&browser, "02-source").await;
+
+    browser.goto(&url("/sources/shop/rules/new")).await.unwrap();
+    wait_for(&browser, "#rule-form").await;
+    fill(&browser, "name", "owner-alert").await;
+    fill(&browser, "when", "event_type == \"orders/create\"").await;
+    fill(&browser, "to", "+52 55 1234 5678").await;
+    fill(&browser, "payload", ORDER).await;
+    fill(
+        &browser,
+        "body",
+        "{{ event.customer.first_name }} compró {{ event.total_price }}",
+    )
+    .await;
+    // Typing refreshes the preview: the accent forces UCS-2 and is marked.
+    let encoding = wait_for(&browser, "#preview [data-encoding='UCS-2']").await;
+    assert_eq!(encoding.text().await.unwrap(), "UCS-2");
+    let marked = wait_for(&browser, "#preview mark").await;
+    assert_eq!(marked.text().await.unwrap(), "ó");
+    shots.take(&browser, "03-rule-ucs2").await;
+
+    browser
+        .find(Locator::Css("#preview button[value=use_gsm7]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&browser, "#preview [data-encoding='GSM-7']").await;
+    let sms = browser.find(Locator::Css("#preview .sms")).await.unwrap();
+    assert_eq!(sms.text().await.unwrap(), "Ana compro 404.95");
+    shots.take(&browser, "04-rule-gsm7").await;
+    browser
+        .find(Locator::Css("button[value=save]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&browser, ".flash").await;
+
+    let posted = crate::harness::http_client()
+        .post(&webhook_url)
+        .header("content-type", "application/json")
+        .header("x-shopify-topic", "orders/create")
+        .header("x-shopify-event-id", "browser-1")
+        .header("x-shopify-hmac-sha256", shopify_signature(ORDER))
+        .body(ORDER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 202);
+
+    let row = foco_testkit::wait_for("the SMS in Messages", PATIENCE, || {
+        let browser = browser.clone();
+        let list = url("/messages?status=sent");
+        async move {
+            browser.goto(&list).await.ok()?;
+            browser.find(Locator::Css("tbody tr td a")).await.ok()
+        }
+    })
+    .await;
+    shots.take(&browser, "05-messages").await;
+    row.click().await.unwrap();
+    let timeline = wait_for(&browser, "ol.timeline").await;
+    let story = timeline.text().await.unwrap();
+    for step in [
+        "Event received",
+        "Rule matched: message created",
+        "sent · fake",
+    ] {
+        assert!(story.contains(step), "{step} missing from {story}");
+    }
+    shots.take(&browser, "06-message").await;
+    browser
+        .find(Locator::Css("a[href^='/events/']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&browser, "ol.timeline, p.empty").await;
+    shots.take(&browser, "07-event").await;
+
+    browser.close().await.unwrap();
+    drop(driver);
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
