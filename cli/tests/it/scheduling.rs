@@ -10,7 +10,10 @@ use chrono::{DateTime, Utc};
 use foco_cli::apply::{ApplyOptions, apply_file};
 use foco_cli::output::OutputFormat;
 use foco_cli::{events, jobs, preview};
-use foco_proto::v1::{CancelScheduledJobsRequest, ListScheduledJobsRequest, PreviewRulesRequest};
+use foco_proto::v1::{
+    CancelScheduledJobsRequest, ListRulesRequest, ListScheduledJobsRequest, PreviewRulesRequest,
+    UpsertRuleRequest,
+};
 use serde_json::{Value, json};
 
 use crate::harness::{ADMIN_KEY, Control, ControlClients, INGRESS_URL, write_config};
@@ -155,6 +158,73 @@ async fn preview_reports_render_errors_and_unknown_rules() {
         error.starts_with(r#"preview rule "nope" of source "shop": not found"#),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn a_draft_rule_is_previewed_checked_like_a_save_and_never_stored() {
+    let control = applied_control().await;
+    let stored_before = control
+        .api()
+        .list_rules(ListRulesRequest {
+            account: ACCOUNT.to_owned(),
+            source: "shop".to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .rules;
+    let draft = UpsertRuleRequest {
+        name: "owner-alert".to_owned(),
+        when: r#"event_type == "orders/create""#.to_owned(),
+        to: vec!["55 1234 5678".to_owned()],
+        body: "{{ event.customer.first_name }} compró".to_owned(),
+        encoding: "gsm7".to_owned(),
+        ..UpsertRuleRequest::default()
+    };
+    let previewed = control
+        .scheduling()
+        .preview_rules(PreviewRulesRequest {
+            draft: Some(draft.clone()),
+            ..preview_request(
+                "",
+                "orders/create",
+                json!({"customer": {"first_name": "Ale"}}),
+            )
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(previewed.rules.len(), 1, "only the draft is previewed");
+    let rule = &previewed.rules[0];
+    assert!(rule.matched && rule.error.is_empty(), "{rule:?}");
+    assert_eq!(rule.body, "Ale compro");
+    assert_eq!(rule.encoding, "GSM-7");
+    assert_eq!(rule.recipients[0].e164, "+525512345678");
+
+    let refused = control
+        .scheduling()
+        .preview_rules(PreviewRulesRequest {
+            draft: Some(UpsertRuleRequest {
+                body: "{{ event.customer.first_name".to_owned(),
+                ..draft
+            }),
+            ..preview_request("", "orders/create", json!({}))
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+
+    let stored_after = control
+        .api()
+        .list_rules(ListRulesRequest {
+            account: ACCOUNT.to_owned(),
+            source: "shop".to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .rules;
+    assert_eq!(stored_before, stored_after, "a preview stored something");
 }
 
 #[tokio::test]

@@ -106,6 +106,7 @@ impl Lang {
 pub const TEXTS: &[(&str, &str, &str)] = &[
     ("skip_to_content", "Skip to content", "Saltar al contenido"),
     ("nav_label", "Sections", "Secciones"),
+    ("nav_overview", "Overview", "Resumen"),
     ("nav_sources", "Sources", "Fuentes"),
     ("nav_messages", "Messages", "Mensajes"),
     ("nav_jobs", "Scheduled", "Programados"),
@@ -201,6 +202,38 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
         "This form has expired. Reload the page and try again.",
         "Este formulario caducó. Recarga la página e inténtalo de nuevo.",
     ),
+    (
+        "overview_title",
+        "Messages in the last 30 days",
+        "Mensajes de los últimos 30 días",
+    ),
+    (
+        "overview_intro",
+        "Each bar is one day in the account's time zone, split by what became of the messages.",
+        "Cada barra es un día en la zona horaria de la cuenta, dividida según lo que pasó con los mensajes.",
+    ),
+    ("overview_scale", "Busiest day:", "Día con más mensajes:"),
+    (
+        "overview_truncated",
+        "only the latest 1,000 messages are counted",
+        "solo se cuentan los últimos 1.000 mensajes",
+    ),
+    (
+        "outcome_delivered",
+        "Sent or delivered",
+        "Enviados o entregados",
+    ),
+    (
+        "outcome_pending",
+        "Queued or sending",
+        "En cola o enviándose",
+    ),
+    (
+        "outcome_stopped",
+        "Cancelled or opted out",
+        "Cancelados o dados de baja",
+    ),
+    ("outcome_failed", "Failed", "Fallidos"),
     ("sources_title", "Sources", "Fuentes"),
     (
         "sources_intro",

@@ -34,10 +34,12 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/dead_letters.html"),
     ),
     ("opt_outs.html", include_str!("../templates/opt_outs.html")),
+    ("overview.html", include_str!("../templates/overview.html")),
 ];
 
 /// The navigation: (section, path, text key).
 const NAV: &[(&str, &str, &str)] = &[
+    ("overview", "/overview", "nav_overview"),
     ("sources", "/sources", "nav_sources"),
     ("messages", "/messages", "nav_messages"),
     ("jobs", "/jobs", "nav_jobs"),

@@ -5,6 +5,7 @@
 mod auth;
 mod delivery;
 mod messages;
+mod overview;
 mod rules;
 mod sources;
 
@@ -29,7 +30,8 @@ pub const SCRIPT: &str = include_str!("../../static/console.js");
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(|| async { Redirect::to("/sources") }))
+        .route("/", get(|| async { Redirect::to("/overview") }))
+        .route("/overview", get(overview::show))
         .route("/sign-in", get(auth::sign_in_page).post(auth::sign_in))
         .route("/sign-out", post(auth::sign_out))
         .route("/lang/{code}", get(auth::switch_language))

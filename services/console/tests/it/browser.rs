@@ -256,6 +256,9 @@ async fn the_owner_connects_a_store_writes_a_rule_and_follows_the_sms_in_a_brows
         .unwrap();
     wait_for(&browser, "ol.timeline, p.empty").await;
     shots.take(&browser, "07-event").await;
+    browser.goto(&url("/overview")).await.unwrap();
+    wait_for(&browser, "figure.chart svg").await;
+    shots.take(&browser, "08-overview").await;
 
     browser.close().await.unwrap();
     drop(driver);

@@ -224,6 +224,7 @@ async fn the_delivery_pages_render_empty_and_filtered() {
     let setup = Setup::start().await;
     let browser = setup.signed_in().await;
     for (path, text) in [
+        ("/overview", "Sent or delivered: <strong>0</strong>"),
         ("/messages", "No messages match."),
         (
             "/messages?status=sent&to=5512&rule=x&from=2026-01-01&until=2026-12-31",

@@ -117,6 +117,13 @@ async fn a_signed_order_becomes_a_message_whose_story_the_console_tells() {
         "the event is not on its source's page"
     );
 
+    let overview = page(&browser, &url("/overview")).await;
+    assert!(
+        overview.contains("Sent or delivered: <strong>1</strong>"),
+        "{overview}"
+    );
+    assert!(overview.contains("<svg"), "{overview}");
+
     let response = browser
         .get(url(&message_path))
         .header("accept-language", "es")

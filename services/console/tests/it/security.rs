@@ -2,7 +2,7 @@
 //! the CSP on every response; another account's objects unreachable.
 
 use foco_console::CONTENT_SECURITY_POLICY_VALUE;
-use foco_proto::v1::UpsertSourceRequest;
+use foco_proto::v1::{ListApiKeysRequest, RevokeApiKeyRequest, UpsertSourceRequest};
 
 use crate::harness::{
     ACCOUNT, Setup, account_with_key, browser, csrf_token, location, page, post_sign_in, sign_in,
@@ -14,6 +14,7 @@ async fn pages_need_a_session_and_send_the_browser_to_sign_in() {
     let setup = Setup::start().await;
     let browser = browser();
     for path in [
+        "/overview",
         "/sources",
         "/sources/shop",
         "/messages?status=sent",
@@ -222,5 +223,38 @@ async fn another_accounts_objects_are_unreachable_by_name_or_id() {
         !page(&browser, &setup.url("/sources"))
             .await
             .contains("secret-shop")
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_key_ends_its_sessions_at_the_next_page() {
+    let setup = Setup::start().await;
+    let browser = setup.signed_in().await;
+    page(&browser, &setup.url("/sources")).await;
+    let mut admin = setup.control.admin();
+    let keys = admin
+        .list_api_keys(ListApiKeysRequest {
+            account: ACCOUNT.to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .api_keys;
+    for key in keys {
+        admin
+            .revoke_api_key(RevokeApiKeyRequest {
+                account: ACCOUNT.to_owned(),
+                id: key.id,
+            })
+            .await
+            .unwrap();
+    }
+    let response = browser.get(setup.url("/sources")).send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), "/sign-in");
+    let again = browser.get(setup.url("/messages")).send().await.unwrap();
+    assert!(
+        location(&again).starts_with("/sign-in?next="),
+        "the session cookie was not removed"
     );
 }
