@@ -7,7 +7,7 @@
 #[allow(dead_code)]
 mod support;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use foco_harness::{ACCOUNT, TestSystem};
 use foco_proto::v1::UpsertRuleRequest;
@@ -79,9 +79,18 @@ async fn one_webhook_is_one_trace_from_ingress_to_the_provider_calls() {
             .filter(|span| span.trace_id == CALLER_TRACE_ID)
             .collect();
         let guard = &guard;
+        // Spans are exported as they end, parents after their children: wait
+        // until no span names a parent that has not arrived.
+        let ids: HashSet<&str> = spans.iter().map(|span| span.span_id.as_str()).collect();
+        let complete = spans.iter().all(|span| {
+            span.parent_span_id == CALLER_SPAN_ID || ids.contains(span.parent_span_id.as_str())
+        });
+        let calls = spans
+            .iter()
+            .filter(|span| span.name == "provider.call")
+            .count();
         async move {
-            let calls = spans.iter().filter(|span| span.name == "provider.call");
-            if calls.count() >= 2 {
+            if calls >= 2 && complete {
                 return Some(spans);
             }
             tokio::task::block_in_place(|| guard.force_flush());

@@ -375,11 +375,37 @@ async fn marketing_waits_for_quiet_hours_and_transactional_does_not() {
         &[],
     )
     .await;
-    let mut probe = env.job("+525511112222", "probe");
-    probe.priority = Priority::Marketing as i32;
-    env.publish(&probe).await;
-    env.wait_for_status(&probe.job_id, "sent", WAIT).await;
-    sqlx::query("UPDATE held_jobs SET release_at = now()")
+    // Control announces the change once it is stored; a probe the sender takes
+    // before the announcement reaches its cache is held like the promotion, so
+    // probes go out until one is sent.
+    let mut probes = 0;
+    loop {
+        probes += 1;
+        assert!(
+            probes <= 20,
+            "the sender never saw the route without quiet hours"
+        );
+        let held_before = sender.metrics.jobs_with_outcome("held");
+        let mut probe = env.job("+525511112222", "probe");
+        probe.priority = Priority::Marketing as i32;
+        env.publish(&probe).await;
+        let sent = foco_testkit::wait_for("the probe sent or held", WAIT, || async {
+            if env
+                .message(&probe.job_id)
+                .await
+                .is_some_and(|row| row.status == "sent")
+            {
+                return Some(true);
+            }
+            (sender.metrics.jobs_with_outcome("held") > held_before).then_some(false)
+        })
+        .await;
+        if sent {
+            break;
+        }
+    }
+    sqlx::query("UPDATE held_jobs SET release_at = now() WHERE job_id = $1")
+        .bind(&marketing.job_id)
         .execute(env.pool())
         .await
         .unwrap();
