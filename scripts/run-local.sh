@@ -9,7 +9,6 @@ say() { printf '\n\033[1;32m==>\033[0m %s\n' "$*"; }
 fail() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
 mkdir -p var/log
-scripts/deps.sh foco
 
 # Local secrets, generated once and kept in var/ (never committed).
 if [ ! -f var/dev.env ]; then
@@ -25,10 +24,18 @@ fi
 if ! grep -q '^FOCO_CONSOLE_SESSION_KEY=' var/dev.env; then
   echo "FOCO_CONSOLE_SESSION_KEY=$(head -c 64 /dev/urandom | base64 | tr -d '\n')" >>var/dev.env
 fi
+# A database of this checkout's own: its secrets are sealed with the key
+# above, which another checkout's database would not open.
+if ! grep -q '^FOCO_DEV_DATABASE=' var/dev.env; then
+  echo "FOCO_DEV_DATABASE=foco_dev_$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')" >>var/dev.env
+fi
 set -a
 # shellcheck disable=SC1091
 source var/dev.env
-DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/foco}"
+set +a
+scripts/deps.sh "$FOCO_DEV_DATABASE"
+set -a
+DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/$FOCO_DEV_DATABASE}"
 NATS_URL="${NATS_URL:-nats://127.0.0.1:4222}"
 FOCO_INGRESS_LISTEN="${FOCO_INGRESS_LISTEN:-127.0.0.1:8080}"
 FOCO_CONSOLE_OUTBOX="$(pwd)/var/outbox.jsonl"
