@@ -110,6 +110,21 @@ impl Pipeline {
         }
     }
 
+    /// The stage histograms of every service (empty for the bare pipe, or
+    /// where a scrape fails: the report then leaves the stages out).
+    pub async fn stage_snapshot(&self) -> crate::stages::Snapshot {
+        let Pipeline::Foco(foco) = self else {
+            return crate::stages::Snapshot::new();
+        };
+        let mut snapshot = crate::stages::Snapshot::new();
+        for service in ["ingress", "rules", "sender"] {
+            if let Ok(text) = foco.services.metrics(service).await {
+                snapshot.extend(crate::stages::parse(&text));
+            }
+        }
+        snapshot
+    }
+
     pub async fn stage_backlog(&self, nats: &async_nats::Client) -> StageBacklog {
         let Pipeline::Foco(foco) = self else {
             return StageBacklog::default();

@@ -25,6 +25,7 @@ pub mod processes;
 pub mod report;
 pub mod settings;
 pub mod sms;
+pub mod stages;
 pub mod stats;
 
 /// Microseconds since the Unix epoch: the clock every process of the benchmark

@@ -193,6 +193,13 @@ async fn one_phase(
         settings.warmup,
     )
     .await?;
+    if let Pipeline::Foco(foco) = &pipeline {
+        // A running system's tables have statistics (autovacuum analyses them
+        // within a minute or so); this phase's database is minutes old. Without
+        // them, plans made while the tables were empty (foreign-key checks'
+        // among them) scan whole tables for every row until autovacuum comes.
+        sqlx::query("ANALYZE").execute(&foco.database.pool).await?;
+    }
     let url = pipeline.order_url().to_owned();
     let plan = match plan_for {
         PlanFor::Closed => Plan::Closed {

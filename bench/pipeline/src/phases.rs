@@ -50,6 +50,8 @@ pub struct PhaseResult {
     pub idle_cores: Vec<(String, f64)>,
     /// Delayed mode: scheduled jobs by state in Postgres, when readable.
     pub job_states: Option<String>,
+    /// Where the time went, stage by stage (Foco only).
+    pub stages: Vec<crate::stages::StageLatency>,
     /// A few SMS that should not have been sent, or were not: where to look.
     pub samples: Vec<String>,
 }
@@ -190,6 +192,7 @@ pub async fn measure(
             (label.clone(), busy)
         })
         .collect();
+    let stages_before = pipeline.stage_snapshot().await;
     let window_start = tokio::time::Instant::now();
     let load = crate::load::run_process(&context.exe, &spec)
         .await
@@ -227,6 +230,13 @@ pub async fn measure(
     ));
     let count = context.fake.count(tag).await?;
     let arrivals = context.fake.arrivals(tag).await?;
+    let stages_after = pipeline.stage_snapshot().await;
+    let stages = crate::stages::STAGES
+        .iter()
+        .filter_map(|(_, name, stage)| {
+            crate::stages::between(stage, name, &stages_before, &stages_after)
+        })
+        .collect();
 
     let job_states = match pipeline {
         Pipeline::Foco(foco) if carts => job_states(&foco.database.pool).await,
@@ -256,6 +266,7 @@ pub async fn measure(
         cpu,
         idle_cores,
         job_states,
+        stages,
         samples: Vec::new(),
         load,
     };

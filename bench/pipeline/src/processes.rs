@@ -217,6 +217,23 @@ impl Services {
     pub fn log_dir(&self) -> &Path {
         &self.log_dir
     }
+
+    /// The text of `name`'s `/metrics`.
+    pub async fn metrics(&self, name: &str) -> anyhow::Result<String> {
+        let port = self
+            .admin_ports
+            .get(name)
+            .with_context(|| format!("{name} was never started"))?;
+        Ok(self
+            .http
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?)
+    }
 }
 
 async fn wait_ready(

@@ -157,6 +157,21 @@ pub fn print_phase(result: &PhaseResult, wait: Duration) {
     if let Some(states) = &result.job_states {
         println!("  scheduled_jobs in Postgres: {states}");
     }
+    if !result.stages.is_empty() {
+        let stages: Vec<String> = result
+            .stages
+            .iter()
+            .map(|stage| {
+                format!(
+                    "{} {}/{}",
+                    stage.stage,
+                    duration_us(stage.p50_us),
+                    duration_us(stage.p99_us)
+                )
+            })
+            .collect();
+        println!("  stages p50/p99  {}", stages.join("; "));
+    }
     for sample in &result.samples {
         println!("    e.g. {sample}");
     }
@@ -299,6 +314,8 @@ pub fn print_summary(results: &[PhaseResult], wait: Duration) {
         );
     }
 
+    print_stages(results);
+
     println!("\n== CPU per delivered SMS (us)");
     let mut header = format!("{:<22}", "");
     for column in CPU_COLUMNS {
@@ -335,6 +352,39 @@ pub fn print_summary(results: &[PhaseResult], wait: Duration) {
             exactly_once_text(result)
         );
     }
+}
+
+/// Each Foco phase's stage percentiles, one column per stage.
+fn print_stages(results: &[PhaseResult]) {
+    let foco: Vec<&PhaseResult> = results.iter().filter(|r| !r.stages.is_empty()).collect();
+    if foco.is_empty() {
+        return;
+    }
+    println!("\n== where the time goes (Foco's stage histograms, p50 / p99)");
+    let mut header = format!("{:<22}", "");
+    for (_, _, stage) in crate::stages::STAGES {
+        header.push_str(&format!(" {stage:>33}"));
+    }
+    println!("{header}");
+    for result in foco {
+        let mut row = format!("{:<22}", short_label(&result.label));
+        for (_, _, stage) in crate::stages::STAGES {
+            let cell = result
+                .stages
+                .iter()
+                .find(|latency| latency.stage == stage)
+                .map_or("-".to_owned(), |latency| {
+                    format!(
+                        "{} / {}",
+                        duration_us(latency.p50_us),
+                        duration_us(latency.p99_us)
+                    )
+                });
+            row.push_str(&format!(" {cell:>33}"));
+        }
+        println!("{row}");
+    }
+    println!("(from bucket counts: placed within a factor of two, not exact)");
 }
 
 fn print_ratio(closed: &[&PhaseResult]) {

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod env;
 pub mod error_kind;
+pub mod latency;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod serve;

@@ -328,8 +328,18 @@ async fn process(message: jetstream::Message, state: &RulesState) {
         .ok();
     let outcome = match decoded {
         Ok(event) => {
+            if let Some(waited) = foco_runtime::latency::seconds_since_unix_ms(event.received_at_ms)
+            {
+                state.metrics.event_wait_seconds.observe(waited);
+            }
+            let started = std::time::Instant::now();
             let handled = handle_decoded(state, event, delivery).instrument(span.clone());
-            match tokio::time::timeout(state.event_deadline, handled).await {
+            let outcome = tokio::time::timeout(state.event_deadline, handled).await;
+            state
+                .metrics
+                .event_handling_seconds
+                .observe(started.elapsed().as_secs_f64());
+            match outcome {
                 Ok(outcome) => outcome,
                 // Its redelivery is on its way: whatever it stored is found again
                 // by its id, and its jobs are published again under theirs.

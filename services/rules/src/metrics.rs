@@ -30,6 +30,10 @@ pub struct RulesMetrics {
     /// How far behind now the scheduler publishes, waiting for events received
     /// before a job's due time to be evaluated.
     pub scheduler_hold_seconds: Gauge<f64, AtomicU64>,
+    /// From ingress storing an event to rules starting on it.
+    pub event_wait_seconds: Histogram,
+    /// From rules starting on an event to its jobs stored.
+    pub event_handling_seconds: Histogram,
 }
 
 impl RulesMetrics {
@@ -48,6 +52,8 @@ impl RulesMetrics {
             ]),
             store_batch_retries: Counter::default(),
             scheduler_hold_seconds: Gauge::default(),
+            event_wait_seconds: foco_runtime::latency::histogram(),
+            event_handling_seconds: foco_runtime::latency::histogram(),
         };
         registry.register(
             "events",
@@ -103,6 +109,16 @@ impl RulesMetrics {
             "scheduler_hold_seconds",
             "How far behind now due jobs are held while earlier events wait to be evaluated",
             metrics.scheduler_hold_seconds.clone(),
+        );
+        registry.register(
+            "event_wait_seconds",
+            "Time from ingress storing an event to rules starting to evaluate it",
+            metrics.event_wait_seconds.clone(),
+        );
+        registry.register(
+            "event_handling_seconds",
+            "Time from rules starting to evaluate an event to its jobs stored",
+            metrics.event_handling_seconds.clone(),
         );
         metrics
     }

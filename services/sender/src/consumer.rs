@@ -160,6 +160,11 @@ async fn process<R: RouteSource>(
         account_id = job.account_id.as_str(),
     );
     foco_bus::trace::set_parent_from(&span, message.headers.as_ref());
+    let stamped_at_ms = job.created_at_ms.max(job.due_at_ms);
+    if let Some(waited) = foco_runtime::latency::seconds_since_unix_ms(stamped_at_ms) {
+        metrics.job_waited(waited);
+    }
+    let started = std::time::Instant::now();
     async move {
         // The handler's state is tens of kilobytes: boxed once here, rather than
         // moved along with the task.
@@ -189,6 +194,7 @@ async fn process<R: RouteSource>(
             tracing::warn!(stream_sequence, reason = %reason, "sms job cannot be handled; terminating it");
         }
         metrics.job(outcome.label());
+        metrics.job_handled(started.elapsed().as_secs_f64());
         acknowledge(&message, outcome.ack_kind()).await;
     }
     .instrument(span)

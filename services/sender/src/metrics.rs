@@ -39,6 +39,8 @@ pub struct Metrics {
     released: Counter,
     write_statements: Family<WriteLabels, Counter>,
     write_rows: Family<WriteLabels, Counter>,
+    job_wait: Histogram,
+    job_handling: Histogram,
 }
 
 fn latency_histogram() -> Histogram {
@@ -55,6 +57,8 @@ impl Metrics {
             released: Counter::default(),
             write_statements: Family::default(),
             write_rows: Family::default(),
+            job_wait: foco_runtime::latency::histogram(),
+            job_handling: foco_runtime::latency::histogram(),
         };
         // rate(rows) / rate(statements) is the batch size the load produces.
         registry.register(
@@ -87,7 +91,27 @@ impl Metrics {
             "Latency of provider calls, by provider kind and outcome",
             metrics.provider_calls.clone(),
         );
+        registry.register(
+            "foco_sender_job_wait_seconds",
+            "Time from a job's creation (or due time) to the sender starting on it",
+            metrics.job_wait.clone(),
+        );
+        registry.register(
+            "foco_sender_job_handling_seconds",
+            "Time from the sender starting on a job to its outcome recorded (claim, provider calls, outcome)",
+            metrics.job_handling.clone(),
+        );
         metrics
+    }
+
+    /// A job picked up `seconds` after it was created (or became due).
+    pub fn job_waited(&self, seconds: f64) {
+        self.job_wait.observe(seconds);
+    }
+
+    /// A job handled in `seconds`.
+    pub fn job_handled(&self, seconds: f64) {
+        self.job_handling.observe(seconds);
     }
 
     /// A metrics set that is not exported (unit tests).

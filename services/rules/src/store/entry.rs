@@ -11,7 +11,7 @@ use prost::Message as _;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Applied, Entry, Pools, StoredEvent};
+use super::{Applied, Connections, Entry, StoredEvent};
 
 /// Lock spaces (the seed of `hashtextextended`): rule caps and the daily cap,
 /// and correlation keys.
@@ -57,8 +57,11 @@ struct KeylessJob<'a> {
 }
 
 /// Stores `entries` in one transaction; one `Applied` per entry, in order.
-/// `pools.deduplication` takes batches that only deduplicate (see [`Pools`]).
-pub(super) async fn write(pools: &Pools, entries: &[&Entry]) -> Result<Vec<Applied>, sqlx::Error> {
+/// `pools.deduplication` takes batches that only deduplicate (see [`super::Pools`]).
+pub(super) async fn write(
+    pools: &Connections,
+    entries: &[&Entry],
+) -> Result<Vec<Applied>, sqlx::Error> {
     let mut applied: Vec<Applied> = entries.iter().map(|_| Applied::default()).collect();
     if entries.iter().all(|entry| only_deduplicates(entry)) {
         // The usual case under load (events with the sender's own id and
@@ -66,6 +69,7 @@ pub(super) async fn write(pools: &Pools, entries: &[&Entry]) -> Result<Vec<Appli
         // trips of BEGIN and COMMIT, and without waiting for the disk.
         let mut connection = pools.deduplication.acquire().await?;
         mark_duplicates(&mut connection, entries, &mut applied).await?;
+        connection.keep();
         for (entry, applied) in entries.iter().zip(applied.iter_mut()) {
             if applied.duplicate_of_sequence.is_none() {
                 applied.immediate = entry.plan.jobs.clone();
@@ -73,7 +77,8 @@ pub(super) async fn write(pools: &Pools, entries: &[&Entry]) -> Result<Vec<Appli
         }
         return Ok(applied);
     }
-    let mut transaction = pools.durable.begin().await?;
+    let mut connection = pools.durable.acquire().await?;
+    let mut transaction = sqlx::Connection::begin(&mut *connection).await?;
     mark_duplicates(&mut transaction, entries, &mut applied).await?;
     let live: Vec<usize> = (0..entries.len())
         .filter(|&index| applied[index].duplicate_of_sequence.is_none())
@@ -103,6 +108,7 @@ pub(super) async fn write(pools: &Pools, entries: &[&Entry]) -> Result<Vec<Appli
     .await?;
     insert_reports(&mut transaction, &reports).await?;
     transaction.commit().await?;
+    connection.keep();
     Ok(applied)
 }
 

@@ -27,6 +27,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::metrics::RulesMetrics;
+use foco_runtime::postgres::KeptConnections;
 
 /// What storing an event decided, for logs and the caller.
 #[derive(Debug, Default)]
@@ -149,6 +150,15 @@ pub struct WriterSettings {
     pub max_batch: usize,
 }
 
+/// The writers' own connections from [`Pools`] (see
+/// `foco_runtime::postgres::KeptConnections`): one batch every few hundred
+/// microseconds must not pay the pool's pings each time.
+#[derive(Clone)]
+pub(crate) struct Connections {
+    pub(crate) durable: KeptConnections,
+    pub(crate) deduplication: KeptConnections,
+}
+
 struct Request {
     entry: Entry,
     reply: oneshot::Sender<Result<Applied, StoreError>>,
@@ -166,9 +176,14 @@ impl Writer {
         let max_batch = settings.max_batch.max(1);
         let (requests, receiver) = mpsc::channel(max_batch * settings.writers.max(1) * 2);
         let receiver = Arc::new(Mutex::new(receiver));
-        for _ in 0..settings.writers.max(1) {
+        let writers = settings.writers.max(1);
+        let connections = Connections {
+            durable: KeptConnections::new(pools.durable, writers),
+            deduplication: KeptConnections::new(pools.deduplication, writers),
+        };
+        for _ in 0..writers {
             tokio::spawn(write_batches(
-                pools.clone(),
+                connections.clone(),
                 receiver.clone(),
                 max_batch,
                 metrics.clone(),
@@ -197,7 +212,7 @@ impl Writer {
 /// One writer task: takes every waiting request (up to `max_batch`), stores them
 /// in one transaction, answers each; until every `Writer` is dropped.
 async fn write_batches(
-    pools: Pools,
+    pools: Connections,
     receiver: Arc<Mutex<mpsc::Receiver<Request>>>,
     max_batch: usize,
     metrics: Arc<RulesMetrics>,

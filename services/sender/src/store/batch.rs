@@ -10,6 +10,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use foco_runtime::postgres::KeptConnections;
 use sqlx::PgPool;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -133,7 +134,10 @@ pub struct Writers {
 
 impl Writers {
     pub fn start(pool: PgPool, max_batch: usize, metrics: &Metrics) -> Self {
-        let claims_pool = pool.clone();
+        // Each writer keeps the connections its flushes run on (see
+        // `KeptConnections`): a statement every few hundred microseconds must
+        // not pay the pool's two pings each time.
+        let claim_connections = KeptConnections::new(pool.clone(), MAX_FLUSHES_IN_FLIGHT);
         let claim_metrics = metrics.clone();
         let observe_claims = move |rows| claim_metrics.write_batch("claim", rows);
         let outcome_metrics = metrics.clone();
@@ -142,17 +146,17 @@ impl Writers {
             max_batch,
             observe_claims,
             move |requests: Vec<ClaimRequest>| {
-                let pool = claims_pool.clone();
-                async move { flush_claims(&pool, requests).await }
+                let connections = claim_connections.clone();
+                async move { flush_claims(&connections, requests).await }
             },
         );
-        let outcomes_pool = pool.clone();
+        let outcome_connections = KeptConnections::new(pool.clone(), MAX_FLUSHES_IN_FLIGHT);
         let outcomes = Batcher::spawn(
             max_batch,
             observe_outcomes,
             move |records: Vec<OutcomeRecord>| {
-                let pool = outcomes_pool.clone();
-                async move { flush_outcomes(&pool, records).await }
+                let connections = outcome_connections.clone();
+                async move { flush_outcomes(&connections, records).await }
             },
         );
         let hold_metrics = metrics.clone();
@@ -189,10 +193,27 @@ impl Writers {
 }
 
 async fn flush_claims(
-    pool: &PgPool,
+    connections: &KeptConnections,
     requests: Vec<ClaimRequest>,
 ) -> Vec<Result<Option<Claim>, StoreError>> {
-    split_on_failure("claim", &requests, |chunk| claim_batch(pool, chunk)).await
+    split_on_failure("claim", &requests, |chunk| async move {
+        let mut connection = connections.acquire().await?;
+        let claims = claim_batch(&mut *connection, chunk).await?;
+        connection.keep();
+        Ok(claims)
+    })
+    .await
+}
+
+/// Records outcomes on one of `connections`.
+async fn record_on(
+    connections: &KeptConnections,
+    records: &[OutcomeRecord],
+) -> Result<Vec<bool>, StoreError> {
+    let mut connection = connections.acquire().await?;
+    let updated = record_outcomes(&mut connection, records).await?;
+    connection.keep();
+    Ok(updated)
 }
 
 /// Writes `items` in one statement; if that fails, row by row, so that one bad
@@ -226,14 +247,14 @@ where
 }
 
 async fn flush_outcomes(
-    pool: &PgPool,
+    connections: &KeptConnections,
     records: Vec<OutcomeRecord>,
 ) -> Vec<Result<bool, StoreError>> {
     // A brief Postgres hiccup must not turn known outcomes into `unknown`: the
     // batch is tried again before it is written row by row.
     let mut pause = std::time::Duration::from_millis(100);
     for _ in 0..3 {
-        match record_outcomes(pool, &records).await {
+        match record_on(connections, &records).await {
             Ok(updated) => return updated.into_iter().map(Ok).collect(),
             Err(StoreError::Database(error)) => {
                 tracing::warn!(error = %error, rows = records.len(), "outcome write failed; trying again");
@@ -246,7 +267,7 @@ async fn flush_outcomes(
     let mut results = Vec::with_capacity(records.len());
     for record in &records {
         results.push(
-            record_outcomes(pool, std::slice::from_ref(record))
+            record_on(connections, std::slice::from_ref(record))
                 .await
                 .map(|mut updated| updated.pop().unwrap_or(false)),
         );

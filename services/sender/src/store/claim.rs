@@ -74,8 +74,8 @@ const CLAIM_BATCH: &str = "WITH input AS ( \
 
 /// Claims fresh jobs in one statement. Each answer is `Some(claim)` when the row
 /// was created, `None` when it existed already (the caller takes the per-job path).
-pub async fn claim_batch(
-    pool: &PgPool,
+pub async fn claim_batch<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
     requests: &[ClaimRequest],
 ) -> Result<Vec<Option<Claim>>, StoreError> {
     let column =
@@ -101,7 +101,7 @@ pub async fn claim_batch(
                 .map(|request| request.priority)
                 .collect::<Vec<_>>(),
         )
-        .fetch_all(pool)
+        .fetch_all(executor)
         .await?;
     let mut created = std::collections::HashMap::with_capacity(rows.len());
     for row in rows {

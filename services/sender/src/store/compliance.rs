@@ -177,7 +177,10 @@ const HOLD: &str = "WITH input AS ( \
 
 /// Parks each request's job; answers, in order, whether it was held (false: the
 /// job is past `queued`).
-pub async fn hold_jobs(pool: &PgPool, requests: &[HoldRequest]) -> Result<Vec<bool>, StoreError> {
+pub async fn hold_jobs<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    requests: &[HoldRequest],
+) -> Result<Vec<bool>, StoreError> {
     let text =
         |pick: fn(&HoldRequest) -> &str| -> Vec<&str> { requests.iter().map(pick).collect() };
     let steps: Vec<String> = requests
@@ -228,7 +231,7 @@ pub async fn hold_jobs(pool: &PgPool, requests: &[HoldRequest]) -> Result<Vec<bo
                 .collect::<Vec<_>>(),
         )
         .bind(text(|request| &request.trace_context))
-        .fetch_all(pool)
+        .fetch_all(executor)
         .await?;
     let held: std::collections::HashSet<String> = held.into_iter().collect();
     Ok(requests

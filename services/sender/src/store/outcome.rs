@@ -92,20 +92,20 @@ const INSERT_PARTS: &str = "INSERT INTO message_parts (job_id, part_index, provi
 /// Records outcomes in one statement. Answers, in order, whether each row was
 /// still held (false: another delivery moved it on).
 pub async fn record_outcomes(
-    pool: &PgPool,
+    connection: &mut sqlx::PgConnection,
     records: &[OutcomeRecord],
 ) -> Result<Vec<bool>, StoreError> {
     let has_parts = records.iter().any(|record| !record.part_ids.is_empty());
     let updated = if has_parts {
         // The parts and their message land together or not at all.
-        let mut transaction = pool.begin().await?;
+        let mut transaction = sqlx::Connection::begin(&mut *connection).await?;
         let updated = update_rows(&mut *transaction, records).await?;
         insert_parts(&mut *transaction, records, &updated).await?;
         transaction.commit().await?;
         updated
     } else {
         // One statement commits on its own: no BEGIN/COMMIT round trips.
-        update_rows(pool, records).await?
+        update_rows(&mut *connection, records).await?
     };
     Ok(records
         .iter()
@@ -191,8 +191,11 @@ where
 /// One outcome on its own (the batched writer falls back to this per row when a
 /// batch fails, so one bad row cannot fail its neighbours).
 pub async fn record_outcome(pool: &PgPool, record: &OutcomeRecord) -> Result<bool, StoreError> {
-    Ok(record_outcomes(pool, std::slice::from_ref(record))
-        .await?
-        .pop()
-        .unwrap_or(false))
+    let mut connection = pool.acquire().await?;
+    Ok(
+        record_outcomes(&mut connection, std::slice::from_ref(record))
+            .await?
+            .pop()
+            .unwrap_or(false),
+    )
 }
