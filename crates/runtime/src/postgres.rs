@@ -23,6 +23,24 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Er
     connect_with(PgConnectOptions::from_str(url)?, max_connections).await
 }
 
+/// As [`connect`], planning every execution of a prepared statement for the
+/// rows it carries (`plan_cache_mode = force_custom_plan`), for a service whose
+/// batch statements join arrays of rows against a table that grows under them.
+/// Postgres otherwise switches a prepared statement to one generic plan after
+/// five runs, made with the table sizes of that moment, and keeps it: the
+/// sender's batched outcome update, planned while `messages` held a few hundred
+/// rows, went on scanning the whole table when it held tens of thousands, and
+/// so did the foreign-key checks of the rows it inserts. Planning those
+/// statements costs far less than one such scan.
+pub async fn connect_planning_every_execution(
+    url: &str,
+    max_connections: u32,
+) -> Result<PgPool, sqlx::Error> {
+    let options =
+        PgConnectOptions::from_str(url)?.options([("plan_cache_mode", "force_custom_plan")]);
+    connect_with(options, max_connections).await
+}
+
 /// As [`connect`], for writes whose loss in a crash of the Postgres server
 /// itself costs nothing that another durable record does not already keep:
 /// their commits do not wait for the WAL to reach disk
