@@ -15,7 +15,7 @@ macro_rules! kinds {
         /// A provider kind. Matching on it is how a service says what it does
         /// for each kind, so adding one makes the compiler point at every place
         /// that must decide.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum ProviderKind {
             $($(#[$doc])* $variant,)+
         }

@@ -56,28 +56,16 @@ pub fn route(
             }
         };
         if !present {
-            let place = match key.storage {
-                Storage::Setting => "settings",
-                Storage::Credential => "credentials",
-            };
             return Err(InvalidRoute(format!(
-                "{} {} route needs {place}.{}",
+                "{} {} route needs {}.{}",
                 article(spec.id),
                 spec.id,
+                place(key.storage),
                 key.name
             )));
         }
     }
-    for key in spec
-        .keys
-        .iter()
-        .filter(|key| key.storage == Storage::Setting)
-    {
-        if let Some(value) = settings.get(key.name) {
-            check(&format!("settings.{}", key.name), value, key.check)?;
-        }
-    }
-    Ok(())
+    check_values(kind, Storage::Setting, settings)
 }
 
 /// Checks of credential values that can be checked without the provider: the
@@ -86,17 +74,31 @@ pub fn credentials(
     kind: ProviderKind,
     credentials: &HashMap<String, String>,
 ) -> Result<(), InvalidRoute> {
-    for key in kind
-        .spec()
-        .keys
-        .iter()
-        .filter(|key| key.storage == Storage::Credential)
-    {
-        if let Some(value) = credentials.get(key.name) {
-            check(&format!("credentials.{}", key.name), value, key.check)?;
+    check_values(kind, Storage::Credential, credentials)
+}
+
+/// The checks of the kind's keys kept in `storage`, on the values given.
+fn check_values(
+    kind: ProviderKind,
+    storage: Storage,
+    values: &HashMap<String, String>,
+) -> Result<(), InvalidRoute> {
+    let keys = kind.spec().keys.iter().filter(|key| key.storage == storage);
+    for key in keys {
+        if let Some(value) = values.get(key.name) {
+            let field = format!("{}.{}", place(storage), key.name);
+            check(&field, value, key.check)?;
         }
     }
     Ok(())
+}
+
+/// Where a request to control puts values kept in `storage`.
+fn place(storage: Storage) -> &'static str {
+    match storage {
+        Storage::Setting => "settings",
+        Storage::Credential => "credentials",
+    }
 }
 
 /// An empty value is left to the required-key check (and the sender's default).
