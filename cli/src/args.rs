@@ -43,6 +43,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create or update an account's providers, sources and rules from a YAML file (idempotent).
+    #[command(after_long_help = crate::manifest::kinds_help())]
     Apply(ApplyArgs),
     /// Webhook sources.
     #[command(subcommand)]

@@ -23,7 +23,7 @@
 //!
 //! providers:                          # where SMS go out
 //!   - name: primary
-//!     kind: http                      # twilio | vonage | infobip | smsmasivos | telnyx | http | console (docs/providers.md)
+//!     kind: http                      # console | http | twilio | vonage | infobip | smsmasivos | telnyx (all keys: `foco apply --help`)
 //!     url: http://127.0.0.1:9999/sms  # setting, required for http
 //!     default: true                   # the route used when a rule names none
 //!   - name: twilio

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use provider::{ProviderKind, ProviderSpec};
+pub use provider::{ProviderSpec, kinds_help};
 pub use resolve::{Located, Plan, PlannedSource};
 pub use schedule::{BodyEncodingSpec, CapSpec, OnRepeatSpec};
 pub use source::{

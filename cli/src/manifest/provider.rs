@@ -4,185 +4,61 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::LazyLock;
 
+use foco_providers::keys::ROUTE_SETTINGS;
+use foco_providers::{ProviderKind, Storage};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProviderKind {
-    Console,
-    Http,
-    Twilio,
-    Vonage,
-    Infobip,
-    Smsmasivos,
-    Telnyx,
-}
-
-impl ProviderKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Console => "console",
-            Self::Http => "http",
-            Self::Twilio => "twilio",
-            Self::Vonage => "vonage",
-            Self::Infobip => "infobip",
-            Self::Smsmasivos => "smsmasivos",
-            Self::Telnyx => "telnyx",
-        }
-    }
-
-    /// The kind's own keys and whether each is a secret (stored encrypted as a
-    /// credential) or a plain setting.
-    pub fn keys(self) -> &'static [(&'static str, Storage)] {
-        match self {
-            Self::Console => &[],
-            Self::Http => &[
-                ("url", Storage::Setting),
-                ("from", Storage::Setting),
-                ("body_template", Storage::Setting),
-                ("content_type", Storage::Setting),
-                ("id_pointer", Storage::Setting),
-                ("idempotent", Storage::Setting),
-            ],
-            Self::Twilio => &[
-                ("account_sid", Storage::Credential),
-                ("auth_token", Storage::Credential),
-                ("from", Storage::Setting),
-                ("messaging_service_sid", Storage::Setting),
-                ("base_url", Storage::Setting),
-            ],
-            Self::Vonage => &[
-                ("api_key", Storage::Credential),
-                ("api_secret", Storage::Credential),
-                // Verifies signed delivery receipts and inbound SMS (ingress).
-                ("signature_secret", Storage::Credential),
-                ("signature_method", Storage::Setting),
-                ("from", Storage::Setting),
-                ("currency", Storage::Setting),
-                ("base_url", Storage::Setting),
-            ],
-            Self::Infobip => &[
-                ("api_key", Storage::Credential),
-                // What Infobip's webhook subscription sends back (ingress).
-                ("webhook_secret", Storage::Credential),
-                ("base_url", Storage::Setting),
-                ("from", Storage::Setting),
-            ],
-            Self::Smsmasivos => &[
-                ("api_key", Storage::Credential),
-                ("from", Storage::Setting),
-                ("sandbox", Storage::Setting),
-                ("base_url", Storage::Setting),
-            ],
-            Self::Telnyx => &[
-                ("api_key", Storage::Credential),
-                // The account's Ed25519 public key, for signed webhooks (ingress).
-                ("public_key", Storage::Credential),
-                ("from", Storage::Setting),
-                ("messaging_profile_id", Storage::Setting),
-                ("base_url", Storage::Setting),
-            ],
-        }
-    }
-
-    fn takes_headers(self) -> bool {
-        matches!(self, Self::Http)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Storage {
-    Setting,
-    Credential,
-}
-
 const COMMON_KEYS: [&str; 3] = ["name", "kind", "default"];
+const HEADERS: &str = "headers";
 
-/// Route settings the sender reads for every kind (docs/providers.md): failover
-/// order, destinations, shared rate limit, circuit breaker, quiet hours, HELP text.
-const ROUTE_SETTINGS: [&str; 7] = [
-    "failover",
-    "country_prefixes",
-    "rate_limit",
-    "breaker_threshold",
-    "breaker_cooldown",
-    "quiet_hours",
-    "help_text",
-];
+/// Every key some entry may hold: the common ones, then the catalog's. Static,
+/// because serde's unknown-field error lists them.
+static KNOWN_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let mut keys: Vec<&'static str> = COMMON_KEYS.to_vec();
+    keys.push(HEADERS);
+    keys.extend(foco_providers::all_key_names());
+    keys
+});
 
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(field_identifier, rename_all = "snake_case")]
-enum ProviderKey {
-    Name,
-    Kind,
-    Default,
-    Headers,
-    Url,
-    From,
-    AccountSid,
-    AuthToken,
-    MessagingServiceSid,
-    BaseUrl,
-    Path,
-    BodyTemplate,
-    ContentType,
-    IdPointer,
-    Idempotent,
-    ApiKey,
-    ApiSecret,
-    Currency,
-    Sandbox,
-    MessagingProfileId,
-    SignatureSecret,
-    SignatureMethod,
-    WebhookSecret,
-    PublicKey,
-    Failover,
-    CountryPrefixes,
-    RateLimit,
-    BreakerThreshold,
-    BreakerCooldown,
-    QuietHours,
-    HelpText,
+/// A key of a `providers:` entry. Read as an identifier so that an unknown key
+/// is reported at its own line, as derived structs do.
+struct ProviderKey(&'static str);
+
+impl<'de> Deserialize<'de> for ProviderKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = ProviderKey;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str("a provider key")
+            }
+
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<ProviderKey, E> {
+                KNOWN_KEYS
+                    .iter()
+                    .copied()
+                    .find(|known| *known == key)
+                    .map(ProviderKey)
+                    .ok_or_else(|| E::unknown_field(key, KNOWN_KEYS.as_slice()))
+            }
+        }
+        deserializer.deserialize_identifier(KeyVisitor)
+    }
 }
 
-impl ProviderKey {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Name => "name",
-            Self::Kind => "kind",
-            Self::Default => "default",
-            Self::Headers => "headers",
-            Self::Url => "url",
-            Self::From => "from",
-            Self::AccountSid => "account_sid",
-            Self::AuthToken => "auth_token",
-            Self::MessagingServiceSid => "messaging_service_sid",
-            Self::BaseUrl => "base_url",
-            Self::Path => "path",
-            Self::BodyTemplate => "body_template",
-            Self::ContentType => "content_type",
-            Self::IdPointer => "id_pointer",
-            Self::Idempotent => "idempotent",
-            Self::ApiKey => "api_key",
-            Self::ApiSecret => "api_secret",
-            Self::Currency => "currency",
-            Self::Sandbox => "sandbox",
-            Self::MessagingProfileId => "messaging_profile_id",
-            Self::SignatureSecret => "signature_secret",
-            Self::SignatureMethod => "signature_method",
-            Self::WebhookSecret => "webhook_secret",
-            Self::PublicKey => "public_key",
-            Self::Failover => "failover",
-            Self::CountryPrefixes => "country_prefixes",
-            Self::RateLimit => "rate_limit",
-            Self::BreakerThreshold => "breaker_threshold",
-            Self::BreakerCooldown => "breaker_cooldown",
-            Self::QuietHours => "quiet_hours",
-            Self::HelpText => "help_text",
-        }
+/// A `kind:` value: one of the catalog's ids.
+struct KindName(ProviderKind);
+
+impl<'de> Deserialize<'de> for KindName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let id = String::deserialize(deserializer)?;
+        ProviderKind::from_id(&id)
+            .map(KindName)
+            .ok_or_else(|| de::Error::unknown_variant(&id, ProviderKind::IDS))
     }
 }
 
@@ -211,8 +87,10 @@ impl<'de> Visitor<'de> for ProviderVisitor {
     type Value = ProviderSpec;
 
     fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(
-            "a provider: name, kind (console | http | twilio | vonage | infobip | smsmasivos | telnyx) and its settings",
+        write!(
+            formatter,
+            "a provider: name, kind ({}) and its settings",
+            ProviderKind::IDS.join(" | ")
         )
     }
 
@@ -222,16 +100,13 @@ impl<'de> Visitor<'de> for ProviderVisitor {
         let mut default = false;
         let mut options = BTreeMap::new();
         let mut headers: Option<BTreeMap<String, String>> = None;
-        // Keys are read as an identifier enum so that an unknown key is reported
-        // at its own line, as derived structs do.
-        while let Some(key) = map.next_key::<ProviderKey>()? {
+        while let Some(ProviderKey(key)) = map.next_key()? {
             match key {
-                ProviderKey::Name => name = Some(map.next_value()?),
-                ProviderKey::Kind => kind = Some(map.next_value()?),
-                ProviderKey::Default => default = map.next_value()?,
-                ProviderKey::Headers => headers = Some(map.next_value()?),
-                option => {
-                    let key = option.as_str();
+                "name" => name = Some(map.next_value()?),
+                "kind" => kind = Some(map.next_value::<KindName>()?.0),
+                "default" => default = map.next_value()?,
+                HEADERS => headers = Some(map.next_value()?),
+                _ => {
                     if options
                         .insert(key.to_owned(), map.next_value::<SettingText>()?.0)
                         .is_some()
@@ -243,20 +118,15 @@ impl<'de> Visitor<'de> for ProviderVisitor {
         }
         let name = name.ok_or_else(|| de::Error::missing_field("name"))?;
         let kind = kind.ok_or_else(|| de::Error::missing_field("kind"))?;
-        let own_keys = kind.keys();
-        if let Some(foreign) = options.keys().find(|key| {
-            !own_keys.iter().any(|(own, _)| own == key) && !ROUTE_SETTINGS.contains(&key.as_str())
-        }) {
+        let spec = kind.spec();
+        let foreign = options
+            .keys()
+            .map(String::as_str)
+            .find(|key| spec.key(key).is_none() && !ROUTE_SETTINGS.contains(key))
+            .or_else(|| (headers.is_some() && !spec.header_credentials).then_some(HEADERS));
+        if let Some(foreign) = foreign {
             return Err(de::Error::custom(format_args!(
-                "provider {name:?}: key `{foreign}` does not apply to kind {}; it takes: {}",
-                kind.as_str(),
-                describe_keys(kind)
-            )));
-        }
-        if headers.is_some() && !kind.takes_headers() {
-            return Err(de::Error::custom(format_args!(
-                "provider {name:?}: key `headers` does not apply to kind {}; it takes: {}",
-                kind.as_str(),
+                "provider {name:?}: key `{foreign}` does not apply to kind {kind}; it takes: {}",
                 describe_keys(kind)
             )));
         }
@@ -304,11 +174,70 @@ impl<'de> Deserialize<'de> for SettingText {
 }
 
 fn describe_keys(kind: ProviderKind) -> String {
+    let spec = kind.spec();
     let mut keys: Vec<&str> = COMMON_KEYS.to_vec();
-    keys.extend(kind.keys().iter().map(|(key, _)| *key));
+    keys.extend(spec.keys.iter().map(|key| key.name));
     keys.extend(ROUTE_SETTINGS);
-    if kind.takes_headers() {
-        keys.push("headers");
+    if spec.header_credentials {
+        keys.push(HEADERS);
     }
     keys.join(", ")
+}
+
+/// What `foco apply --help` says about `providers:` entries, from the catalog:
+/// each kind with its keys, which are required, which are secret, defaults.
+pub fn kinds_help() -> String {
+    let mut help = String::from(
+        "Provider kinds (keys of a `providers:` entry; * required, [secret] stored encrypted):\n",
+    );
+    for kind in ProviderKind::ALL {
+        let spec = kind.spec();
+        help.push_str(&format!(
+            "\n  {kind}: {} ({})\n",
+            spec.display_name, spec.summary
+        ));
+        for key in spec.keys {
+            let required = if key.required { "*" } else { "" };
+            let secret = match key.storage {
+                Storage::Credential => " [secret]",
+                Storage::Setting => "",
+            };
+            let default = key
+                .default
+                .map(|default| format!(" [default: {default}]"))
+                .unwrap_or_default();
+            help.push_str(&format!(
+                "    {}{required}{secret}: {}{default}\n",
+                key.name, key.about
+            ));
+        }
+        if spec.header_credentials {
+            help.push_str(&format!(
+                "    {HEADERS} [secret]: request headers, one per name\n"
+            ));
+        }
+    }
+    help.push_str(&format!(
+        "\nEvery kind also takes: {}.\n",
+        ROUTE_SETTINGS.join(", ")
+    ));
+    help
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_lists_every_kind_and_its_keys() {
+        let help = kinds_help();
+        for kind in ProviderKind::ALL {
+            assert!(help.contains(&format!("\n  {kind}: ")), "{kind}");
+            for key in kind.spec().keys {
+                assert!(help.contains(&format!("    {}", key.name)), "{}", key.name);
+            }
+        }
+        assert!(help.contains("    auth_token* [secret]: "), "{help}");
+        assert!(help.contains("[default: https://api.twilio.com]"), "{help}");
+    }
 }

@@ -10,8 +10,8 @@ use foco_proto::v1::{
     Verification, verification,
 };
 
-use super::provider::Storage;
 use super::{EncodingSpec, Manifest, ManifestError, PrioritySpec, SourceSpec, VerifySpec};
+use foco_providers::Storage;
 
 /// Prefix of a value read from the environment at apply time.
 pub const ENV_PREFIX: &str = "env:";
@@ -134,13 +134,7 @@ impl Resolver<'_> {
             let mut credentials = HashMap::new();
             for (key, raw) in &provider.options {
                 let value = self.value(&format!("{location}.{key}"), raw)?;
-                let storage = provider
-                    .kind
-                    .keys()
-                    .iter()
-                    .find_map(|(own, storage)| (own == key).then_some(*storage))
-                    .unwrap_or(Storage::Setting);
-                match storage {
+                match provider.kind.spec().storage_of(key) {
                     Storage::Setting => settings.insert(key.clone(), value),
                     Storage::Credential => credentials.insert(key.clone(), value),
                 };
@@ -154,7 +148,7 @@ impl Resolver<'_> {
                 request: UpsertProviderRouteRequest {
                     account: self.manifest.account.clone(),
                     name: provider.name.clone(),
-                    kind: provider.kind.as_str().to_owned(),
+                    kind: provider.kind.id().to_owned(),
                     settings,
                     credentials,
                     is_default: provider.default,

@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
+use foco_providers::ProviderKind;
+
 use crate::error::ApiError;
 
 /// `[a-z0-9][a-z0-9-_]{0,62}`
@@ -110,141 +112,33 @@ pub fn template(field: &str, source: &str) -> Result<(), ApiError> {
     }
 }
 
-pub const ROUTE_KINDS: [&str; 7] = [
-    "console",
-    "http",
-    "twilio",
-    "vonage",
-    "infobip",
-    "smsmasivos",
-    "telnyx",
-];
-
-/// Kind-specific requirements of a provider route. `credential_names` are the
-/// credentials that will be stored after this write.
+/// A provider route's kind, settings and credentials, checked against the
+/// provider catalog. `credential_names` are the credentials that will be
+/// stored after this write.
 pub fn provider_route(
-    kind: &str,
+    kind: ProviderKind,
     settings: &HashMap<String, String>,
     credential_names: &[String],
 ) -> Result<(), ApiError> {
-    let has = |key: &str| {
-        settings
-            .get(key)
-            .is_some_and(|value| !value.trim().is_empty())
-            || credential_names.iter().any(|name| name == key)
-    };
-    match kind {
-        // The file is the operator's (the sender's FOCO_CONSOLE_OUTBOX): a route
-        // must not make the sender write anywhere else.
-        "console" if settings.contains_key("path") => Err(ApiError::invalid(
-            "a console route writes to the operator's outbox (FOCO_CONSOLE_OUTBOX on the sender); settings.path is not accepted",
-        )),
-        "console" => Ok(()),
-        "http" => {
-            let url = settings.get("url").map(String::as_str).unwrap_or_default();
-            if url.is_empty() {
-                return Err(ApiError::invalid("an http route needs settings.url"));
-            }
-            http_url("settings.url", url)
-        }
-        "twilio" => {
-            for required in ["account_sid", "auth_token"] {
-                if !has(required) {
-                    return Err(ApiError::invalid(format!(
-                        "a twilio route needs credentials.{required}"
-                    )));
-                }
-            }
-            if let Some(base_url) = settings.get("base_url").filter(|url| !url.is_empty()) {
-                http_url("settings.base_url", base_url)?;
-            }
-            Ok(())
-        }
-        "vonage" | "infobip" | "smsmasivos" | "telnyx" => {
-            let required: &[&str] = match kind {
-                "vonage" => &["api_key", "api_secret"],
-                _ => &["api_key"],
-            };
-            for required in required {
-                if !has(required) {
-                    return Err(ApiError::invalid(format!(
-                        "a {kind} route needs credentials.{required}"
-                    )));
-                }
-            }
-            if kind == "vonage" {
-                vonage_signature_method(settings)?;
-            }
-            match settings.get("base_url").filter(|url| !url.is_empty()) {
-                Some(base_url) => http_url("settings.base_url", base_url),
-                // Each Infobip account has its own API host.
-                None if kind == "infobip" => Err(ApiError::invalid(
-                    "an infobip route needs settings.base_url",
-                )),
-                None => Ok(()),
-            }
-        }
-        other => Err(ApiError::invalid(format!(
-            "kind {other:?} is not a provider kind; use one of: {}",
-            ROUTE_KINDS.join(", ")
-        ))),
-    }
+    foco_providers::validate::route(kind, settings, credential_names).map_err(invalid_route)
 }
 
-/// Vonage's signature methods, as its dashboard names them; ingress verifies
-/// signed callbacks with the one the account chose (default `md5hash`).
-const VONAGE_SIGNATURE_METHODS: [&str; 5] = ["md5hash", "md5", "sha1", "sha256", "sha512"];
-
-fn vonage_signature_method(settings: &HashMap<String, String>) -> Result<(), ApiError> {
-    let Some(method) = settings
-        .get("signature_method")
-        .map(|method| method.trim())
-        .filter(|method| !method.is_empty())
-    else {
-        return Ok(());
-    };
-    if VONAGE_SIGNATURE_METHODS.contains(&method.to_ascii_lowercase().as_str()) {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(format!(
-            "settings.signature_method {method:?} is not one of {}",
-            VONAGE_SIGNATURE_METHODS.join(", ")
-        )))
-    }
+/// The kind a route names (trimmed and lower-cased by the caller).
+pub fn provider_kind(kind: &str) -> Result<ProviderKind, ApiError> {
+    foco_providers::validate::kind(kind).map_err(invalid_route)
 }
 
 /// Checks of credential values that can be checked without the provider: the
 /// ones ingress verifies callbacks with. Credentials of other names pass as given.
 pub fn provider_credentials(
-    kind: &str,
+    kind: ProviderKind,
     credentials: &HashMap<String, String>,
 ) -> Result<(), ApiError> {
-    if kind == "telnyx"
-        && let Some(public_key) = credentials.get("public_key")
-    {
-        use base64::Engine as _;
-        let decoded = base64::engine::general_purpose::STANDARD.decode(public_key.trim());
-        if !decoded.is_ok_and(|bytes| bytes.len() == 32) {
-            return Err(ApiError::invalid(
-                "credentials.public_key must be the Telnyx public key as shown in its portal (base64 of 32 bytes)",
-            ));
-        }
-    }
-    Ok(())
+    foco_providers::validate::credentials(kind, credentials).map_err(invalid_route)
 }
 
-fn http_url(field: &str, value: &str) -> Result<(), ApiError> {
-    match url::Url::parse(value) {
-        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {
-            Ok(())
-        }
-        Ok(_) => Err(ApiError::invalid(format!(
-            "{field} {value:?} must be an http(s) URL"
-        ))),
-        Err(error) => Err(ApiError::invalid(format!(
-            "{field} {value:?} is not a URL: {error}"
-        ))),
-    }
+fn invalid_route(error: foco_providers::validate::InvalidRoute) -> ApiError {
+    ApiError::invalid(error.to_string())
 }
 
 #[cfg(test)]
@@ -314,48 +208,18 @@ mod tests {
     }
 
     #[test]
-    fn routes_by_kind() {
-        let mut settings = HashMap::new();
-        assert!(provider_route("console", &settings, &[]).is_ok());
-        let anywhere = HashMap::from([("path".to_owned(), "/etc/cron.d/x".to_owned())]);
-        assert!(provider_route("console", &anywhere, &[]).is_err());
-        assert!(message(provider_route("http", &settings, &[])).contains("settings.url"));
-        settings.insert("url".to_owned(), "ftp://x".to_owned());
-        assert!(provider_route("http", &settings, &[]).is_err());
-        settings.insert("url".to_owned(), "http://127.0.0.1:9999/sms".to_owned());
-        assert!(provider_route("http", &settings, &[]).is_ok());
-        let credentials = ["account_sid".to_owned()];
-        assert!(message(provider_route("twilio", &settings, &credentials)).contains("auth_token"));
-        let credentials = ["account_sid".to_owned(), "auth_token".to_owned()];
-        assert!(provider_route("twilio", &settings, &credentials).is_ok());
+    fn provider_refusals_are_invalid_arguments() {
         assert!(
-            message(provider_route("carrier-pigeon", &settings, &[]))
+            message(provider_kind("carrier-pigeon").map(drop))
                 .contains("console, http, twilio, vonage, infobip, smsmasivos, telnyx")
         );
-    }
-
-    #[test]
-    fn callback_verification_settings_are_checked() {
-        let credentials = ["api_key".to_owned(), "api_secret".to_owned()];
-        let mut settings = HashMap::from([("signature_method".to_owned(), "SHA256".to_owned())]);
-        assert!(provider_route("vonage", &settings, &credentials).is_ok());
-        settings.insert("signature_method".to_owned(), "sha384".to_owned());
+        let kind = provider_kind("twilio").unwrap();
+        let credentials = ["account_sid".to_owned()];
         assert!(
-            message(provider_route("vonage", &settings, &credentials)).contains("md5hash, md5")
+            message(provider_route(kind, &HashMap::new(), &credentials)).contains("auth_token")
         );
-
-        let key = |value: &str| HashMap::from([("public_key".to_owned(), value.to_owned())]);
-        assert!(
-            provider_credentials(
-                "telnyx",
-                &key("11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=")
-            )
-            .is_ok()
-        );
-        assert!(message(provider_credentials("telnyx", &key("not a key"))).contains("public_key"));
-        assert!(provider_credentials("telnyx", &key("c2hvcnQ=")).is_err());
-        // Other kinds' credentials and other names are not interpreted.
-        assert!(provider_credentials("vonage", &key("anything")).is_ok());
-        assert!(provider_credentials("telnyx", &HashMap::new()).is_ok());
+        let key = HashMap::from([("public_key".to_owned(), "not a key".to_owned())]);
+        let telnyx = provider_kind("telnyx").unwrap();
+        assert!(message(provider_credentials(telnyx, &key)).contains("public_key"));
     }
 }

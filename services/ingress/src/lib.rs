@@ -18,7 +18,8 @@
 //! (`/v1/providers/twilio/{account_id}[/{route}]/status` and `.../inbound`),
 //! Vonage (same shape, GET or POST), Telnyx (`.../telnyx/{account_id}[/{route}]/events`)
 //! and Infobip (`.../status`, `.../inbound`) — are verified with each provider's
-//! own scheme and the route's credentials (see `routes::providers`) and stored
+//! own scheme and the route's credentials (see `providers`, one folder per
+//! provider, at the paths of the `foco_providers` catalog) and stored
 //! on FOCO_RECEIPTS for the sender. The OpenAPI document is served at
 //! `/openapi.json` (and committed as `openapi.json`).
 //!
@@ -39,7 +40,6 @@
 
 mod app;
 mod body;
-mod callbacks;
 mod config;
 mod error;
 mod event_fields;
@@ -50,6 +50,7 @@ mod openapi;
 mod problem;
 #[cfg(test)]
 mod proptests;
+mod providers;
 mod publish;
 mod rate_limit;
 mod routes;
@@ -63,10 +64,3 @@ pub use error::{AppError, IngressError};
 pub use openapi::{OPENAPI_ROUTE, document_json as openapi_document};
 pub use problem::PROBLEM_CONTENT_TYPE;
 pub use routes::WEBHOOK_ROUTE;
-pub use routes::providers::{
-    INFOBIP_DEFAULT_INBOUND_ROUTE, INFOBIP_DEFAULT_STATUS_ROUTE, INFOBIP_INBOUND_ROUTE,
-    INFOBIP_STATUS_ROUTE, TELNYX_DEFAULT_EVENTS_ROUTE, TELNYX_EVENTS_ROUTE,
-    TWILIO_DEFAULT_INBOUND_ROUTE, TWILIO_DEFAULT_STATUS_ROUTE, TWILIO_INBOUND_ROUTE,
-    TWILIO_STATUS_ROUTE, VONAGE_DEFAULT_INBOUND_ROUTE, VONAGE_DEFAULT_STATUS_ROUTE,
-    VONAGE_INBOUND_ROUTE, VONAGE_STATUS_ROUTE,
-};

@@ -1,6 +1,7 @@
 //! The OpenAPI document of every ingress endpoint, generated from the handlers'
-//! annotations, served at `/openapi.json` and committed as `openapi.json` at the
-//! crate root. A test fails when the two drift; regenerate the file with
+//! annotations (the provider callbacks' from the same table the router is built
+//! from, `crate::providers::endpoints`), served at `/openapi.json` and
+//! committed as `openapi.json` at the crate root. A test fails when the two drift; regenerate the file with
 //! `FOCO_UPDATE_OPENAPI=1 cargo test -p foco-ingress openapi`.
 
 use axum::http::{HeaderValue, header};
@@ -9,8 +10,8 @@ use bytes::Bytes;
 use utoipa::OpenApi;
 
 use crate::problem::Problem;
+use crate::providers::callback::{BatchAccepted, CallbackAccepted};
 use crate::routes::hooks;
-use crate::routes::providers::{self, infobip, telnyx, twilio, vonage};
 
 pub const OPENAPI_ROUTE: &str = "/openapi.json";
 
@@ -21,34 +22,13 @@ pub const OPENAPI_ROUTE: &str = "/openapi.json";
         version = "1",
         description = "Receives webhooks (verified per source, stored durably before the answer) and SMS provider callbacks. Every error is application/problem+json with a stable `type` per kind of error."
     ),
-    paths(
-        hooks::receive_webhook,
-        twilio::twilio_status,
-        twilio::twilio_status_default,
-        twilio::twilio_inbound,
-        twilio::twilio_inbound_default,
-        vonage::vonage_status,
-        vonage::vonage_status_query,
-        vonage::vonage_status_default,
-        vonage::vonage_status_default_query,
-        vonage::vonage_inbound,
-        vonage::vonage_inbound_query,
-        vonage::vonage_inbound_default,
-        vonage::vonage_inbound_default_query,
-        telnyx::telnyx_events,
-        telnyx::telnyx_events_default,
-        infobip::infobip_status,
-        infobip::infobip_status_default,
-        infobip::infobip_inbound,
-        infobip::infobip_inbound_default,
-        openapi_json,
-    ),
+    paths(hooks::receive_webhook, openapi_json),
     components(schemas(
         Problem,
         hooks::AcceptedBody,
         hooks::PingBody,
-        providers::CallbackAccepted,
-        providers::BatchAccepted
+        CallbackAccepted,
+        BatchAccepted
     )),
     tags(
         (name = "webhooks", description = "Events from the systems a business uses"),
@@ -60,7 +40,9 @@ struct ApiDoc;
 
 /// The document as pretty JSON with a trailing newline, exactly as committed.
 pub fn document_json() -> String {
-    let mut json = ApiDoc::openapi()
+    let mut document = ApiDoc::openapi();
+    crate::providers::document(&mut document.paths);
+    let mut json = document
         .to_pretty_json()
         .expect("the OpenAPI document serialises");
     json.push('\n');
@@ -107,42 +89,29 @@ mod tests {
     fn every_route_is_documented() {
         let document: serde_json::Value = serde_json::from_str(&document_json()).unwrap();
         let paths = document["paths"].as_object().unwrap();
-        let routes = [
-            crate::WEBHOOK_ROUTE,
-            providers::TWILIO_STATUS_ROUTE,
-            providers::TWILIO_INBOUND_ROUTE,
-            providers::TWILIO_DEFAULT_STATUS_ROUTE,
-            providers::TWILIO_DEFAULT_INBOUND_ROUTE,
-            providers::VONAGE_STATUS_ROUTE,
-            providers::VONAGE_INBOUND_ROUTE,
-            providers::VONAGE_DEFAULT_STATUS_ROUTE,
-            providers::VONAGE_DEFAULT_INBOUND_ROUTE,
-            providers::TELNYX_EVENTS_ROUTE,
-            providers::TELNYX_DEFAULT_EVENTS_ROUTE,
-            providers::INFOBIP_STATUS_ROUTE,
-            providers::INFOBIP_INBOUND_ROUTE,
-            providers::INFOBIP_DEFAULT_STATUS_ROUTE,
-            providers::INFOBIP_DEFAULT_INBOUND_ROUTE,
-            OPENAPI_ROUTE,
-        ];
-        for route in routes {
+        let served: Vec<(String, Vec<&str>)> = foco_providers::ProviderKind::ALL
+            .iter()
+            .flat_map(|kind| kind.callback_paths())
+            .map(|(path, methods)| (path, methods.iter().map(|method| method.as_str()).collect()))
+            .chain([
+                (crate::WEBHOOK_ROUTE.to_owned(), vec!["POST"]),
+                (OPENAPI_ROUTE.to_owned(), vec!["GET"]),
+            ])
+            .collect();
+        for (route, methods) in &served {
             assert!(paths.contains_key(route), "{route} is not in the document");
+            for method in methods {
+                let operation = &paths[route][method.to_ascii_lowercase()];
+                assert!(operation.is_object(), "{method} {route}");
+                if *method == "GET" {
+                    assert!(
+                        operation.get("requestBody").is_none(),
+                        "GET {route} has no body"
+                    );
+                }
+            }
         }
-        assert_eq!(paths.len(), routes.len(), "a documented path is not served");
-        // Vonage accounts may send callbacks as GET: both methods are documented.
-        for route in [
-            providers::VONAGE_STATUS_ROUTE,
-            providers::VONAGE_INBOUND_ROUTE,
-            providers::VONAGE_DEFAULT_STATUS_ROUTE,
-            providers::VONAGE_DEFAULT_INBOUND_ROUTE,
-        ] {
-            assert!(paths[route].get("get").is_some(), "GET {route}");
-            assert!(paths[route].get("post").is_some(), "POST {route}");
-            assert!(
-                paths[route]["get"].get("requestBody").is_none(),
-                "GET {route} has no body"
-            );
-        }
+        assert_eq!(paths.len(), served.len(), "a documented path is not served");
         let mut operation_ids: Vec<&str> = paths
             .values()
             .flat_map(|item| item.as_object().unwrap().values())

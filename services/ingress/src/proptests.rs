@@ -14,11 +14,11 @@ use foco_proto::v1::{
 use proptest::prelude::*;
 
 use crate::body::{BodyFormat, JsonReading, form_to_json, normalise, normalise_for};
-use crate::callbacks::infobip::{infobip_inbound, infobip_reports};
-use crate::callbacks::telnyx::telnyx_event;
-use crate::callbacks::twilio::{twilio_inbound, twilio_status};
-use crate::callbacks::vonage::{vonage_inbound, vonage_status};
 use crate::event_fields::{BodyFields, read_event_fields, read_field};
+use crate::providers::infobip::parse::{infobip_inbound, infobip_reports};
+use crate::providers::telnyx::parse::telnyx_event;
+use crate::providers::twilio::parse::{twilio_inbound, twilio_status};
+use crate::providers::vonage::parse::{vonage_inbound, vonage_status};
 use crate::signature::{
     InfobipSecret, SignatureScheme as _, TelnyxSignature, VonageMethod, VonageSignature,
 };

@@ -33,11 +33,11 @@
 //! `FOCO_ALLOW_PRIVATE_PROVIDER_HOSTS` [false], `FOCO_SHUTDOWN_GRACE` [25s],
 //! `FOCO_LAG_INTERVAL` [5s].
 //!
-//! Provider kinds (`console`, `http`, `twilio`, `vonage`, `infobip`, `smsmasivos`,
-//! `telnyx`), their settings and credentials, and the route settings every kind
-//! takes (`failover`, `country_prefixes`, `rate_limit`, `breaker_threshold`,
-//! `breaker_cooldown`, `quiet_hours`, `help_text`) are documented in
-//! `docs/providers.md` and in each adapter's module (`providers::*`).
+//! Provider kinds, their settings and credentials (with defaults and
+//! idempotency), and the route settings every kind takes (`failover`,
+//! `country_prefixes`, `rate_limit`, `breaker_threshold`, `breaker_cooldown`,
+//! `quiet_hours`, `help_text`) are the `foco_providers` catalog's; how each kind
+//! is called is in its adapter's module (`providers::*`) and `docs/providers.md`.
 
 mod app;
 pub mod breaker;

@@ -93,8 +93,8 @@ pub async fn upsert(
     validate::name("name", &request.name)?;
     validate_keys("settings", &request.settings)?;
     validate_keys("credentials", &request.credentials)?;
-    let kind = request.kind.trim().to_ascii_lowercase();
-    validate::provider_credentials(&kind, &request.credentials)?;
+    let kind = validate::provider_kind(&request.kind.trim().to_ascii_lowercase())?;
+    validate::provider_credentials(kind, &request.credentials)?;
     let settings = serde_json::to_value(request.settings.iter().collect::<BTreeMap<_, _>>())
         .map_err(|error| ApiError::Corrupt(format!("settings: {error}")))?;
 
@@ -118,7 +118,7 @@ pub async fn upsert(
             credentials_encrypted = Some(state.sealer.seal(id, &json)?);
             credential_names = sorted.keys().map(|name| (*name).clone()).collect();
         }
-        validate::provider_route(&kind, &request.settings, &credential_names)?;
+        validate::provider_route(kind, &request.settings, &credential_names)?;
         if request.is_default {
             // One default per account, so the default never depends on ordering.
             sqlx::query(
@@ -138,7 +138,7 @@ pub async fn upsert(
                 route_columns!()
             ))
             .bind(id)
-            .bind(&kind)
+            .bind(kind.id())
             .bind(&settings)
             .bind(&credentials_encrypted)
             .bind(&credential_names)
@@ -157,7 +157,7 @@ pub async fn upsert(
             .bind(id)
             .bind(account.id)
             .bind(&request.name)
-            .bind(&kind)
+            .bind(kind.id())
             .bind(&settings)
             .bind(&credentials_encrypted)
             .bind(&credential_names)

@@ -2,7 +2,6 @@
 //! problem bodies for every error, and a trace span per request.
 
 pub(crate) mod hooks;
-pub(crate) mod providers;
 
 use std::time::Duration;
 
@@ -30,7 +29,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             WEBHOOK_ROUTE,
             post(hooks::receive_webhook).fallback(method_not_allowed),
         )
-        .merge(provider_callbacks())
+        .merge(crate::providers::router())
         .route(
             crate::openapi::OPENAPI_ROUTE,
             get(move || crate::openapi::openapi_json(document.clone())),
@@ -57,97 +56,40 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         )
 }
 
-/// The provider callback endpoints: POST everywhere, and GET too for Vonage,
-/// whose accounts may be set to send callbacks as query strings.
-fn provider_callbacks() -> Router<AppState> {
-    use providers::{infobip, telnyx, twilio, vonage};
-    let post_only = |handler: MethodRouter<AppState>| handler.fallback(method_not_allowed);
-    let get_or_post = |handler: MethodRouter<AppState>| handler.fallback(method_not_allowed_vonage);
-    Router::new()
-        .route(
-            twilio::TWILIO_STATUS_ROUTE,
-            post_only(post(twilio::twilio_status)),
-        )
-        .route(
-            twilio::TWILIO_INBOUND_ROUTE,
-            post_only(post(twilio::twilio_inbound)),
-        )
-        .route(
-            twilio::TWILIO_DEFAULT_STATUS_ROUTE,
-            post_only(post(twilio::twilio_status_default)),
-        )
-        .route(
-            twilio::TWILIO_DEFAULT_INBOUND_ROUTE,
-            post_only(post(twilio::twilio_inbound_default)),
-        )
-        .route(
-            vonage::VONAGE_STATUS_ROUTE,
-            get_or_post(post(vonage::vonage_status).get(vonage::vonage_status_query)),
-        )
-        .route(
-            vonage::VONAGE_INBOUND_ROUTE,
-            get_or_post(post(vonage::vonage_inbound).get(vonage::vonage_inbound_query)),
-        )
-        .route(
-            vonage::VONAGE_DEFAULT_STATUS_ROUTE,
-            get_or_post(
-                post(vonage::vonage_status_default).get(vonage::vonage_status_default_query),
-            ),
-        )
-        .route(
-            vonage::VONAGE_DEFAULT_INBOUND_ROUTE,
-            get_or_post(
-                post(vonage::vonage_inbound_default).get(vonage::vonage_inbound_default_query),
-            ),
-        )
-        .route(
-            telnyx::TELNYX_EVENTS_ROUTE,
-            post_only(post(telnyx::telnyx_events)),
-        )
-        .route(
-            telnyx::TELNYX_DEFAULT_EVENTS_ROUTE,
-            post_only(post(telnyx::telnyx_events_default)),
-        )
-        .route(
-            infobip::INFOBIP_STATUS_ROUTE,
-            post_only(post(infobip::infobip_status)),
-        )
-        .route(
-            infobip::INFOBIP_INBOUND_ROUTE,
-            post_only(post(infobip::infobip_inbound)),
-        )
-        .route(
-            infobip::INFOBIP_DEFAULT_STATUS_ROUTE,
-            post_only(post(infobip::infobip_status_default)),
-        )
-        .route(
-            infobip::INFOBIP_DEFAULT_INBOUND_ROUTE,
-            post_only(post(infobip::infobip_inbound_default)),
-        )
+/// `handler` answering 405 with `Allow` for any method but `methods`; `sender`
+/// names who delivers with them (a provider's callbacks).
+pub(crate) fn with_method_fallback(
+    handler: MethodRouter<AppState>,
+    sender: &str,
+    methods: &[&str],
+) -> MethodRouter<AppState> {
+    if methods == ["POST"] {
+        return handler.fallback(method_not_allowed);
+    }
+    let allow = HeaderValue::from_str(&methods.join(", ")).ok();
+    let detail = format!(
+        "{sender} callbacks are delivered with {}",
+        methods.join(" or ")
+    );
+    handler.fallback(move || {
+        let (allow, detail) = (allow.clone(), detail.clone());
+        async move { refuse_method(allow, detail) }
+    })
 }
 
-async fn method_not_allowed_vonage() -> Response {
-    let mut response = Problem::about_blank(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "Vonage callbacks are delivered with GET or POST",
-    )
-    .into_response();
-    response
-        .headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+fn refuse_method(allow: Option<HeaderValue>, detail: String) -> Response {
+    let mut response = Problem::about_blank(StatusCode::METHOD_NOT_ALLOWED, detail).into_response();
+    if let Some(allow) = allow {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
     response
 }
 
 async fn method_not_allowed() -> Response {
-    let mut response = Problem::about_blank(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "webhooks and callbacks are delivered with POST",
+    refuse_method(
+        Some(HeaderValue::from_static("POST")),
+        "webhooks and callbacks are delivered with POST".to_owned(),
     )
-    .into_response();
-    response
-        .headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static("POST"));
-    response
 }
 
 async fn not_found() -> Response {

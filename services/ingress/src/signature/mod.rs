@@ -10,19 +10,16 @@ mod digest;
 mod generic;
 mod hmac_sha256;
 mod hubspot;
-pub mod infobip;
 mod mercadopago;
 mod standard_webhooks;
-pub mod telnyx;
 mod timestamped;
 mod token;
-pub mod twilio;
-pub mod vonage;
 
 use axum::http::{HeaderMap, HeaderName};
 use foco_proto::v1::{Verification, verification};
 
 pub use digest::{Algorithm, hmac, hmac_sha256, matches_any};
+pub(crate) use digest::{md5, sha256};
 pub use generic::GenericHmac;
 pub use hmac_sha256::{HmacSha256Header, SignatureEncoding};
 pub use hubspot::HubspotV3;
@@ -40,17 +37,20 @@ pub mod signing {
     pub use super::hubspot::sign as hubspot_v3;
     pub use super::mercadopago::sign as mercadopago;
     pub use super::standard_webhooks::sign as standard_webhooks;
-    pub use super::telnyx::sign as telnyx;
     pub use super::timestamped::sign as stripe;
     pub use super::timestamped::sign as calendly;
-    pub use super::twilio::signature as twilio;
-    pub use super::vonage::sign as vonage;
+    pub use crate::providers::telnyx::signature::sign as telnyx;
+    pub use crate::providers::twilio::signature::signature as twilio;
+    pub use crate::providers::vonage::signature::sign as vonage;
 }
-pub use infobip::InfobipSecret;
-pub use telnyx::TelnyxSignature;
+// Schemes of SMS providers live with the rest of each provider's callback
+// (`crate::providers::<kind>`); Twilio's also verifies sources with its preset.
+pub use crate::providers::infobip::signature::InfobipSecret;
+pub use crate::providers::telnyx::signature::TelnyxSignature;
+pub use crate::providers::twilio::signature::TwilioSignature;
+pub use crate::providers::vonage::signature::{VonageMethod, VonageSignature};
+pub(crate) use token::is_one_of;
 pub use token::{BasicAuth, StaticToken};
-pub use twilio::TwilioSignature;
-pub use vonage::{VonageMethod, VonageSignature};
 
 /// Tolerance of timestamped schemes when the source sets none.
 pub const DEFAULT_TOLERANCE_SECONDS: u64 = 300;

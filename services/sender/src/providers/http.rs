@@ -18,6 +18,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use foco_providers::ProviderKind;
+use foco_providers::keys::{self, BODY_TEMPLATE, FROM, ID_POINTER, IDEMPOTENT, URL};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 use super::response::{
@@ -25,7 +27,7 @@ use super::response::{
 };
 use super::{
     Accepted, FailureKind, OutboundSms, ProviderOutcome, RouteConfigError, from_or, setting,
-    url_setting,
+    setting_or_default, url_setting,
 };
 
 pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
@@ -74,7 +76,7 @@ impl BodyTemplate {
         environment.set_fuel(Some(TEMPLATE_FUEL));
         environment
             .add_template_owned("body", source.to_owned())
-            .map_err(|_| RouteConfigError::InvalidSetting("body_template"))?;
+            .map_err(|_| RouteConfigError::InvalidSetting(BODY_TEMPLATE))?;
         Ok(Self { environment })
     }
 
@@ -99,29 +101,29 @@ impl HttpProvider {
         credentials: &HashMap<String, String>,
         allow_private_hosts: bool,
     ) -> Result<Self, RouteConfigError> {
-        let url = setting(settings, "url").ok_or(RouteConfigError::MissingSetting("url"))?;
-        let url = url_setting(url, "url", allow_private_hosts)?;
-        let template = setting(settings, "body_template")
+        let url = setting(settings, URL).ok_or(RouteConfigError::MissingSetting(URL))?;
+        let url = url_setting(url, URL, allow_private_hosts)?;
+        let template = setting(settings, BODY_TEMPLATE)
             .map(BodyTemplate::compile)
             .transpose()?
             .map(Arc::new);
-        let content_type =
-            HeaderValue::from_str(setting(settings, "content_type").unwrap_or("application/json"))
-                .map_err(|_| RouteConfigError::InvalidSetting("content_type"))?;
-        let idempotent = match setting(settings, "idempotent") {
+        let content_type = setting_or_default(ProviderKind::Http, settings, keys::CONTENT_TYPE);
+        let content_type = HeaderValue::from_str(content_type)
+            .map_err(|_| RouteConfigError::InvalidSetting(keys::CONTENT_TYPE))?;
+        let idempotent = match setting(settings, IDEMPOTENT) {
             None => false,
             Some(value) => value
                 .parse::<bool>()
-                .map_err(|_| RouteConfigError::InvalidSetting("idempotent"))?,
+                .map_err(|_| RouteConfigError::InvalidSetting(IDEMPOTENT))?,
         };
         Ok(Self {
             client,
             url,
-            default_from: setting(settings, "from").unwrap_or_default().to_owned(),
+            default_from: setting(settings, FROM).unwrap_or_default().to_owned(),
             headers: credential_headers(credentials)?,
             template,
             content_type,
-            id_pointer: setting(settings, "id_pointer").map(str::to_owned),
+            id_pointer: setting(settings, ID_POINTER).map(str::to_owned),
             idempotent,
         })
     }

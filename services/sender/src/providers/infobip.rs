@@ -16,6 +16,8 @@
 
 use std::collections::HashMap;
 
+use foco_providers::ProviderKind;
+use foco_providers::keys::{API_KEY, BASE_URL, FROM};
 use serde::Deserialize;
 
 use super::response::{
@@ -79,19 +81,24 @@ impl InfobipProvider {
         credentials: &HashMap<String, String>,
         allow_private_hosts: bool,
     ) -> Result<Self, RouteConfigError> {
-        if setting(settings, "base_url").is_none() {
-            return Err(RouteConfigError::MissingSetting("base_url"));
+        if setting(settings, BASE_URL).is_none() {
+            return Err(RouteConfigError::MissingSetting(BASE_URL));
         }
-        let api_key = setting(credentials, "api_key")
-            .ok_or(RouteConfigError::MissingCredential("api_key"))?;
+        let api_key =
+            setting(credentials, API_KEY).ok_or(RouteConfigError::MissingCredential(API_KEY))?;
         let mut authorization = reqwest::header::HeaderValue::from_str(&format!("App {api_key}"))
-            .map_err(|_| RouteConfigError::InvalidCredential("api_key"))?;
+            .map_err(|_| RouteConfigError::InvalidCredential(API_KEY))?;
         authorization.set_sensitive(true);
         Ok(Self {
             client,
-            url: endpoint(settings, "", &["sms", "3", "messages"], allow_private_hosts)?,
+            url: endpoint(
+                ProviderKind::Infobip,
+                settings,
+                &["sms", "3", "messages"],
+                allow_private_hosts,
+            )?,
             authorization,
-            default_from: setting(settings, "from").unwrap_or_default().to_owned(),
+            default_from: setting(settings, FROM).unwrap_or_default().to_owned(),
         })
     }
 

@@ -5,8 +5,10 @@
 //! `FailureKind`), or unknown (the request may have been accepted; never resent
 //! blindly).
 //!
-//! Providers are an enum rather than trait objects: the set is closed, known at
-//! compile time, and an `async fn` per variant keeps the calls cheap and plain.
+//! Providers are an enum rather than trait objects: the set is closed (the kinds
+//! of the `foco_providers` catalog, which also holds their keys, defaults and
+//! idempotency), known at compile time, and an `async fn` per variant keeps the
+//! calls cheap and plain.
 //! Credentials live only inside the adapters; no `Debug`, error or reason text
 //! ever contains them.
 
@@ -27,6 +29,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use foco_proto::v1::ResolvedRoute;
+use foco_providers::keys::BASE_URL;
+use foco_providers::{Idempotency, ProviderKind};
 
 pub use client::{ClientBuildError, build_http_client};
 pub use console::ConsoleProvider;
@@ -36,17 +40,6 @@ pub use smsmasivos::SmsMasivosProvider;
 pub use telnyx::TelnyxProvider;
 pub use twilio::TwilioProvider;
 pub use vonage::VonageProvider;
-
-/// The provider kinds a route may name.
-pub const KINDS: [&str; 7] = [
-    "console",
-    "http",
-    "twilio",
-    "vonage",
-    "infobip",
-    "smsmasivos",
-    "telnyx",
-];
 
 /// One SMS ready for a provider: the number is already E.164.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,26 +224,35 @@ pub enum Provider {
 }
 
 impl Provider {
-    /// The provider kind, a bounded set (used as a metrics label).
-    pub fn kind(&self) -> &'static str {
+    /// The catalog's kind of this adapter.
+    pub fn provider_kind(&self) -> ProviderKind {
         match self {
-            Self::Console(_) => "console",
-            Self::Http(_) => "http",
-            Self::Twilio(_) => "twilio",
-            Self::Vonage(_) => "vonage",
-            Self::Infobip(_) => "infobip",
-            Self::SmsMasivos(_) => "smsmasivos",
-            Self::Telnyx(_) => "telnyx",
+            Self::Console(_) => ProviderKind::Console,
+            Self::Http(_) => ProviderKind::Http,
+            Self::Twilio(_) => ProviderKind::Twilio,
+            Self::Vonage(_) => ProviderKind::Vonage,
+            Self::Infobip(_) => ProviderKind::Infobip,
+            Self::SmsMasivos(_) => ProviderKind::SmsMasivos,
+            Self::Telnyx(_) => ProviderKind::Telnyx,
         }
+    }
+
+    /// The provider kind's id, a bounded set (used as a metrics label).
+    pub fn kind(&self) -> &'static str {
+        self.provider_kind().id()
     }
 
     /// Whether the provider deduplicates on the job id we send as its idempotency
     /// key, so that a call whose outcome is unknown may be made again safely.
     pub fn is_idempotent(&self) -> bool {
-        match self {
-            Self::Telnyx(_) => true,
-            Self::Http(provider) => provider.is_idempotent(),
-            _ => false,
+        match self.provider_kind().spec().idempotency {
+            Idempotency::Always => true,
+            Idempotency::Never => false,
+            // Only the generic gateway lets the route say (its adapter reads it).
+            Idempotency::WhenSetting(_) => match self {
+                Self::Http(provider) => provider.is_idempotent(),
+                _ => false,
+            },
         }
     }
 
@@ -302,45 +304,49 @@ impl Providers {
         let credentials = &route.credentials;
         let client = || self.client.clone();
         let private = self.allow_private_hosts;
+        let Some(kind) = ProviderKind::from_id(kind) else {
+            return Err(RouteConfigError::UnknownKind(kind.to_owned()));
+        };
         Ok(match kind {
-            "console" => match &self.console_outbox {
+            ProviderKind::Console => match &self.console_outbox {
                 Some(outbox) => {
                     Provider::Console(ConsoleProvider::new(outbox, self.console_lock.clone()))
                 }
                 None => return Err(RouteConfigError::ConsoleDisabled),
             },
-            "http" => Provider::Http(HttpProvider::new(client(), settings, credentials, private)?),
-            "twilio" => Provider::Twilio(TwilioProvider::new(
+            ProviderKind::Http => {
+                Provider::Http(HttpProvider::new(client(), settings, credentials, private)?)
+            }
+            ProviderKind::Twilio => Provider::Twilio(TwilioProvider::new(
                 client(),
                 settings,
                 credentials,
                 private,
             )?),
-            "vonage" => Provider::Vonage(VonageProvider::new(
+            ProviderKind::Vonage => Provider::Vonage(VonageProvider::new(
                 client(),
                 settings,
                 credentials,
                 private,
             )?),
-            "infobip" => Provider::Infobip(InfobipProvider::new(
+            ProviderKind::Infobip => Provider::Infobip(InfobipProvider::new(
                 client(),
                 settings,
                 credentials,
                 private,
             )?),
-            "smsmasivos" => Provider::SmsMasivos(SmsMasivosProvider::new(
+            ProviderKind::SmsMasivos => Provider::SmsMasivos(SmsMasivosProvider::new(
                 client(),
                 settings,
                 credentials,
                 private,
             )?),
-            "telnyx" => Provider::Telnyx(TelnyxProvider::new(
+            ProviderKind::Telnyx => Provider::Telnyx(TelnyxProvider::new(
                 client(),
                 settings,
                 credentials,
                 private,
             )?),
-            other => return Err(RouteConfigError::UnknownKind(other.to_owned())),
         })
     }
 }
@@ -351,6 +357,17 @@ fn setting<'a>(settings: &'a HashMap<String, String>, name: &str) -> Option<&'a 
         .get(name)
         .map(|value| value.trim())
         .filter(|value| !value.is_empty())
+}
+
+/// A setting, or the catalog's default for the kind (empty when it has none).
+fn setting_or_default<'a>(
+    kind: ProviderKind,
+    settings: &'a HashMap<String, String>,
+    name: &str,
+) -> &'a str {
+    setting(settings, name)
+        .or_else(|| kind.spec().default_of(name))
+        .unwrap_or_default()
 }
 
 /// A credential, which may also be given as a setting when it is not secret
@@ -381,19 +398,17 @@ fn url_setting(
     Ok(url)
 }
 
-/// `base_url` (or its default) with `segments` appended as path segments.
+/// `base_url` (or the kind's default) with `segments` appended as path segments.
 fn endpoint(
+    kind: ProviderKind,
     settings: &HashMap<String, String>,
-    default_base: &str,
     segments: &[&str],
     allow_private_hosts: bool,
 ) -> Result<url::Url, RouteConfigError> {
-    let base = setting(settings, "base_url").unwrap_or(default_base);
-    let mut url = url_setting(base, "base_url", allow_private_hosts)?;
+    let base = setting_or_default(kind, settings, BASE_URL);
+    let mut url = url_setting(base, BASE_URL, allow_private_hosts)?;
     url.path_segments_mut()
-        .map_err(|_| RouteConfigError::InvalidUrl {
-            setting: "base_url",
-        })?
+        .map_err(|_| RouteConfigError::InvalidUrl { setting: BASE_URL })?
         .pop_if_empty()
         .extend(segments);
     Ok(url)

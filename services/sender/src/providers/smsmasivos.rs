@@ -15,6 +15,9 @@
 
 use std::collections::HashMap;
 
+use foco_providers::ProviderKind;
+use foco_providers::keys::{API_KEY, FROM, SANDBOX};
+
 use super::response::{
     classify_status, error_reason, json_text, read_body, retry_after, shorten, transport_failure,
 };
@@ -22,8 +25,6 @@ use super::{
     Accepted, FailureKind, OutboundSms, ProviderOutcome, RouteConfigError, endpoint, from_or,
     setting,
 };
-
-pub const DEFAULT_BASE_URL: &str = "https://api.smsmasivos.com.mx";
 
 #[derive(Clone)]
 pub struct SmsMasivosProvider {
@@ -51,27 +52,27 @@ impl SmsMasivosProvider {
         credentials: &HashMap<String, String>,
         allow_private_hosts: bool,
     ) -> Result<Self, RouteConfigError> {
-        let api_key = setting(credentials, "api_key")
-            .ok_or(RouteConfigError::MissingCredential("api_key"))?;
+        let api_key =
+            setting(credentials, API_KEY).ok_or(RouteConfigError::MissingCredential(API_KEY))?;
         let mut api_key = reqwest::header::HeaderValue::from_str(api_key)
-            .map_err(|_| RouteConfigError::InvalidCredential("api_key"))?;
+            .map_err(|_| RouteConfigError::InvalidCredential(API_KEY))?;
         api_key.set_sensitive(true);
-        let sandbox = match setting(settings, "sandbox") {
+        let sandbox = match setting(settings, SANDBOX) {
             None => false,
             Some(value) => value
                 .parse::<bool>()
-                .map_err(|_| RouteConfigError::InvalidSetting("sandbox"))?,
+                .map_err(|_| RouteConfigError::InvalidSetting(SANDBOX))?,
         };
         Ok(Self {
             client,
             url: endpoint(
+                ProviderKind::SmsMasivos,
                 settings,
-                DEFAULT_BASE_URL,
                 &["sms", "send"],
                 allow_private_hosts,
             )?,
             api_key,
-            default_from: setting(settings, "from").unwrap_or_default().to_owned(),
+            default_from: setting(settings, FROM).unwrap_or_default().to_owned(),
             sandbox,
         })
     }

@@ -13,6 +13,8 @@
 
 use std::collections::HashMap;
 
+use foco_providers::ProviderKind;
+use foco_providers::keys::{API_KEY, FROM, MESSAGING_PROFILE_ID};
 use serde::Deserialize;
 
 use super::http::IDEMPOTENCY_KEY;
@@ -23,8 +25,6 @@ use super::{
     Accepted, FailureKind, OutboundSms, Price, ProviderOutcome, RouteConfigError, endpoint,
     from_or, setting,
 };
-
-pub const DEFAULT_BASE_URL: &str = "https://api.telnyx.com";
 
 #[derive(Clone)]
 pub struct TelnyxProvider {
@@ -83,23 +83,23 @@ impl TelnyxProvider {
         credentials: &HashMap<String, String>,
         allow_private_hosts: bool,
     ) -> Result<Self, RouteConfigError> {
-        let api_key = setting(credentials, "api_key")
-            .ok_or(RouteConfigError::MissingCredential("api_key"))?;
+        let api_key =
+            setting(credentials, API_KEY).ok_or(RouteConfigError::MissingCredential(API_KEY))?;
         let mut authorization =
             reqwest::header::HeaderValue::from_str(&format!("Bearer {api_key}"))
-                .map_err(|_| RouteConfigError::InvalidCredential("api_key"))?;
+                .map_err(|_| RouteConfigError::InvalidCredential(API_KEY))?;
         authorization.set_sensitive(true);
         Ok(Self {
             client,
             url: endpoint(
+                ProviderKind::Telnyx,
                 settings,
-                DEFAULT_BASE_URL,
                 &["v2", "messages"],
                 allow_private_hosts,
             )?,
             authorization,
-            default_from: setting(settings, "from").unwrap_or_default().to_owned(),
-            messaging_profile_id: setting(settings, "messaging_profile_id")
+            default_from: setting(settings, FROM).unwrap_or_default().to_owned(),
+            messaging_profile_id: setting(settings, MESSAGING_PROFILE_ID)
                 .unwrap_or_default()
                 .to_owned(),
         })

@@ -14,6 +14,8 @@
 
 use std::collections::HashMap;
 
+use foco_providers::ProviderKind;
+use foco_providers::keys::{ACCOUNT_SID, AUTH_TOKEN, FROM, MESSAGING_SERVICE_SID};
 use serde::Deserialize;
 
 use super::response::{
@@ -23,8 +25,6 @@ use super::{
     Accepted, FailureKind, OutboundSms, Price, ProviderOutcome, RouteConfigError, credential,
     endpoint, from_or, setting,
 };
-
-pub const DEFAULT_BASE_URL: &str = "https://api.twilio.com";
 
 #[derive(Clone)]
 pub struct TwilioProvider {
@@ -68,16 +68,16 @@ impl TwilioProvider {
         credentials: &HashMap<String, String>,
         allow_private_hosts: bool,
     ) -> Result<Self, RouteConfigError> {
-        let account_sid = credential(credentials, settings, "account_sid")?;
+        let account_sid = credential(credentials, settings, ACCOUNT_SID)?;
         // The SID becomes a path segment; Twilio SIDs are "AC" + 32 hex digits.
         if !account_sid.bytes().all(|byte| byte.is_ascii_alphanumeric()) {
-            return Err(RouteConfigError::InvalidCredential("account_sid"));
+            return Err(RouteConfigError::InvalidCredential(ACCOUNT_SID));
         }
-        let auth_token = setting(credentials, "auth_token")
-            .ok_or(RouteConfigError::MissingCredential("auth_token"))?;
+        let auth_token = setting(credentials, AUTH_TOKEN)
+            .ok_or(RouteConfigError::MissingCredential(AUTH_TOKEN))?;
         let messages_url = endpoint(
+            ProviderKind::Twilio,
             settings,
-            DEFAULT_BASE_URL,
             &["2010-04-01", "Accounts", account_sid, "Messages.json"],
             allow_private_hosts,
         )?;
@@ -86,8 +86,8 @@ impl TwilioProvider {
             messages_url,
             account_sid: account_sid.to_owned(),
             auth_token: auth_token.to_owned(),
-            default_from: setting(settings, "from").unwrap_or_default().to_owned(),
-            messaging_service_sid: setting(settings, "messaging_service_sid")
+            default_from: setting(settings, FROM).unwrap_or_default().to_owned(),
+            messaging_service_sid: setting(settings, MESSAGING_SERVICE_SID)
                 .unwrap_or_default()
                 .to_owned(),
         })

@@ -15,6 +15,8 @@
 
 use std::collections::HashMap;
 
+use foco_providers::ProviderKind;
+use foco_providers::keys::{API_KEY, API_SECRET, CURRENCY, FROM};
 use serde::Deserialize;
 
 use super::response::{
@@ -22,10 +24,8 @@ use super::response::{
 };
 use super::{
     Accepted, FailureKind, OutboundSms, Price, ProviderOutcome, RouteConfigError, credential,
-    endpoint, from_or, setting,
+    endpoint, from_or, setting, setting_or_default,
 };
-
-pub const DEFAULT_BASE_URL: &str = "https://rest.nexmo.com";
 
 #[derive(Clone)]
 pub struct VonageProvider {
@@ -74,17 +74,17 @@ impl VonageProvider {
         Ok(Self {
             client,
             url: endpoint(
+                ProviderKind::Vonage,
                 settings,
-                DEFAULT_BASE_URL,
                 &["sms", "json"],
                 allow_private_hosts,
             )?,
-            api_key: credential(credentials, settings, "api_key")?.to_owned(),
-            api_secret: setting(credentials, "api_secret")
-                .ok_or(RouteConfigError::MissingCredential("api_secret"))?
+            api_key: credential(credentials, settings, API_KEY)?.to_owned(),
+            api_secret: setting(credentials, API_SECRET)
+                .ok_or(RouteConfigError::MissingCredential(API_SECRET))?
                 .to_owned(),
-            default_from: setting(settings, "from").unwrap_or_default().to_owned(),
-            currency: setting(settings, "currency").unwrap_or("EUR").to_owned(),
+            default_from: setting(settings, FROM).unwrap_or_default().to_owned(),
+            currency: setting_or_default(ProviderKind::Vonage, settings, CURRENCY).to_owned(),
         })
     }
 

@@ -14,8 +14,8 @@ use axum::http::{HeaderName, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use super::token::is_one_of;
-use super::{
+use crate::signature::is_one_of;
+use crate::signature::{
     SignatureError, SignatureScheme, SignedRequest, header_text, strip_prefix_ignore_case,
 };
 

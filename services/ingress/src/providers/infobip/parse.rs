@@ -5,14 +5,13 @@
 //! message keeps one id (`smsCount` counts the parts), so its report is part 0.
 
 use foco_proto::v1::{DeliveryReceipt, InboundSms, ReceiptStatus};
+use foco_providers::ProviderKind;
 use serde_json::Value;
 
-use super::{
+use crate::error::IngressError;
+use crate::providers::parse::{
     InboundCallback, StatusCallback, international, message_body, required, text, text_or_number,
 };
-use crate::error::IngressError;
-
-pub const INFOBIP: &str = "infobip";
 
 /// The `results` array; every entry must be an object.
 fn results(body: &Value) -> Result<&[Value], IngressError> {
@@ -84,7 +83,7 @@ fn infobip_report(account_id: &str, result: &Value) -> Result<StatusCallback, In
     };
     let receipt = DeliveryReceipt {
         account_id: account_id.to_owned(),
-        provider: INFOBIP.to_owned(),
+        provider: ProviderKind::Infobip.id().to_owned(),
         provider_message_id: message_id.to_owned(),
         job_id: message_id.to_owned(),
         status: receipt_status as i32,
@@ -112,7 +111,7 @@ pub fn infobip_inbound(
             let from = required(result, "from")?;
             Ok(InboundCallback::new(InboundSms {
                 account_id: account_id.to_owned(),
-                provider: INFOBIP.to_owned(),
+                provider: ProviderKind::Infobip.id().to_owned(),
                 route: route.to_owned(),
                 from: international(from),
                 to: text(result, "to").unwrap_or_default().to_owned(),

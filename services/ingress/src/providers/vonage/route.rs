@@ -7,34 +7,44 @@ use axum::body::Body;
 use axum::http::Method;
 use axum::response::Response;
 use foco_bus::ReceiptKind;
+use foco_providers::keys::{SIGNATURE_METHOD, SIGNATURE_SECRET};
+use foco_providers::{ProviderKind, RouteInPath, callback_path};
 use serde_json::Value;
 
-use super::{
+use super::parse as callbacks;
+use super::signature::{VonageMethod, VonageSignature};
+use crate::body::{BodyFormat, form_to_json};
+use crate::error::IngressError;
+use crate::providers::Endpoint;
+use crate::providers::callback::{
     CALLBACK_MAX_BODY, Callback, CallbackAccepted, Handled, ProviderRequest, Refused,
     read_callback_body, respond, store_inbound, store_status,
 };
-use crate::body::{BodyFormat, form_to_json};
-use crate::callbacks::vonage::{self as callbacks, VONAGE};
-use crate::error::IngressError;
 use crate::routes::hooks::{unix_millis, unix_seconds};
-use crate::signature::{SignatureError, VonageMethod, VonageSignature};
+use crate::signature::SignatureError;
 use crate::state::AppState;
 
-pub const VONAGE_STATUS_ROUTE: &str = "/v1/providers/vonage/{account_id}/{route}/status";
-pub const VONAGE_INBOUND_ROUTE: &str = "/v1/providers/vonage/{account_id}/{route}/inbound";
-pub const VONAGE_DEFAULT_STATUS_ROUTE: &str = "/v1/providers/vonage/{account_id}/status";
-pub const VONAGE_DEFAULT_INBOUND_ROUTE: &str = "/v1/providers/vonage/{account_id}/inbound";
+const KIND: ProviderKind = ProviderKind::Vonage;
 
-/// The route credential holding the signature secret of Vonage's dashboard.
-pub const SIGNATURE_SECRET: &str = "signature_secret";
-/// The route setting naming the account's signature method.
-pub const SIGNATURE_METHOD: &str = "signature_method";
+/// Vonage's callback endpoints, at the catalog's paths; the router and the
+/// OpenAPI document are both built from this table.
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::new::<__path_vonage_status, _, _>(vonage_status),
+        Endpoint::new::<__path_vonage_status_query, _, _>(vonage_status_query),
+        Endpoint::new::<__path_vonage_status_default, _, _>(vonage_status_default),
+        Endpoint::new::<__path_vonage_status_default_query, _, _>(vonage_status_default_query),
+        Endpoint::new::<__path_vonage_inbound, _, _>(vonage_inbound),
+        Endpoint::new::<__path_vonage_inbound_query, _, _>(vonage_inbound_query),
+        Endpoint::new::<__path_vonage_inbound_default, _, _>(vonage_inbound_default),
+        Endpoint::new::<__path_vonage_inbound_default_query, _, _>(vonage_inbound_default_query),
+    ]
+}
 
 /// Vonage delivery receipt (one per part of a long message), POSTed.
 #[utoipa::path(
     post,
-    path = "/v1/providers/vonage/{account_id}/{route}/status",
-    tag = "providers",
+    path = callback_path(KIND, "status", RouteInPath::Named),
     params(
         ("account_id" = String, Path, description = "The account's id"),
         ("route" = String, Path, description = "The Vonage provider route's name"),
@@ -60,8 +70,7 @@ pub async fn vonage_status(request: ProviderRequest) -> Response {
 /// Vonage delivery receipt sent as query parameters (accounts set to GET).
 #[utoipa::path(
     get,
-    path = "/v1/providers/vonage/{account_id}/{route}/status",
-    tag = "providers",
+    path = callback_path(KIND, "status", RouteInPath::Named),
     params(
         ("account_id" = String, Path, description = "The account's id"),
         ("route" = String, Path, description = "The Vonage provider route's name"),
@@ -79,8 +88,7 @@ pub async fn vonage_status_query(request: ProviderRequest) -> Response {
 /// Vonage delivery receipt for the account's default route, POSTed.
 #[utoipa::path(
     post,
-    path = "/v1/providers/vonage/{account_id}/status",
-    tag = "providers",
+    path = callback_path(KIND, "status", RouteInPath::Default),
     params(("account_id" = String, Path, description = "The account's id")),
     request_body(
         content(("application/x-www-form-urlencoded"), ("application/json")),
@@ -98,8 +106,7 @@ pub async fn vonage_status_default(request: ProviderRequest) -> Response {
 /// Vonage delivery receipt for the account's default route, sent as query parameters.
 #[utoipa::path(
     get,
-    path = "/v1/providers/vonage/{account_id}/status",
-    tag = "providers",
+    path = callback_path(KIND, "status", RouteInPath::Default),
     params(("account_id" = String, Path, description = "The account's id")),
     description = "The same fields as the POST, as query parameters.",
     responses(
@@ -114,8 +121,7 @@ pub async fn vonage_status_default_query(request: ProviderRequest) -> Response {
 /// An SMS a customer sent to a number of the named Vonage route, POSTed.
 #[utoipa::path(
     post,
-    path = "/v1/providers/vonage/{account_id}/{route}/inbound",
-    tag = "providers",
+    path = callback_path(KIND, "inbound", RouteInPath::Named),
     params(
         ("account_id" = String, Path, description = "The account's id"),
         ("route" = String, Path, description = "The Vonage provider route's name"),
@@ -136,8 +142,7 @@ pub async fn vonage_inbound(request: ProviderRequest) -> Response {
 /// An inbound SMS sent as query parameters (accounts set to GET).
 #[utoipa::path(
     get,
-    path = "/v1/providers/vonage/{account_id}/{route}/inbound",
-    tag = "providers",
+    path = callback_path(KIND, "inbound", RouteInPath::Named),
     params(
         ("account_id" = String, Path, description = "The account's id"),
         ("route" = String, Path, description = "The Vonage provider route's name"),
@@ -155,8 +160,7 @@ pub async fn vonage_inbound_query(request: ProviderRequest) -> Response {
 /// An inbound SMS to a number of the account's default route, POSTed.
 #[utoipa::path(
     post,
-    path = "/v1/providers/vonage/{account_id}/inbound",
-    tag = "providers",
+    path = callback_path(KIND, "inbound", RouteInPath::Default),
     params(("account_id" = String, Path, description = "The account's id")),
     request_body(
         content(("application/x-www-form-urlencoded"), ("application/json")),
@@ -174,8 +178,7 @@ pub async fn vonage_inbound_default(request: ProviderRequest) -> Response {
 /// An inbound SMS to a number of the account's default route, sent as query parameters.
 #[utoipa::path(
     get,
-    path = "/v1/providers/vonage/{account_id}/inbound",
-    tag = "providers",
+    path = callback_path(KIND, "inbound", RouteInPath::Default),
     params(("account_id" = String, Path, description = "The account's id")),
     description = "The same fields as the POST, as query parameters.",
     responses(
@@ -189,7 +192,7 @@ pub async fn vonage_inbound_default_query(request: ProviderRequest) -> Response 
 
 async fn respond_vonage(request: ProviderRequest, kind: ReceiptKind) -> Response {
     let handle = async |state: &AppState, callback, body| handle(state, kind, callback, body).await;
-    respond(request, VONAGE, kind.as_str(), handle).await
+    respond(request, KIND, kind.as_str(), handle).await
 }
 
 async fn handle(

@@ -9,12 +9,13 @@
 //! never longer than one part).
 
 use foco_proto::v1::{DeliveryReceipt, InboundSms, ReceiptStatus};
+use foco_providers::ProviderKind;
 use serde_json::Value;
 
-use super::{InboundCallback, StatusCallback, international, message_body, required, text};
 use crate::error::IngressError;
-
-pub const VONAGE: &str = "vonage";
+use crate::providers::parse::{
+    InboundCallback, StatusCallback, international, message_body, required, text,
+};
 
 /// Vonage's DLR statuses: `None` for those that change nothing yet.
 fn receipt_status(status: &str) -> Result<Option<ReceiptStatus>, IngressError> {
@@ -42,7 +43,7 @@ pub fn vonage_status(account_id: &str, fields: &Value) -> Result<StatusCallback,
         .unwrap_or_default();
     let receipt = DeliveryReceipt {
         account_id: account_id.to_owned(),
-        provider: VONAGE.to_owned(),
+        provider: ProviderKind::Vonage.id().to_owned(),
         provider_message_id: message_id.to_owned(),
         // The sender sends the job id as `client-ref`; Vonage echoes it.
         job_id: text(fields, "client-ref").unwrap_or_default().to_owned(),
@@ -64,7 +65,7 @@ pub fn vonage_inbound(
     let from = required(fields, "msisdn")?;
     Ok(InboundCallback::new(InboundSms {
         account_id: account_id.to_owned(),
-        provider: VONAGE.to_owned(),
+        provider: ProviderKind::Vonage.id().to_owned(),
         route: route.to_owned(),
         from: international(from),
         // Kept as Vonage writes it: it is the `from` of a reply through Vonage.

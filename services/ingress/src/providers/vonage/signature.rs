@@ -9,8 +9,8 @@
 //! `sha512` are HMAC(secret, text) in uppercase hex. Hex case is not significant
 //! here. A `timestamp` further than the tolerance from now is refused (replays).
 
-use super::digest::md5;
-use super::{
+use crate::signature::md5;
+use crate::signature::{
     Algorithm, DEFAULT_TOLERANCE_SECONDS, SignatureError, check_freshness, hmac, matches_any,
     timestamp_seconds,
 };

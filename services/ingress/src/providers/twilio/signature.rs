@@ -10,8 +10,8 @@ use axum::http::{HeaderName, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use super::digest::sha256;
-use super::{
+use crate::signature::sha256;
+use crate::signature::{
     Algorithm, SignatureError, SignatureScheme, SignedRequest, header_text, hmac, matches_any,
 };
 

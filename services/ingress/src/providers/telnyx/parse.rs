@@ -5,12 +5,13 @@
 //! A long message keeps one id (`parts` counts them), so its receipt is part 0.
 
 use foco_proto::v1::{DeliveryReceipt, InboundSms, ReceiptStatus};
+use foco_providers::ProviderKind;
 use serde_json::Value;
 
-use super::{InboundCallback, StatusCallback, message_body, required, text, text_or_number};
 use crate::error::IngressError;
-
-pub const TELNYX: &str = "telnyx";
+use crate::providers::parse::{
+    InboundCallback, StatusCallback, message_body, required, text, text_or_number,
+};
 
 /// What a Telnyx webhook is about.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,7 +87,7 @@ fn telnyx_status(account_id: &str, payload: &Value) -> Result<StatusCallback, In
         .unwrap_or_default();
     let receipt = DeliveryReceipt {
         account_id: account_id.to_owned(),
-        provider: TELNYX.to_owned(),
+        provider: ProviderKind::Telnyx.id().to_owned(),
         provider_message_id: id.to_owned(),
         status: receipt_status as i32,
         error_code,
@@ -109,7 +110,7 @@ fn telnyx_inbound(
         .ok_or(IngressError::MissingField("from.phone_number"))?;
     Ok(InboundCallback::new(InboundSms {
         account_id: account_id.to_owned(),
-        provider: TELNYX.to_owned(),
+        provider: ProviderKind::Telnyx.id().to_owned(),
         route: route.to_owned(),
         from: from.to_owned(),
         to: first_recipient(payload)

@@ -3,12 +3,11 @@
 //! turned into a JSON object.
 
 use foco_proto::v1::{DeliveryReceipt, InboundSms, ReceiptStatus};
+use foco_providers::ProviderKind;
 use serde_json::Value;
 
-use super::{InboundCallback, StatusCallback, message_body, required, text};
 use crate::error::IngressError;
-
-pub const TWILIO: &str = "twilio";
+use crate::providers::parse::{InboundCallback, StatusCallback, message_body, required, text};
 
 /// Twilio names the message `MessageSid` (and, for older integrations, `SmsSid`).
 fn message_sid(fields: &Value) -> Option<&str> {
@@ -38,7 +37,7 @@ pub fn twilio_status(account_id: &str, fields: &Value) -> Result<StatusCallback,
     };
     let receipt = DeliveryReceipt {
         account_id: account_id.to_owned(),
-        provider: TWILIO.to_owned(),
+        provider: ProviderKind::Twilio.id().to_owned(),
         provider_message_id: sid.to_owned(),
         status: receipt_status as i32,
         error_code: text(fields, "ErrorCode").unwrap_or_default().to_owned(),
@@ -60,7 +59,7 @@ pub fn twilio_inbound(
     let from = required(fields, "From")?;
     Ok(InboundCallback::new(InboundSms {
         account_id: account_id.to_owned(),
-        provider: TWILIO.to_owned(),
+        provider: ProviderKind::Twilio.id().to_owned(),
         route: route.to_owned(),
         from: from.to_owned(),
         to: text(fields, "To").unwrap_or_default().to_owned(),

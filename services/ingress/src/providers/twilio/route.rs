@@ -7,31 +7,42 @@ use axum::body::Body;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use foco_bus::ReceiptKind;
+use foco_providers::keys::AUTH_TOKEN;
+use foco_providers::{ProviderKind, RouteInPath, callback_path};
 
-use super::{
+use super::parse as callbacks;
+use super::signature::TwilioSignature;
+use crate::body::{BodyFormat, form_to_json};
+use crate::error::IngressError;
+use crate::providers::Endpoint;
+use crate::providers::callback::{
     CALLBACK_MAX_BODY, Callback, CallbackAccepted, Handled, ProviderRequest, Refused, Stored,
     read_callback_body, respond, signed_request, store_inbound, store_status,
 };
-use crate::body::{BodyFormat, form_to_json};
-use crate::callbacks::twilio::{self as callbacks, TWILIO};
-use crate::error::IngressError;
 use crate::routes::hooks::unix_millis;
-use crate::signature::{TwilioSignature, Verifier};
+use crate::signature::Verifier;
 use crate::state::AppState;
-
-pub const TWILIO_STATUS_ROUTE: &str = "/v1/providers/twilio/{account_id}/{route}/status";
-pub const TWILIO_INBOUND_ROUTE: &str = "/v1/providers/twilio/{account_id}/{route}/inbound";
-pub const TWILIO_DEFAULT_STATUS_ROUTE: &str = "/v1/providers/twilio/{account_id}/status";
-pub const TWILIO_DEFAULT_INBOUND_ROUTE: &str = "/v1/providers/twilio/{account_id}/inbound";
 
 /// An empty TwiML answer: the sender replies to HELP itself, as a normal job.
 const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>";
 
+const KIND: ProviderKind = ProviderKind::Twilio;
+
+/// Twilio's callback endpoints, at the catalog's paths; the router and the
+/// OpenAPI document are both built from this table.
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::new::<__path_twilio_status, _, _>(twilio_status),
+        Endpoint::new::<__path_twilio_status_default, _, _>(twilio_status_default),
+        Endpoint::new::<__path_twilio_inbound, _, _>(twilio_inbound),
+        Endpoint::new::<__path_twilio_inbound_default, _, _>(twilio_inbound_default),
+    ]
+}
+
 /// Twilio delivery receipt for a message sent through the named route.
 #[utoipa::path(
     post,
-    path = "/v1/providers/twilio/{account_id}/{route}/status",
-    tag = "providers",
+    path = callback_path(KIND, "status", RouteInPath::Named),
     params(
         ("account_id" = String, Path, description = "The account's id"),
         ("route" = String, Path, description = "The Twilio provider route's name"),
@@ -54,8 +65,7 @@ pub async fn twilio_status(request: ProviderRequest) -> Response {
 /// Twilio delivery receipt for a message sent through the account's default route.
 #[utoipa::path(
     post,
-    path = "/v1/providers/twilio/{account_id}/status",
-    tag = "providers",
+    path = callback_path(KIND, "status", RouteInPath::Default),
     params(("account_id" = String, Path, description = "The account's id")),
     request_body(content(("application/x-www-form-urlencoded")), description = "Twilio's status callback fields"),
     responses(
@@ -70,8 +80,7 @@ pub async fn twilio_status_default(request: ProviderRequest) -> Response {
 /// An SMS a customer sent to a number of the named Twilio route.
 #[utoipa::path(
     post,
-    path = "/v1/providers/twilio/{account_id}/{route}/inbound",
-    tag = "providers",
+    path = callback_path(KIND, "inbound", RouteInPath::Named),
     params(
         ("account_id" = String, Path, description = "The account's id"),
         ("route" = String, Path, description = "The Twilio provider route's name"),
@@ -89,8 +98,7 @@ pub async fn twilio_inbound(request: ProviderRequest) -> Response {
 /// An SMS a customer sent to a number of the account's default route.
 #[utoipa::path(
     post,
-    path = "/v1/providers/twilio/{account_id}/inbound",
-    tag = "providers",
+    path = callback_path(KIND, "inbound", RouteInPath::Default),
     params(("account_id" = String, Path, description = "The account's id")),
     request_body(content(("application/x-www-form-urlencoded")), description = "Twilio's inbound message fields"),
     responses(
@@ -104,7 +112,7 @@ pub async fn twilio_inbound_default(request: ProviderRequest) -> Response {
 
 async fn respond_twilio(request: ProviderRequest, kind: ReceiptKind) -> Response {
     let handle = async |state: &AppState, callback, body| handle(state, kind, callback, body).await;
-    respond(request, TWILIO, kind.as_str(), handle).await
+    respond(request, KIND, kind.as_str(), handle).await
 }
 
 async fn handle(
@@ -120,7 +128,7 @@ async fn handle(
         CALLBACK_MAX_BODY,
     )
     .await?;
-    let auth_token = callback.route.credential("auth_token");
+    let auth_token = callback.route.credential(AUTH_TOKEN);
     Verifier::Twilio(TwilioSignature)
         .verify(
             &signed_request(state, &callback, &raw_body),

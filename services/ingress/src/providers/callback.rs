@@ -1,25 +1,8 @@
-//! Provider callbacks: delivery receipts and inbound messages that SMS providers
-//! post to a URL naming the account and the provider route the number belongs
-//! to (`/v1/providers/<kind>/<account id>[/<route>]/...`; without a route, the
-//! account's default). The route's credentials — held by control, fetched
-//! through the cached `ResolveRoute` lookup — verify each provider's own scheme:
-//!
-//! | provider | scheme | route credential |
-//! |---|---|---|
-//! | Twilio | `X-Twilio-Signature` (HMAC-SHA1 over URL and form) | `auth_token` |
-//! | Vonage | `sig` parameter (MD5 or HMAC over sorted parameters) | `signature_secret` |
-//! | Telnyx | `telnyx-signature-ed25519` (Ed25519 over timestamp and body) | `public_key` |
-//! | Infobip | basic auth password or `X-Foco-Webhook-Secret` | `webhook_secret` |
-//!
-//! A route without the credential refuses every callback (401): nothing is
-//! accepted unverified. Verified callbacks go to FOCO_RECEIPTS before the 200;
-//! the sender applies them (receipts to messages, STOP/START/HELP to the opt-out
-//! list). SMS Masivos documents no callbacks, so it has no route here.
-
-pub(crate) mod infobip;
-pub(crate) mod telnyx;
-pub(crate) mod twilio;
-pub(crate) mod vonage;
+//! What every provider callback shares: finding the route its URL names,
+//! reading the body within a limit, what a signature scheme sees of it,
+//! storing receipts and inbound messages on FOCO_RECEIPTS under deterministic
+//! ids, the answers and their OpenAPI shapes, and the metric and log line of
+//! each callback.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -35,35 +18,22 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use foco_bus::ReceiptKind;
 use foco_proto::v1::ResolvedRoute;
+use foco_providers::ProviderKind;
 use prost::Message as _;
 use serde::Serialize;
 use tracing::field::Empty;
 use utoipa::openapi::{self, Content, Ref, RefOr, ResponseBuilder};
 
-use super::hooks::unix_seconds;
 use crate::body::{BodyFormat, body_format, check_declared_length, read_limited};
-use crate::callbacks::{InboundCallback, StatusCallback};
 use crate::error::IngressError;
+use crate::providers::parse::{InboundCallback, StatusCallback};
 use crate::publish::publish;
+use crate::routes::hooks::unix_seconds;
 use crate::signature::SignedRequest;
 use crate::state::AppState;
 
-pub use infobip::{
-    INFOBIP_DEFAULT_INBOUND_ROUTE, INFOBIP_DEFAULT_STATUS_ROUTE, INFOBIP_INBOUND_ROUTE,
-    INFOBIP_STATUS_ROUTE,
-};
-pub use telnyx::{TELNYX_DEFAULT_EVENTS_ROUTE, TELNYX_EVENTS_ROUTE};
-pub use twilio::{
-    TWILIO_DEFAULT_INBOUND_ROUTE, TWILIO_DEFAULT_STATUS_ROUTE, TWILIO_INBOUND_ROUTE,
-    TWILIO_STATUS_ROUTE,
-};
-pub use vonage::{
-    VONAGE_DEFAULT_INBOUND_ROUTE, VONAGE_DEFAULT_STATUS_ROUTE, VONAGE_INBOUND_ROUTE,
-    VONAGE_STATUS_ROUTE,
-};
-
 /// A callback about one message is a few hundred bytes to a few KiB.
-const CALLBACK_MAX_BODY: usize = 64 * 1024;
+pub(crate) const CALLBACK_MAX_BODY: usize = 64 * 1024;
 
 /// What a callback about one message is answered with.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -230,18 +200,18 @@ pub(crate) struct Callback {
     pub received_at: SystemTime,
 }
 
-/// Finds the route the callback's URL names and runs the provider's `handle`
-/// on it, then answers: the metric, one log line, and a problem body for a
-/// refusal. `kind` labels refusals of callbacks whose kind is only known from
-/// their body (Telnyx).
+/// Finds the route of kind `provider` the callback's URL names and runs the
+/// provider's `handle` on it, then answers: the metric, one log line, and a
+/// problem body for a refusal. `kind` labels refusals of callbacks whose kind
+/// is only known from their body (Telnyx).
 #[tracing::instrument(
     name = "ingress.provider_callback",
     skip_all,
-    fields(provider = provider, kind = kind, account_id = Empty)
+    fields(provider = provider.id(), kind = kind, account_id = Empty)
 )]
 pub(crate) async fn respond(
     provider_request: ProviderRequest,
-    provider: &'static str,
+    provider: ProviderKind,
     kind: &'static str,
     handle: impl AsyncFnOnce(&AppState, Callback, Body) -> Result<Handled, IngressError>,
 ) -> Response {
@@ -266,7 +236,9 @@ pub(crate) async fn respond(
     match handled.await {
         Ok(handled) => {
             let kind = handled.kind.as_str();
-            state.metrics.callback(provider, kind, handled.outcome, "");
+            state
+                .metrics
+                .callback(provider.id(), kind, handled.outcome, "");
             tracing::debug!(
                 kind,
                 outcome = handled.outcome,
@@ -278,7 +250,7 @@ pub(crate) async fn respond(
             error.log();
             state
                 .metrics
-                .callback(provider, kind, "rejected", error.reason());
+                .callback(provider.id(), kind, "rejected", error.reason());
             error.into_response()
         }
     }
@@ -337,7 +309,7 @@ async fn resolve_route(
     state: &AppState,
     account_id: &str,
     route_name: &str,
-    provider: &str,
+    provider: ProviderKind,
 ) -> Result<CallbackRoute, IngressError> {
     if !looks_like_uuid(account_id) || !looks_like_route_name(route_name) {
         return Err(IngressError::UnknownRoute);
@@ -353,7 +325,7 @@ async fn resolve_route(
         .route
         .as_ref()
         .ok_or(IngressError::IncompleteSource)?;
-    if route.kind != provider {
+    if route.kind != provider.id() {
         return Err(IngressError::UnknownRoute);
     }
     Ok(CallbackRoute {

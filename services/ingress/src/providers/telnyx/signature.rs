@@ -12,7 +12,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::{Signature, VerifyingKey};
 
-use super::{
+use crate::signature::{
     DEFAULT_TOLERANCE_SECONDS, SignatureError, SignatureScheme, SignedRequest, check_freshness,
     header_text,
 };

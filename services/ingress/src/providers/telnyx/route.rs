@@ -6,30 +6,38 @@
 use axum::body::Body;
 use axum::response::Response;
 use foco_bus::ReceiptKind;
+use foco_providers::keys::PUBLIC_KEY;
+use foco_providers::{ProviderKind, RouteInPath, callback_path};
 use serde_json::Value;
 
-use super::{
+use super::parse::{self as callbacks, TelnyxEvent};
+use super::signature::TelnyxSignature;
+use crate::body::BodyFormat;
+use crate::error::IngressError;
+use crate::providers::Endpoint;
+use crate::providers::callback::{
     CALLBACK_MAX_BODY, Callback, CallbackAccepted, Handled, ProviderRequest, Refused,
     read_callback_body, respond, signed_request, store_inbound, store_status,
 };
-use crate::body::BodyFormat;
-use crate::callbacks::telnyx::{self as callbacks, TELNYX, TelnyxEvent};
-use crate::error::IngressError;
 use crate::routes::hooks::unix_millis;
-use crate::signature::{SignatureScheme as _, TelnyxSignature};
+use crate::signature::SignatureScheme as _;
 use crate::state::AppState;
 
-pub const TELNYX_EVENTS_ROUTE: &str = "/v1/providers/telnyx/{account_id}/{route}/events";
-pub const TELNYX_DEFAULT_EVENTS_ROUTE: &str = "/v1/providers/telnyx/{account_id}/events";
+const KIND: ProviderKind = ProviderKind::Telnyx;
 
-/// The route credential holding the account's public key (base64).
-pub const PUBLIC_KEY: &str = "public_key";
+/// Telnyx's callback endpoints, at the catalog's paths; the router and the
+/// OpenAPI document are both built from this table.
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::new::<__path_telnyx_events, _, _>(telnyx_events),
+        Endpoint::new::<__path_telnyx_events_default, _, _>(telnyx_events_default),
+    ]
+}
 
 /// A Telnyx messaging webhook for the named route's messaging profile.
 #[utoipa::path(
     post,
-    path = "/v1/providers/telnyx/{account_id}/{route}/events",
-    tag = "providers",
+    path = callback_path(KIND, "events", RouteInPath::Named),
     params(
         ("account_id" = String, Path, description = "The account's id"),
         ("route" = String, Path, description = "The Telnyx provider route's name"),
@@ -49,14 +57,13 @@ pub const PUBLIC_KEY: &str = "public_key";
     )
 )]
 pub async fn telnyx_events(request: ProviderRequest) -> Response {
-    respond(request, TELNYX, "event", handle).await
+    respond(request, KIND, "event", handle).await
 }
 
 /// A Telnyx messaging webhook for the account's default route.
 #[utoipa::path(
     post,
-    path = "/v1/providers/telnyx/{account_id}/events",
-    tag = "providers",
+    path = callback_path(KIND, "events", RouteInPath::Default),
     params(("account_id" = String, Path, description = "The account's id")),
     request_body(content(("application/json")), description = "A Telnyx messaging webhook"),
     responses(

@@ -8,38 +8,46 @@
 use axum::body::Body;
 use axum::response::Response;
 use foco_bus::ReceiptKind;
+use foco_providers::keys::WEBHOOK_SECRET;
+use foco_providers::{ProviderKind, RouteInPath, callback_path};
 use futures::{StreamExt as _, TryStreamExt as _, stream};
 use serde_json::Value;
 
-use super::{
+use super::parse as callbacks;
+use super::signature::InfobipSecret;
+use crate::body::BodyFormat;
+use crate::error::IngressError;
+use crate::providers::Endpoint;
+use crate::providers::callback::{
     BatchAccepted, BatchRefused, Callback, Handled, ProviderRequest, Stored, read_callback_body,
     respond, signed_request, store_inbound, store_status,
 };
-use crate::body::BodyFormat;
-use crate::callbacks::infobip::{self as callbacks, INFOBIP};
-use crate::error::IngressError;
 use crate::routes::hooks::unix_millis;
-use crate::signature::{InfobipSecret, SignatureScheme as _};
+use crate::signature::SignatureScheme as _;
 use crate::state::AppState;
-
-pub const INFOBIP_STATUS_ROUTE: &str = "/v1/providers/infobip/{account_id}/{route}/status";
-pub const INFOBIP_INBOUND_ROUTE: &str = "/v1/providers/infobip/{account_id}/{route}/inbound";
-pub const INFOBIP_DEFAULT_STATUS_ROUTE: &str = "/v1/providers/infobip/{account_id}/status";
-pub const INFOBIP_DEFAULT_INBOUND_ROUTE: &str = "/v1/providers/infobip/{account_id}/inbound";
-
-/// The route credential Infobip's notification profile presents.
-pub const WEBHOOK_SECRET: &str = "webhook_secret";
 
 /// Infobip sends up to 100 reports a request by default (`maxBucketSize`, at
 /// most 2000, each well under 1 KiB).
 const BATCH_MAX_BODY: usize = 1024 * 1024;
 const PUBLISHES_IN_FLIGHT: usize = 16;
 
+const KIND: ProviderKind = ProviderKind::Infobip;
+
+/// Infobip's callback endpoints, at the catalog's paths; the router and the
+/// OpenAPI document are both built from this table.
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::new::<__path_infobip_status, _, _>(infobip_status),
+        Endpoint::new::<__path_infobip_status_default, _, _>(infobip_status_default),
+        Endpoint::new::<__path_infobip_inbound, _, _>(infobip_inbound),
+        Endpoint::new::<__path_infobip_inbound_default, _, _>(infobip_inbound_default),
+    ]
+}
+
 /// Infobip delivery reports for messages sent through the named route.
 #[utoipa::path(
     post,
-    path = "/v1/providers/infobip/{account_id}/{route}/status",
-    tag = "providers",
+    path = callback_path(KIND, "status", RouteInPath::Named),
     params(
         ("account_id" = String, Path, description = "The account's id"),
         ("route" = String, Path, description = "The Infobip provider route's name"),
@@ -65,8 +73,7 @@ pub async fn infobip_status(request: ProviderRequest) -> Response {
 /// Infobip delivery reports for messages sent through the account's default route.
 #[utoipa::path(
     post,
-    path = "/v1/providers/infobip/{account_id}/status",
-    tag = "providers",
+    path = callback_path(KIND, "status", RouteInPath::Default),
     params(("account_id" = String, Path, description = "The account's id")),
     request_body(content(("application/json")), description = "Infobip's delivery reports"),
     responses(
@@ -81,8 +88,7 @@ pub async fn infobip_status_default(request: ProviderRequest) -> Response {
 /// SMS customers sent to numbers of the named Infobip route.
 #[utoipa::path(
     post,
-    path = "/v1/providers/infobip/{account_id}/{route}/inbound",
-    tag = "providers",
+    path = callback_path(KIND, "inbound", RouteInPath::Named),
     params(
         ("account_id" = String, Path, description = "The account's id"),
         ("route" = String, Path, description = "The Infobip provider route's name"),
@@ -103,8 +109,7 @@ pub async fn infobip_inbound(request: ProviderRequest) -> Response {
 /// SMS customers sent to numbers of the account's default route.
 #[utoipa::path(
     post,
-    path = "/v1/providers/infobip/{account_id}/inbound",
-    tag = "providers",
+    path = callback_path(KIND, "inbound", RouteInPath::Default),
     params(("account_id" = String, Path, description = "The account's id")),
     request_body(content(("application/json")), description = "Infobip's inbound messages"),
     responses(
@@ -118,7 +123,7 @@ pub async fn infobip_inbound_default(request: ProviderRequest) -> Response {
 
 async fn respond_infobip(request: ProviderRequest, kind: ReceiptKind) -> Response {
     let handle = async |state: &AppState, callback, body| handle(state, kind, callback, body).await;
-    respond(request, INFOBIP, kind.as_str(), handle).await
+    respond(request, KIND, kind.as_str(), handle).await
 }
 
 async fn handle(

@@ -1,8 +1,9 @@
 //! What providers tell us after a send, turned into the FOCO_RECEIPTS messages the
 //! sender applies: delivery reports become `DeliveryReceipt`s and inbound
-//! messages `InboundSms`s (whose STOP/START/HELP the sender acts on). One module
-//! per provider, each a set of pure functions of the verified fields; verifying
-//! and publishing are the routes' job.
+//! messages `InboundSms`s (whose STOP/START/HELP the sender acts on). Each
+//! provider's `parse` module is a set of pure functions of the verified fields,
+//! built on the shapes and helpers here; verifying and publishing are its
+//! `route`'s job.
 //!
 //! Message ids are `foco_bus::receipt_msg_id` and `foco_bus::inbound_msg_id`,
 //! so a provider retrying a callback is deduplicated by JetStream: one id per
@@ -11,11 +12,6 @@
 //! per account, provider and message id for inbound messages. Providers that
 //! report each part of a long message under its own id (Vonage) need no part
 //! index: it is 0, as for providers that report a message once.
-
-pub mod infobip;
-pub mod telnyx;
-pub mod twilio;
-pub mod vonage;
 
 use foco_proto::v1::{DeliveryReceipt, InboundSms};
 use serde_json::Value;
@@ -37,7 +33,7 @@ pub enum StatusCallback {
 
 impl StatusCallback {
     /// A provider's report about one message (part 0: see above).
-    fn receipt(receipt: DeliveryReceipt, status: &str) -> Self {
+    pub(crate) fn receipt(receipt: DeliveryReceipt, status: &str) -> Self {
         let message_id = foco_bus::receipt_msg_id(
             &receipt.account_id,
             &receipt.provider,
@@ -60,7 +56,7 @@ pub struct InboundCallback {
 }
 
 impl InboundCallback {
-    fn new(inbound: InboundSms) -> Self {
+    pub(crate) fn new(inbound: InboundSms) -> Self {
         let message_id = foco_bus::inbound_msg_id(
             &inbound.account_id,
             &inbound.provider,
@@ -74,7 +70,7 @@ impl InboundCallback {
 }
 
 /// A non-blank text field of a JSON object, trimmed.
-fn text<'a>(fields: &'a Value, name: &str) -> Option<&'a str> {
+pub(crate) fn text<'a>(fields: &'a Value, name: &str) -> Option<&'a str> {
     fields
         .get(name)
         .and_then(Value::as_str)
@@ -83,13 +79,13 @@ fn text<'a>(fields: &'a Value, name: &str) -> Option<&'a str> {
 }
 
 /// A text field the callback cannot do without: 400 naming it when absent.
-fn required<'a>(fields: &'a Value, name: &'static str) -> Result<&'a str, IngressError> {
+pub(crate) fn required<'a>(fields: &'a Value, name: &'static str) -> Result<&'a str, IngressError> {
     text(fields, name).ok_or(IngressError::MissingField(name))
 }
 
 /// A message's text as the customer sent it, untrimmed (STOP may come padded),
 /// or empty (a binary message has none).
-fn message_body(fields: &Value, name: &str) -> String {
+pub(crate) fn message_body(fields: &Value, name: &str) -> String {
     fields
         .get(name)
         .and_then(Value::as_str)
@@ -99,7 +95,7 @@ fn message_body(fields: &Value, name: &str) -> String {
 
 /// A field as text whether the provider sent a string or a number (Infobip's
 /// error ids are numbers, Vonage's codes strings).
-fn text_or_number(fields: &Value, name: &str) -> Option<String> {
+pub(crate) fn text_or_number(fields: &Value, name: &str) -> Option<String> {
     match fields.get(name)? {
         Value::String(text) if !text.trim().is_empty() => Some(text.trim().to_owned()),
         Value::Number(number) => Some(number.to_string()),
@@ -110,7 +106,7 @@ fn text_or_number(fields: &Value, name: &str) -> Option<String> {
 /// `447700900001` → `+447700900001`: providers that write international numbers
 /// without the `+` (Vonage, Infobip) would otherwise be read as national numbers
 /// of the account's country. Anything that is not all digits is kept as given.
-fn international(number: &str) -> String {
+pub(crate) fn international(number: &str) -> String {
     let trimmed = number.trim();
     if !trimmed.is_empty() && trimmed.bytes().all(|byte| byte.is_ascii_digit()) {
         format!("+{trimmed}")
