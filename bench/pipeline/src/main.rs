@@ -221,6 +221,17 @@ async fn one_phase(
         settings.warmup,
     )
     .await?;
+    if let (PlanFor::Carts, Pipeline::Foco(foco)) = (plan_for, &pipeline) {
+        let cart_url = foco.cart_url.clone();
+        phases::warm_up_carts(
+            context,
+            &mut pipeline,
+            &cart_url,
+            &format!("c{number}"),
+            settings.warmup,
+        )
+        .await?;
+    }
     if let Pipeline::Foco(foco) = &pipeline {
         analyse_filled_tables(&foco.database.pool).await?;
     }

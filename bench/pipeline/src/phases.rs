@@ -154,6 +154,58 @@ pub async fn warm_up(
     }
 }
 
+/// Warm-up of the delayed-jobs phase: `count` abandoned carts due one second
+/// after they are posted, every second one cancelled, until the others are
+/// delivered; so `scheduled_jobs` and `cancel_marks` hold rows (and get
+/// statistics) before the measured carts arrive, as in a running system.
+pub async fn warm_up_carts(
+    context: &Context,
+    pipeline: &mut Pipeline,
+    cart_url: &str,
+    tag: &str,
+    count: u64,
+) -> anyhow::Result<()> {
+    const RATE: u64 = 250;
+    let seconds = count.div_ceil(RATE).max(1);
+    let spec = LoadSpec {
+        tag: tag.to_owned(),
+        connections: context.settings.connections,
+        body_bytes: context.settings.body_bytes,
+        secret: context.webhook_secret.clone(),
+        plan: Plan::Carts {
+            url: cart_url.to_owned(),
+            rate: RATE,
+            seconds,
+            delay_us: 1_000_000,
+            cancel_after_us: 500_000,
+        },
+    };
+    let report = crate::load::run_process(&context.exe, &spec).await?;
+    let (carts, cancels) = (report.kind("cart"), report.kind("cancel"));
+    anyhow::ensure!(
+        carts.failed == 0 && cancels.failed == 0,
+        "{} refused warm-up carts: {:?} {:?}",
+        pipeline.name(),
+        carts.failures,
+        cancels.failures
+    );
+    // Carts with an odd sequence number are not cancelled.
+    let expected = carts.accepted / 2;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        pipeline.check_alive()?;
+        if context.fake.count(tag).await?.distinct >= expected {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{} did not deliver the {expected} warm-up cart SMS within 60 s",
+            pipeline.name(),
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Runs one measured phase on `pipeline` with `plan`.
 #[allow(
     clippy::too_many_lines,

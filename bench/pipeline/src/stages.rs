@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 /// Each stage: (service, histogram, what the report calls it).
-pub const STAGES: [(&str, &str, &str); 5] = [
+pub const STAGES: [(&str, &str, &str); 6] = [
     (
         "ingress",
         "foco_ingress_publish_duration_seconds",
@@ -18,6 +18,11 @@ pub const STAGES: [(&str, &str, &str); 5] = [
         "rules",
         "foco_rules_event_handling_seconds",
         "rules: evaluate, store, publish",
+    ),
+    (
+        "rules",
+        "foco_rules_scheduled_release_lateness_seconds",
+        "rules: release after due",
     ),
     ("sender", "foco_sender_job_wait_seconds", "sender: wait"),
     (

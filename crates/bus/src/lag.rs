@@ -104,20 +104,20 @@ impl ConsumerLag {
         self.redelivered
             .get_or_create(&labels)
             .set(gauge(info.num_redelivered as u64));
-        let age = if info.num_pending == 0 && info.num_ack_pending == 0 {
-            0.0
-        } else {
-            oldest_unacked_age(stream, info.ack_floor.stream_sequence).await
-        };
+        let age = oldest_unacked_age(stream, &info).await;
         self.oldest_unacked_age.get_or_create(&labels).set(age);
         Ok(())
     }
 }
 
-/// Seconds since the message after the ack floor was stored. A message removed
-/// meanwhile (acked and purged, or expired) reads as 0 until the next reading.
-async fn oldest_unacked_age(stream: &jetstream::stream::Stream, ack_floor: u64) -> f64 {
-    let Ok(message) = stream.get_raw_message(ack_floor + 1).await else {
+/// Seconds since the oldest message the consumer has not acknowledged was
+/// stored; 0 when there is none (or it could not be read: the next reading
+/// tries again).
+async fn oldest_unacked_age(
+    stream: &jetstream::stream::Stream,
+    info: &jetstream::consumer::Info,
+) -> f64 {
+    let Ok(Some(message)) = oldest_unacked(stream, info).await else {
         return 0.0;
     };
     let stored = message.time.unix_timestamp_nanos() as f64 / 1e9;
@@ -126,4 +126,34 @@ async fn oldest_unacked_age(stream: &jetstream::stream::Stream, ack_floor: u64) 
         .map(|elapsed| elapsed.as_secs_f64())
         .unwrap_or(stored);
     (now - stored).max(0.0)
+}
+
+/// The oldest message of the consumer's subjects that it has not acknowledged,
+/// as of `info`; `None` when there is none (any more).
+///
+/// That is the first message of its filter subject at or after the ack floor
+/// plus one, not the message at that sequence: on a work-queue stream a
+/// message acknowledged between the consumer-info request and this read is
+/// removed at once, and the sequences after the floor may hold other subjects.
+pub async fn oldest_unacked(
+    stream: &jetstream::stream::Stream,
+    info: &jetstream::consumer::Info,
+) -> Result<Option<jetstream::message::StreamMessage>, jetstream::stream::RawMessageError> {
+    if info.num_pending == 0 && info.num_ack_pending == 0 {
+        return Ok(None);
+    }
+    let filter = match info.config.filter_subject.as_str() {
+        "" => ">",
+        filter => filter,
+    };
+    match stream
+        .get_first_raw_message_by_subject(filter, info.ack_floor.stream_sequence + 1)
+        .await
+    {
+        Ok(message) => Ok(Some(message)),
+        Err(error) if error.kind() == jetstream::stream::RawMessageErrorKind::NoMessageFound => {
+            Ok(None)
+        }
+        Err(error) => Err(error),
+    }
 }

@@ -14,6 +14,25 @@ async fn connect(bus: &TestBus) -> (async_nats::Client, jetstream::Context, BusN
     (client, context, BusNames::new(&bus.prefix).unwrap())
 }
 
+async fn sender_consumer(
+    context: &jetstream::Context,
+    names: &BusNames,
+) -> jetstream::consumer::PullConsumer {
+    foco_bus::ensure_consumer(
+        context,
+        &foco_bus::ConsumerSettings {
+            stream: names.sms_stream(),
+            durable_name: names.sender_consumer().to_owned(),
+            filter_subject: names.sms_filter(),
+            ack_wait: Duration::from_secs(30),
+            max_ack_pending: 100,
+            max_deliver: -1,
+        },
+    )
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn a_full_stream_refuses_new_messages_and_keeps_the_old() {
     let bus = TestBus::new();
@@ -77,19 +96,7 @@ async fn acknowledged_messages_leave_the_stream() {
         .await
         .unwrap();
     }
-    let consumer = foco_bus::ensure_consumer(
-        &context,
-        &foco_bus::ConsumerSettings {
-            stream: names.sms_stream(),
-            durable_name: names.sender_consumer().to_owned(),
-            filter_subject: names.sms_filter(),
-            ack_wait: Duration::from_secs(30),
-            max_ack_pending: 100,
-            max_deliver: -1,
-        },
-    )
-    .await
-    .unwrap();
+    let consumer = sender_consumer(&context, &names).await;
     let mut messages = consumer.fetch().max_messages(10).messages().await.unwrap();
     let mut acked = 0;
     while let Some(message) = messages.next().await {
@@ -99,4 +106,71 @@ async fn acknowledged_messages_leave_the_stream() {
     assert_eq!(acked, 10);
     let mut stream = context.get_stream(names.sms_stream()).await.unwrap();
     assert_eq!(stream.info().await.unwrap().state.messages, 0);
+}
+
+/// The oldest unacknowledged message as of a consumer-info reading, when the
+/// message right after the ack floor is acknowledged (and so removed from the
+/// work queue) between that reading and the read of the message.
+#[tokio::test]
+async fn the_oldest_unacked_message_is_found_after_the_one_at_the_floor_was_acked() {
+    let bus = TestBus::new();
+    let (client, context, names) = connect(&bus).await;
+    foco_bus::ensure_streams(&context, &names, StreamSettings::default())
+        .await
+        .unwrap();
+    for number in 0..3 {
+        foco_bus::publish_durable(
+            &context,
+            &client,
+            names.sms_subject("acme"),
+            &format!("job-{number}"),
+            bytes::Bytes::from(format!("job-{number}")),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    }
+    let mut consumer = sender_consumer(&context, &names).await;
+    let stream = context.get_stream(names.sms_stream()).await.unwrap();
+    let mut messages = consumer.fetch().max_messages(3).messages().await.unwrap();
+    let mut delivered = Vec::new();
+    while let Some(message) = messages.next().await {
+        delivered.push(message.unwrap());
+    }
+    assert_eq!(delivered.len(), 3);
+
+    let before = consumer.info().await.unwrap().clone();
+    assert_eq!(before.ack_floor.stream_sequence, 0);
+    let oldest = foco_bus::lag::oldest_unacked(&stream, &before)
+        .await
+        .unwrap()
+        .expect("three unacknowledged messages");
+    assert_eq!(oldest.sequence, 1);
+
+    // The first is acknowledged (and leaves the stream) after the reading.
+    delivered[0].double_ack().await.unwrap();
+    let oldest = foco_bus::lag::oldest_unacked(&stream, &before)
+        .await
+        .unwrap()
+        .expect("two unacknowledged messages");
+    assert_eq!(oldest.sequence, 2);
+    assert_eq!(&oldest.payload[..], b"job-1");
+
+    for message in &delivered[1..] {
+        message.double_ack().await.unwrap();
+    }
+    assert!(
+        foco_bus::lag::oldest_unacked(&stream, &before)
+            .await
+            .unwrap()
+            .is_none(),
+        "every message acknowledged since the reading"
+    );
+    let after = consumer.info().await.unwrap().clone();
+    assert!(
+        foco_bus::lag::oldest_unacked(&stream, &after)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

@@ -18,27 +18,21 @@ pub const IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Connects a pool of at most `max_connections` to `url`, each connection
-/// with the timeouts above.
+/// with the timeouts above and planning every execution of a prepared
+/// statement for the values it carries (`plan_cache_mode = force_custom_plan`).
+///
+/// The services' hot tables (`messages`, `scheduled_jobs`, `seen_events`,
+/// `event_reports`) start empty and grow under the statements that use them.
+/// Postgres otherwise switches a prepared statement to one generic plan after
+/// five runs, made with the table sizes of that moment, and keeps it for the
+/// life of the connection: the sender's batched outcome update, planned while
+/// `messages` held a few hundred rows, went on scanning the whole table when it
+/// held tens of thousands (and so did the foreign-key checks of the rows it
+/// inserts), and rules' cancellation by correlation key read every pending job
+/// of the account instead of the key's index. Planning these statements costs
+/// far less than one such scan.
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
     connect_with(PgConnectOptions::from_str(url)?, max_connections).await
-}
-
-/// As [`connect`], planning every execution of a prepared statement for the
-/// rows it carries (`plan_cache_mode = force_custom_plan`), for a service whose
-/// batch statements join arrays of rows against a table that grows under them.
-/// Postgres otherwise switches a prepared statement to one generic plan after
-/// five runs, made with the table sizes of that moment, and keeps it: the
-/// sender's batched outcome update, planned while `messages` held a few hundred
-/// rows, went on scanning the whole table when it held tens of thousands, and
-/// so did the foreign-key checks of the rows it inserts. Planning those
-/// statements costs far less than one such scan.
-pub async fn connect_planning_every_execution(
-    url: &str,
-    max_connections: u32,
-) -> Result<PgPool, sqlx::Error> {
-    let options =
-        PgConnectOptions::from_str(url)?.options([("plan_cache_mode", "force_custom_plan")]);
-    connect_with(options, max_connections).await
 }
 
 /// As [`connect`], for writes whose loss in a crash of the Postgres server
@@ -61,6 +55,7 @@ async fn connect_with(
     max_connections: u32,
 ) -> Result<PgPool, sqlx::Error> {
     let options = options.options([
+        ("plan_cache_mode", "force_custom_plan".to_owned()),
         (
             "statement_timeout",
             STATEMENT_TIMEOUT.as_millis().to_string(),

@@ -34,6 +34,8 @@ pub struct RulesMetrics {
     pub event_wait_seconds: Histogram,
     /// From rules starting on an event to its jobs stored.
     pub event_handling_seconds: Histogram,
+    /// From a delayed job's due time to its publish.
+    pub scheduled_release_lateness_seconds: Histogram,
 }
 
 impl RulesMetrics {
@@ -54,6 +56,7 @@ impl RulesMetrics {
             scheduler_hold_seconds: Gauge::default(),
             event_wait_seconds: foco_runtime::latency::histogram(),
             event_handling_seconds: foco_runtime::latency::histogram(),
+            scheduled_release_lateness_seconds: foco_runtime::latency::histogram(),
         };
         registry.register(
             "events",
@@ -119,6 +122,11 @@ impl RulesMetrics {
             "event_handling_seconds",
             "Time from rules starting to evaluate an event to its jobs stored",
             metrics.event_handling_seconds.clone(),
+        );
+        registry.register(
+            "scheduled_release_lateness_seconds",
+            "Time from a delayed job's due time to the scheduler publishing it",
+            metrics.scheduled_release_lateness_seconds.clone(),
         );
         metrics
     }

@@ -86,14 +86,12 @@ impl EventsWatermark {
             .get_info()
             .await
             .map_err(|error| SchedulerError::Watermark(error.to_string()))?;
-        if info.num_pending == 0 && info.num_ack_pending == 0 {
-            return Ok(None);
-        }
-        let oldest = self
-            .stream
-            .get_raw_message(info.ack_floor.stream_sequence + 1)
+        let Some(oldest) = foco_bus::lag::oldest_unacked(&self.stream, &info)
             .await
-            .map_err(|error| SchedulerError::Watermark(error.to_string()))?;
+            .map_err(|error| SchedulerError::Watermark(error.to_string()))?
+        else {
+            return Ok(None);
+        };
         let stored_ms = (oldest.time.unix_timestamp_nanos() / 1_000_000) as i64;
         // The receive time ingress stamped, which is what due times and
         // cancellations are compared with; the stored time if it has none.
@@ -113,6 +111,7 @@ struct ClaimedJob {
     account_id: String,
     job: Vec<u8>,
     trace_context: String,
+    due_at: DateTime<Utc>,
     enabled: Option<bool>,
 }
 
@@ -122,6 +121,7 @@ struct DueJob {
     account_id: String,
     job: Vec<u8>,
     trace_context: String,
+    due_at: DateTime<Utc>,
 }
 
 /// The span of a due job's publish: a child of the event's span that scheduled
@@ -201,6 +201,46 @@ impl Scheduler {
         Ok(until)
     }
 
+    /// Publishes due jobs at once, each waiting for JetStream's ack; returns
+    /// the ids of those stored (the others stay pending for the next pass).
+    async fn publish<'a>(&self, due: &'a [DueJob]) -> Vec<&'a str> {
+        let publishes = due.iter().map(|due_job| {
+            foco_bus::publish_durable(
+                &self.state.jetstream,
+                &self.state.nats,
+                self.state.names.sms_subject(&due_job.account_id),
+                &due_job.job_id,
+                Bytes::copy_from_slice(&due_job.job),
+                self.state.publish_timeout,
+            )
+            .instrument(release_span(due_job))
+        });
+        let results = futures::future::join_all(publishes).await;
+        let mut published: Vec<&str> = Vec::with_capacity(due.len());
+        // Against the wall clock, not `self.clock`: how late jobs really go out.
+        let published_at = Utc::now();
+        for (DueJob { job_id, due_at, .. }, result) in due.iter().zip(results) {
+            match result {
+                Ok(ack) => {
+                    if ack.duplicate {
+                        self.state.metrics.scheduled_duplicates.inc();
+                    }
+                    if let Ok(late) = (published_at - *due_at).to_std() {
+                        self.state
+                            .metrics
+                            .scheduled_release_lateness_seconds
+                            .observe(late.as_secs_f64());
+                    }
+                    published.push(job_id);
+                }
+                Err(error) => {
+                    tracing::warn!(job_id = %job_id, error = %error, "due job not published; next pass retries")
+                }
+            }
+        }
+        published
+    }
+
     /// One pass at the clock's current time: returns how many jobs it published.
     pub async fn run_once(&self) -> Result<usize, SchedulerError> {
         Ok(self.pass().await?.published)
@@ -216,7 +256,7 @@ impl Scheduler {
         // older configuration escapes that) is cancelled here instead of sent.
         // A job with no rule was sent through the messaging API: always due.
         let claimed: Vec<ClaimedJob> = sqlx::query_as(
-            "SELECT j.job_id, j.account_id::text AS account_id, j.job, j.trace_context,
+            "SELECT j.job_id, j.account_id::text AS account_id, j.job, j.trace_context, j.due_at,
                     CASE WHEN j.rule_id IS NULL THEN true ELSE r.enabled END AS enabled
              FROM scheduled_jobs j LEFT JOIN rules r ON r.id = j.rule_id
              WHERE j.state = 'pending' AND j.due_at <= $1
@@ -241,6 +281,7 @@ impl Scheduler {
                 account_id,
                 job,
                 trace_context,
+                due_at,
                 enabled,
             } = claimed_job;
             match enabled {
@@ -249,6 +290,7 @@ impl Scheduler {
                     account_id,
                     job,
                     trace_context,
+                    due_at,
                 }),
                 Some(false) => rule_disabled.push(job_id),
                 None => rule_deleted.push(job_id),
@@ -270,32 +312,7 @@ impl Scheduler {
             .execute(&mut *transaction)
             .await?;
         }
-        let publishes = due.iter().map(|due_job| {
-            foco_bus::publish_durable(
-                &self.state.jetstream,
-                &self.state.nats,
-                self.state.names.sms_subject(&due_job.account_id),
-                &due_job.job_id,
-                Bytes::copy_from_slice(&due_job.job),
-                self.state.publish_timeout,
-            )
-            .instrument(release_span(due_job))
-        });
-        let results = futures::future::join_all(publishes).await;
-        let mut published: Vec<&str> = Vec::with_capacity(due.len());
-        for (DueJob { job_id, .. }, result) in due.iter().zip(results) {
-            match result {
-                Ok(ack) => {
-                    if ack.duplicate {
-                        self.state.metrics.scheduled_duplicates.inc();
-                    }
-                    published.push(job_id);
-                }
-                Err(error) => {
-                    tracing::warn!(job_id = %job_id, error = %error, "due job not published; next pass retries")
-                }
-            }
-        }
+        let published = self.publish(&due).await;
         sqlx::query("UPDATE scheduled_jobs SET state = 'published', updated_at = now() WHERE job_id = ANY($1)")
             .bind(&published)
             .execute(&mut *transaction)

@@ -59,7 +59,7 @@ impl App {
         foco_bus::ensure_streams(&jetstream, &names, config.bus).await?;
         let (consumer, receipts_consumer) = consumers(&jetstream, &names, &config).await?;
 
-        let pool = foco_runtime::postgres::connect_planning_every_execution(
+        let pool = foco_runtime::postgres::connect(
             &config.database_url,
             database_connections(config.concurrency),
         )
