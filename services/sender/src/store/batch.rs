@@ -203,6 +203,9 @@ async fn flush_claims(
         Ok(claims)
     })
     .await
+    .into_iter()
+    .map(Result::flatten)
+    .collect()
 }
 
 /// Records outcomes on one of `connections`.
@@ -217,7 +220,7 @@ async fn record_on(
 }
 
 /// Writes `items` in one statement; if that fails, row by row, so that one bad
-/// row (an account deleted under its jobs, a job id twice in one batch) cannot
+/// row (a job id twice in one batch, text Postgres refuses) cannot
 /// fail its neighbours.
 async fn split_on_failure<'a, I, O, F, Fut>(
     what: &str,

@@ -55,29 +55,43 @@ pub struct ClaimRequest {
 }
 
 /// Rows are inserted in job id order so that concurrent batches take row locks
-/// in the same order (no deadlocks between replicas).
+/// in the same order (no deadlocks between replicas). A job whose account does
+/// not exist is not inserted and comes back as `account-missing` (`messages`
+/// has no foreign key: see migration 0703).
 const CLAIM_BATCH: &str = "WITH input AS ( \
        SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], \
                             $7::text[], $8::text[], $9::text[], $10::int2[]) \
-         AS t(job_id, account_id, event_id, source_id, rule_id, recipient, body, provider, sender_id, priority)) \
-     INSERT INTO messages (job_id, account_id, event_id, source_id, rule_id, recipient, body, provider, \
-                           sender_id, priority, status, attempts, error) \
-     SELECT i.job_id, i.account_id, i.event_id, i.source_id, i.rule_id, i.recipient, i.body, i.provider, \
-            i.sender_id, i.priority, \
-            CASE WHEN o.phone IS NULL THEN 'sending' ELSE 'opted-out' END, \
-            CASE WHEN o.phone IS NULL THEN 1 ELSE 0 END, \
-            CASE WHEN o.phone IS NULL THEN '' ELSE 'recipient opted out' END \
-     FROM input i LEFT JOIN opt_outs o ON o.account_id = i.account_id AND o.phone = i.recipient \
-     ORDER BY i.job_id \
-     ON CONFLICT (job_id) DO NOTHING \
-     RETURNING job_id, status";
+         AS t(job_id, account_id, event_id, source_id, rule_id, recipient, body, provider, sender_id, priority)), \
+     known AS ( \
+       SELECT i.*, EXISTS (SELECT 1 FROM accounts a WHERE a.id = i.account_id) AS account_exists \
+       FROM input i), \
+     inserted AS ( \
+       INSERT INTO messages (job_id, account_id, event_id, source_id, rule_id, recipient, body, provider, \
+                             sender_id, priority, status, attempts, error) \
+       SELECT i.job_id, i.account_id, i.event_id, i.source_id, i.rule_id, i.recipient, i.body, i.provider, \
+              i.sender_id, i.priority, \
+              CASE WHEN o.phone IS NULL THEN 'sending' ELSE 'opted-out' END, \
+              CASE WHEN o.phone IS NULL THEN 1 ELSE 0 END, \
+              CASE WHEN o.phone IS NULL THEN '' ELSE 'recipient opted out' END \
+       FROM known i LEFT JOIN opt_outs o ON o.account_id = i.account_id AND o.phone = i.recipient \
+       WHERE i.account_exists \
+       ORDER BY i.job_id \
+       ON CONFLICT (job_id) DO NOTHING \
+       RETURNING job_id, status) \
+     SELECT job_id, status FROM inserted \
+     UNION ALL \
+     SELECT job_id, 'account-missing' FROM known WHERE NOT account_exists";
+
+/// What `CLAIM_BATCH` answers for a job of an account that does not exist.
+const ACCOUNT_MISSING: &str = "account-missing";
 
 /// Claims fresh jobs in one statement. Each answer is `Some(claim)` when the row
-/// was created, `None` when it existed already (the caller takes the per-job path).
+/// was created, `None` when it existed already (the caller takes the per-job
+/// path), and `AccountMissing` for a job of an account that does not exist.
 pub async fn claim_batch<'e>(
     executor: impl sqlx::PgExecutor<'e>,
     requests: &[ClaimRequest],
-) -> Result<Vec<Option<Claim>>, StoreError> {
+) -> Result<Vec<Result<Option<Claim>, StoreError>>, StoreError> {
     let column =
         |pick: fn(&ClaimRequest) -> &str| -> Vec<&str> { requests.iter().map(pick).collect() };
     let rows = sqlx::query(CLAIM_BATCH)
@@ -114,16 +128,15 @@ pub async fn claim_batch<'e>(
         .map(|request| {
             // A job id twice in one batch: the first copy was created, the second
             // sees an existing row and takes the per-job path.
-            created.remove(&request.job_id).map(|status| {
-                if status == Status::OptedOut.as_str() {
-                    Claim::OptedOut
-                } else {
-                    Claim::Claimed {
-                        attempts: 1,
-                        locked_provider: None,
-                    }
-                }
-            })
+            match created.remove(&request.job_id) {
+                None => Ok(None),
+                Some(status) if status == ACCOUNT_MISSING => Err(StoreError::AccountMissing),
+                Some(status) if status == Status::OptedOut.as_str() => Ok(Some(Claim::OptedOut)),
+                Some(_) => Ok(Some(Claim::Claimed {
+                    attempts: 1,
+                    locked_provider: None,
+                })),
+            }
         })
         .collect())
 }
@@ -170,11 +183,13 @@ pub async fn claim(
     // row, so look again. Three rounds are plenty: every move is towards a final state.
     for _ in 0..3 {
         let request = message.to_request();
-        if let Some(Some(claim)) = claim_batch(pool, std::slice::from_ref(&request))
+        if let Some(answer) = claim_batch(pool, std::slice::from_ref(&request))
             .await?
             .pop()
+            .transpose()?
+            .flatten()
         {
-            return Ok(claim);
+            return Ok(answer);
         }
         let Some(row) = sqlx::query(READ_STATE)
             .bind(message.job_id)
