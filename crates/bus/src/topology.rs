@@ -147,8 +147,7 @@ pub async fn ensure_streams(
             max_bytes: settings.max_bytes,
             ..Default::default()
         };
-        let mut stream = jetstream
-            .get_or_create_stream(config.clone())
+        let mut stream = get_or_create_stream(jetstream, &config)
             .await
             .map_err(|source| TopologyError::Stream {
                 stream: name.clone(),
@@ -188,6 +187,37 @@ pub async fn ensure_streams(
         }
     }
     Ok(())
+}
+
+/// `get_or_create_stream`, tried again a few times when the server fails to
+/// create the stream's store: nats-server removes an account's streams
+/// directory when its last stream is deleted, and a stream created at that
+/// moment fails with "error creating store for stream" (10049) though a second
+/// try succeeds.
+async fn get_or_create_stream(
+    jetstream: &jetstream::Context,
+    config: &stream::Config,
+) -> Result<stream::Stream, jetstream::context::CreateStreamError> {
+    const ATTEMPTS: u32 = 3;
+    let mut attempt = 1;
+    loop {
+        match jetstream.get_or_create_stream(config.clone()).await {
+            Err(error)
+                if attempt < ATTEMPTS
+                    && matches!(
+                        error.kind(),
+                        jetstream::context::CreateStreamErrorKind::JetStream(server)
+                            if server.error_code() == jetstream::ErrorCode::STREAM_CREATE
+                    ) =>
+            {
+                tracing::warn!(stream = %config.name, error = %error, attempt, "creating the stream failed; trying again");
+                tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(attempt)))
+                    .await;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
 }
 
 /// Settings of a durable pull consumer.

@@ -110,7 +110,7 @@ impl Config {
             max_deliveries: env::parse_or("FOCO_RULES_MAX_DELIVERIES", 20)?,
             publish_timeout: env::duration_or("FOCO_PUBLISH_TIMEOUT", Duration::from_secs(5))?,
             shutdown_grace: env::duration_or("FOCO_SHUTDOWN_GRACE", Duration::from_secs(20))?,
-            scheduler_tick: env::duration_or("FOCO_SCHEDULER_TICK", Duration::from_millis(250))?,
+            scheduler_tick: env::duration_or("FOCO_SCHEDULER_TICK", Duration::from_millis(100))?,
             scheduler_batch: env::parse_or("FOCO_SCHEDULER_BATCH", 200)?,
             scheduler_max_per_second: env::parse_or("FOCO_SCHEDULER_MAX_PER_SECOND", 2000)?,
             scheduler_max_hold: env::duration_or(
@@ -145,7 +145,7 @@ mod tests {
             max_deliveries: 20,
             publish_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(20),
-            scheduler_tick: Duration::from_millis(250),
+            scheduler_tick: Duration::from_millis(100),
             scheduler_batch: 200,
             scheduler_max_per_second: 2000,
             scheduler_max_hold: Duration::from_secs(30),
