@@ -157,7 +157,11 @@ mod tests {
             crate::build_info::VERSION,
             crate::build_info::REVISION
         );
-        assert_eq!(foco_testkit::metric_value(&text, &build_info), Some(1.0), "{text}");
+        assert_eq!(
+            foco_testkit::metric_value(&text, &build_info),
+            Some(1.0),
+            "{text}"
+        );
         assert_eq!(
             foco_testkit::metric_value(&text, "foco_probe_requests_total"),
             Some(1.0),

@@ -112,7 +112,9 @@ pub async fn wait_for_metric(
             return value;
         }
         if tokio::time::Instant::now() >= deadline {
-            panic!("timed out after {timeout:?} waiting for {series}; last exposition:\n{exposition}");
+            panic!(
+                "timed out after {timeout:?} waiting for {series}; last exposition:\n{exposition}"
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

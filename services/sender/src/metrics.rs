@@ -188,7 +188,12 @@ impl Metrics {
     }
 
     /// Calls counted for (`provider`, `route`, `outcome`) so far (tests).
-    pub fn provider_calls_with(&self, provider: &'static str, route: &str, outcome: &'static str) -> u64 {
+    pub fn provider_calls_with(
+        &self,
+        provider: &'static str,
+        route: &str,
+        outcome: &'static str,
+    ) -> u64 {
         self.provider_calls
             .get_or_create(&ProviderLabels {
                 provider,
@@ -280,12 +285,27 @@ mod tests {
         primary.record("throttled", 0.1);
         let text = exposition(&registry);
         for (series, value) in [
-            (r#"foco_sender_provider_calls_total{provider="twilio",route="primary",outcome="sent"}"#, "2"),
-            (r#"foco_sender_provider_calls_total{provider="twilio",route="primary",outcome="throttled"}"#, "1"),
-            (r#"foco_sender_provider_calls_total{provider="twilio",route="primary",outcome="unknown"}"#, "0"),
-            (r#"foco_sender_provider_call_duration_seconds_count{provider="twilio",route="primary",outcome="sent"}"#, "2"),
+            (
+                r#"foco_sender_provider_calls_total{provider="twilio",route="primary",outcome="sent"}"#,
+                "2",
+            ),
+            (
+                r#"foco_sender_provider_calls_total{provider="twilio",route="primary",outcome="throttled"}"#,
+                "1",
+            ),
+            (
+                r#"foco_sender_provider_calls_total{provider="twilio",route="primary",outcome="unknown"}"#,
+                "0",
+            ),
+            (
+                r#"foco_sender_provider_call_duration_seconds_count{provider="twilio",route="primary",outcome="sent"}"#,
+                "2",
+            ),
         ] {
-            assert!(text.contains(&format!("{series} {value}\n")), "{series} {value} in\n{text}");
+            assert!(
+                text.contains(&format!("{series} {value}\n")),
+                "{series} {value} in\n{text}"
+            );
         }
         // The same route resolved again (a new configuration version) shares the series.
         metrics.route_calls("twilio", "primary").record("sent", 0.1);
@@ -298,10 +318,15 @@ mod tests {
         for index in 0..MAX_ROUTE_LABELS {
             metrics.route_calls("http", &format!("route-{index}"));
         }
-        metrics.route_calls("http", "one-too-many").record("sent", 0.1);
+        metrics
+            .route_calls("http", "one-too-many")
+            .record("sent", 0.1);
         metrics.route_calls("http", "route-0").record("sent", 0.1);
         assert_eq!(metrics.provider_calls_with("http", OTHER_ROUTES, "sent"), 1);
         assert_eq!(metrics.provider_calls_with("http", "route-0", "sent"), 1);
-        assert_eq!(metrics.provider_calls_with("http", "one-too-many", "sent"), 0);
+        assert_eq!(
+            metrics.provider_calls_with("http", "one-too-many", "sent"),
+            0
+        );
     }
 }

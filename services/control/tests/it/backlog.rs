@@ -69,9 +69,12 @@ async fn overdue_jobs_and_dead_letters_show_on_the_metrics_endpoint() {
     schedule_job(&control, account_id, "job-late", -10).await;
     wait_for_metric(admin, "foco_scheduled_jobs_pending", WAIT, |v| v == 2.0).await;
     wait_for_metric(admin, "foco_scheduled_jobs_overdue", WAIT, |v| v == 1.0).await;
-    wait_for_metric(admin, "foco_scheduled_jobs_overdue_age_seconds", WAIT, |age| {
-        age >= 600.0
-    })
+    wait_for_metric(
+        admin,
+        "foco_scheduled_jobs_overdue_age_seconds",
+        WAIT,
+        |age| age >= 600.0,
+    )
     .await;
 
     // Published: no longer pending nor overdue.
@@ -80,7 +83,13 @@ async fn overdue_jobs_and_dead_letters_show_on_the_metrics_endpoint() {
         .await
         .unwrap();
     wait_for_metric(admin, "foco_scheduled_jobs_overdue", WAIT, |v| v == 0.0).await;
-    wait_for_metric(admin, "foco_scheduled_jobs_overdue_age_seconds", WAIT, |v| v == 0.0).await;
+    wait_for_metric(
+        admin,
+        "foco_scheduled_jobs_overdue_age_seconds",
+        WAIT,
+        |v| v == 0.0,
+    )
+    .await;
     wait_for_metric(admin, "foco_scheduled_jobs_pending", WAIT, |v| v == 1.0).await;
 
     dead_letter(&control, account_id, "job-dead-1", 30).await;
