@@ -2,6 +2,9 @@
 //! (read by `build_info`). An explicit `FOCO_GIT_REVISION` in the environment wins
 //! (an image build without `.git` passes it as a build argument); without either,
 //! the revision is "unknown".
+//!
+//! A commit moves HEAD, so it rebuilds this crate and everything above it; to
+//! iterate without that, pin the stamp: `FOCO_GIT_REVISION=dev cargo test`.
 
 use std::path::Path;
 use std::process::Command;
