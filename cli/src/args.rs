@@ -9,7 +9,7 @@ use crate::output::OutputFormat;
 #[derive(Debug, Parser)]
 #[command(
     name = "foco",
-    version,
+    version = foco_runtime::build_info::VERSION_LINE,
     about = "Foco: turn webhooks into SMS. Apply configuration files and inspect sources, rules and messages.",
     after_help = "Configuration files for `foco apply` are documented in the foco-cli crate (cli/src/lib.rs)."
 )]

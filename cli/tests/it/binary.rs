@@ -37,6 +37,16 @@ fn help_lists_the_commands() {
     }
 }
 
+#[test]
+fn version_names_the_revision() {
+    let output = foco().arg("--version").output().unwrap();
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        format!("foco {}\n", foco_runtime::build_info::VERSION_LINE)
+    );
+}
+
 #[tokio::test]
 async fn the_binary_applies_a_file_and_lists_messages() {
     let control = Control::start().await;

@@ -36,6 +36,8 @@ impl TestControl {
             bus_prefix: bus.prefix.clone(),
             admin_api_key: SecretString::from(ADMIN_KEY),
             encryption_key: foco_control::parse_encryption_key(ENCRYPTION_KEY).expect("test key"),
+            // Short, so tests see a change in the backlog gauges quickly.
+            backlog_interval: std::time::Duration::from_millis(200),
         };
         let shutdown = CancellationToken::new();
         let app = App::build(config, shutdown.clone())

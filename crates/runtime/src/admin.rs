@@ -1,6 +1,7 @@
 //! The admin listener every service runs beside its main port: `/healthz` (the
 //! process is alive), `/readyz` (it can do its job: dependencies reachable, not
-//! draining) and `/metrics` (Prometheus text format).
+//! draining) and `/metrics` (Prometheus text format: the service's registry plus
+//! `foco_build_info`, which the admin server adds so no service can forget it).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,6 +44,7 @@ impl Readiness {
 #[derive(Clone)]
 struct AdminState {
     registry: Arc<Registry>,
+    build_info: Arc<Registry>,
     readiness: Readiness,
     shutdown: CancellationToken,
 }
@@ -54,15 +56,20 @@ pub struct AdminServer {
 }
 
 impl AdminServer {
+    /// `service` names the process in `foco_build_info` (`foco-ingress`, ...).
     pub async fn bind(
         addr: SocketAddr,
+        service: &'static str,
         registry: Arc<Registry>,
         readiness: Readiness,
         shutdown: CancellationToken,
     ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
+        let mut build_info = Registry::default();
+        crate::build_info::register(&mut build_info, service);
         let state = AdminState {
             registry,
+            build_info: Arc::new(build_info),
             readiness,
             shutdown,
         };
@@ -99,8 +106,12 @@ async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<AdminState>) -> axum::response::Response {
+    use prometheus_client::encoding::text::{encode_eof, encode_registry};
     let mut body = String::new();
-    if prometheus_client::encoding::text::encode(&mut body, &state.registry).is_err() {
+    let encoded = encode_registry(&mut body, &state.build_info)
+        .and_then(|()| encode_registry(&mut body, &state.registry))
+        .and_then(|()| encode_eof(&mut body));
+    if encoded.is_err() {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
     (
@@ -112,4 +123,53 @@ async fn metrics(State(state): State<AdminState>) -> axum::response::Response {
         body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use prometheus_client::metrics::counter::Counter;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn metrics_carry_the_build_info_beside_the_service_registry() {
+        let mut registry = Registry::with_prefix("foco_probe");
+        let requests = Counter::<u64>::default();
+        registry.register("requests", "Requests", requests.clone());
+        requests.inc();
+        let shutdown = CancellationToken::new();
+        let admin = AdminServer::bind(
+            ([127, 0, 0, 1], 0).into(),
+            "foco-probe",
+            Arc::new(registry),
+            Readiness::default(),
+            shutdown.clone(),
+        )
+        .await
+        .unwrap();
+        let addr = admin.local_addr().unwrap();
+        let server = tokio::spawn(admin.serve(shutdown.clone()));
+
+        let (status, text) = foco_testkit::http_get(addr, "/metrics").await;
+        assert_eq!(status, 200);
+        let build_info = format!(
+            "foco_build_info{{service=\"foco-probe\",version=\"{}\",revision=\"{}\"}}",
+            crate::build_info::VERSION,
+            crate::build_info::REVISION
+        );
+        assert_eq!(
+            foco_testkit::metric_value(&text, &build_info),
+            Some(1.0),
+            "{text}"
+        );
+        assert_eq!(
+            foco_testkit::metric_value(&text, "foco_probe_requests_total"),
+            Some(1.0),
+            "{text}"
+        );
+        assert_eq!(text.matches("# EOF").count(), 1, "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        shutdown.cancel();
+        server.await.unwrap().unwrap();
+    }
 }

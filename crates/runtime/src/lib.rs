@@ -1,12 +1,14 @@
 //! Runtime plumbing every Foco service shares: reading configuration from the
 //! environment, telemetry set-up, the admin endpoints (`/healthz`, `/readyz`,
 //! `/metrics`), shutdown on SIGTERM/SIGINT, and the one table that maps error kinds
-//! to HTTP and gRPC statuses, and (feature `postgres`) the Postgres pool.
+//! to HTTP and gRPC statuses, the build's version and revision, and (feature
+//! `postgres`) the Postgres pool.
 //!
 //! No business logic lives here, and nothing here is global except the tracing
 //! subscriber, which a process installs once in `main`.
 
 pub mod admin;
+pub mod build_info;
 pub mod env;
 pub mod error_kind;
 pub mod latency;

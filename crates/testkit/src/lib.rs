@@ -82,3 +82,55 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
         .unwrap_or_default();
     (status, body)
 }
+
+/// The value of one series in a Prometheus text exposition: `series` is the
+/// metric name with its labels exactly as exported (`foco_dead_letters`,
+/// `foco_sender_provider_calls_total{provider="http",route="main",outcome="sent"}`).
+pub fn metric_value(exposition: &str, series: &str) -> Option<f64> {
+    exposition.lines().find_map(|line| {
+        line.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .split(' ')
+            .next()?
+            .parse()
+            .ok()
+    })
+}
+
+/// `GET /metrics` on an admin listener until `series` has a value that
+/// `accept` takes; returns it. Panics with the last exposition after `timeout`.
+pub async fn wait_for_metric(
+    admin: std::net::SocketAddr,
+    series: &str,
+    timeout: Duration,
+    accept: impl Fn(f64) -> bool,
+) -> f64 {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let (_, exposition) = http_get(admin, "/metrics").await;
+        if let Some(value) = metric_value(&exposition, series).filter(|value| accept(*value)) {
+            return value;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!(
+                "timed out after {timeout:?} waiting for {series}; last exposition:\n{exposition}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What `binary --version` prints on stdout; panics unless it exits with 0.
+pub fn version_flag_output(binary: &str) -> String {
+    let output = std::process::Command::new(binary)
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|error| panic!("run {binary} --version: {error}"));
+    assert!(
+        output.status.success(),
+        "{binary} --version exited with {}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8 version")
+}

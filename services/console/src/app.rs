@@ -48,6 +48,7 @@ impl App {
         let registry = Registry::with_prefix("foco_console");
         let admin = AdminServer::bind(
             config.admin_listen,
+            "foco-console",
             Arc::new(registry),
             Readiness::default(),
             shutdown.clone(),

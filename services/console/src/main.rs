@@ -11,6 +11,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
+    foco_runtime::build_info::exit_if_version_requested("foco-console");
     let _telemetry = foco_runtime::telemetry::init("foco-console");
     let config = match Config::from_env() {
         Ok(config) => config,

@@ -21,6 +21,7 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::api::{AppState, ControlApi, DeliveryApi, MessagingApi, Requeuer};
 use crate::auth::Authenticator;
+use crate::backlog::Backlog;
 use crate::config::Config;
 use crate::crypto::SecretSealer;
 use crate::error::{ControlError, cause_chain};
@@ -43,6 +44,8 @@ pub struct App {
     admin: AdminServer,
     admin_addr: SocketAddr,
     database_ready: Arc<AtomicBool>,
+    backlog: Backlog,
+    backlog_interval: Duration,
     shutdown: CancellationToken,
 }
 
@@ -63,6 +66,7 @@ impl App {
 
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
+        let backlog = Backlog::register(&mut registry);
         let database_ready = Arc::new(AtomicBool::new(true));
         let readiness_flag = database_ready.clone();
         let readiness = Readiness::default().with_check("database", move || {
@@ -74,6 +78,7 @@ impl App {
         });
         let admin = AdminServer::bind(
             config.admin_listen,
+            "foco-control",
             Arc::new(registry),
             readiness,
             shutdown.clone(),
@@ -110,6 +115,8 @@ impl App {
             admin,
             admin_addr,
             database_ready,
+            backlog,
+            backlog_interval: config.backlog_interval,
             shutdown,
         })
     }
@@ -131,6 +138,8 @@ impl App {
             grpc_listener,
             admin,
             database_ready,
+            backlog,
+            backlog_interval,
             shutdown,
             ..
         } = self;
@@ -139,6 +148,7 @@ impl App {
             database_ready,
             shutdown.clone(),
         ));
+        let backlog_watch = backlog.watch(state.pool.clone(), backlog_interval, shutdown.clone());
         let admin_task = tokio::spawn(admin.serve(shutdown.clone()));
 
         let (health, health_service) = tonic_health::server::health_reporter();
@@ -197,6 +207,7 @@ impl App {
         };
         shutdown.cancel();
         let _ = pinger.await;
+        let _ = backlog_watch.await;
         match admin_task.await {
             Ok(Err(error)) => tracing::warn!(error = %cause_chain(&error), "admin server failed"),
             Err(error) => tracing::warn!(%error, "admin server task failed"),

@@ -2,6 +2,7 @@
 //! before anything connects.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use base64::Engine as _;
 use foco_runtime::env::{self, ConfigError};
@@ -29,6 +30,9 @@ pub struct Config {
     /// `FOCO_ENCRYPTION_KEY` (required): base64 of 32 random bytes; encrypts source
     /// secrets and provider credentials at rest.
     pub encryption_key: EncryptionKey,
+    /// How often the scheduled-job and dead-letter gauges are read from Postgres
+    /// (`FOCO_BACKLOG_INTERVAL`, default 15s; one statement per read).
+    pub backlog_interval: Duration,
 }
 
 /// URLs may hold passwords or tokens; the keys are secrets already.
@@ -40,6 +44,7 @@ impl std::fmt::Debug for Config {
             .field("database_url", &env::redacted_url(&self.database_url))
             .field("nats_url", &env::redacted_url(&self.nats_url))
             .field("bus_prefix", &self.bus_prefix)
+            .field("backlog_interval", &self.backlog_interval)
             .finish_non_exhaustive()
     }
 }
@@ -62,6 +67,14 @@ impl Config {
             )
         })?;
         let encryption_key = parse_encryption_key(&encryption_key)?;
+        let backlog_interval = env::duration_or("FOCO_BACKLOG_INTERVAL", Duration::from_secs(15))?;
+        if backlog_interval.is_zero() {
+            return Err(ConfigError::new(
+                "FOCO_BACKLOG_INTERVAL",
+                "0",
+                "must be longer than zero",
+            ));
+        }
         Ok(Self {
             grpc_listen: env::parse_or("FOCO_CONTROL_LISTEN", ([127, 0, 0, 1], 50051).into())?,
             admin_listen: env::parse_or("FOCO_ADMIN_LISTEN", ([127, 0, 0, 1], 9091).into())?,
@@ -70,6 +83,7 @@ impl Config {
             bus_prefix: env::string_or("FOCO_BUS_PREFIX", ""),
             admin_api_key,
             encryption_key,
+            backlog_interval,
         })
     }
 }
@@ -156,6 +170,7 @@ mod tests {
             bus_prefix: String::new(),
             admin_api_key: SecretString::from("admin-key-value-0123"),
             encryption_key: SecretBox::new(Box::new([7u8; 32])),
+            backlog_interval: Duration::from_secs(15),
         };
         let shown = format!("{config:?}");
         for secret in ["hunter2", "nats-token-value", "admin-key-value"] {

@@ -30,10 +30,13 @@
 //!   [nats://127.0.0.1:4222], `FOCO_BUS_PREFIX` [""].
 //! - `FOCO_ADMIN_API_KEY` (required, 16+ characters): the bootstrap admin key.
 //! - `FOCO_ENCRYPTION_KEY` (required): base64 of 32 random bytes.
+//! - `FOCO_BACKLOG_INTERVAL` [15s]: how often the scheduled-job and dead-letter
+//!   gauges are read from Postgres.
 
 mod api;
 mod app;
 mod auth;
+mod backlog;
 mod config;
 mod crypto;
 mod error;

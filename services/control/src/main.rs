@@ -8,6 +8,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    foco_runtime::build_info::exit_if_version_requested("foco-control");
     let _telemetry = match foco_runtime::telemetry::init("foco-control") {
         Ok(guard) => guard,
         Err(error) => {

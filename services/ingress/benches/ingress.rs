@@ -172,6 +172,7 @@ async fn run(settings: Settings) {
             bus_prefix: bus.prefix.clone(),
             admin_api_key: SecretString::from(ADMIN_KEY),
             encryption_key: foco_control::parse_encryption_key(&BASE64.encode([7u8; 32])).unwrap(),
+            backlog_interval: Duration::from_secs(15),
         },
         shutdown.clone(),
     )

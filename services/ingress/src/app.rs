@@ -62,6 +62,7 @@ impl App {
         let http_addr = local_addr(&http_listener, config.http_listen)?;
         let admin = AdminServer::bind(
             config.admin_listen,
+            "foco-ingress",
             Arc::new(registry),
             readiness,
             shutdown.clone(),

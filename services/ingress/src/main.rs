@@ -12,6 +12,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
+    foco_runtime::build_info::exit_if_version_requested("foco-ingress");
     let _telemetry = match foco_runtime::telemetry::init("foco-ingress") {
         Ok(guard) => guard,
         Err(error) => {

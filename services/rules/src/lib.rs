@@ -150,6 +150,7 @@ impl App {
         let readiness = Readiness::default().with_check("nats", foco_bus::readiness_check(&nats));
         let admin = AdminServer::bind(
             config.admin_listen,
+            "foco-rules",
             Arc::new(registry),
             readiness,
             shutdown.clone(),

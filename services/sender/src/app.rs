@@ -123,6 +123,7 @@ impl App {
         let readiness = readiness(&nats, &database_ready);
         let admin = AdminServer::bind(
             config.admin_listen,
+            "foco-sender",
             Arc::new(registry),
             readiness,
             shutdown.clone(),

@@ -9,6 +9,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    foco_runtime::build_info::exit_if_version_requested("foco-sender");
     let _telemetry = match foco_runtime::telemetry::init("foco-sender") {
         Ok(guard) => guard,
         Err(error) => {

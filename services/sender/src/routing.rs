@@ -19,6 +19,7 @@ use foco_control_client::{ConfigCache, LookupError};
 use foco_proto::v1::ResolvedRoute;
 
 use crate::breaker::BreakerSettings;
+use crate::metrics::{Metrics, RouteCalls};
 use crate::providers::{Provider, Providers, RouteConfigError};
 use crate::quiet::QuietHours;
 
@@ -84,6 +85,9 @@ pub struct RouteInfo {
     pub quiet_hours: Option<Option<QuietHours>>,
     pub help_text: Option<String>,
     pub account_timezone: String,
+    /// Latency and outcome of calls through this route (`None` when its
+    /// configuration is unusable: nothing is called through it).
+    pub calls: Option<RouteCalls>,
     /// Credential values, so that a provider echoing one in an error body cannot
     /// carry it into `messages.error`, logs or API answers.
     secrets: Vec<String>,
@@ -123,7 +127,7 @@ impl RouteInfo {
                 .any(|prefix| recipient.starts_with(prefix.as_str()))
     }
 
-    fn read(route: &ResolvedRoute, providers: &Providers) -> Self {
+    fn read(route: &ResolvedRoute, providers: &Providers, metrics: &Metrics) -> Self {
         let empty = HashMap::new();
         let (account_id, name, settings) = match &route.route {
             Some(inner) => (
@@ -187,10 +191,15 @@ impl RouteInfo {
                 }
             },
         };
+        let calls = provider
+            .as_ref()
+            .ok()
+            .map(|provider| metrics.route_calls(provider.kind(), name));
         Self {
             name: name.to_owned(),
             key: Arc::from(format!("{account_id}/{name}")),
             provider,
+            calls,
             rate_limit,
             failover: list("failover"),
             country_prefixes: list("country_prefixes"),
@@ -220,13 +229,15 @@ type InfoCache = HashMap<(String, String), (Arc<ResolvedRoute>, Arc<RouteInfo>)>
 #[derive(Clone)]
 pub struct Routes {
     providers: Providers,
+    metrics: Metrics,
     cache: Arc<Mutex<InfoCache>>,
 }
 
 impl Routes {
-    pub fn new(providers: Providers) -> Self {
+    pub fn new(providers: Providers, metrics: Metrics) -> Self {
         Self {
             providers,
+            metrics,
             cache: Arc::default(),
         }
     }
@@ -247,7 +258,7 @@ impl Routes {
                 return info.clone();
             }
         }
-        let info = Arc::new(RouteInfo::read(route, &self.providers));
+        let info = Arc::new(RouteInfo::read(route, &self.providers, &self.metrics));
         let mut cache = self
             .cache
             .lock()
@@ -321,7 +332,7 @@ mod tests {
             ]),
         };
         let providers = Providers::new(std::time::Duration::from_secs(1), true, None).unwrap();
-        let info = RouteInfo::read(&route, &providers);
+        let info = RouteInfo::read(&route, &providers, &Metrics::unregistered());
         assert_eq!(
             info.scrub("HTTP 401: invalid key sk_live_0123456789 for mx".to_owned()),
             "HTTP 401: invalid key [redacted] for mx"

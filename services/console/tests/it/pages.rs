@@ -242,3 +242,11 @@ async fn the_delivery_pages_render_empty_and_filtered() {
         );
     }
 }
+
+#[test]
+fn the_binary_answers_version() {
+    assert_eq!(
+        foco_testkit::version_flag_output(env!("CARGO_BIN_EXE_foco-console")),
+        format!("foco-console {}\n", foco_runtime::build_info::VERSION_LINE)
+    );
+}

@@ -3,6 +3,7 @@
 
 mod api_keys;
 mod auth;
+mod backlog;
 mod harness;
 mod health;
 mod messages;

@@ -171,3 +171,11 @@ async fn shutdown_stops_accepting_but_finishes_the_webhook_in_flight() {
         .expect("run returns Ok once drained");
     assert_eq!(harness.stored_events().await, 1);
 }
+
+#[test]
+fn the_binary_answers_version() {
+    assert_eq!(
+        foco_testkit::version_flag_output(env!("CARGO_BIN_EXE_foco-ingress")),
+        format!("foco-ingress {}\n", foco_runtime::build_info::VERSION_LINE)
+    );
+}

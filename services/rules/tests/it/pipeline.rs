@@ -215,3 +215,11 @@ async fn an_event_postgres_always_refuses_is_recorded_and_terminated_and_others_
     assert_eq!(jobs[0].event_id, "evt-fine-1");
     rig.stop().await;
 }
+
+#[test]
+fn the_binary_answers_version() {
+    assert_eq!(
+        foco_testkit::version_flag_output(env!("CARGO_BIN_EXE_foco-rules")),
+        format!("foco-rules {}\n", foco_runtime::build_info::VERSION_LINE)
+    );
+}

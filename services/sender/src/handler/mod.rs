@@ -165,7 +165,7 @@ impl<R: RouteSource> Handler<R> {
         Self {
             writers: Writers::start(pool.clone(), settings.write_batch, &metrics),
             limits: RouteLimits::new(pool.clone()),
-            route_table: Routes::new(providers),
+            route_table: Routes::new(providers, metrics.clone()),
             breakers: Breakers::default(),
             pool,
             routes,

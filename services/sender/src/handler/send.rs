@@ -132,11 +132,9 @@ impl<R: RouteSource> Handler<R> {
                     .instrument(provider_call_span(provider.kind(), &info.name))
                     .await,
             );
-            self.metrics.provider_call(
-                provider.kind(),
-                answer.label(),
-                started.elapsed().as_secs_f64(),
-            );
+            if let Some(route_calls) = &info.calls {
+                route_calls.record(answer.label(), started.elapsed().as_secs_f64());
+            }
             let call = Call {
                 job,
                 message,

@@ -10,6 +10,7 @@ mod handler;
 mod harness;
 mod kill;
 mod limits;
+mod metrics;
 mod pipeline;
 mod providers;
 mod receipts;
