@@ -2,11 +2,16 @@
 SHELL := /usr/bin/env bash
 CARGO ?= cargo
 
+# The revision `--version` and `foco_build_info` report, for the binaries this
+# Makefile builds to run (not for `make test`: a stamp that changes with every
+# commit would rebuild the whole workspace each time).
+GIT_REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+
 .PHONY: run test deps fmt fmt-check lint unit-test k8s-check build bench bench-sender bench-ingress bench-pipeline faults console-screenshots
 
 ## Start NATS, PostgreSQL, the four services and a demo; keep running.
 run:
-	@scripts/run-local.sh
+	@FOCO_GIT_REVISION=$(GIT_REVISION) scripts/run-local.sh
 
 ## Everything CI checks: formatting, clippy, every test, manifests.
 test: deps fmt-check lint unit-test k8s-check
@@ -15,7 +20,7 @@ deps:
 	@scripts/deps.sh
 
 build:
-	$(CARGO) build --workspace --bins
+	FOCO_GIT_REVISION=$(GIT_REVISION) $(CARGO) build --workspace --bins
 
 fmt:
 	$(CARGO) fmt --all
