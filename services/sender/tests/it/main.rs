@@ -13,3 +13,4 @@ mod limits;
 mod pipeline;
 mod providers;
 mod receipts;
+mod validity;
