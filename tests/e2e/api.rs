@@ -3,8 +3,7 @@
 
 use foco_harness::{ACCOUNT, TestSystem};
 use foco_proto::v1::{
-    ListScheduledJobsRequest, MessageStatus, SendMessageRequest,
-    TriggerEventRequest,
+    ListScheduledJobsRequest, MessageStatus, SendMessageRequest, TriggerEventRequest,
 };
 use foco_testkit::wait_for;
 

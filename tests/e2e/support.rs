@@ -2,8 +2,8 @@ use std::time::Duration;
 
 use foco_harness::{ACCOUNT, TestSystem};
 use foco_proto::v1::{
-    CreateApiKeyRequest, HmacSha256, SignatureEncoding, Source, UpsertRuleRequest, UpsertSourceRequest, Verification,
-    verification,
+    CreateApiKeyRequest, HmacSha256, SignatureEncoding, Source, UpsertRuleRequest,
+    UpsertSourceRequest, Verification, verification,
 };
 
 pub const TYPEFORM_RESPONSE: &[u8] = include_bytes!("../fixtures/typeform__form_response.json");

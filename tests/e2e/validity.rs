@@ -51,7 +51,10 @@ async fn a_send_at_long_past_without_validity_expires_by_the_account_default() {
     };
     // Years ago: past the default hour of validity. Ten minutes ago: within it.
     let stale = messaging
-        .send_message(send(now - chrono::TimeDelta::days(3 * 365), "+525512345678"))
+        .send_message(send(
+            now - chrono::TimeDelta::days(3 * 365),
+            "+525512345678",
+        ))
         .await
         .expect("a past send_at is accepted")
         .into_inner();
@@ -114,17 +117,15 @@ async fn a_rule_reminder_of_a_long_gone_appointment_is_expired_on_its_event() {
         .await
         .expect("create rule");
     let mut messaging = system.control.messaging(&account_key(&system).await);
-    let booking = |event_id: &str, phone: &str, start: chrono::DateTime<chrono::Utc>| {
-        TriggerEventRequest {
+    let booking =
+        |event_id: &str, phone: &str, start: chrono::DateTime<chrono::Utc>| TriggerEventRequest {
             account: ACCOUNT.to_owned(),
             source: "bookings".to_owned(),
             event_type: "booking.created".to_owned(),
-            payload: serde_json::json!({ "phone": phone, "start": start.to_rfc3339() })
-                .to_string(),
+            payload: serde_json::json!({ "phone": phone, "start": start.to_rfc3339() }).to_string(),
             event_id: event_id.to_owned(),
             ..Default::default()
-        }
-    };
+        };
     let now = chrono::Utc::now();
     let gone = messaging
         .trigger_event(booking(
@@ -148,7 +149,11 @@ async fn a_rule_reminder_of_a_long_gone_appointment_is_expired_on_its_event() {
 
     let expired = settled(&system, &gone.event_id, 1).await;
     assert_eq!(expired[0].status, MessageStatus::Expired as i32);
-    assert!(expired[0].error.contains("valid until"), "{}", expired[0].error);
+    assert!(
+        expired[0].error.contains("valid until"),
+        "{}",
+        expired[0].error
+    );
     let sent = settled(&system, &soon.event_id, 1).await;
     assert_eq!(sent[0].status, MessageStatus::Sent as i32);
     let requests = system.provider.requests();

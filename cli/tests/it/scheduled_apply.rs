@@ -222,7 +222,10 @@ async fn validity_keys_apply_and_a_bad_one_is_refused_with_its_location() {
             "daily_sms_cap: 500\n",
             "daily_sms_cap: 500\ndefault_valid_for: 4h\n",
         )
-        .replace("        delay: 1h\n", "        delay: 1h\n        valid_for: 30m\n");
+        .replace(
+            "        delay: 1h\n",
+            "        delay: 1h\n        valid_for: 30m\n",
+        );
     let path = write_config(&dir, &with_validity);
     let mut api = control.api();
     apply_file(&mut api, &path, &|_| None, &options(), &mut Vec::new())
@@ -243,7 +246,10 @@ async fn validity_keys_apply_and_a_bad_one_is_refused_with_its_location() {
         .into_inner();
     assert_eq!(account.default_valid_for, "4h");
 
-    let path = write_config(&dir, &with_validity.replace("valid_for: 30m", "valid_for: 5s"));
+    let path = write_config(
+        &dir,
+        &with_validity.replace("valid_for: 30m", "valid_for: 5s"),
+    );
     let error = apply_file(&mut api, &path, &|_| None, &options(), &mut Vec::new())
         .await
         .unwrap_err()

@@ -823,6 +823,9 @@ fn a_bad_valid_for_is_refused_with_the_field() {
         let mut bad = rule("bad", "", &["+525512345678"], "x");
         bad.valid_for = text.into();
         let error = validate_rule(&bad).unwrap_err().to_string();
-        assert!(error.contains("valid_for") && error.contains(why), "{error}");
+        assert!(
+            error.contains("valid_for") && error.contains(why),
+            "{error}"
+        );
     }
 }

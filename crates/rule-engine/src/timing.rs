@@ -103,12 +103,23 @@ mod tests {
     #[test]
     fn validity_bounds_and_fallbacks() {
         assert_eq!(parse_valid_for("2h").unwrap(), Duration::from_secs(7200));
-        assert!(parse_valid_for("30s").unwrap_err().contains("shorter than a minute"));
+        assert!(
+            parse_valid_for("30s")
+                .unwrap_err()
+                .contains("shorter than a minute")
+        );
         assert!(parse_valid_for("500d").unwrap_err().contains("400 days"));
-        assert!(parse_valid_for("later").unwrap_err().contains("not a duration"));
+        assert!(
+            parse_valid_for("later")
+                .unwrap_err()
+                .contains("not a duration")
+        );
         let own = Some(Duration::from_secs(600));
         assert_eq!(valid_for_or_default(own, "4h"), Duration::from_secs(600));
-        assert_eq!(valid_for_or_default(None, "4h"), Duration::from_secs(4 * 3600));
+        assert_eq!(
+            valid_for_or_default(None, "4h"),
+            Duration::from_secs(4 * 3600)
+        );
         assert_eq!(valid_for_or_default(None, ""), DEFAULT_VALID_FOR);
         assert_eq!(valid_for_or_default(None, "nonsense"), DEFAULT_VALID_FOR);
     }

@@ -245,10 +245,16 @@ fn validity_keys_become_rule_and_account_fields() {
     assert_eq!(plan.account.default_valid_for, "4h");
     let rules = &plan.sources[0].rules;
     assert_eq!(rules[1].request.valid_for, "2h");
-    assert_eq!(rules[0].request.valid_for, "", "absent: the account's default");
+    assert_eq!(
+        rules[0].request.valid_for, "",
+        "absent: the account's default"
+    );
 
     let absent = resolve(SCENARIOS).unwrap();
-    assert_eq!(absent.account.default_valid_for, "", "absent: the built-in default");
+    assert_eq!(
+        absent.account.default_valid_for, "",
+        "absent: the built-in default"
+    );
 
     let blank = text.replace("valid_for: 2h", "valid_for: ''");
     assert_eq!(

@@ -171,13 +171,15 @@ pub async fn list(
     _request: ListAccountsRequest,
 ) -> Result<ListAccountsResponse, ApiError> {
     let rows = match caller {
-        Caller::Admin => sqlx::query_as::<_, AccountRow>(concat!(
-            "SELECT ",
-            account_columns!(),
-            " FROM accounts ORDER BY name"
-        ))
-        .fetch_all(&state.pool)
-        .await?,
+        Caller::Admin => {
+            sqlx::query_as::<_, AccountRow>(concat!(
+                "SELECT ",
+                account_columns!(),
+                " FROM accounts ORDER BY name"
+            ))
+            .fetch_all(&state.pool)
+            .await?
+        }
         Caller::Account { account_id, .. } => {
             load_by_id(&state, account_id).await?.into_iter().collect()
         }

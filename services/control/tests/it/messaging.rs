@@ -259,13 +259,6 @@ async fn refusals_carry_their_status_and_field() {
         ),
         (
             SendMessageRequest {
-                valid_for: "30s".to_owned(),
-                ..message("+525512345678", "hola")
-            },
-            "valid_for",
-        ),
-        (
-            SendMessageRequest {
                 delay: "soon".to_owned(),
                 ..message("+525512345678", "hola")
             },
@@ -574,5 +567,22 @@ async fn a_job_carries_its_deadline_and_a_past_send_at_counts_from_its_time() {
     let job = setup.last_job().await;
     assert_eq!(job.job_id, stale.message_id);
     assert_eq!(job.expires_at_ms, 1_577_872_800_000 + hour_ms);
-    assert!(foco_bus::validity::is_past_deadline(&job, chrono::Utc::now().timestamp_millis()));
+    assert!(foco_bus::validity::is_past_deadline(
+        &job,
+        chrono::Utc::now().timestamp_millis()
+    ));
+
+    let too_short = messaging
+        .send_message(SendMessageRequest {
+            valid_for: "30s".to_owned(),
+            ..message("+525512345678", "hola")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(too_short.code(), tonic::Code::InvalidArgument);
+    assert_eq!(bad_field(&too_short), "valid_for");
+    assert!(
+        too_short.message().contains("shorter than a minute"),
+        "{too_short:?}"
+    );
 }

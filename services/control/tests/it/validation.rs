@@ -183,7 +183,12 @@ async fn a_bad_valid_for_is_refused_naming_the_field_and_a_good_one_round_trips(
     }
     let mut rule = rule_request("acme", "shop", "reminder");
     rule.valid_for = " 2h ".to_owned();
-    let saved = control.admin().upsert_rule(rule).await.unwrap().into_inner();
+    let saved = control
+        .admin()
+        .upsert_rule(rule)
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(saved.valid_for, "2h");
 
     let account = |default_valid_for: &str| UpsertAccountRequest {

@@ -29,27 +29,28 @@ async fn a_job_past_its_deadline_is_recorded_expired_and_never_sent() {
     assert!(reason.starts_with("expired: valid until "), "{reason}");
     assert!(reason.contains("(due "), "{reason}");
     assert_eq!(outcome.label(), "expired");
-    assert_eq!(
-        outcome.ack_kind(),
-        async_nats::jetstream::AckKind::Ack,
+    assert!(
+        matches!(outcome.ack_kind(), async_nats::jetstream::AckKind::Ack),
         "a recorded expiry leaves the stream"
     );
     assert_eq!(
         fixture.row(&job.job_id).await,
         ("expired".to_owned(), 0, reason.clone())
     );
-    let history: serde_json::Value =
-        sqlx::query("SELECT history FROM messages WHERE job_id = $1")
-            .bind(&job.job_id)
-            .fetch_one(&fixture.db.pool)
-            .await
-            .unwrap()
-            .get("history");
+    let history: serde_json::Value = sqlx::query("SELECT history FROM messages WHERE job_id = $1")
+        .bind(&job.job_id)
+        .fetch_one(&fixture.db.pool)
+        .await
+        .unwrap()
+        .get("history");
     assert_eq!(history[0]["outcome"], "expired");
     assert_eq!(history[0]["detail"], reason.as_str());
 
     // A redelivery finds it finished and calls nobody either.
-    assert_eq!(fixture.handler.handle(&job, 2).await, Outcome::AlreadyHandled);
+    assert_eq!(
+        fixture.handler.handle(&job, 2).await,
+        Outcome::AlreadyHandled
+    );
     assert_eq!(fixture.fake.request_count(), 0);
 }
 
@@ -90,7 +91,11 @@ async fn a_retried_job_whose_deadline_passes_meanwhile_expires_instead_of_a_new_
     let (status, attempts, error) = fixture.row(&job.job_id).await;
     assert_eq!((status.as_str(), attempts), ("expired", 1));
     assert!(error.starts_with("expired: valid until "), "{error}");
-    assert_eq!(fixture.fake.request_count(), 1, "only the first call was made");
+    assert_eq!(
+        fixture.fake.request_count(),
+        1,
+        "only the first call was made"
+    );
 }
 
 #[tokio::test]
@@ -99,10 +104,10 @@ async fn an_opted_out_recipient_is_recorded_opted_out_even_past_the_deadline() {
     sqlx::query(
         "INSERT INTO opt_outs (account_id, phone, source) VALUES ($1, '+525512345678', 'api')",
     )
-        .bind(fixture.account_id)
-        .execute(&fixture.db.pool)
-        .await
-        .unwrap();
+    .bind(fixture.account_id)
+    .execute(&fixture.db.pool)
+    .await
+    .unwrap();
     let mut job = fixture.job("+525512345678");
     job.expires_at_ms = now_ms() - Duration::from_secs(60).as_millis() as i64;
     assert_eq!(fixture.handler.handle(&job, 1).await, Outcome::OptedOut);
