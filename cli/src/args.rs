@@ -142,6 +142,8 @@ pub enum StatusArg {
     Undelivered,
     Cancelled,
     OptedOut,
+    /// Reached the sender past its deadline (`valid_for`): not sent.
+    Expired,
 }
 
 #[derive(Debug, Subcommand)]

@@ -127,6 +127,7 @@ pub async fn list_rules(
                         "enabled": rule.enabled,
                         "delay": rule.delay,
                         "send_at": rule.send_at,
+                        "valid_for": rule.valid_for,
                         "key": rule.key,
                         "cancel_when": rule.cancel_when,
                         "cancel_key": rule.cancel_key,
@@ -185,6 +186,7 @@ fn status_filter(status: Option<StatusArg>) -> MessageStatus {
         Some(StatusArg::Undelivered) => MessageStatus::Undelivered,
         Some(StatusArg::Cancelled) => MessageStatus::Cancelled,
         Some(StatusArg::OptedOut) => MessageStatus::OptedOut,
+        Some(StatusArg::Expired) => MessageStatus::Expired,
     }
 }
 
@@ -241,12 +243,13 @@ pub async fn list_messages(
                         message.to.clone(),
                         message.provider.clone(),
                         message.body.chars().take(60).collect(),
+                        message.error.clone(),
                     ]
                 })
                 .collect();
             Ok(output::table(
                 out,
-                &["CREATED", "STATUS", "TO", "PROVIDER", "BODY"],
+                &["CREATED", "STATUS", "TO", "PROVIDER", "BODY", "REASON"],
                 &rows,
             )?)
         }

@@ -140,10 +140,15 @@ pub async fn show_event(
                             message.to.clone(),
                             message.job_id.clone(),
                             message.body.chars().take(60).collect(),
+                            message.error.clone(),
                         ]
                     })
                     .collect();
-                output::table(out, &["CREATED", "STATUS", "TO", "JOB ID", "BODY"], &rows)?;
+                output::table(
+                    out,
+                    &["CREATED", "STATUS", "TO", "JOB ID", "BODY", "REASON"],
+                    &rows,
+                )?;
             }
             Ok(())
         }

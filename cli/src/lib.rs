@@ -20,6 +20,8 @@
 //! default_country: MX                 # ISO 3166-1 alpha-2, for local phone numbers
 //! timezone: America/Mexico_City       # IANA time zone
 //! daily_sms_cap: 500                  # optional: at most this many SMS a day (account's time zone)
+//! default_valid_for: 4h               # optional: how long after its due time an SMS may still
+//!                                     #   go out unless its rule says (default 1h); later: expired
 //!
 //! providers:                          # where SMS go out
 //!   - name: primary
@@ -102,6 +104,7 @@
 //! | `cancel_when` | CEL condition over any later event of the account that cancels the pending jobs… |
 //! | `cancel_key` | …whose `key` equals this template rendered on that later event |
 //! | `on_repeat` | a new trigger with the same key while a job is pending: `replace` (default) or `keep_first` |
+//! | `valid_for` | how long after its due time (the event's arrival, or `delay` / `send_at`) the SMS may still go out: `10m`, `2h`, `3d` (1 minute to 400 days; absent: the account's `default_valid_for`, else 1h). Later (an outage, a long throttle, a `send_at` already past) it is recorded `expired` with the reason, never sent |
 //!
 //! `delay` and `send_at` exclude each other; `cancel_when` and `cancel_key` go
 //! together and need `key`, as does `on_repeat`. The file is checked for that;

@@ -36,6 +36,10 @@ pub struct SendArgs {
     /// Send at this time: RFC 3339, or "YYYY-MM-DD HH:MM" in the account's time zone.
     #[arg(long)]
     pub send_at: Option<String>,
+    /// How long after its due time it may still go out ("2h"); later it is
+    /// recorded expired, not sent. Absent: the account's default.
+    #[arg(long)]
+    pub valid_for: Option<String>,
     /// Provider route name; absent: the account's default route.
     #[arg(long)]
     pub route: Option<String>,
@@ -109,6 +113,7 @@ pub fn send_request(account: &str, args: &SendArgs) -> SendMessageRequest {
         } as i32,
         delay: args.delay.clone().unwrap_or_default(),
         send_at: args.send_at.clone().unwrap_or_default(),
+        valid_for: args.valid_for.clone().unwrap_or_default(),
         metadata: args.metadata.iter().cloned().collect::<HashMap<_, _>>(),
         idempotency_key: args.idempotency_key.clone().unwrap_or_default(),
         from: args.from.clone().unwrap_or_default(),

@@ -3,26 +3,11 @@
 
 use foco_harness::{ACCOUNT, TestSystem};
 use foco_proto::v1::{
-    CreateApiKeyRequest, ListScheduledJobsRequest, MessageStatus, SendMessageRequest,
-    TriggerEventRequest,
+    ListScheduledJobsRequest, MessageStatus, SendMessageRequest, TriggerEventRequest,
 };
 use foco_testkit::wait_for;
 
 use crate::support::*;
-
-async fn account_key(system: &TestSystem) -> String {
-    system
-        .admin()
-        .create_api_key(CreateApiKeyRequest {
-            account: ACCOUNT.to_owned(),
-            description: "internal service".to_owned(),
-            ..Default::default()
-        })
-        .await
-        .expect("create api key")
-        .into_inner()
-        .key
-}
 
 fn message(to: &str, body: &str, idempotency_key: &str) -> SendMessageRequest {
     SendMessageRequest {

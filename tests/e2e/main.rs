@@ -8,3 +8,4 @@ mod malformed;
 mod receipts;
 mod scenarios;
 mod support;
+mod validity;

@@ -2,8 +2,8 @@ use std::time::Duration;
 
 use foco_harness::{ACCOUNT, TestSystem};
 use foco_proto::v1::{
-    HmacSha256, SignatureEncoding, Source, UpsertRuleRequest, UpsertSourceRequest, Verification,
-    verification,
+    CreateApiKeyRequest, HmacSha256, SignatureEncoding, Source, UpsertRuleRequest,
+    UpsertSourceRequest, Verification, verification,
 };
 
 pub const TYPEFORM_RESPONSE: &[u8] = include_bytes!("../fixtures/typeform__form_response.json");
@@ -37,6 +37,21 @@ fn hmac_source(
         max_body_bytes: 0,
         ..Default::default()
     }
+}
+
+/// A key of the test account, for the messaging API.
+pub async fn account_key(system: &TestSystem) -> String {
+    system
+        .admin()
+        .create_api_key(CreateApiKeyRequest {
+            account: ACCOUNT.to_owned(),
+            description: "internal service".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .expect("create api key")
+        .into_inner()
+        .key
 }
 
 /// Scenario 4: a Shopify store whose sales of 100 or more alert the owner.

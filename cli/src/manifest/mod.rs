@@ -55,6 +55,10 @@ pub struct Manifest {
     /// At most this many SMS a day for the whole account; absent: no cap.
     #[serde(default)]
     pub daily_sms_cap: Option<u32>,
+    /// How long after its due time a job without its own `valid_for` may still
+    /// go out, e.g. `4h`; absent: the built-in default (1h).
+    #[serde(default)]
+    pub default_valid_for: Option<String>,
     #[serde(default)]
     pub providers: Vec<ProviderSpec>,
     #[serde(default)]
@@ -160,6 +164,10 @@ pub struct RuleSpec {
     /// Template rendering the send time (RFC 3339, or local `YYYY-MM-DD HH:MM`).
     #[serde(default)]
     pub send_at: Option<String>,
+    /// How long after its due time a job may still go out, e.g. `2h`; later it
+    /// is recorded `expired`, never sent. Absent: the account's default.
+    #[serde(default)]
+    pub valid_for: Option<String>,
     /// Correlation key template identifying the pending job.
     #[serde(default)]
     pub key: Option<String>,

@@ -50,11 +50,22 @@ impl Manifest {
             default_country: self.default_country.clone(),
             timezone: self.timezone.clone(),
             daily_sms_cap: self.daily_sms_cap.unwrap_or_default(),
+            default_valid_for: self.default_valid_for.clone().unwrap_or_default(),
         };
         if self.daily_sms_cap == Some(0) {
             return Err(self.invalid(
                 "daily_sms_cap",
                 "must be at least 1; leave the key out for no cap",
+            ));
+        }
+        if self
+            .default_valid_for
+            .as_deref()
+            .is_some_and(|text| text.trim().is_empty())
+        {
+            return Err(self.invalid(
+                "default_valid_for",
+                "is empty; leave the key out for the default (1h)",
             ));
         }
         let providers = resolver.providers()?;

@@ -1,5 +1,5 @@
 //! Rule keys for timing, correlation, encoding and caps (`delay`, `send_at`,
-//! `key`, `cancel_when`, `cancel_key`, `on_repeat`, `encoding`, `max_segments`,
+//! `valid_for`, `key`, `cancel_when`, `cancel_key`, `on_repeat`, `encoding`, `max_segments`,
 //! `cap`), and their translation into `UpsertRuleRequest` fields.
 //!
 //! Control validates the contents (durations, CEL, templates) and answers with
@@ -70,6 +70,7 @@ impl Manifest {
         let text = |value: &Option<String>| value.clone().unwrap_or_default();
         request.delay = text(&rule.delay);
         request.send_at = text(&rule.send_at);
+        request.valid_for = text(&rule.valid_for);
         request.key = text(&rule.key);
         request.cancel_when = text(&rule.cancel_when);
         request.cancel_key = text(&rule.cancel_key);
@@ -95,6 +96,7 @@ impl Manifest {
         for (key, value) in [
             ("delay", &rule.delay),
             ("send_at", &rule.send_at),
+            ("valid_for", &rule.valid_for),
             ("key", &rule.key),
             ("cancel_when", &rule.cancel_when),
             ("cancel_key", &rule.cancel_key),

@@ -212,3 +212,49 @@ async fn list_rules(control: &Control) -> Vec<Rule> {
         .into_inner()
         .rules
 }
+
+#[tokio::test]
+async fn validity_keys_apply_and_a_bad_one_is_refused_with_its_location() {
+    let control = Control::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let with_validity = SCHEDULED_CONFIG
+        .replace(
+            "daily_sms_cap: 500\n",
+            "daily_sms_cap: 500\ndefault_valid_for: 4h\n",
+        )
+        .replace(
+            "        delay: 1h\n",
+            "        delay: 1h\n        valid_for: 30m\n",
+        );
+    let path = write_config(&dir, &with_validity);
+    let mut api = control.api();
+    apply_file(&mut api, &path, &|_| None, &options(), &mut Vec::new())
+        .await
+        .unwrap();
+    let rules = list_rules(&control).await;
+    assert_eq!(
+        (rules[0].name.as_str(), rules[0].valid_for.as_str()),
+        ("abandoned-cart", "30m")
+    );
+    assert_eq!(rules[1].valid_for, "", "absent: the account's default");
+    let account = api
+        .get_account(GetAccountRequest {
+            account: "tienda-ale".to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(account.default_valid_for, "4h");
+
+    let path = write_config(
+        &dir,
+        &with_validity.replace("valid_for: 30m", "valid_for: 5s"),
+    );
+    let error = apply_file(&mut api, &path, &|_| None, &options(), &mut Vec::new())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("sources[0].rules[0]"), "{error}");
+    assert!(error.contains("valid_for"), "{error}");
+    assert!(error.contains("shorter than a minute"), "{error}");
+}

@@ -1,7 +1,7 @@
 //! The bus contract between the Foco services: JetStream stream and subject names,
 //! the headers every message carries, the rules that derive stable message ids, the
-//! encoding of the event envelope, and W3C trace-context propagation through NATS
-//! headers.
+//! encoding of the event envelope, an SMS job's deadline (`validity`), and W3C
+//! trace-context propagation through NATS headers.
 //!
 //! Nothing outside this crate spells a subject or stream name. This crate knows
 //! nothing about HTTP, Postgres or rules; it only describes and moves bus messages.
@@ -14,6 +14,7 @@ mod names;
 mod publish;
 mod topology;
 pub mod trace;
+pub mod validity;
 
 pub use connect::{ConnectError, connect, readiness_check};
 pub use envelope::{EventParts, encode_envelope};

@@ -17,6 +17,7 @@ pub fn message_status_text(status: i32) -> &'static str {
         Ok(MessageStatus::Undelivered) => "undelivered",
         Ok(MessageStatus::Cancelled) => "cancelled",
         Ok(MessageStatus::OptedOut) => "opted-out",
+        Ok(MessageStatus::Expired) => "expired",
         Ok(MessageStatus::Unspecified) | Err(_) => "unspecified",
     }
 }

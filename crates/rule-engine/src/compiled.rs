@@ -30,6 +30,8 @@ pub struct CompiledRule {
     has_key: bool,
     has_send_at: bool,
     delay: Option<Duration>,
+    /// The rule's own validity; `None` takes the account's default.
+    valid_for: Option<Duration>,
     cancel_condition: Option<Condition>,
     pub(crate) on_repeat: OnRepeat,
     transliterate: bool,
@@ -59,6 +61,9 @@ pub struct Evaluation {
     pub ucs2_characters: Vec<char>,
     /// Unix ms when a delayed job is due; `None` sends at once.
     pub due_at_ms: Option<i64>,
+    /// The jobs' deadline (unix ms): the due time (the event's arrival for an
+    /// immediate job) plus the rule's or the account's validity.
+    pub expires_at_ms: i64,
     /// The rendered correlation key; empty when the rule has none.
     pub key: String,
 }
@@ -116,6 +121,12 @@ impl CompiledRule {
         if delay.is_some() && has_send_at {
             return Err(invalid("send_at", "give either delay or send_at, not both"));
         }
+        let valid_for = match rule.valid_for.trim() {
+            "" => None,
+            text => Some(
+                timing::parse_valid_for(text).map_err(|message| invalid("valid_for", message))?,
+            ),
+        };
         let cancel_condition = match rule.cancel_when.trim() {
             "" => None,
             source => {
@@ -151,6 +162,7 @@ impl CompiledRule {
             has_key,
             has_send_at,
             delay,
+            valid_for,
             cancel_condition,
             on_repeat,
             transliterate,
@@ -198,6 +210,12 @@ impl CompiledRule {
             String::new()
         };
         let due_at_ms = self.due_at_ms(inputs)?;
+        // A send_at already past is due at once, but its validity counts from
+        // the time it names: a reminder of a long-gone appointment expires.
+        let expires_at_ms = foco_bus::validity::deadline_ms(
+            due_at_ms.unwrap_or(inputs.received_at_ms),
+            self.valid_for.unwrap_or(inputs.account_valid_for),
+        );
         Ok(Some(Evaluation {
             recipients,
             recipients_over_limit,
@@ -205,6 +223,7 @@ impl CompiledRule {
             segments,
             ucs2_characters,
             due_at_ms,
+            expires_at_ms,
             key,
         }))
     }

@@ -28,7 +28,10 @@ pub use condition::{
     MAX_ITERATION_STEPS, max_iterated_list, validate_condition,
 };
 pub use template::{TemplateError, validate_template};
-pub use timing::{MAX_DELAY, parse_delay, parse_instant_in};
+pub use timing::{
+    DEFAULT_VALID_FOR, MAX_DELAY, MIN_VALID_FOR, parse_delay, parse_instant_in, parse_valid_for,
+    valid_for_or_default,
+};
 
 /// Longest body a rule may render (ten concatenated GSM-7 segments).
 pub const MAX_BODY_CHARS: usize = 1530;
@@ -373,6 +376,7 @@ fn add_jobs(
                 encoding: evaluation.segments.encoding.as_str().to_owned(),
                 segments: evaluation.segments.segments as u32,
                 due_at_ms: evaluation.due_at_ms.unwrap_or(0),
+                expires_at_ms: evaluation.expires_at_ms,
             },
             rule_name: rule.name.clone(),
             key: evaluation.key.clone(),
@@ -428,6 +432,8 @@ pub struct EventInputs {
     pub(crate) default_country: String,
     pub(crate) timezone: chrono_tz::Tz,
     pub(crate) received_at_ms: i64,
+    /// The account's default validity, for rules without their own.
+    pub(crate) account_valid_for: std::time::Duration,
     pub(crate) max_recipients_per_rule: usize,
     /// The longest list in the payload: bounds what an iterating condition costs.
     pub(crate) longest_list: usize,
@@ -490,6 +496,7 @@ impl EventInputs {
             } else {
                 now_ms
             },
+            account_valid_for: timing::valid_for_or_default(None, &account.default_valid_for),
             max_recipients_per_rule: limits.recipients_per_rule,
             longest_list,
             context,

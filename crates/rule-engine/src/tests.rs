@@ -760,3 +760,72 @@ fn nested_comprehensions_see_shorter_lists() {
     // A condition that does not iterate reads any list.
     assert_eq!(plan_with(10_000, "size(event.items) > 0").jobs.len(), 1);
 }
+
+#[test]
+fn a_job_carries_its_deadline_from_the_rule_the_account_or_the_default() {
+    const HOUR_MS: i64 = 3_600_000;
+    let received_at_ms = 1_796_137_200_000;
+    let arrived = |payload: &[u8]| EventEnvelope {
+        received_at_ms,
+        ..event("", payload)
+    };
+    let immediate = rule("now", "", &["+525512345678"], "hola");
+    let mut own = rule("own", "", &["+525512345679"], "hola");
+    own.valid_for = "10m".into();
+    let plan = Engine::new()
+        .plan(&arrived(b"{}"), &source(vec![immediate.clone(), own]), 0)
+        .unwrap();
+    // Immediate: from the event's arrival; the built-in default without an
+    // account default.
+    assert_eq!(plan.jobs[0].job.expires_at_ms, received_at_ms + HOUR_MS);
+    assert_eq!(plan.jobs[1].job.expires_at_ms, received_at_ms + 600_000);
+
+    let mut with_default = source(vec![immediate]);
+    if let Some(account) = with_default.account.as_mut() {
+        account.default_valid_for = "4h".into();
+    }
+    let plan = Engine::new()
+        .plan(&arrived(b"{}"), &with_default, 0)
+        .unwrap();
+    assert_eq!(plan.jobs[0].job.expires_at_ms, received_at_ms + 4 * HOUR_MS);
+}
+
+#[test]
+fn a_send_at_long_past_is_due_at_once_but_already_past_its_deadline() {
+    let mut reminder = rule(
+        "reminder",
+        "",
+        &["+525512345678"],
+        "Tu cita es a las {{ event.start | date('%H:%M') }}",
+    );
+    reminder.send_at = r#"{{ event.start | shift("-1h") }}"#.into();
+    let plan = Engine::new()
+        .plan(
+            &event("", br#"{"start": "2023-03-01 10:20"}"#),
+            &source(vec![reminder]),
+            1_796_137_200_000,
+        )
+        .unwrap();
+    let job = &plan.jobs[0].job;
+    // 09:20 in Mexico City on 2023-03-01 is 15:20 UTC; the default is an hour.
+    assert_eq!(job.due_at_ms, 1_677_684_000_000);
+    assert_eq!(job.expires_at_ms, 1_677_684_000_000 + 3_600_000);
+    assert!(foco_bus::validity::is_past_deadline(job, 1_796_137_200_000));
+}
+
+#[test]
+fn a_bad_valid_for_is_refused_with_the_field() {
+    for (text, why) in [
+        ("soon", "not a duration"),
+        ("10s", "shorter than a minute"),
+        ("401d", "longer than 400 days"),
+    ] {
+        let mut bad = rule("bad", "", &["+525512345678"], "x");
+        bad.valid_for = text.into();
+        let error = validate_rule(&bad).unwrap_err().to_string();
+        assert!(
+            error.contains("valid_for") && error.contains(why),
+            "{error}"
+        );
+    }
+}

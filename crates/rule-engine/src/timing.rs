@@ -1,5 +1,6 @@
 //! When a delayed job is due: a fixed delay after the event, or a send time
-//! rendered from the payload and read in the account's time zone.
+//! rendered from the payload and read in the account's time zone; and how long
+//! after that a job may still go out (its validity).
 
 use std::time::Duration;
 
@@ -16,6 +17,39 @@ pub fn parse_delay(text: &str) -> Result<Duration, String> {
         return Err(format!("{text:?} is longer than 400 days"));
     }
     Ok(delay)
+}
+
+/// How long after its due time a job may go out when neither its rule (or
+/// `SendMessage` call) nor its account says: an hour, so a reminder whose
+/// `send_at` was already past, or that waited out an outage, does not arrive
+/// after the appointment it announces.
+pub const DEFAULT_VALID_FOR: Duration = Duration::from_secs(3600);
+/// The shortest validity: less would expire jobs on clock skew and ordinary
+/// queueing.
+pub const MIN_VALID_FOR: Duration = Duration::from_secs(60);
+
+/// A `valid_for` ("10m", "2h", "3d"): at least a minute, at most 400 days.
+pub fn parse_valid_for(text: &str) -> Result<Duration, String> {
+    let valid_for = humantime::parse_duration(text.trim())
+        .map_err(|error| format!("{text:?} is not a duration like 10m, 2h or 3d: {error}"))?;
+    if valid_for < MIN_VALID_FOR {
+        return Err(format!("{text:?} is shorter than a minute"));
+    }
+    if valid_for > MAX_DELAY {
+        return Err(format!("{text:?} is longer than 400 days"));
+    }
+    Ok(valid_for)
+}
+
+/// The validity of a job: its own `valid_for` when set, else the account's
+/// `default_valid_for` when set, else [`DEFAULT_VALID_FOR`]. Both texts were
+/// checked when saved; one that no longer parses counts as unset.
+pub fn valid_for_or_default(own: Option<Duration>, account_default: &str) -> Duration {
+    own.or_else(|| match account_default.trim() {
+        "" => None,
+        text => parse_valid_for(text).ok(),
+    })
+    .unwrap_or(DEFAULT_VALID_FOR)
 }
 
 /// RFC 3339 (`2026-12-01T09:00:00-06:00`), or a local date and time
@@ -64,5 +98,29 @@ mod tests {
         let instant = parse_instant_in("2026-12-01T09:00:00-05:00", zone).unwrap();
         assert_eq!(instant.to_rfc3339(), "2026-12-01T14:00:00+00:00");
         assert!(parse_instant_in("mañana", zone).is_err());
+    }
+
+    #[test]
+    fn validity_bounds_and_fallbacks() {
+        assert_eq!(parse_valid_for("2h").unwrap(), Duration::from_secs(7200));
+        assert!(
+            parse_valid_for("30s")
+                .unwrap_err()
+                .contains("shorter than a minute")
+        );
+        assert!(parse_valid_for("500d").unwrap_err().contains("400 days"));
+        assert!(
+            parse_valid_for("later")
+                .unwrap_err()
+                .contains("not a duration")
+        );
+        let own = Some(Duration::from_secs(600));
+        assert_eq!(valid_for_or_default(own, "4h"), Duration::from_secs(600));
+        assert_eq!(
+            valid_for_or_default(None, "4h"),
+            Duration::from_secs(4 * 3600)
+        );
+        assert_eq!(valid_for_or_default(None, ""), DEFAULT_VALID_FOR);
+        assert_eq!(valid_for_or_default(None, "nonsense"), DEFAULT_VALID_FOR);
     }
 }

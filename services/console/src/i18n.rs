@@ -230,8 +230,8 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "outcome_stopped",
-        "Cancelled or opted out",
-        "Cancelados o dados de baja",
+        "Cancelled, opted out or expired",
+        "Cancelados, dados de baja o caducados",
     ),
     ("outcome_failed", "Failed", "Fallidos"),
     ("sources_title", "Sources", "Fuentes"),
@@ -338,6 +338,12 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
         "Esperar antes de enviar, p. ej. 30m, 1h, 5d. Vacío: enseguida.",
     ),
     ("send_at", "Send at (template)", "Enviar a las (plantilla)"),
+    ("valid_for", "Valid for", "Vigencia"),
+    (
+        "valid_for_help",
+        "How long after its time the message may still go out, e.g. 2h; later it expires unsent. Empty: the account's default.",
+        "Cuánto tiempo después de su hora puede salir aún el mensaje, p. ej. 2h; después caduca sin enviarse. Vacío: lo de la cuenta.",
+    ),
     ("correlation_key", "Correlation key", "Clave de correlación"),
     (
         "correlation_key_help",
@@ -532,6 +538,7 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ("status_undelivered", "undelivered", "no entregado"),
     ("status_cancelled", "cancelled", "cancelado"),
     ("status_opted-out", "opted out", "dado de baja"),
+    ("status_expired", "expired", "caducado"),
     ("status_unspecified", "unspecified", "sin estado"),
     ("message", "Message", "Mensaje"),
     ("price", "Price", "Precio"),

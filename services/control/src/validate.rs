@@ -54,6 +54,20 @@ pub fn timezone(value: &str) -> Result<String, ApiError> {
     Ok(trimmed.to_owned())
 }
 
+/// A validity ("2h", as `delay` is written: 1 minute to 400 days); `None`
+/// when empty ("not set").
+pub fn valid_for(
+    field: &'static str,
+    value: &str,
+) -> Result<Option<std::time::Duration>, ApiError> {
+    match value.trim() {
+        "" => Ok(None),
+        text => foco_rule_engine::parse_valid_for(text)
+            .map(Some)
+            .map_err(|message| ApiError::invalid_field(field, message)),
+    }
+}
+
 /// `header:<Name>` or `body:<dotted.path>`, or empty.
 pub fn field_locator(field: &str, value: &str) -> Result<(), ApiError> {
     if value.is_empty() {

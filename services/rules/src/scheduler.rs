@@ -14,6 +14,12 @@
 //! Jobs sent through control's messaging API with a delay wait here too, with
 //! no rule.
 //!
+//! A job already past its deadline (`SmsJob.expires_at_ms`, set when it was
+//! planned) is published like any other: the sender compares the deadline
+//! before claiming and records it `expired` with the reason in its message row,
+//! the one place `foco messages` and `foco events show` read what became of a
+//! job. Deciding here too would put a second writer on that outcome.
+//!
 //! A job is due at its time *and* once every event received before that time
 //! has been evaluated: when rules lags behind ingress, the event that cancels a
 //! job may still be waiting on the stream. Each pass reads how far the events

@@ -229,3 +229,42 @@ fn zero_and_empty_values_are_refused() {
         "tienda.yaml: sources[0].rules[0].delay: is empty; leave the key out instead"
     );
 }
+
+#[test]
+fn validity_keys_become_rule_and_account_fields() {
+    let text = SCENARIOS
+        .replace(
+            "daily_sms_cap: 500\n",
+            "daily_sms_cap: 500\ndefault_valid_for: 4h\n",
+        )
+        .replace(
+            "        send_at: '{{ event.created_at }}'\n",
+            "        send_at: '{{ event.created_at }}'\n        valid_for: 2h\n",
+        );
+    let plan = resolve(&text).unwrap();
+    assert_eq!(plan.account.default_valid_for, "4h");
+    let rules = &plan.sources[0].rules;
+    assert_eq!(rules[1].request.valid_for, "2h");
+    assert_eq!(
+        rules[0].request.valid_for, "",
+        "absent: the account's default"
+    );
+
+    let absent = resolve(SCENARIOS).unwrap();
+    assert_eq!(
+        absent.account.default_valid_for, "",
+        "absent: the built-in default"
+    );
+
+    let blank = text.replace("valid_for: 2h", "valid_for: ''");
+    assert_eq!(
+        error(resolve(&blank)),
+        "tienda.yaml: sources[0].rules[1].valid_for: is empty; leave the key out instead"
+    );
+    let blank_default = text.replace("default_valid_for: 4h", "default_valid_for: ' '");
+    assert!(
+        error(resolve(&blank_default)).contains("default_valid_for: is empty"),
+        "{}",
+        error(resolve(&blank_default))
+    );
+}

@@ -36,6 +36,7 @@ const STATUSES: &[MessageStatus] = &[
     MessageStatus::Unknown,
     MessageStatus::Cancelled,
     MessageStatus::OptedOut,
+    MessageStatus::Expired,
 ];
 
 pub use foco_control_client::message_status_text as status_text;

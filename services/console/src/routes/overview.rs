@@ -29,7 +29,7 @@ fn outcome(status: &str) -> &'static str {
     match status {
         "sent" | "delivered" => "delivered",
         "failed" | "undelivered" | "unknown" => "failed",
-        "cancelled" | "opted-out" => "stopped",
+        "cancelled" | "opted-out" | "expired" => "stopped",
         _ => "pending",
     }
 }

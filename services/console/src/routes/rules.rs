@@ -34,6 +34,7 @@ pub struct RuleForm {
     body: String,
     delay: String,
     send_at: String,
+    valid_for: String,
     key: String,
     cancel_when: String,
     cancel_key: String,
@@ -63,6 +64,7 @@ impl RuleForm {
             body: rule.body.clone(),
             delay: rule.delay.clone(),
             send_at: rule.send_at.clone(),
+            valid_for: rule.valid_for.clone(),
             key: rule.key.clone(),
             cancel_when: rule.cancel_when.clone(),
             cancel_key: rule.cancel_key.clone(),
@@ -112,6 +114,7 @@ impl RuleForm {
             max_segments: number("max_segments", &self.max_segments)?,
             cap_count: number("cap_count", &self.cap_count)?,
             cap_window: self.cap_window.trim().to_owned(),
+            valid_for: self.valid_for.trim().to_owned(),
         })
     }
 }

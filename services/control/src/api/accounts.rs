@@ -20,6 +20,8 @@ pub struct AccountRow {
     pub default_country: String,
     pub timezone: String,
     pub daily_sms_cap: i32,
+    /// Empty: the built-in default (`foco_rule_engine::DEFAULT_VALID_FOR`).
+    pub default_valid_for: String,
     pub created_at: DateTime<Utc>,
 }
 
@@ -32,19 +34,33 @@ impl AccountRow {
             timezone: self.timezone,
             created_at_ms: millis(self.created_at),
             daily_sms_cap: u32::try_from(self.daily_sms_cap).unwrap_or(0),
+            default_valid_for: self.default_valid_for,
         }
     }
 }
 
-const ACCOUNT_COLUMNS_BY_NAME: &str = "SELECT id, name, default_country, timezone, daily_sms_cap, created_at FROM accounts WHERE name = $1";
+/// The `accounts` columns an [`AccountRow`] reads, as a literal for `concat!`.
+macro_rules! account_columns {
+    () => {
+        "id, name, default_country, timezone, daily_sms_cap, default_valid_for, created_at"
+    };
+}
+
+const ACCOUNT_COLUMNS_BY_NAME: &str = concat!(
+    "SELECT ",
+    account_columns!(),
+    " FROM accounts WHERE name = $1"
+);
 
 pub async fn load_by_id(
     state: &AppState,
     account_id: Uuid,
 ) -> Result<Option<AccountRow>, ApiError> {
-    Ok(sqlx::query_as::<_, AccountRow>(
-        "SELECT id, name, default_country, timezone, daily_sms_cap, created_at FROM accounts WHERE id = $1",
-    )
+    Ok(sqlx::query_as::<_, AccountRow>(concat!(
+        "SELECT ",
+        account_columns!(),
+        " FROM accounts WHERE id = $1"
+    ))
     .bind(account_id)
     .fetch_optional(&state.pool)
     .await?)
@@ -89,37 +105,45 @@ pub async fn upsert(
     let timezone = validate::timezone(&request.timezone)?;
     let daily_sms_cap = i32::try_from(request.daily_sms_cap)
         .map_err(|_| ApiError::invalid("daily_sms_cap is too large"))?;
+    validate::valid_for("default_valid_for", &request.default_valid_for)?;
+    let default_valid_for = request.default_valid_for.trim();
     let account = match caller {
         Caller::Admin => {
-            sqlx::query_as::<_, AccountRow>(
-                "INSERT INTO accounts (id, name, default_country, timezone, daily_sms_cap)
-                 VALUES ($1, $2, $3, $4, $5)
+            sqlx::query_as::<_, AccountRow>(concat!(
+                "INSERT INTO accounts (id, name, default_country, timezone, daily_sms_cap, default_valid_for)
+                 VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (name) DO UPDATE
                    SET default_country = EXCLUDED.default_country,
                        timezone = EXCLUDED.timezone,
                        daily_sms_cap = EXCLUDED.daily_sms_cap,
+                       default_valid_for = EXCLUDED.default_valid_for,
                        updated_at = now()
-                 RETURNING id, name, default_country, timezone, daily_sms_cap, created_at",
-            )
+                 RETURNING ",
+                account_columns!()
+            ))
             .bind(Uuid::now_v7())
             .bind(&request.name)
             .bind(&default_country)
             .bind(&timezone)
             .bind(daily_sms_cap)
+            .bind(default_valid_for)
             .fetch_one(&state.pool)
             .await?
         }
         // An account key may update its own account, never create another one.
-        Caller::Account { account_id, .. } => sqlx::query_as::<_, AccountRow>(
-            "UPDATE accounts SET default_country = $3, timezone = $4, daily_sms_cap = $5, updated_at = now()
+        Caller::Account { account_id, .. } => sqlx::query_as::<_, AccountRow>(concat!(
+            "UPDATE accounts SET default_country = $3, timezone = $4, daily_sms_cap = $5,
+                    default_valid_for = $6, updated_at = now()
              WHERE id = $1 AND name = $2
-             RETURNING id, name, default_country, timezone, daily_sms_cap, created_at",
-        )
+             RETURNING ",
+            account_columns!()
+        ))
         .bind(account_id)
         .bind(&request.name)
         .bind(&default_country)
         .bind(&timezone)
         .bind(daily_sms_cap)
+        .bind(default_valid_for)
         .fetch_optional(&state.pool)
         .await?
         .ok_or_else(|| ApiError::denied("an account API key can only update its own account"))?,
@@ -147,11 +171,15 @@ pub async fn list(
     _request: ListAccountsRequest,
 ) -> Result<ListAccountsResponse, ApiError> {
     let rows = match caller {
-        Caller::Admin => sqlx::query_as::<_, AccountRow>(
-            "SELECT id, name, default_country, timezone, daily_sms_cap, created_at FROM accounts ORDER BY name",
-        )
-        .fetch_all(&state.pool)
-        .await?,
+        Caller::Admin => {
+            sqlx::query_as::<_, AccountRow>(concat!(
+                "SELECT ",
+                account_columns!(),
+                " FROM accounts ORDER BY name"
+            ))
+            .fetch_all(&state.pool)
+            .await?
+        }
         Caller::Account { account_id, .. } => {
             load_by_id(&state, account_id).await?.into_iter().collect()
         }

@@ -62,6 +62,7 @@ pub fn status_from_text(status: &str) -> MessageStatus {
         "undelivered" => MessageStatus::Undelivered,
         "cancelled" => MessageStatus::Cancelled,
         "opted-out" => MessageStatus::OptedOut,
+        "expired" => MessageStatus::Expired,
         _ => MessageStatus::Unspecified,
     }
 }
@@ -78,6 +79,7 @@ fn status_to_text(status: MessageStatus) -> Option<&'static str> {
         MessageStatus::Undelivered => Some("undelivered"),
         MessageStatus::Cancelled => Some("cancelled"),
         MessageStatus::OptedOut => Some("opted-out"),
+        MessageStatus::Expired => Some("expired"),
     }
 }
 
@@ -142,6 +144,7 @@ mod tests {
             "undelivered",
             "cancelled",
             "opted-out",
+            "expired",
         ] {
             assert_eq!(status_to_text(status_from_text(text)), Some(text));
         }

@@ -42,6 +42,7 @@ pub struct RuleRow {
     pub max_segments: i32,
     pub cap_count: i32,
     pub cap_window: String,
+    pub valid_for: String,
 }
 
 /// The `rules` columns a [`RuleRow`] reads, as a literal for `concat!`.
@@ -49,7 +50,7 @@ macro_rules! rule_columns {
     () => {
         "id, source_id, name, condition, recipients, body, provider, sender_id, priority, enabled, \
          created_at, updated_at, delay_text, send_at, correlation_key, cancel_when, cancel_key, \
-         on_repeat, encoding, max_segments, cap_count, cap_window"
+         on_repeat, encoding, max_segments, cap_count, cap_window, valid_for"
     };
 }
 
@@ -78,6 +79,7 @@ impl RuleRow {
             max_segments: u32::try_from(self.max_segments).unwrap_or(0),
             cap_count: u32::try_from(self.cap_count).unwrap_or(0),
             cap_window: self.cap_window,
+            valid_for: self.valid_for,
             warnings: Vec::new(),
         };
         rule.warnings = foco_rule_engine::rule_warnings(&rule);
@@ -102,6 +104,7 @@ fn as_engine_rule(request: &UpsertRuleRequest) -> Rule {
         max_segments: request.max_segments,
         cap_count: request.cap_count,
         cap_window: request.cap_window.clone(),
+        valid_for: request.valid_for.clone(),
         ..Default::default()
     }
 }
@@ -150,6 +153,7 @@ fn validate_rule(request: &UpsertRuleRequest) -> Result<Priority, ApiError> {
         }
     }
     validate::condition("cancel_when", &request.cancel_when)?;
+    validate::valid_for("valid_for", &request.valid_for)?;
     // Timing, cancellation, encoding and cap settings, checked by the engine that
     // will run them.
     foco_rule_engine::validate_rule(&as_engine_rule(request))
@@ -218,10 +222,12 @@ pub async fn upsert(
     let row = sqlx::query_as::<_, RuleRow>(concat!(
         "INSERT INTO rules (id, account_id, source_id, name, condition, recipients, body, provider, sender_id,
                             priority, enabled, delay_text, send_at, correlation_key, cancel_when, cancel_key,
-                            on_repeat, encoding, max_segments, cap_count, cap_window)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+                            on_repeat, encoding, max_segments, cap_count, cap_window, valid_for)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
+                 $22)
          ON CONFLICT (source_id, name) DO UPDATE SET
              delay_text = EXCLUDED.delay_text,
+             valid_for = EXCLUDED.valid_for,
              send_at = EXCLUDED.send_at,
              correlation_key = EXCLUDED.correlation_key,
              cancel_when = EXCLUDED.cancel_when,
@@ -269,6 +275,7 @@ pub async fn upsert(
     .bind(i32::try_from(request.max_segments).unwrap_or(i32::MAX))
     .bind(i32::try_from(request.cap_count).unwrap_or(i32::MAX))
     .bind(request.cap_window.trim())
+    .bind(request.valid_for.trim())
     .fetch_one(&state.pool)
     .await?;
     tracing::info!(account_id = %account.id, source = %source.name, rule = %row.name, "rule saved");

@@ -252,10 +252,10 @@ async fn refusals_carry_their_status_and_field() {
         ),
         (
             SendMessageRequest {
-                send_at: "2020-01-01 10:00".to_owned(),
+                valid_for: "soon".to_owned(),
                 ..message("+525512345678", "hola")
             },
-            "send_at",
+            "valid_for",
         ),
         (
             SendMessageRequest {
@@ -513,4 +513,76 @@ async fn a_triggered_event_is_stored_as_ingress_stores_a_webhook() {
         .unwrap();
     let disabled = messaging.trigger_event(request).await.unwrap_err();
     assert_eq!(disabled.code(), Code::FailedPrecondition);
+}
+
+#[tokio::test]
+async fn a_job_carries_its_deadline_and_a_past_send_at_counts_from_its_time() {
+    let setup = setup().await;
+    let mut messaging = setup.messaging();
+    let before = chrono::Utc::now().timestamp_millis();
+    let hour_ms = 3_600_000;
+
+    // At once, no validity: an hour (the built-in default) from now.
+    messaging
+        .send_message(message("+525512345678", "hola"))
+        .await
+        .expect("send");
+    let job = setup.last_job().await;
+    let after = chrono::Utc::now().timestamp_millis();
+    assert!(
+        (before + hour_ms..=after + hour_ms).contains(&job.expires_at_ms),
+        "{}",
+        job.expires_at_ms
+    );
+
+    // Its own validity, counted from a delayed send's due time.
+    let sent = messaging
+        .send_message(SendMessageRequest {
+            delay: "1h".to_owned(),
+            valid_for: "15m".to_owned(),
+            ..message("+525512345678", "hola")
+        })
+        .await
+        .expect("send")
+        .into_inner();
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT job FROM scheduled_jobs WHERE job_id = $1")
+        .bind(&sent.message_id)
+        .fetch_one(&setup.control.db.pool)
+        .await
+        .expect("scheduled");
+    let delayed = SmsJob::decode(stored.as_slice()).unwrap();
+    assert_eq!(delayed.expires_at_ms, sent.send_at_ms + 15 * 60_000);
+
+    // A send_at long past is accepted, due at once, and already past its
+    // deadline: the sender records it expired rather than sending it.
+    let stale = messaging
+        .send_message(SendMessageRequest {
+            send_at: "2020-01-01T10:00:00Z".to_owned(),
+            ..message("+525512345678", "Tu cita es a las 10:20")
+        })
+        .await
+        .expect("a past send_at is accepted")
+        .into_inner();
+    assert_eq!(stale.send_at_ms, 0, "due at once");
+    let job = setup.last_job().await;
+    assert_eq!(job.job_id, stale.message_id);
+    assert_eq!(job.expires_at_ms, 1_577_872_800_000 + hour_ms);
+    assert!(foco_bus::validity::is_past_deadline(
+        &job,
+        chrono::Utc::now().timestamp_millis()
+    ));
+
+    let too_short = messaging
+        .send_message(SendMessageRequest {
+            valid_for: "30s".to_owned(),
+            ..message("+525512345678", "hola")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(too_short.code(), tonic::Code::InvalidArgument);
+    assert_eq!(bad_field(&too_short), "valid_for");
+    assert!(
+        too_short.message().contains("shorter than a minute"),
+        "{too_short:?}"
+    );
 }

@@ -163,3 +163,54 @@ async fn provider_routes_are_checked_by_kind() {
     with_from.from = "+15005550006".to_owned();
     admin.clone().upsert_rule(with_from).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_bad_valid_for_is_refused_naming_the_field_and_a_good_one_round_trips() {
+    let control = TestControl::start().await;
+    control.create_account("acme").await;
+    create_source(&control, "acme", "shop", "s1").await;
+
+    for (text, why) in [
+        ("soon", "not a duration"),
+        ("20s", "shorter than a minute"),
+        ("500d", "longer than 400 days"),
+    ] {
+        let mut rule = rule_request("acme", "shop", "reminder");
+        rule.valid_for = text.to_owned();
+        let status = control.admin().upsert_rule(rule).await.unwrap_err();
+        assert_invalid(status.clone(), "valid_for");
+        assert_invalid(status, why);
+    }
+    let mut rule = rule_request("acme", "shop", "reminder");
+    rule.valid_for = " 2h ".to_owned();
+    let saved = control
+        .admin()
+        .upsert_rule(rule)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(saved.valid_for, "2h");
+
+    let account = |default_valid_for: &str| UpsertAccountRequest {
+        name: "acme".to_owned(),
+        default_country: "MX".to_owned(),
+        timezone: "America/Mexico_City".to_owned(),
+        default_valid_for: default_valid_for.to_owned(),
+        ..Default::default()
+    };
+    assert_invalid(
+        control
+            .admin()
+            .upsert_account(account("forever"))
+            .await
+            .unwrap_err(),
+        "default_valid_for",
+    );
+    let saved = control
+        .admin()
+        .upsert_account(account("4h"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(saved.default_valid_for, "4h");
+}

@@ -2,7 +2,9 @@
 //! acknowledge it. No broker here: the pull loop in `consumer` decodes, calls
 //! `handle`, and acks as told, so tests call `handle` directly.
 //!
-//! Order matters: resolve the route chain, normalise the number, hold marketing
+//! Order matters: resolve the route, normalise the number, expire a job past its
+//! deadline (a comparison on the job; recorded by the batched claim), resolve
+//! the route chain, hold marketing
 //! during quiet hours, take a rate-limit token, claim the job in Postgres (which
 //! also checks opt-outs), call the providers in order until one gives a definite
 //! answer, record the outcome, and only then acknowledge (`send`).
@@ -31,7 +33,7 @@ use crate::quiet::{QuietHours, recipient_zones};
 use crate::retry;
 use crate::routing::{self, RouteInfo, RouteSource, Routes};
 use crate::store::batch::Writers;
-use crate::store::{self, Claim, HoldRequest, NewMessage, StoreError};
+use crate::store::{self, Claim, ClaimRequest, HoldRequest, NewMessage, StoreError};
 
 pub const NO_ROUTE_REASON: &str = "no provider route";
 pub const NO_ROUTE_FOR_DESTINATION_REASON: &str = "no provider route serves this destination";
@@ -58,6 +60,9 @@ pub enum Outcome {
     Unknown,
     /// The recipient opted out: recorded, not sent.
     OptedOut,
+    /// Reached the sender past its deadline (due time plus validity):
+    /// recorded `expired` with the reason, not sent.
+    Expired { reason: String },
     /// A marketing job parked until the recipient's quiet hours end.
     Held { until: DateTime<Utc> },
     /// The route has no send budget for longer than `park_after`: the job is
@@ -89,6 +94,7 @@ impl Outcome {
             | Self::DeadLettered { .. }
             | Self::Unknown
             | Self::OptedOut
+            | Self::Expired { .. }
             | Self::Held { .. }
             | Self::Parked { .. }
             | Self::AlreadyHandled => AckKind::Ack,
@@ -110,6 +116,7 @@ impl Outcome {
             Self::DeadLettered { .. } => "dead_lettered",
             Self::Unknown => "unknown",
             Self::OptedOut => "opted_out",
+            Self::Expired { .. } => "expired",
             Self::Held { .. } => "held",
             Self::Parked { .. } => "parked",
             Self::Retry { .. } => "retry",
@@ -279,6 +286,11 @@ impl<R: RouteSource> Handler<R> {
             return self.reject(&message, INVALID_NUMBER_REASON, delivery).await;
         };
         message.recipient = &recipient;
+        // Before quiet hours, rate limits and routes: an expired job must not
+        // wait for, or use up, what valid jobs need.
+        if foco_bus::validity::is_past_deadline(job, Utc::now().timestamp_millis()) {
+            return Box::pin(self.expire(job, &message, delivery)).await;
+        }
         let chain = match self
             .route_table
             .chain(&self.routes, &job.account_id, &requested, &recipient)
@@ -305,11 +317,7 @@ impl<R: RouteSource> Handler<R> {
             Ok(start) => start,
             Err(outcome) => return outcome,
         };
-        let claim = match self.writers.claim(message.to_request()).await {
-            Ok(Some(claim)) => Ok(claim),
-            Ok(None) => store::claim(&self.pool, &message, self.settings.claim_lease).await,
-            Err(error) => Err(error),
-        };
+        let claim = self.claim(message.to_request()).await;
         match claim {
             Ok(Claim::Claimed {
                 attempts,
@@ -334,21 +342,55 @@ impl<R: RouteSource> Handler<R> {
                 tracing::info!(to = %mask_phone(&recipient), "recipient opted out; not sent");
                 Outcome::OptedOut
             }
+            // Only a job sent past its deadline is claimed so; it was not.
+            Ok(Claim::PastDeadline) => Outcome::AlreadyHandled,
             Ok(Claim::Finished { status }) => {
                 tracing::info!(%status, "job already handled; acknowledging without a call");
                 Outcome::AlreadyHandled
             }
             Ok(Claim::HeldElsewhere { retry_in }) => {
                 tracing::info!("job held by another delivery; looking again later");
-                // The holder usually finishes long before its lease runs out, so look
-                // again soon; a dead holder's lease still expires on schedule.
-                Outcome::HeldElsewhere {
-                    delay: retry_in.min(HELD_ELSEWHERE_RECHECK) + Duration::from_millis(250),
-                }
+                held_elsewhere(retry_in)
             }
-            Ok(Claim::Expired { provider }) => {
+            Ok(Claim::LeaseExpired { provider }) => {
                 Box::pin(self.take_over_or_abandon(job, &message, &provider, delivery)).await
             }
+            Err(error) => self.store_failure(&error, delivery),
+        }
+    }
+
+    /// The batched claim for a fresh job; the per-job path for one whose row
+    /// exists (a retry, a released hold, a redelivery).
+    async fn claim(&self, request: ClaimRequest) -> Result<Claim, StoreError> {
+        match self.writers.claim(request.clone()).await {
+            Ok(Some(claim)) => Ok(claim),
+            Ok(None) => store::claim(&self.pool, &request, self.settings.claim_lease).await,
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Records a job that reached the sender past its deadline as `expired`,
+    /// through the same (batched) claim as a job to send, so no call is made
+    /// and nothing else is written for it.
+    async fn expire(&self, job: &SmsJob, message: &NewMessage<'_>, delivery: u32) -> Outcome {
+        let reason = expiry_reason(job);
+        let request = ClaimRequest {
+            expired: reason.clone(),
+            ..message.to_request()
+        };
+        match self.claim(request).await {
+            Ok(Claim::PastDeadline) => {
+                tracing::info!(to = %mask_phone(message.recipient), reason = %reason, "sms past its deadline; recorded expired, not sent");
+                Outcome::Expired { reason }
+            }
+            Ok(Claim::OptedOut) => Outcome::OptedOut,
+            Ok(Claim::Finished { .. }) => Outcome::AlreadyHandled,
+            Ok(Claim::HeldElsewhere { retry_in }) => held_elsewhere(retry_in),
+            // The holder died during its call: the SMS may have gone out, so the
+            // row says unknown; a deadline never makes a job be sent again.
+            Ok(Claim::LeaseExpired { .. }) => self.abandon(&job.job_id, delivery).await,
+            // Not answered to an expired request; never send one anyway.
+            Ok(Claim::Claimed { .. }) => Outcome::AlreadyHandled,
             Err(error) => self.store_failure(&error, delivery),
         }
     }
@@ -461,7 +503,13 @@ impl<R: RouteSource> Handler<R> {
                 Err(error) => self.store_failure(&error, delivery),
             };
         }
-        match store::mark_abandoned(&self.pool, &job.job_id, lease).await {
+        self.abandon(&job.job_id, delivery).await
+    }
+
+    /// Records a job whose holder died during its provider call as unknown:
+    /// it may have been sent, so it is not sent again.
+    async fn abandon(&self, job_id: &str, delivery: u32) -> Outcome {
+        match store::mark_abandoned(&self.pool, job_id, self.settings.claim_lease).await {
             Ok(true) => {
                 tracing::warn!(
                     "job was abandoned during a provider call; recorded as unknown, not resent"
@@ -580,6 +628,32 @@ impl<R: RouteSource> Handler<R> {
 /// last: the job is then recorded as failed rather than retried again.
 fn out_of_deliveries(delivery: u32, max_deliveries: u32) -> bool {
     max_deliveries > 0 && delivery >= max_deliveries
+}
+
+/// Another delivery holds the job's claim for `retry_in` more. The holder
+/// usually finishes long before its lease runs out, so look again soon; a dead
+/// holder's lease still expires on schedule.
+fn held_elsewhere(retry_in: Duration) -> Outcome {
+    Outcome::HeldElsewhere {
+        delay: retry_in.min(HELD_ELSEWHERE_RECHECK) + Duration::from_millis(250),
+    }
+}
+
+/// What an expired job's row says: when its validity ended, and since when it
+/// was due.
+fn expiry_reason(job: &SmsJob) -> String {
+    let at = |ms: i64| {
+        DateTime::<Utc>::from_timestamp_millis(ms).map_or_else(
+            || ms.to_string(),
+            |at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        )
+    };
+    let mut reason = format!("expired: valid until {}", at(job.expires_at_ms));
+    if job.due_at_ms > 0 {
+        reason.push_str(&format!(" (due {})", at(job.due_at_ms)));
+    }
+    reason.push_str("; not sent");
+    reason
 }
 
 /// A job whose ids no store can take is poison: its account id, when it is

@@ -1,7 +1,9 @@
 //! Claiming a job: a compare-and-set that moves its row to `sending` before any
 //! provider call, so two deliveries of one job never both call. The opt-out check
 //! is part of the claim: an opted-out recipient's job becomes `opted-out` in the
-//! same statement.
+//! same statement. So is expiry: a job that reached the sender past its deadline
+//! is claimed as `expired` (with its reason), in the same batched statement as
+//! every other job, and never called.
 //!
 //! Fresh jobs are claimed in batches (`claim_batch`: one INSERT … ON CONFLICT DO
 //! NOTHING for many jobs); a job whose row already exists takes the per-job path
@@ -12,7 +14,7 @@ use std::time::Duration;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use super::{NewMessage, Status, StoreError};
+use super::{Status, StoreError};
 
 pub const ABANDONED_REASON: &str = "sender stopped during the provider call; not resent";
 pub const OPTED_OUT_REASON: &str = "recipient opted out";
@@ -27,6 +29,9 @@ pub enum Claim {
     },
     /// The recipient opted out; the row says so and no call is made.
     OptedOut,
+    /// The job came past its deadline; the row says `expired` and why, and no
+    /// call is made.
+    PastDeadline,
     /// The job already reached a final state (any status other than queued or
     /// sending, including ones later versions add): acknowledge without a call.
     Finished { status: String },
@@ -36,7 +41,7 @@ pub enum Claim {
     /// A previous holder stopped between claim and outcome; its lease ran out.
     /// The caller either takes the job over (`take_over`, only for an idempotent
     /// provider, with the same route) or records it unknown (`mark_abandoned`).
-    Expired { provider: String },
+    LeaseExpired { provider: String },
 }
 
 /// An owned `NewMessage`, for the batched claim.
@@ -52,27 +57,36 @@ pub struct ClaimRequest {
     pub provider: String,
     pub sender_id: String,
     pub priority: i16,
+    /// Why the job is past its deadline; empty for a job still valid. A
+    /// non-empty reason claims the row as `expired` instead of `sending`.
+    pub expired: String,
 }
 
 /// Rows are inserted in job id order so that concurrent batches take row locks
-/// in the same order (no deadlocks between replicas). A job whose account does
-/// not exist is not inserted and comes back as `account-missing` (`messages`
-/// has no foreign key: see migration 0703).
+/// in the same order (no deadlocks between replicas). An opt-out wins over
+/// expiry (the stronger reason not to send); an expired row gets its reason as
+/// its error and its one history step. A job whose account does not exist is
+/// not inserted and comes back as `account-missing` (`messages` has no foreign
+/// key: see migration 0703).
 const CLAIM_BATCH: &str = "WITH input AS ( \
        SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], \
-                            $7::text[], $8::text[], $9::text[], $10::int2[]) \
-         AS t(job_id, account_id, event_id, source_id, rule_id, recipient, body, provider, sender_id, priority)), \
+                            $7::text[], $8::text[], $9::text[], $10::int2[], $11::text[]) \
+         AS t(job_id, account_id, event_id, source_id, rule_id, recipient, body, provider, sender_id, priority, \
+              expired)), \
      known AS ( \
        SELECT i.*, EXISTS (SELECT 1 FROM accounts a WHERE a.id = i.account_id) AS account_exists \
        FROM input i), \
      inserted AS ( \
        INSERT INTO messages (job_id, account_id, event_id, source_id, rule_id, recipient, body, provider, \
-                             sender_id, priority, status, attempts, error) \
+                             sender_id, priority, status, attempts, error, history) \
        SELECT i.job_id, i.account_id, i.event_id, i.source_id, i.rule_id, i.recipient, i.body, i.provider, \
               i.sender_id, i.priority, \
-              CASE WHEN o.phone IS NULL THEN 'sending' ELSE 'opted-out' END, \
-              CASE WHEN o.phone IS NULL THEN 1 ELSE 0 END, \
-              CASE WHEN o.phone IS NULL THEN '' ELSE 'recipient opted out' END \
+              CASE WHEN o.phone IS NOT NULL THEN 'opted-out' WHEN i.expired <> '' THEN 'expired' ELSE 'sending' END, \
+              CASE WHEN o.phone IS NULL AND i.expired = '' THEN 1 ELSE 0 END, \
+              CASE WHEN o.phone IS NOT NULL THEN 'recipient opted out' ELSE i.expired END, \
+              CASE WHEN o.phone IS NULL AND i.expired <> '' THEN jsonb_build_array(jsonb_build_object( \
+                'at', (extract(epoch from now()) * 1000)::bigint, 'attempt', 0, 'provider', i.provider, \
+                'outcome', 'expired', 'detail', i.expired)) ELSE '[]'::jsonb END \
        FROM known i LEFT JOIN opt_outs o ON o.account_id = i.account_id AND o.phone = i.recipient \
        WHERE i.account_exists \
        ORDER BY i.job_id \
@@ -115,6 +129,7 @@ pub async fn claim_batch<'e>(
                 .map(|request| request.priority)
                 .collect::<Vec<_>>(),
         )
+        .bind(column(|request| &request.expired))
         .fetch_all(executor)
         .await?;
     let mut created = std::collections::HashMap::with_capacity(rows.len());
@@ -132,6 +147,7 @@ pub async fn claim_batch<'e>(
                 None => Ok(None),
                 Some(status) if status == ACCOUNT_MISSING => Err(StoreError::AccountMissing),
                 Some(status) if status == Status::OptedOut.as_str() => Ok(Some(Claim::OptedOut)),
+                Some(status) if status == Status::Expired.as_str() => Ok(Some(Claim::PastDeadline)),
                 Some(_) => Ok(Some(Claim::Claimed {
                     attempts: 1,
                     locked_provider: None,
@@ -147,14 +163,18 @@ const READ_STATE: &str = "SELECT status, provider, \
      FROM messages WHERE job_id = $1";
 
 /// A queued job (a retry, a released hold, a requeue from the API) is claimed
-/// again unless its recipient opted out meanwhile.
+/// again unless its recipient opted out meanwhile, or it came past its
+/// deadline (`$2`, its reason, not empty).
 const RECLAIM_QUEUED: &str = "WITH opted AS (SELECT EXISTS ( \
        SELECT 1 FROM opt_outs o JOIN messages c ON o.account_id = c.account_id AND o.phone = c.recipient \
        WHERE c.job_id = $1) AS yes) \
      UPDATE messages m SET \
-       status = CASE WHEN opted.yes THEN 'opted-out' ELSE 'sending' END, \
-       error = CASE WHEN opted.yes THEN 'recipient opted out' ELSE m.error END, \
-       attempts = m.attempts + CASE WHEN opted.yes THEN 0 ELSE 1 END, \
+       status = CASE WHEN opted.yes THEN 'opted-out' WHEN $2 <> '' THEN 'expired' ELSE 'sending' END, \
+       error = CASE WHEN opted.yes THEN 'recipient opted out' WHEN $2 <> '' THEN $2 ELSE m.error END, \
+       attempts = m.attempts + CASE WHEN opted.yes OR $2 <> '' THEN 0 ELSE 1 END, \
+       history = CASE WHEN NOT opted.yes AND $2 <> '' THEN m.history || jsonb_build_object( \
+         'at', (extract(epoch from now()) * 1000)::bigint, 'attempt', m.attempts, 'provider', m.provider, \
+         'outcome', 'expired', 'detail', $2::text) ELSE m.history END, \
        updated_at = now() \
      FROM opted WHERE m.job_id = $1 AND m.status = 'queued' \
      RETURNING m.status, m.attempts, m.provider, m.provider_locked";
@@ -172,18 +192,18 @@ const TAKE_OVER: &str = "UPDATE messages SET attempts = attempts + 1, updated_at
 const REFRESH_CLAIM: &str = "UPDATE messages SET updated_at = now(), provider = $2 \
      WHERE job_id = $1 AND status = 'sending'";
 
-/// Claims `message` for one provider call, for a job whose row may exist.
-/// `lease` is how long a `sending` claim is presumed to belong to a live sender.
+/// Claims a job for one provider call (or, with `request.expired`, as
+/// expired), for a job whose row may exist. `lease` is how long a `sending`
+/// claim is presumed to belong to a live sender.
 pub async fn claim(
     pool: &PgPool,
-    message: &NewMessage<'_>,
+    request: &ClaimRequest,
     lease: Duration,
 ) -> Result<Claim, StoreError> {
     // Each step is a compare-and-set; losing one means another delivery moved the
     // row, so look again. Three rounds are plenty: every move is towards a final state.
     for _ in 0..3 {
-        let request = message.to_request();
-        if let Some(answer) = claim_batch(pool, std::slice::from_ref(&request))
+        if let Some(answer) = claim_batch(pool, std::slice::from_ref(request))
             .await?
             .pop()
             .transpose()?
@@ -192,7 +212,7 @@ pub async fn claim(
             return Ok(answer);
         }
         let Some(row) = sqlx::query(READ_STATE)
-            .bind(message.job_id)
+            .bind(&request.job_id)
             .bind(lease.as_secs_f64())
             .fetch_optional(pool)
             .await?
@@ -203,7 +223,8 @@ pub async fn claim(
         match Status::parse(&status_text) {
             Some(Status::Queued) => {
                 let reclaimed = sqlx::query(RECLAIM_QUEUED)
-                    .bind(message.job_id)
+                    .bind(&request.job_id)
+                    .bind(&request.expired)
                     .fetch_optional(pool)
                     .await?;
                 if let Some(row) = reclaimed {
@@ -217,7 +238,7 @@ pub async fn claim(
                         retry_in: Duration::from_secs_f64(lease_left),
                     });
                 }
-                return Ok(Claim::Expired {
+                return Ok(Claim::LeaseExpired {
                     provider: row.try_get("provider")?,
                 });
             }
@@ -235,6 +256,9 @@ fn reclaimed_claim(row: &sqlx::postgres::PgRow) -> Result<Claim, StoreError> {
     let status: String = row.try_get("status")?;
     if status == Status::OptedOut.as_str() {
         return Ok(Claim::OptedOut);
+    }
+    if status == Status::Expired.as_str() {
+        return Ok(Claim::PastDeadline);
     }
     let locked: bool = row.try_get("provider_locked")?;
     let provider: String = row.try_get("provider")?;

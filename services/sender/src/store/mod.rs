@@ -1,7 +1,8 @@
 //! The sender's Postgres state (schema owned by control): the `messages` row of
 //! each job and its state machine, queued → sending → sent | failed | unknown |
 //! cancelled | opted-out (then delivered | undelivered from receipts), which makes
-//! delivery exactly-once in effect; plus opt-outs, dead letters, jobs held for
+//! delivery exactly-once in effect (a job past its deadline goes from nothing or
+//! queued straight to `expired`); plus opt-outs, dead letters, jobs held for
 //! quiet hours or parked while their route has no send budget, receipts of
 //! multi-part messages.
 //!
@@ -44,6 +45,8 @@ pub enum Status {
     Undelivered,
     Cancelled,
     OptedOut,
+    /// Reached the sender past its deadline: not sent.
+    Expired,
 }
 
 impl Status {
@@ -58,6 +61,7 @@ impl Status {
             Self::Undelivered => "undelivered",
             Self::Cancelled => "cancelled",
             Self::OptedOut => "opted-out",
+            Self::Expired => "expired",
         }
     }
 
@@ -72,6 +76,7 @@ impl Status {
             "undelivered" => Self::Undelivered,
             "cancelled" => Self::Cancelled,
             "opted-out" => Self::OptedOut,
+            "expired" => Self::Expired,
             _ => return None,
         })
     }
@@ -136,6 +141,7 @@ impl NewMessage<'_> {
             provider: self.provider.to_owned(),
             sender_id: self.sender_id.to_owned(),
             priority: self.priority,
+            expired: String::new(),
         }
     }
 }

@@ -21,7 +21,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 #[derive(Default)]
-struct FixedRoutes {
+pub(crate) struct FixedRoutes {
     routes: HashMap<String, Arc<ResolvedRoute>>,
     unreachable: AtomicBool,
 }
@@ -39,15 +39,15 @@ impl RouteSource for FixedRoutes {
     }
 }
 
-struct Fixture {
-    db: TestDatabase,
-    fake: FakeProvider,
-    account_id: Uuid,
-    handler: Handler<Arc<FixedRoutes>>,
+pub(crate) struct Fixture {
+    pub(crate) db: TestDatabase,
+    pub(crate) fake: FakeProvider,
+    pub(crate) account_id: Uuid,
+    pub(crate) handler: Handler<Arc<FixedRoutes>>,
     routes: Arc<FixedRoutes>,
 }
 
-async fn fixture(max_attempts: u32) -> Fixture {
+pub(crate) async fn fixture(max_attempts: u32) -> Fixture {
     let db = TestDatabase::create().await;
     foco_control::MIGRATOR.run(&db.pool).await.expect("migrate");
     let account_id = Uuid::new_v4();
@@ -102,7 +102,7 @@ async fn fixture(max_attempts: u32) -> Fixture {
 }
 
 impl Fixture {
-    fn job(&self, to: &str) -> SmsJob {
+    pub(crate) fn job(&self, to: &str) -> SmsJob {
         let event_id = format!("evt_{}", Uuid::new_v4().simple());
         SmsJob {
             job_id: foco_bus::job_id(&event_id, "rule-1", to),
@@ -115,7 +115,7 @@ impl Fixture {
         }
     }
 
-    async fn row(&self, job_id: &str) -> (String, i32, String) {
+    pub(crate) async fn row(&self, job_id: &str) -> (String, i32, String) {
         let row = sqlx::query("SELECT status, attempts, error FROM messages WHERE job_id = $1")
             .bind(job_id)
             .fetch_one(&self.db.pool)

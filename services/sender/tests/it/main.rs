@@ -14,3 +14,4 @@ mod metrics;
 mod pipeline;
 mod providers;
 mod receipts;
+mod validity;

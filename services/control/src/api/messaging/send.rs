@@ -35,6 +35,7 @@ use crate::api::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::publisher::Publisher;
+use crate::validate;
 
 /// Largest `SendMessages` batch.
 pub const MAX_BATCH: usize = 1000;
@@ -42,8 +43,6 @@ const MAX_METADATA_KEYS: usize = 20;
 const MAX_METADATA_KEY_CHARS: usize = 40;
 const MAX_METADATA_VALUE_CHARS: usize = 500;
 const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
-/// Clock skew a `send_at` "now" may have; older times are refused, not sent late.
-const SEND_AT_TOLERANCE: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 /// Publishes of one batch in flight at once.
 const PUBLISH_CONCURRENCY: usize = 64;
 
@@ -104,7 +103,15 @@ pub fn prepare(
             format!("is longer than {MAX_SENDER_ID_LEN} characters"),
         ));
     }
-    let due_at = due_at(account, request, now)?;
+    let named_time = due_at(account, request, now)?;
+    let valid_for = validate::valid_for("valid_for", &request.valid_for)?;
+    // A send_at already past is due at once, but its validity counts from the
+    // time it names (see `due_at`).
+    let expires_at_ms = foco_bus::validity::deadline_ms(
+        named_time.unwrap_or(now).timestamp_millis(),
+        foco_rule_engine::valid_for_or_default(valid_for, &account.default_valid_for),
+    );
+    let due_at = named_time.filter(|at| *at > now);
     let metadata = metadata(request)?;
     let idempotency_key = match request.idempotency_key.as_str() {
         "" => None,
@@ -135,6 +142,7 @@ pub fn prepare(
             encoding: segments.encoding.as_str().to_owned(),
             segments: u32::try_from(segments.segments).unwrap_or(u32::MAX),
             due_at_ms: due_at.map_or(0, |due_at| due_at.timestamp_millis()),
+            expires_at_ms,
             ..Default::default()
         },
         idempotency_key,
@@ -188,7 +196,9 @@ fn body(request: &SendMessageRequest) -> Result<String, ApiError> {
     }
 }
 
-/// When a delayed message is due; `None`: at once.
+/// When a delayed message is due; `None`: at once. A `send_at` in the past is
+/// answered as it is: the caller sends it at once, with its deadline counted
+/// from that time, so a reminder whose time is long past expires unsent.
 fn due_at(
     account: &AccountRow,
     request: &SendMessageRequest,
@@ -213,12 +223,6 @@ fn due_at(
                 .unwrap_or(chrono_tz::UTC);
             let at = foco_rule_engine::parse_instant_in(send_at, zone)
                 .map_err(|error| ApiError::invalid_field("send_at", error))?;
-            if at < now - SEND_AT_TOLERANCE {
-                return Err(ApiError::invalid_field(
-                    "send_at",
-                    "is in the past: the message would go out late, so it is not stored",
-                ));
-            }
             let latest = now
                 + chrono::TimeDelta::from_std(foco_rule_engine::MAX_DELAY)
                     .unwrap_or(chrono::TimeDelta::MAX);
@@ -228,7 +232,7 @@ fn due_at(
                     "is more than 400 days away",
                 ));
             }
-            Ok((at > now).then_some(at))
+            Ok(Some(at))
         }
         _ => Err(ApiError::invalid_field(
             "send_at",
@@ -286,6 +290,11 @@ fn request_digest(to: &str, request: &SendMessageRequest, priority: Priority) ->
         &request.encoding,
     ] {
         part(field.as_bytes());
+    }
+    // Only when given, so that keys stored before validity existed keep their
+    // digest.
+    if !request.valid_for.trim().is_empty() {
+        part(request.valid_for.trim().as_bytes());
     }
     for (key, value) in metadata {
         part(key.as_bytes());
