@@ -317,7 +317,7 @@ impl<R: RouteSource> Handler<R> {
             Ok(start) => start,
             Err(outcome) => return outcome,
         };
-        let claim = self.claim(message.to_request()).await;
+        let claim = self.claim(&message, "").await;
         match claim {
             Ok(Claim::Claimed {
                 attempts,
@@ -361,10 +361,17 @@ impl<R: RouteSource> Handler<R> {
 
     /// The batched claim for a fresh job; the per-job path for one whose row
     /// exists (a retry, a released hold, a redelivery).
-    async fn claim(&self, request: ClaimRequest) -> Result<Claim, StoreError> {
-        match self.writers.claim(request.clone()).await {
+    /// `expired`: the reason the job is past its deadline, or empty. The
+    /// request is built again for the per-job path rather than cloned for
+    /// every job.
+    async fn claim(&self, message: &NewMessage<'_>, expired: &str) -> Result<Claim, StoreError> {
+        let request = || ClaimRequest {
+            expired: expired.to_owned(),
+            ..message.to_request()
+        };
+        match self.writers.claim(request()).await {
             Ok(Some(claim)) => Ok(claim),
-            Ok(None) => store::claim(&self.pool, &request, self.settings.claim_lease).await,
+            Ok(None) => store::claim(&self.pool, &request(), self.settings.claim_lease).await,
             Err(error) => Err(error),
         }
     }
@@ -374,11 +381,7 @@ impl<R: RouteSource> Handler<R> {
     /// and nothing else is written for it.
     async fn expire(&self, job: &SmsJob, message: &NewMessage<'_>, delivery: u32) -> Outcome {
         let reason = expiry_reason(job);
-        let request = ClaimRequest {
-            expired: reason.clone(),
-            ..message.to_request()
-        };
-        match self.claim(request).await {
+        match self.claim(message, &reason).await {
             Ok(Claim::PastDeadline) => {
                 tracing::info!(to = %mask_phone(message.recipient), reason = %reason, "sms past its deadline; recorded expired, not sent");
                 Outcome::Expired { reason }
