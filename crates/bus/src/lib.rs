@@ -12,6 +12,7 @@ mod ids;
 pub mod lag;
 mod names;
 mod publish;
+pub mod pull;
 mod topology;
 pub mod trace;
 pub mod validity;
@@ -24,6 +25,7 @@ pub use ids::{
 pub use lag::ConsumerLag;
 pub use names::{BusNames, InvalidPrefix, ReceiptKind};
 pub use publish::{PublishError, Published, publish_durable};
+pub use pull::{Handle, PullSettings};
 pub use topology::{
     ConsumerSettings, DEFAULT_MAX_BYTES, DUPLICATE_WINDOW, StreamSettings, TopologyError,
     ensure_consumer, ensure_streams,

@@ -2,17 +2,12 @@
 //! jobs are stored, `nak` with a growing delay for retryable failures, `term` for
 //! messages that can never succeed.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind};
 use foco_proto::v1::EventEnvelope;
 use foco_rule_engine::{EventPlan, PlannedJob};
-use futures::StreamExt;
 use prost::Message as _;
-use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::RulesState;
@@ -253,63 +248,16 @@ pub(crate) fn retry_delay(delivered: i64) -> Duration {
     Duration::from_secs(2u64.pow(exponent)).min(Duration::from_secs(60))
 }
 
-pub(crate) async fn run(
-    consumer: jetstream::consumer::PullConsumer,
-    state: RulesState,
-    concurrency: usize,
-    grace: Duration,
-    shutdown: CancellationToken,
-) {
-    let tracker = TaskTracker::new();
-    let permits = Arc::new(Semaphore::new(concurrency));
-    'consume: loop {
-        let mut messages = match consumer.messages().await {
-            Ok(messages) => messages,
-            Err(error) => {
-                tracing::warn!(error = %error, "cannot pull events, retrying");
-                tokio::select! {
-                    () = shutdown.cancelled() => break 'consume,
-                    () = tokio::time::sleep(Duration::from_secs(1)) => continue 'consume,
-                }
-            }
-        };
-        loop {
-            let permit = tokio::select! {
-                () = shutdown.cancelled() => break 'consume,
-                permit = permits.clone().acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => break 'consume,
-                },
-            };
-            let next = tokio::select! {
-                () = shutdown.cancelled() => break 'consume,
-                next = messages.next() => next,
-            };
-            match next {
-                None => continue 'consume,
-                Some(Err(error)) => {
-                    tracing::debug!(error = %error, "pull error");
-                    continue;
-                }
-                Some(Ok(message)) => {
-                    let state = state.clone();
-                    tracker.spawn(async move {
-                        process(message, &state).await;
-                        drop(permit);
-                    });
-                }
-            }
-        }
-    }
-    tracker.close();
-    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
-        tracing::warn!(
-            "shutdown grace period over with events in flight; they will be redelivered"
-        );
+/// How rules handles one message of the events stream, for the bus's pull loop.
+pub(crate) struct Events(pub(crate) RulesState);
+
+impl foco_bus::Handle for Events {
+    async fn handle(&self, message: &jetstream::Message) -> AckKind {
+        process(message, &self.0).await
     }
 }
 
-async fn process(message: jetstream::Message, state: &RulesState) {
+async fn process(message: &jetstream::Message, state: &RulesState) -> AckKind {
     // Decoded before the span exists, so the span is built once with its
     // fields: recording a field later formats the span's fields again.
     let decoded = decode(&message.payload);
@@ -362,7 +310,7 @@ async fn process(message: jetstream::Message, state: &RulesState) {
         }
         other => other,
     };
-    let ack = async {
+    async {
         match &outcome {
         Outcome::Ack { .. } => {
             state.metrics.event("acked");
@@ -396,10 +344,7 @@ async fn process(message: jetstream::Message, state: &RulesState) {
         }
     }
     .instrument(span)
-    .await;
-    if let Err(error) = message.ack_with(ack).await {
-        tracing::warn!(error = %error, "could not acknowledge event; it will be redelivered");
-    }
+    .await
 }
 
 #[cfg(test)]

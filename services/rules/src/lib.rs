@@ -216,11 +216,16 @@ impl App {
     pub async fn run(self) -> Result<(), RulesError> {
         let admin = tokio::spawn(self.admin.serve(self.shutdown.clone()));
         let scheduler = tokio::spawn(self.scheduler.run(self.shutdown.clone()));
-        consumer::run(
+        foco_bus::pull::run(
             self.consumer,
-            self.state,
-            self.config.concurrency,
-            self.config.shutdown_grace,
+            Arc::new(consumer::Events(self.state)),
+            foco_bus::PullSettings {
+                what: "events",
+                concurrency: self.config.concurrency,
+                shutdown_grace: self.config.shutdown_grace,
+                // An event's own deadline is its consumer's ack_wait.
+                keep_alive: None,
+            },
             self.shutdown.clone(),
         )
         .await;

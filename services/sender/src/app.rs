@@ -208,14 +208,10 @@ impl App {
             shutdown_grace: config.shutdown_grace,
             job_deadline: config.job_deadline,
         };
-        let consumed = consumer::run(handler, consumer, settings, metrics, shutdown.clone()).await;
+        consumer::run(handler, consumer, settings, metrics, shutdown.clone()).await;
         receipts_stop.cancel();
-        match receipts_task.await {
-            Ok(Err(error)) => {
-                tracing::warn!(error = %crate::handler::error_chain(&error), "receipts loop failed")
-            }
-            Err(_) => tracing::warn!("receipts loop panicked"),
-            Ok(Ok(())) => {}
+        if receipts_task.await.is_err() {
+            tracing::warn!("receipts loop panicked");
         }
         // Acks are buffered in the client; send them before the connection goes.
         if tokio::time::timeout(Duration::from_secs(5), nats.flush())
@@ -227,7 +223,6 @@ impl App {
         admin_stop.cancel();
         let served = admin_task.await;
         pool.close().await;
-        consumed?;
         match served {
             Ok(result) => result.map_err(SenderError::AdminServe),
             Err(_) => Ok(()),

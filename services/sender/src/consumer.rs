@@ -1,8 +1,8 @@
-//! The thin pull loop around `Handler::handle`: takes a permit (bounded in-flight
-//! work), pulls the next job, decodes it, runs the handler under a span that
-//! continues the producer's trace, keeps the message alive with progress acks while
-//! the handler runs, and acknowledges as the outcome says. On shutdown it stops
-//! pulling and drains in-flight jobs within a grace period.
+//! The jobs stream's side of the bus's pull loop (`foco_bus::pull`, which bounds
+//! the work in flight, keeps slow jobs alive with progress acks, acknowledges and
+//! drains on shutdown): decodes each job, runs `Handler::handle` under a span that
+//! continues the producer's trace and within the job's deadline, and says how to
+//! acknowledge it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,14 +10,10 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::{AckKind, Message};
 use foco_proto::v1::SmsJob;
-use futures::StreamExt;
 use prost::Message as _;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::error::SenderError;
 use crate::handler::{Handler, Outcome};
 use crate::metrics::Metrics;
 use crate::routing::RouteSource;
@@ -31,109 +27,56 @@ pub struct LoopSettings {
     pub job_deadline: Duration,
 }
 
+/// How the sender handles one message of the jobs stream, for the bus's pull
+/// loop.
+pub struct Jobs<R> {
+    pub handler: Arc<Handler<R>>,
+    pub settings: LoopSettings,
+    pub metrics: Metrics,
+}
+
+impl<R: RouteSource + 'static> foco_bus::Handle for Jobs<R> {
+    async fn handle(&self, message: &Message) -> AckKind {
+        process(self.handler.clone(), message, self.settings, &self.metrics).await
+    }
+}
+
+/// Consumes jobs until `shutdown`, then drains those in flight.
 pub async fn run<R>(
     handler: Arc<Handler<R>>,
     consumer: PullConsumer,
     settings: LoopSettings,
     metrics: Metrics,
     shutdown: CancellationToken,
-) -> Result<(), SenderError>
-where
+) where
     R: RouteSource + 'static,
 {
-    let semaphore = Arc::new(Semaphore::new(settings.concurrency));
-    // A batch no larger than the concurrency: messages buffered in this process
-    // beyond what it can work on would only wait out their ack_wait here.
-    let mut messages = consumer
-        .stream()
-        .max_messages_per_batch(settings.concurrency)
-        .messages()
-        .await
-        .map_err(SenderError::Pull)?;
-    let mut in_flight = JoinSet::new();
-    let mut stream_ended = false;
-    loop {
-        while let Some(finished) = in_flight.try_join_next() {
-            report_panic(finished);
-        }
-        let permit = tokio::select! {
-            biased;
-            () = shutdown.cancelled() => break,
-            permit = semaphore.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-        };
-        let next = tokio::select! {
-            biased;
-            () = shutdown.cancelled() => break,
-            next = messages.next() => next,
-        };
-        match next {
-            Some(Ok(message)) => {
-                let job = process(handler.clone(), message, settings, metrics.clone(), permit);
-                in_flight.spawn(job);
-            }
-            Some(Err(error)) => {
-                tracing::warn!(error = %error, "pulling sms jobs failed; continuing");
-                // Errors repeat while NATS is away; do not spin on them.
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-            }
-            None => {
-                tracing::error!("sms job stream ended");
-                stream_ended = true;
-                break;
-            }
-        }
-    }
-    // Stop fetching first: nothing new starts while in-flight jobs finish.
-    drop(messages);
-    drain(&mut in_flight, settings.shutdown_grace).await;
-    if stream_ended {
-        return Err(SenderError::StreamEnded);
-    }
-    Ok(())
-}
-
-async fn drain(in_flight: &mut JoinSet<()>, grace: Duration) {
-    if in_flight.is_empty() {
-        return;
-    }
-    tracing::info!(jobs = in_flight.len(), "waiting for in-flight jobs");
-    let all_done = async {
-        while let Some(finished) = in_flight.join_next().await {
-            report_panic(finished);
-        }
+    let jobs = Jobs {
+        handler,
+        settings,
+        metrics,
     };
-    if tokio::time::timeout(grace, all_done).await.is_err() {
-        // Their claims stay `sending`; redeliveries record them as unknown.
-        tracing::warn!(
-            jobs = in_flight.len(),
-            "shutdown grace elapsed; abandoning in-flight jobs"
-        );
-        in_flight.abort_all();
-    }
-}
-
-fn report_panic(finished: Result<(), tokio::task::JoinError>) {
-    if let Err(error) = finished
-        && error.is_panic()
-    {
-        tracing::error!("sms job task panicked");
-    }
+    foco_bus::pull::run(
+        consumer,
+        Arc::new(jobs),
+        foco_bus::PullSettings {
+            what: "sms jobs",
+            concurrency: settings.concurrency,
+            shutdown_grace: settings.shutdown_grace,
+            // A provider may take longer than ack_wait to answer.
+            keep_alive: Some(settings.ack_wait),
+        },
+        shutdown,
+    )
+    .await;
 }
 
 async fn process<R: RouteSource>(
     handler: Arc<Handler<R>>,
-    message: Message,
+    message: &Message,
     settings: LoopSettings,
-    metrics: Metrics,
-    permit: OwnedSemaphorePermit,
-) {
-    let _permit = permit;
+    metrics: &Metrics,
+) -> AckKind {
     let (stream_sequence, delivery) = match message.info() {
         Ok(info) => (
             info.stream_sequence,
@@ -148,8 +91,7 @@ async fn process<R: RouteSource>(
         Err(error) => {
             tracing::warn!(stream_sequence, error = %error, "undecodable sms job; terminating it");
             metrics.job("poison");
-            acknowledge(&message, AckKind::Term).await;
-            return;
+            return AckKind::Term;
         }
     };
     let span = tracing::info_span!(
@@ -169,10 +111,7 @@ async fn process<R: RouteSource>(
         // The handler's state is tens of kilobytes: boxed once here, rather than
         // moved along with the task.
         let work = Box::pin(handler.handle(&job, delivery));
-        let within = tokio::time::timeout(
-            settings.job_deadline,
-            with_progress(work, &message, settings.ack_wait),
-        );
+        let within = tokio::time::timeout(settings.job_deadline, work);
         let outcome = match within.await {
             Ok(outcome) => outcome,
             Err(_) => {
@@ -195,29 +134,8 @@ async fn process<R: RouteSource>(
         }
         metrics.job(outcome.label());
         metrics.job_handled(started.elapsed().as_secs_f64());
-        acknowledge(&message, outcome.ack_kind()).await;
+        outcome.ack_kind()
     }
     .instrument(span)
-    .await;
-}
-
-/// Runs `work`, telling JetStream the job is still being worked on every third of
-/// `ack_wait`, so a slow provider never causes a redelivery of a live job.
-async fn with_progress<F: Future>(work: F, message: &Message, ack_wait: Duration) -> F::Output {
-    let period = (ack_wait / 3).max(Duration::from_millis(100));
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    tokio::pin!(work);
-    loop {
-        tokio::select! {
-            output = &mut work => return output,
-            _ = ticker.tick() => acknowledge(message, AckKind::Progress).await,
-        }
-    }
-}
-
-async fn acknowledge(message: &Message, kind: AckKind) {
-    if let Err(error) = message.ack_with(kind).await {
-        // The job comes back after ack_wait, and its row says what to do then.
-        tracing::warn!(error = %error, "acknowledging sms job failed");
-    }
+    .await
 }

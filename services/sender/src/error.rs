@@ -27,8 +27,4 @@ pub enum SenderError {
     AdminBind(#[source] std::io::Error),
     #[error("admin listener failed")]
     AdminServe(#[source] std::io::Error),
-    #[error("could not start pulling sms jobs")]
-    Pull(#[source] async_nats::jetstream::consumer::StreamError),
-    #[error("the sms job stream ended unexpectedly")]
-    StreamEnded,
 }

@@ -18,16 +18,12 @@ use chrono::{DateTime, Utc};
 use foco_bus::{BusNames, ReceiptKind};
 use foco_proto::v1::{DeliveryReceipt, InboundSms, Priority, ReceiptStatus, SmsJob};
 use foco_runtime::telemetry::mask_phone;
-use futures::StreamExt;
 use prost::Message as _;
 use sqlx::PgPool;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
-use crate::error::SenderError;
 use crate::handler::error_chain;
 use crate::keywords::{Keyword, keyword};
 use crate::metrics::Metrics;
@@ -255,68 +251,49 @@ fn backoff(delivery: u32) -> Duration {
     crate::retry::backoff(delivery.max(1)).min(Duration::from_secs(30))
 }
 
-/// The pull loop over FOCO_RECEIPTS, bounded like the job loop.
+/// How the sender handles one message of the receipts stream, for the bus's
+/// pull loop.
+struct Receipts<R> {
+    handler: Arc<ReceiptHandler<R>>,
+    metrics: Metrics,
+}
+
+impl<R: RouteSource + 'static> foco_bus::Handle for Receipts<R> {
+    async fn handle(&self, message: &Message) -> AckKind {
+        process(&self.handler, message, &self.metrics).await
+    }
+}
+
+/// Consumes receipts and inbound messages until `shutdown`.
 pub async fn run<R: RouteSource + 'static>(
     handler: Arc<ReceiptHandler<R>>,
     consumer: PullConsumer,
     concurrency: usize,
     metrics: Metrics,
     shutdown: CancellationToken,
-) -> Result<(), SenderError> {
-    let semaphore = Arc::new(Semaphore::new(concurrency));
-    let mut messages = consumer
-        .stream()
-        .max_messages_per_batch(concurrency)
-        .messages()
-        .await
-        .map_err(SenderError::Pull)?;
-    let mut in_flight = JoinSet::new();
-    loop {
-        while in_flight.try_join_next().is_some() {}
-        let permit = tokio::select! {
-            biased;
-            () = shutdown.cancelled() => break,
-            permit = semaphore.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-        };
-        let next = tokio::select! {
-            biased;
-            () = shutdown.cancelled() => break,
-            next = messages.next() => next,
-        };
-        match next {
-            Some(Ok(message)) => {
-                let handler = handler.clone();
-                let metrics = metrics.clone();
-                in_flight.spawn(async move {
-                    let _permit = permit;
-                    process(&handler, message, &metrics).await;
-                });
-            }
-            Some(Err(error)) => {
-                tracing::warn!(error = %error, "pulling receipts failed; continuing");
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-            }
-            None => return Err(SenderError::StreamEnded),
-        }
-    }
-    drop(messages);
-    let drained = async { while in_flight.join_next().await.is_some() {} };
-    if tokio::time::timeout(Duration::from_secs(5), drained)
-        .await
-        .is_err()
-    {
-        in_flight.abort_all();
-    }
-    Ok(())
+) {
+    foco_bus::pull::run(
+        consumer,
+        Arc::new(Receipts { handler, metrics }),
+        foco_bus::PullSettings {
+            what: "receipts",
+            concurrency,
+            shutdown_grace: RECEIPTS_SHUTDOWN_GRACE,
+            keep_alive: None,
+        },
+        shutdown,
+    )
+    .await;
 }
 
-async fn process<R: RouteSource>(handler: &ReceiptHandler<R>, message: Message, metrics: &Metrics) {
+/// Receipts are short database writes: what is not done by then is redelivered.
+const RECEIPTS_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+async fn process<R: RouteSource>(
+    handler: &ReceiptHandler<R>,
+    message: &Message,
+    metrics: &Metrics,
+) -> AckKind {
     let delivery = message
         .info()
         .map(|info| u32::try_from(info.delivered).unwrap_or(u32::MAX))
@@ -327,7 +304,7 @@ async fn process<R: RouteSource>(handler: &ReceiptHandler<R>, message: Message, 
         .handle(message.subject.as_str(), message.payload.clone(), delivery)
         .instrument(span)
         .await;
-    let kind = match &outcome {
+    match &outcome {
         ReceiptOutcome::Done(label) => {
             metrics.receipt(label);
             AckKind::Ack
@@ -341,8 +318,5 @@ async fn process<R: RouteSource>(handler: &ReceiptHandler<R>, message: Message, 
             metrics.receipt("poison");
             AckKind::Term
         }
-    };
-    if let Err(error) = message.ack_with(kind).await {
-        tracing::warn!(error = %error, "acknowledging a receipt failed");
     }
 }
