@@ -43,6 +43,7 @@ mod error;
 mod metrics;
 mod notify;
 mod publisher;
+pub mod tables;
 mod validate;
 
 pub use app::App;
