@@ -1,5 +1,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use foco_control_client::{ControlApi, SchedulingApi};
@@ -32,20 +33,40 @@ impl Default for SystemOptions {
     }
 }
 
+/// What went wrong with the services of one system: a service whose run
+/// failed, or ended before it was asked to stop. The test fails on it when the
+/// system stops or is dropped, whatever the test itself saw.
+type Crashes = Arc<Mutex<Vec<String>>>;
+
 struct Running {
     shutdown: CancellationToken,
     task: JoinHandle<()>,
 }
 
 impl Running {
-    fn spawn<F>(shutdown: CancellationToken, run: F) -> Self
+    fn spawn<F, E>(
+        name: &'static str,
+        crashes: &Crashes,
+        shutdown: CancellationToken,
+        run: F,
+    ) -> Self
     where
-        F: std::future::Future + Send + 'static,
-        F::Output: std::fmt::Debug + Send,
+        F: std::future::Future<Output = Result<(), E>> + Send + 'static,
+        E: std::fmt::Debug,
     {
+        let crashes = crashes.clone();
+        let asked = shutdown.clone();
         let task = tokio::spawn(async move {
-            let outcome = run.await;
-            let _ = format!("{outcome:?}");
+            let crash = match run.await {
+                Err(error) => Some(format!("{name} failed: {error:?}")),
+                Ok(()) if !asked.is_cancelled() => {
+                    Some(format!("{name} stopped without being asked to"))
+                }
+                Ok(()) => None,
+            };
+            if let Some(crash) = crash {
+                crashes.lock().unwrap().push(crash);
+            }
         });
         Self { shutdown, task }
     }
@@ -63,6 +84,7 @@ pub struct TestSystem {
     ingress: Option<Running>,
     rules: Option<Running>,
     sender: Option<Running>,
+    crashes: Crashes,
 }
 
 impl TestSystem {
@@ -121,7 +143,8 @@ impl TestSystem {
             .expect("build ingress");
         let ingress_url = format!("http://{}", ingress.http_addr());
         let ingress_admin = ingress.admin_addr();
-        let ingress = Running::spawn(shutdown, ingress.run());
+        let crashes = Crashes::default();
+        let ingress = Running::spawn("ingress", &crashes, shutdown, ingress.run());
 
         let mut system = Self {
             control,
@@ -131,6 +154,7 @@ impl TestSystem {
             options,
             outbox_dir: tempfile::tempdir().expect("outbox dir"),
             ingress: Some(ingress),
+            crashes,
             rules: None,
             sender: None,
         };
@@ -179,7 +203,7 @@ impl TestSystem {
         let app = foco_rules::App::build(config, shutdown.clone())
             .await
             .expect("build rules");
-        self.rules = Some(Running::spawn(shutdown, app.run()));
+        self.rules = Some(Running::spawn("rules", &self.crashes, shutdown, app.run()));
     }
 
     pub fn sender_config(&self) -> foco_sender::Config {
@@ -213,7 +237,7 @@ impl TestSystem {
         let app = foco_sender::App::build(self.sender_config(), shutdown.clone())
             .await
             .expect("build sender");
-        self.sender = Some(Running::spawn(shutdown, app.run()));
+        self.sender = Some(Running::spawn("sender", &self.crashes, shutdown, app.run()));
     }
 
     /// Aborts the sender's task without a graceful stop: whatever it was doing is
@@ -223,6 +247,7 @@ impl TestSystem {
             running.task.abort();
             let _ = running.task.await;
         }
+        self.assert_no_crash();
     }
 
     /// Graceful stop of the sender (SIGTERM path).
@@ -231,6 +256,13 @@ impl TestSystem {
             running.shutdown.cancel();
             let _ = running.task.await;
         }
+        self.assert_no_crash();
+    }
+
+    /// Fails the test if a service failed or ended on its own so far.
+    pub fn assert_no_crash(&self) {
+        let crashes = self.crashes.lock().unwrap();
+        assert!(crashes.is_empty(), "services crashed: {crashes:?}");
     }
 
     pub async fn messages(&self) -> Vec<Message> {
@@ -255,6 +287,7 @@ impl TestSystem {
             running.shutdown.cancel();
             let _ = running.task.await;
         }
+        self.assert_no_crash();
     }
 }
 
@@ -266,5 +299,38 @@ impl Drop for TestSystem {
         {
             running.shutdown.cancel();
         }
+        if !std::thread::panicking() {
+            self.assert_no_crash();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Crashes, Running};
+    use tokio_util::sync::CancellationToken;
+
+    async fn outcome_of(result: Result<(), &'static str>, asked_to_stop: bool) -> Vec<String> {
+        let crashes = Crashes::default();
+        let shutdown = CancellationToken::new();
+        if asked_to_stop {
+            shutdown.cancel();
+        }
+        let running = Running::spawn("sender", &crashes, shutdown, async move { result });
+        running.task.await.unwrap();
+        crashes.lock().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn a_service_that_fails_or_ends_on_its_own_is_a_crash() {
+        assert_eq!(
+            outcome_of(Err("bus gone"), true).await,
+            ["sender failed: \"bus gone\""]
+        );
+        assert_eq!(
+            outcome_of(Ok(()), false).await,
+            ["sender stopped without being asked to"]
+        );
+        assert!(outcome_of(Ok(()), true).await.is_empty());
     }
 }
