@@ -93,17 +93,15 @@ pub async fn run<H: Handle>(
                     let handler = handler.clone();
                     in_flight.spawn(async move {
                         let _permit = permit;
+                        // A handler's state can be kilobytes: on the heap, the
+                        // task stays small, and spawning and polling it does not
+                        // copy that state around.
+                        let work = Box::pin(handler.handle(&message));
                         let ack = match settings.keep_alive {
                             Some(ack_wait) => {
-                                with_progress(
-                                    handler.handle(&message),
-                                    &message,
-                                    ack_wait,
-                                    settings.what,
-                                )
-                                .await
+                                with_progress(work, &message, ack_wait, settings.what).await
                             }
-                            None => handler.handle(&message).await,
+                            None => work.await,
                         };
                         acknowledge(&message, ack, settings.what).await;
                     });
