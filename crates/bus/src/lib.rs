@@ -7,6 +7,7 @@
 //! nothing about HTTP, Postgres or rules; it only describes and moves bus messages.
 
 mod connect;
+pub mod describe;
 mod envelope;
 mod ids;
 pub mod lag;

@@ -45,6 +45,12 @@ pub enum TopologyError {
         #[source]
         source: async_nats::jetstream::context::GetStreamError,
     },
+    #[error("could not update consumer {consumer}")]
+    ConsumerUpdate {
+        consumer: String,
+        #[source]
+        source: async_nats::jetstream::stream::ConsumerUpdateError,
+    },
     #[error("could not create or read consumer {consumer} on {stream}")]
     Consumer {
         stream: String,
@@ -108,10 +114,11 @@ impl StreamSettings {
 }
 
 /// Creates FOCO_EVENTS, FOCO_SMS and FOCO_RECEIPTS if they do not exist (file
-/// storage, work-queue retention, see the module docs), and brings the size
-/// bound of existing ones to `settings`. A stream created by an older Foco
-/// with limits retention is kept as it is, with a warning: its retention
-/// cannot be changed in place.
+/// storage, work-queue retention, see the module docs), and brings existing
+/// ones to `settings` (size bound, discard policy, replicas, duplicate window),
+/// logging what changed. A stream created by an older Foco with limits
+/// retention is kept as it is, with a warning: its retention cannot be changed
+/// in place.
 pub async fn ensure_streams(
     jetstream: &jetstream::Context,
     names: &BusNames,
@@ -170,23 +177,60 @@ pub async fn ensure_streams(
             );
             continue;
         }
-        if current.max_bytes != config.max_bytes || current.discard != config.discard {
-            let updated = stream::Config {
-                max_bytes: config.max_bytes,
-                discard: config.discard,
-                ..current
-            };
-            jetstream
-                .update_stream(updated)
-                .await
-                .map_err(|source| TopologyError::Update {
-                    stream: name.clone(),
-                    source,
-                })?;
-            tracing::info!(stream = %name, max_bytes = config.max_bytes, "stream size bound updated");
+        let changes = stream_changes(&current, &config);
+        if changes.is_empty() {
+            continue;
         }
+        let updated = stream::Config {
+            max_bytes: config.max_bytes,
+            discard: config.discard,
+            num_replicas: config.num_replicas,
+            duplicate_window: config.duplicate_window,
+            ..current
+        };
+        jetstream
+            .update_stream(updated)
+            .await
+            .map_err(|source| TopologyError::Update {
+                stream: name.clone(),
+                source,
+            })?;
+        tracing::info!(stream = %name, changes = %changes.join(", "), "stream settings updated");
     }
     Ok(())
+}
+
+/// What differs between a stream's `current` settings and the `wanted` ones
+/// among those reconciled in place, as "setting: from → to".
+fn stream_changes(current: &stream::Config, wanted: &stream::Config) -> Vec<String> {
+    let mut changes = Vec::new();
+    note(
+        &mut changes,
+        "max_bytes",
+        current.max_bytes,
+        wanted.max_bytes,
+    );
+    note(&mut changes, "discard", current.discard, wanted.discard);
+    note(
+        &mut changes,
+        "replicas",
+        current.num_replicas,
+        wanted.num_replicas,
+    );
+    note(
+        &mut changes,
+        "duplicate_window",
+        current.duplicate_window,
+        wanted.duplicate_window,
+    );
+    changes
+}
+
+/// Adds "setting: from → to" to `changes` when the two differ.
+fn note<T: PartialEq + std::fmt::Debug>(changes: &mut Vec<String>, setting: &str, from: T, to: T) {
+    if from != to {
+        changes.push(format!("{setting}: {from:?} → {to:?}"));
+    }
 }
 
 /// `get_or_create_stream`, tried again a few times when the server fails to
@@ -236,6 +280,9 @@ pub struct ConsumerSettings {
     pub max_deliver: i64,
 }
 
+/// Creates the durable consumer, or brings an existing one to `settings`
+/// (ack wait, most acks pending, most deliveries), logging what changed: these
+/// are operator settings, and a restart with new ones must apply them.
 pub async fn ensure_consumer(
     jetstream: &jetstream::Context,
     settings: &ConsumerSettings,
@@ -257,12 +304,60 @@ pub async fn ensure_consumer(
         deliver_policy: consumer::DeliverPolicy::All,
         ..Default::default()
     };
-    stream
+    let consumer_error = |source| TopologyError::Consumer {
+        stream: settings.stream.clone(),
+        consumer: settings.durable_name.clone(),
+        source,
+    };
+    let config_again = config.clone();
+    let existing: consumer::PullConsumer = stream
         .get_or_create_consumer(&settings.durable_name, config)
         .await
-        .map_err(|source| TopologyError::Consumer {
-            stream: settings.stream.clone(),
+        .map_err(consumer_error)?;
+    let current = &existing.cached_info().config;
+    let changes = consumer_changes(current, settings);
+    if changes.is_empty() {
+        return Ok(existing);
+    }
+    let mut updated = current.clone();
+    updated.ack_wait = settings.ack_wait;
+    updated.max_ack_pending = settings.max_ack_pending;
+    updated.max_deliver = settings.max_deliver;
+    jetstream
+        .update_consumer_on_stream(updated, &settings.stream)
+        .await
+        .map_err(|source| TopologyError::ConsumerUpdate {
             consumer: settings.durable_name.clone(),
             source,
-        })
+        })?;
+    tracing::info!(
+        consumer = %settings.durable_name,
+        changes = %changes.join(", "),
+        "consumer settings updated"
+    );
+    // Read again, so the consumer's cached settings are the new ones.
+    stream
+        .get_or_create_consumer(&settings.durable_name, config_again)
+        .await
+        .map_err(consumer_error)
+}
+
+/// What differs between a consumer's `current` settings and `wanted`, as
+/// "setting: from → to".
+fn consumer_changes(current: &consumer::Config, wanted: &ConsumerSettings) -> Vec<String> {
+    let mut changes = Vec::new();
+    note(&mut changes, "ack_wait", current.ack_wait, wanted.ack_wait);
+    note(
+        &mut changes,
+        "max_ack_pending",
+        current.max_ack_pending,
+        wanted.max_ack_pending,
+    );
+    note(
+        &mut changes,
+        "max_deliver",
+        current.max_deliver,
+        wanted.max_deliver,
+    );
+    changes
 }

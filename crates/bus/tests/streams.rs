@@ -174,3 +174,116 @@ async fn the_oldest_unacked_message_is_found_after_the_one_at_the_floor_was_acke
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn changed_stream_settings_are_applied_to_existing_streams() {
+    let bus = TestBus::new();
+    let (_client, context, names) = connect(&bus).await;
+    let first = StreamSettings {
+        max_bytes: 8 << 20,
+        ..Default::default()
+    };
+    foco_bus::ensure_streams(&context, &names, first)
+        .await
+        .unwrap();
+    let second = StreamSettings {
+        max_bytes: 16 << 20,
+        duplicate_window: Duration::from_secs(60),
+        ..first
+    };
+    foco_bus::ensure_streams(&context, &names, second)
+        .await
+        .unwrap();
+    for stream in [
+        names.events_stream(),
+        names.sms_stream(),
+        names.receipts_stream(),
+    ] {
+        let mut stream = context.get_stream(&stream).await.unwrap();
+        let config = stream.info().await.unwrap().config.clone();
+        assert_eq!(config.max_bytes, 16 << 20, "{}", config.name);
+        assert_eq!(config.duplicate_window, Duration::from_secs(60));
+    }
+}
+
+#[tokio::test]
+async fn changed_consumer_settings_are_applied_to_an_existing_consumer() {
+    let bus = TestBus::new();
+    let (_client, context, names) = connect(&bus).await;
+    foco_bus::ensure_streams(&context, &names, StreamSettings::default())
+        .await
+        .unwrap();
+    sender_consumer(&context, &names).await;
+    let changed = foco_bus::ConsumerSettings {
+        stream: names.sms_stream(),
+        durable_name: names.sender_consumer().to_owned(),
+        filter_subject: names.sms_filter(),
+        ack_wait: Duration::from_secs(7),
+        max_ack_pending: 42,
+        max_deliver: 9,
+    };
+    let mut consumer = foco_bus::ensure_consumer(&context, &changed).await.unwrap();
+    assert_eq!(
+        consumer.cached_info().config.ack_wait,
+        Duration::from_secs(7)
+    );
+    let info = consumer.info().await.unwrap().config.clone();
+    assert_eq!(info.ack_wait, Duration::from_secs(7));
+    assert_eq!(info.max_ack_pending, 42);
+    assert_eq!(info.max_deliver, 9);
+}
+
+#[tokio::test]
+async fn the_topology_shows_each_stream_with_its_backlog_and_consumers() {
+    let bus = TestBus::new();
+    let (client, context, names) = connect(&bus).await;
+    foco_bus::ensure_streams(&context, &names, StreamSettings::default())
+        .await
+        .unwrap();
+    sender_consumer(&context, &names).await;
+    for index in 0..2 {
+        foco_bus::publish_durable(
+            &context,
+            &client,
+            names.sms_subject("acme"),
+            &format!("job-{index}"),
+            bytes::Bytes::from_static(b"job"),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    }
+    let topology = foco_bus::describe::describe(&context, &names)
+        .await
+        .unwrap();
+    let names_shown: Vec<&str> = topology
+        .streams
+        .iter()
+        .map(|stream| stream.name.as_str())
+        .collect();
+    assert_eq!(
+        names_shown,
+        [
+            names.events_stream(),
+            names.sms_stream(),
+            names.receipts_stream()
+        ]
+    );
+    assert!(topology.missing.is_empty());
+    let sms = &topology.streams[1];
+    assert_eq!(sms.messages, 2);
+    assert_eq!(sms.retention, "work queue");
+    assert_eq!(sms.consumers.len(), 1);
+    assert_eq!(sms.consumers[0].name, names.sender_consumer());
+    assert_eq!(sms.consumers[0].pending, 2);
+    let printed = topology.to_string();
+    assert!(
+        printed.contains(&format!("{}  subjects", names.sms_stream())),
+        "{printed}"
+    );
+    assert!(printed.contains("pending 2"), "{printed}");
+    assert!(
+        printed.contains("no consumers"),
+        "events has none here: {printed}"
+    );
+}

@@ -37,6 +37,7 @@ mod api;
 mod app;
 mod auth;
 mod backlog;
+pub mod bus_topology;
 mod config;
 mod crypto;
 mod error;

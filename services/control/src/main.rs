@@ -9,6 +9,21 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     foco_runtime::build_info::exit_if_version_requested("foco-control");
+    if std::env::args().nth(1).as_deref() == Some("bus-topology") {
+        match foco_control::bus_topology::bus_topology().await {
+            Ok(printed) => {
+                print!("{printed}");
+                return Ok(());
+            }
+            Err(error) => {
+                eprintln!(
+                    "foco-control bus-topology: {}",
+                    foco_runtime::error_chain(&error)
+                );
+                std::process::exit(1);
+            }
+        }
+    }
     let _telemetry = match foco_runtime::telemetry::init("foco-control") {
         Ok(guard) => guard,
         Err(error) => {

@@ -238,34 +238,6 @@ fn database_connections(concurrency: usize) -> u32 {
         .clamp(8, 32)
 }
 
-/// `ensure_consumer` keeps an existing durable consumer as it is; ack_wait and
-/// max_ack_pending are operator settings, so an existing consumer is brought in
-/// line with this process's configuration.
-async fn apply_consumer_settings(
-    jetstream: &jetstream::Context,
-    settings: &ConsumerSettings,
-    consumer: PullConsumer,
-) -> Result<PullConsumer, SenderError> {
-    let current = &consumer.cached_info().config;
-    if current.ack_wait == settings.ack_wait && current.max_ack_pending == settings.max_ack_pending
-    {
-        return Ok(consumer);
-    }
-    tracing::info!(
-        ack_wait_ms = settings.ack_wait.as_millis() as u64,
-        max_ack_pending = settings.max_ack_pending,
-        "updating sender consumer settings"
-    );
-    let mut updated = current.clone();
-    updated.ack_wait = settings.ack_wait;
-    updated.max_ack_pending = settings.max_ack_pending;
-    jetstream
-        .update_consumer_on_stream(updated, &settings.stream)
-        .await
-        .map_err(SenderError::ConsumerUpdate)?;
-    Ok(foco_bus::ensure_consumer(jetstream, settings).await?)
-}
-
 /// The durable consumers of jobs and of delivery receipts, created or updated
 /// to the configured settings.
 async fn consumers(
@@ -285,7 +257,6 @@ async fn consumers(
         max_deliver: -1,
     };
     let consumer = foco_bus::ensure_consumer(jetstream, &settings).await?;
-    let consumer = apply_consumer_settings(jetstream, &settings, consumer).await?;
     let receipts_consumer = foco_bus::ensure_consumer(
         jetstream,
         &ConsumerSettings {

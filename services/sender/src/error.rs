@@ -13,8 +13,6 @@ pub enum SenderError {
     Nats(#[from] foco_bus::ConnectError),
     #[error("could not set up the JetStream streams or consumer")]
     Topology(#[from] foco_bus::TopologyError),
-    #[error("could not update the sender consumer's settings")]
-    ConsumerUpdate(#[source] async_nats::jetstream::stream::ConsumerUpdateError),
     #[error("could not subscribe to configuration changes")]
     Subscribe(#[source] async_nats::SubscribeError),
     #[error("could not connect to Postgres")]
