@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use foco_harness::{SystemOptions, TestSystem};
 use foco_proto::v1::MessageStatus;
-use foco_testkit::{FakeResponse, TestBus, wait_for};
+use foco_testkit::{FakeResponse, wait_for};
 
 use crate::support::*;
 
@@ -47,22 +47,14 @@ async fn the_same_webhook_delivered_twice_sends_one_sms() {
 async fn a_shopify_order_replayed_under_new_ids_sends_one_sms() {
     // The bus remembers message ids for one second here (two minutes in
     // production), so the test sees copies on both sides of that window.
-    let bus = TestBus::new();
-    let nats = async_nats::connect(bus.nats_url.as_str())
-        .await
-        .expect("connect to NATS");
-    let names = foco_bus::BusNames::new(&bus.prefix).expect("bus prefix");
-    foco_bus::ensure_streams(
-        &async_nats::jetstream::new(nats),
-        &names,
-        foco_bus::StreamSettings {
+    let system = TestSystem::start_with(SystemOptions {
+        bus: foco_bus::StreamSettings {
             duplicate_window: Duration::from_secs(1),
             ..Default::default()
         },
-    )
-    .await
-    .expect("streams with a short duplicate window");
-    let system = TestSystem::start_on(bus, SystemOptions::default()).await;
+        ..SystemOptions::default()
+    })
+    .await;
     let source = configure_shop(&system).await;
     let order = shopify_order(|order| order["token"] = "captured".into());
     let post = |delivery_id: &'static str| {

@@ -22,6 +22,8 @@ pub struct SystemOptions {
     /// Sender's ack wait: short in tests that kill a sender mid-job.
     pub sender_ack_wait: Duration,
     pub sender_max_attempts: u32,
+    /// The streams' settings every service applies when it starts.
+    pub bus: foco_bus::StreamSettings,
 }
 
 impl Default for SystemOptions {
@@ -29,6 +31,7 @@ impl Default for SystemOptions {
         Self {
             sender_ack_wait: Duration::from_secs(30),
             sender_max_attempts: 5,
+            bus: foco_bus::StreamSettings::default(),
         }
     }
 }
@@ -127,7 +130,7 @@ impl TestSystem {
             admin_listen: "127.0.0.1:0".parse().expect("address"),
             nats_url: control.bus.nats_url.clone(),
             bus_prefix: control.bus.prefix.clone(),
-            bus: Default::default(),
+            bus: options.bus,
             control_url: control.grpc_url.clone(),
             control_api_key: SecretString::from(ADMIN_KEY),
             config_cache_ttl: Duration::from_secs(30),
@@ -181,7 +184,7 @@ impl TestSystem {
             nats_url: self.control.bus.nats_url.clone(),
             database_url: self.control.db.url.clone(),
             bus_prefix: self.control.bus.prefix.clone(),
-            bus: Default::default(),
+            bus: self.options.bus,
             control_url: self.control.grpc_url.clone(),
             control_api_key: SecretString::from(ADMIN_KEY),
             admin_listen: "127.0.0.1:0".parse().expect("address"),
@@ -210,7 +213,7 @@ impl TestSystem {
         foco_sender::Config {
             nats_url: self.control.bus.nats_url.clone(),
             bus_prefix: self.control.bus.prefix.clone(),
-            bus: Default::default(),
+            bus: self.options.bus,
             database_url: self.control.db.url.clone(),
             control_url: self.control.grpc_url.clone(),
             control_api_key: SecretString::from(ADMIN_KEY),
