@@ -11,7 +11,7 @@ use secrecy::SecretString;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::{ADMIN_KEY, TestControl};
+use crate::TestControl;
 
 /// The account every `TestSystem` creates.
 pub const ACCOUNT: &str = "tienda-ale";
@@ -60,6 +60,9 @@ pub struct TestSystem {
     pub ingress_admin: SocketAddr,
     pub options: SystemOptions,
     outbox_dir: tempfile::TempDir,
+    /// What the sender presents to control: a service key, like ingress's and
+    /// rules', never the admin key.
+    sender_key: SecretString,
     ingress: Option<Running>,
     rules: Option<Running>,
     sender: Option<Running>,
@@ -107,7 +110,8 @@ impl TestSystem {
             bus_prefix: control.bus.prefix.clone(),
             bus: Default::default(),
             control_url: control.grpc_url.clone(),
-            control_api_key: SecretString::from(ADMIN_KEY),
+            control_api_key: control.service_key("ingress").await,
+            control_ca_file: None,
             config_cache_ttl: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
             default_source_rate: 0,
@@ -123,6 +127,7 @@ impl TestSystem {
         let ingress_admin = ingress.admin_addr();
         let ingress = Running::spawn(shutdown, ingress.run());
 
+        let sender_key = control.service_key("sender").await;
         let mut system = Self {
             control,
             provider,
@@ -130,6 +135,7 @@ impl TestSystem {
             ingress_admin,
             options,
             outbox_dir: tempfile::tempdir().expect("outbox dir"),
+            sender_key,
             ingress: Some(ingress),
             rules: None,
             sender: None,
@@ -159,7 +165,8 @@ impl TestSystem {
             bus_prefix: self.control.bus.prefix.clone(),
             bus: Default::default(),
             control_url: self.control.grpc_url.clone(),
-            control_api_key: SecretString::from(ADMIN_KEY),
+            control_api_key: self.control.service_key("rules").await,
+            control_ca_file: None,
             admin_listen: "127.0.0.1:0".parse().expect("address"),
             config_cache_ttl: Duration::from_secs(30),
             concurrency: 8,
@@ -182,6 +189,7 @@ impl TestSystem {
         self.rules = Some(Running::spawn(shutdown, app.run()));
     }
 
+    /// The sender's configuration, with its own service key.
     pub fn sender_config(&self) -> foco_sender::Config {
         foco_sender::Config {
             nats_url: self.control.bus.nats_url.clone(),
@@ -189,7 +197,8 @@ impl TestSystem {
             bus: Default::default(),
             database_url: self.control.db.url.clone(),
             control_url: self.control.grpc_url.clone(),
-            control_api_key: SecretString::from(ADMIN_KEY),
+            control_api_key: self.sender_key.clone(),
+            control_ca_file: None,
             admin_listen: "127.0.0.1:0".parse().expect("address"),
             concurrency: 16,
             max_ack_pending: 64,
