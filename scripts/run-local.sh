@@ -74,19 +74,29 @@ wait_ready() {
   fail "$name did not become ready (log: var/log/$name.log)"
 }
 
+# Starts foco-<name> with the shared settings plus the NAME=value arguments.
+# The admin and encryption keys reach control only, as in production.
 start() {
   local name=$1 admin_port=$2
-  FOCO_ADMIN_LISTEN="127.0.0.1:$admin_port" "$bin/foco-$name" >>"var/log/$name.log" 2>&1 &
+  shift 2
+  env -u FOCO_ADMIN_API_KEY -u FOCO_ENCRYPTION_KEY "$@" \
+    FOCO_ADMIN_LISTEN="127.0.0.1:$admin_port" "$bin/foco-$name" >>"var/log/$name.log" 2>&1 &
   pids+=($!)
   wait_ready "$name" "$admin_port"
   echo "  foco-$name ready (pid $!, admin http://127.0.0.1:$admin_port, log var/log/$name.log)"
 }
 
+# A service key (scopes of that service's lookups only), valid for this session:
+# what the service presents to control instead of the admin key.
+service_key() {
+  "$bin/foco" api-keys create --service "$1" --name "make-run-$1" --expires-in 24h | sed -n 2p
+}
+
 say "starting services"
-start control 9091
-start ingress 9092
-start rules 9093
-start sender 9094
+start control 9091 FOCO_ADMIN_API_KEY="$FOCO_ADMIN_API_KEY" FOCO_ENCRYPTION_KEY="$FOCO_ENCRYPTION_KEY"
+start ingress 9092 FOCO_CONTROL_API_KEY="$(service_key ingress)"
+start rules 9093 FOCO_CONTROL_API_KEY="$(service_key rules)"
+start sender 9094 FOCO_CONTROL_API_KEY="$(service_key sender)"
 start console 9095
 
 say "applying examples/demo.yaml"

@@ -1,5 +1,7 @@
-//! `foco api-keys list|create|revoke`: an account's API keys. The key itself is
-//! printed once, by `create`; listings show only its prefix.
+//! `foco api-keys list|create|revoke`: an account's API keys (`--account`), or
+//! with `--services` / `--service` the keys ingress, rules and sender present to
+//! control (admin key only). The key itself is printed once, by `create`;
+//! listings show only its prefix.
 
 use std::io::Write;
 use std::time::Duration;
@@ -17,21 +19,57 @@ use crate::output::{self, OutputFormat, rfc3339};
 #[derive(Debug, Subcommand)]
 pub enum ApiKeysCommand {
     /// The account's keys (revoked and expired ones too), without their secrets.
-    List(FormatArg),
-    /// Create an API key for the account; the key is shown once.
-    Create {
-        #[arg(long, default_value = "")]
-        description: String,
-        /// Lifetime, e.g. `90d`, `12h`, `1y` (at most two years); none: never expires.
-        #[arg(long, value_parser = humantime::parse_duration)]
-        expires_in: Option<Duration>,
+    List {
+        /// The service keys instead of an account's (admin key only).
+        #[arg(long)]
+        services: bool,
         #[command(flatten)]
         format: FormatArg,
     },
+    /// Create an API key for the account, or a service's key; the key is shown once.
+    Create(CreateArgs),
     /// Revoke a key by id; it stops working at once. Revoking twice is harmless.
-    Revoke { id: String },
+    Revoke {
+        id: String,
+        /// A service key rather than one of the account's (admin key only).
+        #[arg(long)]
+        services: bool,
+    },
 }
 
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// A short name to tell keys apart (lowercase letters, digits, '-', '_').
+    #[arg(long, default_value = "")]
+    name: String,
+    #[arg(long, default_value = "")]
+    description: String,
+    /// Scopes of an account key: send, trigger, read, manage (repeat or separate
+    /// with commas); none: every scope of the key that creates it.
+    #[arg(long = "scope", value_delimiter = ',')]
+    scopes: Vec<String>,
+    /// A key for ingress, rules or sender, holding only the lookups that service
+    /// makes, for every account (admin key only; no --account, no --scope).
+    #[arg(long, value_parser = ["ingress", "rules", "sender"], conflicts_with = "scopes")]
+    service: Option<String>,
+    /// Lifetime, e.g. `90d`, `12h`, `1y` (at most two years); none: never expires.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    expires_in: Option<Duration>,
+    #[command(flatten)]
+    format: FormatArg,
+}
+
+impl ApiKeysCommand {
+    /// Whether the command needs `--account`: not for the service keys.
+    pub fn needs_account(&self) -> bool {
+        match self {
+            Self::List { services, .. } | Self::Revoke { services, .. } => !services,
+            Self::Create(args) => args.service.is_none(),
+        }
+    }
+}
+
+/// `account` is empty exactly when [`ApiKeysCommand::needs_account`] is false.
 pub async fn run(
     api: &mut ControlApi,
     account: &str,
@@ -39,19 +77,24 @@ pub async fn run(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     match command {
-        ApiKeysCommand::List(format) => list(api, account, format.output, out).await,
-        ApiKeysCommand::Create {
-            description,
-            expires_in,
-            format,
-        } => {
-            let expires_at_ms = expires_in
+        ApiKeysCommand::List { format, .. } => list(api, account, format.output, out).await,
+        ApiKeysCommand::Create(args) => {
+            let expires_at_ms = args
+                .expires_in
                 .map(|lifetime| expiry_ms(Utc::now(), lifetime))
                 .transpose()?
                 .unwrap_or(0);
-            create(api, account, description, expires_at_ms, format.output, out).await
+            let request = CreateApiKeyRequest {
+                account: account.to_owned(),
+                description: args.description.clone(),
+                expires_at_ms,
+                scopes: args.scopes.clone(),
+                name: args.name.clone(),
+                service: args.service.clone().unwrap_or_default(),
+            };
+            create(api, request, args.format.output, out).await
         }
-        ApiKeysCommand::Revoke { id } => {
+        ApiKeysCommand::Revoke { id, .. } => {
             let revoked = api
                 .revoke_api_key(RevokeApiKeyRequest {
                     account: account.to_owned(),
@@ -97,7 +140,7 @@ async fn list(
             account: account.to_owned(),
         })
         .await
-        .map_err(|status| CliError::api(format!("list API keys of {account:?}"), status))?
+        .map_err(|status| CliError::api(format!("list API keys of {}", owner(account)), status))?
         .into_inner()
         .api_keys;
     let now_ms = Utc::now().timestamp_millis();
@@ -112,49 +155,81 @@ async fn list(
                 .map(|key| {
                     vec![
                         key.id.clone(),
+                        key.name.clone(),
                         key.prefix.clone(),
+                        scopes_text(key),
                         state(key, now_ms).to_owned(),
                         rfc3339(key.created_at_ms).unwrap_or_default(),
                         rfc3339(key.expires_at_ms).unwrap_or_else(|| "never".to_owned()),
+                        rfc3339(key.last_used_at_ms).unwrap_or_else(|| "never".to_owned()),
                         key.description.clone(),
                     ]
                 })
                 .collect();
             Ok(output::table(
                 out,
-                &["ID", "PREFIX", "STATE", "CREATED", "EXPIRES", "DESCRIPTION"],
+                &[
+                    "ID",
+                    "NAME",
+                    "PREFIX",
+                    "SCOPES",
+                    "STATE",
+                    "CREATED",
+                    "EXPIRES",
+                    "LAST USED",
+                    "DESCRIPTION",
+                ],
                 &rows,
             )?)
         }
     }
 }
 
+/// Whose keys, for messages.
+fn owner(account: &str) -> String {
+    if account.is_empty() {
+        "the services".to_owned()
+    } else {
+        format!("account {account:?}")
+    }
+}
+
 async fn create(
     api: &mut ControlApi,
-    account: &str,
-    description: &str,
-    expires_at_ms: i64,
+    request: CreateApiKeyRequest,
     format: OutputFormat,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
+    let for_whom = if request.service.is_empty() {
+        owner(&request.account)
+    } else {
+        format!("service {}", request.service)
+    };
+    let expires_at = rfc3339(request.expires_at_ms);
     let created = api
-        .create_api_key(CreateApiKeyRequest {
-            account: account.to_owned(),
-            description: description.to_owned(),
-            expires_at_ms,
-        })
+        .create_api_key(request)
         .await
-        .map_err(|status| CliError::api(format!("create an API key for {account:?}"), status))?
+        .map_err(|status| CliError::api(format!("create an API key for {for_whom}"), status))?
         .into_inner();
-    let expires_at = rfc3339(expires_at_ms);
+    let scopes = created
+        .api_key
+        .as_ref()
+        .map(|key| key.scopes.clone())
+        .unwrap_or_default();
     match format {
         OutputFormat::Json => output::json(
             out,
-            &json!({"id": created.id, "key": created.key, "expires_at": expires_at}),
+            &json!({
+                "id": created.id,
+                "key": created.key,
+                "scopes": scopes,
+                "expires_at": expires_at,
+            }),
         ),
         OutputFormat::Table => {
-            writeln!(out, "created API key {} for account {account}", created.id)?;
+            writeln!(out, "created API key {} for {for_whom}", created.id)?;
             writeln!(out, "{}", created.key)?;
+            writeln!(out, "scopes: {}", scopes.join(","))?;
             match expires_at {
                 Some(expires_at) => writeln!(out, "expires at {expires_at}")?,
                 None => writeln!(out, "never expires")?,
@@ -175,15 +250,29 @@ fn state(key: &ApiKey, now_ms: i64) -> &'static str {
     }
 }
 
+/// A service key shows its service with its scopes.
+fn scopes_text(key: &ApiKey) -> String {
+    let scopes = key.scopes.join(",");
+    if key.service.is_empty() {
+        scopes
+    } else {
+        format!("{scopes} ({})", key.service)
+    }
+}
+
 fn key_json(key: &ApiKey, now_ms: i64) -> serde_json::Value {
     json!({
         "id": key.id,
+        "name": key.name,
         "prefix": key.prefix,
+        "scopes": key.scopes,
+        "service": (!key.service.is_empty()).then_some(&key.service),
         "description": key.description,
         "state": state(key, now_ms),
         "created_at": rfc3339(key.created_at_ms),
         "expires_at": rfc3339(key.expires_at_ms),
         "revoked_at": rfc3339(key.revoked_at_ms),
+        "last_used_at": rfc3339(key.last_used_at_ms),
     })
 }
 

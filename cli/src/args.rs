@@ -22,6 +22,10 @@ pub struct Cli {
         global = true
     )]
     pub api_url: String,
+    /// PEM file of the certificate authority to trust for an https:// API URL
+    /// (a private CA or a self-signed certificate); without it, the system's roots.
+    #[arg(long, env = "FOCO_API_CA_FILE", global = true)]
+    pub ca_file: Option<PathBuf>,
     /// API key (admin or account). Falls back to FOCO_ADMIN_API_KEY.
     #[arg(long, env = "FOCO_API_KEY", hide_env_values = true, global = true)]
     pub api_key: Option<String>,
@@ -57,7 +61,7 @@ pub enum Command {
     /// Accounts visible to the API key.
     #[command(subcommand)]
     Accounts(AccountsCommand),
-    /// API keys of an account: list, create, revoke.
+    /// API keys of an account (or, with --services / --service, the services' keys): list, create, revoke.
     #[command(subcommand, name = "api-keys")]
     ApiKeys(crate::api_keys::ApiKeysCommand),
     /// Render a source's rules against a sample payload: match, recipients, text, encoding, segments, send time.

@@ -222,7 +222,14 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Accounts(AccountsCommand::List(format)) => {
             commands::list_accounts(&mut api, format.output, out).await
         }
-        Command::ApiKeys(command) => api_keys::run(&mut api, &account()?, command, out).await,
+        Command::ApiKeys(command) => {
+            let account = if command.needs_account() {
+                account()?
+            } else {
+                String::new()
+            };
+            api_keys::run(&mut api, &account, command, out).await
+        }
         Command::Preview(args) => {
             let payload = preview::read_payload(&args.payload, &mut std::io::stdin().lock())?;
             let request = preview::preview_request(&account()?, args, payload);
@@ -270,41 +277,48 @@ fn check_account_flag(flag: Option<&str>, file_account: &str) -> Result<(), CliE
     }
 }
 
+/// One lazily dialled channel to control (TLS for an `https://` URL, trusting
+/// `--ca-file` when given) and the caller's key: every API of control is served
+/// on the same address with the same keys.
+fn channel(
+    cli: &Cli,
+) -> Result<(tonic::transport::Channel, foco_control_client::BearerAuth), CliError> {
+    let connect_error = |error: foco_control_client::ControlClientError| {
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            message = format!("{message}: {cause}");
+            source = cause.source();
+        }
+        CliError::Connect {
+            url: cli.api_url.clone(),
+            message,
+        }
+    };
+    let channel = foco_control_client::lazy_channel_with_ca(&cli.api_url, cli.ca_file.as_deref())
+        .map_err(connect_error)?;
+    let auth = foco_control_client::BearerAuth::new(&api_key(cli)?).map_err(connect_error)?;
+    Ok((channel, auth))
+}
+
 fn connect(cli: &Cli) -> Result<foco_control_client::ControlApi, CliError> {
-    foco_control_client::connect(&cli.api_url, &api_key(cli)?).map_err(|error| CliError::Connect {
-        url: cli.api_url.clone(),
-        message: error.to_string(),
-    })
+    let (channel, auth) = channel(cli)?;
+    Ok(foco_control_client::control_api(channel, auth))
 }
 
-/// The scheduling API is served by control on the same address, with the same key.
 fn connect_scheduling(cli: &Cli) -> Result<foco_control_client::SchedulingApi, CliError> {
-    foco_control_client::connect_scheduling(&cli.api_url, &api_key(cli)?).map_err(|error| {
-        CliError::Connect {
-            url: cli.api_url.clone(),
-            message: error.to_string(),
-        }
-    })
+    let (channel, auth) = channel(cli)?;
+    Ok(foco_control_client::scheduling_api(channel, auth))
 }
 
-/// The delivery API is served by control on the same address, with the same key.
 fn connect_delivery(cli: &Cli) -> Result<foco_control_client::DeliveryApi, CliError> {
-    foco_control_client::connect_delivery(&cli.api_url, &api_key(cli)?).map_err(|error| {
-        CliError::Connect {
-            url: cli.api_url.clone(),
-            message: error.to_string(),
-        }
-    })
+    let (channel, auth) = channel(cli)?;
+    Ok(foco_control_client::delivery_api(channel, auth))
 }
 
-/// The messaging API is served by control on the same address, with the same key.
 fn connect_messaging(cli: &Cli) -> Result<foco_control_client::MessagingApi, CliError> {
-    foco_control_client::connect_messaging(&cli.api_url, &api_key(cli)?).map_err(|error| {
-        CliError::Connect {
-            url: cli.api_url.clone(),
-            message: error.to_string(),
-        }
-    })
+    let (channel, auth) = channel(cli)?;
+    Ok(foco_control_client::messaging_api(channel, auth))
 }
 
 fn api_key(cli: &Cli) -> Result<SecretString, CliError> {

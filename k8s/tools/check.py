@@ -24,6 +24,7 @@ RENDERED.yaml. This script
    no Secret is rendered (they come from the secret manager).
 Prints one line per problem and exits 1 if there is any.
 """
+import base64
 import json
 import pathlib
 import re
@@ -45,14 +46,14 @@ BUILTIN_GROUPS = {
 }
 
 # What each service's Secret may hold: the secret variables its config.rs reads
-# (services/*/src/config.rs). FOCO_ADMIN_API_KEY is accepted by ingress, rules and
-# sender as a fallback for FOCO_CONTROL_API_KEY; giving it to them is refused
-# here so that the admin key is named only where it is the admin key.
+# (services/*/src/config.rs). Ingress, rules and sender read their own service
+# key (FOCO_CONTROL_API_KEY); the admin key is control's alone, and a service's
+# key equal to it (or to another service's) is refused below.
 SECRET_KEYS = {
     "foco-ingress": {"FOCO_CONTROL_API_KEY"},
     "foco-rules": {"DATABASE_URL", "FOCO_CONTROL_API_KEY"},
     "foco-sender": {"DATABASE_URL", "FOCO_CONTROL_API_KEY"},
-    "foco-control": {"DATABASE_URL", "FOCO_ADMIN_API_KEY", "FOCO_ENCRYPTION_KEY"},
+    "foco-control": {"DATABASE_URL", "FOCO_ADMIN_API_KEY", "FOCO_ENCRYPTION_KEY", "FOCO_SERVICE_KEY_HASHES"},
     "foco-console": {"FOCO_CONSOLE_SESSION_KEY"},
 }
 REQUIRED_SECRET_KEYS = {
@@ -330,6 +331,28 @@ def main():
                 problem(ident(dep), f"{var['name']} is set in clear in the Deployment")
         if f"{name}-secrets" in secrets and not REQUIRED_SECRET_KEYS[name] <= received:
             problem(ident(dep), f"its Secret lacks {sorted(REQUIRED_SECRET_KEYS[name] - received)}, which {name} requires")
+
+    # 3b'. Least privilege: each service presents a key of its own, never the
+    # admin key (which holds every scope) nor another service's.
+    def secret_value(secret, key):
+        obj = secrets.get(secret) or {}
+        if key in (obj.get("stringData") or {}):
+            return obj["stringData"][key]
+        raw = (obj.get("data") or {}).get(key)
+        return base64.b64decode(raw).decode() if raw is not None else None
+
+    admin_key = secret_value("foco-control-secrets", "FOCO_ADMIN_API_KEY")
+    service_keys = {}
+    for name in ("foco-ingress", "foco-rules", "foco-sender"):
+        key = secret_value(f"{name}-secrets", "FOCO_CONTROL_API_KEY")
+        if key is None:
+            continue
+        if admin_key is not None and key == admin_key:
+            problem(ident(secrets[f"{name}-secrets"]), f"FOCO_CONTROL_API_KEY is the admin key: give {name} its own service key")
+        for other, other_key in service_keys.items():
+            if key == other_key:
+                problem(ident(secrets[f"{name}-secrets"]), f"FOCO_CONTROL_API_KEY is {other}'s too: each service needs its own key")
+        service_keys[name] = key
 
     # 3c. References.
     pod_labels = [(ident(w), w["spec"]["template"]["metadata"].get("labels") or {}) for w in workloads]

@@ -180,6 +180,9 @@ impl Foco {
             ("NATS_URL", bus.nats_url.clone()),
             ("FOCO_BUS_PREFIX", bus.prefix.clone()),
             ("FOCO_ADMIN_API_KEY", context.admin_key.clone()),
+            // The admin key holds every scope, so one value serves the three
+            // services here; deployments give each its own service key.
+            ("FOCO_CONTROL_API_KEY", context.admin_key.clone()),
             ("FOCO_ENCRYPTION_KEY", context.encryption_key.clone()),
             ("FOCO_CONTROL_LISTEN", control_grpc.clone()),
             ("FOCO_CONTROL_URL", format!("http://{control_grpc}")),

@@ -42,8 +42,9 @@ async fn keys_are_created_once_listed_without_secrets_and_revoked() {
         laptop_key.starts_with("foco_") && laptop_key.len() == 48,
         "{printed}"
     );
-    assert_eq!(lines[2], "never expires");
-    assert_eq!(lines[3], "store it now: it is not shown again");
+    assert_eq!(lines[2], "scopes: send,trigger,read,manage");
+    assert_eq!(lines[3], "never expires");
+    assert_eq!(lines[4], "store it now: it is not shown again");
 
     let created: Value = serde_json::from_str(
         &foco(
@@ -142,4 +143,84 @@ async fn lifetimes_are_checked() {
     .await
     .unwrap_err();
     assert!(matches!(error, foco_cli::CliError::Input { .. }), "{error}");
+}
+
+#[tokio::test]
+async fn scoped_and_service_keys_are_created_listed_and_revoked() {
+    let control = control_with_account().await;
+    let created: Value = serde_json::from_str(
+        &foco(
+            &control,
+            ADMIN_KEY,
+            &[
+                "api-keys",
+                "create",
+                "--name",
+                "dashboard",
+                "--scope",
+                "read",
+                "-o",
+                "json",
+            ],
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(created["scopes"], serde_json::json!(["read"]));
+    let reader_key = created["key"].as_str().unwrap().to_owned();
+    // A read key lists, and cannot create a key (that needs manage).
+    let listed: Value = serde_json::from_str(
+        &foco(&control, &reader_key, &["api-keys", "list", "-o", "json"])
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(listed[0]["name"], "dashboard");
+    assert_eq!(listed[0]["scopes"], serde_json::json!(["read"]));
+    assert!(listed[0]["last_used_at"].is_string(), "{listed}");
+    let error = foco(&control, &reader_key, &["api-keys", "create"])
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("manage"), "{error}");
+
+    let printed = foco(
+        &control,
+        ADMIN_KEY,
+        &[
+            "api-keys",
+            "create",
+            "--service",
+            "sender",
+            "--name",
+            "sender-1",
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(printed.contains("for service sender"), "{printed}");
+    assert!(printed.contains("scopes: resolve:routes"), "{printed}");
+    let services: Value = serde_json::from_str(
+        &foco(
+            &control,
+            ADMIN_KEY,
+            &["api-keys", "list", "--services", "-o", "json"],
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    let services = services.as_array().unwrap();
+    assert_eq!(services.len(), 1, "{services:?}");
+    assert_eq!(services[0]["service"], "sender");
+    let id = services[0]["id"].as_str().unwrap();
+    let revoked = foco(
+        &control,
+        ADMIN_KEY,
+        &["api-keys", "revoke", "--services", id],
+    )
+    .await
+    .unwrap();
+    assert!(revoked.contains("revoked at"), "{revoked}");
+    assert!(Cli::try_parse_from(["foco", "api-keys", "create", "--service", "billing"]).is_err());
 }

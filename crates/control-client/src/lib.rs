@@ -3,11 +3,15 @@
 //! as soon as control announces a change on NATS (with a TTL as the backstop for a
 //! missed announcement).
 //!
+//! Control is reached over plain HTTP/2 or, with an `https://` URL, over TLS
+//! (the system's roots, or a CA file's).
+//!
 //! It holds no configuration of its own: control is the only source of truth.
 
 mod message_status;
 mod source_token;
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +26,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio_util::sync::CancellationToken;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 pub use message_status::message_status_text;
 pub use source_token::{
@@ -39,6 +43,20 @@ pub enum ControlClientError {
     },
     #[error("the API key contains characters not allowed in a header")]
     InvalidApiKey,
+    #[error("cannot read the CA file {path}")]
+    CaFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("a CA file is for an https:// control URL, not {url:?}")]
+    CaFileWithoutTls { url: String },
+    #[error("TLS set-up for {url:?}")]
+    Tls {
+        url: String,
+        #[source]
+        source: tonic::transport::Error,
+    },
 }
 
 /// A lookup that could not be answered (control unreachable or failing). Callers
@@ -77,6 +95,19 @@ pub type SchedulingApi = SchedulingServiceClient<InterceptedService<Channel, Bea
 /// Connects lazily: the first call dials, and a control restart is survived.
 pub fn connect(url: &str, api_key: &SecretString) -> Result<ControlApi, ControlClientError> {
     Ok(control_api(lazy_channel(url)?, BearerAuth::new(api_key)?))
+}
+
+/// Like [`connect`], trusting the CA certificate(s) in `ca_file` (PEM) for an
+/// `https://` URL instead of the system's roots.
+pub fn connect_with_ca(
+    url: &str,
+    ca_file: Option<&Path>,
+    api_key: &SecretString,
+) -> Result<ControlApi, ControlClientError> {
+    Ok(control_api(
+        lazy_channel_with_ca(url, ca_file)?,
+        BearerAuth::new(api_key)?,
+    ))
 }
 
 /// Like [`connect`], for `SchedulingService`.
@@ -143,9 +174,20 @@ pub fn messaging_api(channel: Channel, auth: BearerAuth) -> MessagingApi {
 const MAX_DECODING_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 
 /// A channel to control that dials on first use, with the endpoint settings
-/// every client of control shares.
+/// every client of control shares. An `https://` URL is checked against the
+/// system's roots.
 pub fn lazy_channel(url: &str) -> Result<Channel, ControlClientError> {
-    let endpoint = Endpoint::from_shared(url.to_owned())
+    lazy_channel_with_ca(url, None)
+}
+
+/// Like [`lazy_channel`]; for an `https://` URL, `ca_file` (PEM) holds the
+/// certificate authorities to trust instead of the system's roots (a private CA
+/// or a self-signed certificate).
+pub fn lazy_channel_with_ca(
+    url: &str,
+    ca_file: Option<&Path>,
+) -> Result<Channel, ControlClientError> {
+    let mut endpoint = Endpoint::from_shared(url.to_owned())
         .map_err(|source| ControlClientError::InvalidUrl {
             url: url.to_owned(),
             source,
@@ -154,6 +196,29 @@ pub fn lazy_channel(url: &str) -> Result<Channel, ControlClientError> {
         .timeout(Duration::from_secs(10))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30));
+    let https = endpoint.uri().scheme_str() == Some("https");
+    if https {
+        let tls = match ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|source| ControlClientError::CaFile {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem))
+            }
+            None => ClientTlsConfig::new().with_enabled_roots(),
+        };
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|source| ControlClientError::Tls {
+                url: url.to_owned(),
+                source,
+            })?;
+    } else if ca_file.is_some() {
+        return Err(ControlClientError::CaFileWithoutTls {
+            url: url.to_owned(),
+        });
+    }
     Ok(endpoint.connect_lazy())
 }
 

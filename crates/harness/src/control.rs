@@ -2,6 +2,7 @@ use std::net::SocketAddr;
 
 use foco_control::{App, Config};
 use foco_control_client::{ControlApi, MessagingApi, SchedulingApi};
+use foco_proto::v1::CreateApiKeyRequest;
 use foco_testkit::{TestBus, TestDatabase};
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +28,16 @@ impl TestControl {
 
     /// On a given bus (e.g. one on a private NATS server).
     pub async fn start_on(bus: TestBus) -> Self {
+        Self::start_with(bus, None).await
+    }
+
+    /// With the gRPC API over TLS from `tls`'s files: `grpc_url` is `https://`.
+    pub async fn start_with_tls(tls: foco_control::TlsFiles) -> Self {
+        Self::start_with(TestBus::new(), Some(tls)).await
+    }
+
+    async fn start_with(bus: TestBus, tls: Option<foco_control::TlsFiles>) -> Self {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let db = TestDatabase::create().await;
         let config = Config {
             grpc_listen: "127.0.0.1:0".parse().expect("address"),
@@ -38,12 +49,14 @@ impl TestControl {
             encryption_key: foco_control::parse_encryption_key(ENCRYPTION_KEY).expect("test key"),
             // Short, so tests see a change in the backlog gauges quickly.
             backlog_interval: std::time::Duration::from_millis(200),
+            tls,
+            service_key_hashes: Vec::new(),
         };
         let shutdown = CancellationToken::new();
         let app = App::build(config, shutdown.clone())
             .await
             .expect("build control");
-        let grpc_url = format!("http://{}", app.grpc_addr());
+        let grpc_url = format!("{scheme}://{}", app.grpc_addr());
         let admin_addr = app.admin_addr();
         let task = tokio::spawn(app.run());
         Self {
@@ -63,6 +76,22 @@ impl TestControl {
 
     pub fn admin(&self) -> ControlApi {
         self.client(ADMIN_KEY)
+    }
+
+    /// A new key for `service` ("ingress", "rules" or "sender"), as an operator
+    /// creates one with the admin key: what that service presents to control.
+    pub async fn service_key(&self, service: &str) -> SecretString {
+        let created = self
+            .admin()
+            .create_api_key(CreateApiKeyRequest {
+                service: service.to_owned(),
+                name: format!("{service}-test"),
+                ..Default::default()
+            })
+            .await
+            .expect("create service key")
+            .into_inner();
+        SecretString::from(created.key)
     }
 
     /// The scheduling API (delayed jobs, event reports) with the admin key.

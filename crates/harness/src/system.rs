@@ -12,7 +12,7 @@ use secrecy::SecretString;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::{ADMIN_KEY, TestControl};
+use crate::TestControl;
 
 /// The account every `TestSystem` creates.
 pub const ACCOUNT: &str = "tienda-ale";
@@ -84,6 +84,9 @@ pub struct TestSystem {
     pub ingress_admin: SocketAddr,
     pub options: SystemOptions,
     outbox_dir: tempfile::TempDir,
+    /// What the sender presents to control: a service key, like ingress's and
+    /// rules', never the admin key.
+    sender_key: SecretString,
     ingress: Option<Running>,
     rules: Option<Running>,
     sender: Option<Running>,
@@ -132,7 +135,8 @@ impl TestSystem {
             bus_prefix: control.bus.prefix.clone(),
             bus: options.bus,
             control_url: control.grpc_url.clone(),
-            control_api_key: SecretString::from(ADMIN_KEY),
+            control_api_key: control.service_key("ingress").await,
+            control_ca_file: None,
             config_cache_ttl: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
             default_source_rate: 0,
@@ -149,6 +153,7 @@ impl TestSystem {
         let crashes = Crashes::default();
         let ingress = Running::spawn("ingress", &crashes, shutdown, ingress.run());
 
+        let sender_key = control.service_key("sender").await;
         let mut system = Self {
             control,
             provider,
@@ -156,6 +161,7 @@ impl TestSystem {
             ingress_admin,
             options,
             outbox_dir: tempfile::tempdir().expect("outbox dir"),
+            sender_key,
             ingress: Some(ingress),
             crashes,
             rules: None,
@@ -186,7 +192,8 @@ impl TestSystem {
             bus_prefix: self.control.bus.prefix.clone(),
             bus: self.options.bus,
             control_url: self.control.grpc_url.clone(),
-            control_api_key: SecretString::from(ADMIN_KEY),
+            control_api_key: self.control.service_key("rules").await,
+            control_ca_file: None,
             admin_listen: "127.0.0.1:0".parse().expect("address"),
             config_cache_ttl: Duration::from_secs(30),
             concurrency: 8,
@@ -209,6 +216,7 @@ impl TestSystem {
         self.rules = Some(Running::spawn("rules", &self.crashes, shutdown, app.run()));
     }
 
+    /// The sender's configuration, with its own service key.
     pub fn sender_config(&self) -> foco_sender::Config {
         foco_sender::Config {
             nats_url: self.control.bus.nats_url.clone(),
@@ -216,7 +224,8 @@ impl TestSystem {
             bus: self.options.bus,
             database_url: self.control.db.url.clone(),
             control_url: self.control.grpc_url.clone(),
-            control_api_key: SecretString::from(ADMIN_KEY),
+            control_api_key: self.sender_key.clone(),
+            control_ca_file: None,
             admin_listen: "127.0.0.1:0".parse().expect("address"),
             concurrency: 16,
             max_ack_pending: 64,

@@ -1,9 +1,12 @@
 //! The running service: Postgres (migrated at build), a NATS client for change
 //! announcements and durable publishes (requeued jobs, sent messages, triggered
-//! events), the gRPC server (control API, health, reflection) and the admin
+//! events), the gRPC server (control API, health, reflection; over TLS when
+//! configured) and the admin
 //! listener. `build` binds everything; `run` serves until the shutdown token fires.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -16,6 +19,7 @@ use prometheus_client::registry::Registry;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
 
@@ -41,6 +45,7 @@ pub struct App {
     publisher: Publisher,
     grpc_listener: TcpListener,
     grpc_addr: SocketAddr,
+    grpc_tls: Option<TlsAcceptor>,
     admin: AdminServer,
     admin_addr: SocketAddr,
     database_ready: Arc<AtomicBool>,
@@ -62,6 +67,10 @@ impl App {
             .await
             .map_err(ControlError::Database)?;
         crate::MIGRATOR.run(&pool).await?;
+        crate::api::provision_service_keys(&pool, &config.service_key_hashes)
+            .await
+            .map_err(ControlError::ServiceKeys)?;
+        let grpc_tls = config.tls.clone().map(crate::tls::acceptor).transpose()?;
         let nats = foco_bus::connect("foco-control", &config.nats_url).await?;
 
         let mut registry = Registry::default();
@@ -112,6 +121,7 @@ impl App {
             publisher: Publisher::new(nats, names),
             grpc_listener,
             grpc_addr,
+            grpc_tls,
             admin,
             admin_addr,
             database_ready,
@@ -136,6 +146,7 @@ impl App {
             state,
             publisher,
             grpc_listener,
+            grpc_tls,
             admin,
             database_ready,
             backlog,
@@ -174,7 +185,6 @@ impl App {
         let messaging = MessagingServiceServer::new(MessagingApi::new(state.clone(), publisher))
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
 
-        let incoming = TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
         let stop_accepting = {
             let shutdown = shutdown.clone();
             let health = health.clone();
@@ -186,14 +196,24 @@ impl App {
                 tracing::info!("grpc server draining");
             }
         };
-        let server = tonic::transport::Server::builder()
+        let router = tonic::transport::Server::builder()
             .add_service(health_service)
             .add_service(reflection)
             .add_service(control)
             .add_service(delivery)
             .add_service(scheduling)
-            .add_service(messaging)
-            .serve_with_incoming_shutdown(incoming, stop_accepting);
+            .add_service(messaging);
+        let server: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
+            match grpc_tls {
+                Some(acceptor) => Box::pin(router.serve_with_incoming_shutdown(
+                    crate::tls::incoming(grpc_listener, acceptor, shutdown.clone()),
+                    stop_accepting,
+                )),
+                None => Box::pin(router.serve_with_incoming_shutdown(
+                    TcpIncoming::from(grpc_listener).with_nodelay(Some(true)),
+                    stop_accepting,
+                )),
+            };
         let grace_expired = async {
             shutdown.cancelled().await;
             tokio::time::sleep(SHUTDOWN_GRACE).await;

@@ -1,5 +1,6 @@
-//! Who is calling: the bootstrap admin key (any account, and the lookups that
-//! return secrets) or an account key (its own account only).
+//! Who is calling: the bootstrap admin key (every scope, any account), an
+//! account key (its scopes, its own account only) or a service key (the lookups
+//! one service makes, across accounts; see [`crate::scopes`]).
 //!
 //! Account keys are looked up in Postgres on every call, with no cache, so a
 //! revoked or expired key is refused from its next call on, by every replica. A
@@ -8,7 +9,7 @@
 //! none for more than a few seconds, so that a lost notice delays revocation only
 //! that long.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use subtle::ConstantTimeEq as _;
@@ -17,6 +18,11 @@ use uuid::Uuid;
 
 use crate::crypto::hash_api_key;
 use crate::error::ApiError;
+use crate::scopes::{Scope, Scopes, required_scope};
+
+/// How long `last_used_at` may lag behind a key's use: it is written at most
+/// once per this interval, so a busy key costs no write per call.
+const LAST_USED_PRECISION: TimeDelta = TimeDelta::minutes(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Caller {
@@ -27,6 +33,12 @@ pub enum Caller {
         /// When the calling key stops working; `None`: never. Keys it creates may
         /// not outlive it.
         expires_at: Option<DateTime<Utc>>,
+        scopes: Scopes,
+    },
+    /// A service's key: no account of its own, only the lookups in its scopes.
+    Service {
+        key_id: Uuid,
+        scopes: Scopes,
     },
 }
 
@@ -35,31 +47,51 @@ impl Caller {
         matches!(self, Self::Admin)
     }
 
-    /// Refuses account keys: for the calls that act across accounts or return
-    /// secrets in clear.
-    pub fn require_admin(self, what: &str) -> Result<(), ApiError> {
-        if self.is_admin() {
-            Ok(())
-        } else {
-            Err(ApiError::denied(format!("{what} needs the admin API key")))
+    pub fn scopes(self) -> Scopes {
+        match self {
+            Self::Admin => Scopes::all(),
+            Self::Account { scopes, .. } | Self::Service { scopes, .. } => scopes,
         }
     }
 
-    /// The calling account key, for audit logs; `None` for the admin key.
+    /// Refuses a key without the scope `method` needs (every method, through the
+    /// one table in [`crate::scopes`]); a method missing from it is refused too.
+    pub fn require_scope_for(self, method: &str) -> Result<(), ApiError> {
+        let Some(scope) = required_scope(method) else {
+            return Err(ApiError::denied(format!(
+                "{method} is not open to any API key"
+            )));
+        };
+        self.require_scope(scope, method)
+    }
+
+    pub fn require_scope(self, scope: Scope, what: &str) -> Result<(), ApiError> {
+        if self.scopes().contains(scope) {
+            Ok(())
+        } else {
+            Err(ApiError::denied(format!(
+                "{what} needs an API key with the {scope} scope"
+            )))
+        }
+    }
+
+    /// The calling key, for audit logs; `None` for the admin key.
     pub fn key_id(self) -> Option<Uuid> {
         match self {
             Self::Admin => None,
-            Self::Account { key_id, .. } => Some(key_id),
+            Self::Account { key_id, .. } | Self::Service { key_id, .. } => Some(key_id),
         }
     }
 
-    /// Whether the caller may act on `account_id`.
+    /// Whether the caller may act on `account_id`'s own resources. Service keys
+    /// act on none: their lookups are not account-scoped calls.
     pub fn may_access(self, account_id: Uuid) -> bool {
         match self {
             Self::Admin => true,
             Self::Account {
                 account_id: own, ..
             } => own == account_id,
+            Self::Service { .. } => false,
         }
     }
 }
@@ -89,30 +121,61 @@ impl Authenticator {
             return Ok(Caller::Admin);
         }
         let key: Option<StoredKey> = sqlx::query_as(
-            "SELECT id, account_id, expires_at, revoked_at FROM api_keys WHERE key_hash = $1",
+            "SELECT id, account_id, scopes, expires_at, revoked_at, last_used_at
+             FROM api_keys WHERE key_hash = $1",
         )
         .bind(presented.as_slice())
         .fetch_optional(&self.pool)
         .await?;
         let key = key.ok_or(ApiError::Unauthenticated)?;
-        key.check_usable(Utc::now())?;
-        Ok(Caller::Account {
-            account_id: key.account_id,
-            key_id: key.id,
-            expires_at: key.expires_at,
-        })
+        let now = Utc::now();
+        key.check_usable(now)?;
+        if key
+            .last_used_at
+            .is_none_or(|last_used_at| last_used_at + LAST_USED_PRECISION <= now)
+        {
+            sqlx::query("UPDATE api_keys SET last_used_at = now() WHERE id = $1")
+                .bind(key.id)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(key.caller())
     }
 }
 
 #[derive(Debug, sqlx::FromRow)]
 struct StoredKey {
     id: Uuid,
-    account_id: Uuid,
+    /// `None` for a service key.
+    account_id: Option<Uuid>,
+    scopes: Vec<String>,
     expires_at: Option<DateTime<Utc>>,
     revoked_at: Option<DateTime<Utc>>,
+    last_used_at: Option<DateTime<Utc>>,
 }
 
 impl StoredKey {
+    fn caller(&self) -> Caller {
+        // A name this build does not know grants nothing.
+        let scopes = self
+            .scopes
+            .iter()
+            .filter_map(|name| Scope::parse(name))
+            .collect();
+        match self.account_id {
+            Some(account_id) => Caller::Account {
+                account_id,
+                key_id: self.id,
+                expires_at: self.expires_at,
+                scopes,
+            },
+            None => Caller::Service {
+                key_id: self.id,
+                scopes,
+            },
+        }
+    }
+
     /// Only the holder of the key sees these messages, so saying why it was
     /// refused tells a guesser nothing.
     fn check_usable(&self, now: DateTime<Utc>) -> Result<(), ApiError> {
@@ -145,17 +208,42 @@ fn bearer_key(metadata: &MetadataMap) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeDelta;
-
     use super::*;
 
     fn stored(expires_at: Option<DateTime<Utc>>, revoked_at: Option<DateTime<Utc>>) -> StoredKey {
         StoredKey {
             id: Uuid::now_v7(),
-            account_id: Uuid::now_v7(),
+            account_id: Some(Uuid::now_v7()),
+            scopes: vec!["read".to_owned(), "unknown".to_owned()],
             expires_at,
             revoked_at,
+            last_used_at: None,
         }
+    }
+
+    #[test]
+    fn stored_scopes_become_the_callers_and_unknown_names_grant_nothing() {
+        let key = stored(None, None);
+        let caller = key.caller();
+        assert_eq!(caller.scopes().to_string(), "read");
+        assert!(caller.require_scope_for("ListSources").is_ok());
+        assert!(matches!(
+            caller.require_scope_for("UpsertSource"),
+            Err(ApiError::PermissionDenied(_))
+        ));
+        assert!(matches!(
+            Caller::Admin.require_scope_for("NoSuchMethod"),
+            Err(ApiError::PermissionDenied(_))
+        ));
+        let service = StoredKey {
+            account_id: None,
+            scopes: vec!["resolve:routes".to_owned()],
+            ..stored(None, None)
+        }
+        .caller();
+        assert!(service.require_scope_for("ResolveRoute").is_ok());
+        assert!(service.require_scope_for("ResolveSource").is_err());
+        assert!(!service.may_access(Uuid::now_v7()));
     }
 
     #[test]

@@ -8,6 +8,9 @@ use base64::Engine as _;
 use foco_runtime::env::{self, ConfigError};
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 
+use crate::scopes::Service;
+use crate::tls::TlsFiles;
+
 /// An admin key shorter than this is refused: it is the key to every account.
 pub const MIN_ADMIN_KEY_LEN: usize = 16;
 
@@ -33,6 +36,15 @@ pub struct Config {
     /// How often the scheduled-job and dead-letter gauges are read from Postgres
     /// (`FOCO_BACKLOG_INTERVAL`, default 15s; one statement per read).
     pub backlog_interval: Duration,
+    /// `FOCO_CONTROL_TLS_CERT` and `FOCO_CONTROL_TLS_KEY` (both or neither): the
+    /// gRPC API over TLS, with the certificate reread when the files change.
+    pub tls: Option<TlsFiles>,
+    /// `FOCO_SERVICE_KEY_HASHES`: `service=<hex SHA-256 of its key>`, comma
+    /// separated (e.g. `ingress=9f86…,rules=…`). Control creates these service
+    /// keys at start unless a key with that hash exists (revoked ones stay
+    /// revoked), so a deployment can hand each service its key as a Secret of its
+    /// own without control ever holding the keys themselves.
+    pub service_key_hashes: Vec<(Service, [u8; 32])>,
 }
 
 /// URLs may hold passwords or tokens; the keys are secrets already.
@@ -45,6 +57,7 @@ impl std::fmt::Debug for Config {
             .field("nats_url", &env::redacted_url(&self.nats_url))
             .field("bus_prefix", &self.bus_prefix)
             .field("backlog_interval", &self.backlog_interval)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -84,8 +97,56 @@ impl Config {
             admin_api_key,
             encryption_key,
             backlog_interval,
+            tls: tls_files()?,
+            service_key_hashes: parse_service_key_hashes(&env::string_or(
+                "FOCO_SERVICE_KEY_HASHES",
+                "",
+            ))?,
         })
     }
+}
+
+fn tls_files() -> Result<Option<TlsFiles>, ConfigError> {
+    match (
+        env::optional("FOCO_CONTROL_TLS_CERT"),
+        env::optional("FOCO_CONTROL_TLS_KEY"),
+    ) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles {
+            cert: cert.into(),
+            key: key.into(),
+        })),
+        (Some(_), None) => Err(ConfigError::new(
+            "FOCO_CONTROL_TLS_KEY",
+            "",
+            "required with FOCO_CONTROL_TLS_CERT",
+        )),
+        (None, Some(_)) => Err(ConfigError::new(
+            "FOCO_CONTROL_TLS_CERT",
+            "",
+            "required with FOCO_CONTROL_TLS_KEY",
+        )),
+    }
+}
+
+/// `ingress=<64 hex digits>,rules=...`; empty: none.
+pub fn parse_service_key_hashes(raw: &str) -> Result<Vec<(Service, [u8; 32])>, ConfigError> {
+    let invalid = |entry: &str, why: &str| ConfigError::new("FOCO_SERVICE_KEY_HASHES", entry, why);
+    raw.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let (service, hash) = entry
+                .split_once('=')
+                .ok_or_else(|| invalid(entry, "expected service=<hex SHA-256>"))?;
+            let service = Service::parse(service.trim())
+                .ok_or_else(|| invalid(entry, "the service is one of ingress, rules, sender"))?;
+            let mut digest = [0u8; 32];
+            hex::decode_to_slice(hash.trim(), &mut digest)
+                .map_err(|_| invalid(entry, "the hash is 64 hex digits (sha256sum of the key)"))?;
+            Ok((service, digest))
+        })
+        .collect()
 }
 
 /// Checks the admin key's length; the value is never echoed in the error.
@@ -171,12 +232,28 @@ mod tests {
             admin_api_key: SecretString::from("admin-key-value-0123"),
             encryption_key: SecretBox::new(Box::new([7u8; 32])),
             backlog_interval: Duration::from_secs(15),
+            tls: None,
+            service_key_hashes: Vec::new(),
         };
         let shown = format!("{config:?}");
         for secret in ["hunter2", "nats-token-value", "admin-key-value"] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
         assert!(shown.contains("db/foco"), "{shown}");
+    }
+
+    #[test]
+    fn service_key_hashes_name_a_service_and_a_sha256() {
+        let hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        let parsed =
+            parse_service_key_hashes(&format!(" ingress={hash}, sender={hash} ,")).unwrap();
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed[0].0, Service::Ingress);
+        assert_eq!(hex::encode(parsed[1].1), hash);
+        assert!(parse_service_key_hashes("").unwrap().is_empty());
+        for refused in ["ingress", "admin=00", &format!("rules={}", &hash[1..])] {
+            assert!(parse_service_key_hashes(refused).is_err(), "{refused}");
+        }
     }
 
     #[test]

@@ -146,4 +146,8 @@ pub enum ControlError {
     Serve(#[from] tonic::transport::Error),
     #[error("admin server failed")]
     Admin(#[source] std::io::Error),
+    #[error("gRPC TLS")]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("cannot create the configured service keys")]
+    ServiceKeys(#[source] sqlx::Error),
 }

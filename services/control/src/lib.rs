@@ -6,7 +6,8 @@
 //!
 //! It manages accounts, API keys, sources, rules and provider routes, lists the
 //! messages the sender recorded, and answers the lookups the other services make
-//! (`ResolveSource`, `ResolveRoute`, admin key only). Source signing secrets and
+//! (`ResolveSource`, `ResolveRoute`, service keys and the admin key). Every RPC
+//! needs a scope of the calling key (`scopes`, one table). Source signing secrets and
 //! provider credentials are sealed with AES-256-GCM at rest; API keys are stored
 //! only as SHA-256 hashes (with a short prefix to tell them apart), may expire, and
 //! are checked on every call, so revocation is immediate. Every successful write
@@ -32,6 +33,10 @@
 //! - `FOCO_ENCRYPTION_KEY` (required): base64 of 32 random bytes.
 //! - `FOCO_BACKLOG_INTERVAL` [15s]: how often the scheduled-job and dead-letter
 //!   gauges are read from Postgres.
+//! - `FOCO_CONTROL_TLS_CERT`, `FOCO_CONTROL_TLS_KEY` [none: plain HTTP/2]: PEM
+//!   files of the gRPC listener's certificate chain and key, reread on change.
+//! - `FOCO_SERVICE_KEY_HASHES` [none]: service keys to create at start, as
+//!   `service=<hex SHA-256 of the key>` pairs (see `Config`).
 
 mod api;
 mod app;
@@ -44,12 +49,17 @@ mod error;
 mod metrics;
 mod notify;
 mod publisher;
+pub mod scopes;
 pub mod tables;
+mod tls;
 mod validate;
 
 pub use app::App;
-pub use config::{Config, EncryptionKey, parse_admin_api_key, parse_encryption_key};
+pub use config::{
+    Config, EncryptionKey, parse_admin_api_key, parse_encryption_key, parse_service_key_hashes,
+};
 pub use error::{ApiError, ControlError};
+pub use tls::{RELOAD_CHECK_INTERVAL, TlsFiles};
 
 /// The schema migrations; `App::build` runs them, tests may too.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

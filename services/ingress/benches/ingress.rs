@@ -173,6 +173,8 @@ async fn run(settings: Settings) {
             admin_api_key: SecretString::from(ADMIN_KEY),
             encryption_key: foco_control::parse_encryption_key(&BASE64.encode([7u8; 32])).unwrap(),
             backlog_interval: Duration::from_secs(15),
+            tls: None,
+            service_key_hashes: Vec::new(),
         },
         shutdown.clone(),
     )
@@ -190,6 +192,7 @@ async fn run(settings: Settings) {
             bus: Default::default(),
             control_url: control_url.clone(),
             control_api_key: SecretString::from(ADMIN_KEY),
+            control_ca_file: None,
             config_cache_ttl: Duration::from_secs(300),
             max_body_bytes: 1024 * 1024,
             default_source_rate: 0,

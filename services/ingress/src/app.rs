@@ -43,7 +43,11 @@ impl App {
         let jetstream = async_nats::jetstream::new(nats.clone());
         foco_bus::ensure_streams(&jetstream, &names, config.bus).await?;
 
-        let control = foco_control_client::connect(&config.control_url, &config.control_api_key)?;
+        let control = foco_control_client::connect_with_ca(
+            &config.control_url,
+            config.control_ca_file.as_deref(),
+            &config.control_api_key,
+        )?;
         let sources = ConfigCache::new(control, config.config_cache_ttl);
         let change_watcher = sources
             .watch_changes(&nats, names.config_changed_subject(), shutdown.clone())

@@ -2,6 +2,7 @@
 //! at start. Tests build `Config` values directly.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use foco_runtime::env::{self, ConfigError};
@@ -24,9 +25,12 @@ pub struct Config {
     pub bus: foco_bus::StreamSettings,
     /// `FOCO_CONTROL_URL` [http://127.0.0.1:50051]
     pub control_url: String,
-    /// `FOCO_CONTROL_API_KEY`, else `FOCO_ADMIN_API_KEY` (required): an admin key,
-    /// because source lookups return signing secrets.
+    /// `FOCO_CONTROL_API_KEY` (required): ingress's service key (scopes
+    /// `resolve:sources`, `resolve:routes`), since lookups return signing secrets.
     pub control_api_key: SecretString,
+    /// `FOCO_CONTROL_CA_FILE` [none: the system's roots]: PEM of the CA to trust
+    /// when `FOCO_CONTROL_URL` is `https://`.
+    pub control_ca_file: Option<PathBuf>,
     /// `FOCO_CONFIG_CACHE_TTL` [30s]: the backstop when a change announcement is missed.
     pub config_cache_ttl: Duration,
     /// Global cap on a body, whatever a source allows. `FOCO_INGRESS_MAX_BODY` [1048576]
@@ -59,6 +63,7 @@ impl std::fmt::Debug for Config {
             .field("nats_url", &env::redacted_url(&self.nats_url))
             .field("bus_prefix", &self.bus_prefix)
             .field("control_url", &env::redacted_url(&self.control_url))
+            .field("control_ca_file", &self.control_ca_file)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("publish_timeout", &self.publish_timeout)
             .field("request_timeout", &self.request_timeout)
@@ -69,15 +74,13 @@ impl std::fmt::Debug for Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let control_api_key = env::optional("FOCO_CONTROL_API_KEY")
-            .or_else(|| env::optional("FOCO_ADMIN_API_KEY"))
-            .ok_or_else(|| {
-                ConfigError::new(
-                    "FOCO_CONTROL_API_KEY",
-                    "",
-                    "required (or FOCO_ADMIN_API_KEY): ingress resolves sources through control",
-                )
-            })?;
+        let control_api_key = env::optional("FOCO_CONTROL_API_KEY").ok_or_else(|| {
+            ConfigError::new(
+                "FOCO_CONTROL_API_KEY",
+                "",
+                "required: ingress resolves sources and provider routes through control, with its service key (foco api-keys create --service ingress)",
+            )
+        })?;
         let config = Self {
             http_listen: env::parse_or(
                 "FOCO_INGRESS_LISTEN",
@@ -92,6 +95,7 @@ impl Config {
             bus: foco_bus::StreamSettings::from_env()?,
             control_url: env::string_or("FOCO_CONTROL_URL", "http://127.0.0.1:50051"),
             control_api_key: SecretString::from(control_api_key),
+            control_ca_file: env::optional("FOCO_CONTROL_CA_FILE").map(PathBuf::from),
             config_cache_ttl: env::duration_or("FOCO_CONFIG_CACHE_TTL", Duration::from_secs(30))?,
             max_body_bytes: env::parse_or("FOCO_INGRESS_MAX_BODY", 1024 * 1024)?,
             default_source_rate: env::parse_or("FOCO_INGRESS_SOURCE_RATE_LIMIT", 500)?,
@@ -185,6 +189,7 @@ mod tests {
             bus: foco_bus::StreamSettings::default(),
             control_url: "http://127.0.0.1:50051".to_owned(),
             control_api_key: SecretString::from("key"),
+            control_ca_file: None,
             config_cache_ttl: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
             default_source_rate: 500,

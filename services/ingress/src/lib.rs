@@ -29,8 +29,8 @@
 //!
 //! Environment (defaults in brackets): `FOCO_INGRESS_LISTEN` [0.0.0.0:8080],
 //! `FOCO_ADMIN_LISTEN` [127.0.0.1:9092], `NATS_URL`, `FOCO_BUS_PREFIX`,
-//! `FOCO_BUS_REPLICAS`, `FOCO_CONTROL_URL`, `FOCO_CONTROL_API_KEY` (or
-//! `FOCO_ADMIN_API_KEY`, required), `FOCO_CONFIG_CACHE_TTL` [30s],
+//! `FOCO_BUS_REPLICAS`, `FOCO_CONTROL_URL`, `FOCO_CONTROL_API_KEY` (its
+//! service key, required), `FOCO_CONFIG_CACHE_TTL` [30s],
 //! `FOCO_INGRESS_MAX_BODY` [1048576 bytes, a cap over every source's own limit,
 //! which defaults to 256 KiB], `FOCO_PUBLISH_TIMEOUT` [5s],
 //! `FOCO_INGRESS_REQUEST_TIMEOUT` [30s], `FOCO_SHUTDOWN_GRACE` [30s],

@@ -64,7 +64,11 @@ impl App {
         let jetstream = async_nats::jetstream::new(nats.clone());
         foco_bus::ensure_streams(&jetstream, &names, config.bus).await?;
         let consumer = events_consumer(&jetstream, &names, &config).await?;
-        let api = foco_control_client::connect(&config.control_url, &config.control_api_key)?;
+        let api = foco_control_client::connect_with_ca(
+            &config.control_url,
+            config.control_ca_file.as_deref(),
+            &config.control_api_key,
+        )?;
         let config_cache = ConfigCache::new(api, config.config_cache_ttl);
         let watcher = config_cache
             .watch_changes(&nats, names.config_changed_subject(), shutdown.clone())

@@ -1,4 +1,5 @@
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use foco_runtime::env::{self, ConfigError};
@@ -12,7 +13,12 @@ pub struct Config {
     /// `FOCO_BUS_REPLICAS`, `FOCO_BUS_MAX_BYTES`: the streams.
     pub bus: foco_bus::StreamSettings,
     pub control_url: String,
+    /// `FOCO_CONTROL_API_KEY` (required): rules' service key (scope
+    /// `resolve:sources`).
     pub control_api_key: SecretString,
+    /// `FOCO_CONTROL_CA_FILE` [none: the system's roots]: PEM of the CA to trust
+    /// when `FOCO_CONTROL_URL` is `https://`.
+    pub control_ca_file: Option<PathBuf>,
     pub admin_listen: SocketAddr,
     pub config_cache_ttl: Duration,
     /// Events evaluated at once by this replica.
@@ -52,6 +58,7 @@ impl std::fmt::Debug for Config {
             .field("database_url", &env::redacted_url(&self.database_url))
             .field("bus_prefix", &self.bus_prefix)
             .field("control_url", &env::redacted_url(&self.control_url))
+            .field("control_ca_file", &self.control_ca_file)
             .field("admin_listen", &self.admin_listen)
             .field("concurrency", &self.concurrency)
             .field("store_writers", &self.store_writers)
@@ -64,15 +71,13 @@ impl std::fmt::Debug for Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let control_api_key = env::optional("FOCO_CONTROL_API_KEY")
-            .or_else(|| env::optional("FOCO_ADMIN_API_KEY"))
-            .ok_or_else(|| {
-                ConfigError::new(
-                    "FOCO_CONTROL_API_KEY",
-                    "",
-                    "required (or FOCO_ADMIN_API_KEY)",
-                )
-            })?;
+        let control_api_key = env::optional("FOCO_CONTROL_API_KEY").ok_or_else(|| {
+            ConfigError::new(
+                "FOCO_CONTROL_API_KEY",
+                "",
+                "required: rules resolves sources through control, with its service key (foco api-keys create --service rules)",
+            )
+        })?;
         let concurrency: usize = env::parse_or("FOCO_RULES_CONCURRENCY", 256)?;
         if concurrency == 0 {
             return Err(ConfigError::new(
@@ -88,6 +93,7 @@ impl Config {
             bus: foco_bus::StreamSettings::from_env()?,
             control_url: env::string_or("FOCO_CONTROL_URL", "http://127.0.0.1:50051"),
             control_api_key: SecretString::from(control_api_key),
+            control_ca_file: env::optional("FOCO_CONTROL_CA_FILE").map(PathBuf::from),
             admin_listen: env::parse_or(
                 "FOCO_ADMIN_LISTEN",
                 SocketAddr::from(([127, 0, 0, 1], 9093)),
@@ -135,6 +141,7 @@ mod tests {
             bus: foco_bus::StreamSettings::default(),
             control_url: "http://control:50051".to_owned(),
             control_api_key: SecretString::from("control-key-value"),
+            control_ca_file: None,
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 9093)),
             config_cache_ttl: Duration::from_secs(30),
             concurrency: 1,

@@ -10,7 +10,7 @@
 //! never calls a provider and never writes message state.
 //!
 //! Environment: `NATS_URL`, `DATABASE_URL`, `FOCO_BUS_PREFIX`, `FOCO_BUS_REPLICAS`,
-//! `FOCO_CONTROL_URL`, `FOCO_CONTROL_API_KEY` (or `FOCO_ADMIN_API_KEY`),
+//! `FOCO_CONTROL_URL`, `FOCO_CONTROL_API_KEY` (its service key, required),
 //! `FOCO_ADMIN_LISTEN` (127.0.0.1:9093), `FOCO_CONFIG_CACHE_TTL` (30s),
 //! `FOCO_RULES_CONCURRENCY` (256 events in flight), `FOCO_RULES_STORE_WRITERS`
 //! (2 transactions at once), `FOCO_RULES_STORE_BATCH` (256 events a transaction),

@@ -202,6 +202,8 @@ async fn start_control(db: &TestDatabase, bus: &TestBus, shutdown: CancellationT
         admin_api_key: SecretString::from(ADMIN_KEY),
         encryption_key: foco_control::parse_encryption_key(ENCRYPTION_KEY).expect("key"),
         backlog_interval: Duration::from_secs(15),
+        tls: None,
+        service_key_hashes: Vec::new(),
     };
     let control = foco_control::App::build(config, shutdown)
         .await
@@ -440,6 +442,7 @@ async fn through_the_sender(
         database_url: db.url.clone(),
         control_url: control_url.to_owned(),
         control_api_key: SecretString::from(ADMIN_KEY),
+        control_ca_file: None,
         admin_listen: "127.0.0.1:0".parse().expect("address"),
         concurrency,
         max_ack_pending: (concurrency * 4) as i64,

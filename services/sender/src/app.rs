@@ -66,7 +66,11 @@ impl App {
         .await
         .map_err(SenderError::Database)?;
 
-        let control = foco_control_client::connect(&config.control_url, &config.control_api_key)?;
+        let control = foco_control_client::connect_with_ca(
+            &config.control_url,
+            config.control_ca_file.as_deref(),
+            &config.control_api_key,
+        )?;
         let routes = ConfigCache::new(control, config.config_cache_ttl);
         let config_watch = routes
             .watch_changes(&nats, names.config_changed_subject(), shutdown.clone())

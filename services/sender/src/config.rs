@@ -23,9 +23,12 @@ pub struct Config {
     pub database_url: String,
     /// `FOCO_CONTROL_URL`
     pub control_url: String,
-    /// `FOCO_CONTROL_API_KEY` (falls back to `FOCO_ADMIN_API_KEY`): an admin key, as
-    /// route resolution returns provider credentials.
+    /// `FOCO_CONTROL_API_KEY` (required): the sender's service key (scope
+    /// `resolve:routes`), as route resolution returns provider credentials.
     pub control_api_key: SecretString,
+    /// `FOCO_CONTROL_CA_FILE` [none: the system's roots]: PEM of the CA to trust
+    /// when `FOCO_CONTROL_URL` is `https://`.
+    pub control_ca_file: Option<PathBuf>,
     /// `FOCO_ADMIN_LISTEN`: `/healthz`, `/readyz`, `/metrics`.
     pub admin_listen: SocketAddr,
     /// `FOCO_SENDER_CONCURRENCY`: jobs handled at once by this process.
@@ -105,6 +108,7 @@ impl Default for Config {
             database_url: "postgres://postgres@127.0.0.1:5432/foco".to_owned(),
             control_url: "http://127.0.0.1:50051".to_owned(),
             control_api_key: SecretString::from(""),
+            control_ca_file: None,
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 9094)),
             concurrency: 256,
             max_ack_pending: 10_000,
@@ -139,6 +143,7 @@ impl std::fmt::Debug for Config {
             .field("bus_prefix", &self.bus_prefix)
             .field("database_url", &env::redacted_url(&self.database_url))
             .field("control_url", &env::redacted_url(&self.control_url))
+            .field("control_ca_file", &self.control_ca_file)
             .field("admin_listen", &self.admin_listen)
             .field("concurrency", &self.concurrency)
             .field("max_ack_pending", &self.max_ack_pending)
@@ -157,15 +162,13 @@ impl std::fmt::Debug for Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let control_api_key = env::optional("FOCO_CONTROL_API_KEY")
-            .or_else(|| env::optional("FOCO_ADMIN_API_KEY"))
-            .ok_or_else(|| {
-                ConfigError::new(
-                    "FOCO_CONTROL_API_KEY",
-                    "",
-                    "required (or FOCO_ADMIN_API_KEY): the sender resolves provider routes with it",
-                )
-            })?;
+        let control_api_key = env::optional("FOCO_CONTROL_API_KEY").ok_or_else(|| {
+            ConfigError::new(
+                "FOCO_CONTROL_API_KEY",
+                "",
+                "required: the sender resolves provider routes through control, with its service key (foco api-keys create --service sender)",
+            )
+        })?;
         let defaults = Self::default();
         let quiet_hours = match env::optional("FOCO_QUIET_HOURS") {
             None => defaults.quiet_hours,
@@ -179,6 +182,7 @@ impl Config {
             database_url: env::string_or("DATABASE_URL", &defaults.database_url),
             control_url: env::string_or("FOCO_CONTROL_URL", &defaults.control_url),
             control_api_key: SecretString::from(control_api_key),
+            control_ca_file: env::optional("FOCO_CONTROL_CA_FILE").map(PathBuf::from),
             admin_listen: env::parse_or("FOCO_ADMIN_LISTEN", defaults.admin_listen)?,
             concurrency: env::parse_or("FOCO_SENDER_CONCURRENCY", defaults.concurrency)?,
             max_ack_pending: env::parse_or(
@@ -321,6 +325,7 @@ mod tests {
     fn sample() -> Config {
         Config {
             control_api_key: SecretString::from("k"),
+            control_ca_file: None,
             ..Config::default()
         }
     }

@@ -20,8 +20,8 @@
 //!
 //! Environment (defaults in brackets): `NATS_URL` [nats://127.0.0.1:4222],
 //! `DATABASE_URL` [postgres://postgres@127.0.0.1:5432/foco], `FOCO_CONTROL_URL`
-//! [http://127.0.0.1:50051], `FOCO_CONTROL_API_KEY` [falls back to
-//! `FOCO_ADMIN_API_KEY`; required], `FOCO_BUS_PREFIX` [""], `FOCO_BUS_REPLICAS` [1],
+//! [http://127.0.0.1:50051], `FOCO_CONTROL_API_KEY` [its service
+//! key; required], `FOCO_BUS_PREFIX` [""], `FOCO_BUS_REPLICAS` [1],
 //! `FOCO_ADMIN_LISTEN` [127.0.0.1:9094], `FOCO_CONFIG_CACHE_TTL` [30s],
 //! `FOCO_SENDER_CONCURRENCY` [256], `FOCO_SENDER_MAX_ACK_PENDING` [10000],
 //! `FOCO_SENDER_ACK_WAIT` [60s], `FOCO_PROVIDER_TIMEOUT` [15s],

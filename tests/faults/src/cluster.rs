@@ -91,6 +91,9 @@ impl Cluster {
             ("NATS_URL", nats.url()),
             ("FOCO_BUS_PREFIX", "FAULTS".to_owned()),
             ("FOCO_ADMIN_API_KEY", ADMIN_KEY.to_owned()),
+            // The admin key holds every scope, so one value serves the three
+            // services here; deployments give each its own service key.
+            ("FOCO_CONTROL_API_KEY", ADMIN_KEY.to_owned()),
             ("FOCO_ENCRYPTION_KEY", ENCRYPTION_KEY.to_owned()),
             ("FOCO_CONTROL_LISTEN", control_grpc.clone()),
             ("FOCO_CONTROL_URL", format!("http://{control_grpc}")),

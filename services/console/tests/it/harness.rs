@@ -72,7 +72,7 @@ pub async fn account_with_key(admin: &mut ControlApi, account: &str) -> String {
         .create_api_key(CreateApiKeyRequest {
             account: account.to_owned(),
             description: "console tests".to_owned(),
-            expires_at_ms: 0,
+            ..Default::default()
         })
         .await
         .expect("create key")

@@ -147,6 +147,9 @@ pub async fn upsert(
         .fetch_optional(&state.pool)
         .await?
         .ok_or_else(|| ApiError::denied("an account API key can only update its own account"))?,
+        Caller::Service { .. } => {
+            return Err(ApiError::denied("a service API key manages no account"));
+        }
     };
     state
         .notifier
@@ -183,6 +186,7 @@ pub async fn list(
         Caller::Account { account_id, .. } => {
             load_by_id(&state, account_id).await?.into_iter().collect()
         }
+        Caller::Service { .. } => Vec::new(),
     };
     Ok(ListAccountsResponse {
         accounts: rows.into_iter().map(AccountRow::into_proto).collect(),

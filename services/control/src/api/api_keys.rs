@@ -1,6 +1,8 @@
-//! Account API keys: generated here, shown once, stored as a SHA-256 hash with a
-//! short prefix that tells keys apart. They may expire and can be revoked; an
-//! account key cannot create a key of wider reach than its own.
+//! API keys: generated here, shown once, stored as a SHA-256 hash with a short
+//! prefix that tells keys apart. Account keys hold some of the account scopes;
+//! service keys (admin key only) hold one service's lookups. Keys may expire and
+//! can be revoked; an account key cannot create a key of wider reach than its
+//! own: no scope it lacks, no later expiry.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use foco_proto::v1::{
@@ -9,11 +11,14 @@ use foco_proto::v1::{
 };
 use uuid::Uuid;
 
+use super::accounts::AccountRow;
 use super::{AppState, accounts, millis};
 use crate::auth::{Caller, rfc3339};
 use crate::crypto::{api_key_prefix, hash_api_key, new_api_key};
 use crate::error::ApiError;
 use crate::notify::ChangeKind;
+use crate::scopes::{Scopes, Service};
+use crate::validate;
 
 const MAX_DESCRIPTION_LEN: usize = 200;
 
@@ -21,14 +26,25 @@ const MAX_DESCRIPTION_LEN: usize = 200;
 /// short enough that a forgotten key does not work forever.
 const MAX_LIFETIME: TimeDelta = TimeDelta::days(2 * 365);
 
+/// The `api_keys` columns an [`ApiKeyRow`] reads, as a literal for `concat!`.
+macro_rules! api_key_columns {
+    () => {
+        "id, name, description, key_prefix, scopes, service, created_at, expires_at, revoked_at, last_used_at"
+    };
+}
+
 #[derive(Debug, sqlx::FromRow)]
 struct ApiKeyRow {
     id: Uuid,
+    name: String,
     description: String,
     key_prefix: Option<String>,
+    scopes: Vec<String>,
+    service: Option<String>,
     created_at: DateTime<Utc>,
     expires_at: Option<DateTime<Utc>>,
     revoked_at: Option<DateTime<Utc>>,
+    last_used_at: Option<DateTime<Utc>>,
 }
 
 impl ApiKeyRow {
@@ -40,6 +56,51 @@ impl ApiKeyRow {
             created_at_ms: millis(self.created_at),
             expires_at_ms: self.expires_at.map_or(0, millis),
             revoked_at_ms: self.revoked_at.map_or(0, millis),
+            scopes: self.scopes,
+            name: self.name,
+            service: self.service.unwrap_or_default(),
+            last_used_at_ms: self.last_used_at.map_or(0, millis),
+        }
+    }
+}
+
+/// Whose keys a request is about: an account's, or (`account` empty, admin key
+/// only) the services'.
+enum Owner {
+    Account(AccountRow),
+    Services,
+}
+
+impl Owner {
+    async fn of(state: &AppState, caller: Caller, account: &str) -> Result<Self, ApiError> {
+        if account.is_empty() && caller.is_admin() {
+            return Ok(Self::Services);
+        }
+        Ok(Self::Account(
+            accounts::authorize(state, caller, account).await?,
+        ))
+    }
+
+    fn account_id(&self) -> Option<Uuid> {
+        match self {
+            Self::Account(account) => Some(account.id),
+            Self::Services => None,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Account(account) => format!("account {:?}", account.name),
+            Self::Services => "the service keys".to_owned(),
+        }
+    }
+
+    async fn announce(&self, state: &AppState) {
+        if let Self::Account(account) = self {
+            state
+                .notifier
+                .announce(account.id, ChangeKind::Account)
+                .await;
         }
     }
 }
@@ -49,7 +110,16 @@ pub async fn create(
     caller: Caller,
     request: CreateApiKeyRequest,
 ) -> Result<CreateApiKeyResponse, ApiError> {
-    let account = accounts::authorize(&state, caller, &request.account).await?;
+    let (owner, service, scopes) = if request.service.is_empty() {
+        let owner = Owner::Account(accounts::authorize(&state, caller, &request.account).await?);
+        (owner, None, account_scopes(caller, &request.scopes)?)
+    } else {
+        let service = service_key(caller, &request)?;
+        (Owner::Services, Some(service), service.scopes())
+    };
+    if !request.name.is_empty() {
+        validate::name("name", &request.name)?;
+    }
     if request.description.chars().count() > MAX_DESCRIPTION_LEN {
         return Err(ApiError::invalid(format!(
             "description is longer than {MAX_DESCRIPTION_LEN} characters"
@@ -59,24 +129,33 @@ pub async fn create(
     check_reach(caller, expires_at)?;
     let id = Uuid::now_v7();
     let key = new_api_key();
-    let row = sqlx::query_as::<_, ApiKeyRow>(
-        "INSERT INTO api_keys (id, account_id, key_hash, key_prefix, description, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         RETURNING id, description, key_prefix, created_at, expires_at, revoked_at",
-    )
+    let row = sqlx::query_as::<_, ApiKeyRow>(concat!(
+        "INSERT INTO api_keys
+           (id, account_id, key_hash, key_prefix, name, description, scopes, service, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         RETURNING ",
+        api_key_columns!()
+    ))
     .bind(id)
-    .bind(account.id)
+    .bind(owner.account_id())
     .bind(hash_api_key(&key).as_slice())
     .bind(api_key_prefix(&key))
+    .bind(&request.name)
     .bind(&request.description)
+    .bind(scopes.names())
+    .bind(service.map(Service::name))
     .bind(expires_at)
     .fetch_one(&state.pool)
     .await?;
-    tracing::info!(account_id = %account.id, key_id = %id, by_key_id = ?caller.key_id(), "api key created");
-    state
-        .notifier
-        .announce(account.id, ChangeKind::Account)
-        .await;
+    tracing::info!(
+        account_id = ?owner.account_id(),
+        service = ?service.map(Service::name),
+        key_id = %id,
+        scopes = %scopes,
+        by_key_id = ?caller.key_id(),
+        "api key created"
+    );
+    owner.announce(&state).await;
     Ok(CreateApiKeyResponse {
         id: id.to_string(),
         key,
@@ -89,12 +168,13 @@ pub async fn list(
     caller: Caller,
     request: ListApiKeysRequest,
 ) -> Result<ListApiKeysResponse, ApiError> {
-    let account = accounts::authorize(&state, caller, &request.account).await?;
-    let rows = sqlx::query_as::<_, ApiKeyRow>(
-        "SELECT id, description, key_prefix, created_at, expires_at, revoked_at
-         FROM api_keys WHERE account_id = $1 ORDER BY created_at, id",
-    )
-    .bind(account.id)
+    let owner = Owner::of(&state, caller, &request.account).await?;
+    let rows = sqlx::query_as::<_, ApiKeyRow>(concat!(
+        "SELECT ",
+        api_key_columns!(),
+        " FROM api_keys WHERE account_id IS NOT DISTINCT FROM $1 ORDER BY created_at, id"
+    ))
+    .bind(owner.account_id())
     .fetch_all(&state.pool)
     .await?;
     Ok(ListApiKeysResponse {
@@ -109,30 +189,106 @@ pub async fn revoke(
     caller: Caller,
     request: RevokeApiKeyRequest,
 ) -> Result<ApiKey, ApiError> {
-    let account = accounts::authorize(&state, caller, &request.account).await?;
+    let owner = Owner::of(&state, caller, &request.account).await?;
     let key_id = Uuid::parse_str(request.id.trim())
         .map_err(|_| ApiError::invalid(format!("id {:?} is not an API key id", request.id)))?;
-    let row = sqlx::query_as::<_, ApiKeyRow>(
+    let row = sqlx::query_as::<_, ApiKeyRow>(concat!(
         "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now())
-         WHERE id = $1 AND account_id = $2
-         RETURNING id, description, key_prefix, created_at, expires_at, revoked_at",
-    )
+         WHERE id = $1 AND account_id IS NOT DISTINCT FROM $2
+         RETURNING ",
+        api_key_columns!()
+    ))
     .bind(key_id)
-    .bind(account.id)
+    .bind(owner.account_id())
     .fetch_optional(&state.pool)
     .await?
     .ok_or_else(|| {
         ApiError::not_found(format!(
-            "API key {key_id} not found in account {:?}",
-            account.name
+            "API key {key_id} not found in {}",
+            owner.describe()
         ))
     })?;
-    tracing::info!(account_id = %account.id, key_id = %key_id, by_key_id = ?caller.key_id(), "api key revoked");
-    state
-        .notifier
-        .announce(account.id, ChangeKind::Account)
-        .await;
+    tracing::info!(account_id = ?owner.account_id(), key_id = %key_id, by_key_id = ?caller.key_id(), "api key revoked");
+    owner.announce(&state).await;
     Ok(row.into_proto())
+}
+
+/// Creates the service keys the configuration names by hash, unless a key with
+/// that hash exists: a key revoked since stays revoked.
+pub async fn provision_service_keys(
+    pool: &sqlx::PgPool,
+    hashes: &[(Service, [u8; 32])],
+) -> Result<(), sqlx::Error> {
+    for (service, hash) in hashes {
+        let created = sqlx::query(
+            "INSERT INTO api_keys (id, account_id, key_hash, name, description, scopes, service)
+             VALUES ($1, NULL, $2, $3, 'from FOCO_SERVICE_KEY_HASHES', $4, $5)
+             ON CONFLICT (key_hash) DO NOTHING",
+        )
+        .bind(Uuid::now_v7())
+        .bind(hash.as_slice())
+        .bind(format!("{}-configured", service.name()))
+        .bind(service.scopes().names())
+        .bind(service.name())
+        .execute(pool)
+        .await?;
+        if created.rows_affected() > 0 {
+            tracing::info!(
+                service = service.name(),
+                "service key created from the configuration"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The scopes an account key asks for: account scopes only, none the calling
+/// key lacks; none asked: every account scope the calling key holds.
+fn account_scopes(caller: Caller, requested: &[String]) -> Result<Scopes, ApiError> {
+    let held = caller.scopes();
+    if requested.is_empty() {
+        return Ok(held
+            .iter()
+            .filter(|scope| Scopes::account().contains(*scope))
+            .collect());
+    }
+    let scopes = Scopes::parse(requested)
+        .map_err(|unknown| ApiError::invalid(format!("{unknown:?} is not a scope")))?;
+    if let Some(service_scope) = scopes
+        .iter()
+        .find(|scope| !Scopes::account().contains(*scope))
+    {
+        return Err(ApiError::invalid(format!(
+            "{service_scope} is a service key's scope: create one with service"
+        )));
+    }
+    if let Some(lacking) = scopes.iter().find(|scope| !held.contains(*scope)) {
+        return Err(ApiError::denied(format!(
+            "this API key lacks the {lacking} scope, so the keys it creates cannot hold it"
+        )));
+    }
+    Ok(scopes)
+}
+
+/// The service a service-key request names; only the admin key creates them,
+/// since they read every account's secrets.
+fn service_key(caller: Caller, request: &CreateApiKeyRequest) -> Result<Service, ApiError> {
+    if !caller.is_admin() {
+        return Err(ApiError::denied(
+            "service keys are created with the admin API key",
+        ));
+    }
+    if !request.account.is_empty() || !request.scopes.is_empty() {
+        return Err(ApiError::invalid(
+            "a service key has no account, and its scopes are its service's",
+        ));
+    }
+    Service::parse(request.service.trim()).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "service {:?} is not one of ingress, rules, sender",
+            request.service
+        ))
+    })
 }
 
 /// `expires_at_ms` as a time: 0 is never; otherwise in the future and at most
@@ -184,13 +340,55 @@ fn check_reach(caller: Caller, expires_at: Option<DateTime<Utc>>) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scopes::Scope;
 
     fn account_key(expires_at: Option<DateTime<Utc>>) -> Caller {
         Caller::Account {
             account_id: Uuid::now_v7(),
             key_id: Uuid::now_v7(),
             expires_at,
+            scopes: Scopes::account(),
         }
+    }
+
+    fn names(names: &[&str]) -> Vec<String> {
+        names.iter().map(|name| (*name).to_owned()).collect()
+    }
+
+    #[test]
+    fn an_account_key_creates_only_keys_with_scopes_it_holds() {
+        let reader = Caller::Account {
+            account_id: Uuid::now_v7(),
+            key_id: Uuid::now_v7(),
+            expires_at: None,
+            scopes: [Scope::Read, Scope::Send].into_iter().collect(),
+        };
+        assert_eq!(
+            account_scopes(reader, &[]).unwrap().to_string(),
+            "send,read"
+        );
+        assert_eq!(
+            account_scopes(reader, &names(&["read"]))
+                .unwrap()
+                .to_string(),
+            "read"
+        );
+        assert!(matches!(
+            account_scopes(reader, &names(&["read", "manage"])),
+            Err(ApiError::PermissionDenied(_))
+        ));
+        assert!(matches!(
+            account_scopes(Caller::Admin, &names(&["resolve:routes"])),
+            Err(ApiError::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            account_scopes(Caller::Admin, &names(&["everything"])),
+            Err(ApiError::InvalidArgument(_))
+        ));
+        assert_eq!(
+            account_scopes(Caller::Admin, &[]).unwrap(),
+            Scopes::account()
+        );
     }
 
     #[test]

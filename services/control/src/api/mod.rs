@@ -1,5 +1,5 @@
 //! The `foco.v1.ControlService` implementation. Each RPC goes through [`ControlApi::call`]:
-//! authenticate, run the handler, record metrics, map the error through the one
+//! authenticate, check the key's scope for the RPC (`crate::scopes`), run the handler, record metrics, map the error through the one
 //! error table. The handlers live in one module per resource.
 
 mod accounts;
@@ -24,6 +24,7 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use tracing::Instrument as _;
 
+pub use api_keys::provision_service_keys;
 pub use delivery::{DeliveryApi, Requeuer};
 pub use messaging::MessagingApi;
 
@@ -72,6 +73,7 @@ impl ControlApi {
         let state = self.state.clone();
         let result = async move {
             let caller = state.auth.authenticate(request.metadata()).await?;
+            caller.require_scope_for(method)?;
             handler(state, caller, request.into_inner()).await
         }
         .instrument(span.clone())

@@ -19,6 +19,7 @@ fn create_request(account: &str, description: &str, expires_at_ms: i64) -> Creat
         account: account.to_owned(),
         description: description.to_owned(),
         expires_at_ms,
+        ..Default::default()
     }
 }
 
@@ -89,7 +90,10 @@ async fn listed_keys_show_a_prefix_and_never_the_secret() {
     );
 
     for caller in [foco_harness::ADMIN_KEY, first.key.as_str()] {
-        let listed = list_keys(&control, caller, "acme").await;
+        let mut listed = list_keys(&control, caller, "acme").await;
+        // Listing with `first` uses it.
+        assert_eq!(listed[0].last_used_at_ms > 0, caller == first.key);
+        listed[0].last_used_at_ms = 0;
         assert_eq!(listed.len(), 2, "only acme's keys: {listed:?}");
         assert_eq!(listed[0], first.api_key.clone().unwrap());
         assert_eq!(listed[1], second.api_key.clone().unwrap());
@@ -342,4 +346,160 @@ async fn an_account_key_cannot_mint_keys_of_wider_reach() {
             .await
             .unwrap();
     }
+}
+
+#[tokio::test]
+async fn scoped_keys_do_only_what_their_scopes_allow_and_create_no_wider_keys() {
+    let control = TestControl::start().await;
+    control.create_account("acme").await;
+    let reader = create_key(
+        &control,
+        foco_harness::ADMIN_KEY,
+        CreateApiKeyRequest {
+            name: "dashboard".to_owned(),
+            scopes: vec!["read".to_owned()],
+            ..create_request("acme", "", 0)
+        },
+    )
+    .await
+    .unwrap();
+    let listed = reader.api_key.clone().unwrap();
+    assert_eq!(
+        (listed.name.as_str(), listed.scopes.as_slice()),
+        ("dashboard", &["read".to_owned()][..])
+    );
+    authenticate(&control, &reader.key).await.unwrap();
+    let status = create_key(&control, &reader.key, create_request("acme", "", 0))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+
+    // A manager without send cannot hand send out; with none asked, the new key
+    // gets the creator's scopes.
+    let manager = create_key(
+        &control,
+        foco_harness::ADMIN_KEY,
+        CreateApiKeyRequest {
+            scopes: vec!["read".to_owned(), "manage".to_owned()],
+            ..create_request("acme", "", 0)
+        },
+    )
+    .await
+    .unwrap();
+    let status = create_key(
+        &control,
+        &manager.key,
+        CreateApiKeyRequest {
+            scopes: vec!["send".to_owned()],
+            ..create_request("acme", "", 0)
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    assert!(status.message().contains("send"), "{}", status.message());
+    let inherited = create_key(&control, &manager.key, create_request("acme", "", 0))
+        .await
+        .unwrap();
+    assert_eq!(
+        inherited.api_key.unwrap().scopes,
+        ["read".to_owned(), "manage".to_owned()]
+    );
+    for refused in [vec!["resolve:sources".to_owned()], vec!["root".to_owned()]] {
+        let status = create_key(
+            &control,
+            foco_harness::ADMIN_KEY,
+            CreateApiKeyRequest {
+                scopes: refused,
+                ..create_request("acme", "", 0)
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    }
+}
+
+#[tokio::test]
+async fn service_keys_resolve_for_every_account_and_only_the_admin_key_manages_them() {
+    let control = TestControl::start().await;
+    control.create_account("acme").await;
+    let account_key = control.account_key("acme").await;
+    let service_request = |service: &str| CreateApiKeyRequest {
+        service: service.to_owned(),
+        name: format!("{service}-1"),
+        ..Default::default()
+    };
+    let status = create_key(&control, &account_key, service_request("rules"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    let status = create_key(
+        &control,
+        foco_harness::ADMIN_KEY,
+        CreateApiKeyRequest {
+            account: "acme".to_owned(),
+            ..service_request("rules")
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+
+    let rules = create_key(&control, foco_harness::ADMIN_KEY, service_request("rules"))
+        .await
+        .unwrap();
+    let shown = rules.api_key.clone().unwrap();
+    assert_eq!(shown.service, "rules");
+    assert_eq!(shown.scopes, ["resolve:sources".to_owned()]);
+
+    // The lookups its scope allows, and nothing of an account's.
+    let resolve = foco_proto::v1::ResolveSourceRequest {
+        source_id: uuid::Uuid::now_v7().to_string(),
+        ..Default::default()
+    };
+    let status = control
+        .client(&rules.key)
+        .resolve_source(resolve.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    let status = control
+        .client(&rules.key)
+        .resolve_route(foco_proto::v1::ResolveRouteRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    assert_eq!(
+        authenticate(&control, &rules.key).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+
+    // Listed apart from the accounts' keys, used, revoked at once.
+    let listed = list_keys(&control, foco_harness::ADMIN_KEY, "").await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(listed[0].last_used_at_ms > 0);
+    assert_eq!(
+        list_keys(&control, foco_harness::ADMIN_KEY, "acme")
+            .await
+            .len(),
+        1
+    );
+    let status = control
+        .client(&account_key)
+        .list_api_keys(ListApiKeysRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    control
+        .admin()
+        .revoke_api_key(revoke_request("", &rules.id))
+        .await
+        .unwrap();
+    let status = control
+        .client(&rules.key)
+        .resolve_source(resolve)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
 }

@@ -28,6 +28,12 @@ impl TestControl {
         }
     }
 
+    pub async fn start_with_tls(tls: foco_control::TlsFiles) -> Self {
+        Self {
+            inner: foco_harness::TestControl::start_with_tls(tls).await,
+        }
+    }
+
     pub async fn create_account(&self, name: &str) -> Account {
         self.admin()
             .upsert_account(UpsertAccountRequest {

@@ -12,6 +12,8 @@ mod messaging;
 mod notify;
 mod presets;
 mod resolve;
+mod scopes;
 mod secrets;
+mod tls;
 mod upserts;
 mod validation;

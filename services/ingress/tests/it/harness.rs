@@ -88,6 +88,8 @@ impl Harness {
             )
             .unwrap(),
             backlog_interval: std::time::Duration::from_secs(15),
+            tls: None,
+            service_key_hashes: Vec::new(),
         };
         let control = foco_control::App::build(control_config, control_shutdown.clone())
             .await
@@ -104,6 +106,7 @@ impl Harness {
             bus: options.bus,
             control_url: options.control_url.unwrap_or_else(|| control_url.clone()),
             control_api_key: SecretString::from(ADMIN_KEY),
+            control_ca_file: None,
             config_cache_ttl: Duration::from_secs(30),
             max_body_bytes: options.max_body_bytes,
             default_source_rate: options.default_source_rate,

@@ -105,6 +105,7 @@ impl Rig {
             bus: Default::default(),
             control_url: control.grpc_url.clone(),
             control_api_key: SecretString::from(foco_harness::ADMIN_KEY),
+            control_ca_file: None,
             admin_listen: "127.0.0.1:0".parse().unwrap(),
             config_cache_ttl: Duration::from_secs(300),
             concurrency: 4,

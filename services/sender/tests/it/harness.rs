@@ -178,6 +178,7 @@ impl TestEnv {
             database_url: self.app.db.url.clone(),
             control_url: self.app.grpc_url.clone(),
             control_api_key: SecretString::from(ADMIN_KEY),
+            control_ca_file: None,
             admin_listen: "127.0.0.1:0".parse().unwrap(),
             concurrency: 8,
             max_ack_pending: 1000,
