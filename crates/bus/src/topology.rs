@@ -12,6 +12,12 @@
 //! size, `max_bytes` (`FOCO_BUS_MAX_BYTES`): when the backlog reaches it, new
 //! messages are refused (discard-new) and publishers say so (ingress answers
 //! 503 with Retry-After), rather than older work being dropped.
+//!
+//! FOCO_STATUS is the exception: the status feed is history that readers
+//! (`WatchMessages`, the status-webhook worker) replay from a stream sequence,
+//! so it keeps messages after they are read, for `status_max_age`, and drops
+//! the oldest when it reaches `max_bytes` (a reader that far behind resumes
+//! from the oldest change kept).
 
 use std::time::Duration;
 
@@ -58,6 +64,8 @@ pub enum TopologyError {
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 /// Default bound of each stream's backlog.
 pub const DEFAULT_MAX_BYTES: i64 = 1 << 30;
+/// Default age of the oldest status change FOCO_STATUS keeps.
+pub const DEFAULT_STATUS_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The operator's settings of the streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +77,9 @@ pub struct StreamSettings {
     pub max_bytes: i64,
     /// [`DUPLICATE_WINDOW`]; shorter only in tests that cross it.
     pub duplicate_window: Duration,
+    /// `FOCO_BUS_STATUS_MAX_AGE` [7d]: how long FOCO_STATUS keeps a status
+    /// change, so how far back a reader can resume.
+    pub status_max_age: Duration,
 }
 
 impl Default for StreamSettings {
@@ -77,6 +88,7 @@ impl Default for StreamSettings {
             replicas: 1,
             max_bytes: DEFAULT_MAX_BYTES,
             duplicate_window: DUPLICATE_WINDOW,
+            status_max_age: DEFAULT_STATUS_MAX_AGE,
         }
     }
 }
@@ -88,6 +100,10 @@ impl StreamSettings {
             replicas: foco_runtime::env::parse_or("FOCO_BUS_REPLICAS", defaults.replicas)?,
             max_bytes: foco_runtime::env::parse_or("FOCO_BUS_MAX_BYTES", defaults.max_bytes)?,
             duplicate_window: defaults.duplicate_window,
+            status_max_age: foco_runtime::env::duration_or(
+                "FOCO_BUS_STATUS_MAX_AGE",
+                defaults.status_max_age,
+            )?,
         };
         if settings.replicas == 0 || settings.replicas > 5 {
             return Err(foco_runtime::env::ConfigError::new(
@@ -147,21 +163,7 @@ pub async fn ensure_streams(
             max_bytes: settings.max_bytes,
             ..Default::default()
         };
-        let mut stream = get_or_create_stream(jetstream, &config)
-            .await
-            .map_err(|source| TopologyError::Stream {
-                stream: name.clone(),
-                source,
-            })?;
-        let current = stream
-            .info()
-            .await
-            .map_err(|source| TopologyError::Info {
-                stream: name.clone(),
-                source,
-            })?
-            .config
-            .clone();
+        let current = created_config(jetstream, &config).await?;
         if current.retention != stream::RetentionPolicy::WorkQueue {
             tracing::warn!(
                 stream = %name,
@@ -176,16 +178,82 @@ pub async fn ensure_streams(
                 discard: config.discard,
                 ..current
             };
-            jetstream
-                .update_stream(updated)
-                .await
-                .map_err(|source| TopologyError::Update {
-                    stream: name.clone(),
-                    source,
-                })?;
+            update_stream(jetstream, updated).await?;
             tracing::info!(stream = %name, max_bytes = config.max_bytes, "stream size bound updated");
         }
     }
+    ensure_status_stream(jetstream, names, settings).await
+}
+
+/// FOCO_STATUS, with limits retention (see the module docs); its age and size
+/// bounds follow `settings`.
+async fn ensure_status_stream(
+    jetstream: &jetstream::Context,
+    names: &BusNames,
+    settings: StreamSettings,
+) -> Result<(), TopologyError> {
+    let name = names.status_stream();
+    let config = stream::Config {
+        name: name.clone(),
+        description: Some("status changes of messages, kept as history".to_owned()),
+        subjects: vec![names.status_filter()],
+        storage: stream::StorageType::File,
+        num_replicas: settings.replicas,
+        duplicate_window: settings.duplicate_window,
+        retention: stream::RetentionPolicy::Limits,
+        discard: stream::DiscardPolicy::Old,
+        max_bytes: settings.max_bytes,
+        max_age: settings.status_max_age,
+        ..Default::default()
+    };
+    let current = created_config(jetstream, &config).await?;
+    if current.max_bytes != config.max_bytes || current.max_age != config.max_age {
+        let updated = stream::Config {
+            max_bytes: config.max_bytes,
+            max_age: config.max_age,
+            ..current
+        };
+        update_stream(jetstream, updated).await?;
+        tracing::info!(stream = %name, "status stream bounds updated");
+    }
+    Ok(())
+}
+
+/// The configuration of the stream `config` names, as the server holds it,
+/// once the stream exists (created with `config` if it did not).
+async fn created_config(
+    jetstream: &jetstream::Context,
+    config: &stream::Config,
+) -> Result<stream::Config, TopologyError> {
+    let mut stream = get_or_create_stream(jetstream, config)
+        .await
+        .map_err(|source| TopologyError::Stream {
+            stream: config.name.clone(),
+            source,
+        })?;
+    Ok(stream
+        .info()
+        .await
+        .map_err(|source| TopologyError::Info {
+            stream: config.name.clone(),
+            source,
+        })?
+        .config
+        .clone())
+}
+
+async fn update_stream(
+    jetstream: &jetstream::Context,
+    updated: stream::Config,
+) -> Result<(), TopologyError> {
+    let name = updated.name.clone();
+    jetstream
+        .update_stream(updated)
+        .await
+        .map_err(|source| TopologyError::Update {
+            stream: name,
+            source,
+        })?;
     Ok(())
 }
 

@@ -33,6 +33,11 @@ pub struct Config {
     /// How often the scheduled-job and dead-letter gauges are read from Postgres
     /// (`FOCO_BACKLOG_INTERVAL`, default 15s; one statement per read).
     pub backlog_interval: Duration,
+    /// The streams' settings (`FOCO_BUS_*`): control sets up FOCO_STATUS for
+    /// its webhook worker.
+    pub bus: foco_bus::StreamSettings,
+    /// The status webhook worker (`FOCO_WEBHOOK_*`).
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 /// URLs may hold passwords or tokens; the keys are secrets already.
@@ -45,6 +50,8 @@ impl std::fmt::Debug for Config {
             .field("nats_url", &env::redacted_url(&self.nats_url))
             .field("bus_prefix", &self.bus_prefix)
             .field("backlog_interval", &self.backlog_interval)
+            .field("bus", &self.bus)
+            .field("webhooks", &self.webhooks)
             .finish_non_exhaustive()
     }
 }
@@ -84,6 +91,8 @@ impl Config {
             admin_api_key,
             encryption_key,
             backlog_interval,
+            bus: foco_bus::StreamSettings::from_env()?,
+            webhooks: crate::webhooks::WebhookSettings::from_env()?,
         })
     }
 }
@@ -171,6 +180,8 @@ mod tests {
             admin_api_key: SecretString::from("admin-key-value-0123"),
             encryption_key: SecretBox::new(Box::new([7u8; 32])),
             backlog_interval: Duration::from_secs(15),
+            bus: foco_bus::StreamSettings::default(),
+            webhooks: crate::webhooks::WebhookSettings::default(),
         };
         let shown = format!("{config:?}");
         for secret in ["hunter2", "nats-token-value", "admin-key-value"] {

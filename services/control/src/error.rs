@@ -146,4 +146,6 @@ pub enum ControlError {
     Serve(#[from] tonic::transport::Error),
     #[error("admin server failed")]
     Admin(#[source] std::io::Error),
+    #[error("the status webhooks' HTTP client could not be built")]
+    WebhookClient(#[from] foco_outbound::ClientBuildError),
 }

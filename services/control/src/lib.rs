@@ -18,10 +18,16 @@
 //! (FOCO_SMS, FOCO_EVENTS; delayed sends in `scheduled_jobs`) exactly as rules
 //! and ingress would, and the other services take them from there.
 //!
+//! `MessagingService` also streams an account's status changes
+//! (`WatchMessages`, from FOCO_STATUS) and manages status webhook endpoints,
+//! which control's webhook worker (`webhooks`) delivers: it consumes
+//! FOCO_STATUS into Postgres delivery rows and POSTs them, through the
+//! SSRF-guarded client of `foco_outbound`.
+//!
 //! It publishes to the bus only what an API call asks for (sends, triggered
 //! events, dead-letter retries, resends) and evaluates rules only to preview
 //! them (`PreviewRules`), never to produce jobs. It must not call SMS providers
-//! or consume the bus streams.
+//! or consume the work-queue streams (FOCO_EVENTS, FOCO_SMS, FOCO_RECEIPTS).
 //!
 //! Environment (see [`Config::from_env`]):
 //! - `FOCO_CONTROL_LISTEN` [127.0.0.1:50051]: gRPC API, health and reflection.
@@ -32,6 +38,10 @@
 //! - `FOCO_ENCRYPTION_KEY` (required): base64 of 32 random bytes.
 //! - `FOCO_BACKLOG_INTERVAL` [15s]: how often the scheduled-job and dead-letter
 //!   gauges are read from Postgres.
+//! - `FOCO_WEBHOOK_TIMEOUT` [15s], `FOCO_WEBHOOK_DISABLE_AFTER` [5d],
+//!   `FOCO_ALLOW_PRIVATE_WEBHOOK_HOSTS` [false]: see `WebhookSettings`.
+//! - `FOCO_BUS_REPLICAS`, `FOCO_BUS_MAX_BYTES`, `FOCO_BUS_STATUS_MAX_AGE`: the
+//!   streams, as every service sets them up.
 
 mod api;
 mod app;
@@ -44,6 +54,7 @@ mod metrics;
 mod notify;
 mod publisher;
 mod validate;
+pub mod webhooks;
 
 pub use app::App;
 pub use config::{Config, EncryptionKey, parse_admin_api_key, parse_encryption_key};

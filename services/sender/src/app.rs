@@ -26,6 +26,9 @@ use crate::providers::Providers;
 use crate::receipts::{self, ReceiptHandler};
 use crate::store;
 
+/// How long JetStream has to acknowledge a status change before the job that
+/// made it is handed back for a later delivery.
+const STATUS_PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often readiness re-checks Postgres.
 const DATABASE_CHECK_PERIOD: Duration = Duration::from_secs(5);
 
@@ -34,6 +37,7 @@ pub struct App {
     nats: async_nats::Client,
     consumer: PullConsumer,
     receipts_consumer: PullConsumer,
+    feed: foco_bus::StatusFeed,
     handler: Arc<Handler<ConfigCache>>,
     receipt_handler: Arc<ReceiptHandler<ConfigCache>>,
     maintenance: Maintenance,
@@ -58,6 +62,7 @@ impl App {
         let jetstream = jetstream::new(nats.clone());
         foco_bus::ensure_streams(&jetstream, &names, config.bus).await?;
         let (consumer, receipts_consumer) = consumers(&jetstream, &names, &config).await?;
+        let feed = foco_bus::StatusFeed::new(nats.clone(), names.clone(), STATUS_PUBLISH_TIMEOUT);
 
         let pool = foco_runtime::postgres::connect(
             &config.database_url,
@@ -108,6 +113,7 @@ impl App {
             jetstream: jetstream.clone(),
             nats: nats.clone(),
             names: names.clone(),
+            feed: feed.clone(),
         });
         let maintenance = Maintenance {
             pool: pool.clone(),
@@ -136,6 +142,7 @@ impl App {
             nats,
             consumer,
             receipts_consumer,
+            feed,
             handler,
             receipt_handler,
             maintenance,
@@ -167,6 +174,7 @@ impl App {
             nats,
             consumer,
             receipts_consumer,
+            feed,
             handler,
             receipt_handler,
             maintenance,
@@ -208,7 +216,8 @@ impl App {
             shutdown_grace: config.shutdown_grace,
             job_deadline: config.job_deadline,
         };
-        let consumed = consumer::run(handler, consumer, settings, metrics, shutdown.clone()).await;
+        let consumed =
+            consumer::run(handler, feed, consumer, settings, metrics, shutdown.clone()).await;
         receipts_stop.cancel();
         match receipts_task.await {
             Ok(Err(error)) => {

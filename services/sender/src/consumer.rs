@@ -1,15 +1,19 @@
 //! The thin pull loop around `Handler::handle`: takes a permit (bounded in-flight
 //! work), pulls the next job, decodes it, runs the handler under a span that
 //! continues the producer's trace, keeps the message alive with progress acks while
-//! the handler runs, and acknowledges as the outcome says. On shutdown it stops
-//! pulling and drains in-flight jobs within a grace period.
+//! the handler runs, publishes the status change the outcome recorded (before
+//! the ack, so a crash in between redelivers the job, whose finished row
+//! publishes it again), and acknowledges as the outcome says. On shutdown it
+//! stops pulling and drains in-flight jobs within a grace period.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::{AckKind, Message};
-use foco_proto::v1::SmsJob;
+use foco_bus::StatusFeed;
+use foco_bus::status::kind;
+use foco_proto::v1::{SmsJob, StatusChange};
 use futures::StreamExt;
 use prost::Message as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -33,6 +37,7 @@ pub struct LoopSettings {
 
 pub async fn run<R>(
     handler: Arc<Handler<R>>,
+    feed: StatusFeed,
     consumer: PullConsumer,
     settings: LoopSettings,
     metrics: Metrics,
@@ -71,7 +76,14 @@ where
         };
         match next {
             Some(Ok(message)) => {
-                let job = process(handler.clone(), message, settings, metrics.clone(), permit);
+                let job = process(
+                    handler.clone(),
+                    feed.clone(),
+                    message,
+                    settings,
+                    metrics.clone(),
+                    permit,
+                );
                 in_flight.spawn(job);
             }
             Some(Err(error)) => {
@@ -128,6 +140,7 @@ fn report_panic(finished: Result<(), tokio::task::JoinError>) {
 
 async fn process<R: RouteSource>(
     handler: Arc<Handler<R>>,
+    feed: StatusFeed,
     message: Message,
     settings: LoopSettings,
     metrics: Metrics,
@@ -195,10 +208,42 @@ async fn process<R: RouteSource>(
         }
         metrics.job(outcome.label());
         metrics.job_handled(started.elapsed().as_secs_f64());
-        acknowledge(&message, outcome.ack_kind()).await;
+        let mut ack = outcome.ack_kind();
+        if let Some(change) = status_change_of(&job, &outcome)
+            && let Err(error) = feed.publish(&change).await
+        {
+            // The row is final: the redelivery finds it finished and publishes
+            // the change then.
+            tracing::warn!(error = %error, "publishing the status change failed; the job comes back for it");
+            ack = AckKind::Nak(Some(crate::retry::backoff(delivery.max(1))));
+        }
+        acknowledge(&message, ack).await;
     }
     .instrument(span)
     .await;
+}
+
+/// The status change an outcome recorded, if the feed carries it.
+fn status_change_of(job: &SmsJob, outcome: &Outcome) -> Option<StatusChange> {
+    let (change_kind, reason) = match outcome {
+        Outcome::Sent => (kind::SENT, ""),
+        Outcome::Failed { reason } | Outcome::DeadLettered { reason } => {
+            (kind::FAILED, reason.as_str())
+        }
+        Outcome::Unknown => (kind::UNKNOWN, ""),
+        Outcome::OptedOut => (kind::OPTED_OUT, ""),
+        Outcome::Expired { reason } => (kind::EXPIRED, reason.as_str()),
+        Outcome::Finished { status } => (kind::of_message_status(status)?, ""),
+        _ => return None,
+    };
+    let mut change = foco_bus::status_change(&job.account_id, &job.job_id, change_kind);
+    change.reason = reason.to_owned();
+    change.to.clone_from(&job.to);
+    change.provider.clone_from(&job.provider);
+    change.event_id.clone_from(&job.event_id);
+    change.rule_id.clone_from(&job.rule_id);
+    change.metadata.clone_from(&job.metadata);
+    Some(change)
 }
 
 /// Runs `work`, telling JetStream the job is still being worked on every third of

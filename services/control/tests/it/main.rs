@@ -4,6 +4,7 @@
 mod api_keys;
 mod auth;
 mod backlog;
+mod endpoints;
 mod harness;
 mod health;
 mod messages;
