@@ -228,13 +228,16 @@ fn print_endpoints(
     )
 }
 
+/// A table's header and how an item becomes its row.
+type Columns<'a, T> = (&'a [&'a str], fn(&T) -> Vec<String>);
+
 /// `items` as a JSON array, or as a table with `header` and a row per item.
 fn print_list<T>(
     items: &[T],
     format: OutputFormat,
     out: &mut dyn Write,
     to_json: fn(&T) -> serde_json::Value,
-    (header, to_row): (&[&str], fn(&T) -> Vec<String>),
+    (header, to_row): Columns<'_, T>,
 ) -> Result<(), CliError> {
     match format {
         OutputFormat::Json => output::json(

@@ -30,7 +30,7 @@ pub use publish::{PublishError, Published, publish_durable};
 pub use status::{StatusFeed, status_change};
 pub use topology::{
     ConsumerSettings, DEFAULT_MAX_BYTES, DEFAULT_STATUS_MAX_AGE, DUPLICATE_WINDOW, StreamSettings,
-    TopologyError, ensure_consumer, ensure_streams,
+    TopologyError, ensure_consumer, ensure_status_stream, ensure_streams,
 };
 
 /// Header carrying a message's stable id; JetStream drops a second publish with the

@@ -186,8 +186,9 @@ pub async fn ensure_streams(
 }
 
 /// FOCO_STATUS, with limits retention (see the module docs); its age and size
-/// bounds follow `settings`.
-async fn ensure_status_stream(
+/// bounds follow `settings`. Part of `ensure_streams`; on its own for a
+/// reader of the feed that produces nothing else.
+pub async fn ensure_status_stream(
     jetstream: &jetstream::Context,
     names: &BusNames,
     settings: StreamSettings,

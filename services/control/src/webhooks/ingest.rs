@@ -81,7 +81,9 @@ impl Ingest {
         &self,
         jetstream: &jetstream::Context,
     ) -> Result<jetstream::consumer::PullConsumer, foco_bus::TopologyError> {
-        foco_bus::ensure_streams(jetstream, &self.names, self.streams).await?;
+        // Only the stream this worker reads: the work queues belong to
+        // the services that produce and consume them.
+        foco_bus::ensure_status_stream(jetstream, &self.names, self.streams).await?;
         foco_bus::ensure_consumer(
             jetstream,
             &ConsumerSettings {
@@ -152,7 +154,7 @@ impl Ingest {
                 }
             };
             for message in &batch {
-                if let Err(error) = message.ack_with(ack.clone()).await {
+                if let Err(error) = message.ack_with(ack).await {
                     tracing::warn!(error = %error, "acknowledging a status change failed");
                 }
             }
