@@ -392,7 +392,7 @@ impl<R: RouteSource> Handler<R> {
                 Outcome::Expired { reason }
             }
             Ok(Claim::OptedOut) => Outcome::OptedOut,
-            Ok(Claim::Finished { .. }) => Outcome::AlreadyHandled,
+            Ok(Claim::Finished { status }) => Outcome::Finished { status },
             Ok(Claim::HeldElsewhere { retry_in }) => held_elsewhere(retry_in),
             // The holder died during its call: the SMS may have gone out, so the
             // row says unknown; a deadline never makes a job be sent again.
