@@ -82,6 +82,9 @@ pub enum Command {
     Send(crate::messaging::SendArgs),
     /// Store an event of a source as its webhook would; the source's rules run on it.
     Trigger(crate::messaging::TriggerArgs),
+    /// Status webhooks: endpoints, their deliveries, replays.
+    #[command(subcommand)]
+    Endpoints(crate::endpoints::EndpointsCommand),
 }
 
 #[derive(Debug, Args)]
@@ -133,6 +136,9 @@ pub enum MessagesCommand {
         #[command(flatten)]
         format: FormatArg,
     },
+    /// Status changes as they happen (sent, delivered, failed, ..., inbound),
+    /// resumable with --after.
+    Watch(crate::endpoints::WatchArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

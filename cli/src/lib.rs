@@ -162,6 +162,7 @@ pub mod apply;
 pub mod args;
 pub mod commands;
 pub mod delivery;
+pub mod endpoints;
 pub mod error;
 pub mod events;
 pub mod jobs;
@@ -218,6 +219,12 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         }) => {
             commands::list_messages(&mut api, &account()?, *status, *limit, format.output, out)
                 .await
+        }
+        Command::Messages(MessagesCommand::Watch(args)) => {
+            endpoints::watch(&mut connect_messaging(&cli)?, &account()?, args, out).await
+        }
+        Command::Endpoints(command) => {
+            endpoints::run(&mut connect_messaging(&cli)?, &account()?, command, out).await
         }
         Command::Accounts(AccountsCommand::List(format)) => {
             commands::list_accounts(&mut api, format.output, out).await

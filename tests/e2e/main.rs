@@ -7,5 +7,6 @@ mod idempotency;
 mod malformed;
 mod receipts;
 mod scenarios;
+mod status_feed;
 mod support;
 mod validity;

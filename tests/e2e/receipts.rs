@@ -15,7 +15,7 @@ const TELNYX_KEY: [u8; 32] = [7; 32];
 const OWNER: &str = "+525512345678";
 
 /// The account's default route becomes Telnyx, pointed at the fake provider.
-async fn route_through_telnyx(system: &TestSystem) -> String {
+pub async fn route_through_telnyx(system: &TestSystem) -> String {
     let (public_key, _) = signing::telnyx(&TELNYX_KEY, 0, b"");
     let mut admin = system.admin();
     admin
@@ -48,7 +48,7 @@ async fn route_through_telnyx(system: &TestSystem) -> String {
 }
 
 /// Posts a Telnyx webhook, signed now, to the account's default-route URL.
-async fn post_telnyx(system: &TestSystem, account_id: &str, body: serde_json::Value) -> u16 {
+pub async fn post_telnyx(system: &TestSystem, account_id: &str, body: serde_json::Value) -> u16 {
     let body = serde_json::to_vec(&body).expect("json");
     let timestamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -72,7 +72,7 @@ async fn post_telnyx(system: &TestSystem, account_id: &str, body: serde_json::Va
         .as_u16()
 }
 
-fn finalized(message_id: &str, status: &str) -> serde_json::Value {
+pub fn finalized(message_id: &str, status: &str) -> serde_json::Value {
     serde_json::json!({
         "data": {
             "event_type": "message.finalized",

@@ -95,6 +95,20 @@ pub fn inbound_msg_id(account_id: &str, provider: &str, provider_message_id: &st
     )
 }
 
+/// `Nats-Msg-Id` of a status change on FOCO_STATUS (and the `webhook-id` of the
+/// webhooks it causes): one per account, message and status, so a change
+/// published again after a crash is stored once.
+pub fn status_change_id(account_id: &str, message_id: &str, kind: &str) -> String {
+    prefixed_digest(
+        "sts_",
+        &[
+            account_id.as_bytes(),
+            message_id.as_bytes(),
+            kind.as_bytes(),
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +132,14 @@ mod tests {
         assert_ne!(api_job_id("a1", "k1"), api_job_id("a2", "k1"));
         assert_eq!(api_job_id("a1", "k1").len(), 4 + 32);
         assert_eq!(job_id("e", "r", "+1").len(), 4 + 32);
+        assert_ne!(
+            status_change_id("a1", "job_1", "sent"),
+            status_change_id("a1", "job_1", "delivered")
+        );
+        assert_ne!(
+            status_change_id("a1", "job_1", "sent"),
+            status_change_id("a2", "job_1", "sent")
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The bus contract between the Foco services: JetStream stream and subject names,
 //! the headers every message carries, the rules that derive stable message ids, the
-//! encoding of the event envelope, an SMS job's deadline (`validity`), and W3C
+//! encoding of the event envelope, an SMS job's deadline (`validity`), the status
+//! feed's kinds and publisher (`status`), and W3C
 //! trace-context propagation through NATS headers.
 //!
 //! Nothing outside this crate spells a subject or stream name. This crate knows
@@ -14,6 +15,7 @@ pub mod lag;
 mod names;
 mod publish;
 pub mod pull;
+pub mod status;
 mod topology;
 pub mod trace;
 pub mod validity;
@@ -22,14 +24,16 @@ pub use connect::{ConnectError, connect, readiness_check};
 pub use envelope::{EventParts, encode_envelope};
 pub use ids::{
     api_job_id, event_id_from_body, event_id_from_external, inbound_msg_id, job_id, receipt_msg_id,
+    status_change_id,
 };
 pub use lag::ConsumerLag;
 pub use names::{BusNames, InvalidPrefix, ReceiptKind};
 pub use publish::{PublishError, Published, publish_durable};
 pub use pull::{Handle, PullSettings};
+pub use status::{StatusFeed, status_change};
 pub use topology::{
-    ConsumerSettings, DEFAULT_MAX_BYTES, DUPLICATE_WINDOW, StreamSettings, TopologyError,
-    ensure_consumer, ensure_streams,
+    ConsumerSettings, DEFAULT_MAX_BYTES, DEFAULT_STATUS_MAX_AGE, DUPLICATE_WINDOW, StreamSettings,
+    TopologyError, ensure_consumer, ensure_status_stream, ensure_streams,
 };
 
 /// Header carrying a message's stable id; JetStream drops a second publish with the

@@ -100,6 +100,41 @@ impl BusNames {
         }
     }
 
+    /// The status feed: every status change of every message, kept as history
+    /// (not a work queue) so readers can resume from a stream sequence.
+    pub fn status_stream(&self) -> String {
+        format!("{}FOCO_STATUS", self.stream_prefix)
+    }
+
+    /// `foco.status.<account>.<kind>`: a `foco.v1.StatusChange` whose `kind` is
+    /// the last token (`sent`, `delivered`, …, `inbound`).
+    pub fn status_subject(&self, account_id: &str, kind: &str) -> String {
+        format!(
+            "{}foco.status.{}.{}",
+            self.subject_prefix,
+            subject_token(account_id),
+            subject_token(kind)
+        )
+    }
+
+    /// Every change of one account.
+    pub fn status_account_filter(&self, account_id: &str) -> String {
+        format!(
+            "{}foco.status.{}.*",
+            self.subject_prefix,
+            subject_token(account_id)
+        )
+    }
+
+    pub fn status_filter(&self) -> String {
+        format!("{}foco.status.>", self.subject_prefix)
+    }
+
+    /// Durable consumer of control's status-webhook worker on the status feed.
+    pub fn webhooks_consumer(&self) -> &'static str {
+        "foco-control-webhooks"
+    }
+
     /// Durable consumer of the sender service on the receipts stream.
     pub fn receipts_consumer(&self) -> &'static str {
         "foco-sender-receipts"
@@ -163,6 +198,9 @@ mod tests {
         assert_eq!(names.events_subject("a1", "s1"), "foco.events.a1.s1");
         assert_eq!(names.sms_subject("a1"), "foco.sms.a1");
         assert_eq!(names.sms_filter(), "foco.sms.>");
+        assert_eq!(names.status_stream(), "FOCO_STATUS");
+        assert_eq!(names.status_subject("a1", "sent"), "foco.status.a1.sent");
+        assert_eq!(names.status_account_filter("a1"), "foco.status.a1.*");
     }
 
     #[test]

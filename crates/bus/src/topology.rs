@@ -12,6 +12,12 @@
 //! size, `max_bytes` (`FOCO_BUS_MAX_BYTES`): when the backlog reaches it, new
 //! messages are refused (discard-new) and publishers say so (ingress answers
 //! 503 with Retry-After), rather than older work being dropped.
+//!
+//! FOCO_STATUS is the exception: the status feed is history that readers
+//! (`WatchMessages`, the status-webhook worker) replay from a stream sequence,
+//! so it keeps messages after they are read, for `status_max_age`, and drops
+//! the oldest when it reaches `max_bytes` (a reader that far behind resumes
+//! from the oldest change kept).
 
 use std::time::Duration;
 
@@ -64,6 +70,8 @@ pub enum TopologyError {
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 /// Default bound of each stream's backlog.
 pub const DEFAULT_MAX_BYTES: i64 = 1 << 30;
+/// Default age of the oldest status change FOCO_STATUS keeps.
+pub const DEFAULT_STATUS_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The operator's settings of the streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +83,9 @@ pub struct StreamSettings {
     pub max_bytes: i64,
     /// [`DUPLICATE_WINDOW`]; shorter only in tests that cross it.
     pub duplicate_window: Duration,
+    /// `FOCO_BUS_STATUS_MAX_AGE` [7d]: how long FOCO_STATUS keeps a status
+    /// change, so how far back a reader can resume.
+    pub status_max_age: Duration,
 }
 
 impl Default for StreamSettings {
@@ -83,6 +94,7 @@ impl Default for StreamSettings {
             replicas: 1,
             max_bytes: DEFAULT_MAX_BYTES,
             duplicate_window: DUPLICATE_WINDOW,
+            status_max_age: DEFAULT_STATUS_MAX_AGE,
         }
     }
 }
@@ -94,6 +106,10 @@ impl StreamSettings {
             replicas: foco_runtime::env::parse_or("FOCO_BUS_REPLICAS", defaults.replicas)?,
             max_bytes: foco_runtime::env::parse_or("FOCO_BUS_MAX_BYTES", defaults.max_bytes)?,
             duplicate_window: defaults.duplicate_window,
+            status_max_age: foco_runtime::env::duration_or(
+                "FOCO_BUS_STATUS_MAX_AGE",
+                defaults.status_max_age,
+            )?,
         };
         if settings.replicas == 0 || settings.replicas > 5 {
             return Err(foco_runtime::env::ConfigError::new(
@@ -154,21 +170,7 @@ pub async fn ensure_streams(
             max_bytes: settings.max_bytes,
             ..Default::default()
         };
-        let mut stream = get_or_create_stream(jetstream, &config)
-            .await
-            .map_err(|source| TopologyError::Stream {
-                stream: name.clone(),
-                source,
-            })?;
-        let current = stream
-            .info()
-            .await
-            .map_err(|source| TopologyError::Info {
-                stream: name.clone(),
-                source,
-            })?
-            .config
-            .clone();
+        let current = created_config(jetstream, &config).await?;
         if current.retention != stream::RetentionPolicy::WorkQueue {
             tracing::warn!(
                 stream = %name,
@@ -188,15 +190,88 @@ pub async fn ensure_streams(
             duplicate_window: config.duplicate_window,
             ..current
         };
-        jetstream
-            .update_stream(updated)
-            .await
-            .map_err(|source| TopologyError::Update {
-                stream: name.clone(),
-                source,
-            })?;
+        update_stream(jetstream, updated).await?;
         tracing::info!(stream = %name, changes = %changes.join(", "), "stream settings updated");
     }
+    ensure_status_stream(jetstream, names, settings).await
+}
+
+/// FOCO_STATUS, with limits retention (see the module docs); its age and size
+/// bounds follow `settings`. Part of `ensure_streams`; on its own for a
+/// reader of the feed that produces nothing else.
+pub async fn ensure_status_stream(
+    jetstream: &jetstream::Context,
+    names: &BusNames,
+    settings: StreamSettings,
+) -> Result<(), TopologyError> {
+    let name = names.status_stream();
+    let config = stream::Config {
+        name: name.clone(),
+        description: Some("status changes of messages, kept as history".to_owned()),
+        subjects: vec![names.status_filter()],
+        storage: stream::StorageType::File,
+        num_replicas: settings.replicas,
+        duplicate_window: settings.duplicate_window,
+        retention: stream::RetentionPolicy::Limits,
+        discard: stream::DiscardPolicy::Old,
+        max_bytes: settings.max_bytes,
+        max_age: settings.status_max_age,
+        ..Default::default()
+    };
+    let current = created_config(jetstream, &config).await?;
+    let mut changes = stream_changes(&current, &config);
+    note(&mut changes, "max_age", current.max_age, config.max_age);
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let updated = stream::Config {
+        max_bytes: config.max_bytes,
+        discard: config.discard,
+        num_replicas: config.num_replicas,
+        duplicate_window: config.duplicate_window,
+        max_age: config.max_age,
+        ..current
+    };
+    update_stream(jetstream, updated).await?;
+    tracing::info!(stream = %name, changes = %changes.join(", "), "stream settings updated");
+    Ok(())
+}
+
+/// The configuration of the stream `config` names, as the server holds it,
+/// once the stream exists (created with `config` if it did not).
+async fn created_config(
+    jetstream: &jetstream::Context,
+    config: &stream::Config,
+) -> Result<stream::Config, TopologyError> {
+    let mut stream = get_or_create_stream(jetstream, config)
+        .await
+        .map_err(|source| TopologyError::Stream {
+            stream: config.name.clone(),
+            source,
+        })?;
+    Ok(stream
+        .info()
+        .await
+        .map_err(|source| TopologyError::Info {
+            stream: config.name.clone(),
+            source,
+        })?
+        .config
+        .clone())
+}
+
+async fn update_stream(
+    jetstream: &jetstream::Context,
+    updated: stream::Config,
+) -> Result<(), TopologyError> {
+    let name = updated.name.clone();
+    jetstream
+        .update_stream(updated)
+        .await
+        .map_err(|source| TopologyError::Update {
+            stream: name,
+            source,
+        })?;
     Ok(())
 }
 

@@ -21,6 +21,24 @@ pub struct TestControl {
     task: Option<tokio::task::JoinHandle<Result<(), foco_control::ControlError>>>,
 }
 
+/// Webhook retries seconds apart rather than hours, endpoints on loopback,
+/// and a short attempt timeout, so tests see an endpoint's outage and
+/// recovery without waiting for the production schedule.
+pub fn test_webhook_settings() -> foco_control::webhooks::WebhookSettings {
+    let millis = std::time::Duration::from_millis;
+    foco_control::webhooks::WebhookSettings {
+        retry_schedule: [100, 200, 400, 800, 1_000, 1_000, 1_000, 1_000, 1_000, 1_000]
+            .into_iter()
+            .chain(std::iter::repeat_n(1_000, 50))
+            .map(millis)
+            .collect(),
+        request_timeout: std::time::Duration::from_secs(2),
+        poll_interval: millis(50),
+        allow_private_hosts: true,
+        ..Default::default()
+    }
+}
+
 impl TestControl {
     pub async fn start() -> Self {
         Self::start_on(TestBus::new()).await
@@ -51,6 +69,8 @@ impl TestControl {
             backlog_interval: std::time::Duration::from_millis(200),
             tls,
             service_key_hashes: Vec::new(),
+            bus: Default::default(),
+            webhooks: test_webhook_settings(),
         };
         let shutdown = CancellationToken::new();
         let app = App::build(config, shutdown.clone())

@@ -9,6 +9,6 @@ mod control;
 #[cfg(feature = "system")]
 mod system;
 
-pub use control::{ADMIN_KEY, ENCRYPTION_KEY, TestControl};
+pub use control::{ADMIN_KEY, ENCRYPTION_KEY, TestControl, test_webhook_settings};
 #[cfg(feature = "system")]
 pub use system::{ACCOUNT, SystemOptions, TestSystem};

@@ -105,27 +105,7 @@ impl TestSystem {
     pub async fn start_on(bus: TestBus, options: SystemOptions) -> Self {
         let control = TestControl::start_on(bus).await;
         let provider = FakeProvider::start().await;
-        let mut admin = control.admin();
-        admin
-            .upsert_account(UpsertAccountRequest {
-                name: ACCOUNT.to_owned(),
-                default_country: "MX".to_owned(),
-                timezone: "America/Mexico_City".to_owned(),
-                ..Default::default()
-            })
-            .await
-            .expect("create account");
-        admin
-            .upsert_provider_route(UpsertProviderRouteRequest {
-                account: ACCOUNT.to_owned(),
-                name: "fake".to_owned(),
-                kind: "http".to_owned(),
-                settings: [("url".to_owned(), format!("{}/sms", provider.url()))].into(),
-                credentials: Default::default(),
-                is_default: true,
-            })
-            .await
-            .expect("create route");
+        add_account(&control, &provider, ACCOUNT).await;
 
         let shutdown = CancellationToken::new();
         let ingress_config = foco_ingress::Config {
@@ -174,6 +154,11 @@ impl TestSystem {
 
     pub fn admin(&self) -> ControlApi {
         self.control.admin()
+    }
+
+    /// Another account like `ACCOUNT` (MX, a default `http` route to `provider`).
+    pub async fn add_account(&self, name: &str) {
+        add_account(&self.control, &self.provider, name).await;
     }
 
     pub fn scheduling(&self) -> SchedulingApi {
@@ -315,6 +300,31 @@ impl Drop for TestSystem {
             self.assert_no_crash();
         }
     }
+}
+
+/// Account `name` (MX) with a default `http` route to `provider`.
+async fn add_account(control: &TestControl, provider: &FakeProvider, name: &str) {
+    let mut admin = control.admin();
+    admin
+        .upsert_account(UpsertAccountRequest {
+            name: name.to_owned(),
+            default_country: "MX".to_owned(),
+            timezone: "America/Mexico_City".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .expect("create account");
+    admin
+        .upsert_provider_route(UpsertProviderRouteRequest {
+            account: name.to_owned(),
+            name: "fake".to_owned(),
+            kind: "http".to_owned(),
+            settings: [("url".to_owned(), format!("{}/sms", provider.url()))].into(),
+            credentials: Default::default(),
+            is_default: true,
+        })
+        .await
+        .expect("create route");
 }
 
 #[cfg(test)]

@@ -377,6 +377,7 @@ fn add_jobs(
                 segments: evaluation.segments.segments as u32,
                 due_at_ms: evaluation.due_at_ms.unwrap_or(0),
                 expires_at_ms: evaluation.expires_at_ms,
+                metadata: Default::default(),
             },
             rule_name: rule.name.clone(),
             key: evaluation.key.clone(),

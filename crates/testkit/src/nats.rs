@@ -51,7 +51,7 @@ impl Drop for TestBus {
                     return;
                 };
                 let jetstream = async_nats::jetstream::new(client);
-                for stream in ["FOCO_EVENTS", "FOCO_SMS", "FOCO_RECEIPTS"] {
+                for stream in ["FOCO_EVENTS", "FOCO_SMS", "FOCO_RECEIPTS", "FOCO_STATUS"] {
                     let _ = tokio::time::timeout(
                         Duration::from_secs(3),
                         jetstream.delete_stream(format!("{prefix}_{stream}")),

@@ -42,6 +42,7 @@ const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 pub struct App {
     state: AppState,
+    webhooks: crate::webhooks::Worker,
     publisher: Publisher,
     grpc_listener: TcpListener,
     grpc_addr: SocketAddr,
@@ -115,10 +116,22 @@ impl App {
             notifier: ChangeNotifier::new(nats.clone(), names.config_changed_subject()),
             metrics,
             pool,
+            webhooks_allow_private_hosts: config.webhooks.allow_private_hosts,
+            publisher: Publisher::new(nats.clone(), names.clone()),
+        };
+        let publisher = state.publisher.clone();
+        let webhooks = crate::webhooks::Worker {
+            pool: state.pool.clone(),
+            nats: nats.clone(),
+            names: names.clone(),
+            streams: config.bus,
+            sealer: state.sealer.clone(),
+            settings: config.webhooks.clone(),
         };
         Ok(Self {
             state,
-            publisher: Publisher::new(nats, names),
+            webhooks,
+            publisher,
             grpc_listener,
             grpc_addr,
             grpc_tls,
@@ -144,6 +157,7 @@ impl App {
     pub async fn run(self) -> Result<(), ControlError> {
         let Self {
             state,
+            webhooks,
             publisher,
             grpc_listener,
             grpc_tls,
@@ -161,6 +175,7 @@ impl App {
         ));
         let backlog_watch = backlog.watch(state.pool.clone(), backlog_interval, shutdown.clone());
         let admin_task = tokio::spawn(admin.serve(shutdown.clone()));
+        let webhook_tasks = webhooks.spawn(shutdown.clone())?;
 
         let (health, health_service) = tonic_health::server::health_reporter();
         health
@@ -228,6 +243,9 @@ impl App {
         shutdown.cancel();
         let _ = pinger.await;
         let _ = backlog_watch.await;
+        for task in webhook_tasks {
+            let _ = task.await;
+        }
         match admin_task.await {
             Ok(Err(error)) => tracing::warn!(error = %cause_chain(&error), "admin server failed"),
             Err(error) => tracing::warn!(%error, "admin server task failed"),

@@ -45,6 +45,11 @@ pub struct Config {
     /// revoked), so a deployment can hand each service its key as a Secret of its
     /// own without control ever holding the keys themselves.
     pub service_key_hashes: Vec<(Service, [u8; 32])>,
+    /// The streams' settings (`FOCO_BUS_*`): control sets up FOCO_STATUS for
+    /// its webhook worker.
+    pub bus: foco_bus::StreamSettings,
+    /// The status webhook worker (`FOCO_WEBHOOK_*`).
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 /// URLs may hold passwords or tokens; the keys are secrets already.
@@ -58,6 +63,8 @@ impl std::fmt::Debug for Config {
             .field("bus_prefix", &self.bus_prefix)
             .field("backlog_interval", &self.backlog_interval)
             .field("tls", &self.tls)
+            .field("bus", &self.bus)
+            .field("webhooks", &self.webhooks)
             .finish_non_exhaustive()
     }
 }
@@ -102,6 +109,8 @@ impl Config {
                 "FOCO_SERVICE_KEY_HASHES",
                 "",
             ))?,
+            bus: foco_bus::StreamSettings::from_env()?,
+            webhooks: crate::webhooks::WebhookSettings::from_env()?,
         })
     }
 }
@@ -234,6 +243,8 @@ mod tests {
             backlog_interval: Duration::from_secs(15),
             tls: None,
             service_key_hashes: Vec::new(),
+            bus: foco_bus::StreamSettings::default(),
+            webhooks: crate::webhooks::WebhookSettings::default(),
         };
         let shown = format!("{config:?}");
         for secret in ["hunter2", "nats-token-value", "admin-key-value"] {

@@ -150,4 +150,6 @@ pub enum ControlError {
     Tls(#[from] crate::tls::TlsError),
     #[error("cannot create the configured service keys")]
     ServiceKeys(#[source] sqlx::Error),
+    #[error("the status webhooks' HTTP client could not be built")]
+    WebhookClient(#[from] foco_outbound::ClientBuildError),
 }

@@ -19,10 +19,16 @@
 //! (FOCO_SMS, FOCO_EVENTS; delayed sends in `scheduled_jobs`) exactly as rules
 //! and ingress would, and the other services take them from there.
 //!
+//! `MessagingService` also streams an account's status changes
+//! (`WatchMessages`, from FOCO_STATUS) and manages status webhook endpoints,
+//! which control's webhook worker (`webhooks`) delivers: it consumes
+//! FOCO_STATUS into Postgres delivery rows and POSTs them, through the
+//! SSRF-guarded client of `foco_outbound`.
+//!
 //! It publishes to the bus only what an API call asks for (sends, triggered
 //! events, dead-letter retries, resends) and evaluates rules only to preview
 //! them (`PreviewRules`), never to produce jobs. It must not call SMS providers
-//! or consume the bus streams.
+//! or consume the work-queue streams (FOCO_EVENTS, FOCO_SMS, FOCO_RECEIPTS).
 //!
 //! Environment (see [`Config::from_env`]):
 //! - `FOCO_CONTROL_LISTEN` [127.0.0.1:50051]: gRPC API, health and reflection.
@@ -37,6 +43,10 @@
 //!   files of the gRPC listener's certificate chain and key, reread on change.
 //! - `FOCO_SERVICE_KEY_HASHES` [none]: service keys to create at start, as
 //!   `service=<hex SHA-256 of the key>` pairs (see `Config`).
+//! - `FOCO_WEBHOOK_TIMEOUT` [15s], `FOCO_WEBHOOK_DISABLE_AFTER` [5d],
+//!   `FOCO_ALLOW_PRIVATE_WEBHOOK_HOSTS` [false]: see `WebhookSettings`.
+//! - `FOCO_BUS_REPLICAS`, `FOCO_BUS_MAX_BYTES`, `FOCO_BUS_STATUS_MAX_AGE`: the
+//!   streams, as every service sets them up.
 
 mod api;
 mod app;
@@ -53,6 +63,7 @@ pub mod scopes;
 pub mod tables;
 mod tls;
 mod validate;
+pub mod webhooks;
 
 pub use app::App;
 pub use config::{

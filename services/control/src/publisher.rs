@@ -1,5 +1,7 @@
 //! Control's durable publishes on the bus: requeued jobs (FOCO_SMS), jobs sent
-//! through the messaging API (FOCO_SMS) and triggered events (FOCO_EVENTS). Each
+//! through the messaging API (FOCO_SMS), triggered events (FOCO_EVENTS) and
+//! the status changes control decides (FOCO_STATUS: messages scheduled or
+//! cancelled through the API). Each
 //! answers only once JetStream stored the message, through the bus crate's one
 //! publish path (`Nats-Msg-Id`, trace context, refused at once while
 //! disconnected).
@@ -31,6 +33,27 @@ impl Publisher {
 
     pub fn names(&self) -> &BusNames {
         &self.names
+    }
+
+    /// Publishes committed status changes concurrently; one JetStream does not
+    /// take is logged (the change is in Postgres; the feed misses it).
+    pub async fn publish_status_changes(&self, changes: &[foco_proto::v1::StatusChange]) {
+        if changes.is_empty() {
+            return;
+        }
+        let feed =
+            foco_bus::StatusFeed::new(self.nats.clone(), self.names.clone(), PUBLISH_TIMEOUT);
+        let results =
+            futures::future::join_all(changes.iter().map(|change| feed.publish(change))).await;
+        for (change, result) in changes.iter().zip(results) {
+            if let Err(error) = result {
+                tracing::warn!(job_id = %change.message_id, kind = %change.kind, error = %error, "status change not published");
+            }
+        }
+    }
+
+    pub fn jetstream(&self) -> &async_nats::jetstream::Context {
+        &self.jetstream
     }
 
     /// Publishes `payload` on `subject` with `msg_id` as its `Nats-Msg-Id` and

@@ -36,6 +36,10 @@ pub const OWNERS: &[(&str, Service)] = &[
     ("rules", Service::Control),
     ("provider_routes", Service::Control),
     ("api_sends", Service::Control),
+    // Status webhooks: endpoints through the API, deliveries by the worker.
+    ("endpoints", Service::Control),
+    ("endpoint_deliveries", Service::Control),
+    ("endpoint_attempts", Service::Control),
     // What events decided.
     ("seen_events", Service::Rules),
     ("cancel_marks", Service::Rules),

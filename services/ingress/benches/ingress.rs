@@ -172,6 +172,8 @@ async fn run(settings: Settings) {
             bus_prefix: bus.prefix.clone(),
             admin_api_key: SecretString::from(ADMIN_KEY),
             encryption_key: foco_control::parse_encryption_key(&BASE64.encode([7u8; 32])).unwrap(),
+            bus: Default::default(),
+            webhooks: Default::default(),
             backlog_interval: Duration::from_secs(15),
             tls: None,
             service_key_hashes: Vec::new(),

@@ -27,6 +27,8 @@ pub struct RulesState {
     pub pool: sqlx::PgPool,
     /// Group-commits what events store in Postgres.
     pub writer: store::Writer,
+    /// Where scheduled and cancelled jobs are announced (FOCO_STATUS).
+    pub status_feed: foco_bus::StatusFeed,
     /// Deliveries after which a failing event is recorded as a dead end.
     pub max_deliveries: i64,
     /// Longest one event may take: its consumer's ack_wait, after which
@@ -110,7 +112,10 @@ impl App {
             source,
         })?;
         let admin_addr = admin.local_addr().map_err(RulesError::Serve)?;
+        let status_feed =
+            foco_bus::StatusFeed::new(nats.clone(), (*names).clone(), config.publish_timeout);
         let state = RulesState {
+            status_feed,
             names,
             nats,
             jetstream,

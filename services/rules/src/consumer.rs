@@ -139,6 +139,7 @@ async fn handle_decoded(state: &RulesState, event: EventEnvelope, delivery: Deli
             ),
         };
     }
+    publish_status_changes(state, &applied.status_changes).await;
     tracing::debug!(
         event_id = %event.event_id,
         jobs = stored,
@@ -149,6 +150,26 @@ async fn handle_decoded(state: &RulesState, event: EventEnvelope, delivery: Deli
     );
     Outcome::Ack {
         jobs: stored + applied.scheduled,
+    }
+}
+
+/// Announces the event's scheduled and cancelled jobs on the status feed,
+/// concurrently. The rows are committed; a change JetStream does not take is
+/// logged, not retried: a redelivered event is a duplicate and decides nothing.
+async fn publish_status_changes(state: &RulesState, changes: &[foco_proto::v1::StatusChange]) {
+    if changes.is_empty() {
+        return;
+    }
+    let results = futures::future::join_all(
+        changes
+            .iter()
+            .map(|change| state.status_feed.publish(change)),
+    )
+    .await;
+    for (change, result) in changes.iter().zip(results) {
+        if let Err(error) = result {
+            tracing::warn!(job_id = %change.message_id, kind = %change.kind, error = %error, "status change not published");
+        }
     }
 }
 

@@ -201,6 +201,8 @@ async fn start_control(db: &TestDatabase, bus: &TestBus, shutdown: CancellationT
         bus_prefix: bus.prefix.clone(),
         admin_api_key: SecretString::from(ADMIN_KEY),
         encryption_key: foco_control::parse_encryption_key(ENCRYPTION_KEY).expect("key"),
+        bus: Default::default(),
+        webhooks: Default::default(),
         backlog_interval: Duration::from_secs(15),
         tls: None,
         service_key_hashes: Vec::new(),

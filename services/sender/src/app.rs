@@ -26,6 +26,9 @@ use crate::providers::Providers;
 use crate::receipts::{self, ReceiptHandler};
 use crate::store;
 
+/// How long JetStream has to acknowledge a status change before the job that
+/// made it is handed back for a later delivery.
+const STATUS_PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often readiness re-checks Postgres.
 const DATABASE_CHECK_PERIOD: Duration = Duration::from_secs(5);
 
@@ -34,6 +37,7 @@ pub struct App {
     nats: async_nats::Client,
     consumer: PullConsumer,
     receipts_consumer: PullConsumer,
+    feed: foco_bus::StatusFeed,
     handler: Arc<Handler<ConfigCache>>,
     receipt_handler: Arc<ReceiptHandler<ConfigCache>>,
     maintenance: Maintenance,
@@ -58,6 +62,7 @@ impl App {
         let jetstream = jetstream::new(nats.clone());
         foco_bus::ensure_streams(&jetstream, &names, config.bus).await?;
         let (consumer, receipts_consumer) = consumers(&jetstream, &names, &config).await?;
+        let feed = foco_bus::StatusFeed::new(nats.clone(), names.clone(), STATUS_PUBLISH_TIMEOUT);
 
         let pool = foco_runtime::postgres::connect(
             &config.database_url,
@@ -112,6 +117,7 @@ impl App {
             jetstream: jetstream.clone(),
             nats: nats.clone(),
             names: names.clone(),
+            feed: feed.clone(),
         });
         let maintenance = Maintenance {
             pool: pool.clone(),
@@ -124,22 +130,19 @@ impl App {
         };
 
         let database_ready = Arc::new(AtomicBool::new(true));
-        let readiness = readiness(&nats, &database_ready);
-        let admin = AdminServer::bind(
-            config.admin_listen,
-            "foco-sender",
-            Arc::new(registry),
-            readiness,
-            shutdown.clone(),
+        let (admin, admin_addr) = bind_admin(
+            &config,
+            registry,
+            readiness(&nats, &database_ready),
+            &shutdown,
         )
-        .await
-        .map_err(SenderError::AdminBind)?;
-        let admin_addr = admin.local_addr().map_err(SenderError::AdminBind)?;
+        .await?;
         Ok(Self {
             config,
             nats,
             consumer,
             receipts_consumer,
+            feed,
             handler,
             receipt_handler,
             maintenance,
@@ -171,6 +174,7 @@ impl App {
             nats,
             consumer,
             receipts_consumer,
+            feed,
             handler,
             receipt_handler,
             maintenance,
@@ -212,7 +216,7 @@ impl App {
             shutdown_grace: config.shutdown_grace,
             job_deadline: config.job_deadline,
         };
-        consumer::run(handler, consumer, settings, metrics, shutdown.clone()).await;
+        consumer::run(handler, feed, consumer, settings, metrics, shutdown.clone()).await;
         receipts_stop.cancel();
         if receipts_task.await.is_err() {
             tracing::warn!("receipts loop panicked");
@@ -232,6 +236,26 @@ impl App {
             Err(_) => Ok(()),
         }
     }
+}
+
+/// The admin listener (`/healthz`, `/readyz`, `/metrics`) and its address.
+async fn bind_admin(
+    config: &Config,
+    registry: Registry,
+    readiness: Readiness,
+    shutdown: &CancellationToken,
+) -> Result<(AdminServer, SocketAddr), SenderError> {
+    let admin = AdminServer::bind(
+        config.admin_listen,
+        "foco-sender",
+        Arc::new(registry),
+        readiness,
+        shutdown.clone(),
+    )
+    .await
+    .map_err(SenderError::AdminBind)?;
+    let admin_addr = admin.local_addr().map_err(SenderError::AdminBind)?;
+    Ok((admin, admin_addr))
 }
 
 /// Enough connections for the batched writers, per-job slow paths, receipts and

@@ -1,7 +1,9 @@
 //! The jobs stream's side of the bus's pull loop (`foco_bus::pull`, which bounds
 //! the work in flight, keeps slow jobs alive with progress acks, acknowledges and
 //! drains on shutdown): decodes each job, runs `Handler::handle` under a span that
-//! continues the producer's trace and within the job's deadline, and says how to
+//! continues the producer's trace and within the job's deadline, publishes the
+//! status change the outcome recorded (before the ack, so a crash in between
+//! redelivers the job, whose finished row publishes it again), and says how to
 //! acknowledge it.
 
 use std::sync::Arc;
@@ -9,7 +11,9 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::{AckKind, Message};
-use foco_proto::v1::SmsJob;
+use foco_bus::StatusFeed;
+use foco_bus::status::kind;
+use foco_proto::v1::{SmsJob, StatusChange};
 use prost::Message as _;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -31,19 +35,28 @@ pub struct LoopSettings {
 /// loop.
 pub struct Jobs<R> {
     pub handler: Arc<Handler<R>>,
+    pub feed: StatusFeed,
     pub settings: LoopSettings,
     pub metrics: Metrics,
 }
 
 impl<R: RouteSource + 'static> foco_bus::Handle for Jobs<R> {
     async fn handle(&self, message: &Message) -> AckKind {
-        process(self.handler.clone(), message, self.settings, &self.metrics).await
+        process(
+            self.handler.clone(),
+            &self.feed,
+            message,
+            self.settings,
+            &self.metrics,
+        )
+        .await
     }
 }
 
 /// Consumes jobs until `shutdown`, then drains those in flight.
 pub async fn run<R>(
     handler: Arc<Handler<R>>,
+    feed: StatusFeed,
     consumer: PullConsumer,
     settings: LoopSettings,
     metrics: Metrics,
@@ -53,6 +66,7 @@ pub async fn run<R>(
 {
     let jobs = Jobs {
         handler,
+        feed,
         settings,
         metrics,
     };
@@ -73,6 +87,7 @@ pub async fn run<R>(
 
 async fn process<R: RouteSource>(
     handler: Arc<Handler<R>>,
+    feed: &StatusFeed,
     message: &Message,
     settings: LoopSettings,
     metrics: &Metrics,
@@ -134,8 +149,40 @@ async fn process<R: RouteSource>(
         }
         metrics.job(outcome.label());
         metrics.job_handled(started.elapsed().as_secs_f64());
-        outcome.ack_kind()
+        let mut ack = outcome.ack_kind();
+        if let Some(change) = status_change_of(&job, &outcome)
+            && let Err(error) = feed.publish(&change).await
+        {
+            // The row is final: the redelivery finds it finished and publishes
+            // the change then.
+            tracing::warn!(error = %error, "publishing the status change failed; the job comes back for it");
+            ack = AckKind::Nak(Some(crate::retry::backoff(delivery.max(1))));
+        }
+        ack
     }
     .instrument(span)
     .await
+}
+
+/// The status change an outcome recorded, if the feed carries it.
+fn status_change_of(job: &SmsJob, outcome: &Outcome) -> Option<StatusChange> {
+    let (change_kind, reason) = match outcome {
+        Outcome::Sent => (kind::SENT, ""),
+        Outcome::Failed { reason } | Outcome::DeadLettered { reason } => {
+            (kind::FAILED, reason.as_str())
+        }
+        Outcome::Unknown => (kind::UNKNOWN, ""),
+        Outcome::OptedOut => (kind::OPTED_OUT, ""),
+        Outcome::Expired { reason } => (kind::EXPIRED, reason.as_str()),
+        Outcome::Finished { status } => (kind::of_message_status(status)?, ""),
+        _ => return None,
+    };
+    let mut change = foco_bus::status_change(&job.account_id, &job.job_id, change_kind);
+    change.reason = reason.to_owned();
+    change.to.clone_from(&job.to);
+    change.provider.clone_from(&job.provider);
+    change.event_id.clone_from(&job.event_id);
+    change.rule_id.clone_from(&job.rule_id);
+    change.metadata.clone_from(&job.metadata);
+    Some(change)
 }

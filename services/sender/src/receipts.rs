@@ -56,6 +56,7 @@ pub struct ReceiptHandler<R> {
     pub jetstream: jetstream::Context,
     pub nats: async_nats::Client,
     pub names: BusNames,
+    pub feed: foco_bus::StatusFeed,
 }
 
 impl<R: RouteSource> ReceiptHandler<R> {
@@ -103,6 +104,40 @@ impl<R: RouteSource> ReceiptHandler<R> {
             &error,
         )
         .await;
+        // A receipt that finds its message already at the status it reports
+        // publishes the change again: an earlier delivery of it may have
+        // applied it and stopped before publishing (the id makes it one change).
+        let reached = match &applied {
+            Ok(ReceiptApplied::Updated {
+                job_id,
+                recipient,
+                status,
+            }) => Some((job_id, recipient, *status)),
+            Ok(ReceiptApplied::Unchanged {
+                job_id,
+                recipient,
+                status: Some(current),
+            }) if *current == status => Some((job_id, recipient, *current)),
+            _ => None,
+        };
+        if let Some((job_id, recipient, reached_status)) = reached
+            && let Some(change_kind) =
+                foco_bus::status::kind::of_message_status(reached_status.as_str())
+        {
+            let mut change = foco_bus::status_change(&receipt.account_id, job_id, change_kind);
+            change.reason.clone_from(&error);
+            change.to.clone_from(recipient);
+            change.provider.clone_from(&receipt.provider);
+            change
+                .provider_message_id
+                .clone_from(&receipt.provider_message_id);
+            if let Err(publish_error) = self.feed.publish(&change).await {
+                // Applied already: the redelivery finds the message at this
+                // status and publishes the change then (see above).
+                tracing::warn!(error = %error_chain(&publish_error), "publishing a receipt's status change failed; retrying");
+                return ReceiptOutcome::Retry(backoff(delivery));
+            }
+        }
         match applied {
             Ok(
                 ReceiptApplied::Updated { recipient, .. }
@@ -135,6 +170,26 @@ impl<R: RouteSource> ReceiptHandler<R> {
         let Ok(account_id) = Uuid::parse_str(&inbound.account_id) else {
             return ReceiptOutcome::Poison("account id is not a UUID".to_owned());
         };
+        let message_id = foco_bus::inbound_msg_id(
+            &inbound.account_id,
+            &inbound.provider,
+            &inbound.provider_message_id,
+        );
+        let mut change = foco_bus::status_change(
+            &inbound.account_id,
+            &message_id,
+            foco_bus::status::kind::INBOUND,
+        );
+        change.to.clone_from(&inbound.from);
+        change.body.clone_from(&inbound.body);
+        change.provider.clone_from(&inbound.route);
+        change
+            .provider_message_id
+            .clone_from(&inbound.provider_message_id);
+        if let Err(error) = self.feed.publish(&change).await {
+            tracing::warn!(error = %error_chain(&error), "publishing an inbound sms to the status feed failed; retrying");
+            return ReceiptOutcome::Retry(backoff(delivery));
+        }
         let Some(word) = keyword(&inbound.body) else {
             return ReceiptOutcome::Done("inbound");
         };

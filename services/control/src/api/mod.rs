@@ -5,6 +5,7 @@
 mod accounts;
 mod api_keys;
 mod delivery;
+mod endpoints;
 mod messages;
 mod messaging;
 mod resolve;
@@ -42,6 +43,10 @@ pub struct AppState {
     pub auth: Authenticator,
     pub notifier: ChangeNotifier,
     pub metrics: Metrics,
+    /// Endpoints on private addresses are accepted (`WebhookSettings`).
+    pub webhooks_allow_private_hosts: bool,
+    /// Durable publishes (here: status changes the API decides).
+    pub publisher: crate::publisher::Publisher,
 }
 
 #[derive(Clone)]

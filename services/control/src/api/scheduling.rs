@@ -166,33 +166,33 @@ async fn cancel_jobs(
     let by_key = !request.rule.is_empty() || !request.key.is_empty();
     // The row lock this UPDATE takes is the one the scheduler's pass holds while
     // publishing, so a job is either cancelled before it is published or not at all.
-    let cancelled = match (by_ids, by_key) {
+    let cancelled: Vec<(String, String)> = match (by_ids, by_key) {
         (true, false) => {
-            sqlx::query(
+            sqlx::query_as(
                 "UPDATE scheduled_jobs SET state = 'cancelled', cancel_reason = 'cancelled through the API',
                         updated_at = now()
-                 WHERE account_id = $1 AND job_id = ANY($2) AND state = 'pending'",
+                 WHERE account_id = $1 AND job_id = ANY($2) AND state = 'pending'
+                 RETURNING job_id, recipient",
             )
             .bind(account.id)
             .bind(&request.job_ids)
-            .execute(&state.pool)
+            .fetch_all(&state.pool)
             .await?
-            .rows_affected()
         }
         (false, true) if !request.rule.is_empty() && !request.key.is_empty() => {
-            sqlx::query(
+            sqlx::query_as(
                 "UPDATE scheduled_jobs j SET state = 'cancelled', cancel_reason = 'cancelled through the API',
                         updated_at = now()
                  FROM rules r
                  WHERE r.id = j.rule_id AND r.account_id = $1 AND r.name = $2
-                   AND j.account_id = $1 AND j.correlation_key = $3 AND j.state = 'pending'",
+                   AND j.account_id = $1 AND j.correlation_key = $3 AND j.state = 'pending'
+                 RETURNING j.job_id, j.recipient",
             )
             .bind(account.id)
             .bind(&request.rule)
             .bind(&request.key)
-            .execute(&state.pool)
+            .fetch_all(&state.pool)
             .await?
-            .rows_affected()
         }
         _ => {
             return Err(ApiError::invalid(
@@ -200,6 +200,19 @@ async fn cancel_jobs(
             ));
         }
     };
+    let account_id = account.id.to_string();
+    let changes: Vec<foco_proto::v1::StatusChange> = cancelled
+        .iter()
+        .map(|(job_id, recipient)| {
+            let mut change =
+                foco_bus::status_change(&account_id, job_id, foco_bus::status::kind::CANCELLED);
+            change.reason = "cancelled through the API".to_owned();
+            change.to.clone_from(recipient);
+            change
+        })
+        .collect();
+    state.publisher.publish_status_changes(&changes).await;
+    let cancelled = cancelled.len();
     if cancelled > 0 {
         tracing::info!(account_id = %account.id, cancelled, "scheduled jobs cancelled through the API");
     }

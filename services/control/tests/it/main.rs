@@ -5,6 +5,7 @@ mod api_keys;
 mod auth;
 mod backlog;
 mod bus_topology;
+mod endpoints;
 mod harness;
 mod health;
 mod messages;

@@ -87,6 +87,8 @@ impl Harness {
                 &base64::engine::general_purpose::STANDARD.encode([7u8; 32]),
             )
             .unwrap(),
+            bus: Default::default(),
+            webhooks: Default::default(),
             backlog_interval: std::time::Duration::from_secs(15),
             tls: None,
             service_key_hashes: Vec::new(),

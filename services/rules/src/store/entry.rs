@@ -270,27 +270,38 @@ async fn apply_cancellations(
         };
         // The pending jobs cancelled, and the mark remembered for a trigger
         // received earlier but evaluated later: one statement.
-        let cancelled: i64 = sqlx::query_scalar(
+        let reason = format!("cancelled by event {}", event.event_id);
+        let cancelled_jobs: Vec<(String, String)> = sqlx::query_as(
             "WITH cancelled AS (
                  UPDATE scheduled_jobs SET state = 'cancelled', cancel_reason = $4, updated_at = now()
                  WHERE account_id = $1 AND rule_id = $2 AND correlation_key = $3 AND state = 'pending'
                    AND trigger_received_at <= $6
-                 RETURNING 1
+                 RETURNING job_id, recipient
              ), marked AS (
                  INSERT INTO cancel_marks (account_id, rule_id, correlation_key, event_id, received_at)
                  VALUES ($1, $2, $3, $5, $6) ON CONFLICT DO NOTHING
              )
-             SELECT count(*) FROM cancelled",
+             SELECT job_id, recipient FROM cancelled",
         )
         .bind(account_id)
         .bind(rule_id)
         .bind(&cancellation.key)
-        .bind(format!("cancelled by event {}", event.event_id))
+        .bind(&reason)
         .bind(&event.event_id)
         .bind(event.received_at)
-        .fetch_one(&mut *connection)
+        .fetch_all(&mut *connection)
         .await?;
-        let cancelled = u64::try_from(cancelled).unwrap_or(0);
+        let account = account_id.to_string();
+        for (job_id, recipient) in &cancelled_jobs {
+            let mut change =
+                foco_bus::status_change(&account, job_id, foco_bus::status::kind::CANCELLED);
+            change.reason.clone_from(&reason);
+            change.to.clone_from(recipient);
+            change.event_id.clone_from(&event.event_id);
+            change.rule_id.clone_from(&cancellation.rule_id);
+            applied.status_changes.push(change);
+        }
+        let cancelled = u64::try_from(cancelled_jobs.len()).unwrap_or(0);
         applied.cancelled += cancelled;
         if cancelled > 0 {
             reports.push(Report::new(
@@ -425,6 +436,11 @@ async fn apply_jobs<'a>(
         }
         if let Some(cancelled_by) = &cancelled_by {
             applied.cancelled += 1;
+            applied.status_changes.push(super::job_change(
+                &planned.job,
+                foco_bus::status::kind::CANCELLED,
+                format!("cancelled by event {cancelled_by}"),
+            ));
             reports.push(Report::new(
                 event,
                 &planned.job.rule_id,
@@ -434,6 +450,11 @@ async fn apply_jobs<'a>(
             ));
         } else {
             applied.scheduled += 1;
+            applied.status_changes.push(super::job_change(
+                &planned.job,
+                foco_bus::status::kind::SCHEDULED,
+                String::new(),
+            ));
             reports.push(scheduled_report(
                 event,
                 &planned.rule_name,
@@ -632,6 +653,11 @@ async fn insert_keyless(
     for job in keyless {
         if inserted.contains(job.planned.job.job_id.as_str()) {
             applied[job.entry].scheduled += 1;
+            applied[job.entry].status_changes.push(super::job_change(
+                &job.planned.job,
+                foco_bus::status::kind::SCHEDULED,
+                String::new(),
+            ));
             reports.push(scheduled_report(
                 &entries[job.entry].event,
                 job.rule_name,

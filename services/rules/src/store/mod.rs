@@ -39,6 +39,25 @@ pub struct Applied {
     pub scheduled: usize,
     pub cancelled: u64,
     pub capped: usize,
+    /// Jobs stored as scheduled, and pending jobs cancelled, for the status
+    /// feed (published once the batch is committed).
+    pub status_changes: Vec<foco_proto::v1::StatusChange>,
+}
+
+/// A scheduled or cancelled job's change for the status feed.
+pub(crate) fn job_change(
+    job: &foco_proto::v1::SmsJob,
+    kind: &str,
+    reason: String,
+) -> foco_proto::v1::StatusChange {
+    let mut change = foco_bus::status_change(&job.account_id, &job.job_id, kind);
+    change.reason = reason;
+    change.to.clone_from(&job.to);
+    change.provider.clone_from(&job.provider);
+    change.event_id.clone_from(&job.event_id);
+    change.rule_id.clone_from(&job.rule_id);
+    change.metadata.clone_from(&job.metadata);
+    change
 }
 
 #[derive(Debug, thiserror::Error)]

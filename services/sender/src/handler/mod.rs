@@ -75,6 +75,10 @@ pub enum Outcome {
     Throttled { delay: Duration },
     /// Another delivery already finished it (or is finishing it): nothing to do.
     AlreadyHandled,
+    /// An earlier delivery recorded its final `status` (a `messages.status`
+    /// value): acknowledged without a call, and its status change published
+    /// again, in case that delivery stopped before it could.
+    Finished { status: String },
     /// Another delivery holds a live claim; look again after `delay`.
     HeldElsewhere { delay: Duration },
     /// Configuration or Postgres could not be reached; nothing was decided.
@@ -97,7 +101,8 @@ impl Outcome {
             | Self::Expired { .. }
             | Self::Held { .. }
             | Self::Parked { .. }
-            | Self::AlreadyHandled => AckKind::Ack,
+            | Self::AlreadyHandled
+            | Self::Finished { .. } => AckKind::Ack,
             Self::Retry { delay }
             | Self::Throttled { delay }
             | Self::HeldElsewhere { delay }
@@ -121,7 +126,7 @@ impl Outcome {
             Self::Parked { .. } => "parked",
             Self::Retry { .. } => "retry",
             Self::Throttled { .. } => "throttled",
-            Self::AlreadyHandled => "duplicate",
+            Self::AlreadyHandled | Self::Finished { .. } => "duplicate",
             Self::HeldElsewhere { .. } => "held_elsewhere",
             Self::Deferred { .. } => "deferred",
             Self::Poison { .. } => "poison",
@@ -346,7 +351,7 @@ impl<R: RouteSource> Handler<R> {
             Ok(Claim::PastDeadline) => Outcome::AlreadyHandled,
             Ok(Claim::Finished { status }) => {
                 tracing::info!(%status, "job already handled; acknowledging without a call");
-                Outcome::AlreadyHandled
+                Outcome::Finished { status }
             }
             Ok(Claim::HeldElsewhere { retry_in }) => {
                 tracing::info!("job held by another delivery; looking again later");
@@ -387,7 +392,7 @@ impl<R: RouteSource> Handler<R> {
                 Outcome::Expired { reason }
             }
             Ok(Claim::OptedOut) => Outcome::OptedOut,
-            Ok(Claim::Finished { .. }) => Outcome::AlreadyHandled,
+            Ok(Claim::Finished { status }) => Outcome::Finished { status },
             Ok(Claim::HeldElsewhere { retry_in }) => held_elsewhere(retry_in),
             // The holder died during its call: the SMS may have gone out, so the
             // row says unknown; a deadline never makes a job be sent again.

@@ -12,9 +12,7 @@
 //! Credentials live only inside the adapters; no `Debug`, error or reason text
 //! ever contains them.
 
-mod client;
 mod console;
-pub mod guard;
 mod http;
 mod infobip;
 mod response;
@@ -32,8 +30,9 @@ use foco_proto::v1::ResolvedRoute;
 use foco_providers::keys::BASE_URL;
 use foco_providers::{Idempotency, ProviderKind};
 
-pub use client::{ClientBuildError, build_http_client};
 pub use console::ConsoleProvider;
+pub use foco_outbound::guard;
+pub use foco_outbound::{ClientBuildError, build_http_client};
 pub use http::HttpProvider;
 pub use infobip::InfobipProvider;
 pub use smsmasivos::SmsMasivosProvider;
@@ -269,6 +268,8 @@ impl Provider {
     }
 }
 
+const USER_AGENT: &str = concat!("foco-sender/", env!("CARGO_PKG_VERSION"));
+
 /// What providers share: the HTTP client (TLS, timeouts, SSRF guard) and the
 /// console outbox, when the operator enabled the console provider.
 #[derive(Clone)]
@@ -287,7 +288,7 @@ impl Providers {
         console_outbox: Option<PathBuf>,
     ) -> Result<Self, ClientBuildError> {
         Ok(Self {
-            client: build_http_client(provider_timeout, allow_private_hosts)?,
+            client: build_http_client(provider_timeout, allow_private_hosts, USER_AGENT)?,
             allow_private_hosts,
             console_outbox,
             console_lock: Arc::new(tokio::sync::Mutex::new(())),

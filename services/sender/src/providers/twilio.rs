@@ -199,7 +199,8 @@ mod tests {
     use super::*;
 
     fn client() -> reqwest::Client {
-        super::super::build_http_client(std::time::Duration::from_secs(1), true).unwrap()
+        super::super::build_http_client(std::time::Duration::from_secs(1), true, "foco-test")
+            .unwrap()
     }
 
     #[test]

@@ -20,8 +20,13 @@ pub enum ReceiptApplied {
         recipient: String,
         status: Status,
     },
-    /// The message was already at or past what the receipt says.
-    Unchanged { job_id: String, recipient: String },
+    /// The message was already at or past what the receipt says; `status` is
+    /// where it is.
+    Unchanged {
+        job_id: String,
+        recipient: String,
+        status: Option<Status>,
+    },
     /// The message is still being sent (its outcome is not recorded yet): try later.
     NotYet,
     /// No message has this provider id (yet): try later, then give up.
@@ -104,7 +109,11 @@ pub async fn apply_receipt(
         return Ok(ReceiptApplied::NotYet);
     }
     let Some(current_rank) = current.and_then(rank) else {
-        return Ok(ReceiptApplied::Unchanged { job_id, recipient });
+        return Ok(ReceiptApplied::Unchanged {
+            job_id,
+            recipient,
+            status: current,
+        });
     };
     let derived = match part_index {
         None => status,
@@ -135,7 +144,11 @@ pub async fn apply_receipt(
     let moves_forward = rank(derived).is_some_and(|new_rank| new_rank > current_rank);
     if !moves_forward {
         transaction.commit().await?;
-        return Ok(ReceiptApplied::Unchanged { job_id, recipient });
+        return Ok(ReceiptApplied::Unchanged {
+            job_id,
+            recipient,
+            status: current,
+        });
     }
     let detail = if error.is_empty() {
         derived.as_str().to_owned()

@@ -156,7 +156,9 @@ async fn a_job_is_sent_and_recorded() {
     // Redelivered afterwards: acknowledged without a call.
     assert_eq!(
         fixture.handler.handle(&job, 2).await,
-        Outcome::AlreadyHandled
+        Outcome::Finished {
+            status: "sent".to_owned()
+        }
     );
     assert_eq!(fixture.fake.request_count(), 1);
 }
@@ -203,7 +205,9 @@ async fn finished_jobs_are_not_sent_again() {
         fixture.preexisting(&job, status, Duration::ZERO).await;
         assert_eq!(
             fixture.handler.handle(&job, 2).await,
-            Outcome::AlreadyHandled,
+            Outcome::Finished {
+                status: status.to_owned()
+            },
             "{status}"
         );
     }

@@ -49,7 +49,9 @@ async fn a_job_past_its_deadline_is_recorded_expired_and_never_sent() {
     // A redelivery finds it finished and calls nobody either.
     assert_eq!(
         fixture.handler.handle(&job, 2).await,
-        Outcome::AlreadyHandled
+        Outcome::Finished {
+            status: "expired".to_owned()
+        }
     );
     assert_eq!(fixture.fake.request_count(), 0);
 }

@@ -6,16 +6,25 @@
 
 mod send;
 mod trigger;
+pub mod watch;
 
 use chrono::Utc;
 use foco_proto::v1::messaging_service_server::MessagingService;
 use foco_proto::v1::{
+    CreateEndpointRequest, CreateEndpointResponse, DeleteEndpointRequest, DeleteEndpointResponse,
+    EndpointDelivery, ListEndpointDeliveriesRequest, ListEndpointDeliveriesResponse,
+    ListEndpointsRequest, ListEndpointsResponse, ReplayEndpointDeliveryRequest,
+    RotateEndpointSecretRequest,
+};
+use foco_proto::v1::{
     SendError, SendMessageRequest, SendMessageResponse, SendMessageResult, SendMessagesRequest,
-    SendMessagesResponse, TriggerEventRequest, TriggerEventResponse, send_message_result,
+    SendMessagesResponse, TriggerEventRequest, TriggerEventResponse, WatchMessagesRequest,
+    send_message_result,
 };
 use tonic::{Request, Response, Status};
 
 use super::accounts::{self, AccountRow};
+use super::endpoints;
 use super::{AppState, ControlApi};
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -55,6 +64,121 @@ async fn account_of(state: &AppState, caller: Caller, name: &str) -> Result<Acco
 
 #[tonic::async_trait]
 impl MessagingService for MessagingApi {
+    type WatchMessagesStream = watch::UpdateStream;
+
+    async fn create_endpoint(
+        &self,
+        request: Request<CreateEndpointRequest>,
+    ) -> Result<Response<CreateEndpointResponse>, Status> {
+        self.control
+            .call(
+                "CreateEndpoint",
+                request,
+                |state, caller, request| async move {
+                    let account = account_of(&state, caller, &request.account).await?;
+                    endpoints::create(&state, &account, request).await
+                },
+            )
+            .await
+    }
+
+    async fn list_endpoints(
+        &self,
+        request: Request<ListEndpointsRequest>,
+    ) -> Result<Response<ListEndpointsResponse>, Status> {
+        self.control
+            .call(
+                "ListEndpoints",
+                request,
+                |state, caller, request| async move {
+                    let account = account_of(&state, caller, &request.account).await?;
+                    endpoints::list(&state, &account, request).await
+                },
+            )
+            .await
+    }
+
+    async fn delete_endpoint(
+        &self,
+        request: Request<DeleteEndpointRequest>,
+    ) -> Result<Response<DeleteEndpointResponse>, Status> {
+        self.control
+            .call(
+                "DeleteEndpoint",
+                request,
+                |state, caller, request| async move {
+                    let account = account_of(&state, caller, &request.account).await?;
+                    endpoints::delete(&state, &account, request).await
+                },
+            )
+            .await
+    }
+
+    async fn rotate_endpoint_secret(
+        &self,
+        request: Request<RotateEndpointSecretRequest>,
+    ) -> Result<Response<CreateEndpointResponse>, Status> {
+        self.control
+            .call(
+                "RotateEndpointSecret",
+                request,
+                |state, caller, request| async move {
+                    let account = account_of(&state, caller, &request.account).await?;
+                    endpoints::rotate(&state, &account, request).await
+                },
+            )
+            .await
+    }
+
+    async fn list_endpoint_deliveries(
+        &self,
+        request: Request<ListEndpointDeliveriesRequest>,
+    ) -> Result<Response<ListEndpointDeliveriesResponse>, Status> {
+        self.control
+            .call(
+                "ListEndpointDeliveries",
+                request,
+                |state, caller, request| async move {
+                    let account = account_of(&state, caller, &request.account).await?;
+                    endpoints::deliveries(&state, &account, request).await
+                },
+            )
+            .await
+    }
+
+    async fn replay_endpoint_delivery(
+        &self,
+        request: Request<ReplayEndpointDeliveryRequest>,
+    ) -> Result<Response<EndpointDelivery>, Status> {
+        self.control
+            .call(
+                "ReplayEndpointDelivery",
+                request,
+                |state, caller, request| async move {
+                    let account = account_of(&state, caller, &request.account).await?;
+                    endpoints::replay(&state, &account, request).await
+                },
+            )
+            .await
+    }
+
+    async fn watch_messages(
+        &self,
+        request: Request<WatchMessagesRequest>,
+    ) -> Result<Response<Self::WatchMessagesStream>, Status> {
+        let publisher = self.publisher.clone();
+        self.control
+            .call(
+                "WatchMessages",
+                request,
+                move |state, caller, request| async move {
+                    let account = account_of(&state, caller, &request.account).await?;
+                    watch::watch(state.pool.clone(), &publisher, &account, request).await
+                },
+            )
+            .await
+    }
+
     async fn send_message(
         &self,
         request: Request<SendMessageRequest>,

@@ -143,6 +143,7 @@ pub fn prepare(
             segments: u32::try_from(segments.segments).unwrap_or(u32::MAX),
             due_at_ms: due_at.map_or(0, |due_at| due_at.timestamp_millis()),
             expires_at_ms,
+            metadata: request.metadata.clone(),
             ..Default::default()
         },
         idempotency_key,
@@ -411,6 +412,7 @@ pub async fn store(
             .await?;
     }
     transaction.commit().await?;
+    announce_scheduled(publisher, messages, &delayed).await;
 
     let failed_jobs: HashSet<&str> = failed
         .iter()
@@ -438,6 +440,32 @@ pub async fn store(
             result.unwrap_or_else(|| Err(ApiError::Corrupt("message left unanswered".to_owned())))
         })
         .collect())
+}
+
+/// Announces the delayed messages just stored on the status feed. They are
+/// committed: a change JetStream does not take is logged, not retried (a
+/// retried call finds its key and stores nothing new).
+async fn announce_scheduled(
+    publisher: &Publisher,
+    messages: &[PreparedMessage],
+    delayed: &[usize],
+) {
+    let changes: Vec<foco_proto::v1::StatusChange> = delayed
+        .iter()
+        .map(|&index| {
+            let job = &messages[index].job;
+            let mut change = foco_bus::status_change(
+                &job.account_id,
+                &job.job_id,
+                foco_bus::status::kind::SCHEDULED,
+            );
+            change.to.clone_from(&job.to);
+            change.provider.clone_from(&job.provider);
+            change.metadata.clone_from(&job.metadata);
+            change
+        })
+        .collect();
+    publisher.publish_status_changes(&changes).await;
 }
 
 /// The route each message names exists (else `NOT_FOUND`), and one without a

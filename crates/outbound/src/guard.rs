@@ -1,5 +1,6 @@
-//! SSRF guard. Provider URLs are user-supplied, so a route could point the sender at
-//! the cloud metadata service or an internal admin port. Destinations are checked
+//! SSRF guard. Provider and webhook URLs are user-supplied, so a route or an
+//! endpoint could point Foco at the cloud metadata service or an internal admin
+//! port. Destinations are checked
 //! after DNS resolution (a public name can resolve to 10.0.0.1), inside the HTTP
 //! client's resolver so the checked address is the one connected to; IP-literal
 //! hosts never reach a resolver and are checked when the route is read. Redirects are
@@ -12,20 +13,20 @@ use url::{Host, Url};
 
 /// The resolver refused every address of a host.
 #[derive(Debug, thiserror::Error)]
-#[error("provider host {host} resolves only to private, loopback or link-local addresses")]
+#[error("host {host} resolves only to private, loopback or link-local addresses")]
 pub struct BlockedDestination {
     pub host: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlRefused {
-    #[error("provider URL must use http or https")]
+    #[error("URL must use http or https")]
     Scheme,
-    #[error("provider URL has no host")]
+    #[error("URL has no host")]
     NoHost,
-    #[error("provider URL points at a private, loopback or link-local address")]
+    #[error("URL points at a private, loopback or link-local address")]
     PrivateAddress,
-    #[error("provider URL must not carry credentials")]
+    #[error("URL must not carry credentials")]
     Credentials,
 }
 
@@ -86,7 +87,7 @@ fn is_forbidden_v6(ip: Ipv6Addr) -> bool {
         || first == 0x2002 // 6to4, 2002::/16: embeds an IPv4 address
 }
 
-/// Checks a provider URL before it is used: scheme, no embedded credentials, and
+/// Checks a URL before it is used: scheme, no embedded credentials, and
 /// IP-literal hosts (which the resolver never sees).
 pub fn check_url(url: &Url, allow_private: bool) -> Result<(), UrlRefused> {
     if url.scheme() != "https" && url.scheme() != "http" {

@@ -1,4 +1,4 @@
-//! The one HTTP client every provider adapter uses: rustls with the ring provider
+//! The HTTP client for account-supplied URLs: rustls with the ring provider
 //! passed in explicitly (no process-wide default to install or race on), the
 //! platform's trust roots, no redirects, no proxy, a whole-request timeout, and
 //! the SSRF resolver.
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rustls_platform_verifier::BuilderVerifierExt;
 
-use super::guard::GuardedResolver;
+use crate::guard::GuardedResolver;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientBuildError {
@@ -18,9 +18,11 @@ pub enum ClientBuildError {
     Http(#[source] reqwest::Error),
 }
 
+/// `user_agent` names the calling service (`foco-sender/0.1.0`).
 pub fn build_http_client(
     timeout: Duration,
     allow_private_hosts: bool,
+    user_agent: &str,
 ) -> Result<reqwest::Client, ClientBuildError> {
     let crypto = Arc::new(rustls::crypto::ring::default_provider());
     let mut tls = rustls::ClientConfig::builder_with_provider(crypto)
@@ -39,11 +41,11 @@ pub fn build_http_client(
         .connect_timeout(timeout.min(Duration::from_secs(5)))
         .dns_resolver(GuardedResolver::new(allow_private_hosts))
         // Through a proxy from HTTP_PROXY, HTTPS_PROXY or ALL_PROXY, the proxy would
-        // resolve and connect to the provider's host, and the guard would only see
-        // the proxy's address. Providers are reached directly; egress restrictions
+        // resolve and connect to the destination, and the guard would only see
+        // the proxy's address. Destinations are reached directly; egress restrictions
         // belong to the network (see docs/operations.md).
         .no_proxy()
-        .user_agent(concat!("foco-sender/", env!("CARGO_PKG_VERSION")))
+        .user_agent(user_agent)
         .pool_idle_timeout(Duration::from_secs(60))
         .build()
         .map_err(ClientBuildError::Http)
@@ -56,13 +58,13 @@ mod tests {
     use std::process::Command;
 
     use super::*;
-    use crate::providers::guard::is_blocked;
+    use crate::guard::is_blocked;
 
     /// Run on its own, and by `proxy_variables_do_not_route_around_the_guard` in
     /// a process whose environment names a proxy.
     #[tokio::test]
-    async fn a_provider_url_resolving_to_loopback_is_refused() {
-        let client = build_http_client(Duration::from_secs(2), false).unwrap();
+    async fn a_url_resolving_to_loopback_is_refused() {
+        let client = build_http_client(Duration::from_secs(2), false, "foco-test").unwrap();
         let error = client
             .get("http://localhost:9/")
             .send()
@@ -81,7 +83,7 @@ mod tests {
         let mut child = Command::new(std::env::current_exe().unwrap());
         child.args([
             "--exact",
-            "providers::client::tests::a_provider_url_resolving_to_loopback_is_refused",
+            "client::tests::a_url_resolving_to_loopback_is_refused",
             "--nocapture",
         ]);
         for name in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"] {

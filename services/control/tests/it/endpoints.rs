@@ -1,0 +1,129 @@
+//! Status webhook endpoints through the API: the secret is shown once and is
+//! a `whsec_` key, rotation gives a new one, refusals name their field, and an
+//! account key sees only its account's endpoints.
+
+use foco_proto::v1::{
+    CreateEndpointRequest, DeleteEndpointRequest, ListEndpointDeliveriesRequest,
+    ListEndpointsRequest, RotateEndpointSecretRequest,
+};
+use tonic::Code;
+
+use crate::harness::TestControl;
+
+const ACCOUNT: &str = "acme";
+
+fn create(url: &str, event_types: &[&str]) -> CreateEndpointRequest {
+    CreateEndpointRequest {
+        account: ACCOUNT.to_owned(),
+        url: url.to_owned(),
+        event_types: event_types.iter().map(|&name| name.to_owned()).collect(),
+        description: "crm".to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn endpoints_are_created_listed_rotated_and_deleted() {
+    let control = TestControl::start().await;
+    control.create_account(ACCOUNT).await;
+    control.create_account("other").await;
+    let mut messaging = control.messaging(foco_harness::ADMIN_KEY);
+
+    let created = messaging
+        .create_endpoint(create(
+            "https://example.com/hooks",
+            &["message.delivered", "message.failed", "message.delivered"],
+        ))
+        .await
+        .expect("create")
+        .into_inner();
+    assert!(created.secret.starts_with("whsec_"), "{}", created.secret);
+    let endpoint = created.endpoint.expect("endpoint");
+    assert_eq!(endpoint.url, "https://example.com/hooks");
+    assert_eq!(
+        endpoint.event_types,
+        ["message.delivered", "message.failed"]
+    );
+    assert!(endpoint.enabled);
+
+    let rotated = messaging
+        .rotate_endpoint_secret(RotateEndpointSecretRequest {
+            account: ACCOUNT.to_owned(),
+            id: endpoint.id.clone(),
+            previous_valid_for: "1h".to_owned(),
+        })
+        .await
+        .expect("rotate")
+        .into_inner();
+    assert!(rotated.secret.starts_with("whsec_"));
+    assert_ne!(rotated.secret, created.secret);
+
+    let mut other_key = control.messaging(&control.account_key("other").await);
+    let listed = other_key
+        .list_endpoints(ListEndpointsRequest::default())
+        .await
+        .expect("list as the other account")
+        .into_inner();
+    assert!(listed.endpoints.is_empty(), "another account sees none");
+    let refused = other_key
+        .list_endpoint_deliveries(ListEndpointDeliveriesRequest {
+            account: ACCOUNT.to_owned(),
+            endpoint_id: endpoint.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("another account's endpoint");
+    assert_eq!(refused.code(), Code::PermissionDenied);
+
+    let listed = messaging
+        .list_endpoints(ListEndpointsRequest {
+            account: ACCOUNT.to_owned(),
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(listed.endpoints.len(), 1);
+    messaging
+        .delete_endpoint(DeleteEndpointRequest {
+            account: ACCOUNT.to_owned(),
+            id: endpoint.id.clone(),
+        })
+        .await
+        .expect("delete");
+    let again = messaging
+        .delete_endpoint(DeleteEndpointRequest {
+            account: ACCOUNT.to_owned(),
+            id: endpoint.id,
+        })
+        .await
+        .expect_err("deleted already");
+    assert_eq!(again.code(), Code::NotFound);
+    control.stop().await;
+}
+
+#[tokio::test]
+async fn bad_urls_and_event_types_are_refused() {
+    let control = TestControl::start().await;
+    control.create_account(ACCOUNT).await;
+    let mut messaging = control.messaging(foco_harness::ADMIN_KEY);
+    for (request, field) in [
+        (create("ftp://example.com/x", &[]), "url"),
+        (create("https://user:pw@example.com/x", &[]), "url"),
+        (create("not a url", &[]), "url"),
+        (
+            create("https://example.com/x", &["message.exploded"]),
+            "event_types",
+        ),
+    ] {
+        let refused = messaging
+            .create_endpoint(request)
+            .await
+            .expect_err("refused");
+        assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+        assert!(
+            refused.message().starts_with(field),
+            "{}",
+            refused.message()
+        );
+    }
+    control.stop().await;
+}
