@@ -214,6 +214,13 @@ pub const RPC_SCOPES: &[(&str, Scope)] = &[
     ("SendMessage", Scope::Send),
     ("SendMessages", Scope::Send),
     ("TriggerEvent", Scope::Trigger),
+    ("WatchMessages", Scope::Read),
+    ("CreateEndpoint", Scope::Manage),
+    ("ListEndpoints", Scope::Read),
+    ("DeleteEndpoint", Scope::Manage),
+    ("RotateEndpointSecret", Scope::Manage),
+    ("ListEndpointDeliveries", Scope::Read),
+    ("ReplayEndpointDelivery", Scope::Manage),
 ];
 
 /// The scope `method` needs; `None` for a method missing from [`RPC_SCOPES`],
