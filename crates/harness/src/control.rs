@@ -140,3 +140,17 @@ impl Drop for TestControl {
         self.shutdown.cancel();
     }
 }
+
+/// Creates (or updates) the test account `name`: Mexico, Mexico City time.
+/// What every test that needs an account starts from.
+pub async fn create_test_account(admin: &mut ControlApi, name: &str) {
+    admin
+        .upsert_account(foco_proto::v1::UpsertAccountRequest {
+            name: name.to_owned(),
+            default_country: "MX".to_owned(),
+            timezone: "America/Mexico_City".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .expect("create account");
+}

@@ -9,6 +9,8 @@ mod control;
 #[cfg(feature = "system")]
 mod system;
 
-pub use control::{ADMIN_KEY, ENCRYPTION_KEY, TestControl, test_webhook_settings};
+pub use control::{
+    ADMIN_KEY, ENCRYPTION_KEY, TestControl, create_test_account, test_webhook_settings,
+};
 #[cfg(feature = "system")]
 pub use system::{ACCOUNT, SystemOptions, TestSystem};

@@ -4,9 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use foco_control_client::{ControlApi, SchedulingApi};
-use foco_proto::v1::{
-    ListMessagesRequest, Message, UpsertAccountRequest, UpsertProviderRouteRequest,
-};
+use foco_proto::v1::{ListMessagesRequest, Message, UpsertProviderRouteRequest};
 use foco_testkit::{FakeProvider, TestBus};
 use secrecy::SecretString;
 use tokio::task::JoinHandle;
@@ -305,15 +303,7 @@ impl Drop for TestSystem {
 /// Account `name` (MX) with a default `http` route to `provider`.
 async fn add_account(control: &TestControl, provider: &FakeProvider, name: &str) {
     let mut admin = control.admin();
-    admin
-        .upsert_account(UpsertAccountRequest {
-            name: name.to_owned(),
-            default_country: "MX".to_owned(),
-            timezone: "America/Mexico_City".to_owned(),
-            ..Default::default()
-        })
-        .await
-        .expect("create account");
+    crate::create_test_account(&mut admin, name).await;
     admin
         .upsert_provider_route(UpsertProviderRouteRequest {
             account: name.to_owned(),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use foco_console::{App, Config};
 use foco_control_client::ControlApi;
 use foco_harness::TestControl;
-use foco_proto::v1::{CreateApiKeyRequest, UpsertAccountRequest};
+use foco_proto::v1::CreateApiKeyRequest;
 use reqwest::redirect::Policy;
 use tokio_util::sync::CancellationToken;
 
@@ -59,15 +59,7 @@ fn axum_extra_key() -> foco_console::SessionKey {
 
 /// Creates `account` (MX, Mexico City) and returns a new API key of it.
 pub async fn account_with_key(admin: &mut ControlApi, account: &str) -> String {
-    admin
-        .upsert_account(UpsertAccountRequest {
-            name: account.to_owned(),
-            default_country: "MX".to_owned(),
-            timezone: "America/Mexico_City".to_owned(),
-            ..Default::default()
-        })
-        .await
-        .expect("create account");
+    foco_harness::create_test_account(admin, account).await;
     admin
         .create_api_key(CreateApiKeyRequest {
             account: account.to_owned(),
