@@ -109,6 +109,13 @@ pub fn status_change_id(account_id: &str, message_id: &str, kind: &str) -> Strin
     )
 }
 
+/// `Nats-Msg-Id` of a status-feed message carrying several changes: the same
+/// batch published again is stored once.
+pub fn status_batch_id(change_ids: &[&str]) -> String {
+    let parts: Vec<&[u8]> = change_ids.iter().map(|id| id.as_bytes()).collect();
+    prefixed_digest("stb_", &parts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

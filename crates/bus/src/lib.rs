@@ -28,9 +28,9 @@ pub use ids::{
 };
 pub use lag::ConsumerLag;
 pub use names::{BusNames, InvalidPrefix, ReceiptKind};
-pub use publish::{PublishError, Published, publish_durable};
+pub use publish::{PublishError, Published, publish_durable, publish_with_headers};
 pub use pull::{Handle, PullSettings};
-pub use status::{StatusFeed, status_change};
+pub use status::{StatusFeed, StatusFeedError, status_change};
 pub use topology::{
     ConsumerSettings, DEFAULT_MAX_BYTES, DEFAULT_STATUS_MAX_AGE, DUPLICATE_WINDOW, StreamSettings,
     TopologyError, ensure_consumer, ensure_status_stream, ensure_streams,

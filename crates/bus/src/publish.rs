@@ -66,12 +66,25 @@ pub async fn publish_durable(
     payload: Bytes,
     ack_timeout: Duration,
 ) -> Result<Published, PublishError> {
-    if client.connection_state() != async_nats::connection::State::Connected {
-        return Err(PublishError::Disconnected);
-    }
     let mut headers = HeaderMap::new();
     headers.insert(MSG_ID_HEADER, msg_id);
     crate::trace::inject_current(&mut headers);
+    publish_with_headers(jetstream, client, subject, headers, payload, ack_timeout).await
+}
+
+/// [`publish_durable`] with the caller's headers, which name the message's
+/// `Nats-Msg-Id`.
+pub async fn publish_with_headers(
+    jetstream: &jetstream::Context,
+    client: &async_nats::Client,
+    subject: String,
+    headers: HeaderMap,
+    payload: Bytes,
+    ack_timeout: Duration,
+) -> Result<Published, PublishError> {
+    if client.connection_state() != async_nats::connection::State::Connected {
+        return Err(PublishError::Disconnected);
+    }
     let publish = PublishMessage::build().payload(payload).headers(headers);
     let attempt = async {
         let ack_future =

@@ -2,12 +2,14 @@
 //! environment, telemetry set-up, the admin endpoints (`/healthz`, `/readyz`,
 //! `/metrics`), shutdown on SIGTERM/SIGINT, and the one table that maps error kinds
 //! to HTTP and gRPC statuses, the build's version and revision, and (feature
-//! `postgres`) the Postgres pool.
+//! `postgres`) the Postgres pool, and the group-commit batcher of the hot
+//! paths' writes.
 //!
 //! No business logic lives here, and nothing here is global except the tracing
 //! subscriber, which a process installs once in `main`.
 
 pub mod admin;
+pub mod batch;
 pub mod build_info;
 pub mod env;
 pub mod error_kind;

@@ -20,11 +20,13 @@ pub struct Publisher {
     nats: async_nats::Client,
     jetstream: async_nats::jetstream::Context,
     names: BusNames,
+    status_feed: foco_bus::StatusFeed,
 }
 
 impl Publisher {
     pub fn new(nats: async_nats::Client, names: BusNames) -> Self {
         Self {
+            status_feed: foco_bus::StatusFeed::new(nats.clone(), names.clone(), PUBLISH_TIMEOUT),
             jetstream: async_nats::jetstream::new(nats.clone()),
             nats,
             names,
@@ -41,10 +43,12 @@ impl Publisher {
         if changes.is_empty() {
             return;
         }
-        let feed =
-            foco_bus::StatusFeed::new(self.nats.clone(), self.names.clone(), PUBLISH_TIMEOUT);
-        let results =
-            futures::future::join_all(changes.iter().map(|change| feed.publish(change))).await;
+        let results = futures::future::join_all(
+            changes
+                .iter()
+                .map(|change| self.status_feed.publish(change.clone())),
+        )
+        .await;
         for (change, result) in changes.iter().zip(results) {
             if let Err(error) = result {
                 tracing::warn!(job_id = %change.message_id, kind = %change.kind, error = %error, "status change not published");

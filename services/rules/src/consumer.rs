@@ -163,7 +163,7 @@ async fn publish_status_changes(state: &RulesState, changes: &[foco_proto::v1::S
     let results = futures::future::join_all(
         changes
             .iter()
-            .map(|change| state.status_feed.publish(change)),
+            .map(|change| state.status_feed.publish(change.clone())),
     )
     .await;
     for (change, result) in changes.iter().zip(results) {

@@ -151,7 +151,7 @@ async fn process<R: RouteSource>(
         metrics.job_handled(started.elapsed().as_secs_f64());
         let mut ack = outcome.ack_kind();
         if let Some(change) = status_change_of(&job, &outcome)
-            && let Err(error) = feed.publish(&change).await
+            && let Err(error) = feed.publish(change).await
         {
             // The row is final: the redelivery finds it finished and publishes
             // the change then.

@@ -131,7 +131,7 @@ impl<R: RouteSource> ReceiptHandler<R> {
             change
                 .provider_message_id
                 .clone_from(&receipt.provider_message_id);
-            if let Err(publish_error) = self.feed.publish(&change).await {
+            if let Err(publish_error) = self.feed.publish(change).await {
                 // Applied already: the redelivery finds the message at this
                 // status and publishes the change then (see above).
                 tracing::warn!(error = %error_chain(&publish_error), "publishing a receipt's status change failed; retrying");
@@ -186,7 +186,7 @@ impl<R: RouteSource> ReceiptHandler<R> {
         change
             .provider_message_id
             .clone_from(&inbound.provider_message_id);
-        if let Err(error) = self.feed.publish(&change).await {
+        if let Err(error) = self.feed.publish(change).await {
             tracing::warn!(error = %error_chain(&error), "publishing an inbound sms to the status feed failed; retrying");
             return ReceiptOutcome::Retry(backoff(delivery));
         }

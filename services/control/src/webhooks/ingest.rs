@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind};
 use foco_bus::{BusNames, ConsumerSettings, StreamSettings};
-use foco_proto::v1::StatusChange;
 use futures::{FutureExt as _, StreamExt as _};
-use prost::Message as _;
 use sqlx::PgPool;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -21,7 +19,7 @@ use uuid::Uuid;
 
 use super::payload;
 
-/// Changes handled in one statement.
+/// Feed messages handled in one statement (each holds one change or a batch).
 const MAX_BATCH: usize = 256;
 /// Pause before trying again after NATS or Postgres refused.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
@@ -167,11 +165,18 @@ impl Ingest {
         let mut event_types = Vec::with_capacity(batch.len());
         let mut payloads = Vec::with_capacity(batch.len());
         let mut message_ids = Vec::with_capacity(batch.len());
-        for message in batch {
-            let Ok(change) = StatusChange::decode(message.payload.clone()) else {
+        let changes = batch.iter().flat_map(|message| {
+            foco_bus::status::decode(message.headers.as_ref(), &message.payload).unwrap_or_else(|_| {
                 tracing::warn!(subject = %message.subject, "undecodable status change; no webhook for it");
+                Vec::new()
+            })
+        });
+        let mut seen = std::collections::HashSet::new();
+        for change in changes {
+            // A change published again after a crash can come twice.
+            if !seen.insert(change.id.clone()) {
                 continue;
-            };
+            }
             let Some(event_type) = payload::event_type(&change.kind) else {
                 continue;
             };

@@ -1,20 +1,14 @@
-//! Batched writes. Jobs submit their claim or outcome and wait for their own
-//! answer; a writer task groups whatever is waiting into one statement. Batching
-//! is "natural": a write that finds the writer idle goes out alone at once, and
-//! writes that arrive while a batch is in flight wait for the next one, so batches
-//! grow with load and latency stays low when it is quiet. At most
-//! `MAX_FLUSHES_IN_FLIGHT` statements run at once.
+//! The sender's batched writes (`foco_runtime::batch`): claims and outcomes on
+//! the hot path, holds in bulk. At most `MAX_FLUSHES_IN_FLIGHT` statements of
+//! each kind run at once.
 //!
 //! A failed batch is retried row by row (`split_on_failure`).
 
 use std::future::Future;
-use std::sync::Arc;
 
+use foco_runtime::batch::{BatchSettings, Batcher};
 use foco_runtime::postgres::KeptConnections;
 use sqlx::PgPool;
-use tokio::sync::{Semaphore, mpsc, oneshot};
-use tokio::task::JoinSet;
-use tokio_util::task::AbortOnDropHandle;
 
 use super::StoreError;
 use super::claim::{Claim, ClaimRequest, claim_batch};
@@ -24,116 +18,21 @@ use crate::metrics::Metrics;
 
 const MAX_FLUSHES_IN_FLIGHT: usize = 2;
 
-struct Pending<I, O> {
-    item: I,
-    reply: oneshot::Sender<Result<O, StoreError>>,
-}
-
-/// A writer task and the channel to it. Dropping the last clone stops the task
-/// (and aborts a flush in progress, as a killed process would).
-pub struct Batcher<I, O> {
-    sender: mpsc::Sender<Pending<I, O>>,
-    _task: Arc<AbortOnDropHandle<()>>,
-}
-
-impl<I, O> Clone for Batcher<I, O> {
-    fn clone(&self) -> Self {
-        Self {
-            sender: self.sender.clone(),
-            _task: self._task.clone(),
-        }
-    }
-}
-
-impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
-    /// `flush` answers one result per item, in order.
-    /// `observe` is told each batch's size.
-    pub fn spawn<F, Fut>(
-        max_batch: usize,
-        observe: impl Fn(usize) + Send + 'static,
-        flush: F,
-    ) -> Self
-    where
-        F: Fn(Vec<I>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Vec<Result<O, StoreError>>> + Send + 'static,
-    {
-        let max_batch = max_batch.max(1);
-        // Bounded: a writer that cannot keep up pushes back on the jobs.
-        let (sender, receiver) = mpsc::channel(max_batch * 4);
-        let task = tokio::spawn(write_loop(receiver, max_batch, observe, Arc::new(flush)));
-        Self {
-            sender,
-            _task: Arc::new(AbortOnDropHandle::new(task)),
-        }
-    }
-
-    pub async fn submit(&self, item: I) -> Result<O, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.sender
-            .send(Pending { item, reply })
-            .await
-            .map_err(|_| StoreError::WriterGone)?;
-        answer.await.map_err(|_| StoreError::WriterGone)?
-    }
-}
-
-async fn write_loop<I, O, F, Fut>(
-    mut receiver: mpsc::Receiver<Pending<I, O>>,
-    max_batch: usize,
-    observe: impl Fn(usize),
-    flush: Arc<F>,
-) where
-    I: Send + 'static,
-    O: Send + 'static,
-    F: Fn(Vec<I>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Vec<Result<O, StoreError>>> + Send + 'static,
-{
-    let permits = Arc::new(Semaphore::new(MAX_FLUSHES_IN_FLIGHT));
-    let mut flushes = JoinSet::new();
-    loop {
-        while flushes.try_join_next().is_some() {}
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            break;
-        };
-        let Some(first) = receiver.recv().await else {
-            break;
-        };
-        let mut batch = Vec::with_capacity(max_batch.min(64));
-        batch.push(first);
-        while batch.len() < max_batch {
-            match receiver.try_recv() {
-                Ok(pending) => batch.push(pending),
-                Err(_) => break,
-            }
-        }
-        observe(batch.len());
-        let flush = flush.clone();
-        flushes.spawn(async move {
-            let _permit = permit;
-            let (items, replies): (Vec<I>, Vec<_>) = batch
-                .into_iter()
-                .map(|pending| (pending.item, pending.reply))
-                .unzip();
-            let results = flush(items).await;
-            for (reply, result) in replies.into_iter().zip(results) {
-                let _ = reply.send(result);
-            }
-        });
-    }
-    while flushes.join_next().await.is_some() {}
-}
-
 /// The sender's batched writers: claims and outcomes on the hot path, and holds
 /// (a throttled route's backlog is parked in bulk).
 #[derive(Clone)]
 pub struct Writers {
-    claims: Batcher<ClaimRequest, Option<Claim>>,
-    outcomes: Batcher<OutcomeRecord, bool>,
-    holds: Batcher<HoldRequest, bool>,
+    claims: Batcher<ClaimRequest, Option<Claim>, StoreError>,
+    outcomes: Batcher<OutcomeRecord, bool, StoreError>,
+    holds: Batcher<HoldRequest, bool, StoreError>,
 }
 
 impl Writers {
     pub fn start(pool: PgPool, max_batch: usize, metrics: &Metrics) -> Self {
+        let settings = BatchSettings {
+            max_batch,
+            flushes_in_flight: MAX_FLUSHES_IN_FLIGHT,
+        };
         // Each writer keeps the connections its flushes run on (see
         // `KeptConnections`): a statement every few hundred microseconds must
         // not pay the pool's two pings each time.
@@ -143,7 +42,7 @@ impl Writers {
         let outcome_metrics = metrics.clone();
         let observe_outcomes = move |rows| outcome_metrics.write_batch("outcome", rows);
         let claims = Batcher::spawn(
-            max_batch,
+            settings,
             observe_claims,
             move |requests: Vec<ClaimRequest>| {
                 let connections = claim_connections.clone();
@@ -152,7 +51,7 @@ impl Writers {
         );
         let outcome_connections = KeptConnections::new(pool.clone(), MAX_FLUSHES_IN_FLIGHT);
         let outcomes = Batcher::spawn(
-            max_batch,
+            settings,
             observe_outcomes,
             move |records: Vec<OutcomeRecord>| {
                 let connections = outcome_connections.clone();
@@ -161,7 +60,7 @@ impl Writers {
         );
         let hold_metrics = metrics.clone();
         let holds = Batcher::spawn(
-            max_batch,
+            settings,
             move |rows| hold_metrics.write_batch("hold", rows),
             move |requests: Vec<HoldRequest>| {
                 let pool = pool.clone();

@@ -97,6 +97,12 @@ pub enum StoreError {
     Database(#[source] sqlx::Error),
 }
 
+impl From<foco_runtime::batch::WriterGone> for StoreError {
+    fn from(_: foco_runtime::batch::WriterGone) -> Self {
+        Self::WriterGone
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         let foreign_key_violation = error

@@ -13,9 +13,8 @@ use std::pin::Pin;
 
 use async_nats::jetstream::consumer::{self, DeliverPolicy};
 use foco_bus::status::kind;
-use foco_proto::v1::{MessageStatusUpdate, StatusChange, WatchMessagesRequest};
+use foco_proto::v1::{MessageStatusUpdate, WatchMessagesRequest};
 use futures::{Stream, StreamExt};
-use prost::Message as _;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tonic::Status;
@@ -69,9 +68,16 @@ pub async fn watch(
         filter_subjects.push(names.status_account_filter(&account_id));
     }
     filter_subjects.sort();
-    let deliver_policy = if request.after_cursor > 0 {
+    let resume = Cursor::decode(request.after_cursor);
+    if resume.is_some_and(|after| after.sequence == 0) {
+        return Err(ApiError::invalid_field(
+            "after_cursor",
+            "is not a cursor of this feed (pass an update's `cursor`)",
+        ));
+    }
+    let deliver_policy = if let Some(after) = resume {
         DeliverPolicy::ByStartSequence {
-            start_sequence: request.after_cursor + 1,
+            start_sequence: after.sequence,
         }
     } else if request.from_oldest {
         DeliverPolicy::All
@@ -100,7 +106,7 @@ pub async fn watch(
         metadata_key: request.metadata_key,
     };
     let (sender, receiver) = mpsc::channel(BUFFERED_UPDATES);
-    tokio::spawn(forward(messages, filter, pool, sender));
+    tokio::spawn(forward(messages, filter, resume, pool, sender));
     Ok(Box::pin(futures::stream::unfold(
         receiver,
         |mut receiver| async move { receiver.recv().await.map(|update| (update, receiver)) },
@@ -113,6 +119,33 @@ fn feed_unavailable(what: &str, error: &dyn std::fmt::Display) -> ApiError {
     ApiError::Unavailable("the status feed cannot be read now".to_owned())
 }
 
+/// Where a change is in the feed: the stream sequence of the message that
+/// carries it and its place in that message's batch. Callers see it as one
+/// opaque number, `sequence << INDEX_BITS | index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cursor {
+    sequence: u64,
+    index: u64,
+}
+
+/// Bits of a cursor that number a change inside its message: room for far
+/// more changes than a feed message carries.
+const INDEX_BITS: u32 = 12;
+
+impl Cursor {
+    fn encode(self) -> u64 {
+        (self.sequence << INDEX_BITS) | self.index
+    }
+
+    /// `None` for 0, "no cursor".
+    fn decode(cursor: u64) -> Option<Self> {
+        (cursor > 0).then_some(Self {
+            sequence: cursor >> INDEX_BITS,
+            index: cursor & ((1 << INDEX_BITS) - 1),
+        })
+    }
+}
+
 struct Filter {
     message_ids: HashSet<String>,
     metadata_key: String,
@@ -123,6 +156,7 @@ struct Filter {
 async fn forward(
     mut messages: consumer::pull::Ordered,
     filter: Filter,
+    resume: Option<Cursor>,
     pool: PgPool,
     sender: mpsc::Sender<Result<MessageStatusUpdate, Status>>,
 ) {
@@ -144,37 +178,45 @@ async fn forward(
         let Ok(info) = message.info() else {
             continue;
         };
-        let cursor = info.stream_sequence;
-        let Ok(change) = StatusChange::decode(message.payload.clone()) else {
-            tracing::warn!(cursor, "undecodable status change skipped");
+        let sequence = info.stream_sequence;
+        let Ok(changes) = foco_bus::status::decode(message.headers.as_ref(), &message.payload)
+        else {
+            tracing::warn!(sequence, "undecodable status change skipped");
             continue;
         };
-        if !filter.message_ids.is_empty() && !filter.message_ids.contains(&change.message_id) {
-            continue;
-        }
-        // Receipts do not carry the metadata: read it for their changes.
-        let metadata = if change.kind == kind::INBOUND || !change.metadata.is_empty() {
-            change.metadata.clone()
-        } else {
-            match cached_metadata(&pool, &mut metadata_of, &change.message_id).await {
-                Ok(metadata) => metadata,
-                Err(error) => {
-                    tracing::warn!(error = %error, "reading message metadata failed; ending the watch");
-                    end_unavailable(&sender, "message metadata could not be read").await;
-                    return;
-                }
+        for (index, change) in (0u64..).zip(changes) {
+            let cursor = Cursor { sequence, index };
+            // The message the caller resumes in: what it handled is not repeated.
+            if resume.is_some_and(|after| after.sequence == sequence && index <= after.index) {
+                continue;
             }
-        };
-        if !filter.metadata_key.is_empty() && !metadata.contains_key(&filter.metadata_key) {
-            continue;
-        }
-        let update = MessageStatusUpdate {
-            cursor,
-            change: Some(change),
-            metadata,
-        };
-        if sender.send(Ok(update)).await.is_err() {
-            return;
+            if !filter.message_ids.is_empty() && !filter.message_ids.contains(&change.message_id) {
+                continue;
+            }
+            // Receipts do not carry the metadata: read it for their changes.
+            let metadata = if change.kind == kind::INBOUND || !change.metadata.is_empty() {
+                change.metadata.clone()
+            } else {
+                match cached_metadata(&pool, &mut metadata_of, &change.message_id).await {
+                    Ok(metadata) => metadata,
+                    Err(error) => {
+                        tracing::warn!(error = %error, "reading message metadata failed; ending the watch");
+                        end_unavailable(&sender, "message metadata could not be read").await;
+                        return;
+                    }
+                }
+            };
+            if !filter.metadata_key.is_empty() && !metadata.contains_key(&filter.metadata_key) {
+                continue;
+            }
+            let update = MessageStatusUpdate {
+                cursor: cursor.encode(),
+                change: Some(change),
+                metadata,
+            };
+            if sender.send(Ok(update)).await.is_err() {
+                return;
+            }
         }
     }
 }
@@ -216,4 +258,24 @@ pub async fn message_metadata(
             .fetch_optional(pool)
             .await?;
     Ok(stored.map(|json| json.0).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_names_a_change_inside_its_message() {
+        let cursor = Cursor {
+            sequence: 41,
+            index: 3,
+        };
+        assert_eq!(Cursor::decode(cursor.encode()), Some(cursor));
+        let next = Cursor {
+            sequence: 42,
+            index: 0,
+        };
+        assert!(next.encode() > cursor.encode());
+        assert_eq!(Cursor::decode(0), None);
+    }
 }

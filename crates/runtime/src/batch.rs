@@ -1,0 +1,242 @@
+//! Group commit for any write: callers submit one item each and wait for their
+//! own answer; a writer task hands whatever is waiting to one `flush`.
+//!
+//! Batching is "natural": an item that finds the writer idle goes out alone at
+//! once, and items that arrive while flushes are in flight wait for the next
+//! one, so batches grow with load and latency stays low when it is quiet. At
+//! most `flushes_in_flight` flushes run at once. The sender's claims and
+//! outcomes go through one, and so does every status-feed publish.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio_util::task::AbortOnDropHandle;
+
+/// The writer task is gone (its process is shutting down): the item was not
+/// written.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the batched writer stopped")]
+pub struct WriterGone;
+
+/// How a [`Batcher`] groups items.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchSettings {
+    /// Most items one flush receives.
+    pub max_batch: usize,
+    /// Most flushes running at once; items wait while all are busy.
+    pub flushes_in_flight: usize,
+}
+
+struct Pending<I, O, E> {
+    item: I,
+    reply: oneshot::Sender<Result<O, E>>,
+}
+
+/// A writer task and the channel to it. Dropping the last clone stops the task
+/// (and aborts a flush in progress, as a killed process would).
+pub struct Batcher<I, O, E> {
+    sender: mpsc::Sender<Pending<I, O, E>>,
+    _task: Arc<AbortOnDropHandle<()>>,
+}
+
+impl<I, O, E> Clone for Batcher<I, O, E> {
+    fn clone(&self) -> Self {
+        Self {
+            sender: self.sender.clone(),
+            _task: self._task.clone(),
+        }
+    }
+}
+
+impl<I, O, E> Batcher<I, O, E>
+where
+    I: Send + 'static,
+    O: Send + 'static,
+    E: From<WriterGone> + Send + 'static,
+{
+    /// `flush` answers one result per item, in order; an item it gives no
+    /// answer for gets [`WriterGone`]. `observe` is told each batch's size.
+    pub fn spawn<F, Fut>(
+        settings: BatchSettings,
+        observe: impl Fn(usize) + Send + 'static,
+        flush: F,
+    ) -> Self
+    where
+        F: Fn(Vec<I>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Vec<Result<O, E>>> + Send + 'static,
+    {
+        let max_batch = settings.max_batch.max(1);
+        // Bounded: a writer that cannot keep up pushes back on its callers.
+        let (sender, receiver) = mpsc::channel(max_batch * 4);
+        let task = tokio::spawn(write_loop(
+            receiver,
+            max_batch,
+            settings.flushes_in_flight.max(1),
+            observe,
+            Arc::new(flush),
+        ));
+        Self {
+            sender,
+            _task: Arc::new(AbortOnDropHandle::new(task)),
+        }
+    }
+
+    pub async fn submit(&self, item: I) -> Result<O, E> {
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send(Pending { item, reply })
+            .await
+            .map_err(|_| WriterGone)?;
+        answer.await.map_err(|_| WriterGone)?
+    }
+}
+
+async fn write_loop<I, O, E, F, Fut>(
+    mut receiver: mpsc::Receiver<Pending<I, O, E>>,
+    max_batch: usize,
+    flushes_in_flight: usize,
+    observe: impl Fn(usize),
+    flush: Arc<F>,
+) where
+    I: Send + 'static,
+    O: Send + 'static,
+    E: Send + 'static,
+    F: Fn(Vec<I>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Vec<Result<O, E>>> + Send + 'static,
+{
+    let permits = Arc::new(Semaphore::new(flushes_in_flight));
+    let mut flushes = JoinSet::new();
+    loop {
+        while flushes.try_join_next().is_some() {}
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        let Some(first) = receiver.recv().await else {
+            break;
+        };
+        let mut batch = Vec::with_capacity(max_batch.min(64));
+        batch.push(first);
+        while batch.len() < max_batch {
+            match receiver.try_recv() {
+                Ok(pending) => batch.push(pending),
+                Err(_) => break,
+            }
+        }
+        observe(batch.len());
+        let flush = flush.clone();
+        flushes.spawn(async move {
+            let _permit = permit;
+            let (items, replies): (Vec<I>, Vec<_>) = batch
+                .into_iter()
+                .map(|pending| (pending.item, pending.reply))
+                .unzip();
+            let results = flush(items).await;
+            // Replies without a result are dropped: their callers see WriterGone.
+            for (reply, result) in replies.into_iter().zip(results) {
+                let _ = reply.send(result);
+            }
+        });
+    }
+    while flushes.join_next().await.is_some() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[derive(Debug, PartialEq)]
+    enum TestError {
+        Gone,
+        Odd(u32),
+    }
+
+    impl From<WriterGone> for TestError {
+        fn from(_: WriterGone) -> Self {
+            Self::Gone
+        }
+    }
+
+    #[tokio::test]
+    async fn items_waiting_together_share_a_flush_and_get_their_own_answers() {
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let observed = sizes.clone();
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let flush_gate = gate.clone();
+        let batcher: Batcher<u32, u32, TestError> = Batcher::spawn(
+            BatchSettings {
+                max_batch: 8,
+                flushes_in_flight: 1,
+            },
+            move |size| observed.lock().unwrap().push(size),
+            move |items: Vec<u32>| {
+                let gate = flush_gate.clone();
+                async move {
+                    // Each flush waits to be let through, so the items sent
+                    // meanwhile pile up for the next one.
+                    gate.acquire().await.unwrap().forget();
+                    items
+                        .into_iter()
+                        .map(|item| {
+                            if item % 2 == 0 {
+                                Ok(item * 10)
+                            } else {
+                                Err(TestError::Odd(item))
+                            }
+                        })
+                        .collect()
+                }
+            },
+        );
+        let first = tokio::spawn({
+            let batcher = batcher.clone();
+            async move { batcher.submit(0).await }
+        });
+        // The first item is in its flush (alone) before the others arrive.
+        while sizes.lock().unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        let rest: Vec<_> = (1..=5)
+            .map(|item| {
+                let batcher = batcher.clone();
+                tokio::spawn(async move { batcher.submit(item).await })
+            })
+            .collect();
+        while batcher.sender.capacity() > 32 - 5 {
+            tokio::task::yield_now().await;
+        }
+        gate.add_permits(2);
+        assert_eq!(first.await.unwrap(), Ok(0));
+        let mut answers = Vec::new();
+        for task in rest {
+            answers.push(task.await.unwrap());
+        }
+        assert_eq!(
+            answers,
+            vec![
+                Err(TestError::Odd(1)),
+                Ok(20),
+                Err(TestError::Odd(3)),
+                Ok(40),
+                Err(TestError::Odd(5))
+            ]
+        );
+        assert_eq!(*sizes.lock().unwrap(), vec![1, 5]);
+    }
+
+    #[tokio::test]
+    async fn an_item_the_flush_gives_no_answer_for_is_refused() {
+        let batcher: Batcher<u32, u32, TestError> = Batcher::spawn(
+            BatchSettings {
+                max_batch: 4,
+                flushes_in_flight: 1,
+            },
+            |_| {},
+            |_items: Vec<u32>| async { Vec::new() },
+        );
+        assert_eq!(batcher.submit(1).await, Err(TestError::Gone));
+    }
+}
