@@ -25,6 +25,7 @@ mod csrf;
 mod error;
 mod headers;
 mod i18n;
+mod money;
 mod presets;
 mod render;
 mod routes;

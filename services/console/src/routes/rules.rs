@@ -19,6 +19,7 @@ use serde_json::json;
 use crate::error::{ConsoleError, kind_of};
 use crate::presets;
 use crate::render::Frame;
+use crate::routes::rule_errors;
 use crate::routes::sources::{load_source, path_segment};
 use crate::session::Session;
 use crate::state::AppState;
@@ -119,6 +120,28 @@ impl RuleForm {
     }
 }
 
+impl RuleForm {
+    /// The text of the field with this id, for placing an error in it.
+    fn field_text(&self, id: &str) -> String {
+        match id {
+            "when" => &self.when,
+            "body" => &self.body,
+            "to" => &self.to,
+            "key" => &self.key,
+            "cancel_when" => &self.cancel_when,
+            "cancel_key" => &self.cancel_key,
+            "send_at" => &self.send_at,
+            _ => "",
+        }
+        .to_owned()
+    }
+
+    /// Where in the form `message` points, if it names a field and a position.
+    fn locate(&self, message: &str) -> Option<rule_errors::Located> {
+        rule_errors::locate(message, |id| self.field_text(id))
+    }
+}
+
 fn nonzero(value: u32) -> String {
     if value == 0 {
         String::new()
@@ -144,10 +167,13 @@ enum PreviewOutcome {
 }
 
 impl PreviewOutcome {
-    fn context(&self) -> Value {
+    fn context(&self, form: &RuleForm) -> Value {
         match self {
-            Self::None => context! { preview => (), preview_error => () },
-            Self::Refused(message) => context! { preview => (), preview_error => message },
+            Self::None => context! { preview => (), preview_error => (), preview_error_at => () },
+            Self::Refused(message) => context! {
+                preview => (), preview_error => message,
+                preview_error_at => crate::render::value(form.locate(message)),
+            },
             Self::Rendered(response) => {
                 let rules: Vec<_> = response
                     .rules
@@ -160,6 +186,7 @@ impl PreviewOutcome {
                             .collect();
                         json!({
                             "matched": rule.matched, "error": rule.error,
+                            "error_at": (!rule.error.is_empty()).then(|| form.locate(&rule.error)).flatten(),
                             "runs": highlighted_runs(&rule.body, &rule.ucs2_characters),
                             "encoding": rule.encoding, "segments": rule.segments,
                             "characters": rule.characters, "ucs2_characters": rule.ucs2_characters,
@@ -170,6 +197,7 @@ impl PreviewOutcome {
                 context! {
                     preview => crate::render::value(json!({"event_type": response.event_type, "rules": rules})),
                     preview_error => (),
+                    preview_error_at => (),
                 }
             }
         }
@@ -257,8 +285,9 @@ fn editor(
             source,
             form => crate::render::value(form),
             is_new,
+            save_error_at => crate::render::value(save_error.as_deref().and_then(|message| form.locate(message))),
             save_error,
-            ..preview.context()
+            ..preview.context(form)
         },
     )?;
     Ok((status, page).into_response())
@@ -428,7 +457,7 @@ pub async fn preview_fragment(
     let preview = run_preview(&state, &session, &source, &form).await?;
     let html = state.templates().render(
         "preview.html",
-        frame.context(Some(&session), "", "sources", preview.context()),
+        frame.context(Some(&session), "", "sources", preview.context(&form)),
     )?;
     Ok(Html(html).into_response())
 }
