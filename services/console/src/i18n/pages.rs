@@ -80,6 +80,7 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
         "None: sent through the API",
         "Ninguno: enviado por la API",
     ),
+    ("older_messages", "Older messages", "Mensajes anteriores"),
     ("error_line", "line", "línea"),
     ("error_column", "column", "columna"),
 ];

@@ -110,6 +110,24 @@ pub struct MessageFilters {
     from: String,
     #[serde(default)]
     until: String,
+    /// Paging: only messages created before this (Unix milliseconds).
+    #[serde(default)]
+    before: String,
+}
+
+impl MessageFilters {
+    /// This list's link to the page after one ending at `last_ms`.
+    fn older_page(&self, last_ms: i64) -> String {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("status", &self.status)
+            .append_pair("to", &self.to)
+            .append_pair("rule", &self.rule)
+            .append_pair("from", &self.from)
+            .append_pair("until", &self.until)
+            .append_pair("before", &last_ms.to_string())
+            .finish();
+        format!("/messages?{query}")
+    }
 }
 
 /// Midnight starting `date` in `zone`, as Unix milliseconds.
@@ -132,6 +150,11 @@ pub async fn list(
 ) -> Result<Response, ConsoleError> {
     let until_ms =
         start_of_day_ms(&filters.until, &session.timezone).map_or(0, |start| start + 86_400_000);
+    let before_ms = match (filters.before.trim().parse::<i64>().ok(), until_ms) {
+        (Some(before), 0) => before,
+        (Some(before), until) => before.min(until),
+        (None, until) => until,
+    };
     let from_ms = start_of_day_ms(&filters.from, &session.timezone).unwrap_or(0);
     let rules = account_rules(&state, &session).await?;
     let names = rule_names(&rules);
@@ -142,7 +165,7 @@ pub async fn list(
             account: session.account.clone(),
             status: status_of_text(&filters.status) as i32,
             limit: SHOWN,
-            before_ms: until_ms,
+            before_ms,
             after_ms: from_ms,
             to: filters.to.trim().to_owned(),
             rule_id: filters.rule.trim().to_owned(),
@@ -155,6 +178,10 @@ pub async fn list(
         .iter()
         .map(|message| message_view(message, &names))
         .collect();
+    let older = messages
+        .last()
+        .filter(|_| messages.len() == SHOWN as usize)
+        .map(|last| filters.older_page(last.created_at_ms));
     let statuses: Vec<&str> = STATUSES
         .iter()
         .map(|status| status_text(*status as i32))
@@ -179,6 +206,7 @@ pub async fn list(
             messages => crate::render::value(&shown),
             filters => crate::render::value(&filters),
             statuses,
+            older,
             rules => crate::render::value(&rule_choices),
         },
     )

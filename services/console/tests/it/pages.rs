@@ -289,6 +289,22 @@ async fn message_filters_are_applied_by_control_beyond_the_latest_page() {
     insert_messages(&setup, "recent-", 1100, 1, "+525511112222", "").await;
     insert_messages(&setup, "needle-", 1, 3 * 1440, "+14155550100", "rule-x").await;
 
+    // A page of 200, and a link to the next, older one.
+    let first = page(&browser, &setup.url("/messages?status=sent")).await;
+    assert_eq!(first.matches("hola recent-").count(), 200);
+    assert!(first.contains("hola recent-0<"), "the newest first");
+    let older = first
+        .split("id=\"older\"")
+        .next()
+        .and_then(|before| before.rsplit("href=\"").next())
+        .and_then(|link| link.split('"').next())
+        .expect("a link to older messages")
+        .replace("&amp;", "&");
+    assert!(older.contains("status=sent"), "{older}");
+    let second = page(&browser, &setup.url(&older)).await;
+    assert!(second.contains("hola recent-200<"), "{second}");
+    assert!(!second.contains("hola recent-199<"), "{second}");
+
     let by_number = page(&browser, &setup.url("/messages?to=415+555")).await;
     assert!(by_number.contains("hola needle-0"), "{by_number}");
     assert!(!by_number.contains("hola recent-"), "{by_number}");
