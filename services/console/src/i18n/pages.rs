@@ -81,6 +81,23 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
         "Ninguno: enviado por la API",
     ),
     ("older_messages", "Older messages", "Mensajes anteriores"),
+    ("recent_event", "Recent event", "Evento reciente"),
+    ("use_event", "Use this event", "Usar este evento"),
+    (
+        "recent_event_help",
+        "A real event this source received (a few recent ones are kept, for 7 days): its body and type replace the sample below.",
+        "Un evento real que recibió esta fuente (se guardan algunos recientes, 7 días): su cuerpo y su tipo reemplazan la muestra de abajo.",
+    ),
+    (
+        "no_samples_yet",
+        "No real event of this source yet: preview with the sample below, or paste one.",
+        "Aún no hay eventos reales de esta fuente: previsualiza con la muestra de abajo o pega uno.",
+    ),
+    (
+        "sample_gone",
+        "That event is no longer kept; choose another.",
+        "Ese evento ya no se guarda; elige otro.",
+    ),
     ("error_line", "line", "línea"),
     ("error_column", "column", "columna"),
 ];

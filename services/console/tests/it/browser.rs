@@ -3,7 +3,7 @@
 //! rule with an accent and watch the live preview switch to UCS-2 (the accent
 //! marked) and back to GSM-7 with the transliteration offer, save it, post a
 //! signed order to the URL the page shows, and find the SMS in Messages with
-//! its timeline; send a test SMS from the providers page and follow it to its
+//! its timeline; preview the rule against that real order; send a test SMS from the providers page and follow it to its
 //! message. Skipped, saying why, where /usr/bin/chromedriver is absent.
 //!
 //! Every page it visits is checked with axe-core inside the same Chromium
@@ -407,13 +407,40 @@ async fn the_owner_connects_a_store_writes_a_rule_and_follows_the_sms_in_a_brows
     assert_eq!(status, "sent");
     axe.check(&browser, "message of a test send").await;
 
+    // The order posted above is kept as a real event of the source (sampled
+    // by rules, off the event's path): the editor previews the rule with it.
+    let editor = url("/sources/shop/rules/owner-alert");
+    foco_testkit::wait_for(
+        "the order among the source's recent events",
+        PATIENCE,
+        || {
+            let browser = browser.clone();
+            let editor = editor.clone();
+            async move {
+                browser.goto(&editor).await.ok()?;
+                browser.find(Locator::Css("#sample option")).await.ok()
+            }
+        },
+    )
+    .await;
+    browser
+        .find(Locator::Css("button[value=use_sample]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let sms = wait_for(&browser, "#preview .sms").await;
+    assert_eq!(sms.text().await.unwrap(), "Ana compro 404.95");
+    shots.take(&browser, "10-rule-real-event").await;
+    axe.check(&browser, "rule editor with a real event").await;
+
     for (page, ready) in [
         ("/providers/new?kind=twilio", "#route-form"),
         ("/providers/routes/fake", "#route-form"),
         ("/jobs", "main h1"),
         ("/dead-letters", "main h1"),
         ("/opt-outs", "#phone"),
-        ("/sources/shop/rules/owner-alert", "#rule-form"),
         ("/no-such-page", "main h1"),
     ] {
         browser.goto(&url(page)).await.unwrap();

@@ -442,3 +442,96 @@ async fn the_editor_shows_an_error_at_its_line_and_column() {
         .unwrap();
     assert!(spanish.contains("línea 1, columna "), "{spanish}");
 }
+
+#[tokio::test]
+async fn the_editor_previews_against_a_recent_real_event_of_the_source() {
+    let setup = Setup::start().await;
+    let browser = setup.signed_in().await;
+    create_shop(&setup, &browser).await;
+    let empty = page(&browser, &setup.url("/sources/shop/rules/new")).await;
+    assert!(
+        empty.contains("No real event of this source yet"),
+        "{empty}"
+    );
+
+    let source = setup
+        .control
+        .admin()
+        .get_source(foco_proto::v1::GetSourceRequest {
+            account: crate::harness::ACCOUNT.to_owned(),
+            name: "shop".to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    for (slot, event_id, name, minutes_ago) in [
+        (0_i16, "evt-older", "Beto", 20),
+        (1, "evt-latest", "Carla", 2),
+    ] {
+        sqlx::query(
+            "INSERT INTO event_samples (account_id, source_id, slot, event_id, event_type, payload, received_at)
+             VALUES ((SELECT id FROM accounts WHERE name = $1), $2, $3, $4, 'orders/create',
+                     '{\"total_price\": \"10.00\", \"customer\": {\"first_name\": \"' || $5 || '\"}}',
+                     now() - make_interval(mins => $6))",
+        )
+        .bind(crate::harness::ACCOUNT)
+        .bind(&source.id)
+        .bind(slot)
+        .bind(event_id)
+        .bind(name)
+        .bind(minutes_ago)
+        .execute(&setup.control.db.pool)
+        .await
+        .unwrap();
+    }
+
+    // The latest real event is the sample at first.
+    let editor = page(&browser, &setup.url("/sources/shop/rules/new")).await;
+    assert!(editor.contains("value=\"evt-latest\" selected"), "{editor}");
+    assert!(editor.contains("value=\"evt-older\""), "{editor}");
+    assert!(editor.contains("&quot;Carla&quot;"), "{editor}");
+
+    let url = setup.url("/sources/shop/rules/new");
+    let used = text(
+        submit(
+            &browser,
+            &url,
+            &setup.url("/sources/shop/rules"),
+            &[
+                ("is_new", "1"),
+                ("name", "owner-alert"),
+                ("to", "+52 55 1234 5678"),
+                ("body", "Gracias {{ event.customer.first_name }}"),
+                ("payload", SHOPIFY_ORDER),
+                ("event_type", ""),
+                ("sample", "evt-older"),
+                ("action", "use_sample"),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert!(used.contains("Gracias Beto"), "{used}");
+    assert!(used.contains("value=\"evt-older\" selected"), "{used}");
+    assert!(
+        used.contains("value=\"orders/create\""),
+        "the event's type: {used}"
+    );
+    assert!(
+        !used.contains("Ana"),
+        "the pasted payload was replaced: {used}"
+    );
+
+    let gone = submit(
+        &browser,
+        &url,
+        &setup.url("/sources/shop/rules"),
+        &[
+            ("is_new", "1"),
+            ("sample", "evt-nope"),
+            ("action", "use_sample"),
+        ],
+    )
+    .await;
+    assert_eq!(gone.status(), 400);
+}
