@@ -83,12 +83,7 @@ impl Sampler {
         if event.payload.len() > MAX_SAMPLE_PAYLOAD {
             return;
         }
-        let Ok(account_id) = Uuid::parse_str(&event.account_id) else {
-            return;
-        };
-        let Ok(payload) = std::str::from_utf8(&event.payload) else {
-            return;
-        };
+        // The throttle first: an event not sampled costs one map lookup.
         let slot = {
             let mut taken = self
                 .taken
@@ -97,6 +92,12 @@ impl Sampler {
             taken.slot_for(&event.source_id, Instant::now())
         };
         let Some(slot) = slot else {
+            return;
+        };
+        let Ok(account_id) = Uuid::parse_str(&event.account_id) else {
+            return;
+        };
+        let Ok(payload) = std::str::from_utf8(&event.payload) else {
             return;
         };
         let sample = Sample {
