@@ -7,14 +7,14 @@ CARGO ?= cargo
 # commit would rebuild the whole workspace each time).
 GIT_REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 
-.PHONY: run test deps fmt fmt-check lint unit-test k8s-check build bench bench-sender bench-ingress bench-pipeline faults console-screenshots
+.PHONY: run test deps fmt fmt-check lint unit-test k8s-check build bench bench-sender bench-ingress bench-pipeline faults console-screenshots console-axe
 
 ## Start NATS, PostgreSQL, the four services and a demo; keep running.
 run:
 	@FOCO_GIT_REVISION=$(GIT_REVISION) scripts/run-local.sh
 
 ## Everything CI checks: formatting, clippy, every test, manifests.
-test: deps fmt-check lint unit-test k8s-check
+test: deps console-axe fmt-check lint unit-test k8s-check
 
 deps:
 	@scripts/deps.sh
@@ -38,10 +38,21 @@ unit-test:
 k8s-check:
 	@scripts/k8s-check.sh
 
+## axe-core (pinned in services/console/tests/axe/package-lock.json, from the npm
+## registry) for the accessibility checks of the console's browser scenario,
+## installed into its git-ignored node_modules/. Without npm the scenario says
+## that it skips them.
+console-axe:
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix services/console/tests/axe --ignore-scripts --no-audit --no-fund --loglevel=error; \
+	else \
+		echo "npm not found: the console's accessibility checks (axe-core) will be skipped" >&2; \
+	fi
+
 ## PNG screenshots of the console's pages in var/screenshots/ (not committed), taken
 ## by the browser scenario in headless Chromium (Debian's chromium and
 ## chromium-driver); it starts control, ingress, rules, sender and the console itself.
-console-screenshots: deps
+console-screenshots: deps console-axe
 	FOCO_CONSOLE_SCREENSHOTS="$(CURDIR)/var/screenshots" $(CARGO) test -p foco-console --test it browser:: -- --nocapture
 	@ls -1 var/screenshots/*.png
 

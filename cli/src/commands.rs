@@ -204,7 +204,7 @@ pub async fn list_messages(
             status: status_filter(status) as i32,
             event_id: String::new(),
             limit,
-            before_ms: 0,
+            ..ListMessagesRequest::default()
         })
         .await
         .map_err(|status| CliError::api(format!("list messages of {account:?}"), status))?

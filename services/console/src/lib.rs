@@ -1,8 +1,10 @@
 //! foco-console is the owner's web console: sign in with an API key, connect a
 //! platform (a source from a preset, its webhook URL and where to paste it),
 //! write rules with a live preview of the text, its recipients, its encoding
-//! and cost, and follow every message from the event that caused it to the
-//! provider's receipt; scheduled jobs, dead letters and opt-outs too. Pages
+//! and cost (against a recent real event of the source or a pasted one), and
+//! follow every message from the event that caused it to the provider's
+//! receipt; provider routes (credentials write-only) with a test send;
+//! scheduled jobs, dead letters and opt-outs too. Pages
 //! are rendered on the server (minijinja); one small script only refreshes the
 //! preview and copies URLs, and every page works without it.
 //!
@@ -25,6 +27,7 @@ mod csrf;
 mod error;
 mod headers;
 mod i18n;
+mod money;
 mod presets;
 mod render;
 mod routes;

@@ -25,6 +25,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("rule.html", include_str!("../templates/rule.html")),
     ("preview.html", include_str!("../templates/preview.html")),
+    (
+        "rule_error.html",
+        include_str!("../templates/rule_error.html"),
+    ),
     ("messages.html", include_str!("../templates/messages.html")),
     ("message.html", include_str!("../templates/message.html")),
     ("event.html", include_str!("../templates/event.html")),
@@ -35,6 +39,11 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("opt_outs.html", include_str!("../templates/opt_outs.html")),
     ("overview.html", include_str!("../templates/overview.html")),
+    (
+        "providers.html",
+        include_str!("../templates/providers.html"),
+    ),
+    ("provider.html", include_str!("../templates/provider.html")),
 ];
 
 /// The navigation: (section, path, text key).
@@ -42,6 +51,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("overview", "/overview", "nav_overview"),
     ("sources", "/sources", "nav_sources"),
     ("messages", "/messages", "nav_messages"),
+    ("providers", "/providers", "nav_providers"),
     ("jobs", "/jobs", "nav_jobs"),
     ("dead-letters", "/dead-letters", "nav_dead_letters"),
     ("opt-outs", "/opt-outs", "nav_opt_outs"),
@@ -56,6 +66,7 @@ const NOTICES: &[&str] = &[
     "message_cancelled",
     "dead_letter_retried",
     "opt_out_added",
+    "route_saved",
 ];
 
 /// Any serializable value as a template value.
@@ -75,6 +86,7 @@ impl Templates {
             env.add_template(name, source)?;
         }
         env.add_filter("when", format_when);
+        env.add_filter("money", crate::money::format_money);
         // Compile every template now, so a broken one stops the start.
         for (name, _) in TEMPLATES {
             env.get_template(name)?;
@@ -138,6 +150,7 @@ impl Frame {
             account => session.map(|session| session.account.clone()),
             csrf => session.map(|session| session.csrf_token.clone()),
             tz => session.map_or_else(|| "UTC".to_owned(), |session| session.timezone.clone()),
+            country => session.map_or_else(String::new, |session| session.country.clone()),
             ..page
         }
     }

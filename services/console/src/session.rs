@@ -36,6 +36,8 @@ pub struct Session {
     pub account: String,
     /// The account's IANA time zone, for the times pages show.
     pub timezone: String,
+    /// The account's ISO 3166 country, for the amounts pages show.
+    pub country: String,
     pub csrf_token: String,
     pub expires_at_ms: i64,
 }
@@ -55,16 +57,26 @@ struct Sealed {
     key: String,
     account: String,
     tz: String,
+    /// Absent in cookies sealed before it existed.
+    #[serde(default)]
+    country: String,
     csrf: String,
     exp: i64,
 }
 
 impl Session {
-    pub fn new(api_key: SecretString, account: String, timezone: String, ttl: Duration) -> Self {
+    pub fn new(
+        api_key: SecretString,
+        account: String,
+        timezone: String,
+        country: String,
+        ttl: Duration,
+    ) -> Self {
         Self {
             api_key,
             account,
             timezone,
+            country,
             csrf_token: random_token(),
             expires_at_ms: now_ms().saturating_add(millis(ttl)),
         }
@@ -76,6 +88,7 @@ impl Session {
             key: self.api_key.expose_secret().to_owned(),
             account: self.account.clone(),
             tz: self.timezone.clone(),
+            country: self.country.clone(),
             csrf: self.csrf_token.clone(),
             exp: self.expires_at_ms,
         };
@@ -95,6 +108,7 @@ impl Session {
             api_key: SecretString::from(sealed.key),
             account: sealed.account,
             timezone: sealed.tz,
+            country: sealed.country,
             csrf_token: sealed.csrf,
             expires_at_ms: sealed.exp,
         })
@@ -229,6 +243,7 @@ mod tests {
             SecretString::from("foco_key"),
             "tienda-ale".to_owned(),
             "America/Mexico_City".to_owned(),
+            "MX".to_owned(),
             Duration::from_secs(60),
         );
         let jar = session.store(
@@ -238,6 +253,7 @@ mod tests {
         );
         let read = Session::from_jar(&jar).expect("session");
         assert_eq!(read.account, "tienda-ale");
+        assert_eq!(read.country, "MX");
         assert_eq!(read.api_key.expose_secret(), "foco_key");
         assert_eq!(read.csrf_token, session.csrf_token);
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use axum::response::{IntoResponse as _, Response};
 use axum_extra::extract::cookie::Key;
-use foco_control_client::{BearerAuth, ControlApi, DeliveryApi, SchedulingApi};
+use foco_control_client::{BearerAuth, ControlApi, DeliveryApi, MessagingApi, SchedulingApi};
 use tonic::transport::Channel;
 
 use crate::config::Config;
@@ -59,6 +59,13 @@ impl AppState {
 
     pub fn delivery(&self, session: &Session) -> Result<DeliveryApi, ConsoleError> {
         Ok(foco_control_client::delivery_api(
+            self.shared.channel.clone(),
+            BearerAuth::new(&session.api_key)?,
+        ))
+    }
+
+    pub fn messaging(&self, session: &Session) -> Result<MessagingApi, ConsoleError> {
+        Ok(foco_control_client::messaging_api(
             self.shared.channel.clone(),
             BearerAuth::new(&session.api_key)?,
         ))

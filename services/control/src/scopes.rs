@@ -198,6 +198,7 @@ pub const RPC_SCOPES: &[(&str, Scope)] = &[
     ("CancelScheduledJobs", Scope::Manage),
     ("PreviewRules", Scope::Read),
     ("ListEventReports", Scope::Read),
+    ("ListEventSamples", Scope::Read),
     // foco.v1.DeliveryService
     ("ListDeadLetters", Scope::Read),
     ("GetDeadLetter", Scope::Read),

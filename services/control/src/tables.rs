@@ -45,6 +45,7 @@ pub const OWNERS: &[(&str, Service)] = &[
     ("cancel_marks", Service::Rules),
     ("recipient_sends", Service::Rules),
     ("event_reports", Service::Rules),
+    ("event_samples", Service::Rules),
     ("scheduled_jobs", Service::Rules),
     // What became of each SMS.
     ("messages", Service::Sender),

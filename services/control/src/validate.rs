@@ -105,16 +105,22 @@ pub fn condition(field: &str, source: &str) -> Result<(), ApiError> {
     })
 }
 
-/// Parses a minijinja template; the error names the field and the line.
+/// Parses a minijinja template; the error names the field, the line and,
+/// when the parser knows where, the column (1-based, in characters).
 pub fn template(field: &str, source: &str) -> Result<(), ApiError> {
     let environment = minijinja::Environment::new();
     match environment.template_from_str(source) {
         Ok(_) => Ok(()),
         Err(error) => {
-            let location = error
-                .line()
-                .map(|line| format!(" (line {line})"))
-                .unwrap_or_default();
+            let column = error
+                .range()
+                .and_then(|range| source.get(..range.start))
+                .map(|before| before.chars().rev().take_while(|c| *c != '\n').count() + 1);
+            let location = match (error.line(), column) {
+                (Some(line), Some(column)) => format!(" (line {line}, column {column})"),
+                (Some(line), None) => format!(" (line {line})"),
+                _ => String::new(),
+            };
             let detail = error
                 .detail()
                 .map_or_else(|| error.kind().to_string(), str::to_owned);
@@ -207,7 +213,12 @@ mod tests {
         assert!(template("body", "Hola {{ event.name }}").is_ok());
         let error = message(template("body", "Hola {{ event.name "));
         assert!(
-            error.starts_with("body is not a valid template (line 1)"),
+            error.starts_with("body is not a valid template (line 1, column "),
+            "{error}"
+        );
+        let error = message(template("body", "Hola\n  {{ event.name | }}"));
+        assert!(
+            error.starts_with("body is not a valid template (line 2, column 19)"),
             "{error}"
         );
     }

@@ -27,6 +27,8 @@ pub struct RulesState {
     pub pool: sqlx::PgPool,
     /// Group-commits what events store in Postgres.
     pub writer: store::Writer,
+    /// Keeps a few recent events of each source for rule previews.
+    pub samples: crate::samples::Sampler,
     /// Where scheduled and cancelled jobs are announced (FOCO_STATUS).
     pub status_feed: foco_bus::StatusFeed,
     /// Deliveries after which a failing event is recorded as a dead end.
@@ -124,6 +126,7 @@ impl App {
             publish_timeout: config.publish_timeout,
             writer: writer(&pool, &config, metrics.clone()).await?,
             metrics,
+            samples: crate::samples::Sampler::start(pool.clone()),
             pool: pool.clone(),
             max_deliveries: config.max_deliveries,
             event_deadline: config.ack_wait,

@@ -65,6 +65,7 @@ async fn handle_decoded(state: &RulesState, event: EventEnvelope, delivery: Deli
             };
         }
     };
+    state.samples.offer(&event);
     let now_ms = chrono_like_now_ms();
     let plan = match state.engine.plan(&event, &source, now_ms) {
         Ok(plan) => plan,

@@ -6,6 +6,9 @@
 //! only after all of that is durable. A scheduler in every replica publishes
 //! delayed jobs when they are due (see `scheduler`).
 //!
+//! It also keeps a few recent events of each source, sampled and off the event's
+//! path (see `samples`), for the rule editor's preview.
+//!
 //! Configuration comes from foco-control (cached, dropped on change). This service
 //! never calls a provider and never writes message state.
 //!
@@ -30,6 +33,7 @@ mod config;
 mod consumer;
 mod error;
 pub mod metrics;
+mod samples;
 pub mod scheduler;
 pub mod store;
 

@@ -336,8 +336,9 @@ impl Scheduler {
     }
 
     /// Forgets what only matters for a while: event ids kept for long-window
-    /// deduplication (senders retry for up to 3 days; kept 7) and cancel marks
-    /// (they only bridge events evaluated out of order; kept 1 day).
+    /// deduplication (senders retry for up to 3 days; kept 7), cancel marks
+    /// (they only bridge events evaluated out of order; kept 1 day) and event
+    /// samples (for rule previews; kept 7 days).
     pub async fn prune(&self) -> Result<u64, SchedulerError> {
         let seen = sqlx::query("DELETE FROM seen_events WHERE seen_at < now() - interval '7 days'")
             .execute(&self.pool)
@@ -348,7 +349,12 @@ impl Scheduler {
                 .execute(&self.pool)
                 .await?
                 .rows_affected();
-        Ok(seen + marks)
+        let samples =
+            sqlx::query("DELETE FROM event_samples WHERE received_at < now() - interval '7 days'")
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok(seen + marks + samples)
     }
 
     /// Passes until shutdown.

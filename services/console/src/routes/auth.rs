@@ -126,7 +126,13 @@ pub async fn sign_in(
         Err(key) => return refused(key),
     };
     let config = state.config();
-    let session = Session::new(api_key, account.name, account.timezone, config.session_ttl);
+    let session = Session::new(
+        api_key,
+        account.name,
+        account.timezone,
+        account.default_country,
+        config.session_ttl,
+    );
     tracing::info!(account = %session.account, "signed in");
     let jar = session.store(jar, config.secure_cookies, config.session_ttl);
     Ok((jar, Redirect::to(&next)).into_response())

@@ -20,11 +20,11 @@ use crate::routes::sources::path_segment;
 use crate::session::Session;
 use crate::state::AppState;
 
-/// Messages fetched for one list page (control's maximum); filters control
-/// cannot apply (number, rule, start date) are applied to these.
+/// Messages fetched for the pages that look an event's or a job's messages up
+/// among the latest ones (control's maximum).
 const LIST_LIMIT: u32 = 1000;
-/// Rows a list page shows.
-const SHOWN: usize = 200;
+/// Rows a list page shows: control applies every filter, so this is a page.
+const SHOWN: u32 = 200;
 
 const STATUSES: &[MessageStatus] = &[
     MessageStatus::Queued,
@@ -102,6 +102,7 @@ pub struct MessageFilters {
     status: String,
     #[serde(default)]
     to: String,
+    /// A rule's id.
     #[serde(default)]
     rule: String,
     /// `YYYY-MM-DD`, in the account's zone, inclusive.
@@ -109,6 +110,24 @@ pub struct MessageFilters {
     from: String,
     #[serde(default)]
     until: String,
+    /// Paging: only messages created before this (Unix milliseconds).
+    #[serde(default)]
+    before: String,
+}
+
+impl MessageFilters {
+    /// This list's link to the page after one ending at `last_ms`.
+    fn older_page(&self, last_ms: i64) -> String {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("status", &self.status)
+            .append_pair("to", &self.to)
+            .append_pair("rule", &self.rule)
+            .append_pair("from", &self.from)
+            .append_pair("until", &self.until)
+            .append_pair("before", &last_ms.to_string())
+            .finish();
+        format!("/messages?{query}")
+    }
 }
 
 /// Midnight starting `date` in `zone`, as Unix milliseconds.
@@ -131,36 +150,51 @@ pub async fn list(
 ) -> Result<Response, ConsoleError> {
     let until_ms =
         start_of_day_ms(&filters.until, &session.timezone).map_or(0, |start| start + 86_400_000);
-    let from_ms = start_of_day_ms(&filters.from, &session.timezone);
+    let before_ms = match (filters.before.trim().parse::<i64>().ok(), until_ms) {
+        (Some(before), 0) => before,
+        (Some(before), until) => before.min(until),
+        (None, until) => until,
+    };
+    let from_ms = start_of_day_ms(&filters.from, &session.timezone).unwrap_or(0);
+    let rules = account_rules(&state, &session).await?;
+    let names = rule_names(&rules);
+    // Every filter goes to control, which applies it in the database.
     let messages = state
         .control(&session)?
         .list_messages(ListMessagesRequest {
             account: session.account.clone(),
             status: status_of_text(&filters.status) as i32,
-            limit: LIST_LIMIT,
-            before_ms: until_ms,
+            limit: SHOWN,
+            before_ms,
+            after_ms: from_ms,
+            to: filters.to.trim().to_owned(),
+            rule_id: filters.rule.trim().to_owned(),
             ..Default::default()
         })
         .await?
         .into_inner()
         .messages;
-    let rules = account_rules(&state, &session).await?;
-    let names = rule_names(&rules);
-    let number: String = filters.to.chars().filter(char::is_ascii_digit).collect();
     let shown: Vec<_> = messages
         .iter()
-        .filter(|message| from_ms.is_none_or(|from| message.created_at_ms >= from))
-        .filter(|message| number.is_empty() || message.to.contains(&number))
-        .filter(|message| {
-            filters.rule.trim().is_empty()
-                || names.get(message.rule_id.as_str()).copied() == Some(filters.rule.trim())
-        })
-        .take(SHOWN)
         .map(|message| message_view(message, &names))
         .collect();
+    let older = messages
+        .last()
+        .filter(|_| messages.len() == SHOWN as usize)
+        .map(|last| filters.older_page(last.created_at_ms));
     let statuses: Vec<&str> = STATUSES
         .iter()
         .map(|status| status_text(*status as i32))
+        .collect();
+    let sources = source_names(&state, &session).await?;
+    let rule_choices: Vec<_> = rules
+        .iter()
+        .map(|rule| {
+            let source = sources
+                .get(rule.source_id.as_str())
+                .map_or("?", String::as_str);
+            json!({"id": rule.id, "label": format!("{source} › {}", rule.name)})
+        })
         .collect();
     state.page(
         &frame,
@@ -172,8 +206,28 @@ pub async fn list(
             messages => crate::render::value(&shown),
             filters => crate::render::value(&filters),
             statuses,
+            older,
+            rules => crate::render::value(&rule_choices),
         },
     )
+}
+
+/// Source id → source name.
+async fn source_names(
+    state: &AppState,
+    session: &Session,
+) -> Result<HashMap<String, String>, ConsoleError> {
+    Ok(state
+        .control(session)?
+        .list_sources(ListSourcesRequest {
+            account: session.account.clone(),
+        })
+        .await?
+        .into_inner()
+        .sources
+        .into_iter()
+        .map(|source| (source.id, source.name))
+        .collect())
 }
 
 /// The messages an event produced.
@@ -225,7 +279,9 @@ pub async fn show(
     let names = rule_names(&rules);
 
     let mut timeline = Vec::new();
-    if let Some(message) = message {
+    // A message sent through the API has no event (and an empty event id
+    // would list the account's latest reports).
+    if let Some(message) = message.filter(|message| !message.event_id.is_empty()) {
         let reports = state
             .scheduling(&session)?
             .list_event_reports(ListEventReportsRequest {
@@ -250,6 +306,8 @@ pub async fn show(
         }
         let rule = names.get(message.rule_id.as_str()).copied().unwrap_or("");
         timeline.push(json!({"at_ms": message.created_at_ms, "kind": "created", "title": frame.text("step_created"), "detail": rule}));
+    } else if let Some(message) = message {
+        timeline.push(json!({"at_ms": message.created_at_ms, "kind": "created", "title": frame.text("step_created"), "detail": frame.text("sent_through_api")}));
     }
     for attempt in &history.history {
         let title = if attempt.provider.is_empty() {

@@ -6,6 +6,8 @@ mod auth;
 mod delivery;
 mod messages;
 mod overview;
+mod providers;
+mod rule_errors;
 mod rules;
 mod sources;
 
@@ -45,6 +47,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/sources/{source}/rules/new", get(rules::new_rule))
         .route("/sources/{source}/rules/{rule}", get(rules::edit_rule))
+        .route("/providers", get(providers::list).post(providers::save))
+        .route("/providers/new", get(providers::new_route))
+        .route("/providers/routes/{name}", get(providers::edit_route))
+        .route("/providers/test-send", post(providers::test_send))
         .route("/events/{event_id}", get(messages::event))
         .route("/messages", get(messages::list))
         .route("/messages/{job_id}", get(messages::show))

@@ -10,7 +10,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use foco_proto::v1::{
-    ListRulesRequest, PreviewRulesRequest, PreviewRulesResponse, Priority, Rule, UpsertRuleRequest,
+    EventSample, ListEventSamplesRequest, ListRulesRequest, PreviewRulesRequest,
+    PreviewRulesResponse, Priority, Rule, UpsertRuleRequest,
 };
 use minijinja::{Value, context};
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,7 @@ use serde_json::json;
 use crate::error::{ConsoleError, kind_of};
 use crate::presets;
 use crate::render::Frame;
+use crate::routes::rule_errors;
 use crate::routes::sources::{load_source, path_segment};
 use crate::session::Session;
 use crate::state::AppState;
@@ -49,7 +51,9 @@ pub struct RuleForm {
     enabled: Option<String>,
     payload: String,
     event_type: String,
-    /// `preview`, `use_gsm7` or `save`.
+    /// The id of the recent event chosen as the sample, if any.
+    sample: String,
+    /// `preview`, `use_gsm7`, `use_sample` or `save`.
     action: String,
     /// Non-empty when the rule does not exist yet.
     is_new: String,
@@ -119,6 +123,28 @@ impl RuleForm {
     }
 }
 
+impl RuleForm {
+    /// The text of the field with this id, for placing an error in it.
+    fn field_text(&self, id: &str) -> String {
+        match id {
+            "when" => &self.when,
+            "body" => &self.body,
+            "to" => &self.to,
+            "key" => &self.key,
+            "cancel_when" => &self.cancel_when,
+            "cancel_key" => &self.cancel_key,
+            "send_at" => &self.send_at,
+            _ => "",
+        }
+        .to_owned()
+    }
+
+    /// Where in the form `message` points, if it names a field and a position.
+    fn locate(&self, message: &str) -> Option<rule_errors::Located> {
+        rule_errors::locate(message, |id| self.field_text(id))
+    }
+}
+
 fn nonzero(value: u32) -> String {
     if value == 0 {
         String::new()
@@ -144,10 +170,13 @@ enum PreviewOutcome {
 }
 
 impl PreviewOutcome {
-    fn context(&self) -> Value {
+    fn context(&self, form: &RuleForm) -> Value {
         match self {
-            Self::None => context! { preview => (), preview_error => () },
-            Self::Refused(message) => context! { preview => (), preview_error => message },
+            Self::None => context! { preview => (), preview_error => (), preview_error_at => () },
+            Self::Refused(message) => context! {
+                preview => (), preview_error => message,
+                preview_error_at => crate::render::value(form.locate(message)),
+            },
             Self::Rendered(response) => {
                 let rules: Vec<_> = response
                     .rules
@@ -160,6 +189,7 @@ impl PreviewOutcome {
                             .collect();
                         json!({
                             "matched": rule.matched, "error": rule.error,
+                            "error_at": (!rule.error.is_empty()).then(|| form.locate(&rule.error)).flatten(),
                             "runs": highlighted_runs(&rule.body, &rule.ucs2_characters),
                             "encoding": rule.encoding, "segments": rule.segments,
                             "characters": rule.characters, "ucs2_characters": rule.ucs2_characters,
@@ -170,6 +200,7 @@ impl PreviewOutcome {
                 context! {
                     preview => crate::render::value(json!({"event_type": response.event_type, "rules": rules})),
                     preview_error => (),
+                    preview_error_at => (),
                 }
             }
         }
@@ -234,9 +265,17 @@ fn editor(
     source: &str,
     form: &RuleForm,
     is_new: bool,
+    samples: &[EventSample],
     preview: &PreviewOutcome,
     save_error: Option<String>,
 ) -> Result<Response, ConsoleError> {
+    let sample_views: Vec<_> = samples
+        .iter()
+        .map(|sample| {
+            json!({"event_id": sample.event_id, "event_type": sample.event_type,
+                   "received_at_ms": sample.received_at_ms})
+        })
+        .collect();
     let title = if is_new {
         frame.text("new_rule").to_owned()
     } else {
@@ -256,9 +295,11 @@ fn editor(
         context! {
             source,
             form => crate::render::value(form),
+            samples => crate::render::value(&sample_views),
             is_new,
+            save_error_at => crate::render::value(save_error.as_deref().and_then(|message| form.locate(message))),
             save_error,
-            ..preview.context()
+            ..preview.context(form)
         },
     )?;
     Ok((status, page).into_response())
@@ -282,6 +323,40 @@ async fn stored_rule(
     Ok(rules.into_iter().find(|rule| rule.name == name))
 }
 
+/// The source's recent events kept for previews, newest first.
+async fn recent_samples(
+    state: &AppState,
+    session: &Session,
+    source: &str,
+) -> Result<Vec<EventSample>, ConsoleError> {
+    Ok(state
+        .scheduling(session)?
+        .list_event_samples(ListEventSamplesRequest {
+            account: session.account.clone(),
+            source: source.to_owned(),
+        })
+        .await?
+        .into_inner()
+        .samples)
+}
+
+impl RuleForm {
+    /// The form previewing against `sample`: its body (indented when it is
+    /// JSON) and its event type.
+    fn with_sample(self, sample: &EventSample) -> Self {
+        let payload = serde_json::from_str::<serde_json::Value>(&sample.payload)
+            .ok()
+            .and_then(|json| serde_json::to_string_pretty(&json).ok())
+            .unwrap_or_else(|| sample.payload.clone());
+        Self {
+            payload,
+            event_type: sample.event_type.clone(),
+            sample: sample.event_id.clone(),
+            ..self
+        }
+    }
+}
+
 fn sample_event_type(preset: &str) -> &'static str {
     match preset {
         "shopify" => "orders/create",
@@ -296,6 +371,7 @@ pub async fn new_rule(
     Path(source): Path<String>,
 ) -> Result<Response, ConsoleError> {
     let preset = load_source(&state, &session, &source).await?.preset;
+    let samples = recent_samples(&state, &session, &source).await?;
     let form = RuleForm {
         encoding: "unicode".to_owned(),
         priority: "transactional".to_owned(),
@@ -305,6 +381,11 @@ pub async fn new_rule(
         is_new: "1".to_owned(),
         ..RuleForm::default()
     };
+    // The latest real event, when the source has had one, else the preset's.
+    let form = match samples.first() {
+        Some(sample) => form.with_sample(sample),
+        None => form,
+    };
     editor(
         &state,
         &session,
@@ -312,6 +393,7 @@ pub async fn new_rule(
         &source,
         &form,
         true,
+        &samples,
         &PreviewOutcome::None,
         None,
     )
@@ -327,14 +409,19 @@ pub async fn edit_rule(
     let rule = stored_rule(&state, &session, &source, &name)
         .await?
         .ok_or(ConsoleError::NotFound)?;
+    let samples = recent_samples(&state, &session, &source).await?;
     let form = RuleForm {
         payload: presets::sample_payload(&preset).to_owned(),
         event_type: sample_event_type(&preset).to_owned(),
         ..RuleForm::from_rule(&rule)
     };
+    let form = match samples.first() {
+        Some(sample) => form.with_sample(sample),
+        None => form,
+    };
     let preview = run_preview(&state, &session, &source, &form).await?;
     editor(
-        &state, &session, &frame, &source, &form, false, &preview, None,
+        &state, &session, &frame, &source, &form, false, &samples, &preview, None,
     )
 }
 
@@ -350,10 +437,18 @@ pub async fn submit(
     if form.action == "use_gsm7" {
         form.encoding = "gsm7".to_owned();
     }
+    let samples = recent_samples(&state, &session, &source).await?;
+    if form.action == "use_sample" {
+        let sample = samples
+            .iter()
+            .find(|sample| sample.event_id == form.sample)
+            .ok_or_else(|| ConsoleError::Invalid(frame.text("sample_gone").to_owned()))?;
+        form = form.with_sample(sample);
+    }
     if form.action != "save" {
         let preview = run_preview(&state, &session, &source, &form).await?;
         return editor(
-            &state, &session, &frame, &source, &form, is_new, &preview, None,
+            &state, &session, &frame, &source, &form, is_new, &samples, &preview, None,
         );
     }
     let saved = save(&state, &session, &source, &form, is_new, &frame).await?;
@@ -372,6 +467,7 @@ pub async fn submit(
                 &source,
                 &form,
                 is_new,
+                &samples,
                 &preview,
                 Some(message),
             )
@@ -428,7 +524,7 @@ pub async fn preview_fragment(
     let preview = run_preview(&state, &session, &source, &form).await?;
     let html = state.templates().render(
         "preview.html",
-        frame.context(Some(&session), "", "sources", preview.context()),
+        frame.context(Some(&session), "", "sources", preview.context(&form)),
     )?;
     Ok(Html(html).into_response())
 }

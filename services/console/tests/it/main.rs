@@ -6,5 +6,6 @@
 mod browser;
 mod harness;
 mod pages;
+mod providers;
 mod scenario;
 mod security;

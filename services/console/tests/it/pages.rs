@@ -250,3 +250,288 @@ fn the_binary_answers_version() {
         format!("foco-console {}\n", foco_runtime::build_info::VERSION_LINE)
     );
 }
+
+/// Writes `count` messages of the account as the sender would, one a minute
+/// back from `newest_minutes_ago`; the SQL names the rest of each row.
+async fn insert_messages(
+    setup: &Setup,
+    prefix: &str,
+    count: i32,
+    newest_minutes_ago: i32,
+    recipient: &str,
+    rule_id: &str,
+) {
+    sqlx::query(
+        "INSERT INTO messages (job_id, account_id, event_id, rule_id, recipient, body, status, provider,
+                               attempts, created_at, updated_at, sent_at, segments, price, price_currency)
+         SELECT $1 || n, (SELECT id FROM accounts WHERE name = $2), 'evt-' || $1 || n, $3, $4,
+                'hola ' || $1 || n, 'sent', 'fake', 1,
+                now() - make_interval(mins => $5 + n), now(), now(), 1, '1234.5', 'MXN'
+         FROM generate_series(0, $6 - 1) AS n",
+    )
+    .bind(prefix)
+    .bind(crate::harness::ACCOUNT)
+    .bind(rule_id)
+    .bind(recipient)
+    .bind(newest_minutes_ago)
+    .bind(count)
+    .execute(&setup.control.db.pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn message_filters_are_applied_by_control_beyond_the_latest_page() {
+    let setup = Setup::start().await;
+    let browser = setup.signed_in().await;
+    // 1,100 recent messages hide the one to find from any single page of the
+    // latest messages: only filtering in the database finds it.
+    insert_messages(&setup, "recent-", 1100, 1, "+525511112222", "").await;
+    insert_messages(&setup, "needle-", 1, 3 * 1440, "+14155550100", "rule-x").await;
+
+    // A page of 200, and a link to the next, older one.
+    let first = page(&browser, &setup.url("/messages?status=sent")).await;
+    assert_eq!(first.matches("hola recent-").count(), 200);
+    assert!(first.contains("hola recent-0<"), "the newest first");
+    let older = first
+        .split("id=\"older\"")
+        .next()
+        .and_then(|before| before.rsplit("href=\"").next())
+        .and_then(|link| link.split('"').next())
+        .expect("a link to older messages")
+        .replace("&amp;", "&");
+    assert!(older.contains("status=sent"), "{older}");
+    let second = page(&browser, &setup.url(&older)).await;
+    assert!(second.contains("hola recent-200<"), "{second}");
+    assert!(!second.contains("hola recent-199<"), "{second}");
+
+    let by_number = page(&browser, &setup.url("/messages?to=415+555")).await;
+    assert!(by_number.contains("hola needle-0"), "{by_number}");
+    assert!(!by_number.contains("hola recent-"), "{by_number}");
+
+    let by_rule = page(&browser, &setup.url("/messages?rule=rule-x")).await;
+    assert!(by_rule.contains("hola needle-0"), "{by_rule}");
+    assert!(!by_rule.contains("hola recent-"));
+
+    // The needle's day in the account's zone (Mexico City): three days back, so
+    // none of the recent ones falls on it.
+    let day = |days_ago: i64| {
+        (chrono::Utc::now().with_timezone(&chrono_tz::America::Mexico_City)
+            - chrono::Duration::days(days_ago))
+        .format("%Y-%m-%d")
+        .to_string()
+    };
+    let needle_day = (chrono::Utc::now() - chrono::Duration::minutes(3 * 1440))
+        .with_timezone(&chrono_tz::America::Mexico_City)
+        .format("%Y-%m-%d")
+        .to_string();
+    let in_range = page(
+        &browser,
+        &setup.url(&format!(
+            "/messages?from={needle_day}&until={needle_day}&status=sent"
+        )),
+    )
+    .await;
+    assert!(in_range.contains("hola needle-0"), "{in_range}");
+    let after = page(&browser, &setup.url(&format!("/messages?from={}", day(-1)))).await;
+    assert!(after.contains("No messages match."), "{after}");
+
+    let refused = browser
+        .get(setup.url("/messages?to=abc"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+}
+
+#[tokio::test]
+async fn a_messages_price_reads_in_the_accounts_country_and_its_times_in_its_zone() {
+    let setup = Setup::start().await;
+    let browser = setup.signed_in().await;
+    insert_messages(&setup, "priced-", 1, 0, "+525511112222", "").await;
+    let created_ms: i64 = sqlx::query_scalar(
+        "SELECT floor(extract(epoch FROM created_at) * 1000)::bigint FROM messages WHERE job_id = 'priced-0'",
+    )
+    .fetch_one(&setup.control.db.pool)
+    .await
+    .unwrap();
+    let shown = page(&browser, &setup.url("/messages/priced-0")).await;
+    assert!(shown.contains("$1,234.50"), "{shown}");
+    let list = page(&browser, &setup.url("/messages")).await;
+    let local = chrono::DateTime::from_timestamp_millis(created_ms)
+        .unwrap()
+        .with_timezone(&chrono_tz::America::Mexico_City)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    assert!(list.contains(&local), "{local} missing: {list}");
+}
+
+#[tokio::test]
+async fn the_editor_shows_an_error_at_its_line_and_column() {
+    let setup = Setup::start().await;
+    let browser = setup.signed_in().await;
+    create_shop(&setup, &browser).await;
+    let url = setup.url("/sources/shop/rules/new");
+    let action = setup.url("/sources/shop/rules");
+    let rule = |when: &'static str, body: &'static str| {
+        vec![
+            ("is_new", "1"),
+            ("name", "owner-alert"),
+            ("when", when),
+            ("to", "+52 55 1234 5678"),
+            ("body", body),
+            ("encoding", "unicode"),
+            ("payload", SHOPIFY_ORDER),
+            ("event_type", "orders/create"),
+            ("action", "preview"),
+        ]
+    };
+    let cel = text(
+        submit(
+            &browser,
+            &url,
+            &action,
+            &rule(
+                "event_type == \"orders/create\" &&\n  double(event.total_price) >",
+                "Hola",
+            ),
+        )
+        .await,
+    )
+    .await;
+    assert!(
+        cel.contains("href=\"#when\">Condition</a>, line 2"),
+        "{cel}"
+    );
+    assert!(cel.contains("data-line=\"2\""), "{cel}");
+    assert!(cel.contains("  double(event.total_price) &gt;"), "{cel}");
+
+    let template = text(
+        submit(
+            &browser,
+            &url,
+            &action,
+            &rule("", "Hola\n{{ event.customer.first_name | }}"),
+        )
+        .await,
+    )
+    .await;
+    assert!(template.contains("href=\"#body\">"), "{template}");
+    assert!(template.contains("line 2, column "), "{template}");
+    assert!(
+        template.contains("data-line=\"2\" data-column=\""),
+        "{template}"
+    );
+    assert!(
+        template.contains("{{ event.customer.first_name | }}"),
+        "{template}"
+    );
+
+    let csrf = crate::harness::csrf_token(&page(&browser, &url).await);
+    let mut form: Vec<(&str, &str)> = rule("event_type ==", "Hola");
+    form.push(("csrf", csrf.as_str()));
+    let spanish = browser
+        .post(setup.url("/sources/shop/rules/preview"))
+        .header("accept-language", "es")
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(spanish.contains("línea 1, columna "), "{spanish}");
+}
+
+#[tokio::test]
+async fn the_editor_previews_against_a_recent_real_event_of_the_source() {
+    let setup = Setup::start().await;
+    let browser = setup.signed_in().await;
+    create_shop(&setup, &browser).await;
+    let empty = page(&browser, &setup.url("/sources/shop/rules/new")).await;
+    assert!(
+        empty.contains("No real event of this source yet"),
+        "{empty}"
+    );
+
+    let source = setup
+        .control
+        .admin()
+        .get_source(foco_proto::v1::GetSourceRequest {
+            account: crate::harness::ACCOUNT.to_owned(),
+            name: "shop".to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    for (slot, event_id, name, minutes_ago) in [
+        (0_i16, "evt-older", "Beto", 20),
+        (1, "evt-latest", "Carla", 2),
+    ] {
+        sqlx::query(
+            "INSERT INTO event_samples (account_id, source_id, slot, event_id, event_type, payload, received_at)
+             VALUES ((SELECT id FROM accounts WHERE name = $1), $2, $3, $4, 'orders/create',
+                     '{\"total_price\": \"10.00\", \"customer\": {\"first_name\": \"' || $5 || '\"}}',
+                     now() - make_interval(mins => $6))",
+        )
+        .bind(crate::harness::ACCOUNT)
+        .bind(&source.id)
+        .bind(slot)
+        .bind(event_id)
+        .bind(name)
+        .bind(minutes_ago)
+        .execute(&setup.control.db.pool)
+        .await
+        .unwrap();
+    }
+
+    // The latest real event is the sample at first.
+    let editor = page(&browser, &setup.url("/sources/shop/rules/new")).await;
+    assert!(editor.contains("value=\"evt-latest\" selected"), "{editor}");
+    assert!(editor.contains("value=\"evt-older\""), "{editor}");
+    assert!(editor.contains("&quot;Carla&quot;"), "{editor}");
+
+    let url = setup.url("/sources/shop/rules/new");
+    let used = text(
+        submit(
+            &browser,
+            &url,
+            &setup.url("/sources/shop/rules"),
+            &[
+                ("is_new", "1"),
+                ("name", "owner-alert"),
+                ("to", "+52 55 1234 5678"),
+                ("body", "Gracias {{ event.customer.first_name }}"),
+                ("payload", SHOPIFY_ORDER),
+                ("event_type", ""),
+                ("sample", "evt-older"),
+                ("action", "use_sample"),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert!(used.contains("Gracias Beto"), "{used}");
+    assert!(used.contains("value=\"evt-older\" selected"), "{used}");
+    assert!(
+        used.contains("value=\"orders/create\""),
+        "the event's type: {used}"
+    );
+    assert!(
+        !used.contains("Ana"),
+        "the pasted payload was replaced: {used}"
+    );
+
+    let gone = submit(
+        &browser,
+        &url,
+        &setup.url("/sources/shop/rules"),
+        &[
+            ("is_new", "1"),
+            ("sample", "evt-nope"),
+            ("action", "use_sample"),
+        ],
+    )
+    .await;
+    assert_eq!(gone.status(), 400);
+}

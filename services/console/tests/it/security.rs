@@ -22,6 +22,9 @@ async fn pages_need_a_session_and_send_the_browser_to_sign_in() {
         "/dead-letters",
         "/opt-outs",
         "/events/evt_1",
+        "/providers",
+        "/providers/new?kind=twilio",
+        "/providers/routes/fake",
     ] {
         let response = browser.get(setup.url(path)).send().await.unwrap();
         assert_eq!(response.status(), 303, "{path}");
@@ -176,6 +179,8 @@ async fn every_response_carries_a_strict_content_security_policy_and_no_inline_s
         "/sign-in",
         "/sources",
         "/messages",
+        "/providers",
+        "/providers/new?kind=http",
         "/no-such-page",
         "/static/console.js",
     ] {

@@ -104,7 +104,17 @@ pub async fn list(
                 .ok_or_else(|| ApiError::invalid("before_ms is out of range"))?,
         ),
     };
+    let after = match request.after_ms {
+        0 => None,
+        ms => Some(
+            Utc.timestamp_millis_opt(ms)
+                .single()
+                .ok_or_else(|| ApiError::invalid("after_ms is out of range"))?,
+        ),
+    };
     let event_id = (!request.event_id.is_empty()).then_some(request.event_id.as_str());
+    let to_digits = recipient_digits(&request.to)?;
+    let rule_id = (!request.rule_id.trim().is_empty()).then_some(request.rule_id.trim());
     let rows = sqlx::query_as::<_, MessageRow>(
         "SELECT job_id, account_id, event_id, rule_id, recipient, body, status, provider, provider_message_id,
                 attempts, error, created_at, updated_at, sent_at
@@ -113,6 +123,9 @@ pub async fn list(
            AND ($2::text IS NULL OR status = $2)
            AND ($3::text IS NULL OR event_id = $3)
            AND ($4::timestamptz IS NULL OR created_at < $4)
+           AND ($6::timestamptz IS NULL OR created_at >= $6)
+           AND ($7::text IS NULL OR strpos(regexp_replace(recipient, '[^0-9]', '', 'g'), $7) > 0)
+           AND ($8::text IS NULL OR rule_id = $8)
          ORDER BY created_at DESC, job_id DESC
          LIMIT $5",
     )
@@ -121,11 +134,30 @@ pub async fn list(
     .bind(event_id)
     .bind(before)
     .bind(i64::from(limit))
+    .bind(after)
+    .bind(to_digits.as_deref())
+    .bind(rule_id)
     .fetch_all(&state.pool)
     .await?;
     Ok(ListMessagesResponse {
         messages: rows.into_iter().map(MessageRow::into_proto).collect(),
     })
+}
+
+/// The digits of a number filter; `None` when it has none (no filter). A
+/// filter with letters is refused rather than silently matching everything.
+fn recipient_digits(filter: &str) -> Result<Option<String>, ApiError> {
+    let filter = filter.trim();
+    if filter
+        .chars()
+        .any(|c| !(c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.')))
+    {
+        return Err(ApiError::invalid(format!(
+            "to {filter:?} may hold only digits, spaces, +, -, ( ) and ."
+        )));
+    }
+    let digits: String = filter.chars().filter(char::is_ascii_digit).collect();
+    Ok((!digits.is_empty()).then_some(digits))
 }
 
 #[cfg(test)]
@@ -149,5 +181,15 @@ mod tests {
             assert_eq!(status_to_text(status_from_text(text)), Some(text));
         }
         assert_eq!(status_from_text("weird"), MessageStatus::Unspecified);
+    }
+
+    #[test]
+    fn a_number_filter_keeps_its_digits() {
+        assert_eq!(
+            recipient_digits(" +52 (55) 1234-5678 ").unwrap().as_deref(),
+            Some("525512345678")
+        );
+        assert_eq!(recipient_digits("").unwrap(), None);
+        assert!(recipient_digits("55' OR 1=1").is_err());
     }
 }

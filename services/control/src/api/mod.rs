@@ -11,6 +11,7 @@ mod messaging;
 mod resolve;
 mod routes;
 mod rules;
+mod samples;
 mod scheduling;
 mod sources;
 mod verification;

@@ -8,9 +8,10 @@ use chrono::{DateTime, Utc};
 use foco_proto::v1::scheduling_service_server::SchedulingService;
 use foco_proto::v1::{
     CancelScheduledJobsRequest, CancelScheduledJobsResponse, EventEnvelope, EventReport,
-    ListEventReportsRequest, ListEventReportsResponse, ListScheduledJobsRequest,
-    ListScheduledJobsResponse, PreviewRulesRequest, PreviewRulesResponse, RecipientPreview,
-    ResolvedSource, RulePreview, ScheduledJob,
+    ListEventReportsRequest, ListEventReportsResponse, ListEventSamplesRequest,
+    ListEventSamplesResponse, ListScheduledJobsRequest, ListScheduledJobsResponse,
+    PreviewRulesRequest, PreviewRulesResponse, RecipientPreview, ResolvedSource, RulePreview,
+    ScheduledJob,
 };
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -52,6 +53,14 @@ impl SchedulingService for ControlApi {
         request: Request<ListEventReportsRequest>,
     ) -> Result<Response<ListEventReportsResponse>, Status> {
         self.call("ListEventReports", request, list_reports).await
+    }
+
+    async fn list_event_samples(
+        &self,
+        request: Request<ListEventSamplesRequest>,
+    ) -> Result<Response<ListEventSamplesResponse>, Status> {
+        self.call("ListEventSamples", request, super::samples::list)
+            .await
     }
 }
 

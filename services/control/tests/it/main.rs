@@ -13,6 +13,7 @@ mod messaging;
 mod notify;
 mod presets;
 mod resolve;
+mod samples;
 mod scopes;
 mod secrets;
 mod tls;

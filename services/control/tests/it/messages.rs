@@ -116,3 +116,79 @@ async fn messages_are_listed_newest_first_with_filters_and_paging() {
         .collect();
     assert_eq!(jobs, ["job-1"]);
 }
+
+#[tokio::test]
+async fn messages_are_filtered_by_number_rule_and_time_range_in_the_database() {
+    let control = TestControl::start().await;
+    let acme = control.create_account("acme").await;
+    insert_message(&control, &acme.id, "job-old", "evt-a", "sent", 300).await;
+    insert_message(&control, &acme.id, "job-mid", "evt-b", "sent", 120).await;
+    insert_message(&control, &acme.id, "job-new", "evt-c", "failed", 10).await;
+    let account_id = Uuid::parse_str(&acme.id).unwrap();
+    sqlx::query("UPDATE messages SET recipient = '+14155550100', rule_id = 'rule-b' WHERE job_id = 'job-mid' AND account_id = $1")
+        .bind(account_id)
+        .execute(&control.db.pool)
+        .await
+        .unwrap();
+    let admin = control.admin();
+    let jobs = |request: ListMessagesRequest| {
+        let mut admin = admin.clone();
+        async move {
+            admin
+                .list_messages(request)
+                .await
+                .unwrap()
+                .into_inner()
+                .messages
+                .into_iter()
+                .map(|message| message.job_id)
+                .collect::<Vec<_>>()
+        }
+    };
+
+    let by_number = jobs(ListMessagesRequest {
+        to: "(415) 555-0100".to_owned(),
+        ..request("acme")
+    })
+    .await;
+    assert_eq!(by_number, ["job-mid"]);
+    let by_partial_number = jobs(ListMessagesRequest {
+        to: "55 1234".to_owned(),
+        ..request("acme")
+    })
+    .await;
+    assert_eq!(by_partial_number, ["job-new", "job-old"]);
+
+    let by_rule = jobs(ListMessagesRequest {
+        rule_id: "rule-b".to_owned(),
+        ..request("acme")
+    })
+    .await;
+    assert_eq!(by_rule, ["job-mid"]);
+
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let in_range = jobs(ListMessagesRequest {
+        after_ms: now_ms - 200 * 60_000,
+        before_ms: now_ms - 60 * 60_000,
+        ..request("acme")
+    })
+    .await;
+    assert_eq!(in_range, ["job-mid"]);
+    let since = jobs(ListMessagesRequest {
+        after_ms: now_ms - 200 * 60_000,
+        status: MessageStatus::Sent as i32,
+        ..request("acme")
+    })
+    .await;
+    assert_eq!(since, ["job-mid"]);
+
+    let refused = admin
+        .clone()
+        .list_messages(ListMessagesRequest {
+            to: "abc".to_owned(),
+            ..request("acme")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+}

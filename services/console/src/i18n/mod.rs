@@ -5,6 +5,8 @@
 //! error (the environment's undefined behaviour is strict), which the page
 //! tests catch.
 
+mod pages;
+
 use std::collections::BTreeMap;
 
 use axum::http::HeaderMap;
@@ -77,8 +79,7 @@ impl Lang {
 
     /// Every text of the console in this language.
     pub fn texts(self) -> BTreeMap<&'static str, &'static str> {
-        TEXTS
-            .iter()
+        all_texts()
             .map(|(key, english, spanish)| {
                 (
                     *key,
@@ -92,14 +93,18 @@ impl Lang {
     }
 
     pub fn text(self, key: &str) -> &'static str {
-        TEXTS
-            .iter()
+        all_texts()
             .find(|(candidate, _, _)| *candidate == key)
             .map_or("", |(_, english, spanish)| match self {
                 Self::En => english,
                 Self::Es => spanish,
             })
     }
+}
+
+/// Every text of every table.
+fn all_texts() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
+    TEXTS.iter().chain(pages::TEXTS)
 }
 
 /// (key, English, Spanish).
@@ -631,7 +636,7 @@ mod tests {
     #[test]
     fn keys_are_unique_and_translated() {
         let mut seen = std::collections::BTreeSet::new();
-        for (key, english, spanish) in TEXTS {
+        for (key, english, spanish) in all_texts() {
             assert!(seen.insert(key), "{key} twice");
             assert!(!english.is_empty() && !spanish.is_empty(), "{key}");
         }
