@@ -215,6 +215,25 @@ async fn wait_for(browser: &Client, css: &str) -> fantoccini::elements::Element 
         .unwrap_or_else(|error| panic!("{css} never appeared: {error}"))
 }
 
+/// Waits until the element `css` shows `expected`. The live preview renders
+/// again as it refreshes, so the element is found afresh on each try.
+async fn wait_for_text(browser: &Client, css: &str, expected: &str) {
+    let mut last = String::new();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(element) = browser.find(Locator::Css(css)).await
+            && let Ok(text) = element.text().await
+        {
+            if text == expected {
+                return;
+            }
+            last = text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{css} never showed {expected:?}; it showed {last:?}");
+}
+
 #[tokio::test]
 #[allow(clippy::too_many_lines, reason = "one scenario, step by step")]
 async fn the_owner_connects_a_store_writes_a_rule_and_follows_the_sms_in_a_browser() {
@@ -290,10 +309,8 @@ async fn the_owner_connects_a_store_writes_a_rule_and_follows_the_sms_in_a_brows
     )
     .await;
     // Typing refreshes the preview: the accent forces UCS-2 and is marked.
-    let encoding = wait_for(&browser, "#preview [data-encoding='UCS-2']").await;
-    assert_eq!(encoding.text().await.unwrap(), "UCS-2");
-    let marked = wait_for(&browser, "#preview mark").await;
-    assert_eq!(marked.text().await.unwrap(), "ó");
+    wait_for_text(&browser, "#preview [data-encoding='UCS-2']", "UCS-2").await;
+    wait_for_text(&browser, "#preview mark", "ó").await;
     shots.take(&browser, "03-rule-ucs2").await;
     axe.check(&browser, "rule editor with its preview").await;
 
@@ -305,8 +322,7 @@ async fn the_owner_connects_a_store_writes_a_rule_and_follows_the_sms_in_a_brows
         .await
         .unwrap();
     wait_for(&browser, "#preview [data-encoding='GSM-7']").await;
-    let sms = browser.find(Locator::Css("#preview .sms")).await.unwrap();
-    assert_eq!(sms.text().await.unwrap(), "Ana compro 404.95");
+    wait_for_text(&browser, "#preview .sms", "Ana compro 404.95").await;
     shots.take(&browser, "04-rule-gsm7").await;
     browser
         .find(Locator::Css("button[value=save]"))
@@ -430,8 +446,7 @@ async fn the_owner_connects_a_store_writes_a_rule_and_follows_the_sms_in_a_brows
         .click()
         .await
         .unwrap();
-    let sms = wait_for(&browser, "#preview .sms").await;
-    assert_eq!(sms.text().await.unwrap(), "Ana compro 404.95");
+    wait_for_text(&browser, "#preview .sms", "Ana compro 404.95").await;
     shots.take(&browser, "10-rule-real-event").await;
     axe.check(&browser, "rule editor with a real event").await;
 
