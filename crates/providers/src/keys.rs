@@ -21,15 +21,29 @@ pub const SIGNATURE_SECRET: &str = "signature_secret";
 pub const URL: &str = "url";
 pub const WEBHOOK_SECRET: &str = "webhook_secret";
 
-/// Settings every kind takes, read by the sender's routing (docs/providers.md):
-/// failover order, destinations, shared rate limit, circuit breaker, quiet
-/// hours, HELP text.
+/// Settings every kind takes, read by the sender's routing (docs/providers.md).
+/// Failover order: route names, comma-separated.
+pub const FAILOVER: &str = "failover";
+/// E.164 prefixes the route sends to, comma-separated (`+52,+1`).
+pub const COUNTRY_PREFIXES: &str = "country_prefixes";
+/// Messages a second for the route, across all sender replicas.
+pub const RATE_LIMIT: &str = "rate_limit";
+/// Failures in a row that open the route's circuit breaker.
+pub const BREAKER_THRESHOLD: &str = "breaker_threshold";
+/// Longest an open breaker skips the route (a duration).
+pub const BREAKER_COOLDOWN: &str = "breaker_cooldown";
+/// Local window in which marketing messages are held (`21:00-08:00`, `off`).
+pub const QUIET_HOURS: &str = "quiet_hours";
+/// The answer to an inbound HELP/AYUDA.
+pub const HELP_TEXT: &str = "help_text";
+
+/// Every setting every kind takes.
 pub const ROUTE_SETTINGS: &[&str] = &[
-    "failover",
-    "country_prefixes",
-    "rate_limit",
-    "breaker_threshold",
-    "breaker_cooldown",
-    "quiet_hours",
-    "help_text",
+    FAILOVER,
+    COUNTRY_PREFIXES,
+    RATE_LIMIT,
+    BREAKER_THRESHOLD,
+    BREAKER_COOLDOWN,
+    QUIET_HOURS,
+    HELP_TEXT,
 ];

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use foco_control_client::{ConfigCache, LookupError};
 use foco_proto::v1::ResolvedRoute;
+use foco_providers::keys;
 
 use crate::breaker::BreakerSettings;
 use crate::metrics::{Metrics, RouteCalls};
@@ -161,32 +162,32 @@ impl RouteInfo {
                 provider = Err(RouteConfigError::InvalidSetting(setting));
             }
         };
-        let rate_limit = get("rate_limit").and_then(|value| {
+        let rate_limit = get(keys::RATE_LIMIT).and_then(|value| {
             let parsed = value.parse::<u32>().ok();
             if parsed.is_none() {
-                invalid("rate_limit");
+                invalid(keys::RATE_LIMIT);
             }
             parsed
         });
         let mut breaker = BreakerSettings::default();
-        if let Some(value) = get("breaker_threshold") {
+        if let Some(value) = get(keys::BREAKER_THRESHOLD) {
             match value.parse() {
                 Ok(threshold) => breaker.threshold = threshold,
-                Err(_) => invalid("breaker_threshold"),
+                Err(_) => invalid(keys::BREAKER_THRESHOLD),
             }
         }
-        if let Some(value) = get("breaker_cooldown") {
+        if let Some(value) = get(keys::BREAKER_COOLDOWN) {
             match humantime::parse_duration(value) {
                 Ok(cooldown) => breaker.cooldown = cooldown,
-                Err(_) => invalid("breaker_cooldown"),
+                Err(_) => invalid(keys::BREAKER_COOLDOWN),
             }
         }
-        let quiet_hours = match settings.get("quiet_hours") {
+        let quiet_hours = match settings.get(keys::QUIET_HOURS) {
             None => None,
             Some(value) => match QuietHours::parse(value) {
                 Ok(window) => Some(window),
                 Err(_) => {
-                    invalid("quiet_hours");
+                    invalid(keys::QUIET_HOURS);
                     None
                 }
             },
@@ -201,11 +202,11 @@ impl RouteInfo {
             provider,
             calls,
             rate_limit,
-            failover: list("failover"),
-            country_prefixes: list("country_prefixes"),
+            failover: list(keys::FAILOVER),
+            country_prefixes: list(keys::COUNTRY_PREFIXES),
             breaker,
             quiet_hours,
-            help_text: get("help_text").map(str::to_owned),
+            help_text: get(keys::HELP_TEXT).map(str::to_owned),
             account_timezone: route
                 .account
                 .as_ref()

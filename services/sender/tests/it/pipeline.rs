@@ -43,6 +43,8 @@ async fn http_job_is_sent_once_with_its_idempotency_key() {
     assert_eq!(body["event_id"], job.event_id.as_str());
     assert_eq!(body["account_id"], env.account.id.as_str());
 
+    // The job's metrics are counted just after its outcome row is written.
+    sender.wait_for_jobs("sent", 1).await;
     let (status, _) = sender.admin_get("/readyz").await;
     assert_eq!(status, 200);
     let (status, metrics) = sender.admin_get("/metrics").await;
