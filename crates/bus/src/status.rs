@@ -217,29 +217,41 @@ impl FeedInner {
 /// appears, each group in its changes' order), split where a message would
 /// grow past its limits; with each change's index in the input.
 fn group(changes: Vec<StatusChange>) -> Vec<(Vec<usize>, Vec<StatusChange>)> {
-    let mut groups: Vec<(Vec<usize>, Vec<StatusChange>, usize)> = Vec::new();
-    // The open (not yet full) group of each account and kind.
-    let mut open: HashMap<(String, String), usize> = HashMap::new();
-    for (index, change) in changes.into_iter().enumerate() {
+    // First where each change goes, keyed by borrowed account and kind; then
+    // the changes move there.
+    let mut places = Vec::with_capacity(changes.len());
+    // Per group: its changes and bytes so far.
+    let mut sizes: Vec<(usize, usize)> = Vec::new();
+    let mut open: HashMap<(&str, &str), usize> = HashMap::new();
+    for change in &changes {
         let size = change.encoded_len();
-        let key = (change.account_id.clone(), change.kind.clone());
-        let fits = open.get(&key).is_some_and(|&at| {
-            let (_, members, bytes) = &groups[at];
-            members.len() < MAX_CHANGES_PER_MESSAGE && bytes + size <= MAX_BYTES_PER_MESSAGE
-        });
-        if !fits {
-            open.insert(key.clone(), groups.len());
-            groups.push((Vec::new(), Vec::new(), 0));
-        }
-        let (indexes, members, bytes) = &mut groups[open[&key]];
-        indexes.push(index);
-        members.push(change);
-        *bytes += size;
+        let key = (change.account_id.as_str(), change.kind.as_str());
+        let at = match open.get(&key) {
+            Some(&at)
+                if sizes[at].0 < MAX_CHANGES_PER_MESSAGE
+                    && sizes[at].1 + size <= MAX_BYTES_PER_MESSAGE =>
+            {
+                at
+            }
+            _ => {
+                sizes.push((0, 0));
+                open.insert(key, sizes.len() - 1);
+                sizes.len() - 1
+            }
+        };
+        sizes[at].0 += 1;
+        sizes[at].1 += size;
+        places.push(at);
+    }
+    let mut groups: Vec<(Vec<usize>, Vec<StatusChange>)> = sizes
+        .iter()
+        .map(|&(count, _)| (Vec::with_capacity(count), Vec::with_capacity(count)))
+        .collect();
+    for (index, (change, at)) in changes.into_iter().zip(places).enumerate() {
+        groups[at].0.push(index);
+        groups[at].1.push(change);
     }
     groups
-        .into_iter()
-        .map(|(indexes, members, _)| (indexes, members))
-        .collect()
 }
 
 /// The changes one feed message carries: a batch (with [`BATCH_HEADER`]) or
