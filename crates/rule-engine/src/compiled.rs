@@ -176,6 +176,16 @@ impl CompiledRule {
     }
 
     /// `Ok(None)` when the condition is false.
+    /// Adds what this rule's conditions read of the event to `reads`.
+    pub(crate) fn add_reads(&self, reads: &mut crate::condition::VariableReads) {
+        for condition in [&self.condition, &self.cancel_condition]
+            .into_iter()
+            .flatten()
+        {
+            reads.merge(condition.reads());
+        }
+    }
+
     pub fn evaluate(&self, inputs: &EventInputs) -> Result<Option<Evaluation>, RuleError> {
         if let Some(condition) = &self.condition
             && !condition.matches(inputs)?

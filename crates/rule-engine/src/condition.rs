@@ -6,6 +6,7 @@
 //! payload: CEL has no loops beyond its comprehension macros over payload lists,
 //! and ingress bounds the payload size.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock};
 
 use super::EventInputs;
@@ -13,6 +14,148 @@ use super::EventInputs;
 /// CEL's standard library, built once: building it registers a few hundred
 /// overloads, far more work than evaluating a typical condition.
 static STANDARD_LIBRARY: LazyLock<Arc<cel::Env>> = LazyLock::new(|| Arc::new(cel::Env::stdlib()));
+
+/// What of a JSON variable (`event`, `headers`) some conditions read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum Reads {
+    /// Not mentioned.
+    #[default]
+    Nothing,
+    /// Only these top-level fields, each as `variable.field`.
+    Fields(BTreeSet<String>),
+    /// Used otherwise (indexed, iterated, passed whole): all of it.
+    Everything,
+}
+
+impl Reads {
+    fn add_field(&mut self, field: &str) {
+        match self {
+            Self::Nothing => *self = Self::Fields(BTreeSet::from([field.to_owned()])),
+            Self::Fields(fields) => {
+                fields.insert(field.to_owned());
+            }
+            Self::Everything => {}
+        }
+    }
+
+    pub(crate) fn merge(&mut self, other: &Reads) {
+        match other {
+            Self::Nothing => {}
+            Self::Everything => *self = Self::Everything,
+            Self::Fields(fields) => fields.iter().for_each(|field| self.add_field(field)),
+        }
+    }
+
+    /// `value` as CEL sees it, converting only what is read: an event's payload
+    /// is converted once per event, and most conditions read a field or two.
+    pub(crate) fn to_cel(&self, value: &serde_json::Value) -> cel::Value {
+        let convert = |value| cel::to_value(value).unwrap_or(cel::Value::Null);
+        match (self, value) {
+            (Self::Nothing, _) => {
+                cel::Value::Map(HashMap::<cel::objects::Key, cel::Value>::new().into())
+            }
+            (Self::Fields(fields), serde_json::Value::Object(object)) => cel::Value::Map(
+                fields
+                    .iter()
+                    .filter_map(|field| {
+                        let value = object.get(field)?;
+                        Some((
+                            cel::objects::Key::String(Arc::new(field.clone())),
+                            convert(value),
+                        ))
+                    })
+                    .collect::<HashMap<_, _>>()
+                    .into(),
+            ),
+            _ => convert(value),
+        }
+    }
+}
+
+/// What conditions read of the event's JSON variables.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct VariableReads {
+    pub event: Reads,
+    pub headers: Reads,
+}
+
+impl VariableReads {
+    pub(crate) fn everything() -> Self {
+        Self {
+            event: Reads::Everything,
+            headers: Reads::Everything,
+        }
+    }
+
+    pub(crate) fn merge(&mut self, other: &VariableReads) {
+        self.event.merge(&other.event);
+        self.headers.merge(&other.headers);
+    }
+
+    fn of(&mut self, name: &str) -> Option<&mut Reads> {
+        match name {
+            "event" => Some(&mut self.event),
+            "headers" => Some(&mut self.headers),
+            _ => None,
+        }
+    }
+
+    /// Adds what `expression` reads. A comprehension variable that shadows
+    /// `event` or `headers` only widens what is converted, never narrows it.
+    fn collect(&mut self, expression: &cel::common::ast::IdedExpr) {
+        use cel::common::ast::Expr;
+        match &expression.expr {
+            Expr::Select(select) => match &select.operand.expr {
+                Expr::Ident(name) => {
+                    if let Some(reads) = self.of(name) {
+                        reads.add_field(&select.field);
+                    }
+                }
+                _ => self.collect(&select.operand),
+            },
+            Expr::Ident(name) => {
+                if let Some(reads) = self.of(name) {
+                    *reads = Reads::Everything;
+                }
+            }
+            Expr::Call(call) => {
+                call.target.iter().for_each(|target| self.collect(target));
+                call.args.iter().for_each(|argument| self.collect(argument));
+            }
+            Expr::Comprehension(comprehension) => {
+                for part in [
+                    &comprehension.iter_range,
+                    &comprehension.accu_init,
+                    &comprehension.loop_cond,
+                    &comprehension.loop_step,
+                    &comprehension.result,
+                ] {
+                    self.collect(part);
+                }
+            }
+            Expr::List(list) => list
+                .elements
+                .iter()
+                .for_each(|element| self.collect(element)),
+            Expr::Map(map) => self.collect_entries(&map.entries),
+            Expr::Struct(structure) => self.collect_entries(&structure.entries),
+            Expr::Unspecified | Expr::Literal(_) => {}
+        }
+    }
+
+    fn collect_entries(&mut self, entries: &[cel::common::ast::IdedEntryExpr]) {
+        use cel::common::ast::EntryExpr;
+        for entry in entries {
+            match &entry.expr {
+                EntryExpr::MapEntry(entry) => {
+                    self.collect(&entry.key);
+                    self.collect(&entry.value);
+                }
+                EntryExpr::StructField(field) => self.collect(&field.value),
+            }
+        }
+    }
+}
 
 /// The variables conditions see for one event, bound once and shared by every
 /// condition evaluated on it.
@@ -76,6 +219,8 @@ pub struct Condition {
     /// Whether it runs a comprehension (its cost grows with the payload's lists).
     /// How deep its comprehensions nest (0: it does not iterate).
     nesting: usize,
+    /// What it reads of `event` and `headers`.
+    reads: VariableReads,
 }
 
 /// Checks and compiles `source`; the error gives the position ("line 1, column
@@ -202,11 +347,18 @@ impl Condition {
                 "comprehensions (all, exists, exists_one, map, filter) nested {nesting} deep; at most {MAX_COMPREHENSION_NESTING} are allowed"
             ));
         }
+        let mut reads = VariableReads::default();
+        reads.collect(program.expression());
         Ok(Self {
             program,
             source: source.to_owned(),
             nesting,
+            reads,
         })
+    }
+
+    pub(crate) fn reads(&self) -> &VariableReads {
+        &self.reads
     }
 
     pub fn matches(&self, inputs: &EventInputs) -> Result<bool, ConditionError> {
@@ -294,6 +446,89 @@ mod tests {
             validate_condition("event.a.all(x, event.a.all(y, event.a.all(z, x + y + z > 0)))")
                 .unwrap_err();
         assert!(error.contains("nested 3 deep"), "{error}");
+    }
+
+    fn reads_of(source: &str) -> VariableReads {
+        Condition::compile(source).unwrap().reads
+    }
+
+    fn fields(names: &[&str]) -> Reads {
+        Reads::Fields(names.iter().map(|name| (*name).to_owned()).collect())
+    }
+
+    #[test]
+    fn reads_name_the_fields_a_condition_selects() {
+        let reads = reads_of(r#"event_type == "orders/create" && event.tenant == "t1""#);
+        assert_eq!(reads.event, fields(&["tenant"]));
+        assert_eq!(reads.headers, Reads::Nothing);
+        let reads = reads_of(
+            r#"has(event.customer) && event.customer.phone != "" && headers["x-topic"] == "a""#,
+        );
+        assert_eq!(reads.event, fields(&["customer"]));
+        assert_eq!(reads.headers, Reads::Everything, "indexed: all of it");
+        let reads = reads_of("event.items.exists(i, i.qty > event.min) || headers.source == 'x'");
+        assert_eq!(reads.event, fields(&["items", "min"]));
+        assert_eq!(reads.headers, fields(&["source"]));
+        for whole in [
+            "size(event) > 2",
+            r#""tenant" in event"#,
+            "[event].exists(e, e.tenant == 't1')",
+            "event.exists(k, k == 'tenant')",
+        ] {
+            assert_eq!(reads_of(whole).event, Reads::Everything, "{whole}");
+        }
+        let mut merged = reads_of("event.a == 1");
+        merged.merge(&reads_of("event.b == 2"));
+        assert_eq!(merged.event, fields(&["a", "b"]));
+        merged.merge(&reads_of("size(event) == 2"));
+        assert_eq!(merged.event, Reads::Everything);
+    }
+
+    /// A condition sees the same values, and fails the same way, whether the
+    /// payload was converted whole or only as far as it reads.
+    #[test]
+    fn converting_what_is_read_answers_as_converting_everything() {
+        let payload = serde_json::json!({
+            "tenant": "t1",
+            "total": 404.95,
+            "count": 3,
+            "customer": {"phone": "+5255", "tags": ["vip"]},
+            "items": [{"qty": 2}, {"qty": 5}],
+            "note": "x".repeat(900),
+        });
+        let headers = serde_json::json!({"x-topic": "orders/create", "source": "shop"});
+        let conditions = [
+            r#"event.tenant == "t1" && event.count > 2"#,
+            "double(event.total) >= 400.0",
+            "has(event.customer.tags) && 'vip' in event.customer.tags",
+            "has(event.missing)",
+            "event.missing == 1",
+            "event.items.exists(i, i.qty > 4)",
+            "event.items.all(i, i.qty > event.count)",
+            r#"headers.source == "shop" && headers["x-topic"] == "orders/create""#,
+            "size(event) == 6",
+            "event.tenant + 1 == 2",
+        ];
+        let everything = VariableReads::everything();
+        for source in conditions {
+            let condition = Condition::compile(source).unwrap();
+            let evaluate = |reads: &VariableReads| {
+                let context = event_context(
+                    reads.event.to_cel(&payload),
+                    reads.headers.to_cel(&headers),
+                    "orders/create",
+                );
+                match condition.program.execute(&context) {
+                    Ok(value) => format!("{value:?}"),
+                    Err(error) => execution_error_text(&error, source),
+                }
+            };
+            assert_eq!(
+                evaluate(&condition.reads),
+                evaluate(&everything),
+                "{source}"
+            );
+        }
     }
 
     #[test]

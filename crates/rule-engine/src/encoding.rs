@@ -46,8 +46,37 @@ pub struct SegmentInfo {
 }
 
 /// Septets `c` takes in GSM-7, or `None` when it is not in the alphabet.
+/// Septets of each ASCII character (0: not in GSM-7), from the tables above:
+/// most text is ASCII, and looking it up beats scanning the alphabet.
+const ASCII_SEPTETS: [u8; 128] = {
+    let mut table = [0u8; 128];
+    let (basic, extension) = (GSM7_BASIC.as_bytes(), GSM7_EXTENSION.as_bytes());
+    let mut index = 0;
+    while index < extension.len() {
+        if extension[index] < 128 {
+            table[extension[index] as usize] = 2;
+        }
+        index += 1;
+    }
+    index = 0;
+    while index < basic.len() {
+        // Bytes of multi-byte characters are all 128 or more.
+        if basic[index] < 128 && basic[index] != 0x1b {
+            table[basic[index] as usize] = 1;
+        }
+        index += 1;
+    }
+    table
+};
+
 pub fn gsm7_septets(c: char) -> Option<usize> {
-    if c != '\u{1b}' && GSM7_BASIC.contains(c) {
+    if c.is_ascii() {
+        return match ASCII_SEPTETS[c as usize] {
+            0 => None,
+            septets => Some(usize::from(septets)),
+        };
+    }
+    if GSM7_BASIC.contains(c) {
         Some(1)
     } else if GSM7_EXTENSION.contains(c) {
         Some(2)
@@ -182,6 +211,20 @@ mod tests {
     fn alphabet_tables_have_the_standard_sizes() {
         assert_eq!(GSM7_BASIC.chars().count(), 128);
         assert_eq!(GSM7_EXTENSION.chars().count(), 10);
+    }
+
+    #[test]
+    fn ascii_lookup_agrees_with_the_alphabet() {
+        for c in (0u8..128).map(char::from) {
+            let expected = if c != '\u{1b}' && GSM7_BASIC.contains(c) {
+                Some(1)
+            } else if GSM7_EXTENSION.contains(c) {
+                Some(2)
+            } else {
+                None
+            };
+            assert_eq!(gsm7_septets(c), expected, "{c:?}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod compiled;
 mod condition;
 pub mod encoding;
 pub mod filters;
+mod json_view;
 mod template;
 mod timing;
 
@@ -242,6 +243,17 @@ impl Engine {
             })
     }
 
+    fn enabled_rules<'r>(
+        &self,
+        rules: &'r [Rule],
+    ) -> Vec<(&'r Rule, Arc<Result<CompiledRule, String>>)> {
+        rules
+            .iter()
+            .filter(|rule| rule.enabled)
+            .map(|rule| (rule, self.compiled_rule(rule)))
+            .collect()
+    }
+
     /// Evaluates every enabled rule of `source` against `event`, and the account's
     /// cancel clauses.
     pub fn plan(
@@ -250,10 +262,17 @@ impl Engine {
         source: &ResolvedSource,
         now_ms: i64,
     ) -> Result<EventPlan, EventError> {
-        let inputs = EventInputs::new(event, source, now_ms, self.limits)?;
+        let cancel_rules = self.enabled_rules(&source.cancel_rules);
+        let rules = self.enabled_rules(&source.rules);
+        let mut reads = condition::VariableReads::default();
+        for (_, compiled) in cancel_rules.iter().chain(&rules) {
+            if let Ok(compiled) = compiled.as_ref() {
+                compiled.add_reads(&mut reads);
+            }
+        }
+        let inputs = EventInputs::new(event, source, now_ms, self.limits, &reads)?;
         let mut plan = EventPlan::default();
-        for rule in source.cancel_rules.iter().filter(|rule| rule.enabled) {
-            let compiled = self.compiled_rule(rule);
+        for (rule, compiled) in cancel_rules {
             let Ok(compiled) = compiled.as_ref() else {
                 // Reported when the rule's own trigger fires.
                 continue;
@@ -272,8 +291,7 @@ impl Engine {
                 }),
             }
         }
-        for rule in source.rules.iter().filter(|rule| rule.enabled) {
-            let compiled = self.compiled_rule(rule);
+        for (rule, compiled) in rules {
             let compiled = match compiled.as_ref() {
                 Ok(compiled) => compiled,
                 Err(message) => {
@@ -315,7 +333,8 @@ impl Engine {
         rule_name: Option<&str>,
         now_ms: i64,
     ) -> Result<Vec<RulePreview>, EventError> {
-        let inputs = EventInputs::new(event, source, now_ms, self.limits)?;
+        let everything = condition::VariableReads::everything();
+        let inputs = EventInputs::new(event, source, now_ms, self.limits, &everything)?;
         Ok(source
             .rules
             .iter()
@@ -426,10 +445,9 @@ pub fn rule_warnings(rule: &Rule) -> Vec<String> {
 /// The event as conditions and templates see it, converted once per event.
 pub struct EventInputs {
     pub(crate) cel_context: cel::Context<'static, 'static>,
-    /// What templates see, converted on first use: an event no rule matches
-    /// renders nothing and never pays for it.
-    template_context: std::cell::OnceCell<minijinja::Value>,
-    context: serde_json::Value,
+    /// What templates see: a view converting what a template reads, when it
+    /// reads it.
+    template_context: minijinja::Value,
     pub(crate) default_country: String,
     pub(crate) timezone: chrono_tz::Tz,
     pub(crate) received_at_ms: i64,
@@ -442,9 +460,7 @@ pub struct EventInputs {
 
 impl EventInputs {
     pub(crate) fn template_context(&self) -> minijinja::Value {
-        self.template_context
-            .get_or_init(|| minijinja::Value::from(minijinja::value::Serde(&self.context)))
-            .clone()
+        self.template_context.clone()
     }
 
     fn new(
@@ -452,6 +468,7 @@ impl EventInputs {
         source: &ResolvedSource,
         now_ms: i64,
         limits: Limits,
+        reads: &condition::VariableReads,
     ) -> Result<Self, EventError> {
         let payload: serde_json::Value = if event.payload.is_empty() {
             serde_json::Value::Object(Default::default())
@@ -485,11 +502,11 @@ impl EventInputs {
         });
         Ok(Self {
             cel_context: condition::event_context(
-                cel::to_value(&context["event"]).unwrap_or(cel::Value::Null),
-                cel::to_value(&context["headers"]).unwrap_or(cel::Value::Null),
+                reads.event.to_cel(&context["event"]),
+                reads.headers.to_cel(&context["headers"]),
                 &event.event_type,
             ),
-            template_context: std::cell::OnceCell::new(),
+            template_context: json_view::JsonView::value(std::sync::Arc::new(context)),
             default_country: account.default_country,
             timezone,
             received_at_ms: if event.received_at_ms > 0 {
@@ -500,7 +517,6 @@ impl EventInputs {
             account_valid_for: timing::valid_for_or_default(None, &account.default_valid_for),
             max_recipients_per_rule: limits.recipients_per_rule,
             longest_list,
-            context,
         })
     }
 }
