@@ -139,6 +139,14 @@ pub enum MessagesCommand {
     /// Status changes as they happen (sent, delivered, failed, ..., inbound),
     /// resumable with --after.
     Watch(crate::endpoints::WatchArgs),
+    /// One message's whole story: what made it, the rule's decisions, its wait
+    /// in the scheduler, each provider attempt, receipts and its state now.
+    Show {
+        /// The message's id (`messages list`'s JOB ID, SendMessage's message_id).
+        message_id: String,
+        #[command(flatten)]
+        format: FormatArg,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

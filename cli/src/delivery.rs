@@ -8,10 +8,10 @@ use std::io::Write;
 use clap::{Args, Subcommand, ValueEnum};
 use foco_control_client::DeliveryApi;
 use foco_proto::v1::{
-    AddOptOutRequest, Attempt, DeadLetter, GetDeadLetterRequest, ListDeadLettersRequest,
-    ListOptOutsRequest, ListUnknownJobsRequest, OptOut, RemoveOptOutRequest,
-    ResendUnknownJobRequest, ResolveUnknownJobRequest, RetryDeadLetterRequest, UnknownJob,
-    UnknownResolution,
+    AddOptOutRequest, Attempt, DeadLetter, GetDeadLetterRequest, GetMessageRequest,
+    ListDeadLettersRequest, ListOptOutsRequest, ListUnknownJobsRequest, MessageStory, OptOut,
+    RemoveOptOutRequest, ResendUnknownJobRequest, ResolveUnknownJobRequest, RetryDeadLetterRequest,
+    UnknownJob, UnknownResolution,
 };
 use serde_json::json;
 
@@ -338,6 +338,131 @@ pub async fn unknown_jobs(
             Ok(())
         }
     }
+}
+
+/// `foco messages show`: the message's story, from what made it to its state now.
+pub async fn show_message(
+    api: &mut DeliveryApi,
+    account: &str,
+    message_id: &str,
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let story = api
+        .get_message(GetMessageRequest {
+            account: account.to_owned(),
+            message_id: message_id.to_owned(),
+        })
+        .await
+        .map_err(|status| CliError::api(format!("show message {message_id}"), status))?
+        .into_inner();
+    match format {
+        OutputFormat::Json => output::json(out, &story_json(&story)),
+        OutputFormat::Table => story_text(out, &story),
+    }
+}
+
+fn story_text(out: &mut dyn Write, story: &MessageStory) -> Result<(), CliError> {
+    let named = |name: &str, id: &str| match (name, id) {
+        (_, "") => "-".to_owned(),
+        ("", id) => format!("{id} (deleted)"),
+        (name, id) => format!("{name} ({id})"),
+    };
+    writeln!(out, "message   {}", story.message_id)?;
+    writeln!(out, "status    {}", story.status)?;
+    writeln!(out, "to        {}", story.to)?;
+    writeln!(out, "body      {}", story.body)?;
+    if story.origin == "api" {
+        writeln!(out, "made by   SendMessage")?;
+        let mut metadata: Vec<_> = story.metadata.iter().collect();
+        metadata.sort();
+        for (key, value) in metadata {
+            writeln!(out, "  {key} = {value}")?;
+        }
+    } else {
+        writeln!(out, "event     {}", story.event_id)?;
+        writeln!(
+            out,
+            "source    {}",
+            named(&story.source_name, &story.source_id)
+        )?;
+        writeln!(out, "rule      {}", named(&story.rule_name, &story.rule_id))?;
+    }
+    writeln!(
+        out,
+        "created   {}",
+        rfc3339(story.created_at_ms).unwrap_or_default()
+    )?;
+    if let Some(job) = &story.scheduled {
+        let reason = if job.cancel_reason.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", job.cancel_reason)
+        };
+        writeln!(
+            out,
+            "scheduled due {} ({}{reason})",
+            rfc3339(job.due_at_ms).unwrap_or_default(),
+            job.state
+        )?;
+    }
+    if !story.decisions.is_empty() {
+        writeln!(out)?;
+        let rows: Vec<Vec<String>> = story
+            .decisions
+            .iter()
+            .map(|report| {
+                vec![
+                    rfc3339(report.created_at_ms).unwrap_or_default(),
+                    report.kind.clone(),
+                    report.detail.clone(),
+                ]
+            })
+            .collect();
+        output::table(out, &["DECIDED", "DECISION", "DETAIL"], &rows)?;
+    }
+    if let Some(message) = &story.message {
+        writeln!(out)?;
+        history_table(out, &message.history)?;
+    }
+    Ok(())
+}
+
+fn story_json(story: &MessageStory) -> serde_json::Value {
+    json!({
+        "message_id": story.message_id,
+        "status": story.status,
+        "origin": story.origin,
+        "event_id": story.event_id,
+        "source": {"id": story.source_id, "name": story.source_name},
+        "rule": {"id": story.rule_id, "name": story.rule_name},
+        "to": story.to,
+        "body": story.body,
+        "metadata": story.metadata,
+        "created_at": rfc3339(story.created_at_ms),
+        "sent_at": rfc3339(story.sent_at_ms),
+        "delivered_at": rfc3339(story.delivered_at_ms),
+        "decisions": story.decisions.iter().map(|report| json!({
+            "at": rfc3339(report.created_at_ms),
+            "kind": report.kind,
+            "detail": report.detail,
+        })).collect::<Vec<_>>(),
+        "scheduled": story.scheduled.as_ref().map(|job| json!({
+            "due_at": rfc3339(job.due_at_ms),
+            "state": job.state,
+            "key": job.key,
+            "cancel_reason": job.cancel_reason,
+        })),
+        "attempts": story.message.as_ref().map(|message| history_json(&message.history)),
+        "provider": story.message.as_ref().map(|message| json!({
+            "route": message.provider,
+            "provider_message_id": message.provider_message_id,
+            "segments": message.segments,
+            "price": message.price,
+            "price_currency": message.price_currency,
+            "error": message.error,
+        })),
+    })
 }
 
 fn history_table(out: &mut dyn Write, history: &[Attempt]) -> Result<(), CliError> {

@@ -220,6 +220,16 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             commands::list_messages(&mut api, &account()?, *status, *limit, format.output, out)
                 .await
         }
+        Command::Messages(MessagesCommand::Show { message_id, format }) => {
+            delivery::show_message(
+                &mut connect_delivery(&cli)?,
+                &account()?,
+                message_id,
+                format.output,
+                out,
+            )
+            .await
+        }
         Command::Messages(MessagesCommand::Watch(args)) => {
             endpoints::watch(&mut connect_messaging(&cli)?, &account()?, args, out).await
         }

@@ -87,6 +87,23 @@ pub fn environment() -> HashMap<String, String> {
     ])
 }
 
+/// Control with [`CONFIG`] applied and the bus's streams in place (a full
+/// system has them from ingress, rules and sender).
+pub async fn applied_control_with_streams() -> Control {
+    let env = environment();
+    let control = applied_control(CONFIG, &|name| env.get(name).cloned()).await;
+    let names = foco_bus::BusNames::new(&control.bus.prefix).unwrap();
+    let client = async_nats::connect(&control.bus.nats_url).await.unwrap();
+    foco_bus::ensure_streams(
+        &async_nats::jetstream::new(client),
+        &names,
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    control
+}
+
 /// Control with `config` applied, its `env:` values read from `env`.
 pub async fn applied_control(config: &str, env: &dyn Fn(&str) -> Option<String>) -> Control {
     let control = Control::start().await;

@@ -8,3 +8,4 @@ mod harness;
 mod messaging;
 mod scheduled_apply;
 mod scheduling;
+mod story;

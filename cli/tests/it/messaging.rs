@@ -3,22 +3,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{ADMIN_KEY, CONFIG, Control, run_foco};
-
-async fn applied_control_with_streams() -> Control {
-    let env = crate::harness::environment();
-    let control = crate::harness::applied_control(CONFIG, &|name| env.get(name).cloned()).await;
-    let names = foco_bus::BusNames::new(&control.bus.prefix).unwrap();
-    let client = async_nats::connect(&control.bus.nats_url).await.unwrap();
-    foco_bus::ensure_streams(
-        &async_nats::jetstream::new(client),
-        &names,
-        Default::default(),
-    )
-    .await
-    .unwrap();
-    control
-}
+use crate::harness::{ADMIN_KEY, Control, applied_control_with_streams, run_foco};
 
 async fn json(control: &Control, args: &[&str]) -> Value {
     let printed = run_foco(control, ADMIN_KEY, args).await.expect("foco runs");

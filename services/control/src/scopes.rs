@@ -209,6 +209,7 @@ pub const RPC_SCOPES: &[(&str, Scope)] = &[
     ("ListUnknownJobs", Scope::Read),
     ("ResolveUnknownJob", Scope::Manage),
     ("ResendUnknownJob", Scope::Manage),
+    ("GetMessage", Scope::Read),
     ("GetMessageHistory", Scope::Read),
     ("CancelMessage", Scope::Manage),
     // foco.v1.MessagingService

@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{NaiveDate, TimeZone as _};
 use foco_proto::v1::{
-    CancelMessageRequest, GetMessageHistoryRequest, ListEventReportsRequest, ListMessagesRequest,
+    CancelMessageRequest, GetMessageRequest, ListEventReportsRequest, ListMessagesRequest,
     ListRulesRequest, ListSourcesRequest, Message, MessageStatus, Rule,
 };
 use minijinja::context;
@@ -255,61 +255,33 @@ pub async fn show(
     frame: Frame,
     Path(job_id): Path<String>,
 ) -> Result<Response, ConsoleError> {
-    let history = state
+    let story = state
         .delivery(&session)?
-        .get_message_history(GetMessageHistoryRequest {
+        .get_message(GetMessageRequest {
             account: session.account.clone(),
-            job_id: job_id.clone(),
+            message_id: job_id,
         })
         .await?
         .into_inner();
-    // The history has no event id: find the message among the latest ones.
-    let recent = state
-        .control(&session)?
-        .list_messages(ListMessagesRequest {
-            account: session.account.clone(),
-            limit: LIST_LIMIT,
-            ..Default::default()
-        })
-        .await?
-        .into_inner()
-        .messages;
-    let message = recent.iter().find(|message| message.job_id == job_id);
-    let rules = account_rules(&state, &session).await?;
-    let names = rule_names(&rules);
-
     let mut timeline = Vec::new();
-    // A message sent through the API has no event (and an empty event id
-    // would list the account's latest reports).
-    if let Some(message) = message.filter(|message| !message.event_id.is_empty()) {
-        let reports = state
-            .scheduling(&session)?
-            .list_event_reports(ListEventReportsRequest {
-                account: session.account.clone(),
-                event_id: message.event_id.clone(),
-                limit: 100,
-            })
-            .await?
-            .into_inner()
-            .reports;
-        let first_report = reports.iter().map(|report| report.created_at_ms).min();
-        let received =
-            first_report.map_or(message.created_at_ms, |at| at.min(message.created_at_ms));
-        timeline.push(json!({"at_ms": received, "kind": "event", "title": frame.text("step_event"), "detail": message.event_id}));
-        for report in &reports {
-            let title = format!(
-                "{}: {}",
-                report.rule_name,
-                report_text(&frame, &report.kind)
-            );
+    if story.origin == "api" {
+        timeline.push(json!({"at_ms": story.created_at_ms, "kind": "created", "title": frame.text("step_created"), "detail": frame.text("sent_through_api")}));
+    } else {
+        let first_decision = story
+            .decisions
+            .iter()
+            .map(|report| report.created_at_ms)
+            .min();
+        let received = first_decision.map_or(story.created_at_ms, |at| at.min(story.created_at_ms));
+        timeline.push(json!({"at_ms": received, "kind": "event", "title": frame.text("step_event"), "detail": story.event_id}));
+        for report in &story.decisions {
+            let title = format!("{}: {}", story.rule_name, report_text(&frame, &report.kind));
             timeline.push(json!({"at_ms": report.created_at_ms, "kind": report.kind, "title": title, "detail": report.detail}));
         }
-        let rule = names.get(message.rule_id.as_str()).copied().unwrap_or("");
-        timeline.push(json!({"at_ms": message.created_at_ms, "kind": "created", "title": frame.text("step_created"), "detail": rule}));
-    } else if let Some(message) = message {
-        timeline.push(json!({"at_ms": message.created_at_ms, "kind": "created", "title": frame.text("step_created"), "detail": frame.text("sent_through_api")}));
+        timeline.push(json!({"at_ms": story.created_at_ms, "kind": "created", "title": frame.text("step_created"), "detail": story.rule_name}));
     }
-    for attempt in &history.history {
+    let sent = story.message.clone().unwrap_or_default();
+    for attempt in &sent.history {
         let title = if attempt.provider.is_empty() {
             attempt.outcome.clone()
         } else {
@@ -319,9 +291,12 @@ pub async fn show(
     }
     timeline.sort_by_key(|step| step["at_ms"].as_i64().unwrap_or(0));
     let history_view = json!({
-        "job_id": history.job_id, "to": history.to, "status": history.status,
-        "provider": history.provider, "segments": history.segments, "price": history.price,
-        "price_currency": history.price_currency, "error": history.error,
+        "job_id": story.message_id, "to": story.to, "status": story.status,
+        "provider": sent.provider, "segments": sent.segments, "price": sent.price,
+        "price_currency": sent.price_currency, "error": sent.error,
+    });
+    let message_view = json!({
+        "body": story.body, "rule": story.rule_name, "event_id": story.event_id,
     });
     state.page(
         &frame,
@@ -331,7 +306,7 @@ pub async fn show(
         "messages",
         context! {
             history => crate::render::value(&history_view),
-            message => message.map(|message| crate::render::value(message_view(message, &names))),
+            message => crate::render::value(&message_view),
             timeline => crate::render::value(&timeline),
         },
     )

@@ -71,8 +71,9 @@ fn limit(requested: u32) -> i64 {
     })
 }
 
+/// A scheduled job with its rule's name, as [`select_scheduled_jobs`] reads it.
 #[derive(sqlx::FromRow)]
-struct ScheduledJobRow {
+pub(super) struct ScheduledJobRow {
     job_id: String,
     account_id: Uuid,
     /// None for a job sent through the messaging API.
@@ -87,6 +88,37 @@ struct ScheduledJobRow {
     cancel_reason: String,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+}
+
+/// `SELECT … FROM scheduled_jobs j` with the rule's name, for a
+/// [`ScheduledJobRow`]; the caller adds its `WHERE`.
+macro_rules! select_scheduled_jobs {
+    () => {
+        "SELECT j.job_id, j.account_id, j.rule_id, r.name AS rule_name, j.event_id, j.correlation_key,
+                j.recipient, j.body, j.due_at, j.state, j.cancel_reason, j.created_at, j.updated_at
+         FROM scheduled_jobs j LEFT JOIN rules r ON r.id = j.rule_id "
+    };
+}
+pub(super) use select_scheduled_jobs;
+
+impl From<ScheduledJobRow> for ScheduledJob {
+    fn from(row: ScheduledJobRow) -> Self {
+        ScheduledJob {
+            job_id: row.job_id,
+            account_id: row.account_id.to_string(),
+            rule_id: row.rule_id.map(|id| id.to_string()).unwrap_or_default(),
+            rule_name: row.rule_name.unwrap_or_default(),
+            event_id: row.event_id,
+            key: row.correlation_key,
+            to: row.recipient,
+            body: row.body,
+            due_at_ms: millis(row.due_at),
+            state: row.state,
+            cancel_reason: row.cancel_reason,
+            created_at_ms: millis(row.created_at),
+            updated_at_ms: millis(row.updated_at),
+        }
+    }
 }
 
 async fn list_jobs(
@@ -104,15 +136,13 @@ async fn list_jobs(
             )));
         }
     };
-    let rows = sqlx::query_as::<_, ScheduledJobRow>(
-        "SELECT j.job_id, j.account_id, j.rule_id, r.name AS rule_name, j.event_id, j.correlation_key,
-                j.recipient, j.body, j.due_at, j.state, j.cancel_reason, j.created_at, j.updated_at
-         FROM scheduled_jobs j LEFT JOIN rules r ON r.id = j.rule_id
-         WHERE j.account_id = $1 AND j.state = $2
+    let rows = sqlx::query_as::<_, ScheduledJobRow>(concat!(
+        select_scheduled_jobs!(),
+        "WHERE j.account_id = $1 AND j.state = $2
            AND ($3 = '' OR r.name = $3) AND ($4 = '' OR j.correlation_key = $4)
            AND ($5 = '' OR j.recipient = $5)
-         ORDER BY j.due_at, j.job_id LIMIT $6",
-    )
+         ORDER BY j.due_at, j.job_id LIMIT $6"
+    ))
     .bind(account.id)
     .bind(job_state)
     .bind(&request.rule)
@@ -122,24 +152,7 @@ async fn list_jobs(
     .fetch_all(&state.pool)
     .await?;
     Ok(ListScheduledJobsResponse {
-        jobs: rows
-            .into_iter()
-            .map(|row| ScheduledJob {
-                job_id: row.job_id,
-                account_id: row.account_id.to_string(),
-                rule_id: row.rule_id.map(|id| id.to_string()).unwrap_or_default(),
-                rule_name: row.rule_name.unwrap_or_default(),
-                event_id: row.event_id,
-                key: row.correlation_key,
-                to: row.recipient,
-                body: row.body,
-                due_at_ms: millis(row.due_at),
-                state: row.state,
-                cancel_reason: row.cancel_reason,
-                created_at_ms: millis(row.created_at),
-                updated_at_ms: millis(row.updated_at),
-            })
-            .collect(),
+        jobs: rows.into_iter().map(ScheduledJob::from).collect(),
     })
 }
 
@@ -377,8 +390,9 @@ fn rule_preview(preview: foco_rule_engine::RulePreview) -> RulePreview {
     }
 }
 
+/// An event report, as [`select_event_reports`] reads it.
 #[derive(sqlx::FromRow)]
-struct ReportRow {
+pub(super) struct ReportRow {
     event_id: String,
     rule_id: String,
     rule_name: String,
@@ -387,34 +401,45 @@ struct ReportRow {
     created_at: DateTime<Utc>,
 }
 
+/// `SELECT … FROM event_reports` for a [`ReportRow`]; the caller adds its `WHERE`.
+macro_rules! select_event_reports {
+    () => {
+        "SELECT event_id, rule_id, rule_name, kind, detail, created_at FROM event_reports "
+    };
+}
+pub(super) use select_event_reports;
+
+impl From<ReportRow> for EventReport {
+    fn from(row: ReportRow) -> Self {
+        EventReport {
+            event_id: row.event_id,
+            rule_id: row.rule_id,
+            rule_name: row.rule_name,
+            kind: row.kind,
+            detail: row.detail,
+            created_at_ms: millis(row.created_at),
+        }
+    }
+}
+
 async fn list_reports(
     state: AppState,
     caller: Caller,
     request: ListEventReportsRequest,
 ) -> Result<ListEventReportsResponse, ApiError> {
     let account = accounts::authorize(&state, caller, &request.account).await?;
-    let rows = sqlx::query_as::<_, ReportRow>(
-        "SELECT event_id, rule_id, rule_name, kind, detail, created_at FROM event_reports
-         WHERE account_id = $1 AND ($2 = '' OR event_id = $2)
-         ORDER BY created_at DESC, id DESC LIMIT $3",
-    )
+    let rows = sqlx::query_as::<_, ReportRow>(concat!(
+        select_event_reports!(),
+        "WHERE account_id = $1 AND ($2 = '' OR event_id = $2)
+         ORDER BY created_at DESC, id DESC LIMIT $3"
+    ))
     .bind(account.id)
     .bind(&request.event_id)
     .bind(limit(request.limit))
     .fetch_all(&state.pool)
     .await?;
     Ok(ListEventReportsResponse {
-        reports: rows
-            .into_iter()
-            .map(|row| EventReport {
-                event_id: row.event_id,
-                rule_id: row.rule_id,
-                rule_name: row.rule_name,
-                kind: row.kind,
-                detail: row.detail,
-                created_at_ms: millis(row.created_at),
-            })
-            .collect(),
+        reports: rows.into_iter().map(EventReport::from).collect(),
     })
 }
 

@@ -586,3 +586,261 @@ async fn a_job_carries_its_deadline_and_a_past_send_at_counts_from_its_time() {
         "{too_short:?}"
     );
 }
+
+type Updates = tonic::Streaming<foco_proto::v1::MessageStatusUpdate>;
+
+async fn watch_after(setup: &Setup, after_cursor: u64) -> Updates {
+    setup
+        .messaging()
+        .watch_messages(foco_proto::v1::WatchMessagesRequest {
+            account: ACCOUNT.to_owned(),
+            after_cursor,
+            from_oldest: after_cursor == 0,
+            ..Default::default()
+        })
+        .await
+        .expect("watch")
+        .into_inner()
+}
+
+/// The next `count` updates, as (cursor, message id).
+async fn next_updates(updates: &mut Updates, count: usize) -> Vec<(u64, String)> {
+    let mut seen = Vec::with_capacity(count);
+    while seen.len() < count {
+        let update = tokio::time::timeout(std::time::Duration::from_secs(10), updates.message())
+            .await
+            .expect("an update before the deadline")
+            .expect("the stream is healthy")
+            .expect("the stream is open");
+        let change = update.change.expect("a change");
+        seen.push((update.cursor, change.message_id));
+    }
+    seen
+}
+
+/// Changes published at about the same time travel in one feed message; a
+/// watch resumed from the cursor of any change, the middle of such a message
+/// included, gets the changes after it, in order, and none before.
+#[tokio::test]
+async fn a_watch_resumed_from_any_change_gets_those_after_it_even_inside_a_batch() {
+    const BURST: usize = 32;
+    let setup = setup().await;
+    let client = async_nats::connect(&setup.control.bus.nats_url)
+        .await
+        .unwrap();
+    let feed = foco_bus::StatusFeed::new(
+        client,
+        setup.names.clone(),
+        std::time::Duration::from_secs(10),
+    );
+    let mut published = Vec::new();
+    let mut seen = Vec::new();
+    let mut updates = watch_after(&setup, 0).await;
+    // The first change of a burst goes out alone; those that wait behind it
+    // share messages. Bursts until the feed holds fewer messages than changes
+    // (at once, unless the machine is very slow).
+    for round in 0..20 {
+        let ids: Vec<String> = (0..BURST)
+            .map(|index| format!("m-{round}-{index}"))
+            .collect();
+        let results = futures::future::join_all(ids.iter().map(|id| {
+            feed.publish(foco_bus::status_change(
+                &setup.account_id,
+                id,
+                foco_bus::status::kind::SENT,
+            ))
+        }))
+        .await;
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        published.extend(ids);
+        seen.extend(next_updates(&mut updates, BURST).await);
+        if setup.stream_messages(setup.names.status_stream()).await < published.len() as u64 {
+            break;
+        }
+    }
+    drop(updates);
+    assert!(
+        setup.stream_messages(setup.names.status_stream()).await < published.len() as u64,
+        "changes published together share messages"
+    );
+    let mut ids: Vec<&String> = seen.iter().map(|(_, id)| id).collect();
+    ids.sort();
+    let mut expected: Vec<&String> = published.iter().collect();
+    expected.sort();
+    assert_eq!(ids, expected, "every change once");
+
+    for (position, (cursor, _)) in seen.iter().enumerate() {
+        let rest = &seen[position + 1..];
+        let checked = rest.len().min(8);
+        let mut resumed = watch_after(&setup, *cursor).await;
+        assert_eq!(
+            next_updates(&mut resumed, checked).await,
+            rest[..checked],
+            "resumed after change {position}"
+        );
+    }
+}
+
+fn delivery(setup: &Setup, key: &str) -> foco_control_client::DeliveryApi {
+    foco_control_client::connect_delivery(
+        &setup.control.grpc_url,
+        &secrecy::SecretString::from(key.to_owned()),
+    )
+    .expect("delivery client")
+}
+
+async fn story(setup: &Setup, message_id: &str) -> foco_proto::v1::MessageStory {
+    delivery(setup, &setup.key)
+        .get_message(foco_proto::v1::GetMessageRequest {
+            account: ACCOUNT.to_owned(),
+            message_id: message_id.to_owned(),
+        })
+        .await
+        .expect("get message")
+        .into_inner()
+}
+
+/// A delayed API message has a story before the sender ever sees it: waiting,
+/// then cancelled with the reason, with the caller's metadata throughout.
+#[tokio::test]
+async fn a_messages_story_starts_in_the_scheduler_with_its_callers_metadata() {
+    let setup = setup().await;
+    let mut request = message("55 1234 5678", "Tu cita es mañana");
+    request.delay = "2h".to_owned();
+    request.metadata = [("appointment".to_owned(), "A-7".to_owned())].into();
+    let sent = setup
+        .messaging()
+        .send_message(request)
+        .await
+        .unwrap()
+        .into_inner();
+
+    let waiting = story(&setup, &sent.message_id).await;
+    assert_eq!(waiting.status, "scheduled");
+    assert_eq!(waiting.origin, "api");
+    assert_eq!(waiting.to, "+525512345678");
+    assert_eq!(waiting.body, "Tu cita es mañana");
+    assert_eq!(waiting.metadata["appointment"], "A-7");
+    let scheduled = waiting.scheduled.expect("its wait in the scheduler");
+    assert_eq!(
+        (scheduled.state.as_str(), scheduled.due_at_ms),
+        ("pending", sent.send_at_ms)
+    );
+    assert!(waiting.message.is_none(), "the sender has not claimed it");
+
+    setup
+        .control
+        .scheduling()
+        .cancel_scheduled_jobs(CancelScheduledJobsRequest {
+            account: ACCOUNT.to_owned(),
+            job_ids: vec![sent.message_id.clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let cancelled = story(&setup, &sent.message_id).await;
+    assert_eq!(cancelled.status, "cancelled");
+    assert_eq!(
+        cancelled.scheduled.expect("still told").cancel_reason,
+        "cancelled through the API"
+    );
+}
+
+/// A rule's message tells its event, source, rule and the rule's decisions on
+/// that event (not another rule's), then the sender's attempts; another
+/// account's key cannot read it.
+#[tokio::test]
+async fn a_rules_message_tells_its_event_rule_decisions_and_attempts() {
+    let setup = setup().await;
+    let source = create_source(&setup.control, ACCOUNT, "tienda", "s3cret").await;
+    let rule = setup
+        .control
+        .admin()
+        .upsert_rule(crate::harness::rule_request(ACCOUNT, "tienda", "aviso"))
+        .await
+        .expect("create rule")
+        .into_inner();
+    let account_id = uuid::Uuid::parse_str(&setup.account_id).unwrap();
+    let pool = &setup.control.db.pool;
+    for (rule_id, rule_name, kind, detail) in [
+        (
+            rule.id.as_str(),
+            "aviso",
+            "capped",
+            "first of two recipients kept",
+        ),
+        ("another-rule", "otra", "error", "not this message's rule"),
+    ] {
+        sqlx::query(
+            "INSERT INTO event_reports (account_id, event_id, rule_id, rule_name, kind, detail) \
+             VALUES ($1, 'evt-1', $2, $3, $4, $5)",
+        )
+        .bind(account_id)
+        .bind(rule_id)
+        .bind(rule_name)
+        .bind(kind)
+        .bind(detail)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    // The rows the sender writes for a message it sent after a failover.
+    let history = serde_json::json!([
+        {"at": 1_700_000_000_000i64, "attempt": 1, "provider": "primary", "outcome": "transient", "detail": "503 from the provider"},
+        {"at": 1_700_000_001_000i64, "attempt": 2, "provider": "backup", "outcome": "sent", "detail": ""},
+    ]);
+    sqlx::query(
+        "INSERT INTO messages (job_id, account_id, event_id, source_id, rule_id, recipient, body, \
+                               status, provider, attempts, history, sent_at) \
+         VALUES ('job-1', $1, 'evt-1', $2, $3, '+525512345678', 'Ana compró $404.95', 'sent', \
+                 'backup', 2, $4, now())",
+    )
+    .bind(account_id)
+    .bind(&source.id)
+    .bind(&rule.id)
+    .bind(&history)
+    .execute(pool)
+    .await
+    .unwrap();
+
+    let told = story(&setup, "job-1").await;
+    assert_eq!(told.origin, "rule");
+    assert_eq!(told.status, "sent");
+    assert_eq!(
+        (
+            told.event_id.as_str(),
+            told.source_name.as_str(),
+            told.rule_name.as_str()
+        ),
+        ("evt-1", "tienda", "aviso")
+    );
+    let decisions: Vec<&str> = told.decisions.iter().map(|d| d.kind.as_str()).collect();
+    assert_eq!(decisions, ["capped"], "only this rule's decisions");
+    assert!(told.sent_at_ms > 0);
+    let sent = told.message.expect("the sender's record");
+    let routes: Vec<(&str, &str)> = sent
+        .history
+        .iter()
+        .map(|step| (step.provider.as_str(), step.outcome.as_str()))
+        .collect();
+    assert_eq!(routes, [("primary", "transient"), ("backup", "sent")]);
+
+    setup.control.create_account("otra-tienda").await;
+    let other_key = setup.control.account_key("otra-tienda").await;
+    let refused = delivery(&setup, &other_key)
+        .get_message(foco_proto::v1::GetMessageRequest {
+            account: "otra-tienda".to_owned(),
+            message_id: "job-1".to_owned(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::NotFound, "{refused:?}");
+    let missing = delivery(&setup, &setup.key)
+        .get_message(foco_proto::v1::GetMessageRequest {
+            account: ACCOUNT.to_owned(),
+            message_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::InvalidArgument);
+}

@@ -233,6 +233,15 @@ impl DeliveryService for DeliveryApi {
             .await
     }
 
+    async fn get_message(
+        &self,
+        request: Request<GetMessageRequest>,
+    ) -> Result<Response<MessageStory>, Status> {
+        self.control
+            .call("GetMessage", request, history::story)
+            .await
+    }
+
     async fn get_message_history(
         &self,
         request: Request<GetMessageHistoryRequest>,
