@@ -51,10 +51,12 @@ pub enum Pipeline {
 /// Field order is drop order: processes first, then the database and streams.
 pub struct Foco {
     services: Services,
+    /// Control's gRPC API.
+    pub control_url: String,
     pub order_url: String,
     pub cart_url: String,
     pub log_dir: PathBuf,
-    names: BusNames,
+    pub names: BusNames,
     pub database: TestDatabase,
     _bus: TestBus,
 }
@@ -218,6 +220,7 @@ impl Foco {
         .await?;
         Ok(Self {
             services,
+            control_url: format!("http://{control_grpc}"),
             order_url,
             cart_url,
             log_dir,

@@ -15,6 +15,7 @@
 //! This crate measures; it must not change how the services behave. Nothing here is
 //! used by production code. Loopback only, bounded in time and count.
 
+pub mod api;
 pub mod bare;
 pub mod cpu;
 pub mod deployment;

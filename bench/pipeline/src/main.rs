@@ -9,7 +9,8 @@
 //! `FOCO_BENCH_BODY_BYTES` [1024], `FOCO_BENCH_DRAIN_SECONDS` [30] to wait for a
 //! backlog after the load, `FOCO_BENCH_WARMUP` [500] webhooks before each phase,
 //! `FOCO_BENCH_DELAYED_RATE` [1000] carts/s, `FOCO_BENCH_DELAYED_SECONDS`
-//! [FOCO_BENCH_SECONDS], `FOCO_BENCH_DELAY_SECONDS` [10], `FOCO_BENCH_BIN_DIR`
+//! [FOCO_BENCH_SECONDS], `FOCO_BENCH_DELAY_SECONDS` [10], `FOCO_BENCH_API_CLIENTS`
+//! [32] SendMessage callers in the `api` mode, `FOCO_BENCH_BIN_DIR`
 //! [this binary's directory], `FOCO_BENCH_LOG_DIR` [a new temporary directory].
 //! Other `FOCO_*` variables and `RUST_LOG` reach the services unchanged.
 
@@ -144,7 +145,16 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
             }
         }
     }
-    report::print_summary(&results, settings.drain);
+    if !results.is_empty() {
+        report::print_summary(&results, settings.drain);
+    }
+    if modes.api {
+        number += 1;
+        if let Err(error) = api_phase(&context, number).await {
+            println!("\n--- messaging API FAILED: {error:#}");
+            failures.push("messaging API".to_owned());
+        }
+    }
     println!(
         "\nlogs: {} (one directory per phase); whole run {:.0} s",
         context.log_root.display(),
@@ -156,6 +166,35 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         "phases failed: {}",
         failures.join(", ")
     );
+    Ok(())
+}
+
+/// The messaging API on a fresh, warmed-up Foco.
+async fn api_phase(context: &Context, number: usize) -> anyhow::Result<()> {
+    let settings = &context.settings;
+    let mut pipeline = Pipeline::Foco(Box::new(
+        Foco::start(context, &format!("{number:02}-messaging-api")).await?,
+    ));
+    phases::warm_up(
+        context,
+        &mut pipeline,
+        &format!("w{number}"),
+        settings.warmup,
+    )
+    .await?;
+    let Pipeline::Foco(foco) = &pipeline else {
+        anyhow::bail!("the messaging API needs Foco");
+    };
+    analyse_filled_tables(&foco.database.pool).await?;
+    let result = foco_bench_pipeline::api::run(
+        context,
+        foco,
+        settings.api_clients,
+        settings.seconds,
+        &format!("a{number}"),
+    )
+    .await?;
+    foco_bench_pipeline::api::print(&result);
     Ok(())
 }
 

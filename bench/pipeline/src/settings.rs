@@ -12,6 +12,8 @@ pub struct Modes {
     pub closed: bool,
     pub open: bool,
     pub delayed: bool,
+    /// The messaging API: SendMessage calls against the sender's ceiling.
+    pub api: bool,
     pub bare: bool,
 }
 
@@ -21,6 +23,7 @@ impl Modes {
             closed: false,
             open: false,
             delayed: false,
+            api: false,
             bare: false,
         };
         for mode in text
@@ -32,22 +35,24 @@ impl Modes {
                 "closed" => modes.closed = true,
                 "open" => modes.open = true,
                 "delayed" => modes.delayed = true,
+                "api" => modes.api = true,
                 "bare" => modes.bare = true,
                 "all" => {
                     modes = Self {
                         closed: true,
                         open: true,
                         delayed: true,
+                        api: true,
                         bare: true,
                     }
                 }
                 other => bail!(
-                    "FOCO_BENCH_MODES: unknown mode {other:?} (closed, open, delayed, bare, all)"
+                    "FOCO_BENCH_MODES: unknown mode {other:?} (closed, open, delayed, api, bare, all)"
                 ),
             }
         }
-        if !(modes.closed || modes.open || modes.delayed) {
-            bail!("FOCO_BENCH_MODES names no mode to run (closed, open, delayed)");
+        if !(modes.closed || modes.open || modes.delayed || modes.api) {
+            bail!("FOCO_BENCH_MODES names no mode to run (closed, open, delayed, api)");
         }
         Ok(modes)
     }
@@ -57,6 +62,7 @@ impl Modes {
             (self.closed, "closed"),
             (self.open, "open"),
             (self.delayed, "delayed"),
+            (self.api, "api"),
             (self.bare, "bare"),
         ];
         names
@@ -85,6 +91,8 @@ pub struct Settings {
     pub delayed_rate: u64,
     pub delayed_seconds: u64,
     pub delay: Duration,
+    /// Concurrent SendMessage callers in the api mode.
+    pub api_clients: usize,
     /// Where the service binaries are (target/release).
     pub bin_dir: PathBuf,
     /// Service logs; a fresh temporary directory, kept, unless set.
@@ -139,6 +147,7 @@ impl Settings {
             delayed_rate: parse_env("FOCO_BENCH_DELAYED_RATE", 1000)?,
             delayed_seconds: parse_env("FOCO_BENCH_DELAYED_SECONDS", seconds)?,
             delay: Duration::from_secs(parse_env("FOCO_BENCH_DELAY_SECONDS", 10)?),
+            api_clients: parse_env("FOCO_BENCH_API_CLIENTS", 32)?,
             bin_dir,
             log_dir: std::env::var_os("FOCO_BENCH_LOG_DIR").map(PathBuf::from),
         };
