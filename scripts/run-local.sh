@@ -51,7 +51,7 @@ export FOCO_INGRESS_URL="$ingress_url"
 
 say "building (cargo build --workspace --bins)"
 cargo build --workspace --bins --quiet
-bin=target/debug
+bin="${CARGO_TARGET_DIR:-target}/debug"
 
 pids=()
 stop_all() {
