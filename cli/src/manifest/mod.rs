@@ -63,8 +63,21 @@ pub struct Manifest {
     pub providers: Vec<ProviderSpec>,
     #[serde(default)]
     pub sources: Vec<SourceSpec>,
+    /// Message templates `SendMessage` renders by name.
+    #[serde(default)]
+    pub templates: Vec<TemplateSpec>,
     #[serde(skip)]
     pub path: PathBuf,
+}
+
+/// A message template: a body over the variables a send gives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateSpec {
+    pub name: String,
+    pub body: String,
+    #[serde(default)]
+    pub encoding: Option<BodyEncodingSpec>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
