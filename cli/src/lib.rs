@@ -23,6 +23,10 @@
 //! daily_sms_cap: 500                  # optional: at most this many SMS a day (account's time zone)
 //! default_valid_for: 4h               # optional: how long after its due time an SMS may still
 //!                                     #   go out unless its rule says (default 1h); later: expired
+//! inbound_source: sms                 # optional: the source (below) SMS the account receives
+//!                                     #   become events of (type sms.inbound, payload {from, to,
+//!                                     #   body, route, provider, provider_message_id, received_at});
+//!                                     #   STOP/START/HELP never do
 //!
 //! providers:                          # where SMS go out
 //!   - name: primary

@@ -59,6 +59,10 @@ pub struct Manifest {
     /// go out, e.g. `4h`; absent: the built-in default (1h).
     #[serde(default)]
     pub default_valid_for: Option<String>,
+    /// The source (one of `sources`, by name) that SMS the account receives
+    /// become `sms.inbound` events of; absent: none.
+    #[serde(default)]
+    pub inbound_source: Option<String>,
     #[serde(default)]
     pub providers: Vec<ProviderSpec>,
     #[serde(default)]

@@ -52,6 +52,7 @@ impl Manifest {
             timezone: self.timezone.clone(),
             daily_sms_cap: self.daily_sms_cap.unwrap_or_default(),
             default_valid_for: self.default_valid_for.clone().unwrap_or_default(),
+            inbound_source: self.inbound_source.clone().unwrap_or_default(),
         };
         if self.daily_sms_cap == Some(0) {
             return Err(self.invalid(

@@ -274,3 +274,15 @@ fn templates_become_upserts_after_the_rest() {
     let unknown_key = format!("{EXAMPLE}templates:\n  - name: otp\n    text: a\n");
     assert!(error(parse(&unknown_key)).contains("unknown field"));
 }
+
+#[test]
+fn the_inbound_source_is_an_account_setting() {
+    let text = EXAMPLE.replace(
+        "timezone: America/Mexico_City\n",
+        "timezone: America/Mexico_City\ninbound_source: sms\n",
+    );
+    let plan = resolve(&text, &environment()).unwrap();
+    assert_eq!(plan.account.inbound_source, "sms");
+    let plan = resolve(EXAMPLE, &environment()).unwrap();
+    assert_eq!(plan.account.inbound_source, "");
+}
