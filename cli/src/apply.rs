@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
 
-use foco_control_client::{ControlApi, webhook_url};
+use foco_control_client::{ControlApi, MessagingApi, webhook_url};
 use foco_proto::v1::{DeleteRuleRequest, ListRulesRequest};
 
 use crate::error::CliError;
@@ -48,9 +48,14 @@ pub fn dry_run(
     let manifest = Manifest::load(path)?;
     let plan = manifest.resolve(env)?;
     let rules: usize = plan.sources.iter().map(|source| source.rules.len()).sum();
+    let templates = if plan.templates.is_empty() {
+        String::new()
+    } else {
+        format!(", {}", plan_count(plan.templates.len(), "template"))
+    };
     writeln!(
         out,
-        "{}: valid (account {}: {}, {}, {}); nothing applied",
+        "{}: valid (account {}: {}, {}, {}{templates}); nothing applied",
         path.display(),
         plan.account.name,
         plan_count(plan.providers.len(), "provider"),
@@ -152,6 +157,40 @@ pub async fn apply_plan(
         plan_count(summary.rules, "rule"),
     )?;
     Ok(summary)
+}
+
+/// Saves the file's message templates (after [`apply_plan`]: the account
+/// exists). Templates not in the file are left alone.
+pub async fn apply_templates(
+    messaging: &mut MessagingApi,
+    path: &Path,
+    plan: &Plan,
+    out: &mut dyn Write,
+) -> Result<usize, CliError> {
+    for template in &plan.templates {
+        let name = &template.request.name;
+        let saved = messaging
+            .upsert_template(template.request.clone())
+            .await
+            .map_err(located(
+                path,
+                &template.location,
+                format!("save template {name:?}"),
+            ))?
+            .into_inner();
+        for warning in &saved.warnings {
+            writeln!(out, "warning: template {name}: {warning}")?;
+        }
+    }
+    if !plan.templates.is_empty() {
+        writeln!(
+            out,
+            "applied {}: {}",
+            path.display(),
+            plan_count(plan.templates.len(), "template")
+        )?;
+    }
+    Ok(plan.templates.len())
 }
 
 /// Deletes the stored rules of `source` that its manifest no longer lists.

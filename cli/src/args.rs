@@ -85,6 +85,9 @@ pub enum Command {
     /// Status webhooks: endpoints, their deliveries, replays.
     #[command(subcommand)]
     Endpoints(crate::endpoints::EndpointsCommand),
+    /// Message templates `foco send --template` renders: list, get, upsert, delete, preview.
+    #[command(subcommand)]
+    Templates(crate::templates::TemplatesCommand),
 }
 
 #[derive(Debug, Args)]

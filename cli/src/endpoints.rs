@@ -219,36 +219,13 @@ fn print_endpoints(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     let header = ["ID", "STATE", "EVENTS", "URL"];
-    print_list(
+    output::list(
         endpoints,
         format,
         out,
         endpoint_json,
         (&header, endpoint_row),
     )
-}
-
-/// A table's header and how an item becomes its row.
-type Columns<'a, T> = (&'a [&'a str], fn(&T) -> Vec<String>);
-
-/// `items` as a JSON array, or as a table with `header` and a row per item.
-fn print_list<T>(
-    items: &[T],
-    format: OutputFormat,
-    out: &mut dyn Write,
-    to_json: fn(&T) -> serde_json::Value,
-    (header, to_row): Columns<'_, T>,
-) -> Result<(), CliError> {
-    match format {
-        OutputFormat::Json => output::json(
-            out,
-            &serde_json::Value::Array(items.iter().map(to_json).collect()),
-        ),
-        OutputFormat::Table => {
-            let rows: Vec<Vec<String>> = items.iter().map(to_row).collect();
-            Ok(output::table(out, header, &rows)?)
-        }
-    }
 }
 
 fn delivery_json(delivery: &EndpointDelivery) -> serde_json::Value {
@@ -298,7 +275,7 @@ fn print_deliveries(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     let header = ["CREATED", "ID", "EVENT", "STATE", "ATTEMPTS", "LAST"];
-    print_list(
+    output::list(
         deliveries,
         format,
         out,

@@ -10,7 +10,8 @@
 //! # Configuration files (`foco apply -f FILE.yaml`)
 //!
 //! One file describes one account. Applying it creates or updates, by name, the
-//! account, then its providers, then its sources and their rules; applying it again
+//! account, then its providers, then its sources and their rules, then its
+//! message templates; applying it again
 //! changes nothing. Entries that are not in the file are left alone, except rules
 //! of the file's sources with `--prune`. `--dry-run` checks the file (structure and
 //! `env:` values) without contacting the API.
@@ -22,6 +23,10 @@
 //! daily_sms_cap: 500                  # optional: at most this many SMS a day (account's time zone)
 //! default_valid_for: 4h               # optional: how long after its due time an SMS may still
 //!                                     #   go out unless its rule says (default 1h); later: expired
+//! inbound_source: sms                 # optional: the source (below) SMS the account receives
+//!                                     #   become events of (type sms.inbound, payload {from, to,
+//!                                     #   body, route, provider, provider_message_id, received_at});
+//!                                     #   STOP/START/HELP never do
 //!
 //! providers:                          # where SMS go out
 //!   - name: primary
@@ -92,6 +97,13 @@
 //!                                     #   out is kept for reading: the body names the event
 //!     content_type: json              # optional: how bodies without a usable
 //!                                     #   Content-Type are read (json or form)
+//!
+//! templates:                          # message templates SendMessage / `foco send
+//!                                     #   --template` render by name (saved after the rest)
+//!   - name: otp                       # [a-z0-9][a-z0-9-_]{0,62}
+//!     body: 'Tu código es {{ code }}' # minijinja over the send's variables and `account`;
+//!                                     #   a variable not given refuses the send
+//!     encoding: gsm7                  # optional: unicode (default) or gsm7
 //! ```
 //!
 //! ## Delayed and cancellable rules
@@ -171,6 +183,7 @@ pub mod manifest;
 pub mod messaging;
 pub mod output;
 pub mod preview;
+pub mod templates;
 
 use std::io::Write;
 
@@ -203,6 +216,10 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 prune: apply.prune,
             };
             apply::apply_plan(&mut api, &apply.file, &plan, &options, out).await?;
+            if !plan.templates.is_empty() {
+                apply::apply_templates(&mut connect_messaging(&cli)?, &apply.file, &plan, out)
+                    .await?;
+            }
             Ok(())
         }
         Command::Sources(SourcesCommand::List(format)) => {
@@ -274,6 +291,10 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Send(args) => {
             let account = cli.account.clone().unwrap_or_default();
             messaging::send(&mut connect_messaging(&cli)?, &account, args, out).await
+        }
+        Command::Templates(command) => {
+            let account = cli.account.clone().unwrap_or_default();
+            templates::run(&mut connect_messaging(&cli)?, &account, command, out).await
         }
         Command::Trigger(args) => {
             let payload = preview::read_payload(&args.payload, &mut std::io::stdin().lock())?;

@@ -3,6 +3,9 @@
 //! id; `trigger` stores an event of a source as its webhook would and prints the
 //! event id (`foco events show <id>` then tells what the rules did with it).
 //!
+//! `send --template NAME --var k=v` renders one of the account's templates
+//! instead of `--body` (control renders it; the rendering is what is sent).
+//!
 //! With an account key `--account` may be left out; the admin key needs it.
 
 use std::collections::HashMap;
@@ -25,8 +28,20 @@ pub struct SendArgs {
     #[arg(long)]
     pub to: String,
     /// The text.
+    #[arg(
+        long,
+        required_unless_present = "template",
+        conflicts_with = "template"
+    )]
+    pub body: Option<String>,
+    /// Instead of --body: one of the account's templates (`foco templates list`),
+    /// rendered with --var.
     #[arg(long)]
-    pub body: String,
+    pub template: Option<String>,
+    /// A template variable, e.g. `--var code=4821` (repeatable); every variable
+    /// the template reads must be given.
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_key_value, conflicts_with = "body")]
+    pub variables: Vec<(String, String)>,
     /// Makes a retry safe: the same key answers with the first message and sends nothing more.
     #[arg(long)]
     pub idempotency_key: Option<String>,
@@ -48,11 +63,12 @@ pub struct SendArgs {
     pub from: Option<String>,
     #[arg(long, value_enum, default_value_t = PriorityArg::Transactional)]
     pub priority: PriorityArg,
-    /// `gsm7` transliterates what GSM-7 lacks (á → a), for 160 characters a segment.
-    #[arg(long, value_enum, default_value_t = EncodingArg::Unicode)]
-    pub encoding: EncodingArg,
+    /// `gsm7` transliterates what GSM-7 lacks (á → a), for 160 characters a
+    /// segment. Absent: unicode, or the template's.
+    #[arg(long, value_enum)]
+    pub encoding: Option<EncodingArg>,
     /// Stored with the message, e.g. `--metadata order=A-17` (repeatable).
-    #[arg(long = "metadata", value_name = "KEY=VALUE", value_parser = parse_metadata)]
+    #[arg(long = "metadata", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub metadata: Vec<(String, String)>,
     #[command(flatten)]
     pub format: FormatArg,
@@ -94,18 +110,30 @@ pub struct TriggerArgs {
 }
 
 /// `key=value` → (`key`, `value`).
-fn parse_metadata(raw: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_key_value(raw: &str) -> Result<(String, String), String> {
     let (key, value) = raw
         .split_once('=')
         .ok_or_else(|| format!("expected KEY=VALUE, got {raw:?}"))?;
     Ok((key.to_owned(), value.to_owned()))
 }
 
+/// The API's name of an encoding; absent: `""` (unicode, or a template's own).
+pub(crate) fn encoding_name(encoding: Option<EncodingArg>) -> String {
+    match encoding {
+        None => "",
+        Some(EncodingArg::Unicode) => "unicode",
+        Some(EncodingArg::Gsm7) => "gsm7",
+    }
+    .to_owned()
+}
+
 pub fn send_request(account: &str, args: &SendArgs) -> SendMessageRequest {
     SendMessageRequest {
         account: account.to_owned(),
         to: args.to.clone(),
-        body: args.body.clone(),
+        body: args.body.clone().unwrap_or_default(),
+        template: args.template.clone().unwrap_or_default(),
+        variables: args.variables.iter().cloned().collect::<HashMap<_, _>>(),
         route: args.route.clone().unwrap_or_default(),
         priority: match args.priority {
             PriorityArg::Transactional => Priority::Transactional,
@@ -117,11 +145,12 @@ pub fn send_request(account: &str, args: &SendArgs) -> SendMessageRequest {
         metadata: args.metadata.iter().cloned().collect::<HashMap<_, _>>(),
         idempotency_key: args.idempotency_key.clone().unwrap_or_default(),
         from: args.from.clone().unwrap_or_default(),
-        encoding: match args.encoding {
-            EncodingArg::Unicode => "unicode",
-            EncodingArg::Gsm7 => "gsm7",
-        }
-        .to_owned(),
+        // A body's default is said as before (it is part of an idempotency
+        // key's digest); a template's is its own.
+        encoding: match (args.encoding, &args.template) {
+            (None, None) => encoding_name(Some(EncodingArg::Unicode)),
+            (encoding, _) => encoding_name(encoding),
+        },
     }
 }
 

@@ -53,6 +53,29 @@ pub fn json(out: &mut dyn Write, value: &serde_json::Value) -> Result<(), crate:
     Ok(())
 }
 
+/// A table's header and how an item becomes its row.
+pub type Columns<'a, T> = (&'a [&'a str], fn(&T) -> Vec<String>);
+
+/// `items` as a JSON array, or as a table with `header` and a row per item.
+pub fn list<T>(
+    items: &[T],
+    format: OutputFormat,
+    out: &mut dyn Write,
+    to_json: fn(&T) -> serde_json::Value,
+    (header, to_row): Columns<'_, T>,
+) -> Result<(), crate::CliError> {
+    match format {
+        OutputFormat::Json => json(
+            out,
+            &serde_json::Value::Array(items.iter().map(to_json).collect()),
+        ),
+        OutputFormat::Table => {
+            let rows: Vec<Vec<String>> = items.iter().map(to_row).collect();
+            Ok(table(out, header, &rows)?)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,4 +9,5 @@ mod receipts;
 mod scenarios;
 mod status_feed;
 mod support;
+mod two_way;
 mod validity;

@@ -92,7 +92,7 @@ pub fn finalized(message_id: &str, status: &str) -> serde_json::Value {
     })
 }
 
-fn received(message_id: &str, from: &str, text: &str) -> serde_json::Value {
+pub fn received(message_id: &str, from: &str, text: &str) -> serde_json::Value {
     serde_json::json!({
         "data": {
             "event_type": "message.received",
@@ -108,6 +108,20 @@ fn received(message_id: &str, from: &str, text: &str) -> serde_json::Value {
             }
         }
     })
+}
+
+/// Waits for a STOP from `phone` to land on the opt-out list: asynchronously,
+/// ingress → receipts stream → sender.
+pub async fn wait_for_opt_out(system: &TestSystem, phone: &str) {
+    wait_for("the STOP to reach the opt-out list", WAIT, || async {
+        let opted: i64 = sqlx::query_scalar("SELECT count(*) FROM opt_outs WHERE phone = $1")
+            .bind(phone)
+            .fetch_one(&system.control.db.pool)
+            .await
+            .expect("read opt-outs");
+        (opted == 1).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -168,16 +182,7 @@ async fn a_stop_received_by_telnyx_keeps_the_next_sms_from_being_sent() {
         post_telnyx(&system, &account_id, received("in-1", OWNER, " Stop ")).await,
         200
     );
-    // The opt-out lands asynchronously (ingress → receipts stream → sender).
-    wait_for("the STOP to reach the opt-out list", WAIT, || async {
-        let opted: i64 = sqlx::query_scalar("SELECT count(*) FROM opt_outs WHERE phone = $1")
-            .bind(OWNER)
-            .fetch_one(&system.control.db.pool)
-            .await
-            .expect("read opt-outs");
-        (opted == 1).then_some(())
-    })
-    .await;
+    wait_for_opt_out(&system, OWNER).await;
 
     assert_eq!(
         post_shopify_order(&system, &source, "evt-after-stop")

@@ -59,12 +59,29 @@ pub struct Manifest {
     /// go out, e.g. `4h`; absent: the built-in default (1h).
     #[serde(default)]
     pub default_valid_for: Option<String>,
+    /// The source (one of `sources`, by name) that SMS the account receives
+    /// become `sms.inbound` events of; absent: none.
+    #[serde(default)]
+    pub inbound_source: Option<String>,
     #[serde(default)]
     pub providers: Vec<ProviderSpec>,
     #[serde(default)]
     pub sources: Vec<SourceSpec>,
+    /// Message templates `SendMessage` renders by name.
+    #[serde(default)]
+    pub templates: Vec<TemplateSpec>,
     #[serde(skip)]
     pub path: PathBuf,
+}
+
+/// A message template: a body over the variables a send gives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateSpec {
+    pub name: String,
+    pub body: String,
+    #[serde(default)]
+    pub encoding: Option<BodyEncodingSpec>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use foco_proto::v1::{
     HmacSha256, NoVerification, Priority, SignatureEncoding, StandardWebhooks,
     UpsertAccountRequest, UpsertProviderRouteRequest, UpsertRuleRequest, UpsertSourceRequest,
-    Verification, verification,
+    UpsertTemplateRequest, Verification, verification,
 };
 
 use super::{EncodingSpec, Manifest, ManifestError, PrioritySpec, SourceSpec, VerifySpec};
@@ -36,6 +36,7 @@ pub struct Plan {
     pub account: UpsertAccountRequest,
     pub providers: Vec<Located<UpsertProviderRouteRequest>>,
     pub sources: Vec<PlannedSource>,
+    pub templates: Vec<Located<UpsertTemplateRequest>>,
 }
 
 impl Manifest {
@@ -51,6 +52,7 @@ impl Manifest {
             timezone: self.timezone.clone(),
             daily_sms_cap: self.daily_sms_cap.unwrap_or_default(),
             default_valid_for: self.default_valid_for.clone().unwrap_or_default(),
+            inbound_source: self.inbound_source.clone().unwrap_or_default(),
         };
         if self.daily_sms_cap == Some(0) {
             return Err(self.invalid(
@@ -69,23 +71,62 @@ impl Manifest {
             ));
         }
         let providers = resolver.providers()?;
-        let mut source_names = BTreeSet::new();
+        self.check_unique_names(
+            "sources",
+            "source",
+            self.sources.iter().map(|source| source.name.as_str()),
+        )?;
         let mut sources = Vec::with_capacity(self.sources.len());
         for (index, source) in self.sources.iter().enumerate() {
-            let location = format!("sources[{index}]");
-            if !source_names.insert(source.name.as_str()) {
-                return Err(self.invalid(
-                    format!("{location}.name"),
-                    format!("source {:?} appears twice", source.name),
-                ));
-            }
-            sources.push(resolver.source(&location, source)?);
+            sources.push(resolver.source(&format!("sources[{index}]"), source)?);
+        }
+        self.check_unique_names(
+            "templates",
+            "template",
+            self.templates.iter().map(|template| template.name.as_str()),
+        )?;
+        let mut templates = Vec::with_capacity(self.templates.len());
+        for (index, template) in self.templates.iter().enumerate() {
+            templates.push(Located {
+                location: format!("templates[{index}]"),
+                request: UpsertTemplateRequest {
+                    account: self.account.clone(),
+                    name: template.name.clone(),
+                    body: template.body.clone(),
+                    encoding: template
+                        .encoding
+                        .map(|encoding| encoding.as_str().to_owned())
+                        .unwrap_or_default(),
+                },
+            });
         }
         Ok(Plan {
             account,
             providers,
             sources,
+            templates,
         })
+    }
+}
+
+impl Manifest {
+    /// Refuses a name that a list (`sources`, `templates`) holds twice.
+    fn check_unique_names<'a>(
+        &self,
+        list: &str,
+        noun: &str,
+        names: impl Iterator<Item = &'a str>,
+    ) -> Result<(), ManifestError> {
+        let mut seen = BTreeSet::new();
+        for (index, name) in names.enumerate() {
+            if !seen.insert(name) {
+                return Err(self.invalid(
+                    format!("{list}[{index}].name"),
+                    format!("{noun} {name:?} appears twice"),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -249,3 +249,40 @@ fn missing_required_keys_are_named() {
         "{message}"
     );
 }
+
+#[test]
+fn templates_become_upserts_after_the_rest() {
+    let text = format!(
+        "{EXAMPLE}templates:\n  - name: otp\n    body: 'Tu código es {{{{ code }}}}'\n    encoding: gsm7\n  - name: welcome\n    body: 'Hola {{{{ name }}}}'\n"
+    );
+    let plan = resolve(&text, &environment()).unwrap();
+    assert_eq!(plan.templates.len(), 2);
+    let otp = &plan.templates[0];
+    assert_eq!(otp.location, "templates[0]");
+    assert_eq!(otp.request.account, "tienda-ale");
+    assert_eq!(otp.request.name, "otp");
+    assert_eq!(otp.request.body, "Tu código es {{ code }}");
+    assert_eq!(otp.request.encoding, "gsm7");
+    assert_eq!(plan.templates[1].request.encoding, "");
+
+    let twice =
+        format!("{EXAMPLE}templates:\n  - name: otp\n    body: a\n  - name: otp\n    body: b\n");
+    assert!(
+        error(resolve(&twice, &environment())).contains("templates[1].name"),
+        "a name twice is refused"
+    );
+    let unknown_key = format!("{EXAMPLE}templates:\n  - name: otp\n    text: a\n");
+    assert!(error(parse(&unknown_key)).contains("unknown field"));
+}
+
+#[test]
+fn the_inbound_source_is_an_account_setting() {
+    let text = EXAMPLE.replace(
+        "timezone: America/Mexico_City\n",
+        "timezone: America/Mexico_City\ninbound_source: sms\n",
+    );
+    let plan = resolve(&text, &environment()).unwrap();
+    assert_eq!(plan.account.inbound_source, "sms");
+    let plan = resolve(EXAMPLE, &environment()).unwrap();
+    assert_eq!(plan.account.inbound_source, "");
+}

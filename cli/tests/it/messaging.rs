@@ -1,5 +1,6 @@
-//! `foco send` and `foco trigger` against control's MessagingService, with the
-//! bus's streams in place (a full system has them from ingress, rules and sender).
+//! `foco send`, `foco trigger` and `foco templates` against control's
+//! MessagingService, with the bus's streams in place (a full system has them
+//! from ingress, rules and sender).
 
 use serde_json::Value;
 
@@ -130,4 +131,60 @@ async fn trigger_prints_the_event_id_and_a_repeat_is_a_duplicate() {
     .await
     .unwrap_err();
     assert!(unknown.to_string().contains("not found"), "{unknown}");
+}
+
+#[tokio::test]
+async fn a_template_is_saved_previewed_and_sent_by_name() {
+    let control = applied_control_with_streams().await;
+    let saved = json(
+        &control,
+        &[
+            "templates",
+            "apply",
+            "otp",
+            "--body",
+            "Hola {{ name }}, tu código es {{ code }}",
+            "--encoding",
+            "gsm7",
+            "-o",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(saved["variables"], serde_json::json!(["code", "name"]));
+    let listed = json(&control, &["templates", "list", "-o", "json"]).await;
+    assert_eq!(listed[0]["name"], "otp");
+
+    let variables = ["--var", "name=Ale", "--var", "code=4821", "-o", "json"];
+    let preview = json(
+        &control,
+        &[&["templates", "preview", "otp"][..], &variables].concat(),
+    )
+    .await;
+    assert_eq!(preview["text"], "Hola Ale, tu codigo es 4821");
+    assert_eq!(preview["encoding"], "GSM-7");
+    assert_eq!(preview["segments"], 1);
+
+    let send = ["send", "--to", "+525512345678", "--template", "otp"];
+    let sent = json(&control, &[&send[..], &variables].concat()).await;
+    assert_eq!(sent["encoding"], "GSM-7", "{sent}");
+    let missing = run_foco(
+        &control,
+        ADMIN_KEY,
+        &[&send[..], &["--var", "name=Ale"]].concat(),
+    )
+    .await
+    .unwrap_err();
+    assert!(missing.to_string().contains("code"), "{missing}");
+
+    let invalid = run_foco(
+        &control,
+        ADMIN_KEY,
+        &["templates", "upsert", "bad", "--body", "Hola {{ name "],
+    )
+    .await
+    .unwrap_err();
+    assert!(invalid.to_string().contains("line 1, column"), "{invalid}");
+    let deleted = json(&control, &["templates", "delete", "otp", "-o", "json"]).await;
+    assert_eq!(deleted["deleted"], true);
 }

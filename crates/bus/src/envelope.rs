@@ -1,6 +1,7 @@
 //! The `EventEnvelope` on FOCO_EVENTS, encoded by its one owner: ingress
 //! publishes webhooks with it, control publishes events triggered through its
-//! API with it, and both are the same bytes for the same facts.
+//! API with it, the sender SMS an account received (to its inbound source), and
+//! all are the same bytes for the same facts.
 
 use std::borrow::Cow;
 
@@ -18,6 +19,10 @@ pub struct EventParts<'a> {
     pub headers: &'a [(&'a str, Cow<'a, str>)],
     pub payload: &'a [u8],
 }
+
+/// The event type of an SMS an account received, published by the sender to
+/// the account's inbound source (rules: `event_type == "sms.inbound"`).
+pub const INBOUND_SMS_EVENT_TYPE: &str = "sms.inbound";
 
 /// The payload is always JSON once normalised; the original content type stays
 /// in `headers`.

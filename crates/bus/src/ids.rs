@@ -95,6 +95,21 @@ pub fn inbound_msg_id(account_id: &str, provider: &str, provider_message_id: &st
     )
 }
 
+/// Event id of an SMS an account received, as an event of its inbound source:
+/// one per provider and provider message id, whatever redelivers it (the
+/// provider retrying its callback, the sender retrying the publish).
+pub fn inbound_event_id(source_id: &str, provider: &str, provider_message_id: &str) -> String {
+    prefixed_digest(
+        "evt_",
+        &[
+            b"inbound",
+            source_id.as_bytes(),
+            provider.as_bytes(),
+            provider_message_id.as_bytes(),
+        ],
+    )
+}
+
 /// `Nats-Msg-Id` of a status change on FOCO_STATUS (and the `webhook-id` of the
 /// webhooks it causes): one per account, message and status, so a change
 /// published again after a crash is stored once.
@@ -185,6 +200,10 @@ mod tests {
         assert_eq!(
             inbound_msg_id("acc_1", "twilio", "SM2"),
             "inb_3d9de450a2af639d512ce8b6a247e4b9"
+        );
+        assert_eq!(
+            inbound_event_id("src_1", "telnyx", "in-1"),
+            "evt_a924d3e5f3541071895e18fc573d7cd9"
         );
     }
 }

@@ -21,10 +21,10 @@ pub mod trace;
 pub mod validity;
 
 pub use connect::{ConnectError, connect, readiness_check};
-pub use envelope::{EventParts, encode_envelope};
+pub use envelope::{EventParts, INBOUND_SMS_EVENT_TYPE, encode_envelope};
 pub use ids::{
-    api_job_id, event_id_from_body, event_id_from_external, inbound_msg_id, job_id, receipt_msg_id,
-    status_change_id,
+    api_job_id, event_id_from_body, event_id_from_external, inbound_event_id, inbound_msg_id,
+    job_id, receipt_msg_id, status_change_id,
 };
 pub use lag::ConsumerLag;
 pub use names::{BusNames, InvalidPrefix, ReceiptKind};

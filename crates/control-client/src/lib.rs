@@ -378,7 +378,12 @@ impl ConfigCache {
             change.kind,
             ChangeKind::Account | ChangeKind::Source | ChangeKind::Rule
         );
-        let routes = matches!(change.kind, ChangeKind::Account | ChangeKind::Route);
+        // A route carries the account's inbound source (its id, when that
+        // source exists and is enabled): a source change can change it.
+        let routes = matches!(
+            change.kind,
+            ChangeKind::Account | ChangeKind::Route | ChangeKind::Source
+        );
         let mut failed = false;
         if sources {
             for cache in [&self.sources_by_token, &self.sources_by_id] {
@@ -568,6 +573,10 @@ mod tests {
 
         let cache = filled().await;
         cache.apply(Some(&change(ChangeKind::Account)));
+        assert_eq!(held(&cache).await, ["token-b", "source-b", "route-b"]);
+
+        let cache = filled().await;
+        cache.apply(Some(&change(ChangeKind::Source)));
         assert_eq!(held(&cache).await, ["token-b", "source-b", "route-b"]);
 
         let cache = filled().await;

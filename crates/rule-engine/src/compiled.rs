@@ -400,7 +400,7 @@ fn bounded_key(field: &str, key: &str) -> Result<String, RuleError> {
 /// What a template rendered from a payload, without control characters: a NUL
 /// byte is refused by Postgres on every attempt, and no SMS needs one. Line
 /// breaks stay; a tab becomes a space.
-fn without_control_characters(text: String) -> String {
+pub(crate) fn without_control_characters(text: String) -> String {
     if !text.chars().any(|c| c.is_control() && c != '\n') {
         return text;
     }

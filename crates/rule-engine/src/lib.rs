@@ -14,6 +14,7 @@ mod condition;
 pub mod encoding;
 pub mod filters;
 mod json_view;
+mod message;
 mod template;
 mod timing;
 
@@ -28,7 +29,13 @@ pub use condition::{
     ConditionError, MAX_COMPREHENSION_NESTING, MAX_CONDITION_CHARS, MAX_CONDITION_DEPTH,
     MAX_ITERATION_STEPS, max_iterated_list, validate_condition,
 };
-pub use template::{TemplateError, validate_template};
+pub use message::{
+    ACCOUNT_VARIABLE, MAX_TEMPLATE_CHARS, MessageAccount, MessageTemplateError, RenderedMessage,
+    render_message, template_variables,
+};
+pub use template::{
+    TemplateError, TemplateSyntaxError, syntax_error as template_syntax_error, validate_template,
+};
 pub use timing::{
     DEFAULT_VALID_FOR, MAX_DELAY, MIN_VALID_FOR, parse_delay, parse_instant_in, parse_valid_for,
     valid_for_or_default,
@@ -426,10 +433,16 @@ pub fn validate_rule(rule: &Rule) -> Result<(), RuleError> {
 /// Warnings about what a rule will cost: literal text in its body that forces
 /// UCS-2 while the rule keeps Unicode.
 pub fn rule_warnings(rule: &Rule) -> Vec<String> {
-    if rule.encoding.trim() == "gsm7" {
+    body_warnings(&rule.body, &rule.encoding)
+}
+
+/// Warnings about what a body template with `encoding` will cost (a rule's,
+/// or a message template's).
+pub fn body_warnings(body: &str, encoding: &str) -> Vec<String> {
+    if encoding.trim() == "gsm7" {
         return Vec::new();
     }
-    let literal = template::literal_text(&rule.body);
+    let literal = template::literal_text(body);
     let characters = encoding::non_gsm7_characters(&literal);
     if characters.is_empty() {
         return Vec::new();

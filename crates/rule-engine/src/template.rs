@@ -28,6 +28,38 @@ pub fn environment() -> Environment<'static> {
     environment
 }
 
+/// Where a template stops parsing and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateSyntaxError {
+    /// "line 2, column 19" (1-based; the column in characters), "line 2" when
+    /// the parser knows no column, or empty.
+    pub location: String,
+    /// The parser's kind and detail: "syntax error: unexpected `}}`".
+    pub detail: String,
+}
+
+/// Parses a template without rendering it: `None` when it parses.
+pub fn syntax_error(source: &str) -> Option<TemplateSyntaxError> {
+    let environment = environment();
+    let error = environment.template_from_str(source).err()?;
+    let column = error
+        .range()
+        .and_then(|range| source.get(..range.start))
+        .map(|before| before.chars().rev().take_while(|c| *c != '\n').count() + 1);
+    let location = match (error.line(), column) {
+        (Some(line), Some(column)) => format!("line {line}, column {column}"),
+        (Some(line), None) => format!("line {line}"),
+        _ => String::new(),
+    };
+    let detail = error
+        .detail()
+        .map_or_else(|| error.kind().to_string(), str::to_owned);
+    Some(TemplateSyntaxError {
+        location,
+        detail: format!("{}: {detail}", error.kind()),
+    })
+}
+
 /// True when `text` needs rendering (a fixed phone number does not).
 pub fn is_template(text: &str) -> bool {
     text.contains("{{") || text.contains("{%")

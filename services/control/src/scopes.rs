@@ -223,6 +223,11 @@ pub const RPC_SCOPES: &[(&str, Scope)] = &[
     ("RotateEndpointSecret", Scope::Manage),
     ("ListEndpointDeliveries", Scope::Read),
     ("ReplayEndpointDelivery", Scope::Manage),
+    ("UpsertTemplate", Scope::Manage),
+    ("GetTemplate", Scope::Read),
+    ("ListTemplates", Scope::Read),
+    ("DeleteTemplate", Scope::Manage),
+    ("PreviewTemplate", Scope::Read),
 ];
 
 /// The scope `method` needs; `None` for a method missing from [`RPC_SCOPES`],

@@ -36,6 +36,7 @@ pub const OWNERS: &[(&str, Service)] = &[
     ("rules", Service::Control),
     ("provider_routes", Service::Control),
     ("api_sends", Service::Control),
+    ("message_templates", Service::Control),
     // Status webhooks: endpoints through the API, deliveries by the worker.
     ("endpoints", Service::Control),
     ("endpoint_deliveries", Service::Control),

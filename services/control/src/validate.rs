@@ -108,28 +108,22 @@ pub fn condition(field: &str, source: &str) -> Result<(), ApiError> {
 /// Parses a minijinja template; the error names the field, the line and,
 /// when the parser knows where, the column (1-based, in characters).
 pub fn template(field: &str, source: &str) -> Result<(), ApiError> {
-    let environment = minijinja::Environment::new();
-    match environment.template_from_str(source) {
-        Ok(_) => Ok(()),
-        Err(error) => {
-            let column = error
-                .range()
-                .and_then(|range| source.get(..range.start))
-                .map(|before| before.chars().rev().take_while(|c| *c != '\n').count() + 1);
-            let location = match (error.line(), column) {
-                (Some(line), Some(column)) => format!(" (line {line}, column {column})"),
-                (Some(line), None) => format!(" (line {line})"),
-                _ => String::new(),
-            };
-            let detail = error
-                .detail()
-                .map_or_else(|| error.kind().to_string(), str::to_owned);
-            Err(ApiError::invalid(format!(
-                "{field} is not a valid template{location}: {}: {detail}",
-                error.kind()
-            )))
-        }
-    }
+    template_message(field, source).map_or(Ok(()), |message| Err(ApiError::invalid(message)))
+}
+
+/// Why `source` is not a valid template, in the words [`template`] answers
+/// with; `None` when it parses.
+pub fn template_message(field: &str, source: &str) -> Option<String> {
+    let error = foco_rule_engine::template_syntax_error(source)?;
+    let location = if error.location.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", error.location)
+    };
+    Some(format!(
+        "{field} is not a valid template{location}: {}",
+        error.detail
+    ))
 }
 
 /// A provider route's kind, settings and credentials, checked against the

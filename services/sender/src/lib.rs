@@ -45,6 +45,7 @@ mod config;
 mod consumer;
 mod error;
 pub mod handler;
+pub mod inbound_events;
 pub mod keywords;
 pub mod limits;
 mod maintenance;

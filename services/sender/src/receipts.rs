@@ -3,7 +3,8 @@
 //! message (see `store::receipts`); `…inbound` subjects carry an `InboundSms`,
 //! whose STOP/START keywords change the account's opt-outs at once, in the order
 //! they were received (see `store::apply_keyword`), and whose HELP is answered
-//! with the route's `help_text`.
+//! with the route's `help_text`; any other text becomes an event of the
+//! account's inbound source, when it has one (`inbound_events`).
 //!
 //! A receipt can arrive before the sender has recorded the send it reports (the
 //! provider is fast, our batch is not written yet): it is retried a few times
@@ -25,6 +26,7 @@ use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::handler::error_chain;
+use crate::inbound_events;
 use crate::keywords::{Keyword, keyword};
 use crate::metrics::Metrics;
 use crate::phone::normalize_e164;
@@ -191,7 +193,7 @@ impl<R: RouteSource> ReceiptHandler<R> {
             return ReceiptOutcome::Retry(backoff(delivery));
         }
         let Some(word) = keyword(&inbound.body) else {
-            return ReceiptOutcome::Done("inbound");
+            return self.deliver_as_event(inbound, delivery).await;
         };
         let route = match self.routes.route(&inbound.account_id, &inbound.route).await {
             Ok(route) => route,
@@ -229,6 +231,42 @@ impl<R: RouteSource> ReceiptHandler<R> {
             }
             Err(error) => {
                 tracing::warn!(error = %error_chain(&error), "could not apply an opt-out keyword; retrying");
+                ReceiptOutcome::Retry(backoff(delivery))
+            }
+        }
+    }
+
+    /// A message that is no keyword becomes an event of the account's inbound
+    /// source, when it has one (`inbound_events`); without, it is only on the
+    /// status feed.
+    async fn deliver_as_event(&self, inbound: &InboundSms, delivery: u32) -> ReceiptOutcome {
+        let route = match self.routes.route(&inbound.account_id, &inbound.route).await {
+            Ok(route) => route,
+            Err(error) => {
+                tracing::warn!(error = %error, "provider route lookup failed; retrying later");
+                return ReceiptOutcome::Retry(backoff(delivery));
+            }
+        };
+        let Some(route) = route.filter(|route| !route.inbound_source_id.is_empty()) else {
+            return ReceiptOutcome::Done("inbound");
+        };
+        let route_name = route
+            .route
+            .as_ref()
+            .map_or(inbound.route.as_str(), |route| route.name.as_str());
+        let published = inbound_events::publish(
+            &self.jetstream,
+            &self.nats,
+            &self.names,
+            inbound,
+            route_name,
+            &route.inbound_source_id,
+        )
+        .await;
+        match published {
+            Ok(_) => ReceiptOutcome::Done("inbound_event"),
+            Err(error) => {
+                tracing::warn!(error = %error_chain(&error), "could not publish an inbound sms as an event; retrying");
                 ReceiptOutcome::Retry(backoff(delivery))
             }
         }

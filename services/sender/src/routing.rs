@@ -331,6 +331,7 @@ mod tests {
                 ("api_key".to_owned(), "sk_live_0123456789".to_owned()),
                 ("region".to_owned(), "mx".to_owned()),
             ]),
+            inbound_source_id: String::new(),
         };
         let providers = Providers::new(std::time::Duration::from_secs(1), true, None).unwrap();
         let info = RouteInfo::read(&route, &providers, &Metrics::unregistered());

@@ -22,6 +22,8 @@ pub struct AccountRow {
     pub daily_sms_cap: i32,
     /// Empty: the built-in default (`foco_rule_engine::DEFAULT_VALID_FOR`).
     pub default_valid_for: String,
+    /// The source received SMS become events of; empty: none.
+    pub inbound_source: String,
     pub created_at: DateTime<Utc>,
 }
 
@@ -35,6 +37,7 @@ impl AccountRow {
             created_at_ms: millis(self.created_at),
             daily_sms_cap: u32::try_from(self.daily_sms_cap).unwrap_or(0),
             default_valid_for: self.default_valid_for,
+            inbound_source: self.inbound_source,
         }
     }
 }
@@ -42,7 +45,7 @@ impl AccountRow {
 /// The `accounts` columns an [`AccountRow`] reads, as a literal for `concat!`.
 macro_rules! account_columns {
     () => {
-        "id, name, default_country, timezone, daily_sms_cap, default_valid_for, created_at"
+        "id, name, default_country, timezone, daily_sms_cap, default_valid_for, inbound_source, created_at"
     };
 }
 
@@ -107,16 +110,24 @@ pub async fn upsert(
         .map_err(|_| ApiError::invalid("daily_sms_cap is too large"))?;
     validate::valid_for("default_valid_for", &request.default_valid_for)?;
     let default_valid_for = request.default_valid_for.trim();
+    let inbound_source = request.inbound_source.trim();
+    // By name, not checked against the sources: a file applies the account
+    // before its sources, and a missing source only means no events.
+    if !inbound_source.is_empty() {
+        validate::name("inbound_source", inbound_source)?;
+    }
     let account = match caller {
         Caller::Admin => {
             sqlx::query_as::<_, AccountRow>(concat!(
-                "INSERT INTO accounts (id, name, default_country, timezone, daily_sms_cap, default_valid_for)
-                 VALUES ($1, $2, $3, $4, $5, $6)
+                "INSERT INTO accounts (id, name, default_country, timezone, daily_sms_cap, default_valid_for,
+                                       inbound_source)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
                  ON CONFLICT (name) DO UPDATE
                    SET default_country = EXCLUDED.default_country,
                        timezone = EXCLUDED.timezone,
                        daily_sms_cap = EXCLUDED.daily_sms_cap,
                        default_valid_for = EXCLUDED.default_valid_for,
+                       inbound_source = EXCLUDED.inbound_source,
                        updated_at = now()
                  RETURNING ",
                 account_columns!()
@@ -127,13 +138,14 @@ pub async fn upsert(
             .bind(&timezone)
             .bind(daily_sms_cap)
             .bind(default_valid_for)
+            .bind(inbound_source)
             .fetch_one(&state.pool)
             .await?
         }
         // An account key may update its own account, never create another one.
         Caller::Account { account_id, .. } => sqlx::query_as::<_, AccountRow>(concat!(
             "UPDATE accounts SET default_country = $3, timezone = $4, daily_sms_cap = $5,
-                    default_valid_for = $6, updated_at = now()
+                    default_valid_for = $6, inbound_source = $7, updated_at = now()
              WHERE id = $1 AND name = $2
              RETURNING ",
             account_columns!()
@@ -144,6 +156,7 @@ pub async fn upsert(
         .bind(&timezone)
         .bind(daily_sms_cap)
         .bind(default_valid_for)
+        .bind(inbound_source)
         .fetch_optional(&state.pool)
         .await?
         .ok_or_else(|| ApiError::denied("an account API key can only update its own account"))?,

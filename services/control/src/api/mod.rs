@@ -14,6 +14,7 @@ mod rules;
 mod samples;
 mod scheduling;
 mod sources;
+mod templates;
 mod verification;
 
 use std::future::Future;

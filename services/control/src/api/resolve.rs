@@ -100,9 +100,21 @@ pub async fn route(
         }
     })?;
     let credentials = row.credentials(&state)?;
+    let inbound_source_id: Option<Uuid> = if account.inbound_source.is_empty() {
+        None
+    } else {
+        sqlx::query_scalar("SELECT id FROM sources WHERE account_id = $1 AND name = $2 AND enabled")
+            .bind(account.id)
+            .bind(&account.inbound_source)
+            .fetch_optional(&state.pool)
+            .await?
+    };
     Ok(ResolvedRoute {
         route: Some(row.to_proto()?),
         account: Some(account.into_proto()),
         credentials,
+        inbound_source_id: inbound_source_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
     })
 }

@@ -16,6 +16,7 @@ mod resolve;
 mod samples;
 mod scopes;
 mod secrets;
+mod templates;
 mod tls;
 mod upserts;
 mod validation;

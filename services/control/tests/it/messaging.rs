@@ -15,18 +15,18 @@ use crate::harness::{TestControl, console_route, create_source, source_request};
 
 const ACCOUNT: &str = "acme";
 
-struct Setup {
-    control: TestControl,
-    account_id: String,
+pub(crate) struct Setup {
+    pub(crate) control: TestControl,
+    pub(crate) account_id: String,
     /// An account key of `acme`.
     key: String,
-    names: BusNames,
+    pub(crate) names: BusNames,
     jetstream: async_nats::jetstream::Context,
 }
 
 /// Control, account `acme` (MX) with a default console route, and the bus's
 /// streams (which ingress, rules and the sender create in a full system).
-async fn setup() -> Setup {
+pub(crate) async fn setup() -> Setup {
     let control = TestControl::start().await;
     let account = control.create_account(ACCOUNT).await;
     control
@@ -51,11 +51,11 @@ async fn setup() -> Setup {
 }
 
 impl Setup {
-    fn messaging(&self) -> foco_control_client::MessagingApi {
+    pub(crate) fn messaging(&self) -> foco_control_client::MessagingApi {
         self.control.messaging(&self.key)
     }
 
-    async fn stream_messages(&self, stream: String) -> u64 {
+    pub(crate) async fn stream_messages(&self, stream: String) -> u64 {
         self.jetstream
             .get_stream(stream)
             .await
@@ -67,7 +67,7 @@ impl Setup {
             .messages
     }
 
-    async fn last_job(&self) -> SmsJob {
+    pub(crate) async fn last_job(&self) -> SmsJob {
         let stream = self
             .jetstream
             .get_stream(self.names.sms_stream())
@@ -88,7 +88,7 @@ impl Setup {
     }
 }
 
-fn message(to: &str, body: &str) -> SendMessageRequest {
+pub(crate) fn message(to: &str, body: &str) -> SendMessageRequest {
     SendMessageRequest {
         to: to.to_owned(),
         body: body.to_owned(),
@@ -97,7 +97,7 @@ fn message(to: &str, body: &str) -> SendMessageRequest {
 }
 
 /// The request field a refusal names in its `google.rpc.BadRequest` detail.
-fn bad_field(status: &tonic::Status) -> String {
+pub(crate) fn bad_field(status: &tonic::Status) -> String {
     status
         .get_details_bad_request()
         .and_then(|bad_request| bad_request.field_violations.into_iter().next())

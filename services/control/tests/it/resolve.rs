@@ -1,6 +1,8 @@
 //! The lookups ingress, rules and sender make.
 
-use foco_proto::v1::{ResolveRouteRequest, ResolveSourceRequest, UpsertProviderRouteRequest};
+use foco_proto::v1::{
+    ResolveRouteRequest, ResolveSourceRequest, UpsertAccountRequest, UpsertProviderRouteRequest,
+};
 use tonic::Code;
 
 use crate::harness::{TestControl, console_route, create_source, rule_request, source_request};
@@ -140,4 +142,65 @@ async fn resolve_route_by_name_and_default() {
     assert_eq!(named.route.unwrap().kind, "console");
     assert!(named.credentials.is_empty());
     assert_eq!(resolve("missing").await.unwrap_err().code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn a_route_carries_the_accounts_inbound_source_while_it_is_enabled() {
+    let control = TestControl::start().await;
+    let account = control.create_account("acme").await;
+    let admin = control.admin();
+    admin
+        .clone()
+        .upsert_provider_route(console_route("acme", "primary", true))
+        .await
+        .unwrap();
+    let resolve = || {
+        let mut admin = admin.clone();
+        let account_id = account.id.clone();
+        async move {
+            admin
+                .resolve_route(ResolveRouteRequest {
+                    account_id,
+                    name: String::new(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let name_inbound_source = |inbound_source: &str| UpsertAccountRequest {
+        name: "acme".to_owned(),
+        default_country: account.default_country.clone(),
+        timezone: account.timezone.clone(),
+        inbound_source: inbound_source.to_owned(),
+        ..Default::default()
+    };
+    assert_eq!(resolve().await.inbound_source_id, "", "none named");
+
+    let named = admin
+        .clone()
+        .upsert_account(name_inbound_source("sms"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(named.inbound_source, "sms");
+    assert_eq!(resolve().await.inbound_source_id, "", "no such source yet");
+    let source = create_source(&control, "acme", "sms", "s1").await;
+    assert_eq!(resolve().await.inbound_source_id, source.id);
+    let mut disable = source_request("acme", "sms", "s1");
+    disable.enabled = Some(false);
+    admin.clone().upsert_source(disable).await.unwrap();
+    assert_eq!(resolve().await.inbound_source_id, "", "disabled");
+
+    let refused = admin
+        .clone()
+        .upsert_account(name_inbound_source("Not A Name"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(
+        refused.message().contains("inbound_source"),
+        "{}",
+        refused.message()
+    );
 }

@@ -72,6 +72,7 @@ pub(crate) async fn fixture(max_attempts: u32) -> Fixture {
             ..Default::default()
         }),
         credentials: HashMap::new(),
+        inbound_source_id: String::new(),
     };
     let routes = Arc::new(FixedRoutes {
         routes: HashMap::from([(String::new(), Arc::new(route))]),

@@ -31,6 +31,7 @@ pub fn route(kind: &str, settings: &[(&str, &str)], credentials: &[(&str, &str)]
         }),
         account: None,
         credentials: owned(credentials),
+        inbound_source_id: String::new(),
     }
 }
 

@@ -17,6 +17,11 @@ use foco_proto::v1::{
     RotateEndpointSecretRequest,
 };
 use foco_proto::v1::{
+    DeleteTemplateRequest, DeleteTemplateResponse, GetTemplateRequest, ListTemplatesRequest,
+    ListTemplatesResponse, PreviewTemplateRequest, PreviewTemplateResponse, Template,
+    UpsertTemplateRequest,
+};
+use foco_proto::v1::{
     SendError, SendMessageRequest, SendMessageResponse, SendMessageResult, SendMessagesRequest,
     SendMessagesResponse, TriggerEventRequest, TriggerEventResponse, WatchMessagesRequest,
     send_message_result,
@@ -25,6 +30,7 @@ use tonic::{Request, Response, Status};
 
 use super::accounts::{self, AccountRow};
 use super::endpoints;
+use super::templates;
 use super::{AppState, ControlApi};
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -162,6 +168,86 @@ impl MessagingService for MessagingApi {
             .await
     }
 
+    async fn upsert_template(
+        &self,
+        request: Request<UpsertTemplateRequest>,
+    ) -> Result<Response<Template>, Status> {
+        self.control
+            .call(
+                "UpsertTemplate",
+                request,
+                |state, caller, request| async move {
+                    let account = account_of(&state, caller, &request.account).await?;
+                    templates::upsert(&state, &account, request).await
+                },
+            )
+            .await
+    }
+
+    async fn get_template(
+        &self,
+        request: Request<GetTemplateRequest>,
+    ) -> Result<Response<Template>, Status> {
+        self.control
+            .call(
+                "GetTemplate",
+                request,
+                |state, caller, request| async move {
+                    let account = account_of(&state, caller, &request.account).await?;
+                    templates::get(&state, &account, request).await
+                },
+            )
+            .await
+    }
+
+    async fn list_templates(
+        &self,
+        request: Request<ListTemplatesRequest>,
+    ) -> Result<Response<ListTemplatesResponse>, Status> {
+        self.control
+            .call(
+                "ListTemplates",
+                request,
+                |state, caller, request| async move {
+                    let account = account_of(&state, caller, &request.account).await?;
+                    templates::list(&state, &account, request).await
+                },
+            )
+            .await
+    }
+
+    async fn delete_template(
+        &self,
+        request: Request<DeleteTemplateRequest>,
+    ) -> Result<Response<DeleteTemplateResponse>, Status> {
+        self.control
+            .call(
+                "DeleteTemplate",
+                request,
+                |state, caller, request| async move {
+                    let account = account_of(&state, caller, &request.account).await?;
+                    templates::delete(&state, &account, request).await
+                },
+            )
+            .await
+    }
+
+    async fn preview_template(
+        &self,
+        request: Request<PreviewTemplateRequest>,
+    ) -> Result<Response<PreviewTemplateResponse>, Status> {
+        self.control
+            .call(
+                "PreviewTemplate",
+                request,
+                |state, caller, request| async move {
+                    let account = account_of(&state, caller, &request.account).await?;
+                    templates::preview(&state, &account, request).await
+                },
+            )
+            .await
+    }
+
     async fn watch_messages(
         &self,
         request: Request<WatchMessagesRequest>,
@@ -190,7 +276,10 @@ impl MessagingService for MessagingApi {
                 request,
                 move |state, caller, request| async move {
                     let account = account_of(&state, caller, &request.account).await?;
-                    let prepared = send::prepare(&account, &request, Utc::now())?;
+                    let templates =
+                        send::templates_named(&state, &account, std::slice::from_ref(&request))
+                            .await?;
+                    let prepared = send::prepare(&account, &request, &templates, Utc::now())?;
                     send::store(&state, &publisher, caller, &account, &[prepared])
                         .await?
                         .pop()
@@ -251,10 +340,11 @@ async fn send_batch(
     }
     let account = account_of(state, caller, &request.account).await?;
     let now = Utc::now();
+    let templates = send::templates_named(state, &account, &request.messages).await?;
     let checked: Vec<Result<send::PreparedMessage, ApiError>> = request
         .messages
         .iter()
-        .map(|message| send::prepare(&account, message, now))
+        .map(|message| send::prepare(&account, message, &templates, now))
         .collect();
     let mut results: Vec<Option<Result<SendMessageResponse, ApiError>>> = Vec::new();
     let mut valid: Vec<send::PreparedMessage> = Vec::new();

@@ -31,6 +31,7 @@ use uuid::Uuid;
 
 use super::super::accounts::AccountRow;
 use super::super::rules::MAX_SENDER_ID_LEN;
+use super::super::templates;
 use crate::api::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -68,10 +69,29 @@ impl PreparedMessage {
     }
 }
 
-/// Checks one message and builds its job. `account` has been authorized.
+/// The account's templates that `requests` name, loaded once for the batch.
+pub async fn templates_named(
+    state: &AppState,
+    account: &AccountRow,
+    requests: &[SendMessageRequest],
+) -> Result<Templates, ApiError> {
+    let names: HashSet<&str> = requests
+        .iter()
+        .map(|request| request.template.as_str())
+        .filter(|name| !name.is_empty())
+        .collect();
+    templates::load_named(state, account, &names).await
+}
+
+/// Templates by name.
+pub type Templates = HashMap<String, templates::TemplateRow>;
+
+/// Checks one message and builds its job. `account` has been authorized;
+/// `templates` holds the ones the message may name.
 pub fn prepare(
     account: &AccountRow,
     request: &SendMessageRequest,
+    templates: &Templates,
     now: DateTime<Utc>,
 ) -> Result<PreparedMessage, ApiError> {
     if !request.account.is_empty() && request.account != account.name {
@@ -81,7 +101,11 @@ pub fn prepare(
         ));
     }
     let to = recipient(account, request)?;
-    let body = body(request)?;
+    let body = if request.template.is_empty() {
+        body(request)?
+    } else {
+        body_from_template(account, request, templates)?
+    };
     let segments = encoding::analyze(&body);
     let priority = match Priority::try_from(request.priority) {
         Ok(Priority::Unspecified) => Priority::Transactional,
@@ -176,17 +200,18 @@ fn recipient(account: &AccountRow, request: &SendMessageRequest) -> Result<Strin
 /// `body`, checked, and transliterated when `encoding` is gsm7.
 fn body(request: &SendMessageRequest) -> Result<String, ApiError> {
     if request.body.trim().is_empty() {
-        return Err(ApiError::invalid_field("body", "is required"));
-    }
-    if request.body.chars().count() > foco_rule_engine::MAX_BODY_CHARS {
         return Err(ApiError::invalid_field(
             "body",
-            format!(
-                "is longer than {} characters",
-                foco_rule_engine::MAX_BODY_CHARS
-            ),
+            "is required (or a template)",
         ));
     }
+    if !request.variables.is_empty() {
+        return Err(ApiError::invalid_field(
+            "variables",
+            "are read only with a template",
+        ));
+    }
+    check_length("body", &request.body)?;
     match request.encoding.as_str() {
         "" | "unicode" => Ok(request.body.clone()),
         "gsm7" => Ok(encoding::transliterate_to_gsm7(&request.body)),
@@ -195,6 +220,61 @@ fn body(request: &SendMessageRequest) -> Result<String, ApiError> {
             "is not unicode or gsm7",
         )),
     }
+}
+
+/// The named template rendered with the message's variables: what the
+/// message stores and sends. The message's own `encoding` takes precedence
+/// over the template's.
+fn body_from_template(
+    account: &AccountRow,
+    request: &SendMessageRequest,
+    templates: &Templates,
+) -> Result<String, ApiError> {
+    if !request.body.is_empty() {
+        return Err(ApiError::invalid_field(
+            "body",
+            "give a body or a template, not both",
+        ));
+    }
+    let template = templates.get(&request.template).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "template {:?} not found in account {:?}",
+            request.template, account.name
+        ))
+    })?;
+    let encoding = match request.encoding.as_str() {
+        "" => template.encoding.as_str(),
+        "unicode" => "",
+        "gsm7" => "gsm7",
+        _ => {
+            return Err(ApiError::invalid_field(
+                "encoding",
+                "is not unicode or gsm7",
+            ));
+        }
+    };
+    let rendered = templates::render(account, &template.body, &request.variables, encoding)?;
+    check_length("variables", &rendered.text)?;
+    Ok(rendered.text)
+}
+
+fn check_length(field: &'static str, text: &str) -> Result<(), ApiError> {
+    let chars = text.chars().count();
+    if chars > foco_rule_engine::MAX_BODY_CHARS {
+        let what = if field == "body" {
+            "is"
+        } else {
+            "renders a body"
+        };
+        return Err(ApiError::invalid_field(
+            field,
+            format!(
+                "{what} longer than {} characters ({chars})",
+                foco_rule_engine::MAX_BODY_CHARS
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// When a delayed message is due; `None`: at once. A `send_at` in the past is
@@ -300,6 +380,19 @@ fn request_digest(to: &str, request: &SendMessageRequest, priority: Priority) ->
     for (key, value) in metadata {
         part(key.as_bytes());
         part(value.as_bytes());
+    }
+    // The template and its variables as given, not the rendering: a retry
+    // after the template changed is still the same request. Only with a
+    // template, so that keys stored before templates keep their digest.
+    if !request.template.is_empty() {
+        part(b"template");
+        part(request.template.as_bytes());
+        let mut variables: Vec<(&String, &String)> = request.variables.iter().collect();
+        variables.sort();
+        for (name, value) in variables {
+            part(name.as_bytes());
+            part(value.as_bytes());
+        }
     }
     hex::encode(hasher.finalize())
 }
