@@ -229,27 +229,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Rules(RulesCommand::List { source, format }) => {
             commands::list_rules(&mut api, &account()?, source, format.output, out).await
         }
-        Command::Messages(MessagesCommand::List {
-            status,
-            limit,
-            format,
-        }) => {
-            commands::list_messages(&mut api, &account()?, *status, *limit, format.output, out)
-                .await
-        }
-        Command::Messages(MessagesCommand::Show { message_id, format }) => {
-            delivery::show_message(
-                &mut connect_delivery(&cli)?,
-                &account()?,
-                message_id,
-                format.output,
-                out,
-            )
-            .await
-        }
-        Command::Messages(MessagesCommand::Watch(args)) => {
-            endpoints::watch(&mut connect_messaging(&cli)?, &account()?, args, out).await
-        }
+        Command::Messages(command) => messages(&cli, &mut api, &account()?, command, out).await,
         Command::Endpoints(command) => {
             endpoints::run(&mut connect_messaging(&cli)?, &account()?, command, out).await
         }
@@ -300,6 +280,30 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             let payload = preview::read_payload(&args.payload, &mut std::io::stdin().lock())?;
             let account = cli.account.clone().unwrap_or_default();
             messaging::trigger(&mut connect_messaging(&cli)?, &account, args, payload, out).await
+        }
+    }
+}
+
+/// `foco messages …`.
+async fn messages(
+    cli: &Cli,
+    api: &mut foco_control_client::ControlApi,
+    account: &str,
+    command: &MessagesCommand,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    match command {
+        MessagesCommand::List {
+            status,
+            limit,
+            format,
+        } => commands::list_messages(api, account, *status, *limit, format.output, out).await,
+        MessagesCommand::Show { message_id, format } => {
+            let mut delivery = connect_delivery(cli)?;
+            delivery::show_message(&mut delivery, account, message_id, format.output, out).await
+        }
+        MessagesCommand::Watch(args) => {
+            endpoints::watch(&mut connect_messaging(cli)?, account, args, out).await
         }
     }
 }
