@@ -138,8 +138,10 @@ impl BusNames {
                     ["CREATE", "UPDATE"].map(|verb| api(&format!("STREAM.{verb}.{status}"))),
                 );
                 // The webhook worker's durable consumer, and one ordered
-                // consumer per `WatchMessages` call, named by the client and
-                // deleted when it is recreated.
+                // consumer per `WatchMessages` call: created without a name
+                // first, then named by the client when it is recreated, and
+                // deleted then.
+                publish.push(api(&format!("CONSUMER.CREATE.{status}")));
                 for verb in ["CREATE", "INFO", "DELETE", "MSG.NEXT"] {
                     publish.push(api(&format!("CONSUMER.{verb}.{status}.>")));
                 }
