@@ -103,10 +103,17 @@ for target in "${targets[@]}"; do
     crds=$((crds + $(wc -w <<<"$files")))
   done <"$work/crds.txt"
 
-  # NATS configuration, parsed by the server (SERVER_NAME as the pods set it).
-  for conf in "$work"/nats-*.conf; do
+  # NATS configuration, parsed by the server with the files of its ConfigMap
+  # beside it (SERVER_NAME as the pods set it; each service's public NKey, which
+  # the pods read from the foco-nats-users Secret, stood for by a valid one).
+  for conf in "$work"/nats-*/nats.conf; do
     [ -e "$conf" ] || continue
-    if ! SERVER_NAME=nats-0 "$nats_server" -t -c "$conf" >"$work/nats.log" 2>&1; then
+    if ! SERVER_NAME=nats-0 \
+        FOCO_INGRESS_NATS_NKEY=UAAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCLL5 \
+        FOCO_RULES_NATS_NKEY=UABAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAF3D2 \
+        FOCO_SENDER_NATS_NKEY=UABQGAYDAMBQGAYDAMBQGAYDAMBQGAYDAMBQGAYDAMBQGAYDAMBQGU3Y \
+        FOCO_CONTROL_NATS_NKEY=UACAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIBAEAQCAI3TV \
+        "$nats_server" -t -c "$conf" >"$work/nats.log" 2>&1; then
       sed "s|^|k8s-check: $target: nats.conf: |" "$work/nats.log" >&2; failed=1
     fi
   done

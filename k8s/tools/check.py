@@ -9,11 +9,12 @@ RENDERED.yaml. This script
    WORK_DIR/core.yaml (for kubernetes-validate); each custom resource goes to a
    file of its own, listed with its vendored schema in WORK_DIR/crds.txt (for
    check-jsonschema). A custom kind with no schema in k8s/schemas is an error;
-2. writes every nats.conf found in a ConfigMap to WORK_DIR/nats-*.conf (for
+2. writes every ConfigMap holding a nats.conf to WORK_DIR/nats-*/ (for
    `nats-server -t`);
 3. checks what no schema can: that references resolve (Services, disruption
    budgets, ServiceMonitors and autoscalers select something that exists), that
-   each service receives only its own Secret and only the keys it reads, that
+   each service receives only its own Secret and only the keys it reads (and
+   mounts only its own NATS identity, which in production it must have), that
    terminationGracePeriodSeconds covers the drain after SIGTERM, that KEDA
    triggers name streams and durable consumers that exist (crates/bus/src/names.rs),
    that every PromQL expression parses and uses only metrics the services
@@ -64,6 +65,9 @@ REQUIRED_SECRET_KEYS = {
     "foco-console": {"FOCO_CONSOLE_SESSION_KEY"},
 }
 ALL_SECRET_NAMES = set().union(*SECRET_KEYS.values())
+# Services that connect to NATS, each as its own user in production
+# (crates/bus/src/permissions.rs); the console does not.
+NATS_USERS = {"foco-ingress", "foco-rules", "foco-sender", "foco-control"}
 
 # FOCO_SHUTDOWN_GRACE when unset (services/*/src/config.rs); control's drain is
 # a constant (services/control/src/app.rs, SHUTDOWN_GRACE).
@@ -251,11 +255,14 @@ def main():
     configmaps = {base_name(o["metadata"]["name"]): o for o in by_kind.get("ConfigMap", [])}
     secrets = {base_name(o["metadata"]["name"]): o for o in by_kind.get("Secret", [])}
 
-    # 2. NATS configuration files.
+    # 2. NATS configuration files, each with the files it may include.
     for name, cm in configmaps.items():
-        for key, value in (cm.get("data") or {}).items():
-            if key == "nats.conf":
-                (work / f"nats-{name}.conf").write_text(value)
+        data = cm.get("data") or {}
+        if "nats.conf" in data:
+            directory = work / f"nats-{name}"
+            directory.mkdir(exist_ok=True)
+            for key, value in data.items():
+                (directory / key).write_text(value)
 
     # 3a. Workloads: resources, probes, hardening.
     for wl in workloads:
@@ -331,6 +338,12 @@ def main():
                 problem(ident(dep), f"{var['name']} is set in clear in the Deployment")
         if f"{name}-secrets" in secrets and not REQUIRED_SECRET_KEYS[name] <= received:
             problem(ident(dep), f"its Secret lacks {sorted(REQUIRED_SECRET_KEYS[name] - received)}, which {name} requires")
+        # Its NATS identity: only its own, and in production one it has.
+        mounted = {base_name((v.get("secret") or {})["secretName"]) for v in pod.get("volumes") or [] if v.get("secret")}
+        for secret in mounted - {f"{name}-nats"}:
+            problem(ident(dep), f"mounts Secret {secret}: each service mounts only its own NATS identity, {name}-nats")
+        if production and name in NATS_USERS and f"{name}-nats" not in mounted:
+            problem(ident(dep), f"connects to NATS without its own identity: mount Secret {name}-nats (NATS_NKEY_FILE)")
 
     # 3b'. Least privilege: each service presents a key of its own, never the
     # admin key (which holds every scope) nor another service's.

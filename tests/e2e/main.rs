@@ -5,6 +5,7 @@ mod api;
 mod follow_ups;
 mod idempotency;
 mod malformed;
+mod nats_users;
 mod receipts;
 mod scenarios;
 mod status_feed;

@@ -112,9 +112,9 @@ async fn deliveries(
         .deliveries
 }
 
-type Updates = tonic::Streaming<MessageStatusUpdate>;
+pub(crate) type Updates = tonic::Streaming<MessageStatusUpdate>;
 
-async fn watch(system: &TestSystem, after_cursor: u64) -> Updates {
+pub(crate) async fn watch(system: &TestSystem, after_cursor: u64) -> Updates {
     system
         .control
         .messaging(ADMIN_KEY)
@@ -129,7 +129,7 @@ async fn watch(system: &TestSystem, after_cursor: u64) -> Updates {
 }
 
 /// The next update, within the test's deadline.
-async fn next_update(updates: &mut Updates) -> MessageStatusUpdate {
+pub(crate) async fn next_update(updates: &mut Updates) -> MessageStatusUpdate {
     tokio::time::timeout(WAIT, updates.message())
         .await
         .expect("an update before the deadline")
@@ -137,7 +137,7 @@ async fn next_update(updates: &mut Updates) -> MessageStatusUpdate {
         .expect("the stream is open")
 }
 
-fn kind_and_message(update: &MessageStatusUpdate) -> (String, String) {
+pub(crate) fn kind_and_message(update: &MessageStatusUpdate) -> (String, String) {
     let change = update.change.as_ref().expect("change");
     (change.kind.clone(), change.message_id.clone())
 }

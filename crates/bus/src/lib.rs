@@ -1,8 +1,10 @@
 //! The bus contract between the Foco services: JetStream stream and subject names,
 //! the headers every message carries, the rules that derive stable message ids, the
 //! encoding of the event envelope, an SMS job's deadline (`validity`), the status
-//! feed's kinds and publisher (`status`), and W3C
-//! trace-context propagation through NATS headers.
+//! feed's kinds and publisher (`status`), W3C trace-context propagation
+//! through NATS headers, how a service connects and with which identity
+//! (`connect`), and what each service's NATS user may publish and subscribe
+//! to (`permissions`).
 //!
 //! Nothing outside this crate spells a subject or stream name. This crate knows
 //! nothing about HTTP, Postgres or rules; it only describes and moves bus messages.
@@ -13,6 +15,7 @@ mod envelope;
 mod ids;
 pub mod lag;
 mod names;
+mod permissions;
 mod publish;
 pub mod pull;
 pub mod status;
@@ -20,7 +23,10 @@ mod topology;
 pub mod trace;
 pub mod validity;
 
-pub use connect::{ConnectError, connect, readiness_check};
+pub use connect::{
+    CA_FILE_VAR, CREDS_FILE_VAR, ConnectError, NKEY_FILE_VAR, NatsAuth, NatsCredentials,
+    PASSWORD_VAR, USER_VAR, connect, connect_once, readiness_check,
+};
 pub use envelope::{EventParts, INBOUND_SMS_EVENT_TYPE, encode_envelope};
 pub use ids::{
     api_job_id, event_id_from_body, event_id_from_external, inbound_event_id, inbound_msg_id,
@@ -28,6 +34,9 @@ pub use ids::{
 };
 pub use lag::ConsumerLag;
 pub use names::{BusNames, InvalidPrefix, ReceiptKind};
+pub use permissions::{
+    Permissions, Service, server_authorization, server_user, services_authorization,
+};
 pub use publish::{PublishError, Published, publish_durable, publish_with_headers};
 pub use pull::{Handle, PullSettings};
 pub use status::{StatusFeed, StatusFeedError, status_change};

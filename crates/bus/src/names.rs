@@ -3,6 +3,8 @@
 
 use std::borrow::Cow;
 
+use crate::Service;
+
 /// Every name on the bus, for one prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BusNames {
@@ -154,6 +156,13 @@ impl BusNames {
     /// Durable consumer of the sender service on the SMS stream.
     pub fn sender_consumer(&self) -> &'static str {
         "foco-sender"
+    }
+
+    /// Where replies to `service`'s requests (JetStream API answers, publish
+    /// acks, pulled messages) arrive: its own prefix, so its NATS user may
+    /// subscribe to its replies and no one else's.
+    pub fn inbox_prefix(&self, service: Service) -> String {
+        format!("_INBOX.{}{}", self.subject_prefix, service.client_name())
     }
 }
 

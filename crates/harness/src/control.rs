@@ -46,15 +46,24 @@ impl TestControl {
 
     /// On a given bus (e.g. one on a private NATS server).
     pub async fn start_on(bus: TestBus) -> Self {
-        Self::start_with(bus, None).await
+        Self::start_with(bus, None, foco_bus::NatsAuth::default()).await
+    }
+
+    /// On a given bus, connecting to NATS as `nats_auth` says.
+    pub async fn start_as(bus: TestBus, nats_auth: foco_bus::NatsAuth) -> Self {
+        Self::start_with(bus, None, nats_auth).await
     }
 
     /// With the gRPC API over TLS from `tls`'s files: `grpc_url` is `https://`.
     pub async fn start_with_tls(tls: foco_control::TlsFiles) -> Self {
-        Self::start_with(TestBus::new(), Some(tls)).await
+        Self::start_with(TestBus::new(), Some(tls), foco_bus::NatsAuth::default()).await
     }
 
-    async fn start_with(bus: TestBus, tls: Option<foco_control::TlsFiles>) -> Self {
+    async fn start_with(
+        bus: TestBus,
+        tls: Option<foco_control::TlsFiles>,
+        nats_auth: foco_bus::NatsAuth,
+    ) -> Self {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let db = TestDatabase::create().await;
         let config = Config {
@@ -62,6 +71,7 @@ impl TestControl {
             admin_listen: "127.0.0.1:0".parse().expect("address"),
             database_url: db.url.clone(),
             nats_url: bus.nats_url.clone(),
+            nats_auth,
             bus_prefix: bus.prefix.clone(),
             admin_api_key: SecretString::from(ADMIN_KEY),
             encryption_key: foco_control::parse_encryption_key(ENCRYPTION_KEY).expect("test key"),

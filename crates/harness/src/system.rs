@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -22,6 +23,15 @@ pub struct SystemOptions {
     pub sender_max_attempts: u32,
     /// The streams' settings every service applies when it starts.
     pub bus: foco_bus::StreamSettings,
+    /// Each service's NATS identity; a service not listed connects without
+    /// credentials.
+    pub nats_auth: BTreeMap<foco_bus::Service, foco_bus::NatsAuth>,
+}
+
+impl SystemOptions {
+    fn nats_auth_of(&self, service: foco_bus::Service) -> foco_bus::NatsAuth {
+        self.nats_auth.get(&service).cloned().unwrap_or_default()
+    }
 }
 
 impl Default for SystemOptions {
@@ -30,6 +40,7 @@ impl Default for SystemOptions {
             sender_ack_wait: Duration::from_secs(30),
             sender_max_attempts: 5,
             bus: foco_bus::StreamSettings::default(),
+            nats_auth: BTreeMap::new(),
         }
     }
 }
@@ -101,7 +112,8 @@ impl TestSystem {
     }
 
     pub async fn start_on(bus: TestBus, options: SystemOptions) -> Self {
-        let control = TestControl::start_on(bus).await;
+        let control =
+            TestControl::start_as(bus, options.nats_auth_of(foco_bus::Service::Control)).await;
         let provider = FakeProvider::start().await;
         add_account(&control, &provider, ACCOUNT).await;
 
@@ -110,6 +122,7 @@ impl TestSystem {
             http_listen: "127.0.0.1:0".parse().expect("address"),
             admin_listen: "127.0.0.1:0".parse().expect("address"),
             nats_url: control.bus.nats_url.clone(),
+            nats_auth: options.nats_auth_of(foco_bus::Service::Ingress),
             bus_prefix: control.bus.prefix.clone(),
             bus: options.bus,
             control_url: control.grpc_url.clone(),
@@ -171,6 +184,7 @@ impl TestSystem {
         let shutdown = CancellationToken::new();
         let config = foco_rules::Config {
             nats_url: self.control.bus.nats_url.clone(),
+            nats_auth: self.options.nats_auth_of(foco_bus::Service::Rules),
             database_url: self.control.db.url.clone(),
             bus_prefix: self.control.bus.prefix.clone(),
             bus: self.options.bus,
@@ -203,6 +217,7 @@ impl TestSystem {
     pub fn sender_config(&self) -> foco_sender::Config {
         foco_sender::Config {
             nats_url: self.control.bus.nats_url.clone(),
+            nats_auth: self.options.nats_auth_of(foco_bus::Service::Sender),
             bus_prefix: self.control.bus.prefix.clone(),
             bus: self.options.bus,
             database_url: self.control.db.url.clone(),

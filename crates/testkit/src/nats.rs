@@ -86,6 +86,14 @@ impl PrivateNats {
         Self::start_configured(Some(format!("max_payload: {max_payload}\n"))).await
     }
 
+    /// Starts a server with `config` as its configuration file (e.g. an
+    /// `authorization` block); the port, store and JetStream come from flags.
+    /// A client without credentials must still be let in (`no_auth_user`):
+    /// that is how readiness is checked and a `TestBus` cleans up.
+    pub async fn start_with_config(config: &str) -> Self {
+        Self::start_configured(Some(config.to_owned())).await
+    }
+
     async fn start_configured(config: Option<String>) -> Self {
         // The port has to outlive the process, so it is chosen here; the listener
         // is released just before the server binds it.

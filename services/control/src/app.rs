@@ -72,7 +72,13 @@ impl App {
             .await
             .map_err(ControlError::ServiceKeys)?;
         let grpc_tls = config.tls.clone().map(crate::tls::acceptor).transpose()?;
-        let nats = foco_bus::connect("foco-control", &config.nats_url).await?;
+        let nats = foco_bus::connect(
+            foco_bus::Service::Control,
+            &names,
+            &config.nats_url,
+            &config.nats_auth,
+        )
+        .await?;
 
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);

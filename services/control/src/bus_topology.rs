@@ -1,8 +1,12 @@
 //! `foco-control bus-topology`: prints Foco's streams with their settings and
 //! backlog, and each consumer with what it has still to do, read from the NATS
-//! server that `NATS_URL` and `FOCO_BUS_PREFIX` name (the same variables the
-//! services read). For an operator in the control pod:
+//! server that `NATS_URL` and `FOCO_BUS_PREFIX` name, as control's NATS user
+//! (the same variables the services read). For an operator in the control pod:
 //! `kubectl exec deploy/foco-control -- foco-control bus-topology`.
+//!
+//! `foco-control bus-permissions`: prints the nats-server `authorization`
+//! block that gives each service its own NATS user, allowed only the subjects
+//! it needs under `FOCO_BUS_PREFIX` (see `foco_bus::Service`).
 
 use std::time::Duration;
 
@@ -15,12 +19,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum TopologyCommandError {
     #[error("invalid bus prefix")]
     Prefix(#[from] foco_bus::InvalidPrefix),
-    #[error("could not connect to NATS at {url}")]
-    Connect {
-        url: String,
-        #[source]
-        source: async_nats::ConnectError,
-    },
+    #[error(transparent)]
+    Config(#[from] env::ConfigError),
+    #[error(transparent)]
+    Connect(#[from] foco_bus::ConnectError),
     #[error(transparent)]
     Describe(#[from] foco_bus::describe::DescribeError),
 }
@@ -29,17 +31,23 @@ pub enum TopologyCommandError {
 pub async fn bus_topology() -> Result<String, TopologyCommandError> {
     let url = env::string_or("NATS_URL", "nats://127.0.0.1:4222");
     let names = foco_bus::BusNames::new(&env::string_or("FOCO_BUS_PREFIX", ""))?;
-    let client = async_nats::ConnectOptions::new()
-        .name("foco-control bus-topology")
-        .connection_timeout(CONNECT_TIMEOUT)
-        .connect(&url)
-        .await
-        .map_err(|source| TopologyCommandError::Connect {
-            url: env::redacted_url(&url),
-            source,
-        })?;
+    let auth = foco_bus::NatsAuth::from_env()?;
+    let client = foco_bus::connect_once(
+        foco_bus::Service::Control,
+        &names,
+        &url,
+        &auth,
+        CONNECT_TIMEOUT,
+    )
+    .await?;
     let jetstream = async_nats::jetstream::new(client);
     Ok(foco_bus::describe::describe(&jetstream, &names)
         .await?
         .to_string())
+}
+
+/// The server configuration of the services' NATS users, as printed.
+pub fn bus_permissions() -> Result<String, TopologyCommandError> {
+    let names = foco_bus::BusNames::new(&env::string_or("FOCO_BUS_PREFIX", ""))?;
+    Ok(foco_bus::services_authorization(&names))
 }

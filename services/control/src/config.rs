@@ -26,6 +26,9 @@ pub struct Config {
     pub database_url: String,
     /// `NATS_URL`, default nats://127.0.0.1:4222 (only core NATS: change announcements).
     pub nats_url: String,
+    /// `NATS_CREDS_FILE`, `NATS_NKEY_FILE` or `NATS_USER`/`NATS_PASSWORD`, and
+    /// `NATS_CA_FILE`: who this service is to NATS (see `foco_bus::NatsAuth`).
+    pub nats_auth: foco_bus::NatsAuth,
     /// `FOCO_BUS_PREFIX`, default empty.
     pub bus_prefix: String,
     /// `FOCO_ADMIN_API_KEY` (required, at least 16 characters): may act on any account.
@@ -60,6 +63,7 @@ impl std::fmt::Debug for Config {
             .field("admin_listen", &self.admin_listen)
             .field("database_url", &env::redacted_url(&self.database_url))
             .field("nats_url", &env::redacted_url(&self.nats_url))
+            .field("nats_auth", &self.nats_auth)
             .field("bus_prefix", &self.bus_prefix)
             .field("backlog_interval", &self.backlog_interval)
             .field("tls", &self.tls)
@@ -100,6 +104,7 @@ impl Config {
             admin_listen: env::parse_or("FOCO_ADMIN_LISTEN", ([127, 0, 0, 1], 9091).into())?,
             database_url: env::string_or("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/foco"),
             nats_url: env::string_or("NATS_URL", "nats://127.0.0.1:4222"),
+            nats_auth: foco_bus::NatsAuth::from_env()?,
             bus_prefix: env::string_or("FOCO_BUS_PREFIX", ""),
             admin_api_key,
             encryption_key,
@@ -237,6 +242,7 @@ mod tests {
             admin_listen: ([127, 0, 0, 1], 9091).into(),
             database_url: "postgres://foco:hunter2@db/foco".to_owned(),
             nats_url: "nats://nats-token-value@nats:4222".to_owned(),
+            nats_auth: foco_bus::NatsAuth::default(),
             bus_prefix: String::new(),
             admin_api_key: SecretString::from("admin-key-value-0123"),
             encryption_key: SecretBox::new(Box::new([7u8; 32])),

@@ -35,6 +35,8 @@
 //! - `FOCO_ADMIN_LISTEN` [127.0.0.1:9091]: `/healthz`, `/readyz`, `/metrics`.
 //! - `DATABASE_URL` [postgres://postgres@127.0.0.1:5432/foco], `NATS_URL`
 //!   [nats://127.0.0.1:4222], `FOCO_BUS_PREFIX` [""].
+//! - NATS identity, optional (`foco_bus::NatsAuth`): `NATS_NKEY_FILE`,
+//!   `NATS_CREDS_FILE` or `NATS_USER`/`NATS_PASSWORD`, and `NATS_CA_FILE`.
 //! - `FOCO_ADMIN_API_KEY` (required, 16+ characters): the bootstrap admin key.
 //! - `FOCO_ENCRYPTION_KEY` (required): base64 of 32 random bytes.
 //! - `FOCO_BACKLOG_INTERVAL` [15s]: how often the scheduled-job and dead-letter

@@ -9,17 +9,19 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     foco_runtime::build_info::exit_if_version_requested("foco-control");
-    if std::env::args().nth(1).as_deref() == Some("bus-topology") {
-        match foco_control::bus_topology::bus_topology().await {
+    let command = match std::env::args().nth(1).as_deref() {
+        Some("bus-topology") => Some(foco_control::bus_topology::bus_topology().await),
+        Some("bus-permissions") => Some(foco_control::bus_topology::bus_permissions()),
+        _ => None,
+    };
+    if let Some(result) = command {
+        match result {
             Ok(printed) => {
                 print!("{printed}");
                 return Ok(());
             }
             Err(error) => {
-                eprintln!(
-                    "foco-control bus-topology: {}",
-                    foco_runtime::error_chain(&error)
-                );
+                eprintln!("foco-control: {}", foco_runtime::error_chain(&error));
                 std::process::exit(1);
             }
         }

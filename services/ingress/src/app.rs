@@ -39,7 +39,13 @@ impl App {
     /// every listener (port 0 works); nothing is served until [`App::run`].
     pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Self, AppError> {
         let names = BusNames::new(&config.bus_prefix)?;
-        let nats = foco_bus::connect("foco-ingress", &config.nats_url).await?;
+        let nats = foco_bus::connect(
+            foco_bus::Service::Ingress,
+            &names,
+            &config.nats_url,
+            &config.nats_auth,
+        )
+        .await?;
         let jetstream = async_nats::jetstream::new(nats.clone());
         foco_bus::ensure_streams(&jetstream, &names, config.bus).await?;
 

@@ -19,6 +19,9 @@ pub struct Config {
     pub admin_listen: SocketAddr,
     /// `NATS_URL` [nats://127.0.0.1:4222]
     pub nats_url: String,
+    /// `NATS_CREDS_FILE`, `NATS_NKEY_FILE` or `NATS_USER`/`NATS_PASSWORD`, and
+    /// `NATS_CA_FILE`: who this service is to NATS (see `foco_bus::NatsAuth`).
+    pub nats_auth: foco_bus::NatsAuth,
     /// `FOCO_BUS_PREFIX` [""]
     pub bus_prefix: String,
     /// `FOCO_BUS_REPLICAS` [1], `FOCO_BUS_MAX_BYTES` [1 GiB]: the streams.
@@ -61,6 +64,7 @@ impl std::fmt::Debug for Config {
             .field("http_listen", &self.http_listen)
             .field("admin_listen", &self.admin_listen)
             .field("nats_url", &env::redacted_url(&self.nats_url))
+            .field("nats_auth", &self.nats_auth)
             .field("bus_prefix", &self.bus_prefix)
             .field("control_url", &env::redacted_url(&self.control_url))
             .field("control_ca_file", &self.control_ca_file)
@@ -91,6 +95,7 @@ impl Config {
                 SocketAddr::from(([127, 0, 0, 1], 9092)),
             )?,
             nats_url: env::string_or("NATS_URL", "nats://127.0.0.1:4222"),
+            nats_auth: foco_bus::NatsAuth::from_env()?,
             bus_prefix: env::string_or("FOCO_BUS_PREFIX", ""),
             bus: foco_bus::StreamSettings::from_env()?,
             control_url: env::string_or("FOCO_CONTROL_URL", "http://127.0.0.1:50051"),
@@ -185,6 +190,7 @@ mod tests {
             http_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             nats_url: "nats://127.0.0.1:4222".to_owned(),
+            nats_auth: foco_bus::NatsAuth::default(),
             bus_prefix: String::new(),
             bus: foco_bus::StreamSettings::default(),
             control_url: "http://127.0.0.1:50051".to_owned(),

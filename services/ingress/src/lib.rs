@@ -28,7 +28,9 @@
 //! providers.
 //!
 //! Environment (defaults in brackets): `FOCO_INGRESS_LISTEN` [0.0.0.0:8080],
-//! `FOCO_ADMIN_LISTEN` [127.0.0.1:9092], `NATS_URL`, `FOCO_BUS_PREFIX`,
+//! `FOCO_ADMIN_LISTEN` [127.0.0.1:9092], `NATS_URL` and its NATS identity
+//! (`foco_bus::NatsAuth`: `NATS_NKEY_FILE`, `NATS_CREDS_FILE` or
+//! `NATS_USER`/`NATS_PASSWORD`, and `NATS_CA_FILE`), `FOCO_BUS_PREFIX`,
 //! `FOCO_BUS_REPLICAS`, `FOCO_CONTROL_URL`, `FOCO_CONTROL_API_KEY` (its
 //! service key, required), `FOCO_CONFIG_CACHE_TTL` [30s],
 //! `FOCO_INGRESS_MAX_BODY` [1048576 bytes, a cap over every source's own limit,

@@ -64,7 +64,13 @@ impl App {
     ) -> Result<Self, RulesError> {
         let pool = foco_runtime::postgres::connect(&config.database_url, 16).await?;
         let names = Arc::new(BusNames::new(&config.bus_prefix)?);
-        let nats = foco_bus::connect("foco-rules", &config.nats_url).await?;
+        let nats = foco_bus::connect(
+            foco_bus::Service::Rules,
+            &names,
+            &config.nats_url,
+            &config.nats_auth,
+        )
+        .await?;
         let jetstream = async_nats::jetstream::new(nats.clone());
         foco_bus::ensure_streams(&jetstream, &names, config.bus).await?;
         let consumer = events_consumer(&jetstream, &names, &config).await?;

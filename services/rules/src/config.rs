@@ -8,6 +8,9 @@ use secrecy::SecretString;
 #[derive(Clone)]
 pub struct Config {
     pub nats_url: String,
+    /// `NATS_CREDS_FILE`, `NATS_NKEY_FILE` or `NATS_USER`/`NATS_PASSWORD`, and
+    /// `NATS_CA_FILE`: who this service is to NATS (see `foco_bus::NatsAuth`).
+    pub nats_auth: foco_bus::NatsAuth,
     pub database_url: String,
     pub bus_prefix: String,
     /// `FOCO_BUS_REPLICAS`, `FOCO_BUS_MAX_BYTES`: the streams.
@@ -55,6 +58,7 @@ impl std::fmt::Debug for Config {
         formatter
             .debug_struct("Config")
             .field("nats_url", &env::redacted_url(&self.nats_url))
+            .field("nats_auth", &self.nats_auth)
             .field("database_url", &env::redacted_url(&self.database_url))
             .field("bus_prefix", &self.bus_prefix)
             .field("control_url", &env::redacted_url(&self.control_url))
@@ -88,6 +92,7 @@ impl Config {
         }
         Ok(Self {
             nats_url: env::string_or("NATS_URL", "nats://127.0.0.1:4222"),
+            nats_auth: foco_bus::NatsAuth::from_env()?,
             database_url: env::string_or("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/foco"),
             bus_prefix: env::string_or("FOCO_BUS_PREFIX", ""),
             bus: foco_bus::StreamSettings::from_env()?,
@@ -136,6 +141,7 @@ mod tests {
     fn debug_output_hides_secrets() {
         let config = Config {
             nats_url: "nats://nats-token-value@nats:4222".to_owned(),
+            nats_auth: foco_bus::NatsAuth::default(),
             database_url: "postgres://foco:hunter2@db/foco".to_owned(),
             bus_prefix: String::new(),
             bus: foco_bus::StreamSettings::default(),

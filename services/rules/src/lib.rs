@@ -12,7 +12,9 @@
 //! Configuration comes from foco-control (cached, dropped on change). This service
 //! never calls a provider and never writes message state.
 //!
-//! Environment: `NATS_URL`, `DATABASE_URL`, `FOCO_BUS_PREFIX`, `FOCO_BUS_REPLICAS`,
+//! Environment: `NATS_URL` and its NATS identity (`foco_bus::NatsAuth`:
+//! `NATS_NKEY_FILE`, `NATS_CREDS_FILE` or `NATS_USER`/`NATS_PASSWORD`, and
+//! `NATS_CA_FILE`), `DATABASE_URL`, `FOCO_BUS_PREFIX`, `FOCO_BUS_REPLICAS`,
 //! `FOCO_CONTROL_URL`, `FOCO_CONTROL_API_KEY` (its service key, required),
 //! `FOCO_ADMIN_LISTEN` (127.0.0.1:9093), `FOCO_CONFIG_CACHE_TTL` (30s),
 //! `FOCO_RULES_CONCURRENCY` (256 events in flight), `FOCO_RULES_STORE_WRITERS`

@@ -198,6 +198,7 @@ async fn start_control(db: &TestDatabase, bus: &TestBus, shutdown: CancellationT
         admin_listen: "127.0.0.1:0".parse().expect("address"),
         database_url: db.url.clone(),
         nats_url: bus.nats_url.clone(),
+        nats_auth: foco_bus::NatsAuth::default(),
         bus_prefix: bus.prefix.clone(),
         admin_api_key: SecretString::from(ADMIN_KEY),
         encryption_key: foco_control::parse_encryption_key(ENCRYPTION_KEY).expect("key"),

@@ -58,7 +58,9 @@ impl App {
     pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Self, SenderError> {
         config.validate()?;
         let names = BusNames::new(&config.bus_prefix)?;
-        let nats = foco_bus::connect("foco-sender", &config.nats_url).await?;
+        let (nats_url, nats_auth) = (&config.nats_url, &config.nats_auth);
+        let nats =
+            foco_bus::connect(foco_bus::Service::Sender, &names, nats_url, nats_auth).await?;
         let jetstream = jetstream::new(nats.clone());
         foco_bus::ensure_streams(&jetstream, &names, config.bus).await?;
         let (consumer, receipts_consumer) = consumers(&jetstream, &names, &config).await?;

@@ -14,6 +14,9 @@ use crate::quiet::QuietHours;
 pub struct Config {
     /// `NATS_URL`
     pub nats_url: String,
+    /// `NATS_CREDS_FILE`, `NATS_NKEY_FILE` or `NATS_USER`/`NATS_PASSWORD`, and
+    /// `NATS_CA_FILE`: who this service is to NATS (see `foco_bus::NatsAuth`).
+    pub nats_auth: foco_bus::NatsAuth,
     /// `FOCO_BUS_PREFIX`: isolates environments and tests sharing one NATS.
     pub bus_prefix: String,
     /// `FOCO_BUS_REPLICAS`, `FOCO_BUS_MAX_BYTES`: the streams, when this service
@@ -103,6 +106,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             nats_url: "nats://127.0.0.1:4222".to_owned(),
+            nats_auth: foco_bus::NatsAuth::default(),
             bus_prefix: String::new(),
             bus: foco_bus::StreamSettings::default(),
             database_url: "postgres://postgres@127.0.0.1:5432/foco".to_owned(),
@@ -140,6 +144,7 @@ impl std::fmt::Debug for Config {
         formatter
             .debug_struct("Config")
             .field("nats_url", &env::redacted_url(&self.nats_url))
+            .field("nats_auth", &self.nats_auth)
             .field("bus_prefix", &self.bus_prefix)
             .field("database_url", &env::redacted_url(&self.database_url))
             .field("control_url", &env::redacted_url(&self.control_url))
@@ -177,6 +182,7 @@ impl Config {
         };
         let config = Self {
             nats_url: env::string_or("NATS_URL", &defaults.nats_url),
+            nats_auth: foco_bus::NatsAuth::from_env()?,
             bus_prefix: env::string_or("FOCO_BUS_PREFIX", ""),
             bus: foco_bus::StreamSettings::from_env()?,
             database_url: env::string_or("DATABASE_URL", &defaults.database_url),

@@ -18,7 +18,9 @@
 //!
 //! It does not own the schema (control does) and never evaluates rules.
 //!
-//! Environment (defaults in brackets): `NATS_URL` [nats://127.0.0.1:4222],
+//! Environment (defaults in brackets): `NATS_URL` [nats://127.0.0.1:4222] and
+//! its NATS identity (`foco_bus::NatsAuth`: `NATS_NKEY_FILE`,
+//! `NATS_CREDS_FILE` or `NATS_USER`/`NATS_PASSWORD`, and `NATS_CA_FILE`),
 //! `DATABASE_URL` [postgres://postgres@127.0.0.1:5432/foco], `FOCO_CONTROL_URL`
 //! [http://127.0.0.1:50051], `FOCO_CONTROL_API_KEY` [its service
 //! key; required], `FOCO_BUS_PREFIX` [""], `FOCO_BUS_REPLICAS` [1],

@@ -81,6 +81,7 @@ impl Harness {
             admin_listen: "127.0.0.1:0".parse().unwrap(),
             database_url: database.url.clone(),
             nats_url: nats_url.clone(),
+            nats_auth: foco_bus::NatsAuth::default(),
             bus_prefix: bus.prefix.clone(),
             admin_api_key: SecretString::from(ADMIN_KEY),
             encryption_key: foco_control::parse_encryption_key(
@@ -104,6 +105,7 @@ impl Harness {
             http_listen: "127.0.0.1:0".parse().unwrap(),
             admin_listen: "127.0.0.1:0".parse().unwrap(),
             nats_url,
+            nats_auth: foco_bus::NatsAuth::default(),
             bus_prefix: bus.prefix.clone(),
             bus: options.bus,
             control_url: options.control_url.unwrap_or_else(|| control_url.clone()),

@@ -100,6 +100,7 @@ impl Rig {
         assert_eq!(source.account_id, account.id);
         let config = foco_rules::Config {
             nats_url: control.bus.nats_url.clone(),
+            nats_auth: foco_bus::NatsAuth::default(),
             database_url: control.db.url.clone(),
             bus_prefix: control.bus.prefix.clone(),
             bus: Default::default(),
