@@ -210,8 +210,10 @@ mod tests {
         assert_eq!(modes.describe(), "closed,bare");
         assert_eq!(
             Modes::parse("all").unwrap().describe(),
-            "closed,open,delayed,bare"
+            "closed,open,delayed,api,bare"
         );
+        let api = Modes::parse("api").unwrap();
+        assert!(api.api && !api.closed && !api.open && !api.delayed && !api.bare);
         assert!(Modes::parse("closed,fast").is_err());
         assert!(Modes::parse("bare").is_err());
     }
