@@ -90,4 +90,5 @@ bench-pipeline: deps
 ## `make test`.
 faults: deps
 	$(CARGO) build --release --bins
-	"$${CARGO_TARGET_DIR:-target}/release/foco-faults"
+	FOCO_NATS_CLUSTER_SERVER="$${FOCO_NATS_CLUSTER_SERVER:-$$(scripts/nats-server.sh)}" \
+		"$${CARGO_TARGET_DIR:-target}/release/foco-faults"

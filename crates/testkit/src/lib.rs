@@ -1,14 +1,17 @@
 //! Test kit for Foco's integration and end-to-end tests: a fresh Postgres database
 //! and a fresh bus prefix per test (so tests run in parallel on one server), a fake
 //! SMS provider that records requests and answers as told, a private NATS server
-//! that can be stopped and restarted, an OTLP trace receiver, and condition waits
+//! that can be stopped and restarted, a three-node JetStream cluster, a TCP
+//! balancer in front of replicas, an OTLP trace receiver, and condition waits
 //! with deadlines.
 //!
 //! Nothing here is used by production code.
 
+mod balancer;
 pub mod cpu;
 mod fake_provider;
 mod nats;
+mod nats_cluster;
 mod otlp;
 mod postgres;
 mod proxy;
@@ -16,8 +19,10 @@ mod proxy;
 use std::future::Future;
 use std::time::Duration;
 
+pub use balancer::Balancer;
 pub use fake_provider::{FakeProvider, FakeResponse, RecordedRequest};
 pub use nats::{PrivateNats, TestBus};
+pub use nats_cluster::NatsCluster;
 pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use postgres::TestDatabase;
 pub use proxy::{Proxy, ProxyMode};
@@ -57,20 +62,23 @@ pub fn random_token(len: usize) -> String {
 /// `GET path` over a plain TCP connection to `addr` (an admin listener):
 /// (status code, body). No HTTP client needed for `/healthz`, `/readyz`, `/metrics`.
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    try_http_get(addr, path)
+        .await
+        .unwrap_or_else(|error| panic!("GET {path} from {addr}: {error}"))
+}
+
+/// [`http_get`] for a listener that may not be up (yet): the I/O error instead
+/// of a panic.
+pub async fn try_http_get(
+    addr: std::net::SocketAddr,
+    path: &str,
+) -> std::io::Result<(u16, String)> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connect to admin listener");
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .expect("write request");
+    stream.write_all(request.as_bytes()).await?;
     let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .await
-        .expect("read response");
+    stream.read_to_string(&mut response).await?;
     let status = response
         .split_whitespace()
         .nth(1)
@@ -80,7 +88,7 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
         .split_once("\r\n\r\n")
         .map(|(_, body)| body.to_owned())
         .unwrap_or_default();
-    (status, body)
+    Ok((status, body))
 }
 
 /// The value of one series in a Prometheus text exposition: `series` is the

@@ -1,13 +1,17 @@
 //! Foco as the suite runs it: the four service binaries as processes configured
 //! by environment, on a NATS server of the suite's own (so that it can be stopped
-//! and started again), a fresh database reached through a [`Proxy`] (so that it
+//! and started again) or, replicated, two processes of each service (ingress
+//! and control behind a [`Balancer`] each) on a three-node JetStream cluster
+//! of the suite's own; a fresh database reached through a [`Proxy`] (so that it
 //! can be taken away), and the suite's [`FakeProvider`]; two accounts configured
 //! through control's API as `foco apply` would (orders sent at once, abandoned
 //! carts sent after a delay unless an order cancels them), and a third whose
 //! route sends one SMS a second and whose rules include a poison one and an
 //! expensive one, to flood the others with.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -15,11 +19,13 @@ use foco_bench_pipeline::deployment::{ORDER_RULE_WHEN, Setup, configure, configu
 use foco_bench_pipeline::processes::{Services, free_port};
 use foco_bench_pipeline::sms::{ORDER_TEMPLATE, OWNER_NUMBER};
 use foco_proto::v1::UpsertRuleRequest;
-use foco_testkit::{PrivateNats, Proxy, TestDatabase};
+use foco_testkit::{Balancer, NatsCluster, PrivateNats, Proxy, TestDatabase};
 use secrecy::SecretString;
 
 use crate::provider::FakeProvider;
 
+/// The deployment's `FOCO_BUS_PREFIX`.
+pub const BUS_PREFIX: &str = "FAULTS";
 const ADMIN_KEY: &str = "faults-admin-key-0123456789";
 /// base64 of 32 bytes.
 const ENCRYPTION_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
@@ -32,19 +38,80 @@ pub const POISON_RULE: &str = "poison-key";
 /// Its rule whose condition costs the whole evaluation budget on every event
 /// (two nested comprehensions of 64 elements) and then matches nothing.
 pub const EXPENSIVE_RULE: &str = "expensive";
+/// What a rolled replica's pod gets before SIGTERM (the manifests' preStop
+/// sleep is 5 s; endpoints drop a pod well within one on loopback).
+const PRE_STOP: Duration = Duration::from_secs(1);
+/// `FOCO_SHUTDOWN_GRACE` of every service: the longest drain after SIGTERM.
+pub const DRAIN_GRACE: Duration = Duration::from_secs(10);
+/// Beyond the drain, for the process to exit (the kubelet's grace period is
+/// preStop + drain + a margin, as k8s-check requires of the manifests).
+const EXIT_MARGIN: Duration = Duration::from_secs(5);
 /// The services of one deployment, in start order.
 pub const SERVICES: [&str; 4] = ["control", "ingress", "rules", "sender"];
+
+/// How the deployment runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topology {
+    /// One replica of each service on one nats-server.
+    Single,
+    /// Two replicas of each service (ingress and control each behind a
+    /// balancer, as behind a Kubernetes Service) on a three-node JetStream
+    /// cluster whose streams have three replicas.
+    Replicated,
+}
+
+/// The bus the deployment runs on.
+pub enum Bus {
+    Single(PrivateNats),
+    Cluster(NatsCluster),
+}
+
+impl Bus {
+    fn url(&self) -> String {
+        match self {
+            Bus::Single(nats) => nats.url(),
+            Bus::Cluster(cluster) => cluster.url(),
+        }
+    }
+}
+
+/// One service process of the deployment, as it is started again.
+#[derive(Debug, Clone)]
+pub struct Replica {
+    pub name: String,
+    pub service: &'static str,
+    env: Vec<(&'static str, String)>,
+    /// Its address behind the ingress or the control balancer.
+    behind: Option<(Front, SocketAddr)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Front {
+    Ingress,
+    Control,
+}
+
+/// How one replica stopped when it was rolled.
+#[derive(Debug, Clone)]
+pub struct Rolled {
+    pub name: String,
+    pub exit: ExitStatus,
+    /// From SIGTERM to exit.
+    pub drained_in: Duration,
+}
 
 /// Field order is drop order: processes first, then what they use.
 pub struct Cluster {
     pub services: Services,
+    pub replicas: Vec<Replica>,
     pub order_url: String,
     pub cart_url: String,
     /// The webhook URL of an account whose route sends one SMS a second.
     pub throttled_url: String,
+    balancers: Vec<(Front, Balancer)>,
     pub provider: FakeProvider,
     pub proxy: Proxy,
-    pub nats: PrivateNats,
+    pub bus: Bus,
     pub database: TestDatabase,
     pub log_dir: PathBuf,
     _logs: Option<tempfile::TempDir>,
@@ -57,7 +124,11 @@ impl Cluster {
         clippy::too_many_lines,
         reason = "the deployment is set up in the order it starts"
     )]
-    pub async fn start(bin_dir: &Path, cart_delay: Duration) -> anyhow::Result<Self> {
+    pub async fn start(
+        bin_dir: &Path,
+        cart_delay: Duration,
+        topology: Topology,
+    ) -> anyhow::Result<Self> {
         for service in SERVICES {
             let binary = bin_dir.join(format!("foco-{service}"));
             anyhow::ensure!(
@@ -78,26 +149,75 @@ impl Cluster {
         } else {
             Some(logs)
         };
-        let nats = PrivateNats::start().await;
+        let (bus, bus_replicas) = match topology {
+            Topology::Single => (Bus::Single(PrivateNats::start().await), 1),
+            Topology::Replicated => (Bus::Cluster(NatsCluster::start().await), 3),
+        };
         let database = TestDatabase::create().await;
         let proxy = Proxy::start(database.server_addr()).await;
         let provider = FakeProvider::start().await?;
 
-        let control_grpc = format!("127.0.0.1:{}", free_port()?);
-        let ingress_http = format!("127.0.0.1:{}", free_port()?);
-        let through_proxy = database.url_through(proxy.addr());
+        let copies = match topology {
+            Topology::Single => 1,
+            Topology::Replicated => 2,
+        };
+        let mut replicas = Vec::new();
+        let mut fronts: Vec<(Front, Vec<SocketAddr>)> =
+            vec![(Front::Control, Vec::new()), (Front::Ingress, Vec::new())];
+        for service in SERVICES {
+            for copy in 1..=copies {
+                let name = if copy == 1 {
+                    service.to_owned()
+                } else {
+                    format!("{service}-{copy}")
+                };
+                let listen = match service {
+                    "control" => Some((Front::Control, "FOCO_CONTROL_LISTEN")),
+                    "ingress" => Some((Front::Ingress, "FOCO_INGRESS_LISTEN")),
+                    _ => None,
+                };
+                let mut env = Vec::new();
+                let mut behind = None;
+                if let Some((front, variable)) = listen {
+                    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+                    env.push((variable, addr.to_string()));
+                    behind = Some((front, addr));
+                    if let Some((_, addrs)) = fronts.iter_mut().find(|(f, _)| *f == front) {
+                        addrs.push(addr);
+                    }
+                }
+                replicas.push(Replica {
+                    name,
+                    service,
+                    env,
+                    behind,
+                });
+            }
+        }
+        let mut balancers = Vec::new();
+        for (front, addrs) in fronts {
+            balancers.push((front, Balancer::start(addrs).await));
+        }
+        let front_url = |front: Front| {
+            balancers
+                .iter()
+                .find(|(f, _)| *f == front)
+                .map(|(_, balancer)| format!("http://{}", balancer.addr()))
+                .unwrap_or_default()
+        };
+        let control_url = front_url(Front::Control);
+        let ingress_url = front_url(Front::Ingress);
         let env = [
-            ("DATABASE_URL", through_proxy),
-            ("NATS_URL", nats.url()),
-            ("FOCO_BUS_PREFIX", "FAULTS".to_owned()),
+            ("DATABASE_URL", database.url_through(proxy.addr())),
+            ("NATS_URL", bus.url()),
+            ("FOCO_BUS_PREFIX", BUS_PREFIX.to_owned()),
+            ("FOCO_BUS_REPLICAS", bus_replicas.to_string()),
             ("FOCO_ADMIN_API_KEY", ADMIN_KEY.to_owned()),
             // The admin key holds every scope, so one value serves the three
             // services here; deployments give each its own service key.
             ("FOCO_CONTROL_API_KEY", ADMIN_KEY.to_owned()),
             ("FOCO_ENCRYPTION_KEY", ENCRYPTION_KEY.to_owned()),
-            ("FOCO_CONTROL_LISTEN", control_grpc.clone()),
-            ("FOCO_CONTROL_URL", format!("http://{control_grpc}")),
-            ("FOCO_INGRESS_LISTEN", ingress_http.clone()),
+            ("FOCO_CONTROL_URL", control_url.clone()),
             ("FOCO_ALLOW_PRIVATE_PROVIDER_HOSTS", "true".to_owned()),
             // Shorter than production, so that a job abandoned by a killed sender
             // is settled (recorded unknown) within the suite's patience.
@@ -105,6 +225,8 @@ impl Cluster {
             ("FOCO_SENDER_CLAIM_MARGIN", "1s".to_owned()),
             ("FOCO_SENDER_ACK_WAIT", "6s".to_owned()),
             ("FOCO_RULES_ACK_WAIT", "6s".to_owned()),
+            // Shorter than production's, as the manifests' grace periods are.
+            ("FOCO_SHUTDOWN_GRACE", format!("{}s", DRAIN_GRACE.as_secs())),
             ("FOCO_QUIET_HOURS", "off".to_owned()),
             ("RUST_LOG", "info".to_owned()),
         ];
@@ -113,9 +235,11 @@ impl Cluster {
             .map(|(key, value)| (key.to_owned(), value))
             .collect();
         let mut services = Services::new(bin_dir, &log_dir, env);
-        services.start_all(&SERVICES).await?;
-        let control_url = format!("http://{control_grpc}");
-        let ingress_url = format!("http://{ingress_http}");
+        for replica in &replicas {
+            services
+                .start(&replica.name, replica.service, &replica.env)
+                .await?;
+        }
         let setup = Setup {
             control_url: &control_url,
             admin_key: ADMIN_KEY,
@@ -171,16 +295,58 @@ impl Cluster {
         }
         Ok(Self {
             services,
+            replicas,
             order_url,
             cart_url,
             throttled_url,
+            balancers,
             provider,
             proxy,
-            nats,
+            bus,
             database,
             log_dir,
             _logs: logs,
         })
+    }
+
+    /// Restarts `name` as a rolling update does: out of its balancer (the pod
+    /// leaves the Service's endpoints), the pre-stop pause, SIGTERM, at most
+    /// [`DRAIN_GRACE`] and a margin to drain and exit; then started again, ready,
+    /// and back behind its balancer.
+    pub async fn roll(&mut self, name: &str) -> anyhow::Result<Rolled> {
+        let replica = self
+            .replicas
+            .iter()
+            .find(|replica| replica.name == name)
+            .with_context(|| format!("no replica is called {name}"))?
+            .clone();
+        if let Some((front, addr)) = replica.behind {
+            self.balancer(front).remove(addr);
+        }
+        tokio::time::sleep(PRE_STOP).await;
+        let (exit, drained_in) = self
+            .services
+            .terminate(name, DRAIN_GRACE + EXIT_MARGIN)
+            .await?;
+        self.services
+            .start(name, replica.service, &replica.env)
+            .await?;
+        if let Some((front, addr)) = replica.behind {
+            self.balancer(front).add(addr);
+        }
+        Ok(Rolled {
+            name: name.to_owned(),
+            exit,
+            drained_in,
+        })
+    }
+
+    fn balancer(&self, front: Front) -> &Balancer {
+        self.balancers
+            .iter()
+            .find(|(f, _)| *f == front)
+            .map(|(_, balancer)| balancer)
+            .expect("a balancer per front")
     }
 
     /// Rows of the phase `tag` with `status`, read past the proxy.

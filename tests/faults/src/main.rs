@@ -5,7 +5,9 @@
 //! `FOCO_FAULTS_BIN_DIR` [this binary's directory], `FOCO_FAULTS_KEEP_LOGS`,
 //! `FOCO_FAULTS_ONLY` [all; or a comma-separated list of `none`, `kill-ingress`,
 //! `kill-rules`, `kill-sender`, `kill-control`, `nats`, `postgres-down`,
-//! `postgres-stalled`, `provider`, `delayed`, `neighbour`].
+//! `postgres-stalled`, `provider`, `delayed`, `neighbour`, `rolling`,
+//! `nats-nodes`]. `FOCO_NATS_CLUSTER_SERVER`: nats-server 2.12 or later for the
+//! three-node bus (`make faults` sets it).
 //! Exits non-zero when any SMS was lost or duplicated.
 
 use std::path::PathBuf;

@@ -39,6 +39,9 @@ pub struct PhaseRecord {
 #[derive(Default)]
 struct Recorded {
     behaviour: Option<Behaviour>,
+    /// How long each answer takes (a provider's usual latency, so that a
+    /// stopping sender has calls in flight).
+    latency: Duration,
     phases: HashMap<String, PhaseRecord>,
     /// Unix µs of every call, and of every 429 with its Retry-After.
     calls_us: Vec<u64>,
@@ -81,6 +84,11 @@ impl FakeProvider {
 
     pub fn set(&self, behaviour: Behaviour) {
         self.lock().behaviour = Some(behaviour);
+    }
+
+    /// Every answer from now on comes `latency` after its call.
+    pub fn set_latency(&self, latency: Duration) {
+        self.lock().latency = latency;
     }
 
     pub fn phase(&self, tag: &str) -> PhaseRecord {
@@ -132,6 +140,13 @@ impl FakeProvider {
 
 async fn send_sms(State(recorded): State<Arc<Mutex<Recorded>>>, body: Bytes) -> Response {
     let arrived_us = unix_micros();
+    let latency = recorded
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let mut guard = recorded.lock().unwrap_or_else(PoisonError::into_inner);
     guard.calls_us.push(arrived_us);
     let Ok(request) = serde_json::from_slice::<ProviderRequest>(&body) else {

@@ -7,18 +7,28 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use foco_bench_pipeline::load::{self, LoadReport, LoadSpec, Plan};
 use foco_bench_pipeline::sms::parse_sms;
 
-use crate::cluster::{Cluster, POISON_RULE, WEBHOOK_SECRET};
+use crate::cluster::{
+    BUS_PREFIX, Bus, Cluster, DRAIN_GRACE, POISON_RULE, Topology, WEBHOOK_SECRET,
+};
 use crate::provider::Behaviour;
+use foco_bus::BusNames;
+use foco_testkit::NatsCluster;
 use foco_testkit::ProxyMode as Mode;
 
 /// A 429 in this suite says `Retry-After: 3`.
 const RETRY_AFTER_SECS: u64 = 3;
+/// How long a stream whose leader was killed may go without one (nats-server
+/// elects another after its election timeout, a few seconds).
+const ELECTION_PATIENCE: Duration = Duration::from_secs(30);
+/// How long the provider takes to answer while replicas are rolled, so that a
+/// stopping sender has calls in flight.
+const PROVIDER_LATENCY: Duration = Duration::from_millis(300);
 /// Calls already on their way when a 429 is given arrive within this.
 const IN_FLIGHT_GRACE: Duration = Duration::from_millis(250);
 
@@ -45,6 +55,17 @@ pub enum Fault {
     /// one of its rules and the whole evaluation budget for another; the
     /// measured account's SMS must keep their usual latency.
     ThrottledNeighbour,
+    /// Two replicas of each service; every replica restarted in turn as a
+    /// rolling update does (out of the balancer, SIGTERM, drain, start, ready)
+    /// while the provider takes a while to answer. Ingress may answer only 202
+    /// or 503 with `Retry-After`; no SMS may be left `unknown` by a stopping
+    /// sender.
+    RollingRestart,
+    /// The bus as a three-node JetStream cluster (streams with three
+    /// replicas): one node killed for the outage and started again, then
+    /// another once the first has caught up. Ingress may answer only 202 or 503
+    /// with `Retry-After`.
+    NatsNodesKilled,
 }
 
 impl Fault {
@@ -58,7 +79,29 @@ impl Fault {
             | Fault::PostgresStalled
             | Fault::ThrottledNeighbour => settings.outage,
             Fault::ProviderDown => settings.provider_outage + throttle_time(settings),
+            // About three seconds a replica: the pre-stop pause, the drain, a
+            // start and its readiness.
+            Fault::RollingRestart => Duration::from_secs(3 * 8),
+            // Each node's outage (the leader's lasts until another is elected,
+            // some 6 s), then its start and catching up.
+            Fault::NatsNodesKilled => {
+                (settings.outage.max(Duration::from_secs(8)) + Duration::from_secs(4)) * 2
+            }
         }
+    }
+
+    /// The deployment the fault needs.
+    pub fn topology(self) -> Topology {
+        match self {
+            Fault::RollingRestart | Fault::NatsNodesKilled => Topology::Replicated,
+            _ => Topology::Single,
+        }
+    }
+
+    /// Faults in which ingress may refuse a webhook only with 503 and
+    /// `Retry-After` (anything else would leave its sender unsure).
+    fn refuses_only_with_retry_after(self) -> bool {
+        matches!(self, Fault::RollingRestart | Fault::NatsNodesKilled)
     }
 
     pub fn label(self) -> String {
@@ -71,6 +114,8 @@ impl Fault {
             Fault::ProviderDown => "provider 503, then 429".to_owned(),
             Fault::DelayedReplicaKilled => "2 rules replicas, delayed jobs, 1 killed".to_owned(),
             Fault::ThrottledNeighbour => "neighbour floods: 1/s, poison, costly".to_owned(),
+            Fault::RollingRestart => "rolling restart, 2 replicas of each".to_owned(),
+            Fault::NatsNodesKilled => "NATS cluster: 2 of 3 nodes killed in turn".to_owned(),
         }
     }
 
@@ -85,6 +130,8 @@ impl Fault {
             Fault::ProviderDown => "provider".to_owned(),
             Fault::DelayedReplicaKilled => "delayed".to_owned(),
             Fault::ThrottledNeighbour => "neighbour".to_owned(),
+            Fault::RollingRestart => "rolling".to_owned(),
+            Fault::NatsNodesKilled => "nats-nodes".to_owned(),
         }
     }
 
@@ -102,6 +149,8 @@ impl Fault {
             Fault::ProviderDown,
             Fault::DelayedReplicaKilled,
             Fault::ThrottledNeighbour,
+            Fault::RollingRestart,
+            Fault::NatsNodesKilled,
         ]
     }
 }
@@ -150,15 +199,39 @@ impl Row {
     }
 }
 
-/// Runs every fault of `settings` on one deployment, in order.
+/// Runs every fault of `settings`, in order, on the deployment it needs: those
+/// of a single replica each first, on one deployment, then those of replicated
+/// services on a three-node bus, on another.
 pub async fn run(settings: &Settings) -> anyhow::Result<Vec<Row>> {
     // reqwest and tonic are built without a default TLS provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut cluster = Cluster::start(&settings.bin_dir, settings.cart_delay).await?;
     let mut rows = Vec::new();
-    for (index, fault) in settings.faults.iter().enumerate() {
+    for topology in [Topology::Single, Topology::Replicated] {
+        let faults: Vec<(usize, Fault)> = settings
+            .faults
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(_, fault)| fault.topology() == topology)
+            .collect();
+        if faults.is_empty() {
+            continue;
+        }
+        let mut cluster = Cluster::start(&settings.bin_dir, settings.cart_delay, topology).await?;
+        rows.extend(run_faults(&mut cluster, settings, &faults).await?);
+    }
+    Ok(rows)
+}
+
+async fn run_faults(
+    cluster: &mut Cluster,
+    settings: &Settings,
+    faults: &[(usize, Fault)],
+) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for (index, fault) in faults {
         let tag = format!("f{index}");
-        let row = run_phase(&mut cluster, settings, *fault, &tag)
+        let row = run_phase(cluster, settings, *fault, &tag)
             .await
             .with_context(|| {
                 format!(
@@ -236,16 +309,22 @@ async fn inject(
     tag: &str,
     row: &mut Row,
 ) -> anyhow::Result<()> {
+    let order_url = cluster.order_url.clone();
     match fault {
         Fault::None => {}
+        Fault::RollingRestart => roll_every_replica(cluster, row).await?,
+        Fault::NatsNodesKilled => kill_nats_nodes(cluster, settings, row).await?,
         Fault::Kill(service) => {
             anyhow::ensure!(cluster.services.kill(service), "{service} was not running");
             tokio::time::sleep(Duration::from_secs(1)).await;
             cluster.services.start(service, service, &[]).await?;
         }
         Fault::NatsDown => {
-            cluster.nats.stop();
-            let probe = probe_ingress(&cluster.order_url).await;
+            let Bus::Single(nats) = &mut cluster.bus else {
+                anyhow::bail!("NATS is stopped on a single server only");
+            };
+            nats.stop();
+            let probe = probe_ingress(&order_url).await;
             row.notes
                 .push(format!("webhook during the outage: {probe}"));
             if !probe.starts_with("503") || !probe.contains("Retry-After") {
@@ -253,7 +332,7 @@ async fn inject(
                     .push(format!("ingress answered {probe} without NATS"));
             }
             tokio::time::sleep(settings.outage).await;
-            cluster.nats.restart().await;
+            nats.restart().await;
         }
         Fault::PostgresDown => {
             cluster.proxy.set(Mode::Refuse);
@@ -313,6 +392,142 @@ async fn inject(
             }
         }
     }
+    Ok(())
+}
+
+/// The events stream's leader killed for the outage (or until another is
+/// elected, if that takes longer) and started again, then,
+/// once it has caught up, a node that follows it. A follower's loss must cost
+/// no webhook; a leader's, only those that arrive before another node is
+/// elected (each answered 503 with `Retry-After`, checked in [`count`]).
+async fn kill_nats_nodes(
+    cluster: &mut Cluster,
+    settings: &Settings,
+    row: &mut Row,
+) -> anyhow::Result<()> {
+    let Bus::Cluster(nodes) = &cluster.bus else {
+        anyhow::bail!("NATS nodes are killed in a cluster only");
+    };
+    let stream = BusNames::new(BUS_PREFIX)?.events_stream();
+    let leader = nodes
+        .stream_leader(&stream)
+        .await
+        .with_context(|| format!("{stream} has no leader"))?;
+    let refused_before = refused_for_the_bus(cluster).await?;
+    let Bus::Cluster(nodes) = &mut cluster.bus else {
+        unreachable!("matched above");
+    };
+    nodes.kill(leader);
+    let killed = Instant::now();
+    let mut elected = None;
+    while elected.is_none() && killed.elapsed() < ELECTION_PATIENCE {
+        elected = nodes
+            .stream_leader(&stream)
+            .await
+            .map(|node| (node, killed.elapsed()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(settings.outage.saturating_sub(killed.elapsed())).await;
+    let leader_name = nodes.name(leader).to_owned();
+    nodes.restart(leader).await;
+    let refused = refused_for_the_bus(cluster).await? - refused_before;
+    match elected {
+        Some((node, after)) => row.notes.push(format!(
+            "leader {leader_name} of {stream} killed: {} elected after {:.1} s; {refused} webhooks refused meanwhile",
+            cluster_nodes(cluster).name(node),
+            after.as_secs_f64()
+        )),
+        None => row.violations.push(format!(
+            "{stream} had no leader {} s after its leader was killed",
+            ELECTION_PATIENCE.as_secs()
+        )),
+    }
+
+    let nodes = cluster_nodes(cluster);
+    let now_leading = nodes.stream_leader(&stream).await;
+    let follower = (0..3)
+        .find(|index| Some(*index) != now_leading)
+        .context("a follower")?;
+    let follower_name = nodes.name(follower).to_owned();
+    let refused_before = refused_for_the_bus(cluster).await?;
+    let nodes = cluster_nodes(cluster);
+    nodes.kill(follower);
+    tokio::time::sleep(settings.outage).await;
+    nodes.restart(follower).await;
+    let refused = refused_for_the_bus(cluster).await? - refused_before;
+    row.notes.push(format!(
+        "follower {follower_name} of {stream} killed for {:.0} s: {refused} webhooks refused meanwhile",
+        settings.outage.as_secs_f64()
+    ));
+    if refused > 0 {
+        row.violations.push(format!(
+            "{refused} webhooks refused while only a follower of {stream} was down"
+        ));
+    }
+    Ok(())
+}
+
+fn cluster_nodes(cluster: &mut Cluster) -> &mut NatsCluster {
+    match &mut cluster.bus {
+        Bus::Cluster(nodes) => nodes,
+        Bus::Single(_) => unreachable!("the caller checked"),
+    }
+}
+
+/// Webhooks the ingress replicas refused because the bus did not store them.
+async fn refused_for_the_bus(cluster: &Cluster) -> anyhow::Result<u64> {
+    let mut refused = 0;
+    for replica in cluster
+        .replicas
+        .iter()
+        .filter(|replica| replica.service == "ingress")
+    {
+        let exposition = cluster.services.metrics(&replica.name).await?;
+        refused += exposition
+            .lines()
+            .filter(|line| {
+                line.starts_with("foco_ingress_webhooks_received_total{")
+                    && line.contains(r#"reason="bus_unavailable""#)
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    Ok(refused)
+}
+
+/// Every replica restarted in turn, control first (as a release rolls out the
+/// API before its users), each drained on SIGTERM while its provider calls
+/// take a while.
+async fn roll_every_replica(cluster: &mut Cluster, row: &mut Row) -> anyhow::Result<()> {
+    cluster.provider.set_latency(PROVIDER_LATENCY);
+    let names: Vec<String> = cluster
+        .replicas
+        .iter()
+        .map(|replica| replica.name.clone())
+        .collect();
+    let mut slowest = Duration::ZERO;
+    for name in &names {
+        let rolled = cluster.roll(name).await;
+        let rolled = match rolled {
+            Ok(rolled) => rolled,
+            Err(error) => {
+                cluster.provider.set_latency(Duration::ZERO);
+                return Err(error);
+            }
+        };
+        slowest = slowest.max(rolled.drained_in);
+        if !rolled.exit.success() {
+            row.violations
+                .push(format!("{} exited {} on SIGTERM", rolled.name, rolled.exit));
+        }
+    }
+    cluster.provider.set_latency(Duration::ZERO);
+    row.notes.push(format!(
+        "{} replicas restarted in turn; the slowest drain took {:.1} s (grace {} s)",
+        names.len(),
+        slowest.as_secs_f64(),
+        DRAIN_GRACE.as_secs()
+    ));
     Ok(())
 }
 
@@ -539,6 +754,21 @@ async fn count(
             .collect();
         row.notes
             .push(format!("refused webhooks: {}", answers.join(", ")));
+    }
+    if fault.refuses_only_with_retry_after() {
+        let kind = report.kinds.get("order");
+        for (answer, times) in kind.iter().flat_map(|kind| &kind.failures) {
+            if answer != "503 Retry-After" {
+                row.violations
+                    .push(format!("ingress answered {times}× {answer}"));
+            }
+        }
+    }
+    if fault == Fault::RollingRestart && row.unknown > 0 {
+        row.violations.push(format!(
+            "{} SMS left unknown: a sender stopped during its provider call",
+            row.unknown
+        ));
     }
     let bound = settings.neighbour_latency_bound;
     if fault == Fault::ThrottledNeighbour && bound.is_some_and(|bound| row.worst_latency > bound) {

@@ -1,6 +1,7 @@
 //! The fast subset of `make faults`, run by `make test`: the service binaries of
 //! this build as processes, light load, short outages; zero SMS lost or
-//! duplicated under each fault.
+//! duplicated under each fault, a rolling restart of two replicas of each
+//! service included, and on a three-node JetStream cluster.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -31,6 +32,8 @@ async fn no_sms_is_lost_or_duplicated_under_faults() {
             Fault::PostgresDown,
             Fault::ProviderDown,
             Fault::ThrottledNeighbour,
+            Fault::RollingRestart,
+            Fault::NatsNodesKilled,
         ],
         rate: 40,
         load_seconds: 12,
