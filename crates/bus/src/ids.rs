@@ -131,9 +131,64 @@ pub fn status_batch_id(change_ids: &[&str]) -> String {
     prefixed_digest("stb_", &parts)
 }
 
+/// `Nats-Msg-Id` of a held job released onto FOCO_SMS when its hold ends: a
+/// release retried after a crash is stored once; a later hold of the same job
+/// (another `release_at_ms`) is a new message.
+pub fn release_msg_id(job_id: &str, release_at_ms: i64) -> String {
+    format!("{job_id}:release:{release_at_ms}")
+}
+
+/// `Nats-Msg-Id` of a dead-lettered job put back on FOCO_SMS by an operator:
+/// one per retry, so the nth retry is not taken for a copy of the first.
+pub fn retry_msg_id(job_id: &str, retry_number: i32) -> String {
+    format!("{job_id}:retry:{retry_number}")
+}
+
+/// `Nats-Msg-Id` of a job whose outcome was unknown, resent by an operator at
+/// `at_ms`: each resend an operator asks for is one message.
+pub fn resend_msg_id(job_id: &str, at_ms: i64) -> String {
+    format!("{job_id}:resend:{at_ms}")
+}
+
+/// Event id the answer to an inbound HELP is filed under (its job id derives
+/// from it): one per account, provider and provider message id, so a
+/// redelivered HELP is answered once.
+pub fn help_event_id(account_id: &str, provider: &str, provider_message_id: &str) -> String {
+    prefixed_digest(
+        "evt_",
+        &[
+            b"help",
+            account_id.as_bytes(),
+            provider.as_bytes(),
+            provider_message_id.as_bytes(),
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operator_and_release_ids_name_each_attempt() {
+        assert_ne!(release_msg_id("job_a", 1), release_msg_id("job_a", 2));
+        assert_ne!(retry_msg_id("job_a", 1), retry_msg_id("job_a", 2));
+        assert_ne!(resend_msg_id("job_a", 1), resend_msg_id("job_a", 2));
+        assert_ne!(retry_msg_id("job_a", 1), resend_msg_id("job_a", 1));
+        assert_eq!(
+            help_event_id("acc", "twilio", "SM1"),
+            help_event_id("acc", "twilio", "SM1")
+        );
+        assert_ne!(
+            help_event_id("acc", "twilio", "SM1"),
+            help_event_id("other", "twilio", "SM1"),
+            "two accounts' messages are two answers"
+        );
+        assert_ne!(
+            help_event_id("acc", "twilio", "SM1"),
+            inbound_event_id("acc", "twilio", "SM1")
+        );
+    }
 
     #[test]
     fn ids_are_stable_and_distinct() {

@@ -29,8 +29,9 @@ pub use connect::{
 };
 pub use envelope::{EventParts, INBOUND_SMS_EVENT_TYPE, encode_envelope};
 pub use ids::{
-    api_job_id, event_id_from_body, event_id_from_external, inbound_event_id, inbound_msg_id,
-    job_id, receipt_msg_id, status_change_id,
+    api_job_id, event_id_from_body, event_id_from_external, help_event_id, inbound_event_id,
+    inbound_msg_id, job_id, receipt_msg_id, release_msg_id, resend_msg_id, retry_msg_id,
+    status_change_id,
 };
 pub use lag::ConsumerLag;
 pub use names::{BusNames, InvalidPrefix, ReceiptKind};

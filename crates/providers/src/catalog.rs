@@ -87,6 +87,7 @@ const CONSOLE: ProviderSpec = ProviderSpec {
         "path",
         "a console route writes to the operator's outbox (FOCO_CONSOLE_OUTBOX on the sender); settings.path is not accepted",
     )],
+    sender_settings: &[],
     idempotency: Idempotency::Never,
     callbacks: &[],
 };
@@ -117,6 +118,7 @@ const HTTP: ProviderSpec = ProviderSpec {
     ],
     header_credentials: true,
     refused_settings: &[],
+    sender_settings: &[],
     idempotency: Idempotency::WhenSetting(IDEMPOTENT),
     callbacks: &[],
 };
@@ -136,6 +138,7 @@ const TWILIO: ProviderSpec = ProviderSpec {
     ],
     header_credentials: false,
     refused_settings: &[],
+    sender_settings: &[FROM, MESSAGING_SERVICE_SID],
     idempotency: Idempotency::Never,
     callbacks: &status_and_inbound(POST),
 };
@@ -165,6 +168,7 @@ const VONAGE: ProviderSpec = ProviderSpec {
     ],
     header_credentials: false,
     refused_settings: &[],
+    sender_settings: &[],
     idempotency: Idempotency::Never,
     // Accounts may be set to send callbacks as query strings.
     callbacks: &status_and_inbound(GET_OR_POST),
@@ -190,6 +194,7 @@ const INFOBIP: ProviderSpec = ProviderSpec {
     ],
     header_credentials: false,
     refused_settings: &[],
+    sender_settings: &[],
     idempotency: Idempotency::Never,
     callbacks: &status_and_inbound(POST),
 };
@@ -206,6 +211,7 @@ const SMSMASIVOS: ProviderSpec = ProviderSpec {
     ],
     header_credentials: false,
     refused_settings: &[],
+    sender_settings: &[],
     idempotency: Idempotency::Never,
     callbacks: &[],
 };
@@ -232,6 +238,7 @@ const TELNYX: ProviderSpec = ProviderSpec {
     ],
     header_credentials: false,
     refused_settings: &[],
+    sender_settings: &[],
     idempotency: Idempotency::Always,
     // One URL per messaging profile receives both receipts and messages.
     callbacks: &[Callback {

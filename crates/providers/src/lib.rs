@@ -164,6 +164,13 @@ mod tests {
             if let Idempotency::WhenSetting(setting) = spec.idempotency {
                 assert!(spec.key(setting).is_some(), "{kind}: {setting}");
             }
+            for setting in spec.sender_settings {
+                let key = spec.key(setting);
+                assert!(
+                    key.is_some_and(|key| key.storage == Storage::Setting && !key.required),
+                    "{kind}: a sender setting is one of its optional settings: {setting}"
+                );
+            }
         }
     }
 

@@ -20,6 +20,12 @@ pub struct ProviderSpec {
     pub header_credentials: bool,
     /// Settings a route of this kind must not have, with the reason given.
     pub refused_settings: &'static [(&'static str, &'static str)],
+    /// Settings any one of which gives a route a sender for every message
+    /// (`from`, Twilio's `messaging_service_sid`). When a kind lists some and a
+    /// route sets none of them, each rule sending through that route must give
+    /// its own `from` (control refuses the rule otherwise). Empty: the kind
+    /// sends without one.
+    pub sender_settings: &'static [&'static str],
     /// Whether the provider deduplicates on the job id sent as its idempotency
     /// key, so that a call whose outcome is unknown may be made again.
     pub idempotency: Idempotency,

@@ -85,7 +85,7 @@ impl Maintenance {
         }
         let mut released = Vec::with_capacity(due.len());
         for hold in due {
-            let msg_id = format!("{}:release:{}", hold.job_id, hold.release_at_ms);
+            let msg_id = foco_bus::release_msg_id(&hold.job_id, hold.release_at_ms);
             let span = release_span(&hold.job_id, &hold.trace_context);
             foco_bus::publish_durable(
                 &self.jetstream,

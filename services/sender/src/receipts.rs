@@ -282,9 +282,10 @@ impl<R: RouteSource> ReceiptHandler<R> {
         help_text: String,
         delivery: u32,
     ) -> ReceiptOutcome {
-        let event_id = format!(
-            "inbound:{}:{}",
-            inbound.provider, inbound.provider_message_id
+        let event_id = foco_bus::help_event_id(
+            &inbound.account_id,
+            &inbound.provider,
+            &inbound.provider_message_id,
         );
         let job = SmsJob {
             job_id: foco_bus::job_id(&event_id, "help", phone),

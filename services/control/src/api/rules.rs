@@ -7,6 +7,7 @@ use foco_proto::v1::{
     DeleteResponse, DeleteRuleRequest, ListRulesRequest, ListRulesResponse, Priority, Rule,
     UpsertRuleRequest,
 };
+use foco_providers::ProviderKind;
 use uuid::Uuid;
 
 use super::{AppState, accounts, millis, sources};
@@ -196,15 +197,21 @@ async fn check_sender_available(
     let Some((name, kind, settings)) = route else {
         return Ok(());
     };
-    let has_from = ["from", "messaging_service_sid"].iter().any(|key| {
+    let Ok(kind) = kind.parse::<ProviderKind>() else {
+        return Ok(());
+    };
+    let needed = kind.spec().sender_settings;
+    let has_sender = needed.iter().any(|key| {
         settings
             .get(key)
             .and_then(serde_json::Value::as_str)
             .is_some_and(|v| !v.is_empty())
     });
-    if kind == "twilio" && !has_from {
+    if !needed.is_empty() && !has_sender {
         return Err(ApiError::invalid(format!(
-            "provider route {name:?} (twilio) has no settings.from, so the rule needs from"
+            "provider route {name:?} ({}) has no settings.{}, so the rule needs from",
+            kind.spec().id,
+            needed.join(" or settings.")
         )));
     }
     Ok(())

@@ -63,7 +63,7 @@ async fn exhausted_jobs_are_dead_lettered_with_history_and_retried_from_the_api(
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(requeued.publish_id, format!("{}:retry:1", job.job_id));
+    assert_eq!(requeued.publish_id, foco_bus::retry_msg_id(&job.job_id, 1));
     let row = env.wait_for_status(&job.job_id, "sent", WAIT).await;
     assert_eq!(
         row.attempts, 1,

@@ -159,7 +159,7 @@ pub async fn retry(
         .bind(retry_number)
         .execute(&mut *transaction)
         .await?;
-    let publish_id = format!("{}:retry:{retry_number}", job.job_id);
+    let publish_id = foco_bus::retry_msg_id(&job.job_id, retry_number);
     requeuer.publish(&job, &publish_id).await?;
     transaction.commit().await?;
     tracing::info!(job_id = %job.job_id, retry_number, "dead letter requeued");

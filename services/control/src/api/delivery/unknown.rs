@@ -174,7 +174,7 @@ pub async fn resend(
         created_at_ms: Utc::now().timestamp_millis(),
         ..SmsJob::default()
     };
-    let publish_id = format!("{}:resend:{}", job.job_id, Utc::now().timestamp_millis());
+    let publish_id = foco_bus::resend_msg_id(&job.job_id, Utc::now().timestamp_millis());
     requeuer.publish(&job, &publish_id).await?;
     transaction.commit().await?;
     tracing::info!(job_id = %job.job_id, "unknown job resent by an operator");
