@@ -17,7 +17,7 @@ use foco_testkit::{TestBus, TestDatabase};
 use secrecy::SecretString;
 
 use crate::fake_provider::FakeProviderClient;
-use crate::processes::{ChildGuard, READY_TIMEOUT, Services, free_port};
+use crate::processes::{ChildGuard, READY_TIMEOUT, Services};
 use crate::settings::Settings;
 use crate::sms::{CART_TEMPLATE, ORDER_TEMPLATE, OWNER_NUMBER};
 
@@ -175,8 +175,8 @@ impl Foco {
         let log_dir = context.log_root.join(label);
         std::fs::create_dir_all(&log_dir)?;
 
-        let control_grpc = format!("127.0.0.1:{}", free_port()?);
-        let ingress_http = format!("127.0.0.1:{}", free_port()?);
+        let control_grpc = format!("127.0.0.1:{}", foco_testkit::free_port());
+        let ingress_http = format!("127.0.0.1:{}", foco_testkit::free_port());
         let env = [
             ("DATABASE_URL", database.url.clone()),
             ("NATS_URL", bus.nats_url.clone()),

@@ -121,14 +121,6 @@ impl Drop for ChildGuard {
     }
 }
 
-/// A port free on loopback now. The services are configured by environment, so
-/// the port must be chosen before they start; they bind it at once, and the
-/// benchmark waits for their `/readyz`, never for a fixed time.
-pub fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("reserve a port")?;
-    Ok(listener.local_addr()?.port())
-}
-
 /// How long a service may take to answer its `/readyz` after it starts.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -170,7 +162,7 @@ impl Services {
         anyhow::ensure!(self.pid(name).is_none(), "{name} is already running");
         let admin_port = match self.admin_ports.get(name) {
             Some(port) => *port,
-            None => free_port()?,
+            None => foco_testkit::free_port(),
         };
         self.admin_ports.insert(name.to_owned(), admin_port);
         let mut command = Command::new(self.bin_dir.join(format!("foco-{service}")));

@@ -4,23 +4,14 @@
 use chrono::{TimeDelta, Utc};
 use clap::Parser as _;
 use foco_cli::args::Cli;
-use foco_proto::v1::{ListAccountsRequest, UpsertAccountRequest};
+use foco_proto::v1::ListAccountsRequest;
 use serde_json::Value;
 
 use crate::harness::{ADMIN_KEY, Control, ControlClients, run_foco as foco};
 
 async fn control_with_account() -> Control {
     let control = Control::start().await;
-    control
-        .api()
-        .upsert_account(UpsertAccountRequest {
-            name: "tienda-ale".to_owned(),
-            default_country: "MX".to_owned(),
-            timezone: "America/Mexico_City".to_owned(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    foco_harness::create_test_account(&mut control.api(), "tienda-ale").await;
     control
 }
 

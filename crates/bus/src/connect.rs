@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_nats::connection::State;
-use foco_runtime::env::{self, ConfigError};
+use foco_runtime::env::{self, ConfigError, Env};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::{BusNames, Service};
@@ -66,10 +66,10 @@ impl NatsAuth {
     /// From `NATS_CREDS_FILE`, `NATS_NKEY_FILE` or `NATS_USER`/`NATS_PASSWORD`
     /// (at most one of them) and `NATS_CA_FILE`. Files are read and checked
     /// here, so a bad one stops the service at start with the variable named.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let creds_file = env::optional(CREDS_FILE_VAR);
-        let nkey_file = env::optional(NKEY_FILE_VAR);
-        let user = env::optional(USER_VAR);
+    pub fn from_lookup(env: &Env) -> Result<Self, ConfigError> {
+        let creds_file = env.optional(CREDS_FILE_VAR);
+        let nkey_file = env.optional(NKEY_FILE_VAR);
+        let user = env.optional(USER_VAR);
         let chosen = [
             (CREDS_FILE_VAR, creds_file.is_some()),
             (NKEY_FILE_VAR, nkey_file.is_some()),
@@ -95,14 +95,14 @@ impl NatsAuth {
         } else if let Some(path) = nkey_file {
             NatsCredentials::nkey_seed_file(Path::new(&path))?
         } else if let Some(user) = user {
-            let password = env::optional(PASSWORD_VAR).ok_or_else(|| {
+            let password = env.optional(PASSWORD_VAR).ok_or_else(|| {
                 ConfigError::new(PASSWORD_VAR, "", format!("required when {USER_VAR} is set"))
             })?;
             NatsCredentials::UserPassword {
                 user,
                 password: SecretString::from(password),
             }
-        } else if env::optional(PASSWORD_VAR).is_some() {
+        } else if env.optional(PASSWORD_VAR).is_some() {
             return Err(ConfigError::new(
                 PASSWORD_VAR,
                 "[set]",
@@ -111,7 +111,7 @@ impl NatsAuth {
         } else {
             NatsCredentials::None
         };
-        let ca_file = env::optional(CA_FILE_VAR).map(PathBuf::from);
+        let ca_file = env.optional(CA_FILE_VAR).map(PathBuf::from);
         if let Some(ca_file) = &ca_file {
             std::fs::metadata(ca_file).map_err(|error| {
                 ConfigError::new(CA_FILE_VAR, &ca_file.display().to_string(), error)

@@ -9,6 +9,7 @@
 //! Nothing outside this crate spells a subject or stream name. This crate knows
 //! nothing about HTTP, Postgres or rules; it only describes and moves bus messages.
 
+mod config;
 mod connect;
 pub mod describe;
 mod envelope;
@@ -23,6 +24,7 @@ mod topology;
 pub mod trace;
 pub mod validity;
 
+pub use config::{BusConfig, DEFAULT_NATS_URL};
 pub use connect::{
     CA_FILE_VAR, CREDS_FILE_VAR, ConnectError, NKEY_FILE_VAR, NatsAuth, NatsCredentials,
     PASSWORD_VAR, USER_VAR, connect, connect_once, readiness_check,

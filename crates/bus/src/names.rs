@@ -39,6 +39,11 @@ impl BusNames {
         })
     }
 
+    /// The prefix these names were made from (`FOCO_BUS_PREFIX`).
+    pub fn prefix(&self) -> &str {
+        self.subject_prefix.strip_suffix('.').unwrap_or_default()
+    }
+
     pub fn events_stream(&self) -> String {
         format!("{}FOCO_EVENTS", self.stream_prefix)
     }

@@ -100,16 +100,15 @@ impl Default for StreamSettings {
 }
 
 impl StreamSettings {
-    pub fn from_env() -> Result<Self, foco_runtime::env::ConfigError> {
+    pub fn from_lookup(
+        env: &foco_runtime::env::Env,
+    ) -> Result<Self, foco_runtime::env::ConfigError> {
         let defaults = Self::default();
         let settings = Self {
-            replicas: foco_runtime::env::parse_or("FOCO_BUS_REPLICAS", defaults.replicas)?,
-            max_bytes: foco_runtime::env::parse_or("FOCO_BUS_MAX_BYTES", defaults.max_bytes)?,
+            replicas: env.parse_or("FOCO_BUS_REPLICAS", defaults.replicas)?,
+            max_bytes: env.parse_or("FOCO_BUS_MAX_BYTES", defaults.max_bytes)?,
             duplicate_window: defaults.duplicate_window,
-            status_max_age: foco_runtime::env::duration_or(
-                "FOCO_BUS_STATUS_MAX_AGE",
-                defaults.status_max_age,
-            )?,
+            status_max_age: env.duration_or("FOCO_BUS_STATUS_MAX_AGE", defaults.status_max_age)?,
         };
         if settings.replicas == 0 || settings.replicas > 5 {
             return Err(foco_runtime::env::ConfigError::new(

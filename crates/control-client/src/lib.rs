@@ -92,6 +92,63 @@ pub type ControlApi = ControlServiceClient<InterceptedService<Channel, BearerAut
 /// `ControlService` on the same port with the same keys.
 pub type SchedulingApi = SchedulingServiceClient<InterceptedService<Channel, BearerAuth>>;
 
+/// `FOCO_CONTROL_URL`'s default: control on this machine.
+pub const DEFAULT_CONTROL_URL: &str = "http://127.0.0.1:50051";
+
+/// How a service reaches control: its URL, the service's own key and the CA
+/// to trust for `https://`. `Debug` shows the URL without credentials and
+/// never the key.
+#[derive(Clone)]
+pub struct ControlConfig {
+    /// `FOCO_CONTROL_URL` [http://127.0.0.1:50051]
+    pub url: String,
+    /// `FOCO_CONTROL_API_KEY` (required): the service's key, with only the
+    /// scopes it needs (`foco api-keys create --service NAME`).
+    pub api_key: SecretString,
+    /// `FOCO_CONTROL_CA_FILE` [none: the system's roots]: PEM of the CA to
+    /// trust when the URL is `https://`.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for ControlConfig {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("ControlConfig")
+            .field("url", &foco_runtime::env::redacted_url(&self.url))
+            .field("ca_file", &self.ca_file)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ControlConfig {
+    /// Reads the three variables; `key_use` says what the service needs its
+    /// key for, in the error when it is missing.
+    pub fn from_lookup(
+        env: &foco_runtime::env::Env,
+        key_use: &str,
+    ) -> Result<Self, foco_runtime::env::ConfigError> {
+        Ok(Self {
+            url: env.string_or("FOCO_CONTROL_URL", DEFAULT_CONTROL_URL),
+            api_key: SecretString::from(env.required("FOCO_CONTROL_API_KEY", key_use)?),
+            ca_file: env.optional("FOCO_CONTROL_CA_FILE").map(PathBuf::from),
+        })
+    }
+
+    /// Control at `url` over plain HTTP/2 with `api_key` (tests, benchmarks).
+    pub fn local(url: &str, api_key: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            api_key: SecretString::from(api_key.to_owned()),
+            ca_file: None,
+        }
+    }
+
+    /// `ControlService`, dialled on first use (see [`connect`]).
+    pub fn connect(&self) -> Result<ControlApi, ControlClientError> {
+        connect_with_ca(&self.url, self.ca_file.as_deref(), &self.api_key)
+    }
+}
+
 /// Connects lazily: the first call dials, and a control restart is survived.
 pub fn connect(url: &str, api_key: &SecretString) -> Result<ControlApi, ControlClientError> {
     Ok(control_api(lazy_channel(url)?, BearerAuth::new(api_key)?))

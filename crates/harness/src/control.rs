@@ -7,6 +7,8 @@ use foco_testkit::{TestBus, TestDatabase};
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
+use crate::running::{Crashes, Running, assert_no_crash};
+
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
 /// 32 bytes 0..=31, base64.
 pub const ENCRYPTION_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -17,8 +19,8 @@ pub struct TestControl {
     pub bus: TestBus,
     pub grpc_url: String,
     pub admin_addr: SocketAddr,
-    shutdown: CancellationToken,
-    task: Option<tokio::task::JoinHandle<Result<(), foco_control::ControlError>>>,
+    running: Option<Running>,
+    crashes: Crashes,
 }
 
 /// Webhook retries seconds apart rather than hours, endpoints on loopback,
@@ -70,16 +72,13 @@ impl TestControl {
             grpc_listen: "127.0.0.1:0".parse().expect("address"),
             admin_listen: "127.0.0.1:0".parse().expect("address"),
             database_url: db.url.clone(),
-            nats_url: bus.nats_url.clone(),
-            nats_auth,
-            bus_prefix: bus.prefix.clone(),
+            bus: crate::bus_config(&bus, nats_auth, Default::default()),
             admin_api_key: SecretString::from(ADMIN_KEY),
             encryption_key: foco_control::parse_encryption_key(ENCRYPTION_KEY).expect("test key"),
             // Short, so tests see a change in the backlog gauges quickly.
             backlog_interval: std::time::Duration::from_millis(200),
             tls,
             service_key_hashes: Vec::new(),
-            bus: Default::default(),
             webhooks: test_webhook_settings(),
         };
         let shutdown = CancellationToken::new();
@@ -88,14 +87,15 @@ impl TestControl {
             .expect("build control");
         let grpc_url = format!("{scheme}://{}", app.grpc_addr());
         let admin_addr = app.admin_addr();
-        let task = tokio::spawn(app.run());
+        let crashes = Crashes::default();
+        let running = Running::spawn("control", &crashes, shutdown, app.run());
         Self {
             db,
             bus,
             grpc_url,
             admin_addr,
-            shutdown,
-            task: Some(task),
+            running: Some(running),
+            crashes,
         }
     }
 
@@ -138,22 +138,29 @@ impl TestControl {
 
     /// Stops the App and waits for `run` to return; panics if it failed.
     pub async fn stop(mut self) {
-        self.shutdown.cancel();
-        if let Some(task) = self.task.take() {
-            task.await.expect("control task").expect("control run");
+        if let Some(running) = self.running.take() {
+            running.shutdown.cancel();
+            running.task.await.expect("control task");
         }
+        assert_no_crash(&self.crashes);
     }
 }
 
+/// A control that failed or quit during the test fails it.
 impl Drop for TestControl {
     fn drop(&mut self) {
-        self.shutdown.cancel();
+        if let Some(running) = &self.running {
+            running.shutdown.cancel();
+        }
+        if !std::thread::panicking() {
+            assert_no_crash(&self.crashes);
+        }
     }
 }
 
 /// Creates (or updates) the test account `name`: Mexico, Mexico City time.
 /// What every test that needs an account starts from.
-pub async fn create_test_account(admin: &mut ControlApi, name: &str) {
+pub async fn create_test_account(admin: &mut ControlApi, name: &str) -> foco_proto::v1::Account {
     admin
         .upsert_account(foco_proto::v1::UpsertAccountRequest {
             name: name.to_owned(),
@@ -162,5 +169,6 @@ pub async fn create_test_account(admin: &mut ControlApi, name: &str) {
             ..Default::default()
         })
         .await
-        .expect("create account");
+        .expect("create account")
+        .into_inner()
 }

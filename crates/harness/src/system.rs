@@ -1,17 +1,16 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use foco_control_client::{ControlApi, SchedulingApi};
 use foco_proto::v1::{ListMessagesRequest, Message, UpsertProviderRouteRequest};
 use foco_testkit::{FakeProvider, TestBus};
 use secrecy::SecretString;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::TestControl;
+use crate::running::{Crashes, Running};
 
 /// The account every `TestSystem` creates.
 pub const ACCOUNT: &str = "tienda-ale";
@@ -42,45 +41,6 @@ impl Default for SystemOptions {
             bus: foco_bus::StreamSettings::default(),
             nats_auth: BTreeMap::new(),
         }
-    }
-}
-
-/// What went wrong with the services of one system: a service whose run
-/// failed, or ended before it was asked to stop. The test fails on it when the
-/// system stops or is dropped, whatever the test itself saw.
-type Crashes = Arc<Mutex<Vec<String>>>;
-
-struct Running {
-    shutdown: CancellationToken,
-    task: JoinHandle<()>,
-}
-
-impl Running {
-    fn spawn<F, E>(
-        name: &'static str,
-        crashes: &Crashes,
-        shutdown: CancellationToken,
-        run: F,
-    ) -> Self
-    where
-        F: std::future::Future<Output = Result<(), E>> + Send + 'static,
-        E: std::fmt::Debug,
-    {
-        let crashes = crashes.clone();
-        let asked = shutdown.clone();
-        let task = tokio::spawn(async move {
-            let crash = match run.await {
-                Err(error) => Some(format!("{name} failed: {error:?}")),
-                Ok(()) if !asked.is_cancelled() => {
-                    Some(format!("{name} stopped without being asked to"))
-                }
-                Ok(()) => None,
-            };
-            if let Some(crash) = crash {
-                crashes.lock().unwrap().push(crash);
-            }
-        });
-        Self { shutdown, task }
     }
 }
 
@@ -121,13 +81,12 @@ impl TestSystem {
         let ingress_config = foco_ingress::Config {
             http_listen: "127.0.0.1:0".parse().expect("address"),
             admin_listen: "127.0.0.1:0".parse().expect("address"),
-            nats_url: control.bus.nats_url.clone(),
-            nats_auth: options.nats_auth_of(foco_bus::Service::Ingress),
-            bus_prefix: control.bus.prefix.clone(),
-            bus: options.bus,
-            control_url: control.grpc_url.clone(),
-            control_api_key: control.service_key("ingress").await,
-            control_ca_file: None,
+            bus: crate::bus_config(
+                &control.bus,
+                options.nats_auth_of(foco_bus::Service::Ingress),
+                options.bus,
+            ),
+            control: crate::control_config(&control, control.service_key("ingress").await),
             config_cache_ttl: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
             default_source_rate: 0,
@@ -183,14 +142,13 @@ impl TestSystem {
     pub async fn start_rules(&mut self) {
         let shutdown = CancellationToken::new();
         let config = foco_rules::Config {
-            nats_url: self.control.bus.nats_url.clone(),
-            nats_auth: self.options.nats_auth_of(foco_bus::Service::Rules),
+            bus: crate::bus_config(
+                &self.control.bus,
+                self.options.nats_auth_of(foco_bus::Service::Rules),
+                self.options.bus,
+            ),
             database_url: self.control.db.url.clone(),
-            bus_prefix: self.control.bus.prefix.clone(),
-            bus: self.options.bus,
-            control_url: self.control.grpc_url.clone(),
-            control_api_key: self.control.service_key("rules").await,
-            control_ca_file: None,
+            control: crate::control_config(&self.control, self.control.service_key("rules").await),
             admin_listen: "127.0.0.1:0".parse().expect("address"),
             config_cache_ttl: Duration::from_secs(30),
             concurrency: 8,
@@ -216,14 +174,13 @@ impl TestSystem {
     /// The sender's configuration, with its own service key.
     pub fn sender_config(&self) -> foco_sender::Config {
         foco_sender::Config {
-            nats_url: self.control.bus.nats_url.clone(),
-            nats_auth: self.options.nats_auth_of(foco_bus::Service::Sender),
-            bus_prefix: self.control.bus.prefix.clone(),
-            bus: self.options.bus,
+            bus: crate::bus_config(
+                &self.control.bus,
+                self.options.nats_auth_of(foco_bus::Service::Sender),
+                self.options.bus,
+            ),
             database_url: self.control.db.url.clone(),
-            control_url: self.control.grpc_url.clone(),
-            control_api_key: self.sender_key.clone(),
-            control_ca_file: None,
+            control: crate::control_config(&self.control, self.sender_key.clone()),
             admin_listen: "127.0.0.1:0".parse().expect("address"),
             concurrency: 16,
             max_ack_pending: 64,
@@ -271,8 +228,7 @@ impl TestSystem {
 
     /// Fails the test if a service failed or ended on its own so far.
     pub fn assert_no_crash(&self) {
-        let crashes = self.crashes.lock().unwrap();
-        assert!(crashes.is_empty(), "services crashed: {crashes:?}");
+        crate::assert_no_crash(&self.crashes);
     }
 
     pub async fn messages(&self) -> Vec<Message> {
@@ -330,34 +286,4 @@ async fn add_account(control: &TestControl, provider: &FakeProvider, name: &str)
         })
         .await
         .expect("create route");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{Crashes, Running};
-    use tokio_util::sync::CancellationToken;
-
-    async fn outcome_of(result: Result<(), &'static str>, asked_to_stop: bool) -> Vec<String> {
-        let crashes = Crashes::default();
-        let shutdown = CancellationToken::new();
-        if asked_to_stop {
-            shutdown.cancel();
-        }
-        let running = Running::spawn("sender", &crashes, shutdown, async move { result });
-        running.task.await.unwrap();
-        crashes.lock().unwrap().clone()
-    }
-
-    #[tokio::test]
-    async fn a_service_that_fails_or_ends_on_its_own_is_a_crash() {
-        assert_eq!(
-            outcome_of(Err("bus gone"), true).await,
-            ["sender failed: \"bus gone\""]
-        );
-        assert_eq!(
-            outcome_of(Ok(()), false).await,
-            ["sender stopped without being asked to"]
-        );
-        assert!(outcome_of(Ok(()), true).await.is_empty());
-    }
 }

@@ -11,7 +11,7 @@ use crate::condition::Condition;
 use crate::encoding::{self, SegmentInfo};
 use crate::template::{self, TemplateError};
 use crate::timing;
-use crate::{Cap, EventInputs, MAX_BODY_CHARS, OnRepeat, RuleError};
+use crate::{Cap, CompileError, EventInputs, MAX_BODY_CHARS, OnRepeat, RuleError};
 
 enum Recipient {
     Fixed(String),
@@ -72,15 +72,16 @@ fn compile_template(
     templates: &mut Environment<'static>,
     name: &str,
     source: &str,
-) -> Result<(), RuleError> {
+) -> Result<(), CompileError> {
     templates
         .add_template_owned(name.to_owned(), source.to_owned())
-        .map_err(|error| RuleError::TemplateCompile {
+        .map_err(|error| CompileError::Template {
             field: name.to_owned(),
             message: error.to_string(),
         })
 }
 
+/// A value rendered for one event that cannot be used.
 fn invalid(field: &str, message: impl Into<String>) -> RuleError {
     RuleError::Setting {
         field: field.to_owned(),
@@ -88,11 +89,19 @@ fn invalid(field: &str, message: impl Into<String>) -> RuleError {
     }
 }
 
+/// A setting of the rule itself that cannot be used.
+fn unusable(field: &str, message: impl Into<String>) -> CompileError {
+    CompileError::Setting {
+        field: field.to_owned(),
+        message: message.into(),
+    }
+}
+
 impl CompiledRule {
-    pub fn compile(rule: &Rule) -> Result<Self, RuleError> {
+    pub fn compile(rule: &Rule) -> Result<Self, CompileError> {
         let condition = match rule.when.trim() {
             "" => None,
-            source => Some(Condition::compile(source).map_err(RuleError::ConditionCompile)?),
+            source => Some(Condition::compile(source).map_err(CompileError::Condition)?),
         };
         let mut templates = template::environment();
         compile_template(&mut templates, BODY, &rule.body)?;
@@ -116,28 +125,31 @@ impl CompiledRule {
         }
         let delay = match rule.delay.trim() {
             "" => None,
-            text => Some(timing::parse_delay(text).map_err(|message| invalid("delay", message))?),
+            text => Some(timing::parse_delay(text).map_err(|message| unusable("delay", message))?),
         };
         if delay.is_some() && has_send_at {
-            return Err(invalid("send_at", "give either delay or send_at, not both"));
+            return Err(unusable(
+                "send_at",
+                "give either delay or send_at, not both",
+            ));
         }
         let valid_for = match rule.valid_for.trim() {
             "" => None,
             text => Some(
-                timing::parse_valid_for(text).map_err(|message| invalid("valid_for", message))?,
+                timing::parse_valid_for(text).map_err(|message| unusable("valid_for", message))?,
             ),
         };
         let cancel_condition = match rule.cancel_when.trim() {
             "" => None,
             source => {
                 if !has_key {
-                    return Err(invalid(
+                    return Err(unusable(
                         "cancel_when",
                         "needs key: the correlation key of the jobs to cancel",
                     ));
                 }
                 if rule.cancel_key.trim().is_empty() {
-                    return Err(invalid(
+                    return Err(unusable(
                         "cancel_when",
                         "needs cancel_key: the key rendered on the cancelling event",
                     ));
@@ -145,12 +157,12 @@ impl CompiledRule {
                 compile_template(&mut templates, CANCEL_KEY, &rule.cancel_key)?;
                 Some(
                     Condition::compile(source)
-                        .map_err(|message| invalid("cancel_when", message))?,
+                        .map_err(|message| unusable("cancel_when", message))?,
                 )
             }
         };
         if cancel_condition.is_none() && !rule.cancel_key.trim().is_empty() {
-            return Err(invalid("cancel_key", "is only used with cancel_when"));
+            return Err(unusable("cancel_key", "is only used with cancel_when"));
         }
         let on_repeat = on_repeat(rule)?;
         let transliterate = transliterates(rule)?;
@@ -342,11 +354,11 @@ impl CompiledRule {
 }
 
 /// `on_repeat`: what a repeated trigger with the same key does.
-fn on_repeat(rule: &Rule) -> Result<OnRepeat, RuleError> {
+fn on_repeat(rule: &Rule) -> Result<OnRepeat, CompileError> {
     match rule.on_repeat.trim() {
         "" | "replace" => Ok(OnRepeat::Replace),
         "keep_first" => Ok(OnRepeat::KeepFirst),
-        other => Err(invalid(
+        other => Err(unusable(
             "on_repeat",
             format!("{other:?} is not replace or keep_first"),
         )),
@@ -354,11 +366,11 @@ fn on_repeat(rule: &Rule) -> Result<OnRepeat, RuleError> {
 }
 
 /// `encoding`: whether the body is transliterated to GSM-7.
-fn transliterates(rule: &Rule) -> Result<bool, RuleError> {
+fn transliterates(rule: &Rule) -> Result<bool, CompileError> {
     match rule.encoding.trim() {
         "" | "unicode" => Ok(false),
         "gsm7" => Ok(true),
-        other => Err(invalid(
+        other => Err(unusable(
             "encoding",
             format!("{other:?} is not unicode or gsm7"),
         )),
@@ -366,18 +378,18 @@ fn transliterates(rule: &Rule) -> Result<bool, RuleError> {
 }
 
 /// `cap_count` and `cap_window`: both or neither.
-fn cap(rule: &Rule) -> Result<Option<Cap>, RuleError> {
+fn cap(rule: &Rule) -> Result<Option<Cap>, CompileError> {
     match (rule.cap_count, rule.cap_window.trim()) {
         (0, "") => Ok(None),
-        (0, _) => Err(invalid("cap_count", "cap_window needs cap_count")),
-        (_, "") => Err(invalid(
+        (0, _) => Err(unusable("cap_count", "cap_window needs cap_count")),
+        (_, "") => Err(unusable(
             "cap_window",
             "cap_count needs cap_window, e.g. 24h",
         )),
         (count, window) => Ok(Some(Cap {
             count,
             window: timing::parse_delay(window)
-                .map_err(|message| invalid("cap_window", message))?,
+                .map_err(|message| unusable("cap_window", message))?,
         })),
     }
 }

@@ -44,15 +44,25 @@ pub use timing::{
 /// Longest body a rule may render (ten concatenated GSM-7 segments).
 pub const MAX_BODY_CHARS: usize = 1530;
 
+/// Why a rule cannot run at all: refused when it is saved, and reported for
+/// every event that reaches a stored rule the engine cannot compile.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompileError {
+    #[error("condition does not compile: {0}")]
+    Condition(String),
+    #[error("template does not compile ({field}): {message}")]
+    Template { field: String, message: String },
+    #[error("{field}: {message}")]
+    Setting { field: String, message: String },
+}
+
 /// Why one rule produced nothing for one event.
 #[derive(Debug, thiserror::Error)]
 pub enum RuleError {
-    #[error("condition does not compile: {0}")]
-    ConditionCompile(String),
+    #[error(transparent)]
+    Compile(#[from] CompileError),
     #[error("condition failed: {0}")]
     Condition(#[from] ConditionError),
-    #[error("template does not compile ({field}): {message}")]
-    TemplateCompile { field: String, message: String },
     #[error("template failed ({field}): {source}")]
     Template {
         field: String,
@@ -214,7 +224,7 @@ impl EventError {
 /// Compiles rules once per version and evaluates events against them.
 #[derive(Clone)]
 pub struct Engine {
-    compiled: Cache<(String, i64), Arc<Result<CompiledRule, String>>>,
+    compiled: Cache<(String, i64), Arc<Result<CompiledRule, CompileError>>>,
     limits: Limits,
 }
 
@@ -243,17 +253,17 @@ impl Engine {
         self.limits
     }
 
-    fn compiled_rule(&self, rule: &Rule) -> Arc<Result<CompiledRule, String>> {
+    fn compiled_rule(&self, rule: &Rule) -> Arc<Result<CompiledRule, CompileError>> {
         self.compiled
             .get_with((rule.id.clone(), rule.updated_at_ms), || {
-                Arc::new(CompiledRule::compile(rule).map_err(|error| error.to_string()))
+                Arc::new(CompiledRule::compile(rule))
             })
     }
 
     fn enabled_rules<'r>(
         &self,
         rules: &'r [Rule],
-    ) -> Vec<(&'r Rule, Arc<Result<CompiledRule, String>>)> {
+    ) -> Vec<(&'r Rule, Arc<Result<CompiledRule, CompileError>>)> {
         rules
             .iter()
             .filter(|rule| rule.enabled)
@@ -301,11 +311,11 @@ impl Engine {
         for (rule, compiled) in rules {
             let compiled = match compiled.as_ref() {
                 Ok(compiled) => compiled,
-                Err(message) => {
+                Err(error) => {
                     plan.failures.push(RuleFailure {
                         rule_id: rule.id.clone(),
                         rule_name: rule.name.clone(),
-                        error: RuleError::ConditionCompile(message.clone()),
+                        error: RuleError::Compile(error.clone()),
                     });
                     continue;
                 }
@@ -348,7 +358,9 @@ impl Engine {
             .filter(|rule| rule_name.is_none_or(|name| rule.name == name))
             .map(|rule| RulePreview {
                 rule_name: rule.name.clone(),
-                result: CompiledRule::compile(rule).and_then(|compiled| compiled.evaluate(&inputs)),
+                result: CompiledRule::compile(rule)
+                    .map_err(RuleError::from)
+                    .and_then(|compiled| compiled.evaluate(&inputs)),
             })
             .collect())
     }
@@ -426,7 +438,7 @@ fn add_jobs(
 }
 
 /// Checks a rule the way the engine will run it; what control calls on save.
-pub fn validate_rule(rule: &Rule) -> Result<(), RuleError> {
+pub fn validate_rule(rule: &Rule) -> Result<(), CompileError> {
     CompiledRule::compile(rule).map(|_| ())
 }
 

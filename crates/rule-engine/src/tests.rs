@@ -1,8 +1,9 @@
 use super::*;
 use foco_proto::v1::{Account, Source};
 
-const SHOPIFY_ORDER: &[u8] = include_bytes!("../tests/fixtures/shopify__orders_create.json");
-const TYPEFORM_RESPONSE: &[u8] = include_bytes!("../tests/fixtures/typeform__form_response.json");
+const SHOPIFY_ORDER: &[u8] = include_bytes!("../../../tests/fixtures/shopify__orders_create.json");
+const TYPEFORM_RESPONSE: &[u8] =
+    include_bytes!("../../../tests/fixtures/typeform__form_response.json");
 
 fn rule(name: &str, when: &str, to: &[&str], body: &str) -> Rule {
     Rule {

@@ -51,6 +51,26 @@ where
     }
 }
 
+/// A loopback port nothing listens on now (the system's choice), for a
+/// server the test starts next.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("reserve a port")
+        .port()
+}
+
+/// The folder of the webhook bodies every test reads (`tests/fixtures/`; its
+/// README says where each came from).
+pub const FIXTURES_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures");
+
+/// The bytes of fixture `name` exactly as saved (signatures are computed over
+/// them).
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(FIXTURES_DIR).join(name);
+    std::fs::read(&path).unwrap_or_else(|error| panic!("fixture {}: {error}", path.display()))
+}
+
 /// A short random lowercase token for names.
 pub fn random_token(len: usize) -> String {
     use rand::distr::{Alphanumeric, SampleString};

@@ -1,10 +1,11 @@
 //! Bus isolation for tests (a random prefix whose streams are deleted afterwards)
 //! and a private NATS server for tests that stop and restart the broker.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+use futures::StreamExt as _;
 
 /// A random bus prefix; its streams are deleted when the value is dropped.
 pub struct TestBus {
@@ -51,10 +52,25 @@ impl Drop for TestBus {
                     return;
                 };
                 let jetstream = async_nats::jetstream::new(client);
-                for stream in ["FOCO_EVENTS", "FOCO_SMS", "FOCO_RECEIPTS", "FOCO_STATUS"] {
+                // Every stream of the prefix, whatever foco-bus names them.
+                let ours = format!("{prefix}_");
+                let mut streams = Vec::new();
+                let mut names = jetstream.stream_names();
+                let listed = tokio::time::timeout(Duration::from_secs(3), async {
+                    while let Some(Ok(name)) = names.next().await {
+                        if name.starts_with(&ours) {
+                            streams.push(name);
+                        }
+                    }
+                })
+                .await;
+                if listed.is_err() {
+                    return;
+                }
+                for stream in streams {
                     let _ = tokio::time::timeout(
                         Duration::from_secs(3),
-                        jetstream.delete_stream(format!("{prefix}_{stream}")),
+                        jetstream.delete_stream(stream),
                     )
                     .await;
                 }
@@ -97,10 +113,7 @@ impl PrivateNats {
     async fn start_configured(config: Option<String>) -> Self {
         // The port has to outlive the process, so it is chosen here; the listener
         // is released just before the server binds it.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("reserve a port")
-            .port();
+        let port = crate::free_port();
         let store = tempfile::tempdir().expect("temporary JetStream store");
         let config_file = config.map(|config| {
             let path = store.path().join("nats-server.conf");
@@ -133,10 +146,7 @@ impl PrivateNats {
     /// accepts connections.
     pub async fn restart(&mut self) {
         self.stop();
-        let binary = std::env::var("FOCO_NATS_SERVER")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| PathBuf::from("nats-server"));
-        let mut command = Command::new(binary);
+        let mut command = Command::new(nats_server_binary(&["FOCO_NATS_SERVER"]));
         if let Some(config_file) = &self.config_file {
             command.arg("-c").arg(config_file);
         }
@@ -181,4 +191,13 @@ impl Drop for PrivateNats {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The nats-server tests start: the first of `variables` that is set, else
+/// `nats-server` on `PATH`.
+pub(crate) fn nats_server_binary(variables: &[&str]) -> PathBuf {
+    variables
+        .iter()
+        .find_map(std::env::var_os)
+        .map_or_else(|| PathBuf::from("nats-server"), PathBuf::from)
 }

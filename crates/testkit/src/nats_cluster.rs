@@ -6,7 +6,7 @@
 //! `nats-server` on PATH; it must be 2.12 or later (`scripts/test.sh` and
 //! `make faults` point to the release pinned in `scripts/nats-server.sh`).
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -37,7 +37,7 @@ impl NatsCluster {
         let binary = server_binary();
         let store = tempfile::tempdir().expect("temporary JetStream stores");
         let ports: Vec<[u16; 3]> = (0..3)
-            .map(|_| [free_port(), free_port(), free_port()])
+            .map(|_| [crate::free_port(), crate::free_port(), crate::free_port()])
             .collect();
         let routes: Vec<String> = ports
             .iter()
@@ -179,20 +179,10 @@ impl Drop for NatsCluster {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("reserve a port")
-        .port()
-}
-
 /// The configured nats-server, checked to be recent enough for the cluster
 /// settings production uses.
 fn server_binary() -> PathBuf {
-    let binary = ["FOCO_NATS_CLUSTER_SERVER", "FOCO_NATS_SERVER"]
-        .into_iter()
-        .find_map(std::env::var_os)
-        .map_or_else(|| PathBuf::from("nats-server"), PathBuf::from);
+    let binary = crate::nats::nats_server_binary(&["FOCO_NATS_CLUSTER_SERVER", "FOCO_NATS_SERVER"]);
     let output = Command::new(&binary)
         .arg("--version")
         .output()

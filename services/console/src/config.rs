@@ -1,12 +1,12 @@
 //! The console configuration: defaults, then environment variables, validated
-//! once at start. Tests build `Config` values directly.
+//! once at start.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum_extra::extract::cookie::Key;
 use base64::Engine as _;
-use foco_runtime::env::{self, ConfigError};
+use foco_runtime::env::{self, ConfigError, Env};
 
 /// Bytes of the session key: the cookie crate signs with half and encrypts with
 /// the other half.
@@ -51,35 +51,33 @@ impl std::fmt::Debug for Config {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let session_key_text = env::optional("FOCO_CONSOLE_SESSION_KEY").ok_or_else(|| {
-            ConfigError::new(
-                "FOCO_CONSOLE_SESSION_KEY",
-                "",
-                "required: 64 random bytes, base64 (e.g. `head -c 64 /dev/urandom | base64 -w0`)",
-            )
-        })?;
+    /// Every variable, read through `env` and checked.
+    pub fn from_lookup(env: &Env) -> Result<Self, ConfigError> {
+        let session_key_text = env.required(
+            "FOCO_CONSOLE_SESSION_KEY",
+            "64 random bytes, base64 (e.g. `head -c 64 /dev/urandom | base64 -w0`)",
+        )?;
         let config = Self {
-            http_listen: env::parse_or(
+            http_listen: env.parse_or(
                 "FOCO_CONSOLE_LISTEN",
                 SocketAddr::from(([127, 0, 0, 1], 8081)),
             )?,
-            admin_listen: env::parse_or(
+            admin_listen: env.parse_or(
                 "FOCO_ADMIN_LISTEN",
                 SocketAddr::from(([127, 0, 0, 1], 9095)),
             )?,
-            control_url: env::string_or("FOCO_CONTROL_URL", "http://127.0.0.1:50051"),
-            ingress_url: env::string_or("FOCO_INGRESS_URL", "http://127.0.0.1:8080")
+            control_url: env
+                .string_or("FOCO_CONTROL_URL", foco_control_client::DEFAULT_CONTROL_URL),
+            ingress_url: env
+                .string_or("FOCO_INGRESS_URL", "http://127.0.0.1:8080")
                 .trim()
                 .trim_end_matches('/')
                 .to_owned(),
             session_key: parse_session_key(&session_key_text)?,
-            session_ttl: env::duration_or(
-                "FOCO_CONSOLE_SESSION_TTL",
-                Duration::from_secs(12 * 3600),
-            )?,
-            secure_cookies: env::parse_or("FOCO_CONSOLE_SECURE_COOKIES", true)?,
-            shutdown_grace: env::duration_or("FOCO_SHUTDOWN_GRACE", Duration::from_secs(10))?,
+            session_ttl: env
+                .duration_or("FOCO_CONSOLE_SESSION_TTL", Duration::from_secs(12 * 3600))?,
+            secure_cookies: env.parse_or("FOCO_CONSOLE_SECURE_COOKIES", true)?,
+            shutdown_grace: env.duration_or("FOCO_SHUTDOWN_GRACE", Duration::from_secs(10))?,
         };
         config.validate()?;
         Ok(config)
@@ -149,6 +147,31 @@ mod tests {
             session_ttl: Duration::from_secs(3600),
             secure_cookies: true,
             shutdown_grace: Duration::from_secs(10),
+        }
+    }
+
+    #[test]
+    fn only_the_session_key_is_required() {
+        let error = Config::from_lookup(&Env::from_pairs::<&str, &str>([])).unwrap_err();
+        assert_eq!(error.name, "FOCO_CONSOLE_SESSION_KEY");
+        let key = base64::engine::general_purpose::STANDARD.encode([7u8; 64]);
+        let config = Config::from_lookup(&Env::from_pairs([
+            ("FOCO_CONSOLE_SESSION_KEY", key.as_str()),
+            ("FOCO_INGRESS_URL", "https://hooks.example.com/"),
+        ]))
+        .unwrap();
+        assert_eq!(config.http_listen, SocketAddr::from(([127, 0, 0, 1], 8081)));
+        assert_eq!(config.control_url, foco_control_client::DEFAULT_CONTROL_URL);
+        assert_eq!(config.ingress_url, "https://hooks.example.com");
+        assert!(config.secure_cookies);
+        for (name, value) in [
+            ("FOCO_CONSOLE_SESSION_TTL", "10s"),
+            ("FOCO_CONSOLE_SECURE_COOKIES", "sometimes"),
+            ("FOCO_CONSOLE_SESSION_KEY", "c2hvcnQ="),
+        ] {
+            let pairs = [("FOCO_CONSOLE_SESSION_KEY", key.as_str()), (name, value)];
+            let error = Config::from_lookup(&Env::from_pairs(pairs)).unwrap_err();
+            assert_eq!(error.name, name, "{error}");
         }
     }
 

@@ -13,7 +13,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> anyhow::Result<ExitCode> {
     foco_runtime::build_info::exit_if_version_requested("foco-console");
     let _telemetry = foco_runtime::telemetry::init("foco-console");
-    let config = match Config::from_env() {
+    let config = match Config::from_lookup(&foco_runtime::env::Env::process()) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("foco-console: {error}");

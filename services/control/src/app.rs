@@ -60,7 +60,7 @@ impl App {
     /// background: control keeps serving while NATS is away), and binds both
     /// listeners. Nothing is served yet.
     pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Self, ControlError> {
-        let names = foco_bus::BusNames::new(&config.bus_prefix)?;
+        let names = config.bus.names.clone();
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(5))
@@ -72,13 +72,7 @@ impl App {
             .await
             .map_err(ControlError::ServiceKeys)?;
         let grpc_tls = config.tls.clone().map(crate::tls::acceptor).transpose()?;
-        let nats = foco_bus::connect(
-            foco_bus::Service::Control,
-            &names,
-            &config.nats_url,
-            &config.nats_auth,
-        )
-        .await?;
+        let nats = config.bus.connect(foco_bus::Service::Control).await?;
 
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
@@ -130,7 +124,7 @@ impl App {
             pool: state.pool.clone(),
             nats: nats.clone(),
             names: names.clone(),
-            streams: config.bus,
+            streams: config.bus.streams,
             sealer: state.sealer.clone(),
             settings: config.webhooks.clone(),
         };

@@ -10,15 +10,13 @@
 
 use std::time::Duration;
 
-use foco_runtime::env;
+use foco_runtime::env::{self, Env};
 
 /// How long the command waits for NATS before it gives up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TopologyCommandError {
-    #[error("invalid bus prefix")]
-    Prefix(#[from] foco_bus::InvalidPrefix),
     #[error(transparent)]
     Config(#[from] env::ConfigError),
     #[error(transparent)]
@@ -29,25 +27,23 @@ pub enum TopologyCommandError {
 
 /// The bus topology as printed.
 pub async fn bus_topology() -> Result<String, TopologyCommandError> {
-    let url = env::string_or("NATS_URL", "nats://127.0.0.1:4222");
-    let names = foco_bus::BusNames::new(&env::string_or("FOCO_BUS_PREFIX", ""))?;
-    let auth = foco_bus::NatsAuth::from_env()?;
+    let bus = foco_bus::BusConfig::from_lookup(&Env::process())?;
     let client = foco_bus::connect_once(
         foco_bus::Service::Control,
-        &names,
-        &url,
-        &auth,
+        &bus.names,
+        &bus.url,
+        &bus.auth,
         CONNECT_TIMEOUT,
     )
     .await?;
     let jetstream = async_nats::jetstream::new(client);
-    Ok(foco_bus::describe::describe(&jetstream, &names)
+    Ok(foco_bus::describe::describe(&jetstream, &bus.names)
         .await?
         .to_string())
 }
 
 /// The server configuration of the services' NATS users, as printed.
 pub fn bus_permissions() -> Result<String, TopologyCommandError> {
-    let names = foco_bus::BusNames::new(&env::string_or("FOCO_BUS_PREFIX", ""))?;
-    Ok(foco_bus::services_authorization(&names))
+    let bus = foco_bus::BusConfig::from_lookup(&Env::process())?;
+    Ok(foco_bus::services_authorization(&bus.names))
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use base64::Engine as _;
-use foco_runtime::env::{self, ConfigError};
+use foco_runtime::env::{self, ConfigError, Env};
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 
 use crate::scopes::Service;
@@ -24,13 +24,10 @@ pub struct Config {
     pub admin_listen: SocketAddr,
     /// `DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/foco.
     pub database_url: String,
-    /// `NATS_URL`, default nats://127.0.0.1:4222 (only core NATS: change announcements).
-    pub nats_url: String,
-    /// `NATS_CREDS_FILE`, `NATS_NKEY_FILE` or `NATS_USER`/`NATS_PASSWORD`, and
-    /// `NATS_CA_FILE`: who this service is to NATS (see `foco_bus::NatsAuth`).
-    pub nats_auth: foco_bus::NatsAuth,
-    /// `FOCO_BUS_PREFIX`, default empty.
-    pub bus_prefix: String,
+    /// `NATS_URL`, the NATS credentials, `FOCO_BUS_PREFIX` and the streams'
+    /// settings: control announces changes, publishes API sends and sets up
+    /// FOCO_STATUS for its webhook worker.
+    pub bus: foco_bus::BusConfig,
     /// `FOCO_ADMIN_API_KEY` (required, at least 16 characters): may act on any account.
     pub admin_api_key: SecretString,
     /// `FOCO_ENCRYPTION_KEY` (required): base64 of 32 random bytes; encrypts source
@@ -48,9 +45,6 @@ pub struct Config {
     /// revoked), so a deployment can hand each service its key as a Secret of its
     /// own without control ever holding the keys themselves.
     pub service_key_hashes: Vec<(Service, [u8; 32])>,
-    /// The streams' settings (`FOCO_BUS_*`): control sets up FOCO_STATUS for
-    /// its webhook worker.
-    pub bus: foco_bus::StreamSettings,
     /// The status webhook worker (`FOCO_WEBHOOK_*`).
     pub webhooks: crate::webhooks::WebhookSettings,
 }
@@ -62,9 +56,6 @@ impl std::fmt::Debug for Config {
             .field("grpc_listen", &self.grpc_listen)
             .field("admin_listen", &self.admin_listen)
             .field("database_url", &env::redacted_url(&self.database_url))
-            .field("nats_url", &env::redacted_url(&self.nats_url))
-            .field("nats_auth", &self.nats_auth)
-            .field("bus_prefix", &self.bus_prefix)
             .field("backlog_interval", &self.backlog_interval)
             .field("tls", &self.tls)
             .field("bus", &self.bus)
@@ -74,24 +65,15 @@ impl std::fmt::Debug for Config {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let admin_api_key = env::optional("FOCO_ADMIN_API_KEY").ok_or_else(|| {
-            ConfigError::new(
-                "FOCO_ADMIN_API_KEY",
-                "",
-                "required (at least 16 characters)",
-            )
-        })?;
-        let admin_api_key = parse_admin_api_key(&admin_api_key)?;
-        let encryption_key = env::optional("FOCO_ENCRYPTION_KEY").ok_or_else(|| {
-            ConfigError::new(
-                "FOCO_ENCRYPTION_KEY",
-                "",
-                "required: base64 of 32 random bytes (e.g. `openssl rand -base64 32`)",
-            )
-        })?;
-        let encryption_key = parse_encryption_key(&encryption_key)?;
-        let backlog_interval = env::duration_or("FOCO_BACKLOG_INTERVAL", Duration::from_secs(15))?;
+    /// Every variable, read through `env` and checked.
+    pub fn from_lookup(env: &Env) -> Result<Self, ConfigError> {
+        let admin_api_key =
+            parse_admin_api_key(&env.required("FOCO_ADMIN_API_KEY", "at least 16 characters")?)?;
+        let encryption_key = parse_encryption_key(&env.required(
+            "FOCO_ENCRYPTION_KEY",
+            "base64 of 32 random bytes (e.g. `openssl rand -base64 32`)",
+        )?)?;
+        let backlog_interval = env.duration_or("FOCO_BACKLOG_INTERVAL", Duration::from_secs(15))?;
         if backlog_interval.is_zero() {
             return Err(ConfigError::new(
                 "FOCO_BACKLOG_INTERVAL",
@@ -100,30 +82,26 @@ impl Config {
             ));
         }
         Ok(Self {
-            grpc_listen: env::parse_or("FOCO_CONTROL_LISTEN", ([127, 0, 0, 1], 50051).into())?,
-            admin_listen: env::parse_or("FOCO_ADMIN_LISTEN", ([127, 0, 0, 1], 9091).into())?,
-            database_url: env::string_or("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/foco"),
-            nats_url: env::string_or("NATS_URL", "nats://127.0.0.1:4222"),
-            nats_auth: foco_bus::NatsAuth::from_env()?,
-            bus_prefix: env::string_or("FOCO_BUS_PREFIX", ""),
+            grpc_listen: env.parse_or("FOCO_CONTROL_LISTEN", ([127, 0, 0, 1], 50051).into())?,
+            admin_listen: env.parse_or("FOCO_ADMIN_LISTEN", ([127, 0, 0, 1], 9091).into())?,
+            database_url: env.string_or("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/foco"),
+            bus: foco_bus::BusConfig::from_lookup(env)?,
             admin_api_key,
             encryption_key,
             backlog_interval,
-            tls: tls_files()?,
-            service_key_hashes: parse_service_key_hashes(&env::string_or(
-                "FOCO_SERVICE_KEY_HASHES",
-                "",
-            ))?,
-            bus: foco_bus::StreamSettings::from_env()?,
-            webhooks: crate::webhooks::WebhookSettings::from_env()?,
+            tls: tls_files(env)?,
+            service_key_hashes: parse_service_key_hashes(
+                &env.string_or("FOCO_SERVICE_KEY_HASHES", ""),
+            )?,
+            webhooks: crate::webhooks::WebhookSettings::from_lookup(env)?,
         })
     }
 }
 
-fn tls_files() -> Result<Option<TlsFiles>, ConfigError> {
+fn tls_files(env: &Env) -> Result<Option<TlsFiles>, ConfigError> {
     match (
-        env::optional("FOCO_CONTROL_TLS_CERT"),
-        env::optional("FOCO_CONTROL_TLS_KEY"),
+        env.optional("FOCO_CONTROL_TLS_CERT"),
+        env.optional("FOCO_CONTROL_TLS_KEY"),
     ) {
         (None, None) => Ok(None),
         (Some(cert), Some(key)) => Ok(Some(TlsFiles {
@@ -241,15 +219,15 @@ mod tests {
             grpc_listen: ([127, 0, 0, 1], 50051).into(),
             admin_listen: ([127, 0, 0, 1], 9091).into(),
             database_url: "postgres://foco:hunter2@db/foco".to_owned(),
-            nats_url: "nats://nats-token-value@nats:4222".to_owned(),
-            nats_auth: foco_bus::NatsAuth::default(),
-            bus_prefix: String::new(),
+            bus: foco_bus::BusConfig::local(
+                "nats://nats-token-value@nats:4222",
+                foco_bus::BusNames::new("").unwrap(),
+            ),
             admin_api_key: SecretString::from("admin-key-value-0123"),
             encryption_key: SecretBox::new(Box::new([7u8; 32])),
             backlog_interval: Duration::from_secs(15),
             tls: None,
             service_key_hashes: Vec::new(),
-            bus: foco_bus::StreamSettings::default(),
             webhooks: crate::webhooks::WebhookSettings::default(),
         };
         let shown = format!("{config:?}");
@@ -270,6 +248,82 @@ mod tests {
         assert!(parse_service_key_hashes("").unwrap().is_empty());
         for refused in ["ingress", "admin=00", &format!("rules={}", &hash[1..])] {
             assert!(parse_service_key_hashes(refused).is_err(), "{refused}");
+        }
+    }
+
+    fn keys() -> [(&'static str, String); 2] {
+        [
+            ("FOCO_ADMIN_API_KEY", "admin-key-0123456789".to_owned()),
+            (
+                "FOCO_ENCRYPTION_KEY",
+                base64::engine::general_purpose::STANDARD.encode([7u8; 32]),
+            ),
+        ]
+    }
+
+    fn read(extra: &[(&'static str, &str)]) -> Result<Config, ConfigError> {
+        let pairs = keys().into_iter().chain(
+            extra
+                .iter()
+                .map(|(name, value)| (*name, (*value).to_owned())),
+        );
+        Config::from_lookup(&Env::from_pairs(pairs))
+    }
+
+    #[test]
+    fn both_keys_are_required_and_the_rest_defaults() {
+        for (missing, _) in keys() {
+            let pairs = keys().into_iter().filter(|(name, _)| *name != missing);
+            let error = Config::from_lookup(&Env::from_pairs(pairs)).unwrap_err();
+            assert_eq!(error.name, missing);
+            assert!(error.reason.starts_with("required"), "{error}");
+        }
+        let config = read(&[]).unwrap();
+        assert_eq!(
+            config.grpc_listen,
+            SocketAddr::from(([127, 0, 0, 1], 50051))
+        );
+        assert_eq!(
+            config.admin_listen,
+            SocketAddr::from(([127, 0, 0, 1], 9091))
+        );
+        assert_eq!(config.bus.url, foco_bus::DEFAULT_NATS_URL);
+        assert_eq!(config.backlog_interval, Duration::from_secs(15));
+        assert!(config.tls.is_none());
+        assert!(config.service_key_hashes.is_empty());
+        assert!(!config.webhooks.allow_private_hosts);
+    }
+
+    #[test]
+    fn variables_override_the_defaults_and_bad_ones_are_named() {
+        let config = read(&[
+            ("FOCO_CONTROL_LISTEN", "0.0.0.0:6000"),
+            ("FOCO_CONTROL_TLS_CERT", "/tls/tls.crt"),
+            ("FOCO_CONTROL_TLS_KEY", "/tls/tls.key"),
+            ("FOCO_WEBHOOK_TIMEOUT", "3s"),
+            ("FOCO_BUS_PREFIX", "eu"),
+        ])
+        .unwrap();
+        assert_eq!(config.grpc_listen, SocketAddr::from(([0, 0, 0, 0], 6000)));
+        assert_eq!(
+            config.tls.unwrap().key,
+            std::path::PathBuf::from("/tls/tls.key")
+        );
+        assert_eq!(config.webhooks.request_timeout, Duration::from_secs(3));
+        assert_eq!(config.bus.names.prefix(), "eu");
+        for (name, value) in [
+            ("FOCO_CONTROL_TLS_KEY", ""),
+            ("FOCO_BACKLOG_INTERVAL", "0s"),
+            ("FOCO_ADMIN_API_KEY", "short"),
+            ("FOCO_SERVICE_KEY_HASHES", "admin=00"),
+        ] {
+            let pairs: &[(&str, &str)] = if name == "FOCO_CONTROL_TLS_KEY" {
+                &[("FOCO_CONTROL_TLS_CERT", "/tls/tls.crt")]
+            } else {
+                &[(name, value)]
+            };
+            let error = read(pairs).unwrap_err();
+            assert_eq!(error.name, name, "{error}");
         }
     }
 

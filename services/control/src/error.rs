@@ -129,8 +129,6 @@ pub enum ControlError {
     Database(#[source] sqlx::Error),
     #[error("database migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("invalid bus prefix")]
-    BusPrefix(#[from] foco_bus::InvalidPrefix),
     #[error(transparent)]
     Nats(#[from] foco_bus::ConnectError),
     #[error("cannot bind {what} listener on {addr}")]

@@ -33,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
-    let config = match foco_control::Config::from_env() {
+    let config = match foco_control::Config::from_lookup(&foco_runtime::env::Env::process()) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("foco-control: {error}");

@@ -32,14 +32,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use foco_bus::BusNames;
-use foco_proto::v1::{UpsertAccountRequest, UpsertSourceRequest};
-use foco_testkit::{TestBus, TestDatabase, cpu};
+use foco_harness::TestControl;
+use foco_proto::v1::UpsertSourceRequest;
+use foco_testkit::cpu;
 use hmac::{Hmac, KeyInit, Mac};
-use secrecy::SecretString;
 use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
 
-const ADMIN_KEY: &str = "bench-admin-key-0123456789";
 const SECRET: &str = "bench-shopify-secret";
 const EVENT_ID_HEADER: &str = "x-shopify-event-id";
 
@@ -158,45 +157,17 @@ impl RoundResult {
 )]
 async fn run(settings: Settings) {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let database = TestDatabase::create().await;
-    let bus = TestBus::new();
+    let control = TestControl::start().await;
+    let bus = &control.bus;
     let names = BusNames::new(&bus.prefix).unwrap();
-
     let shutdown = CancellationToken::new();
-    let control = foco_control::App::build(
-        foco_control::Config {
-            grpc_listen: "127.0.0.1:0".parse().unwrap(),
-            admin_listen: "127.0.0.1:0".parse().unwrap(),
-            database_url: database.url.clone(),
-            nats_url: bus.nats_url.clone(),
-            nats_auth: foco_bus::NatsAuth::default(),
-            bus_prefix: bus.prefix.clone(),
-            admin_api_key: SecretString::from(ADMIN_KEY),
-            encryption_key: foco_control::parse_encryption_key(&BASE64.encode([7u8; 32])).unwrap(),
-            bus: Default::default(),
-            webhooks: Default::default(),
-            backlog_interval: Duration::from_secs(15),
-            tls: None,
-            service_key_hashes: Vec::new(),
-        },
-        shutdown.clone(),
-    )
-    .await
-    .expect("build control");
-    let control_url = format!("http://{}", control.grpc_addr());
-    tokio::spawn(control.run());
 
     let ingress = foco_ingress::App::build(
         foco_ingress::Config {
             http_listen: "127.0.0.1:0".parse().unwrap(),
             admin_listen: "127.0.0.1:0".parse().unwrap(),
-            nats_url: bus.nats_url.clone(),
-            nats_auth: foco_bus::NatsAuth::default(),
-            bus_prefix: bus.prefix.clone(),
-            bus: Default::default(),
-            control_url: control_url.clone(),
-            control_api_key: SecretString::from(ADMIN_KEY),
-            control_ca_file: None,
+            bus: foco_harness::bus_config(bus, foco_bus::NatsAuth::default(), Default::default()),
+            control: foco_harness::control_config(&control, control.service_key("ingress").await),
             config_cache_ttl: Duration::from_secs(300),
             max_body_bytes: 1024 * 1024,
             default_source_rate: 0,
@@ -212,16 +183,8 @@ async fn run(settings: Settings) {
     let ingress_addr = ingress.http_addr();
     tokio::spawn(ingress.run());
 
-    let mut api =
-        foco_control_client::connect(&control_url, &SecretString::from(ADMIN_KEY)).unwrap();
-    api.upsert_account(UpsertAccountRequest {
-        name: "bench".to_owned(),
-        default_country: "MX".to_owned(),
-        timezone: "America/Mexico_City".to_owned(),
-        ..Default::default()
-    })
-    .await
-    .expect("account");
+    let mut api = control.admin();
+    foco_harness::create_test_account(&mut api, "bench").await;
     let source = api
         .upsert_source(UpsertSourceRequest {
             account: "bench".to_owned(),
@@ -238,13 +201,9 @@ async fn run(settings: Settings) {
 
     let ceiling_addr = start_ceiling(&bus.nats_url, names.events_subject("bench", "ceiling")).await;
 
-    let orders = Arc::new(Orders::new(
-        &std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/shopify__orders_create.json"
-        ))
-        .expect("the shopify fixture"),
-    ));
+    let orders = Arc::new(Orders::new(&foco_testkit::fixture(
+        "shopify__orders_create.json",
+    )));
     let mut shopify_headers = HeaderMap::new();
     shopify_headers.insert("content-type", "application/json".parse().unwrap());
     shopify_headers.insert("x-shopify-topic", "orders/create".parse().unwrap());

@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use foco_bus::BusNames;
 use foco_control_client::ConfigCache;
 use foco_runtime::serve::{joined, stop_on_error};
 use foco_runtime::{AdminServer, Readiness};
@@ -38,22 +37,12 @@ impl App {
     /// Connects, ensures the streams, subscribes to configuration changes and binds
     /// every listener (port 0 works); nothing is served until [`App::run`].
     pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Self, AppError> {
-        let names = BusNames::new(&config.bus_prefix)?;
-        let nats = foco_bus::connect(
-            foco_bus::Service::Ingress,
-            &names,
-            &config.nats_url,
-            &config.nats_auth,
-        )
-        .await?;
+        let names = config.bus.names.clone();
+        let nats = config.bus.connect(foco_bus::Service::Ingress).await?;
         let jetstream = async_nats::jetstream::new(nats.clone());
-        foco_bus::ensure_streams(&jetstream, &names, config.bus).await?;
+        foco_bus::ensure_streams(&jetstream, &names, config.bus.streams).await?;
 
-        let control = foco_control_client::connect_with_ca(
-            &config.control_url,
-            config.control_ca_file.as_deref(),
-            &config.control_api_key,
-        )?;
+        let control = config.control.connect()?;
         let sources = ConfigCache::new(control, config.config_cache_ttl);
         let change_watcher = sources
             .watch_changes(&nats, names.config_changed_subject(), shutdown.clone())

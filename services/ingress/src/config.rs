@@ -1,12 +1,11 @@
 //! The ingress configuration: defaults, then environment variables, validated once
-//! at start. Tests build `Config` values directly.
+//! at start.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use foco_runtime::env::{self, ConfigError};
-use secrecy::SecretString;
+use foco_control_client::ControlConfig;
+use foco_runtime::env::{ConfigError, Env};
 
 /// Default per-source body limit when a source sets none (`max_body_bytes = 0`).
 pub const DEFAULT_SOURCE_MAX_BODY: usize = 256 * 1024;
@@ -17,23 +16,13 @@ pub struct Config {
     pub http_listen: SocketAddr,
     /// `/healthz`, `/readyz`, `/metrics`. `FOCO_ADMIN_LISTEN` [127.0.0.1:9092]
     pub admin_listen: SocketAddr,
-    /// `NATS_URL` [nats://127.0.0.1:4222]
-    pub nats_url: String,
-    /// `NATS_CREDS_FILE`, `NATS_NKEY_FILE` or `NATS_USER`/`NATS_PASSWORD`, and
-    /// `NATS_CA_FILE`: who this service is to NATS (see `foco_bus::NatsAuth`).
-    pub nats_auth: foco_bus::NatsAuth,
-    /// `FOCO_BUS_PREFIX` [""]
-    pub bus_prefix: String,
-    /// `FOCO_BUS_REPLICAS` [1], `FOCO_BUS_MAX_BYTES` [1 GiB]: the streams.
-    pub bus: foco_bus::StreamSettings,
-    /// `FOCO_CONTROL_URL` [http://127.0.0.1:50051]
-    pub control_url: String,
-    /// `FOCO_CONTROL_API_KEY` (required): ingress's service key (scopes
-    /// `resolve:sources`, `resolve:routes`), since lookups return signing secrets.
-    pub control_api_key: SecretString,
-    /// `FOCO_CONTROL_CA_FILE` [none: the system's roots]: PEM of the CA to trust
-    /// when `FOCO_CONTROL_URL` is `https://`.
-    pub control_ca_file: Option<PathBuf>,
+    /// `NATS_URL`, the NATS credentials, `FOCO_BUS_PREFIX`, and the streams'
+    /// settings (`FOCO_BUS_REPLICAS` [1], `FOCO_BUS_MAX_BYTES` [1 GiB]).
+    pub bus: foco_bus::BusConfig,
+    /// `FOCO_CONTROL_URL`, `FOCO_CONTROL_API_KEY` (required: ingress's service
+    /// key, scopes `resolve:sources` and `resolve:routes`, since lookups return
+    /// signing secrets), `FOCO_CONTROL_CA_FILE`.
+    pub control: ControlConfig,
     /// `FOCO_CONFIG_CACHE_TTL` [30s]: the backstop when a change announcement is missed.
     pub config_cache_ttl: Duration,
     /// Global cap on a body, whatever a source allows. `FOCO_INGRESS_MAX_BODY` [1048576]
@@ -63,11 +52,8 @@ impl std::fmt::Debug for Config {
             .debug_struct("Config")
             .field("http_listen", &self.http_listen)
             .field("admin_listen", &self.admin_listen)
-            .field("nats_url", &env::redacted_url(&self.nats_url))
-            .field("nats_auth", &self.nats_auth)
-            .field("bus_prefix", &self.bus_prefix)
-            .field("control_url", &env::redacted_url(&self.control_url))
-            .field("control_ca_file", &self.control_ca_file)
+            .field("bus", &self.bus)
+            .field("control", &self.control)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("publish_timeout", &self.publish_timeout)
             .field("request_timeout", &self.request_timeout)
@@ -77,40 +63,31 @@ impl std::fmt::Debug for Config {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let control_api_key = env::optional("FOCO_CONTROL_API_KEY").ok_or_else(|| {
-            ConfigError::new(
-                "FOCO_CONTROL_API_KEY",
-                "",
-                "required: ingress resolves sources and provider routes through control, with its service key (foco api-keys create --service ingress)",
-            )
-        })?;
+    /// Every variable, read through `env` and checked.
+    pub fn from_lookup(env: &Env) -> Result<Self, ConfigError> {
         let config = Self {
-            http_listen: env::parse_or(
+            http_listen: env.parse_or(
                 "FOCO_INGRESS_LISTEN",
                 SocketAddr::from(([0, 0, 0, 0], 8080)),
             )?,
-            admin_listen: env::parse_or(
+            admin_listen: env.parse_or(
                 "FOCO_ADMIN_LISTEN",
                 SocketAddr::from(([127, 0, 0, 1], 9092)),
             )?,
-            nats_url: env::string_or("NATS_URL", "nats://127.0.0.1:4222"),
-            nats_auth: foco_bus::NatsAuth::from_env()?,
-            bus_prefix: env::string_or("FOCO_BUS_PREFIX", ""),
-            bus: foco_bus::StreamSettings::from_env()?,
-            control_url: env::string_or("FOCO_CONTROL_URL", "http://127.0.0.1:50051"),
-            control_api_key: SecretString::from(control_api_key),
-            control_ca_file: env::optional("FOCO_CONTROL_CA_FILE").map(PathBuf::from),
-            config_cache_ttl: env::duration_or("FOCO_CONFIG_CACHE_TTL", Duration::from_secs(30))?,
-            max_body_bytes: env::parse_or("FOCO_INGRESS_MAX_BODY", 1024 * 1024)?,
-            default_source_rate: env::parse_or("FOCO_INGRESS_SOURCE_RATE_LIMIT", 500)?,
-            publish_timeout: env::duration_or("FOCO_PUBLISH_TIMEOUT", Duration::from_secs(5))?,
-            request_timeout: env::duration_or(
-                "FOCO_INGRESS_REQUEST_TIMEOUT",
-                Duration::from_secs(30),
+            bus: foco_bus::BusConfig::from_lookup(env)?,
+            control: ControlConfig::from_lookup(
+                env,
+                "ingress resolves sources and provider routes through control, with its service key (foco api-keys create --service ingress)",
             )?,
-            shutdown_grace: env::duration_or("FOCO_SHUTDOWN_GRACE", Duration::from_secs(30))?,
-            public_url: env::optional("FOCO_PUBLIC_URL")
+            config_cache_ttl: env.duration_or("FOCO_CONFIG_CACHE_TTL", Duration::from_secs(30))?,
+            max_body_bytes: env.parse_or("FOCO_INGRESS_MAX_BODY", 1024 * 1024)?,
+            default_source_rate: env.parse_or("FOCO_INGRESS_SOURCE_RATE_LIMIT", 500)?,
+            publish_timeout: env.duration_or("FOCO_PUBLISH_TIMEOUT", Duration::from_secs(5))?,
+            request_timeout: env
+                .duration_or("FOCO_INGRESS_REQUEST_TIMEOUT", Duration::from_secs(30))?,
+            shutdown_grace: env.duration_or("FOCO_SHUTDOWN_GRACE", Duration::from_secs(30))?,
+            public_url: env
+                .optional("FOCO_PUBLIC_URL")
                 .map(|url| url.trim().trim_end_matches('/').to_owned())
                 .filter(|url| !url.is_empty()),
         };
@@ -144,8 +121,6 @@ impl Config {
                 "must be shorter than FOCO_INGRESS_REQUEST_TIMEOUT, or a slow ack ends as a timeout instead of a clean 503",
             ));
         }
-        foco_bus::BusNames::new(&self.bus_prefix)
-            .map_err(|error| ConfigError::new("FOCO_BUS_PREFIX", &self.bus_prefix, error))?;
         if let Some(url) = &self.public_url {
             let has_scheme = url.starts_with("https://") || url.starts_with("http://");
             if !has_scheme || url.contains('?') || url.contains('#') {
@@ -185,32 +160,62 @@ impl Config {
 mod tests {
     use super::*;
 
+    const KEY: (&str, &str) = ("FOCO_CONTROL_API_KEY", "ingress-key");
+
     fn config() -> Config {
-        Config {
-            http_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            nats_url: "nats://127.0.0.1:4222".to_owned(),
-            nats_auth: foco_bus::NatsAuth::default(),
-            bus_prefix: String::new(),
-            bus: foco_bus::StreamSettings::default(),
-            control_url: "http://127.0.0.1:50051".to_owned(),
-            control_api_key: SecretString::from("key"),
-            control_ca_file: None,
-            config_cache_ttl: Duration::from_secs(30),
-            max_body_bytes: 1024 * 1024,
-            default_source_rate: 500,
-            publish_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(30),
-            shutdown_grace: Duration::from_secs(30),
-            public_url: None,
+        Config::from_lookup(&Env::from_pairs([KEY])).unwrap()
+    }
+
+    #[test]
+    fn defaults_need_only_the_service_key() {
+        let error = Config::from_lookup(&Env::from_pairs::<&str, &str>([])).unwrap_err();
+        assert_eq!(error.name, "FOCO_CONTROL_API_KEY");
+        assert!(error.reason.contains("--service ingress"), "{error}");
+        let config = config();
+        assert_eq!(config.http_listen, SocketAddr::from(([0, 0, 0, 0], 8080)));
+        assert_eq!(
+            config.admin_listen,
+            SocketAddr::from(([127, 0, 0, 1], 9092))
+        );
+        assert_eq!(config.bus.url, foco_bus::DEFAULT_NATS_URL);
+        assert_eq!(config.max_body_bytes, 1024 * 1024);
+        assert_eq!(config.default_source_rate, 500);
+        assert_eq!(config.public_url, None);
+    }
+
+    #[test]
+    fn variables_override_the_defaults() {
+        let config = Config::from_lookup(&Env::from_pairs([
+            KEY,
+            ("FOCO_INGRESS_LISTEN", "127.0.0.1:8181"),
+            ("FOCO_CONTROL_URL", "https://control:50051"),
+            ("FOCO_INGRESS_SOURCE_RATE_LIMIT", "0"),
+            ("FOCO_PUBLIC_URL", "https://hooks.example.com/foco/"),
+        ]))
+        .unwrap();
+        assert_eq!(config.http_listen, SocketAddr::from(([127, 0, 0, 1], 8181)));
+        assert_eq!(config.control.url, "https://control:50051");
+        assert_eq!(config.default_source_rate, 0);
+        assert_eq!(
+            config.public_url.as_deref(),
+            Some("https://hooks.example.com/foco")
+        );
+        for (name, value) in [
+            ("FOCO_BUS_PREFIX", "a.b"),
+            ("FOCO_INGRESS_MAX_BODY", "0"),
+            ("FOCO_PUBLISH_TIMEOUT", "1m"),
+            ("FOCO_PUBLIC_URL", "hooks.example.com"),
+        ] {
+            let error = Config::from_lookup(&Env::from_pairs([KEY, (name, value)])).unwrap_err();
+            assert_eq!(error.name, name, "{error}");
         }
     }
 
     #[test]
     fn debug_output_hides_secrets() {
         let mut config = config();
-        config.nats_url = "nats://foco:hunter2@nats:4222".to_owned();
-        config.control_api_key = SecretString::from("control-key-value");
+        config.bus.url = "nats://foco:hunter2@nats:4222".to_owned();
+        config.control.api_key = secrecy::SecretString::from("control-key-value");
         let shown = format!("{config:?}");
         for secret in ["hunter2", "control-key-value"] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
@@ -231,9 +236,6 @@ mod tests {
         assert!(config().validate().is_ok());
         let mut bad = config();
         bad.publish_timeout = Duration::from_secs(60);
-        assert!(bad.validate().is_err());
-        let mut bad = config();
-        bad.bus_prefix = "a.b".to_owned();
         assert!(bad.validate().is_err());
         let mut bad = config();
         bad.max_body_bytes = 0;

@@ -202,8 +202,6 @@ pub use foco_runtime::error_chain as cause_chain;
 /// Starting or running the service failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    #[error("invalid bus prefix")]
-    BusPrefix(#[from] foco_bus::InvalidPrefix),
     #[error(transparent)]
     Nats(#[from] foco_bus::ConnectError),
     #[error("could not create the JetStream streams")]

@@ -20,7 +20,7 @@ async fn main() -> anyhow::Result<ExitCode> {
             std::process::exit(2);
         }
     };
-    let config = match Config::from_env() {
+    let config = match Config::from_lookup(&foco_runtime::env::Env::process()) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("foco-ingress: {error}");

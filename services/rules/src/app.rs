@@ -63,22 +63,12 @@ impl App {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, RulesError> {
         let pool = foco_runtime::postgres::connect(&config.database_url, 16).await?;
-        let names = Arc::new(BusNames::new(&config.bus_prefix)?);
-        let nats = foco_bus::connect(
-            foco_bus::Service::Rules,
-            &names,
-            &config.nats_url,
-            &config.nats_auth,
-        )
-        .await?;
+        let names = Arc::new(config.bus.names.clone());
+        let nats = config.bus.connect(foco_bus::Service::Rules).await?;
         let jetstream = async_nats::jetstream::new(nats.clone());
-        foco_bus::ensure_streams(&jetstream, &names, config.bus).await?;
+        foco_bus::ensure_streams(&jetstream, &names, config.bus.streams).await?;
         let consumer = events_consumer(&jetstream, &names, &config).await?;
-        let api = foco_control_client::connect_with_ca(
-            &config.control_url,
-            config.control_ca_file.as_deref(),
-            &config.control_api_key,
-        )?;
+        let api = config.control.connect()?;
         let config_cache = ConfigCache::new(api, config.config_cache_ttl);
         let watcher = config_cache
             .watch_changes(&nats, names.config_changed_subject(), shutdown.clone())

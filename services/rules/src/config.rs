@@ -1,27 +1,19 @@
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use foco_runtime::env::{self, ConfigError};
-use secrecy::SecretString;
+use foco_control_client::ControlConfig;
+use foco_runtime::env::{self, ConfigError, Env};
 
 #[derive(Clone)]
 pub struct Config {
-    pub nats_url: String,
-    /// `NATS_CREDS_FILE`, `NATS_NKEY_FILE` or `NATS_USER`/`NATS_PASSWORD`, and
-    /// `NATS_CA_FILE`: who this service is to NATS (see `foco_bus::NatsAuth`).
-    pub nats_auth: foco_bus::NatsAuth,
+    /// `NATS_URL`, the NATS credentials, `FOCO_BUS_PREFIX` and the streams'
+    /// settings.
+    pub bus: foco_bus::BusConfig,
+    /// `DATABASE_URL` [postgres://postgres@127.0.0.1:5432/foco]
     pub database_url: String,
-    pub bus_prefix: String,
-    /// `FOCO_BUS_REPLICAS`, `FOCO_BUS_MAX_BYTES`: the streams.
-    pub bus: foco_bus::StreamSettings,
-    pub control_url: String,
-    /// `FOCO_CONTROL_API_KEY` (required): rules' service key (scope
-    /// `resolve:sources`).
-    pub control_api_key: SecretString,
-    /// `FOCO_CONTROL_CA_FILE` [none: the system's roots]: PEM of the CA to trust
-    /// when `FOCO_CONTROL_URL` is `https://`.
-    pub control_ca_file: Option<PathBuf>,
+    /// `FOCO_CONTROL_URL`, `FOCO_CONTROL_API_KEY` (required: rules' service
+    /// key, scope `resolve:sources`), `FOCO_CONTROL_CA_FILE`.
+    pub control: ControlConfig,
     pub admin_listen: SocketAddr,
     pub config_cache_ttl: Duration,
     /// Events evaluated at once by this replica.
@@ -57,12 +49,9 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
             .debug_struct("Config")
-            .field("nats_url", &env::redacted_url(&self.nats_url))
-            .field("nats_auth", &self.nats_auth)
+            .field("bus", &self.bus)
             .field("database_url", &env::redacted_url(&self.database_url))
-            .field("bus_prefix", &self.bus_prefix)
-            .field("control_url", &env::redacted_url(&self.control_url))
-            .field("control_ca_file", &self.control_ca_file)
+            .field("control", &self.control)
             .field("admin_listen", &self.admin_listen)
             .field("concurrency", &self.concurrency)
             .field("store_writers", &self.store_writers)
@@ -74,61 +63,43 @@ impl std::fmt::Debug for Config {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let control_api_key = env::optional("FOCO_CONTROL_API_KEY").ok_or_else(|| {
-            ConfigError::new(
-                "FOCO_CONTROL_API_KEY",
-                "",
-                "required: rules resolves sources through control, with its service key (foco api-keys create --service rules)",
-            )
-        })?;
-        let concurrency: usize = env::parse_or("FOCO_RULES_CONCURRENCY", 256)?;
-        if concurrency == 0 {
-            return Err(ConfigError::new(
-                "FOCO_RULES_CONCURRENCY",
-                "0",
-                "must be at least 1",
-            ));
-        }
+    /// Every variable, read through `env` and checked.
+    pub fn from_lookup(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            nats_url: env::string_or("NATS_URL", "nats://127.0.0.1:4222"),
-            nats_auth: foco_bus::NatsAuth::from_env()?,
-            database_url: env::string_or("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/foco"),
-            bus_prefix: env::string_or("FOCO_BUS_PREFIX", ""),
-            bus: foco_bus::StreamSettings::from_env()?,
-            control_url: env::string_or("FOCO_CONTROL_URL", "http://127.0.0.1:50051"),
-            control_api_key: SecretString::from(control_api_key),
-            control_ca_file: env::optional("FOCO_CONTROL_CA_FILE").map(PathBuf::from),
-            admin_listen: env::parse_or(
+            bus: foco_bus::BusConfig::from_lookup(env)?,
+            database_url: env.string_or("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/foco"),
+            control: ControlConfig::from_lookup(
+                env,
+                "rules resolves sources through control, with its service key (foco api-keys create --service rules)",
+            )?,
+            admin_listen: env.parse_or(
                 "FOCO_ADMIN_LISTEN",
                 SocketAddr::from(([127, 0, 0, 1], 9093)),
             )?,
-            config_cache_ttl: env::duration_or("FOCO_CONFIG_CACHE_TTL", Duration::from_secs(30))?,
-            concurrency,
-            store_writers: env::parse_or("FOCO_RULES_STORE_WRITERS", 2)?,
-            store_batch: env::parse_or("FOCO_RULES_STORE_BATCH", 256)?,
+            config_cache_ttl: env.duration_or("FOCO_CONFIG_CACHE_TTL", Duration::from_secs(30))?,
+            concurrency: env.positive_or("FOCO_RULES_CONCURRENCY", 256)?,
+            store_writers: env.positive_or("FOCO_RULES_STORE_WRITERS", 2)?,
+            store_batch: env.positive_or("FOCO_RULES_STORE_BATCH", 256)?,
             limits: foco_rule_engine::Limits {
-                recipients_per_rule: env::parse_or(
+                recipients_per_rule: env.parse_or(
                     "FOCO_RULES_MAX_RECIPIENTS_PER_RULE",
                     foco_rule_engine::Limits::default().recipients_per_rule,
                 )?,
-                jobs_per_event: env::parse_or(
+                jobs_per_event: env.parse_or(
                     "FOCO_RULES_MAX_JOBS_PER_EVENT",
                     foco_rule_engine::Limits::default().jobs_per_event,
                 )?,
             },
-            ack_wait: env::duration_or("FOCO_RULES_ACK_WAIT", Duration::from_secs(30))?,
-            max_deliveries: env::parse_or("FOCO_RULES_MAX_DELIVERIES", 20)?,
-            publish_timeout: env::duration_or("FOCO_PUBLISH_TIMEOUT", Duration::from_secs(5))?,
-            shutdown_grace: env::duration_or("FOCO_SHUTDOWN_GRACE", Duration::from_secs(20))?,
-            scheduler_tick: env::duration_or("FOCO_SCHEDULER_TICK", Duration::from_millis(100))?,
-            scheduler_batch: env::parse_or("FOCO_SCHEDULER_BATCH", 200)?,
-            scheduler_max_per_second: env::parse_or("FOCO_SCHEDULER_MAX_PER_SECOND", 2000)?,
-            scheduler_max_hold: env::duration_or(
-                "FOCO_SCHEDULER_MAX_HOLD",
-                Duration::from_secs(30),
-            )?,
-            lag_interval: env::duration_or("FOCO_LAG_INTERVAL", Duration::from_secs(5))?,
+            ack_wait: env.duration_or("FOCO_RULES_ACK_WAIT", Duration::from_secs(30))?,
+            max_deliveries: env.parse_or("FOCO_RULES_MAX_DELIVERIES", 20)?,
+            publish_timeout: env.duration_or("FOCO_PUBLISH_TIMEOUT", Duration::from_secs(5))?,
+            shutdown_grace: env.duration_or("FOCO_SHUTDOWN_GRACE", Duration::from_secs(20))?,
+            scheduler_tick: env.duration_or("FOCO_SCHEDULER_TICK", Duration::from_millis(100))?,
+            scheduler_batch: env.parse_or("FOCO_SCHEDULER_BATCH", 200)?,
+            scheduler_max_per_second: env.parse_or("FOCO_SCHEDULER_MAX_PER_SECOND", 2000)?,
+            scheduler_max_hold: env
+                .duration_or("FOCO_SCHEDULER_MAX_HOLD", Duration::from_secs(30))?,
+            lag_interval: env.duration_or("FOCO_LAG_INTERVAL", Duration::from_secs(5))?,
         })
     }
 }
@@ -137,17 +108,68 @@ impl Config {
 mod tests {
     use super::*;
 
+    const KEY: (&str, &str) = ("FOCO_CONTROL_API_KEY", "rules-key");
+
+    #[test]
+    fn defaults_need_only_the_service_key() {
+        let error = Config::from_lookup(&Env::from_pairs::<&str, &str>([])).unwrap_err();
+        assert_eq!(error.name, "FOCO_CONTROL_API_KEY");
+        assert!(error.reason.contains("--service rules"), "{error}");
+
+        let config = Config::from_lookup(&Env::from_pairs([KEY])).unwrap();
+        assert_eq!(config.bus.url, foco_bus::DEFAULT_NATS_URL);
+        assert_eq!(config.control.url, foco_control_client::DEFAULT_CONTROL_URL);
+        assert_eq!(
+            config.admin_listen,
+            SocketAddr::from(([127, 0, 0, 1], 9093))
+        );
+        assert_eq!((config.concurrency, config.store_writers), (256, 2));
+        assert_eq!(config.ack_wait, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn variables_override_the_defaults() {
+        let config = Config::from_lookup(&Env::from_pairs([
+            KEY,
+            ("FOCO_BUS_PREFIX", "t7"),
+            ("DATABASE_URL", "postgres://db/foco"),
+            ("FOCO_RULES_CONCURRENCY", "64"),
+            ("FOCO_RULES_ACK_WAIT", "90s"),
+            ("FOCO_RULES_MAX_JOBS_PER_EVENT", "5"),
+            ("FOCO_SCHEDULER_TICK", "250ms"),
+        ]))
+        .unwrap();
+        assert_eq!(config.bus.names.prefix(), "t7");
+        assert_eq!(config.database_url, "postgres://db/foco");
+        assert_eq!(config.concurrency, 64);
+        assert_eq!(config.ack_wait, Duration::from_secs(90));
+        assert_eq!(config.limits.jobs_per_event, 5);
+        assert_eq!(config.scheduler_tick, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (name, value) in [
+            ("FOCO_RULES_CONCURRENCY", "0"),
+            ("FOCO_RULES_STORE_BATCH", "0"),
+            ("FOCO_RULES_ACK_WAIT", "soon"),
+            ("FOCO_ADMIN_LISTEN", "localhost"),
+            ("FOCO_BUS_PREFIX", "a.b"),
+        ] {
+            let error = Config::from_lookup(&Env::from_pairs([KEY, (name, value)])).unwrap_err();
+            assert_eq!(error.name, name, "{error}");
+        }
+    }
+
     #[test]
     fn debug_output_hides_secrets() {
         let config = Config {
-            nats_url: "nats://nats-token-value@nats:4222".to_owned(),
-            nats_auth: foco_bus::NatsAuth::default(),
+            bus: foco_bus::BusConfig::local(
+                "nats://nats-token-value@nats:4222",
+                foco_bus::BusNames::new("").unwrap(),
+            ),
             database_url: "postgres://foco:hunter2@db/foco".to_owned(),
-            bus_prefix: String::new(),
-            bus: foco_bus::StreamSettings::default(),
-            control_url: "http://control:50051".to_owned(),
-            control_api_key: SecretString::from("control-key-value"),
-            control_ca_file: None,
+            control: ControlConfig::local("http://control:50051", "control-key-value"),
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 9093)),
             config_cache_ttl: Duration::from_secs(30),
             concurrency: 1,

@@ -5,8 +5,6 @@ use std::net::SocketAddr;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
-    #[error("invalid bus prefix")]
-    BusPrefix(#[from] foco_bus::InvalidPrefix),
     #[error(transparent)]
     Nats(#[from] foco_bus::ConnectError),
     #[error("could not set up JetStream")]

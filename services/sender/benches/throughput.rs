@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer::PullConsumer};
 use foco_bus::{BusNames, ConsumerSettings};
-use foco_proto::v1::{SmsJob, UpsertAccountRequest, UpsertProviderRouteRequest};
+use foco_harness::{ADMIN_KEY, TestControl};
+use foco_proto::v1::{SmsJob, UpsertProviderRouteRequest};
 use foco_testkit::{TestBus, TestDatabase};
 use futures::StreamExt;
 use prost::Message as _;
@@ -25,9 +26,6 @@ use tokio_util::sync::CancellationToken;
 // The allocator the foco-sender binary uses.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-const ADMIN_KEY: &str = "sender-bench-admin-key-0123456789";
-const ENCRYPTION_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -43,11 +41,10 @@ async fn main() {
     let timeout = Duration::from_secs(setting("FOCO_BENCH_TIMEOUT", 180));
     let concurrency: usize = setting("FOCO_BENCH_CONCURRENCY", 1024);
 
-    let db = TestDatabase::create().await;
-    let bus = TestBus::new();
+    let control = TestControl::start().await;
+    let (db, bus) = (&control.db, &control.bus);
     let names = BusNames::new(&bus.prefix).expect("bus prefix");
-    let control_shutdown = CancellationToken::new();
-    let control_url = start_control(&db, &bus, control_shutdown.clone()).await;
+    let control_url = control.grpc_url.clone();
     let provider = start_fake_provider();
     let account_id = create_account_and_route(&control_url, &provider.url).await;
 
@@ -75,7 +72,7 @@ async fn main() {
         timeout,
         fake_thread: provider.thread_id,
     };
-    let mut sender = through_the_sender(&db, &bus, &control_url, &settings).await;
+    let mut sender = through_the_sender(db, bus, &control_url, &settings).await;
     sender.cpu = sender.cpu.since(&between);
     let calls = provider.calls.load(Ordering::Relaxed);
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE status = 'sent'")
@@ -138,7 +135,6 @@ async fn main() {
     if ceiling.done < jobs || sender.done < jobs {
         println!("  (incomplete: the time limit of {timeout:?} was reached)");
     }
-    control_shutdown.cancel();
 }
 
 struct Phase {
@@ -190,30 +186,6 @@ impl CpuSample {
 
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
-}
-
-async fn start_control(db: &TestDatabase, bus: &TestBus, shutdown: CancellationToken) -> String {
-    let config = foco_control::Config {
-        grpc_listen: "127.0.0.1:0".parse().expect("address"),
-        admin_listen: "127.0.0.1:0".parse().expect("address"),
-        database_url: db.url.clone(),
-        nats_url: bus.nats_url.clone(),
-        nats_auth: foco_bus::NatsAuth::default(),
-        bus_prefix: bus.prefix.clone(),
-        admin_api_key: SecretString::from(ADMIN_KEY),
-        encryption_key: foco_control::parse_encryption_key(ENCRYPTION_KEY).expect("key"),
-        bus: Default::default(),
-        webhooks: Default::default(),
-        backlog_interval: Duration::from_secs(15),
-        tls: None,
-        service_key_hashes: Vec::new(),
-    };
-    let control = foco_control::App::build(config, shutdown)
-        .await
-        .expect("build control");
-    let url = format!("http://{}", control.grpc_addr());
-    tokio::spawn(control.run());
-    url
 }
 
 /// The fake provider: its URL, its call counter and the id of the one thread it
@@ -304,16 +276,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 async fn create_account_and_route(control_url: &str, provider_url: &str) -> String {
     let mut control = foco_control_client::connect(control_url, &SecretString::from(ADMIN_KEY))
         .expect("control client");
-    let account = control
-        .upsert_account(UpsertAccountRequest {
-            name: "bench".to_owned(),
-            default_country: "MX".to_owned(),
-            timezone: "America/Mexico_City".to_owned(),
-            ..Default::default()
-        })
-        .await
-        .expect("account")
-        .into_inner();
+    let account = foco_harness::create_test_account(&mut control, "bench").await;
     control
         .upsert_provider_route(UpsertProviderRouteRequest {
             account: "bench".to_owned(),
@@ -440,12 +403,9 @@ async fn through_the_sender(
         fake_thread,
     } = *run;
     let config = foco_sender::Config {
-        nats_url: bus.nats_url.clone(),
-        bus_prefix: bus.prefix.clone(),
+        bus: foco_harness::bus_config(bus, Default::default(), Default::default()),
         database_url: db.url.clone(),
-        control_url: control_url.to_owned(),
-        control_api_key: SecretString::from(ADMIN_KEY),
-        control_ca_file: None,
+        control: foco_control_client::ControlConfig::local(control_url, ADMIN_KEY),
         admin_listen: "127.0.0.1:0".parse().expect("address"),
         concurrency,
         max_ack_pending: (concurrency * 4) as i64,

@@ -57,12 +57,10 @@ impl App {
     /// consumer, and binds the admin listener. Nothing is pulled until `run`.
     pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Self, SenderError> {
         config.validate()?;
-        let names = BusNames::new(&config.bus_prefix)?;
-        let (nats_url, nats_auth) = (&config.nats_url, &config.nats_auth);
-        let nats =
-            foco_bus::connect(foco_bus::Service::Sender, &names, nats_url, nats_auth).await?;
+        let names = config.bus.names.clone();
+        let nats = config.bus.connect(foco_bus::Service::Sender).await?;
         let jetstream = jetstream::new(nats.clone());
-        foco_bus::ensure_streams(&jetstream, &names, config.bus).await?;
+        foco_bus::ensure_streams(&jetstream, &names, config.bus.streams).await?;
         let (consumer, receipts_consumer) = consumers(&jetstream, &names, &config).await?;
         let feed = foco_bus::StatusFeed::new(nats.clone(), names.clone(), STATUS_PUBLISH_TIMEOUT);
 
@@ -73,11 +71,7 @@ impl App {
         .await
         .map_err(SenderError::Database)?;
 
-        let control = foco_control_client::connect_with_ca(
-            &config.control_url,
-            config.control_ca_file.as_deref(),
-            &config.control_api_key,
-        )?;
+        let control = config.control.connect()?;
         let routes = ConfigCache::new(control, config.config_cache_ttl);
         let config_watch = routes
             .watch_changes(&nats, names.config_changed_subject(), shutdown.clone())

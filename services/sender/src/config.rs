@@ -5,33 +5,22 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use foco_runtime::env::{self, ConfigError};
-use secrecy::SecretString;
+use foco_control_client::ControlConfig;
+use foco_runtime::env::{self, ConfigError, Env};
 
 use crate::quiet::QuietHours;
 
 #[derive(Clone)]
 pub struct Config {
-    /// `NATS_URL`
-    pub nats_url: String,
-    /// `NATS_CREDS_FILE`, `NATS_NKEY_FILE` or `NATS_USER`/`NATS_PASSWORD`, and
-    /// `NATS_CA_FILE`: who this service is to NATS (see `foco_bus::NatsAuth`).
-    pub nats_auth: foco_bus::NatsAuth,
-    /// `FOCO_BUS_PREFIX`: isolates environments and tests sharing one NATS.
-    pub bus_prefix: String,
-    /// `FOCO_BUS_REPLICAS`, `FOCO_BUS_MAX_BYTES`: the streams, when this service
-    /// creates them.
-    pub bus: foco_bus::StreamSettings,
+    /// `NATS_URL`, the NATS credentials, `FOCO_BUS_PREFIX` (isolates
+    /// environments and tests sharing one NATS) and the streams' settings.
+    pub bus: foco_bus::BusConfig,
     /// `DATABASE_URL`: the sender writes the `messages` table (schema owned by control).
     pub database_url: String,
-    /// `FOCO_CONTROL_URL`
-    pub control_url: String,
-    /// `FOCO_CONTROL_API_KEY` (required): the sender's service key (scope
-    /// `resolve:routes`), as route resolution returns provider credentials.
-    pub control_api_key: SecretString,
-    /// `FOCO_CONTROL_CA_FILE` [none: the system's roots]: PEM of the CA to trust
-    /// when `FOCO_CONTROL_URL` is `https://`.
-    pub control_ca_file: Option<PathBuf>,
+    /// `FOCO_CONTROL_URL`, `FOCO_CONTROL_API_KEY` (required: the sender's
+    /// service key, scope `resolve:routes`, as route resolution returns
+    /// provider credentials), `FOCO_CONTROL_CA_FILE`.
+    pub control: ControlConfig,
     /// `FOCO_ADMIN_LISTEN`: `/healthz`, `/readyz`, `/metrics`.
     pub admin_listen: SocketAddr,
     /// `FOCO_SENDER_CONCURRENCY`: jobs handled at once by this process.
@@ -100,19 +89,17 @@ pub struct Config {
     pub lag_interval: Duration,
 }
 
-/// The local defaults of every setting (what `from_env` uses when a variable is
-/// unset), with an empty control API key. Tests start from here.
+/// The local defaults of every setting (what `from_lookup` uses when a variable
+/// is unset), with an empty control API key. Tests start from here.
 impl Default for Config {
     fn default() -> Self {
         Self {
-            nats_url: "nats://127.0.0.1:4222".to_owned(),
-            nats_auth: foco_bus::NatsAuth::default(),
-            bus_prefix: String::new(),
-            bus: foco_bus::StreamSettings::default(),
+            bus: foco_bus::BusConfig::local(
+                foco_bus::DEFAULT_NATS_URL,
+                foco_bus::BusNames::new("").expect("the empty prefix"),
+            ),
             database_url: "postgres://postgres@127.0.0.1:5432/foco".to_owned(),
-            control_url: "http://127.0.0.1:50051".to_owned(),
-            control_api_key: SecretString::from(""),
-            control_ca_file: None,
+            control: ControlConfig::local(foco_control_client::DEFAULT_CONTROL_URL, ""),
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 9094)),
             concurrency: 256,
             max_ack_pending: 10_000,
@@ -143,12 +130,9 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
             .debug_struct("Config")
-            .field("nats_url", &env::redacted_url(&self.nats_url))
-            .field("nats_auth", &self.nats_auth)
-            .field("bus_prefix", &self.bus_prefix)
+            .field("bus", &self.bus)
             .field("database_url", &env::redacted_url(&self.database_url))
-            .field("control_url", &env::redacted_url(&self.control_url))
-            .field("control_ca_file", &self.control_ca_file)
+            .field("control", &self.control)
             .field("admin_listen", &self.admin_listen)
             .field("concurrency", &self.concurrency)
             .field("max_ack_pending", &self.max_ack_pending)
@@ -166,65 +150,50 @@ impl std::fmt::Debug for Config {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let control_api_key = env::optional("FOCO_CONTROL_API_KEY").ok_or_else(|| {
-            ConfigError::new(
-                "FOCO_CONTROL_API_KEY",
-                "",
-                "required: the sender resolves provider routes through control, with its service key (foco api-keys create --service sender)",
-            )
-        })?;
+    /// Every variable, read through `env` and checked.
+    pub fn from_lookup(env: &Env) -> Result<Self, ConfigError> {
         let defaults = Self::default();
-        let quiet_hours = match env::optional("FOCO_QUIET_HOURS") {
+        let quiet_hours = match env.optional("FOCO_QUIET_HOURS") {
             None => defaults.quiet_hours,
             Some(text) => QuietHours::parse(&text)
                 .map_err(|error| ConfigError::new("FOCO_QUIET_HOURS", &text, error.to_string()))?,
         };
         let config = Self {
-            nats_url: env::string_or("NATS_URL", &defaults.nats_url),
-            nats_auth: foco_bus::NatsAuth::from_env()?,
-            bus_prefix: env::string_or("FOCO_BUS_PREFIX", ""),
-            bus: foco_bus::StreamSettings::from_env()?,
-            database_url: env::string_or("DATABASE_URL", &defaults.database_url),
-            control_url: env::string_or("FOCO_CONTROL_URL", &defaults.control_url),
-            control_api_key: SecretString::from(control_api_key),
-            control_ca_file: env::optional("FOCO_CONTROL_CA_FILE").map(PathBuf::from),
-            admin_listen: env::parse_or("FOCO_ADMIN_LISTEN", defaults.admin_listen)?,
-            concurrency: env::parse_or("FOCO_SENDER_CONCURRENCY", defaults.concurrency)?,
-            max_ack_pending: env::parse_or(
-                "FOCO_SENDER_MAX_ACK_PENDING",
-                defaults.max_ack_pending,
+            bus: foco_bus::BusConfig::from_lookup(env)?,
+            database_url: env.string_or("DATABASE_URL", &defaults.database_url),
+            control: ControlConfig::from_lookup(
+                env,
+                "the sender resolves provider routes through control, with its service key (foco api-keys create --service sender)",
             )?,
-            ack_wait: env::duration_or("FOCO_SENDER_ACK_WAIT", defaults.ack_wait)?,
-            provider_timeout: env::duration_or("FOCO_PROVIDER_TIMEOUT", defaults.provider_timeout)?,
-            max_attempts: env::parse_or("FOCO_SENDER_MAX_ATTEMPTS", defaults.max_attempts)?,
-            console_outbox: PathBuf::from(env::string_or(
-                "FOCO_CONSOLE_OUTBOX",
-                "var/outbox.jsonl",
-            )),
-            console_provider: env::parse_or("FOCO_CONSOLE_PROVIDER", defaults.console_provider)?,
-            allow_private_provider_hosts: env::parse_or(
-                "FOCO_ALLOW_PRIVATE_PROVIDER_HOSTS",
-                false,
-            )?,
-            config_cache_ttl: env::duration_or("FOCO_CONFIG_CACHE_TTL", defaults.config_cache_ttl)?,
-            shutdown_grace: env::duration_or("FOCO_SHUTDOWN_GRACE", defaults.shutdown_grace)?,
-            max_deliveries: env::parse_or("FOCO_SENDER_MAX_DELIVERIES", defaults.max_deliveries)?,
-            job_deadline: env::duration_or("FOCO_SENDER_JOB_DEADLINE", defaults.job_deadline)?,
-            max_job_age: env::duration_or("FOCO_SENDER_MAX_JOB_AGE", defaults.max_job_age)?,
-            claim_margin: env::duration_or("FOCO_SENDER_CLAIM_MARGIN", defaults.claim_margin)?,
+            admin_listen: env.parse_or("FOCO_ADMIN_LISTEN", defaults.admin_listen)?,
+            concurrency: env.parse_or("FOCO_SENDER_CONCURRENCY", defaults.concurrency)?,
+            max_ack_pending: env
+                .parse_or("FOCO_SENDER_MAX_ACK_PENDING", defaults.max_ack_pending)?,
+            ack_wait: env.duration_or("FOCO_SENDER_ACK_WAIT", defaults.ack_wait)?,
+            provider_timeout: env
+                .duration_or("FOCO_PROVIDER_TIMEOUT", defaults.provider_timeout)?,
+            max_attempts: env.parse_or("FOCO_SENDER_MAX_ATTEMPTS", defaults.max_attempts)?,
+            console_outbox: PathBuf::from(env.string_or("FOCO_CONSOLE_OUTBOX", "var/outbox.jsonl")),
+            console_provider: env.parse_or("FOCO_CONSOLE_PROVIDER", defaults.console_provider)?,
+            allow_private_provider_hosts: env
+                .parse_or("FOCO_ALLOW_PRIVATE_PROVIDER_HOSTS", false)?,
+            config_cache_ttl: env
+                .duration_or("FOCO_CONFIG_CACHE_TTL", defaults.config_cache_ttl)?,
+            shutdown_grace: env.duration_or("FOCO_SHUTDOWN_GRACE", defaults.shutdown_grace)?,
+            max_deliveries: env.parse_or("FOCO_SENDER_MAX_DELIVERIES", defaults.max_deliveries)?,
+            job_deadline: env.duration_or("FOCO_SENDER_JOB_DEADLINE", defaults.job_deadline)?,
+            max_job_age: env.duration_or("FOCO_SENDER_MAX_JOB_AGE", defaults.max_job_age)?,
+            claim_margin: env.duration_or("FOCO_SENDER_CLAIM_MARGIN", defaults.claim_margin)?,
             quiet_hours,
-            shared_state_poll: env::duration_or(
-                "FOCO_SENDER_SHARED_STATE_POLL",
-                defaults.shared_state_poll,
-            )?,
-            write_batch: env::parse_or("FOCO_SENDER_WRITE_BATCH", defaults.write_batch)?,
-            park_after: env::duration_or("FOCO_SENDER_PARK_AFTER", defaults.park_after)?,
-            receipts_concurrency: env::parse_or(
+            shared_state_poll: env
+                .duration_or("FOCO_SENDER_SHARED_STATE_POLL", defaults.shared_state_poll)?,
+            write_batch: env.parse_or("FOCO_SENDER_WRITE_BATCH", defaults.write_batch)?,
+            park_after: env.duration_or("FOCO_SENDER_PARK_AFTER", defaults.park_after)?,
+            receipts_concurrency: env.parse_or(
                 "FOCO_SENDER_RECEIPTS_CONCURRENCY",
                 defaults.receipts_concurrency,
             )?,
-            lag_interval: env::duration_or("FOCO_LAG_INTERVAL", defaults.lag_interval)?,
+            lag_interval: env.duration_or("FOCO_LAG_INTERVAL", defaults.lag_interval)?,
         };
         config.validate()?;
         Ok(config)
@@ -326,13 +295,68 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    use secrecy::SecretString;
+
     use super::*;
 
     fn sample() -> Config {
         Config {
-            control_api_key: SecretString::from("k"),
-            control_ca_file: None,
+            control: ControlConfig::local(foco_control_client::DEFAULT_CONTROL_URL, "k"),
             ..Config::default()
+        }
+    }
+
+    const KEY: (&str, &str) = ("FOCO_CONTROL_API_KEY", "sender-key");
+
+    #[test]
+    fn the_environment_read_with_only_a_key_gives_the_defaults() {
+        let error = Config::from_lookup(&Env::from_pairs::<&str, &str>([])).unwrap_err();
+        assert_eq!(error.name, "FOCO_CONTROL_API_KEY");
+        assert!(error.reason.contains("--service sender"), "{error}");
+
+        let config = Config::from_lookup(&Env::from_pairs([KEY])).unwrap();
+        let defaults = Config::default();
+        assert_eq!(config.bus.url, defaults.bus.url);
+        assert_eq!(config.control.url, defaults.control.url);
+        assert_eq!(config.admin_listen, defaults.admin_listen);
+        assert_eq!(config.concurrency, defaults.concurrency);
+        assert_eq!(config.ack_wait, defaults.ack_wait);
+        assert_eq!(config.quiet_hours, defaults.quiet_hours);
+        assert_eq!(config.write_batch, defaults.write_batch);
+    }
+
+    #[test]
+    fn variables_override_the_defaults() {
+        let config = Config::from_lookup(&Env::from_pairs([
+            KEY,
+            ("NATS_URL", "nats://nats-0:4222,nats://nats-1:4222"),
+            ("FOCO_SENDER_CONCURRENCY", "32"),
+            ("FOCO_PROVIDER_TIMEOUT", "4s"),
+            ("FOCO_QUIET_HOURS", "off"),
+            ("FOCO_ALLOW_PRIVATE_PROVIDER_HOSTS", "true"),
+            ("FOCO_SENDER_PARK_AFTER", "2s"),
+        ]))
+        .unwrap();
+        assert_eq!(config.bus.url, "nats://nats-0:4222,nats://nats-1:4222");
+        assert_eq!(config.concurrency, 32);
+        assert_eq!(config.provider_timeout, Duration::from_secs(4));
+        assert_eq!(config.quiet_hours, None);
+        assert!(config.allow_private_provider_hosts);
+        assert_eq!(config.park_after, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn values_that_cannot_work_name_their_variable() {
+        for (name, value) in [
+            ("FOCO_SENDER_CONCURRENCY", "0"),
+            ("FOCO_SENDER_CONCURRENCY", "many"),
+            ("FOCO_SENDER_ACK_WAIT", "10s"),
+            ("FOCO_QUIET_HOURS", "25:00-08:00"),
+            ("FOCO_SENDER_MAX_ATTEMPTS", "0"),
+            ("FOCO_CONSOLE_PROVIDER", "maybe"),
+        ] {
+            let error = Config::from_lookup(&Env::from_pairs([KEY, (name, value)])).unwrap_err();
+            assert_eq!(error.name, name, "{name}={value}: {error}");
         }
     }
 
@@ -353,8 +377,8 @@ mod tests {
     fn debug_output_hides_secrets() {
         let mut config = sample();
         config.database_url = "postgres://foco:hunter2@db/foco".to_owned();
-        config.nats_url = "nats://nats-token-value@nats:4222".to_owned();
-        config.control_api_key = SecretString::from("control-key-value");
+        config.bus.url = "nats://nats-token-value@nats:4222".to_owned();
+        config.control.api_key = SecretString::from("control-key-value");
         let shown = format!("{config:?}");
         for secret in ["hunter2", "nats-token-value", "control-key-value"] {
             assert!(!shown.contains(secret), "{secret} in {shown}");

@@ -7,8 +7,6 @@ use foco_runtime::env::ConfigError;
 pub enum SenderError {
     #[error("invalid configuration")]
     Config(#[from] ConfigError),
-    #[error("invalid bus prefix")]
-    BusPrefix(#[from] foco_bus::InvalidPrefix),
     #[error(transparent)]
     Nats(#[from] foco_bus::ConnectError),
     #[error("could not set up the JetStream streams or consumer")]

@@ -17,7 +17,7 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
-    let config = match Config::from_env() {
+    let config = match Config::from_lookup(&foco_runtime::env::Env::process()) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("foco-sender: {error}");

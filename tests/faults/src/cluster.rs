@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use foco_bench_pipeline::deployment::{ORDER_RULE_WHEN, Setup, configure, configure_account};
-use foco_bench_pipeline::processes::{Services, free_port};
+use foco_bench_pipeline::processes::Services;
 use foco_bench_pipeline::sms::{ORDER_TEMPLATE, OWNER_NUMBER};
 use foco_proto::v1::UpsertRuleRequest;
 use foco_testkit::{Balancer, NatsCluster, PrivateNats, Proxy, TestDatabase};
@@ -179,7 +179,7 @@ impl Cluster {
                 let mut env = Vec::new();
                 let mut behind = None;
                 if let Some((front, variable)) = listen {
-                    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+                    let addr = SocketAddr::from(([127, 0, 0, 1], foco_testkit::free_port()));
                     env.push((variable, addr.to_string()));
                     behind = Some((front, addr));
                     if let Some((_, addrs)) = fronts.iter_mut().find(|(f, _)| *f == front) {

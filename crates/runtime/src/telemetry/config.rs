@@ -6,7 +6,7 @@
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::Sampler;
 
-use crate::env::{self, ConfigError};
+use crate::env::{ConfigError, Env};
 
 /// How spans are exported: OTLP to `endpoint`, or nowhere.
 #[derive(Debug, Clone)]
@@ -62,14 +62,8 @@ impl TracingConfig {
     /// `OTEL_TRACES_SAMPLER_ARG`, `OTEL_RESOURCE_ATTRIBUTES`; `OTEL_SDK_DISABLED=true`
     /// or `OTEL_TRACES_EXPORTER=none` turn export off. Without an endpoint
     /// nothing is exported.
-    pub fn from_env(default_service_name: &str) -> Result<Self, ConfigError> {
-        Self::from_lookup(default_service_name, env::optional)
-    }
-
-    fn from_lookup(
-        default_service_name: &str,
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
+    pub fn from_lookup(default_service_name: &str, env: &Env) -> Result<Self, ConfigError> {
+        let lookup = |name: &str| env.optional(name);
         let resource_attributes = match lookup("OTEL_RESOURCE_ATTRIBUTES") {
             Some(text) => parse_resource_attributes(&text)
                 .map_err(|reason| ConfigError::new("OTEL_RESOURCE_ATTRIBUTES", &text, reason))?,
@@ -271,16 +265,11 @@ fn percent_decode(text: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
 
     use super::*;
 
     fn read(pairs: &[(&str, &str)]) -> Result<TracingConfig, ConfigError> {
-        let values: HashMap<String, String> = pairs
-            .iter()
-            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-            .collect();
-        TracingConfig::from_lookup("foco-test", |name| values.get(name).cloned())
+        TracingConfig::from_lookup("foco-test", &Env::from_pairs(pairs.iter().copied()))
     }
 
     #[test]

@@ -21,7 +21,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 pub use config::{OtlpExporter, OtlpProtocol, TracingConfig};
 
-use crate::env::ConfigError;
+use crate::env::{ConfigError, Env};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
@@ -45,8 +45,8 @@ pub enum LogFormat {
 impl LogFormat {
     /// `FOCO_LOG_FORMAT` = `json` | `pretty`; default: pretty on a terminal,
     /// JSON otherwise.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        match crate::env::optional("FOCO_LOG_FORMAT").as_deref() {
+    pub fn from_lookup(env: &Env) -> Result<Self, ConfigError> {
+        match env.optional("FOCO_LOG_FORMAT").as_deref() {
             Some("json") => Ok(Self::Json),
             Some("pretty") => Ok(Self::Pretty),
             Some(other) => Err(ConfigError::new("FOCO_LOG_FORMAT", other, "json or pretty")),
@@ -81,11 +81,12 @@ impl Drop for TelemetryGuard {
 }
 
 /// Installs the process-wide subscriber from the environment (`FOCO_LOG_FORMAT`,
-/// `RUST_LOG`, and the `OTEL_*` variables of [`TracingConfig::from_env`]).
+/// `RUST_LOG`, and the `OTEL_*` variables of [`TracingConfig::from_lookup`]).
 /// Call inside the Tokio runtime: the gRPC exporter needs it.
 pub fn init(service_name: &'static str) -> Result<TelemetryGuard, TelemetryError> {
-    let tracing = TracingConfig::from_env(service_name)?;
-    install(&tracing, LogFormat::from_env()?)
+    let env = Env::process();
+    let tracing = TracingConfig::from_lookup(service_name, &env)?;
+    install(&tracing, LogFormat::from_lookup(&env)?)
 }
 
 /// Installs the process-wide subscriber as `tracing` says. A second call in the

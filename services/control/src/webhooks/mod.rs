@@ -75,18 +75,14 @@ impl Default for WebhookSettings {
 }
 
 impl WebhookSettings {
-    pub fn from_env() -> Result<Self, foco_runtime::env::ConfigError> {
+    pub fn from_lookup(
+        env: &foco_runtime::env::Env,
+    ) -> Result<Self, foco_runtime::env::ConfigError> {
         let defaults = Self::default();
         Ok(Self {
-            request_timeout: foco_runtime::env::duration_or(
-                "FOCO_WEBHOOK_TIMEOUT",
-                defaults.request_timeout,
-            )?,
-            disable_after: foco_runtime::env::duration_or(
-                "FOCO_WEBHOOK_DISABLE_AFTER",
-                defaults.disable_after,
-            )?,
-            allow_private_hosts: foco_runtime::env::parse_or(
+            request_timeout: env.duration_or("FOCO_WEBHOOK_TIMEOUT", defaults.request_timeout)?,
+            disable_after: env.duration_or("FOCO_WEBHOOK_DISABLE_AFTER", defaults.disable_after)?,
+            allow_private_hosts: env.parse_or(
                 "FOCO_ALLOW_PRIVATE_WEBHOOK_HOSTS",
                 defaults.allow_private_hosts,
             )?,

@@ -4,7 +4,7 @@
 use std::ops::Deref;
 
 use foco_proto::v1::{
-    Account, CreateApiKeyRequest, HmacSha256, SignatureEncoding, Source, UpsertAccountRequest,
+    Account, CreateApiKeyRequest, HmacSha256, SignatureEncoding, Source,
     UpsertProviderRouteRequest, UpsertRuleRequest, UpsertSourceRequest, Verification, verification,
 };
 
@@ -35,16 +35,7 @@ impl TestControl {
     }
 
     pub async fn create_account(&self, name: &str) -> Account {
-        self.admin()
-            .upsert_account(UpsertAccountRequest {
-                name: name.to_owned(),
-                default_country: "MX".to_owned(),
-                timezone: "America/Mexico_City".to_owned(),
-                ..Default::default()
-            })
-            .await
-            .expect("create account")
-            .into_inner()
+        foco_harness::create_test_account(&mut self.admin(), name).await
     }
 
     pub async fn account_key(&self, account: &str) -> String {

@@ -362,30 +362,8 @@ pub(crate) fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Optio
 
 #[cfg(test)]
 pub(crate) mod test_support {
-    use std::path::PathBuf;
 
-    /// The bytes of a shared webhook fixture: the crate's own copy first, so tests
-    /// never depend on the sibling `shared/` folder, then that folder, then
-    /// `FOCO_FIXTURES_DIR`.
-    pub fn fixture(name: &str) -> Vec<u8> {
-        let candidates = [
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures")),
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/fixtures/webhooks"
-            )),
-        ]
-        .into_iter()
-        .chain(std::env::var_os("FOCO_FIXTURES_DIR").map(PathBuf::from));
-        for dir in candidates {
-            if let Ok(bytes) = std::fs::read(dir.join(name)) {
-                return bytes;
-            }
-        }
-        panic!(
-            "fixture {name} not found in tests/fixtures, shared/fixtures/webhooks or FOCO_FIXTURES_DIR"
-        );
-    }
+    pub use foco_testkit::fixture;
 
     pub fn secrets(secrets: &[&str]) -> Vec<String> {
         secrets.iter().map(|secret| (*secret).to_owned()).collect()

@@ -3,31 +3,25 @@
 //! reached the events stream.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use base64::Engine as _;
 use foco_bus::BusNames;
 use foco_control_client::ControlApi;
-use foco_proto::v1::{
-    EventEnvelope, Source, UpsertAccountRequest, UpsertSourceRequest, Verification,
-};
-use foco_testkit::{TestBus, TestDatabase};
+use foco_harness::TestControl;
+use foco_proto::v1::{EventEnvelope, Source, UpsertSourceRequest, Verification};
+use foco_testkit::TestBus;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use prost::Message as _;
-use secrecy::SecretString;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
 
-pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
 pub const ACCOUNT: &str = "tienda-ale";
 
 pub struct Harness {
-    _bus: TestBus,
     pub names: BusNames,
     pub api: ControlApi,
     pub http: reqwest::Client,
@@ -36,8 +30,9 @@ pub struct Harness {
     pub jetstream: async_nats::jetstream::Context,
     ingress_shutdown: CancellationToken,
     ingress: Option<JoinHandle<Result<(), foco_ingress::AppError>>>,
-    control_shutdown: CancellationToken,
-    _database: TestDatabase,
+    /// Kept for its lifetime: dropped with the harness, it fails the test if
+    /// control crashed meanwhile.
+    _control: TestControl,
 }
 
 /// Ingress settings tests may change before start.
@@ -71,46 +66,21 @@ impl Harness {
         install_test_telemetry();
         // reqwest is built without a bundled crypto provider; plain HTTP still needs one set.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let database = TestDatabase::create().await;
-        let bus = TestBus::on(nats_url.clone());
-        let names = BusNames::new(&bus.prefix).unwrap();
-
-        let control_shutdown = CancellationToken::new();
-        let control_config = foco_control::Config {
-            grpc_listen: "127.0.0.1:0".parse().unwrap(),
-            admin_listen: "127.0.0.1:0".parse().unwrap(),
-            database_url: database.url.clone(),
-            nats_url: nats_url.clone(),
-            nats_auth: foco_bus::NatsAuth::default(),
-            bus_prefix: bus.prefix.clone(),
-            admin_api_key: SecretString::from(ADMIN_KEY),
-            encryption_key: foco_control::parse_encryption_key(
-                &base64::engine::general_purpose::STANDARD.encode([7u8; 32]),
-            )
-            .unwrap(),
-            bus: Default::default(),
-            webhooks: Default::default(),
-            backlog_interval: std::time::Duration::from_secs(15),
-            tls: None,
-            service_key_hashes: Vec::new(),
-        };
-        let control = foco_control::App::build(control_config, control_shutdown.clone())
-            .await
-            .expect("build control");
-        let control_url = format!("http://{}", control.grpc_addr());
-        tokio::spawn(control.run());
+        let control = TestControl::start_on(TestBus::on(nats_url)).await;
+        let names = BusNames::new(&control.bus.prefix).unwrap();
+        let ingress_key = control.service_key("ingress").await;
 
         let ingress_shutdown = CancellationToken::new();
         let config = foco_ingress::Config {
             http_listen: "127.0.0.1:0".parse().unwrap(),
             admin_listen: "127.0.0.1:0".parse().unwrap(),
-            nats_url,
-            nats_auth: foco_bus::NatsAuth::default(),
-            bus_prefix: bus.prefix.clone(),
-            bus: options.bus,
-            control_url: options.control_url.unwrap_or_else(|| control_url.clone()),
-            control_api_key: SecretString::from(ADMIN_KEY),
-            control_ca_file: None,
+            bus: foco_harness::bus_config(&control.bus, foco_bus::NatsAuth::default(), options.bus),
+            control: foco_control_client::ControlConfig {
+                url: options
+                    .control_url
+                    .unwrap_or_else(|| control.grpc_url.clone()),
+                ..foco_harness::control_config(&control, ingress_key)
+            },
             config_cache_ttl: Duration::from_secs(30),
             max_body_bytes: options.max_body_bytes,
             default_source_rate: options.default_source_rate,
@@ -126,11 +96,11 @@ impl Harness {
         let admin_addr = app.admin_addr();
         let ingress = tokio::spawn(app.run());
 
-        let api =
-            foco_control_client::connect(&control_url, &SecretString::from(ADMIN_KEY)).unwrap();
-        let client = async_nats::connect(bus.nats_url.clone()).await.unwrap();
+        let api = control.admin();
+        let client = async_nats::connect(control.bus.nats_url.clone())
+            .await
+            .unwrap();
         let mut harness = Self {
-            _bus: bus,
             names,
             api,
             http: reqwest::Client::new(),
@@ -139,8 +109,7 @@ impl Harness {
             jetstream: async_nats::jetstream::new(client),
             ingress_shutdown,
             ingress: Some(ingress),
-            control_shutdown,
-            _database: database,
+            _control: control,
         };
         harness.create_account(ACCOUNT).await;
         harness
@@ -148,15 +117,7 @@ impl Harness {
 
     /// Creates an account (the test account is created at start).
     pub async fn create_account(&mut self, name: &str) {
-        self.api
-            .upsert_account(UpsertAccountRequest {
-                name: name.to_owned(),
-                default_country: "MX".to_owned(),
-                timezone: "America/Mexico_City".to_owned(),
-                ..Default::default()
-            })
-            .await
-            .expect("create account");
+        foco_harness::create_test_account(&mut self.api, name).await;
     }
 
     /// Creates or updates a source of the test account.
@@ -253,8 +214,14 @@ impl Harness {
 
 impl Drop for Harness {
     fn drop(&mut self) {
+        // An ingress that failed or quit before the test stopped it fails
+        // the test (control is watched by its own harness).
+        let ended_on_its_own = !self.ingress_shutdown.is_cancelled()
+            && self.ingress.as_ref().is_some_and(JoinHandle::is_finished);
         self.ingress_shutdown.cancel();
-        self.control_shutdown.cancel();
+        if ended_on_its_own && !std::thread::panicking() {
+            panic!("ingress ended before the test stopped it");
+        }
     }
 }
 
@@ -286,24 +253,7 @@ pub struct StoredEvent {
     pub envelope: EventEnvelope,
 }
 
-/// The bytes of a shared webhook fixture, from this crate's byte-exact copy first.
-pub fn fixture(name: &str) -> Vec<u8> {
-    let candidates = [
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures")),
-        PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/fixtures/webhooks"
-        )),
-    ]
-    .into_iter()
-    .chain(std::env::var_os("FOCO_FIXTURES_DIR").map(PathBuf::from));
-    for dir in candidates {
-        if let Ok(bytes) = std::fs::read(dir.join(name)) {
-            return bytes;
-        }
-    }
-    panic!("fixture {name} not found");
-}
+pub use foco_testkit::fixture;
 
 /// Sends `request`: the status and the JSON answer (null when there is none).
 pub async fn answer(request: reqwest::RequestBuilder) -> (u16, serde_json::Value) {

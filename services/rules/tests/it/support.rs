@@ -5,11 +5,8 @@ use chrono::{DateTime, Utc};
 
 use async_nats::jetstream::{self, consumer};
 use foco_harness::TestControl;
-use foco_proto::v1::{
-    EventEnvelope, SmsJob, Source, UpsertAccountRequest, UpsertRuleRequest, UpsertSourceRequest,
-};
+use foco_proto::v1::{EventEnvelope, SmsJob, Source, UpsertRuleRequest, UpsertSourceRequest};
 use prost::Message as _;
-use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
 pub const ACCOUNT: &str = "tienda-ale";
@@ -76,16 +73,7 @@ impl Rig {
     pub async fn start_with_clock(clock: Arc<dyn foco_rules::Clock>) -> Self {
         let control = TestControl::start().await;
         let mut admin = control.admin();
-        let account = admin
-            .upsert_account(UpsertAccountRequest {
-                name: ACCOUNT.into(),
-                default_country: "MX".into(),
-                timezone: "America/Mexico_City".into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let account = foco_harness::create_test_account(&mut admin, ACCOUNT).await;
         let source = admin
             .upsert_source(UpsertSourceRequest {
                 account: ACCOUNT.into(),
@@ -99,14 +87,9 @@ impl Rig {
             .into_inner();
         assert_eq!(source.account_id, account.id);
         let config = foco_rules::Config {
-            nats_url: control.bus.nats_url.clone(),
-            nats_auth: foco_bus::NatsAuth::default(),
+            bus: foco_harness::bus_config(&control.bus, Default::default(), Default::default()),
             database_url: control.db.url.clone(),
-            bus_prefix: control.bus.prefix.clone(),
-            bus: Default::default(),
-            control_url: control.grpc_url.clone(),
-            control_api_key: SecretString::from(foco_harness::ADMIN_KEY),
-            control_ca_file: None,
+            control: foco_harness::control_config(&control, control.service_key("rules").await),
             admin_listen: "127.0.0.1:0".parse().unwrap(),
             config_cache_ttl: Duration::from_secs(300),
             concurrency: 4,

@@ -11,7 +11,7 @@
 
 mod send;
 
-use send::{Chain, FirstToken, RouteLock};
+use send::{Chain, FirstToken};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,12 +28,12 @@ use crate::breaker::Breakers;
 use crate::limits::{Permit, RouteLimits};
 use crate::metrics::Metrics;
 use crate::phone::normalize_e164;
-use crate::providers::Providers;
+use crate::providers::{Providers, Repeat};
 use crate::quiet::{QuietHours, recipient_zones};
 use crate::retry;
 use crate::routing::{self, RouteInfo, RouteSource, Routes};
 use crate::store::batch::Writers;
-use crate::store::{self, Claim, ClaimRequest, HoldRequest, NewMessage, StoreError};
+use crate::store::{self, Claim, ClaimRequest, HoldRequest, NewMessage, RouteLock, StoreError};
 
 pub const NO_ROUTE_REASON: &str = "no provider route";
 pub const NO_ROUTE_FOR_DESTINATION_REASON: &str = "no provider route serves this destination";
@@ -492,7 +492,7 @@ impl<R: RouteSource> Handler<R> {
         if let Some(info) = info.filter(|info| {
             info.provider
                 .as_ref()
-                .is_ok_and(|provider| provider.is_idempotent())
+                .is_ok_and(|provider| provider.repeat() == Repeat::Deduplicated)
         }) {
             return match store::take_over(&self.pool, &job.job_id, lease).await {
                 Ok(Some((attempts, _))) => {

@@ -13,10 +13,10 @@ use tracing::Instrument;
 
 use super::{Handler, Outcome, error_chain};
 use crate::limits::{DEFAULT_PAUSE, Permit};
-use crate::providers::{Accepted, FailureKind, OutboundSms, ProviderOutcome};
+use crate::providers::{Accepted, FailureKind, OutboundSms, ProviderOutcome, Repeat};
 use crate::retry;
 use crate::routing::{RouteInfo, RouteSource};
-use crate::store::{self, NewMessage, OutcomeRecord, Status, Step, StoreError};
+use crate::store::{self, NewMessage, OutcomeRecord, RouteLock, Status, Step, StoreError};
 
 /// Why the chain ended without a definite answer.
 enum Shortfall {
@@ -44,20 +44,6 @@ pub(super) struct Chain<'c> {
 pub(super) enum FirstToken {
     Taken,
     ToTake,
-}
-
-/// `Locked`: an earlier call may have been accepted, so the job stays on its
-/// one route (no failover, open breakers ignored); `Free` otherwise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum RouteLock {
-    Free,
-    Locked,
-}
-
-impl RouteLock {
-    pub(super) fn is_locked(self) -> bool {
-        self == RouteLock::Locked
-    }
 }
 
 /// What a provider's answer leaves to do.
@@ -222,7 +208,7 @@ impl<R: RouteSource> Handler<R> {
                 let mut record =
                     OutcomeRecord::new(&job.job_id, Status::Failed, steps(earlier, step));
                 record.provider = info.name.clone();
-                record.provider_locked = lock.is_locked();
+                record.route_lock = lock;
                 record.error = reason.clone();
                 AfterCall::Done(
                     self.finish(
@@ -265,9 +251,9 @@ impl<R: RouteSource> Handler<R> {
             }
             ProviderOutcome::Unknown { reason } => {
                 self.note_failure(info, &reason, "unknown");
-                let idempotent = provider.is_idempotent();
+                let repeat = provider.repeat();
                 AfterCall::Done(
-                    self.unknown(job, message, attempt, info, reason, idempotent, earlier)
+                    self.unknown(job, message, attempt, info, reason, repeat, earlier)
                         .await,
                 )
             }
@@ -402,14 +388,14 @@ impl<R: RouteSource> Handler<R> {
         attempt: u32,
         info: &RouteInfo,
         reason: String,
-        idempotent: bool,
+        repeat: Repeat,
         earlier: &[String],
     ) -> Outcome {
         let kind = info
             .provider
             .as_ref()
             .map_or("none", |provider| provider.kind());
-        let retry = idempotent && attempt < self.settings.max_attempts;
+        let retry = repeat == Repeat::Deduplicated && attempt < self.settings.max_attempts;
         let status = if retry {
             Status::Queued
         } else {
@@ -418,7 +404,7 @@ impl<R: RouteSource> Handler<R> {
         let step = Step::now(attempt, &info.name, "unknown", &reason).to_json();
         let mut record = OutcomeRecord::new(&job.job_id, status, steps(earlier, step));
         record.provider = info.name.clone();
-        record.provider_locked = true;
+        record.route_lock = RouteLock::Locked;
         record.error = reason;
         let outcome = if retry {
             Outcome::Retry {
@@ -489,7 +475,7 @@ impl<R: RouteSource> Handler<R> {
         };
         let mut record = OutcomeRecord::new(&job.job_id, Status::Queued, step);
         record.provider = row_provider.to_owned();
-        record.provider_locked = lock.is_locked();
+        record.route_lock = lock;
         record.error = reason;
         let outcome = Outcome::Retry {
             delay: retry::next_delay(attempt, retry_after),
@@ -509,7 +495,7 @@ impl<R: RouteSource> Handler<R> {
         let step = Step::now(0, provider, "throttled", reason).to_json();
         let mut record = OutcomeRecord::new(&job.job_id, Status::Queued, step);
         record.provider = provider.to_owned();
-        record.provider_locked = lock.is_locked();
+        record.route_lock = lock;
         record.attempts_delta = -1;
         record.error = reason.to_owned();
         match self.record_with_retries(record).await {

@@ -26,8 +26,8 @@ use super::response::{
     classify_status, error_reason, json_text, read_body, retry_after, transport_failure,
 };
 use super::{
-    Accepted, FailureKind, OutboundSms, ProviderOutcome, RouteConfigError, from_or, setting,
-    setting_or_default, url_setting,
+    Accepted, FailureKind, OutboundSms, ProviderOutcome, Repeat, RouteConfigError, from_or,
+    setting, setting_or_default, url_setting,
 };
 
 pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
@@ -43,7 +43,7 @@ pub struct HttpProvider {
     template: Option<Arc<BodyTemplate>>,
     content_type: HeaderValue,
     id_pointer: Option<String>,
-    idempotent: bool,
+    repeat: Repeat,
 }
 
 /// The body without a template.
@@ -110,11 +110,10 @@ impl HttpProvider {
         let content_type = setting_or_default(ProviderKind::Http, settings, keys::CONTENT_TYPE);
         let content_type = HeaderValue::from_str(content_type)
             .map_err(|_| RouteConfigError::InvalidSetting(keys::CONTENT_TYPE))?;
-        let idempotent = match setting(settings, IDEMPOTENT) {
-            None => false,
-            Some(value) => value
-                .parse::<bool>()
-                .map_err(|_| RouteConfigError::InvalidSetting(IDEMPOTENT))?,
+        let repeat = match setting(settings, IDEMPOTENT).map(str::parse::<bool>) {
+            None | Some(Ok(false)) => Repeat::MaySendTwice,
+            Some(Ok(true)) => Repeat::Deduplicated,
+            Some(Err(_)) => return Err(RouteConfigError::InvalidSetting(IDEMPOTENT)),
         };
         Ok(Self {
             client,
@@ -124,12 +123,12 @@ impl HttpProvider {
             template,
             content_type,
             id_pointer: setting(settings, ID_POINTER).map(str::to_owned),
-            idempotent,
+            repeat,
         })
     }
 
-    pub fn is_idempotent(&self) -> bool {
-        self.idempotent
+    pub fn repeat(&self) -> Repeat {
+        self.repeat
     }
 
     pub async fn send(&self, message: &OutboundSms) -> ProviderOutcome {

@@ -135,6 +135,16 @@ pub enum ProviderOutcome {
     Unknown { reason: String },
 }
 
+/// What a provider does with a second call carrying the same job id (sent
+/// as its idempotency key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeat {
+    /// It deduplicates: the second call never sends a second SMS.
+    Deduplicated,
+    /// It may send the SMS again.
+    MaySendTwice,
+}
+
 impl ProviderOutcome {
     pub fn sent(provider_message_id: impl Into<String>) -> Self {
         Self::Sent(Accepted::with_id(provider_message_id))
@@ -241,16 +251,16 @@ impl Provider {
         self.provider_kind().id()
     }
 
-    /// Whether the provider deduplicates on the job id we send as its idempotency
-    /// key, so that a call whose outcome is unknown may be made again safely.
-    pub fn is_idempotent(&self) -> bool {
+    /// What calling again with the same job id does: whether a call whose
+    /// outcome is unknown may be made again safely.
+    pub fn repeat(&self) -> Repeat {
         match self.provider_kind().spec().idempotency {
-            Idempotency::Always => true,
-            Idempotency::Never => false,
+            Idempotency::Always => Repeat::Deduplicated,
+            Idempotency::Never => Repeat::MaySendTwice,
             // Only the generic gateway lets the route say (its adapter reads it).
             Idempotency::WhenSetting(_) => match self {
-                Self::Http(provider) => provider.is_idempotent(),
-                _ => false,
+                Self::Http(provider) => provider.repeat(),
+                _ => Repeat::MaySendTwice,
             },
         }
     }

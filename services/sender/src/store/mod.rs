@@ -31,7 +31,7 @@ pub use compliance::{
     hold_jobs, is_opted_out, take_due_holds,
 };
 pub use dead_letters::dead_letter;
-pub use outcome::{OutcomeRecord, record_outcome, record_outcomes};
+pub use outcome::{OutcomeRecord, RouteLock, record_outcome, record_outcomes};
 
 /// `messages.status` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,14 +21,30 @@ pub struct OutcomeRecord {
     pub segments: i32,
     pub price: String,
     pub price_currency: String,
-    /// The job must stay with `provider` (its call may have been accepted).
-    pub provider_locked: bool,
+    /// Whether the job must stay with `provider` (its call may have been
+    /// accepted).
+    pub route_lock: RouteLock,
     /// Added to `attempts`: -1 when the claim is given back without a call.
     pub attempts_delta: i32,
     /// JSON of the `Step` appended to the history.
     pub step: String,
     /// Provider ids of the parts of a multi-part message (index = position).
     pub part_ids: Vec<String>,
+}
+
+/// `Locked`: an earlier call may have been accepted, so the job stays on its
+/// one route (no failover, open breakers ignored); `Free` otherwise. Stored as
+/// `messages.provider_locked`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteLock {
+    Free,
+    Locked,
+}
+
+impl RouteLock {
+    pub fn is_locked(self) -> bool {
+        self == RouteLock::Locked
+    }
 }
 
 impl OutcomeRecord {
@@ -42,7 +58,7 @@ impl OutcomeRecord {
             segments: 0,
             price: String::new(),
             price_currency: String::new(),
-            provider_locked: false,
+            route_lock: RouteLock::Free,
             attempts_delta: 0,
             step,
             part_ids: Vec::new(),
@@ -139,7 +155,7 @@ where
         .bind(
             records
                 .iter()
-                .map(|record| record.provider_locked)
+                .map(|record| record.route_lock == RouteLock::Locked)
                 .collect::<Vec<_>>(),
         )
         .bind(

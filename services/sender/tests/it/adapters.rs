@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use foco_sender::providers::{Accepted, FailureKind, Price, Provider, ProviderOutcome};
+use foco_sender::providers::{Accepted, FailureKind, Price, Provider, ProviderOutcome, Repeat};
 use foco_testkit::{FakeProvider, FakeResponse};
 
 use crate::providers::{message, providers, route};
@@ -262,7 +262,7 @@ async fn telnyx_sends_the_job_id_as_idempotency_key() {
         &[("base_url", &fake.url()), ("from", "+15550001111")],
         &[("api_key", "KEYsecret")],
     );
-    assert!(telnyx.is_idempotent());
+    assert_eq!(telnyx.repeat(), Repeat::Deduplicated);
     let sms = message();
     assert_eq!(
         telnyx.send(&sms).await,
@@ -326,7 +326,7 @@ async fn http_bodies_can_be_templated() {
         ],
         &[("X-Token", "gw")],
     );
-    assert!(gateway.is_idempotent());
+    assert_eq!(gateway.repeat(), Repeat::Deduplicated);
     assert_eq!(gateway.send(&message()).await, ProviderOutcome::sent("991"));
     let request = fake.requests().remove(0);
     assert_eq!(request.header("x-token"), Some("gw"));

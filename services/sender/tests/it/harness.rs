@@ -11,9 +11,7 @@ use bytes::Bytes;
 use foco_bus::BusNames;
 use foco_harness::TestControl;
 use foco_proto::v1::delivery_service_client::DeliveryServiceClient;
-use foco_proto::v1::{
-    Account, DeliveryReceipt, InboundSms, SmsJob, UpsertAccountRequest, UpsertProviderRouteRequest,
-};
+use foco_proto::v1::{Account, DeliveryReceipt, InboundSms, SmsJob, UpsertProviderRouteRequest};
 use foco_testkit::FakeProvider;
 use prost::Message as _;
 use secrecy::SecretString;
@@ -60,16 +58,7 @@ impl TestEnv {
 
     /// An account in Mexico (country MX, Mexico City time).
     async fn create_account(&self, name: &str) -> Account {
-        self.control()
-            .upsert_account(UpsertAccountRequest {
-                name: name.to_owned(),
-                default_country: "MX".to_owned(),
-                timezone: "America/Mexico_City".to_owned(),
-                ..Default::default()
-            })
-            .await
-            .expect("create account")
-            .into_inner()
+        foco_harness::create_test_account(&mut self.control(), name).await
     }
 
     pub fn control(&self) -> foco_control_client::ControlApi {
@@ -172,13 +161,9 @@ impl TestEnv {
     /// Settings a test may adjust before starting a sender.
     pub fn sender_config(&self) -> foco_sender::Config {
         foco_sender::Config {
-            nats_url: self.app.bus.nats_url.clone(),
-            bus_prefix: self.app.bus.prefix.clone(),
-            bus: Default::default(),
+            bus: foco_harness::bus_config(&self.app.bus, Default::default(), Default::default()),
             database_url: self.app.db.url.clone(),
-            control_url: self.app.grpc_url.clone(),
-            control_api_key: SecretString::from(ADMIN_KEY),
-            control_ca_file: None,
+            control: foco_harness::control_config(&self.app, SecretString::from(ADMIN_KEY)),
             admin_listen: "127.0.0.1:0".parse().unwrap(),
             concurrency: 8,
             max_ack_pending: 1000,
@@ -221,13 +206,13 @@ impl TestEnv {
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_foco-sender"))
             .env_clear()
             .env("RUST_LOG", "warn")
-            .env("NATS_URL", &config.nats_url)
-            .env("FOCO_BUS_PREFIX", &config.bus_prefix)
+            .env("NATS_URL", &config.bus.url)
+            .env("FOCO_BUS_PREFIX", config.bus.names.prefix())
             .env("DATABASE_URL", &config.database_url)
-            .env("FOCO_CONTROL_URL", &config.control_url)
+            .env("FOCO_CONTROL_URL", &config.control.url)
             .env(
                 "FOCO_CONTROL_API_KEY",
-                config.control_api_key.expose_secret(),
+                config.control.api_key.expose_secret(),
             )
             .env("FOCO_ADMIN_LISTEN", config.admin_listen.to_string())
             .env("FOCO_SENDER_CONCURRENCY", config.concurrency.to_string())
