@@ -1,13 +1,16 @@
 //! `foco apply`: upsert the account, then providers, sources and rules, in that
-//! order (rules name providers and belong to sources). Every call is an upsert by
-//! name, so applying the same file twice changes nothing.
+//! order (rules name providers and belong to sources), then templates and
+//! status webhook endpoints. Every call is an upsert by name, so applying the
+//! same file twice changes nothing.
 
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
 
 use foco_control_client::{ControlApi, MessagingApi, webhook_url};
-use foco_proto::v1::{DeleteRuleRequest, ListRulesRequest};
+use foco_proto::v1::{
+    DeleteEndpointRequest, DeleteRuleRequest, ListEndpointsRequest, ListRulesRequest,
+};
 
 use crate::error::CliError;
 use crate::manifest::{Manifest, Plan, PlannedSource};
@@ -48,11 +51,14 @@ pub fn dry_run(
     let manifest = Manifest::load(path)?;
     let plan = manifest.resolve(env)?;
     let rules: usize = plan.sources.iter().map(|source| source.rules.len()).sum();
-    let templates = if plan.templates.is_empty() {
+    let mut templates = if plan.templates.is_empty() {
         String::new()
     } else {
         format!(", {}", plan_count(plan.templates.len(), "template"))
     };
+    if let Some(endpoints) = &plan.endpoints {
+        templates.push_str(&format!(", {}", plan_count(endpoints.len(), "endpoint")));
+    }
     writeln!(
         out,
         "{}: valid (account {}: {}, {}, {}{templates}); nothing applied",
@@ -191,6 +197,110 @@ pub async fn apply_templates(
         )?;
     }
     Ok(plan.templates.len())
+}
+
+/// What [`apply_endpoints`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppliedEndpoints {
+    pub created: Vec<String>,
+    pub updated: Vec<String>,
+    pub unchanged: Vec<String>,
+    pub pruned: Vec<String>,
+}
+
+/// Saves the file's status webhook endpoints (after [`apply_plan`]: the
+/// account exists), printing the signing secret of each one created without
+/// a secret of the file's (once: control keeps only a sealed copy). With
+/// `prune`, deletes the account's endpoints the file does not list, only
+/// when the file has an `endpoints` key.
+pub async fn apply_endpoints(
+    messaging: &mut MessagingApi,
+    path: &Path,
+    plan: &Plan,
+    prune: bool,
+    out: &mut dyn Write,
+) -> Result<AppliedEndpoints, CliError> {
+    let mut applied = AppliedEndpoints::default();
+    let Some(endpoints) = &plan.endpoints else {
+        return Ok(applied);
+    };
+    for endpoint in endpoints {
+        let name = &endpoint.request.name;
+        let saved = messaging
+            .upsert_endpoint(endpoint.request.clone())
+            .await
+            .map_err(located(
+                path,
+                &endpoint.location,
+                format!("save endpoint {name:?}"),
+            ))?
+            .into_inner();
+        let url = saved.endpoint.map(|saved| saved.url).unwrap_or_default();
+        if saved.created {
+            writeln!(out, "endpoint {name}: created -> {url}")?;
+            if !saved.secret.is_empty() {
+                writeln!(
+                    out,
+                    "endpoint {name}: signing secret (shown only now): {}",
+                    saved.secret
+                )?;
+            }
+            applied.created.push(name.clone());
+        } else if saved.changed {
+            writeln!(out, "endpoint {name}: updated -> {url}")?;
+            applied.updated.push(name.clone());
+        } else {
+            applied.unchanged.push(name.clone());
+        }
+    }
+    if prune {
+        let account = &plan.account.name;
+        let keep: BTreeSet<&str> = endpoints
+            .iter()
+            .map(|endpoint| endpoint.request.name.as_str())
+            .collect();
+        let stored = messaging
+            .list_endpoints(ListEndpointsRequest {
+                account: account.clone(),
+            })
+            .await
+            .map_err(located(path, "endpoints", "list endpoints".to_owned()))?
+            .into_inner()
+            .endpoints;
+        for stale in stored
+            .iter()
+            .filter(|endpoint| !keep.contains(endpoint.name.as_str()))
+        {
+            messaging
+                .delete_endpoint(DeleteEndpointRequest {
+                    account: account.clone(),
+                    id: stale.id.clone(),
+                })
+                .await
+                .map_err(located(
+                    path,
+                    "endpoints",
+                    format!("prune endpoint {:?}", stale.name),
+                ))?;
+            writeln!(out, "pruned endpoint {}", stale.name)?;
+            applied.pruned.push(stale.name.clone());
+        }
+    }
+    writeln!(
+        out,
+        "applied {}: {} ({} created, {} updated, {} unchanged{})",
+        path.display(),
+        plan_count(endpoints.len(), "endpoint"),
+        applied.created.len(),
+        applied.updated.len(),
+        applied.unchanged.len(),
+        if prune {
+            format!(", {} pruned", applied.pruned.len())
+        } else {
+            String::new()
+        }
+    )?;
+    Ok(applied)
 }
 
 /// Deletes the stored rules of `source` that its manifest no longer lists.

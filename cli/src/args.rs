@@ -98,7 +98,8 @@ pub struct ApplyArgs {
     /// Check the file (structure and env: values) without contacting the API.
     #[arg(long)]
     pub dry_run: bool,
-    /// Delete rules of the applied sources that are not in the file.
+    /// Delete rules of the applied sources that are not in the file, and,
+    /// when the file has an `endpoints` key, endpoints it does not list.
     #[arg(long)]
     pub prune: bool,
 }

@@ -26,6 +26,10 @@ pub enum EndpointsCommand {
         /// Where changes are POSTed (https in production).
         #[arg(long)]
         url: String,
+        /// Unique in the account (what `foco apply` files call it); absent:
+        /// `endpoint-` and the start of its id.
+        #[arg(long, default_value = "")]
+        name: String,
         /// Only these event types (repeatable): message.sent, message.delivered,
         /// message.failed, ..., inbound.received. Absent: all.
         #[arg(long = "event-type", value_name = "TYPE")]
@@ -35,13 +39,14 @@ pub enum EndpointsCommand {
         #[command(flatten)]
         format: FormatArg,
     },
-    /// Delete an endpoint and its delivery history.
+    /// Delete an endpoint (by id or name) and its delivery history.
     Delete {
         id: String,
         #[command(flatten)]
         format: FormatArg,
     },
-    /// Deliveries to an endpoint, newest first, with their attempts.
+    /// Deliveries to an endpoint (by id or name), newest first, with their
+    /// attempts.
     Deliveries {
         endpoint_id: String,
         /// pending, succeeded or failed.
@@ -106,6 +111,7 @@ pub async fn run(
         }
         EndpointsCommand::Create {
             url,
+            name,
             event_types,
             description,
             format,
@@ -116,6 +122,7 @@ pub async fn run(
                     url: url.clone(),
                     event_types: event_types.clone(),
                     description: description.clone(),
+                    name: name.clone(),
                 })
                 .await
                 .map_err(|status| CliError::api("create endpoint", status))?
@@ -128,7 +135,11 @@ pub async fn run(
                     output::json(out, &value)
                 }
                 OutputFormat::Table => {
-                    writeln!(out, "endpoint {} -> {}", endpoint.id, endpoint.url)?;
+                    writeln!(
+                        out,
+                        "endpoint {} ({}) -> {}",
+                        endpoint.name, endpoint.id, endpoint.url
+                    )?;
                     writeln!(out, "signing secret (shown only now): {}", created.secret)?;
                     Ok(())
                 }
@@ -186,6 +197,7 @@ pub async fn run(
 fn endpoint_json(endpoint: &Endpoint) -> serde_json::Value {
     json!({
         "id": endpoint.id,
+        "name": endpoint.name,
         "url": endpoint.url,
         "event_types": endpoint.event_types,
         "description": endpoint.description,
@@ -198,6 +210,7 @@ fn endpoint_json(endpoint: &Endpoint) -> serde_json::Value {
 
 fn endpoint_row(endpoint: &Endpoint) -> Vec<String> {
     vec![
+        endpoint.name.clone(),
         endpoint.id.clone(),
         if endpoint.enabled {
             "enabled".to_owned()
@@ -218,7 +231,7 @@ fn print_endpoints(
     format: OutputFormat,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let header = ["ID", "STATE", "EVENTS", "URL"];
+    let header = ["NAME", "ID", "STATE", "EVENTS", "URL"];
     output::list(
         endpoints,
         format,

@@ -98,6 +98,17 @@
 //!     content_type: json              # optional: how bodies without a usable
 //!                                     #   Content-Type are read (json or form)
 //!
+//! endpoints:                          # status webhooks (optional; with the key present,
+//!                                     #   --prune deletes endpoints not listed)
+//!   - name: crm                       # [a-z0-9][a-z0-9-_]{0,62}, unique in the account
+//!     url: https://crm.example.com/foco/status
+//!     events: [message.delivered, message.failed, inbound.received]  # absent: all
+//!     description: CRM timeline       # optional
+//!     secret: env:CRM_WEBHOOK_SECRET  # optional, env: only: a whsec_ secret to sign
+//!                                     #   with (changing it rotates: the old one signs
+//!                                     #   beside it for 24 h); absent: control makes
+//!                                     #   one, printed once when the endpoint is created
+//!
 //! templates:                          # message templates SendMessage / `foco send
 //!                                     #   --template` render by name (saved after the rest)
 //!   - name: otp                       # [a-z0-9][a-z0-9-_]{0,62}
@@ -216,8 +227,10 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 prune: apply.prune,
             };
             apply::apply_plan(&mut api, &apply.file, &plan, &options, out).await?;
-            if !plan.templates.is_empty() {
-                apply::apply_templates(&mut connect_messaging(&cli)?, &apply.file, &plan, out)
+            if !plan.templates.is_empty() || plan.endpoints.is_some() {
+                let mut messaging = connect_messaging(&cli)?;
+                apply::apply_templates(&mut messaging, &apply.file, &plan, out).await?;
+                apply::apply_endpoints(&mut messaging, &apply.file, &plan, apply.prune, out)
                     .await?;
             }
             Ok(())

@@ -11,7 +11,8 @@ use base64::engine::general_purpose::STANDARD;
 use foco_harness::{ACCOUNT, ADMIN_KEY, TestSystem};
 use foco_proto::v1::{
     CreateEndpointRequest, EndpointDelivery, ListEndpointDeliveriesRequest, MessageStatus,
-    MessageStatusUpdate, RotateEndpointSecretRequest, SendMessageRequest, WatchMessagesRequest,
+    MessageStatusUpdate, RotateEndpointSecretRequest, SendMessageRequest, UpsertEndpointRequest,
+    WatchMessagesRequest,
 };
 use foco_testkit::{FakeProvider, FakeResponse, RecordedRequest, wait_for};
 use hmac::{Hmac, KeyInit, Mac};
@@ -69,6 +70,7 @@ async fn create_endpoint(system: &TestSystem, account: &str, url: String) -> (St
             url,
             event_types: vec!["message.sent".to_owned(), "message.delivered".to_owned()],
             description: "status".to_owned(),
+            ..Default::default()
         })
         .await
         .expect("create endpoint")
@@ -191,6 +193,80 @@ async fn a_delivered_sms_reaches_the_watch_and_a_signed_endpoint() {
         .expect("delivered webhook");
     assert_eq!(delivered_body["data"]["metadata"]["order"], "A-17");
     assert_eq!(delivered_body["data"]["provider_message_id"], "tx-feed-1");
+    system.stop().await;
+}
+
+/// A `whsec_` secret of 32 bytes, all `byte`.
+fn operator_secret(byte: u8) -> String {
+    format!("whsec_{}", STANDARD.encode([byte; 32]))
+}
+
+#[tokio::test]
+async fn an_endpoint_upserted_with_the_operators_secret_signs_with_it_and_rotates() {
+    let system = TestSystem::start().await;
+    let receiver = FakeProvider::start().await;
+    let upsert = |secret: String| UpsertEndpointRequest {
+        account: ACCOUNT.to_owned(),
+        name: "crm".to_owned(),
+        url: format!("{}/hooks", receiver.url()),
+        event_types: vec!["message.sent".to_owned()],
+        description: "from a file".to_owned(),
+        secret,
+    };
+    let mut messaging = system.control.messaging(ADMIN_KEY);
+    let (first, second) = (operator_secret(1), operator_secret(2));
+    let created = messaging
+        .upsert_endpoint(upsert(first.clone()))
+        .await
+        .expect("create")
+        .into_inner();
+    assert!(created.created);
+    assert_eq!(
+        created.secret, "",
+        "a secret the operator chose is not echoed"
+    );
+    let again = messaging
+        .upsert_endpoint(upsert(first.clone()))
+        .await
+        .expect("the same again")
+        .into_inner();
+    assert!(!again.created && !again.changed, "nothing to change");
+
+    let one = send(&system, ACCOUNT, "one").await;
+    wait_for(
+        "a delivery signed with the operator's secret",
+        WAIT,
+        || async {
+            (received(&receiver, &first) == [("message.sent".to_owned(), one.clone())])
+                .then_some(())
+        },
+    )
+    .await;
+
+    let rotated = messaging
+        .upsert_endpoint(upsert(second.clone()))
+        .await
+        .expect("a new secret")
+        .into_inner();
+    assert!(rotated.changed && !rotated.created);
+    let two = send(&system, ACCOUNT, "two").await;
+    let by_new = wait_for(
+        "the next delivery, signed with both secrets",
+        WAIT,
+        || async {
+            let requests = receiver.requests();
+            let next = requests.get(1)?;
+            let by_old = verified_body(next, &first)?;
+            let by_new = verified_body(next, &second)?;
+            (by_old == by_new).then_some(by_new)
+        },
+    )
+    .await;
+    assert_eq!(by_new["data"]["message_id"], two.as_str());
+    assert!(
+        verified_body(&receiver.requests()[0], &second).is_none(),
+        "the new secret signs only what came after it"
+    );
     system.stop().await;
 }
 

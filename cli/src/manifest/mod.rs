@@ -70,8 +70,31 @@ pub struct Manifest {
     /// Message templates `SendMessage` renders by name.
     #[serde(default)]
     pub templates: Vec<TemplateSpec>,
+    /// Status webhook endpoints, by name. Absent: the account's endpoints are
+    /// left alone (even by `--prune`); present, `--prune` deletes the ones
+    /// not listed.
+    #[serde(default)]
+    pub endpoints: Option<Vec<EndpointSpec>>,
     #[serde(skip)]
     pub path: PathBuf,
+}
+
+/// A status webhook endpoint: where the account's status changes are POSTed,
+/// signed as the Standard Webhooks specification says.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointSpec {
+    pub name: String,
+    pub url: String,
+    /// Only these event types; absent or empty: all.
+    #[serde(default)]
+    pub events: Vec<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `env:NAME` of a `whsec_` secret to sign with; absent: control makes
+    /// one when it creates the endpoint (printed once) and keeps it.
+    #[serde(default)]
+    pub secret: Option<String>,
 }
 
 /// A message template: a body over the variables a send gives.

@@ -6,8 +6,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use foco_proto::v1::{
     HmacSha256, NoVerification, Priority, SignatureEncoding, StandardWebhooks,
-    UpsertAccountRequest, UpsertProviderRouteRequest, UpsertRuleRequest, UpsertSourceRequest,
-    UpsertTemplateRequest, Verification, verification,
+    UpsertAccountRequest, UpsertEndpointRequest, UpsertProviderRouteRequest, UpsertRuleRequest,
+    UpsertSourceRequest, UpsertTemplateRequest, Verification, verification,
 };
 
 use super::{EncodingSpec, Manifest, ManifestError, PrioritySpec, SourceSpec, VerifySpec};
@@ -37,6 +37,8 @@ pub struct Plan {
     pub providers: Vec<Located<UpsertProviderRouteRequest>>,
     pub sources: Vec<PlannedSource>,
     pub templates: Vec<Located<UpsertTemplateRequest>>,
+    /// `None` when the file has no `endpoints` key.
+    pub endpoints: Option<Vec<Located<UpsertEndpointRequest>>>,
 }
 
 impl Manifest {
@@ -100,11 +102,17 @@ impl Manifest {
                 },
             });
         }
+        let endpoints = self
+            .endpoints
+            .as_deref()
+            .map(|endpoints| resolver.endpoints(endpoints))
+            .transpose()?;
         Ok(Plan {
             account,
             providers,
             sources,
             templates,
+            endpoints,
         })
     }
 }
@@ -136,6 +144,48 @@ struct Resolver<'a> {
 }
 
 impl Resolver<'_> {
+    fn endpoints(
+        &self,
+        endpoints: &[super::EndpointSpec],
+    ) -> Result<Vec<Located<UpsertEndpointRequest>>, ManifestError> {
+        self.manifest.check_unique_names(
+            "endpoints",
+            "endpoint",
+            endpoints.iter().map(|endpoint| endpoint.name.as_str()),
+        )?;
+        endpoints
+            .iter()
+            .enumerate()
+            .map(|(index, endpoint)| {
+                let location = format!("endpoints[{index}]");
+                let secret = match &endpoint.secret {
+                    None => String::new(),
+                    Some(raw) if raw.starts_with(ENV_PREFIX) => {
+                        self.value(&format!("{location}.secret"), raw)?
+                    }
+                    // A secret written in the file would be in version control.
+                    Some(_) => {
+                        return Err(self.manifest.invalid(
+                            format!("{location}.secret"),
+                            "write env:NAME and keep the secret in that variable",
+                        ));
+                    }
+                };
+                Ok(Located {
+                    request: UpsertEndpointRequest {
+                        account: self.manifest.account.clone(),
+                        name: endpoint.name.clone(),
+                        url: endpoint.url.clone(),
+                        event_types: endpoint.events.clone(),
+                        description: endpoint.description.clone().unwrap_or_default(),
+                        secret,
+                    },
+                    location,
+                })
+            })
+            .collect()
+    }
+
     /// `env:NAME` → the variable's value; anything else as written.
     fn value(&self, location: &str, raw: &str) -> Result<String, ManifestError> {
         let Some(variable) = raw.strip_prefix(ENV_PREFIX) else {

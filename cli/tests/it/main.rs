@@ -4,6 +4,7 @@ mod api_keys;
 mod apply;
 mod binary;
 mod delivery;
+mod endpoints_apply;
 mod harness;
 mod messaging;
 mod scheduled_apply;

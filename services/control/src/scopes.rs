@@ -220,6 +220,7 @@ pub const RPC_SCOPES: &[(&str, Scope)] = &[
     ("CreateEndpoint", Scope::Manage),
     ("ListEndpoints", Scope::Read),
     ("DeleteEndpoint", Scope::Manage),
+    ("UpsertEndpoint", Scope::Manage),
     ("RotateEndpointSecret", Scope::Manage),
     ("ListEndpointDeliveries", Scope::Read),
     ("ReplayEndpointDelivery", Scope::Manage),

@@ -1,6 +1,7 @@
-//! Status webhook endpoints: create (the secret is shown once), list, delete,
-//! rotate the secret, list deliveries with their attempts, replay one. The
-//! worker that sends them is `crate::webhooks`.
+//! Status webhook endpoints: create (the secret is shown once), upsert by
+//! name (what `foco apply` calls), list, delete, rotate the secret, list
+//! deliveries with their attempts, replay one. The worker that sends them is
+//! `crate::webhooks`.
 
 use std::time::Duration;
 
@@ -9,13 +10,15 @@ use foco_proto::v1::{
     CreateEndpointRequest, CreateEndpointResponse, DeleteEndpointRequest, DeleteEndpointResponse,
     Endpoint, EndpointAttempt, EndpointDelivery, ListEndpointDeliveriesRequest,
     ListEndpointDeliveriesResponse, ListEndpointsRequest, ListEndpointsResponse,
-    ReplayEndpointDeliveryRequest, RotateEndpointSecretRequest,
+    ReplayEndpointDeliveryRequest, RotateEndpointSecretRequest, UpsertEndpointRequest,
+    UpsertEndpointResponse,
 };
 use uuid::Uuid;
 
 use super::AppState;
 use super::accounts::AccountRow;
 use crate::error::ApiError;
+use crate::validate;
 use crate::webhooks::{payload, signature};
 
 /// Endpoints one account may have.
@@ -29,6 +32,7 @@ const MAX_PREVIOUS_VALID_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
 #[derive(sqlx::FromRow)]
 struct EndpointRow {
     id: Uuid,
+    name: String,
     url: String,
     event_types: Vec<String>,
     description: String,
@@ -42,7 +46,7 @@ struct EndpointRow {
 /// text in the source.
 macro_rules! endpoint_columns {
     () => {
-        "id, url, event_types, description, enabled, disabled_reason, created_at, failing_since"
+        "id, name, url, event_types, description, enabled, disabled_reason, created_at, failing_since"
     };
 }
 
@@ -50,6 +54,7 @@ impl EndpointRow {
     fn into_proto(self, account: &AccountRow) -> Endpoint {
         Endpoint {
             id: self.id.to_string(),
+            name: self.name,
             account: account.name.clone(),
             url: self.url,
             event_types: self.event_types,
@@ -65,8 +70,26 @@ impl EndpointRow {
     }
 }
 
-fn endpoint_id(text: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(text.trim()).map_err(|_| ApiError::invalid_field("id", "is not an endpoint id"))
+/// The endpoint a request names, by id or by name, in `account`.
+async fn endpoint_id(
+    state: &AppState,
+    account: &AccountRow,
+    field: &'static str,
+    text: &str,
+) -> Result<Uuid, ApiError> {
+    let text = text.trim();
+    if let Ok(id) = Uuid::parse_str(text) {
+        return Ok(id);
+    }
+    if text.is_empty() {
+        return Err(ApiError::invalid_field(field, "names no endpoint"));
+    }
+    sqlx::query_scalar("SELECT id FROM endpoints WHERE account_id = $1 AND name = $2")
+        .bind(account.id)
+        .bind(text)
+        .fetch_optional(&state.pool)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no endpoint named {text:?}")))
 }
 
 fn check_url(text: &str, allow_private_hosts: bool) -> Result<String, ApiError> {
@@ -104,47 +127,231 @@ fn check_event_types(requested: &[String]) -> Result<Vec<String>, ApiError> {
     Ok(event_types)
 }
 
-pub async fn create(
-    state: &AppState,
-    account: &AccountRow,
-    request: CreateEndpointRequest,
-) -> Result<CreateEndpointResponse, ApiError> {
-    let url = check_url(&request.url, state.webhooks_allow_private_hosts)?;
-    let event_types = check_event_types(&request.event_types)?;
-    if request.description.chars().count() > MAX_DESCRIPTION_LEN {
-        return Err(ApiError::invalid_field(
-            "description",
-            format!("is longer than {MAX_DESCRIPTION_LEN} characters"),
-        ));
+/// The URL, event types and description of a request, checked.
+struct EndpointFields {
+    url: String,
+    event_types: Vec<String>,
+    description: String,
+}
+
+impl EndpointFields {
+    fn check(
+        url: &str,
+        event_types: &[String],
+        description: &str,
+        allow_private_hosts: bool,
+    ) -> Result<Self, ApiError> {
+        let description = description.trim();
+        if description.chars().count() > MAX_DESCRIPTION_LEN {
+            return Err(ApiError::invalid_field(
+                "description",
+                format!("is longer than {MAX_DESCRIPTION_LEN} characters"),
+            ));
+        }
+        Ok(Self {
+            url: check_url(url, allow_private_hosts)?,
+            event_types: check_event_types(event_types)?,
+            description: description.to_owned(),
+        })
     }
+}
+
+/// A secret an operator chose: `whsec_` and base64 of 24 to 64 bytes, as the
+/// Standard Webhooks specification asks.
+fn check_secret(text: &str) -> Result<String, ApiError> {
+    let text = text.trim();
+    match signature::secret_key(text) {
+        Some(key) if (24..=64).contains(&key.len()) => Ok(text.to_owned()),
+        _ => Err(ApiError::invalid_field(
+            "secret",
+            "must be whsec_ and the base64 of 24 to 64 random bytes (e.g. echo whsec_$(head -c 32 /dev/urandom | base64))",
+        )),
+    }
+}
+
+async fn check_room(
+    executor: impl sqlx::PgExecutor<'_>,
+    account: &AccountRow,
+) -> Result<(), ApiError> {
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM endpoints WHERE account_id = $1")
         .bind(account.id)
-        .fetch_one(&state.pool)
+        .fetch_one(executor)
         .await?;
     if count >= MAX_ENDPOINTS {
         return Err(ApiError::FailedPrecondition(format!(
             "the account has {MAX_ENDPOINTS} endpoints already"
         )));
     }
-    let id = Uuid::new_v4();
-    let secret = signature::new_secret();
+    Ok(())
+}
+
+async fn insert(
+    executor: impl sqlx::PgExecutor<'_>,
+    state: &AppState,
+    account: &AccountRow,
+    (id, name): (Uuid, &str),
+    fields: EndpointFields,
+    secret: &str,
+) -> Result<EndpointRow, ApiError> {
     let sealed = state.sealer.seal(id, secret.as_bytes())?;
-    let row: EndpointRow = sqlx::query_as(concat!(
-        "INSERT INTO endpoints (id, account_id, url, event_types, description, secret_sealed) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING ",
+    sqlx::query_as(concat!(
+        "INSERT INTO endpoints (id, account_id, name, url, event_types, description, secret_sealed) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
         endpoint_columns!()
     ))
     .bind(id)
     .bind(account.id)
-    .bind(url)
-    .bind(event_types)
-    .bind(request.description.trim())
+    .bind(name)
+    .bind(fields.url)
+    .bind(fields.event_types)
+    .bind(fields.description)
     .bind(sealed)
-    .fetch_one(&state.pool)
-    .await?;
+    .fetch_one(executor)
+    .await
+    .map_err(|error| {
+        ApiError::unique_or(
+            error,
+            format!("the account has an endpoint named {name:?} already"),
+        )
+    })
+}
+
+pub async fn create(
+    state: &AppState,
+    account: &AccountRow,
+    request: CreateEndpointRequest,
+) -> Result<CreateEndpointResponse, ApiError> {
+    let fields = EndpointFields::check(
+        &request.url,
+        &request.event_types,
+        &request.description,
+        state.webhooks_allow_private_hosts,
+    )?;
+    let id = Uuid::new_v4();
+    let name = match request.name.trim() {
+        "" => format!("endpoint-{}", &id.simple().to_string()[..12]),
+        name => name.to_owned(),
+    };
+    validate::name("name", &name)?;
+    check_room(&state.pool, account).await?;
+    let secret = signature::new_secret();
+    let row = insert(&state.pool, state, account, (id, &name), fields, &secret).await?;
     Ok(CreateEndpointResponse {
         endpoint: Some(row.into_proto(account)),
         secret,
+    })
+}
+
+/// The stored endpoint `upsert` compares a request with.
+#[derive(sqlx::FromRow)]
+struct Current {
+    id: Uuid,
+    url: String,
+    event_types: Vec<String>,
+    description: String,
+    secret_sealed: Vec<u8>,
+}
+
+/// Creates the endpoint `name`, or updates it in place: its id, deliveries
+/// and (unless the request names another) secret stay. A changed URL
+/// re-enables an endpoint the worker disabled (the address was the fault);
+/// the same file applied again changes nothing, not even that.
+pub async fn upsert(
+    state: &AppState,
+    account: &AccountRow,
+    request: UpsertEndpointRequest,
+) -> Result<UpsertEndpointResponse, ApiError> {
+    let name = request.name.trim();
+    if name.is_empty() {
+        return Err(ApiError::invalid_field("name", "is required"));
+    }
+    validate::name("name", name)?;
+    let fields = EndpointFields::check(
+        &request.url,
+        &request.event_types,
+        &request.description,
+        state.webhooks_allow_private_hosts,
+    )?;
+    let chosen_secret = match request.secret.trim() {
+        "" => None,
+        secret => Some(check_secret(secret)?),
+    };
+    let mut transaction = state.pool.begin().await?;
+    let current: Option<Current> = sqlx::query_as(
+        "SELECT id, url, event_types, description, secret_sealed FROM endpoints \
+         WHERE account_id = $1 AND name = $2 FOR UPDATE",
+    )
+    .bind(account.id)
+    .bind(name)
+    .fetch_optional(&mut *transaction)
+    .await?;
+    let Some(current) = current else {
+        check_room(&mut *transaction, account).await?;
+        let (secret, shown) = match chosen_secret {
+            Some(secret) => (secret, String::new()),
+            None => {
+                let secret = signature::new_secret();
+                (secret.clone(), secret)
+            }
+        };
+        let row = insert(
+            &mut *transaction,
+            state,
+            account,
+            (Uuid::new_v4(), name),
+            fields,
+            &secret,
+        )
+        .await?;
+        transaction.commit().await?;
+        return Ok(UpsertEndpointResponse {
+            endpoint: Some(row.into_proto(account)),
+            secret: shown,
+            created: true,
+            changed: true,
+        });
+    };
+    let new_secret = match chosen_secret {
+        Some(secret)
+            if state
+                .sealer
+                .open_string(current.id, &current.secret_sealed)?
+                != secret =>
+        {
+            Some(state.sealer.seal(current.id, secret.as_bytes())?)
+        }
+        _ => None,
+    };
+    let changed = new_secret.is_some()
+        || current.url != fields.url
+        || current.event_types != fields.event_types
+        || current.description != fields.description;
+    let row: EndpointRow = sqlx::query_as(concat!(
+        "UPDATE endpoints SET url = $2, event_types = $3, description = $4, \
+           previous_secret_sealed = CASE WHEN $5::bytea IS NULL THEN previous_secret_sealed ELSE secret_sealed END, \
+           previous_secret_expires_at = CASE WHEN $5::bytea IS NULL THEN previous_secret_expires_at \
+             ELSE now() + make_interval(secs => $6) END, \
+           secret_sealed = COALESCE($5, secret_sealed), \
+           enabled = enabled OR url <> $2, \
+           disabled_reason = CASE WHEN url <> $2 THEN '' ELSE disabled_reason END, \
+           failing_since = CASE WHEN url <> $2 THEN NULL ELSE failing_since END \
+         WHERE id = $1 RETURNING ",
+        endpoint_columns!()
+    ))
+    .bind(current.id)
+    .bind(fields.url)
+    .bind(fields.event_types)
+    .bind(fields.description)
+    .bind(new_secret)
+    .bind(DEFAULT_PREVIOUS_VALID_FOR.as_secs_f64())
+    .fetch_one(&mut *transaction)
+    .await?;
+    transaction.commit().await?;
+    Ok(UpsertEndpointResponse {
+        endpoint: Some(row.into_proto(account)),
+        secret: String::new(),
+        created: false,
+        changed,
     })
 }
 
@@ -174,7 +381,7 @@ pub async fn delete(
     account: &AccountRow,
     request: DeleteEndpointRequest,
 ) -> Result<DeleteEndpointResponse, ApiError> {
-    let id = endpoint_id(&request.id)?;
+    let id = endpoint_id(state, account, "id", &request.id).await?;
     let deleted = sqlx::query("DELETE FROM endpoints WHERE id = $1 AND account_id = $2")
         .bind(id)
         .bind(account.id)
@@ -191,7 +398,7 @@ pub async fn rotate(
     account: &AccountRow,
     request: RotateEndpointSecretRequest,
 ) -> Result<CreateEndpointResponse, ApiError> {
-    let id = endpoint_id(&request.id)?;
+    let id = endpoint_id(state, account, "id", &request.id).await?;
     let previous_valid_for = match request.previous_valid_for.trim() {
         "" => DEFAULT_PREVIOUS_VALID_FOR,
         text => humantime::parse_duration(text)
@@ -295,7 +502,7 @@ pub async fn deliveries(
     account: &AccountRow,
     request: ListEndpointDeliveriesRequest,
 ) -> Result<ListEndpointDeliveriesResponse, ApiError> {
-    let id = endpoint_id(&request.endpoint_id)?;
+    let id = endpoint_id(state, account, "endpoint_id", &request.endpoint_id).await?;
     let delivery_state = request.state.trim();
     if !["", "pending", "succeeded", "failed"].contains(&delivery_state) {
         return Err(ApiError::invalid_field(
@@ -328,7 +535,7 @@ pub async fn replay(
     account: &AccountRow,
     request: ReplayEndpointDeliveryRequest,
 ) -> Result<EndpointDelivery, ApiError> {
-    let id = endpoint_id(&request.endpoint_id)?;
+    let id = endpoint_id(state, account, "endpoint_id", &request.endpoint_id).await?;
     let mut transaction = state.pool.begin().await?;
     let replayed = sqlx::query(
         "UPDATE endpoint_deliveries d SET state = 'pending', next_attempt_at = now(), updated_at = now() \

@@ -14,7 +14,7 @@ use foco_proto::v1::{
     CreateEndpointRequest, CreateEndpointResponse, DeleteEndpointRequest, DeleteEndpointResponse,
     EndpointDelivery, ListEndpointDeliveriesRequest, ListEndpointDeliveriesResponse,
     ListEndpointsRequest, ListEndpointsResponse, ReplayEndpointDeliveryRequest,
-    RotateEndpointSecretRequest,
+    RotateEndpointSecretRequest, UpsertEndpointRequest, UpsertEndpointResponse,
 };
 use foco_proto::v1::{
     DeleteTemplateRequest, DeleteTemplateResponse, GetTemplateRequest, ListTemplatesRequest,
@@ -115,6 +115,22 @@ impl MessagingService for MessagingApi {
                 |state, caller, request| async move {
                     let account = account_of(&state, caller, &request.account).await?;
                     endpoints::delete(&state, &account, request).await
+                },
+            )
+            .await
+    }
+
+    async fn upsert_endpoint(
+        &self,
+        request: Request<UpsertEndpointRequest>,
+    ) -> Result<Response<UpsertEndpointResponse>, Status> {
+        self.control
+            .call(
+                "UpsertEndpoint",
+                request,
+                |state, caller, request| async move {
+                    let account = account_of(&state, caller, &request.account).await?;
+                    endpoints::upsert(&state, &account, request).await
                 },
             )
             .await
