@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use foco_console::{App, Config};
 use foco_control_client::ControlApi;
-use foco_harness::TestControl;
+use foco_harness::{Crashes, Running, TestControl, assert_no_crash};
 use foco_proto::v1::CreateApiKeyRequest;
 use reqwest::redirect::Policy;
 use tokio_util::sync::CancellationToken;
@@ -15,7 +15,8 @@ pub const ACCOUNT: &str = "tienda-ale";
 
 pub struct Console {
     pub url: String,
-    shutdown: CancellationToken,
+    running: Running,
+    crashes: Crashes,
 }
 
 impl Console {
@@ -37,14 +38,23 @@ impl Console {
             .await
             .expect("build console");
         let url = format!("http://{}", app.http_addr());
-        tokio::spawn(app.run());
-        Self { url, shutdown }
+        let crashes = Crashes::default();
+        let running = Running::spawn("console", &crashes, shutdown, app.run());
+        Self {
+            url,
+            running,
+            crashes,
+        }
     }
 }
 
+/// A console that failed or quit during the test fails it.
 impl Drop for Console {
     fn drop(&mut self) {
-        self.shutdown.cancel();
+        self.running.shutdown.cancel();
+        if !std::thread::panicking() {
+            assert_no_crash(&self.crashes);
+        }
     }
 }
 
