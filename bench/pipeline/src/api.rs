@@ -37,6 +37,19 @@ pub struct ApiResult {
     /// FOCO_SMS, SMS per second at the provider, first to last.
     pub ceiling_jobs: u64,
     pub ceiling_per_second: f64,
+    /// CPU each process used from the first call until the calls' last SMS
+    /// arrived (the clients are the benchmark's own process).
+    pub cpu: Vec<(String, Duration)>,
+    /// How long that was, seconds.
+    pub cpu_window: f64,
+}
+
+/// Foco's processes, nats-server, PostgreSQL, the fake provider and the
+/// benchmark's own process (the API clients).
+fn cpu_sample(context: &Context, foco: &Foco) -> Vec<(String, Duration)> {
+    let mut sample = crate::phases::cpu_sample_of(context, foco.processes(), &foco.database.name);
+    sample.push(("API clients".to_owned(), crate::cpu::this_process()));
+    sample
 }
 
 /// `clients` closed-loop callers for `seconds`, then the sender's ceiling.
@@ -48,6 +61,8 @@ pub async fn run(
     tag: &str,
 ) -> anyhow::Result<ApiResult> {
     let key = SecretString::from(context.admin_key.clone());
+    let cpu_before = cpu_sample(context, foco);
+    let cpu_start = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let sequence = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -100,6 +115,12 @@ pub async fn run(
         0,
     );
     let delivered_per_second = first_to_last_rate(&arrivals);
+    let cpu = cpu_sample(context, foco)
+        .into_iter()
+        .zip(cpu_before)
+        .map(|((label, after), (_, before))| (label, after.saturating_sub(before)))
+        .collect();
+    let cpu_window = cpu_start.elapsed().as_secs_f64();
 
     let ceiling_tag = format!("{tag}c");
     publish_jobs(context, foco, &ceiling_tag, answered).await?;
@@ -114,6 +135,8 @@ pub async fn run(
         delivered_per_second,
         ceiling_jobs: ceiling.len() as u64,
         ceiling_per_second: first_to_last_rate(&ceiling),
+        cpu,
+        cpu_window,
     })
 }
 
@@ -228,6 +251,21 @@ pub fn print(result: &ApiResult) {
         format!("{:.0}", result.ceiling_per_second),
         result.ceiling_jobs,
     );
+    if result.answered > 0 {
+        let per_call = |cpu: &Duration| cpu.as_micros() as f64 / result.answered as f64;
+        let total: Duration = result.cpu.iter().map(|(_, cpu)| *cpu).sum();
+        let shares: Vec<String> = result
+            .cpu
+            .iter()
+            .map(|(label, cpu)| format!("{label} {:.0}", per_call(cpu)))
+            .collect();
+        println!(
+            "  CPU per call, µs: {} (total {:.0}: {:.2} cores busy)",
+            shares.join(", "),
+            per_call(&total),
+            total.as_secs_f64() / result.cpu_window.max(1e-9)
+        );
+    }
     if result.ceiling_per_second > 0.0 {
         println!(
             "ratio SendMessage calls/s / sender ceiling: {:.2}",

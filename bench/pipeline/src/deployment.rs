@@ -165,6 +165,11 @@ async fn consumer_backlog(nats: &async_nats::Client, stream: &str, consumer: &st
 }
 
 impl Foco {
+    /// Foco's service processes, by label.
+    pub fn processes(&self) -> Vec<(String, u32)> {
+        self.services.processes()
+    }
+
     /// Starts control, then ingress, rules and sender, each waited for on its
     /// `/readyz`, and configures both accounts.
     pub async fn start(context: &Context, label: &str) -> anyhow::Result<Self> {

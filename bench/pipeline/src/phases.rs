@@ -84,8 +84,23 @@ const IDLE_SAMPLE: Duration = Duration::from_secs(1);
 const SAMPLES: usize = 5;
 
 fn cpu_sample(context: &Context, pipeline: &Pipeline) -> Vec<(String, Duration)> {
-    let mut sample: Vec<(String, Duration)> = pipeline
-        .processes()
+    // The bare pipe has no database: only the server's own processes count.
+    let database = match pipeline {
+        Pipeline::Foco(foco) => foco.database.name.as_str(),
+        Pipeline::Bare(_) => "",
+    };
+    cpu_sample_of(context, pipeline.processes(), database)
+}
+
+/// CPU used so far by each of `processes`, nats-server, the PostgreSQL
+/// backends serving `database` (and the server's own processes), and the
+/// fake provider.
+pub fn cpu_sample_of(
+    context: &Context,
+    processes: Vec<(String, u32)>,
+    database: &str,
+) -> Vec<(String, Duration)> {
+    let mut sample: Vec<(String, Duration)> = processes
         .into_iter()
         .map(|(label, pid)| (label, crate::cpu::process(pid)))
         .collect();
@@ -93,11 +108,6 @@ fn cpu_sample(context: &Context, pipeline: &Pipeline) -> Vec<(String, Duration)>
         "nats-server".to_owned(),
         crate::cpu::processes_named("nats-server"),
     ));
-    // The bare pipe has no database: only the server's own processes count.
-    let database = match pipeline {
-        Pipeline::Foco(foco) => foco.database.name.as_str(),
-        Pipeline::Bare(_) => "",
-    };
     sample.push((
         "postgres".to_owned(),
         crate::cpu::postgres_serving(database),
