@@ -70,6 +70,16 @@ impl BusConfig {
     ) -> Result<async_nats::Client, crate::ConnectError> {
         crate::connect(service, &self.names, &self.url, &self.auth).await
     }
+
+    /// Connects as `service` for a one-off command, failing after `timeout`
+    /// (see [`crate::connect_once`]).
+    pub async fn connect_once(
+        &self,
+        service: Service,
+        timeout: std::time::Duration,
+    ) -> Result<async_nats::Client, crate::ConnectError> {
+        crate::connect_once(service, &self.names, &self.url, &self.auth, timeout).await
+    }
 }
 
 #[cfg(test)]

@@ -28,14 +28,9 @@ pub enum TopologyCommandError {
 /// The bus topology as printed.
 pub async fn bus_topology() -> Result<String, TopologyCommandError> {
     let bus = foco_bus::BusConfig::from_lookup(&Env::process())?;
-    let client = foco_bus::connect_once(
-        foco_bus::Service::Control,
-        &bus.names,
-        &bus.url,
-        &bus.auth,
-        CONNECT_TIMEOUT,
-    )
-    .await?;
+    let client = bus
+        .connect_once(foco_bus::Service::Control, CONNECT_TIMEOUT)
+        .await?;
     let jetstream = async_nats::jetstream::new(client);
     Ok(foco_bus::describe::describe(&jetstream, &bus.names)
         .await?
