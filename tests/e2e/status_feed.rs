@@ -2,7 +2,8 @@
 //! delivered (a Telnyx receipt) shows up on `WatchMessages` and at a status
 //! webhook endpoint, signed as Standard Webhooks say; a watch resumed from its
 //! cursor misses nothing; an endpoint that was down gets every delivery once it
-//! is up; and one account's dead endpoint does not hold up another account's.
+//! is up; one account's dead endpoint does not hold up another account's;
+//! and an account gets webhooks from its first endpoint on, and only its own.
 
 use std::collections::HashSet;
 
@@ -428,5 +429,67 @@ async fn after_a_rotation_both_secrets_sign() {
         let body = verified_body(&request, secret).expect("verifies with each secret");
         assert_eq!(body["data"]["message_id"], message_id.as_str());
     }
+    system.stop().await;
+}
+
+/// Control skips the changes of accounts without an endpoint, batch by batch:
+/// an account's changes from before its first endpoint reach no one, and the
+/// ones after it arrive, while another account's endpoint gets only its own.
+#[tokio::test]
+async fn an_account_gets_webhooks_from_its_first_endpoint_on() {
+    const OTHER: &str = "otra-tienda";
+    let system = TestSystem::start().await;
+    system.add_account(OTHER).await;
+    let receiver = FakeProvider::start().await;
+    let (_, secret) = create_endpoint(&system, ACCOUNT, format!("{}/hooks", receiver.url())).await;
+    let mut updates = system
+        .control
+        .messaging(ADMIN_KEY)
+        .watch_messages(WatchMessagesRequest {
+            account: OTHER.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+
+    let before = send(&system, OTHER, "before").await;
+    let mut sent = HashSet::new();
+    while !sent.contains(&before) {
+        let (kind, message) = kind_and_message(&next_update(&mut updates).await);
+        if kind == "sent" {
+            sent.insert(message);
+        }
+    }
+    // Published after OTHER's change, so read by control after it too.
+    let marker = send(&system, ACCOUNT, "marker").await;
+    wait_for("the first account's webhook", WAIT, || async {
+        received(&receiver, &secret)
+            .contains(&("message.sent".to_owned(), marker.clone()))
+            .then_some(())
+    })
+    .await;
+
+    let other_receiver = FakeProvider::start().await;
+    let (_, other_secret) =
+        create_endpoint(&system, OTHER, format!("{}/hooks", other_receiver.url())).await;
+    let after = send(&system, OTHER, "after").await;
+    wait_for("the other account's webhook", WAIT, || async {
+        received(&other_receiver, &other_secret)
+            .contains(&("message.sent".to_owned(), after.clone()))
+            .then_some(())
+    })
+    .await;
+    let other_got: Vec<_> = received(&other_receiver, &other_secret)
+        .into_iter()
+        .map(|(_, message)| message)
+        .collect();
+    assert_eq!(other_got, [after], "nothing from before its endpoint");
+    assert!(
+        received(&receiver, &secret)
+            .iter()
+            .all(|(_, message)| *message == marker),
+        "the first account's endpoint gets only its own changes"
+    );
     system.stop().await;
 }

@@ -166,9 +166,6 @@ async fn admit(state: &AppState, token: &str) -> Result<Arc<ResolvedSource>, Ing
         .source
         .as_ref()
         .ok_or(IngressError::IncompleteSource)?;
-    let span = tracing::Span::current();
-    span.record("source_id", source.id.as_str());
-    span.record("account_id", source.account_id.as_str());
     if !source.enabled {
         return Err(IngressError::SourceDisabled);
     }
@@ -196,7 +193,7 @@ async fn handle(
         .source
         .as_ref()
         .ok_or(IngressError::IncompleteSource)?;
-    let span = tracing::Span::current();
+    let mut span_fields = WebhookSpanFields::new(source);
 
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
@@ -259,8 +256,7 @@ async fn handle(
         }
         _ => foco_bus::event_id_from_body(&source.id, &raw_body),
     };
-    span.record("event_id", event_id.as_str());
-    span.record("event_type", event_type.as_str());
+    span_fields.record_event(&event_id, &event_type);
 
     let envelope_headers = envelope_headers(headers, &signature_headers);
     let published = publish_event(
@@ -281,6 +277,74 @@ async fn handle(
         event_id,
         duplicate: published.duplicate,
     })
+}
+
+/// The webhook span's fields, recorded in one call once the event is known, or
+/// (source and account only) when the request ends before that. The JSON log
+/// format parses and writes a span's fields again at every later record, so
+/// recording them one by one cost more than creating the span.
+struct WebhookSpanFields<'a> {
+    source: &'a Source,
+    recorded: bool,
+}
+
+impl<'a> WebhookSpanFields<'a> {
+    fn new(source: &'a Source) -> Self {
+        Self {
+            source,
+            recorded: false,
+        }
+    }
+
+    fn record_event(&mut self, event_id: &str, event_type: &str) {
+        record_together(
+            &tracing::Span::current(),
+            [
+                ("source_id", self.source.id.as_str()),
+                ("account_id", self.source.account_id.as_str()),
+                ("event_id", event_id),
+                ("event_type", event_type),
+            ],
+        );
+        self.recorded = true;
+    }
+}
+
+impl Drop for WebhookSpanFields<'_> {
+    fn drop(&mut self) {
+        if !self.recorded {
+            record_together(
+                &tracing::Span::current(),
+                [
+                    ("source_id", self.source.id.as_str()),
+                    ("account_id", self.source.account_id.as_str()),
+                ],
+            );
+        }
+    }
+}
+
+/// Records `values` on `span` in one call; fields the span does not declare are
+/// skipped.
+pub(crate) fn record_together<const N: usize>(span: &tracing::Span, values: [(&str, &str); N]) {
+    let Some(metadata) = span.metadata() else {
+        return;
+    };
+    let fields = metadata.fields();
+    let found = values.map(|(name, value)| (fields.field(name), value));
+    if found.iter().any(|(field, _)| field.is_none()) {
+        for (name, value) in values {
+            span.record(name, value);
+        }
+        return;
+    }
+    let pairs = found.each_ref().map(|(field, value)| {
+        (
+            field.as_ref().expect("checked above"),
+            Some(value as &dyn tracing::Value),
+        )
+    });
+    span.record_all(&fields.value_set(&pairs));
 }
 
 /// How far a JSON body of `source` is read: for its fields when the event type or
@@ -323,6 +387,80 @@ mod tests {
             event_id_from: "header:X-Id".to_owned(),
             ..Default::default()
         }
+    }
+
+    /// The record calls a span got, and the values recorded.
+    #[derive(Default)]
+    struct Recorded {
+        calls: usize,
+        values: Vec<(String, String)>,
+    }
+
+    #[derive(Default, Clone)]
+    struct Records(std::sync::Arc<std::sync::Mutex<Recorded>>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Records {
+        fn on_record(
+            &self,
+            _: &tracing::span::Id,
+            values: &tracing::span::Record<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            struct Visit<'a>(&'a mut Vec<(String, String)>);
+            impl tracing::field::Visit for Visit<'_> {
+                fn record_debug(
+                    &mut self,
+                    field: &tracing::field::Field,
+                    value: &dyn std::fmt::Debug,
+                ) {
+                    self.0.push((field.name().to_owned(), format!("{value:?}")));
+                }
+                fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                    self.0.push((field.name().to_owned(), value.to_owned()));
+                }
+            }
+            let mut state = self.0.lock().unwrap();
+            state.calls += 1;
+            values.record(&mut Visit(&mut state.values));
+        }
+    }
+
+    #[test]
+    fn fields_known_together_are_recorded_in_one_call() {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let records = Records::default();
+        let subscriber = tracing_subscriber::registry().with(records.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!(
+                "ingress.webhook",
+                source_id = tracing::field::Empty,
+                account_id = tracing::field::Empty,
+                event_id = tracing::field::Empty,
+            );
+            record_together(
+                &span,
+                [
+                    ("source_id", "src_1"),
+                    ("account_id", "acc_1"),
+                    ("event_id", "evt_1"),
+                ],
+            );
+            // A field the span does not declare is skipped, not an error.
+            record_together(&span, [("event_type", "orders/create")]);
+        });
+        let state = records.0.lock().unwrap();
+        assert_eq!(
+            state.calls, 1,
+            "one call for the three fields, none for the undeclared one"
+        );
+        assert_eq!(
+            state.values,
+            [
+                ("source_id".to_owned(), "src_1".to_owned()),
+                ("account_id".to_owned(), "acc_1".to_owned()),
+                ("event_id".to_owned(), "evt_1".to_owned()),
+            ]
+        );
     }
 
     #[test]
