@@ -326,7 +326,7 @@ impl Drop for WebhookSpanFields<'_> {
 
 /// Records `values` on `span` in one call; fields the span does not declare are
 /// skipped.
-pub(crate) fn record_together<const N: usize>(span: &tracing::Span, values: [(&str, &str); N]) {
+fn record_together<const N: usize>(span: &tracing::Span, values: [(&str, &str); N]) {
     let Some(metadata) = span.metadata() else {
         return;
     };
