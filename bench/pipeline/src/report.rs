@@ -402,6 +402,62 @@ fn print_ratio(closed: &[&PhaseResult]) {
         "ratio foco / bare pipe, delivered SMS/s: {during:.2} during the load, {:.2} first to last (target >= 0.5)",
         rate_of(foco) / rate_of(bare).max(1e-9)
     );
+    if let Some(budget) = Budget::of(foco, bare) {
+        budget.print();
+    }
+}
+
+/// What half the bare pipe's rate allows Foco's CPU per SMS, from one run's
+/// CPU table: both loops saturate the same cores, so their rates stand in the
+/// inverse ratio of their CPU per SMS.
+#[derive(Debug, PartialEq)]
+struct Budget {
+    /// The bare pipe's CPU per SMS, all processes.
+    bare_total: f64,
+    /// The bare pipe's own process.
+    bare_process: f64,
+    /// Foco's nats-server, PostgreSQL, fake provider and load generator.
+    foco_shared: f64,
+    /// Foco's four services.
+    foco_services: f64,
+}
+
+/// Processes that are not a pipeline's own code.
+const SUPPORT: [&str; 4] = ["nats-server", "postgres", "fake provider", "load generator"];
+const SERVICES: [&str; 4] = ["ingress", "rules", "sender", "control"];
+
+impl Budget {
+    fn of(foco: &PhaseResult, bare: &PhaseResult) -> Option<Self> {
+        let sum = |result: &PhaseResult, labels: &[&str]| -> Option<f64> {
+            labels.iter().map(|label| cpu_per_sms(result, label)).sum()
+        };
+        let bare_process = cpu_per_sms(bare, "bare pipe")?;
+        Some(Self {
+            bare_total: bare_process + sum(bare, &SUPPORT)?,
+            bare_process,
+            foco_shared: sum(foco, &SUPPORT)?,
+            foco_services: sum(foco, &SERVICES)?,
+        })
+    }
+
+    /// Foco's rate over the bare pipe's, were its four services together as
+    /// cheap as the bare pipe's one process.
+    fn ratio_at_bare_process_cost(&self) -> f64 {
+        self.bare_total / (self.foco_shared + self.bare_process).max(1e-9)
+    }
+
+    fn print(&self) {
+        let allowed = 2.0 * self.bare_total;
+        println!(
+            "what 0.5 takes, CPU per SMS: Foco may spend {allowed:.0} us (twice the bare pipe's {:.0}); nats-server, postgres, fake provider and load generator took {:.0} of it, leaving {:.0} for ingress, rules, sender and control, which spent {:.0} (the bare pipe's own process: {:.0}); were they as cheap as that process, the ratio would be {:.2}",
+            self.bare_total,
+            self.foco_shared,
+            allowed - self.foco_shared,
+            self.foco_services,
+            self.bare_process,
+            self.ratio_at_bare_process_cost(),
+        );
+    }
 }
 
 fn short(column: &str) -> &str {
@@ -418,4 +474,24 @@ fn short_label(label: &str) -> String {
     label
         .replace(" loop", "")
         .replace("delayed jobs", "delayed")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Budget;
+
+    #[test]
+    fn the_ratio_at_bare_process_cost_swaps_foco_services_for_the_bare_process() {
+        // Bare pipe: 70 in its process, 110 in support processes. Foco: 260
+        // in support processes; with services costing 70 it would spend 330
+        // per SMS against the bare pipe's 180.
+        let budget = Budget {
+            bare_total: 180.0,
+            bare_process: 70.0,
+            foco_shared: 260.0,
+            foco_services: 230.0,
+        };
+        let ratio = budget.ratio_at_bare_process_cost();
+        assert!((ratio - 180.0 / 330.0).abs() < 1e-9, "{ratio}");
+    }
 }

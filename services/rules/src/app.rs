@@ -110,8 +110,15 @@ impl App {
             source,
         })?;
         let admin_addr = admin.local_addr().map_err(RulesError::Serve)?;
-        let status_feed =
-            foco_bus::StatusFeed::new(nats.clone(), (*names).clone(), config.publish_timeout);
+        // Scheduled and cancelled jobs are announced once stored, after the
+        // event's immediate jobs are published: they may wait a little for
+        // company.
+        let status_feed = foco_bus::StatusFeed::lingering(
+            nats.clone(),
+            (*names).clone(),
+            config.publish_timeout,
+            foco_bus::status::LINGER,
+        );
         let state = RulesState {
             status_feed,
             names,

@@ -62,7 +62,14 @@ impl App {
         let jetstream = jetstream::new(nats.clone());
         foco_bus::ensure_streams(&jetstream, &names, config.bus.streams).await?;
         let (consumer, receipts_consumer) = consumers(&jetstream, &names, &config).await?;
-        let feed = foco_bus::StatusFeed::new(nats.clone(), names.clone(), STATUS_PUBLISH_TIMEOUT);
+        // Changes are published once the outcome is recorded, after the SMS
+        // went out: they may wait a little for company.
+        let feed = foco_bus::StatusFeed::lingering(
+            nats.clone(),
+            names.clone(),
+            STATUS_PUBLISH_TIMEOUT,
+            foco_bus::status::LINGER,
+        );
 
         let pool = foco_runtime::postgres::connect(
             &config.database_url,

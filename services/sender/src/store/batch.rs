@@ -5,6 +5,7 @@
 //! A failed batch is retried row by row (`split_on_failure`).
 
 use std::future::Future;
+use std::time::Duration;
 
 use foco_runtime::batch::{BatchSettings, Batcher};
 use foco_runtime::postgres::KeptConnections;
@@ -17,6 +18,10 @@ use super::outcome::{OutcomeRecord, record_outcomes};
 use crate::metrics::Metrics;
 
 const MAX_FLUSHES_IN_FLIGHT: usize = 2;
+/// How long an outcome waits for others to share its statement. Outcomes are
+/// recorded after the provider call, so this delays the job's acknowledgement,
+/// never its SMS; at 1,000 jobs a second it makes one statement of about five.
+const OUTCOME_LINGER: Duration = Duration::from_millis(5);
 
 /// The sender's batched writers: claims and outcomes on the hot path, and holds
 /// (a throttled route's backlog is parked in bulk).
@@ -29,10 +34,7 @@ pub struct Writers {
 
 impl Writers {
     pub fn start(pool: PgPool, max_batch: usize, metrics: &Metrics) -> Self {
-        let settings = BatchSettings {
-            max_batch,
-            flushes_in_flight: MAX_FLUSHES_IN_FLIGHT,
-        };
+        let settings = BatchSettings::natural(max_batch, MAX_FLUSHES_IN_FLIGHT);
         // Each writer keeps the connections its flushes run on (see
         // `KeptConnections`): a statement every few hundred microseconds must
         // not pay the pool's two pings each time.
@@ -51,7 +53,10 @@ impl Writers {
         );
         let outcome_connections = KeptConnections::new(pool.clone(), MAX_FLUSHES_IN_FLIGHT);
         let outcomes = Batcher::spawn(
-            settings,
+            BatchSettings {
+                linger: OUTCOME_LINGER,
+                ..settings
+            },
             observe_outcomes,
             move |records: Vec<OutcomeRecord>| {
                 let connections = outcome_connections.clone();
