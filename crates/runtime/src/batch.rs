@@ -55,15 +55,15 @@ impl BatchSettings {
 struct Pending<I, O, E> {
     item: I,
     reply: oneshot::Sender<Result<O, E>>,
-    /// When it was submitted; set only for a lingering writer.
-    submitted: Option<Instant>,
+    /// When it was submitted: a lingering batch's deadline counts from its
+    /// first item's.
+    submitted: Instant,
 }
 
 /// A writer task and the channel to it. Dropping the last clone stops the task
 /// (and aborts a flush in progress, as a killed process would).
 pub struct Batcher<I, O, E> {
     sender: mpsc::Sender<Pending<I, O, E>>,
-    lingers: bool,
     _task: Arc<AbortOnDropHandle<()>>,
 }
 
@@ -71,7 +71,6 @@ impl<I, O, E> Clone for Batcher<I, O, E> {
     fn clone(&self) -> Self {
         Self {
             sender: self.sender.clone(),
-            lingers: self.lingers,
             _task: self._task.clone(),
         }
     }
@@ -109,7 +108,6 @@ where
         ));
         Self {
             sender,
-            lingers: !settings.linger.is_zero(),
             _task: Arc::new(AbortOnDropHandle::new(task)),
         }
     }
@@ -120,7 +118,7 @@ where
             .send(Pending {
                 item,
                 reply,
-                submitted: self.lingers.then(Instant::now),
+                submitted: Instant::now(),
             })
             .await
             .map_err(|_| WriterGone)?;
@@ -157,7 +155,7 @@ async fn write_loop<I, O, E, F, Fut>(
         };
         // Lingering counts from the first item's submission: an item that
         // already waited for a free flush waits no longer than that.
-        let deadline = first.submitted.map(|submitted| submitted + linger);
+        let deadline = (!linger.is_zero()).then(|| first.submitted + linger);
         let mut batch = Vec::with_capacity(max_batch.min(64));
         batch.push(first);
         while batch.len() < max_batch {
