@@ -4,7 +4,7 @@
 //! never slows the next, and drops it afterwards: processes killed, database
 //! dropped, streams deleted.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -64,6 +64,7 @@ pub struct Foco {
 pub struct Bare {
     process: ChildGuard,
     pub url: String,
+    pub log_dir: PathBuf,
     _bus: TestBus,
 }
 
@@ -79,6 +80,14 @@ impl Pipeline {
         match self {
             Pipeline::Foco(_) => "foco",
             Pipeline::Bare(_) => "bare pipe",
+        }
+    }
+
+    /// The phase's directory of logs.
+    pub fn log_dir(&self) -> &Path {
+        match self {
+            Pipeline::Foco(foco) => &foco.log_dir,
+            Pipeline::Bare(bare) => &bare.log_dir,
         }
     }
 
@@ -365,6 +374,7 @@ impl Bare {
         Ok(Self {
             process,
             url: format!("{address}/hooks"),
+            log_dir,
             _bus: bus,
         })
     }

@@ -10,7 +10,9 @@
 //! carried (rendered into the SMS by the rule's template). The bare pipe
 //! (`foco-bench-bare-pipe`) takes the same load and makes the same provider call
 //! through one JetStream stream, without Postgres: the ceiling Foco is compared
-//! with. CPU is read from `/proc` per process.
+//! with. CPU is read from `/proc` per process. Each phase's log directory also
+//! gets `arrivals.tsv`: every SMS the fake provider recorded, with the time its
+//! webhook carried and its arrival, to see when in a phase a tail happened.
 //!
 //! This crate measures; it must not change how the services behave. Nothing here is
 //! used by production code. Loopback only, bounded in time and count.

@@ -50,6 +50,9 @@ pub struct PhaseResult {
     pub idle_cores: Vec<(String, f64)>,
     /// Delayed mode: scheduled jobs by state in Postgres, when readable.
     pub job_states: Option<String>,
+    /// The p99 of each second of sending (delayed mode: of each second's due
+    /// time), over the SMS that arrived.
+    pub by_second: Option<crate::stats::SecondsSpread>,
     /// Where the time went, stage by stage (Foco only).
     pub stages: Vec<crate::stages::StageLatency>,
     /// A few SMS that should not have been sent, or were not: where to look.
@@ -292,6 +295,7 @@ pub async fn measure(
     ));
     let count = context.fake.count(tag).await?;
     let arrivals = context.fake.arrivals(tag).await?;
+    write_arrivals(&pipeline.log_dir().join("arrivals.tsv"), &arrivals)?;
     let stages_after = pipeline.stage_snapshot().await;
     let stages = crate::stages::STAGES
         .iter()
@@ -322,6 +326,7 @@ pub async fn measure(
         unreadable: count.unreadable,
         stage_backlog,
         latencies: Latencies::default(),
+        by_second: None,
         early: 0,
         drained_after: None,
         window,
@@ -394,6 +399,7 @@ fn check_arrivals(
 ) {
     let mut seen = vec![false; states.len()];
     let mut latencies = Vec::with_capacity(arrivals.len());
+    let mut sent_and_latency = Vec::with_capacity(arrivals.len());
     let mut last_expected_arrival = 0;
     for arrival in arrivals {
         let state = states
@@ -423,11 +429,21 @@ fn check_arrivals(
                     result.delivered_during_load += 1;
                 }
                 result.early += u64::from(arrival.arrived_us < arrival.stamp_us);
-                latencies.push(arrival.arrived_us.saturating_sub(arrival.stamp_us));
+                let latency_us = arrival.arrived_us.saturating_sub(arrival.stamp_us);
+                latencies.push(latency_us);
+                sent_and_latency.push((arrival.stamp_us, latency_us));
                 last_expected_arrival = last_expected_arrival.max(arrival.arrived_us);
             }
         }
     }
+    // Delayed jobs' stamps are due times, which start a delay after the load.
+    let first_stamp_us = sent_and_latency
+        .iter()
+        .map(|(sent_us, _)| *sent_us)
+        .min()
+        .unwrap_or(0)
+        .max(result.load.started_us);
+    result.by_second = crate::stats::SecondsSpread::new(&sent_and_latency, first_stamp_us);
     result.first_arrival_us = arrivals.iter().map(|a| a.arrived_us).min().unwrap_or(0);
     result.last_arrival_us = arrivals.iter().map(|a| a.arrived_us).max().unwrap_or(0);
     let missing = result.expected.saturating_sub(result.delivered);
@@ -452,6 +468,25 @@ fn check_arrivals(
             last_expected_arrival.saturating_sub(result.load.ended_us),
         ));
     }
+}
+
+/// Every SMS the fake provider recorded in the phase, for a closer look at
+/// where a tail comes from: sequence, the time the webhook carried (sent, or
+/// for carts due) and the arrival, in µs since the Unix epoch.
+fn write_arrivals(path: &std::path::Path, arrivals: &[Arrival]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let file = std::fs::File::create(path).with_context(|| format!("create {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    writeln!(out, "sequence\tstamp_us\tarrived_us")?;
+    for arrival in arrivals {
+        writeln!(
+            out,
+            "{}\t{}\t{}",
+            arrival.sequence, arrival.stamp_us, arrival.arrived_us
+        )?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 /// How many of the expected SMS have arrived.

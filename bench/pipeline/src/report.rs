@@ -153,6 +153,16 @@ pub fn print_phase(result: &PhaseResult, wait: Duration) {
         result.latencies.max(),
         drained(result, wait),
     );
+    if let Some(spread) = &result.by_second {
+        println!(
+            "  by second   p99 of each of {} seconds: best {}, median {}, worst {} (second {}); every SMS in arrivals.tsv",
+            spread.seconds,
+            duration_us(spread.best_us),
+            duration_us(spread.median_us),
+            duration_us(spread.worst_us),
+            spread.worst_second,
+        );
+    }
     println!("  exactly once: {}", exactly_once_text(result));
     if let Some(states) = &result.job_states {
         println!("  scheduled_jobs in Postgres: {states}");

@@ -93,6 +93,48 @@ pub fn plain_percentile(sorted: &[u64], percentile: f64) -> u64 {
     sorted[rank.min(sorted.len()) - 1]
 }
 
+/// The p99 of each second of sending, for SMS that arrived: whether a phase's
+/// tail is spread over the run or comes from a few bad seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecondsSpread {
+    /// Seconds with at least one SMS.
+    pub seconds: usize,
+    pub best_us: u64,
+    pub median_us: u64,
+    pub worst_us: u64,
+    /// The worst second, counted from 0 at the load's start.
+    pub worst_second: u64,
+}
+
+impl SecondsSpread {
+    /// `samples` are (send time, latency) in µs; `start_us` is the load's start.
+    /// `None` without samples.
+    pub fn new(samples: &[(u64, u64)], start_us: u64) -> Option<Self> {
+        let mut by_second: std::collections::BTreeMap<u64, Vec<u64>> =
+            std::collections::BTreeMap::new();
+        for (sent_us, latency_us) in samples {
+            let second = sent_us.saturating_sub(start_us) / 1_000_000;
+            by_second.entry(second).or_default().push(*latency_us);
+        }
+        let mut p99s: Vec<(u64, u64)> = by_second
+            .into_iter()
+            .map(|(second, mut latencies)| {
+                latencies.sort_unstable();
+                (plain_percentile(&latencies, 99.0), second)
+            })
+            .collect();
+        p99s.sort_unstable();
+        let (worst_us, worst_second) = *p99s.last()?;
+        Some(Self {
+            seconds: p99s.len(),
+            best_us: p99s[0].0,
+            median_us: p99s[(p99s.len() - 1) / 2].0,
+            worst_us,
+            worst_second,
+        })
+    }
+}
+
 /// A count per second, or `-` without a duration.
 pub fn rate(count: u64, seconds: f64) -> String {
     if seconds <= 0.0 {
@@ -126,5 +168,28 @@ mod tests {
         assert_eq!(duration_us(1_250_000), "1.25 s");
         assert_eq!(duration_us(250_000_000), "250 s");
         assert_eq!(plain_percentile(&[1, 2, 3, 4], 50.0), 2);
+    }
+
+    #[test]
+    fn each_second_has_its_own_p99() {
+        let start = 5_000_000;
+        // Second 0: 1..=100 µs (p99 99); second 1: 500 µs each; second 2: one
+        // slow SMS among 51 (its p99).
+        let mut samples: Vec<(u64, u64)> = (1..=100).map(|l| (start + l * 1_000, l)).collect();
+        samples.extend((0..50).map(|i| (start + 1_000_000 + i, 500)));
+        samples.extend((0..50).map(|i| (start + 2_000_000 + i, 10)));
+        samples.push((start + 2_999_999, 90_000));
+        let spread = SecondsSpread::new(&samples, start).unwrap();
+        assert_eq!(
+            spread,
+            SecondsSpread {
+                seconds: 3,
+                best_us: 99,
+                median_us: 500,
+                worst_us: 90_000,
+                worst_second: 2,
+            }
+        );
+        assert_eq!(SecondsSpread::new(&[], start), None);
     }
 }

@@ -51,14 +51,44 @@ where
     }
 }
 
-/// A loopback port nothing listens on now (the system's choice), for a
-/// server the test starts next.
+/// A loopback port nothing listens on now, for a server the test starts next.
+///
+/// Taken below the kernel's ephemeral range (`ip_local_port_range`): a port
+/// from that range can be handed to an outgoing connection (to NATS, Postgres,
+/// a fake provider) between this check and the server's bind, which then fails
+/// with "address in use". Below it only another process's pick can collide; a
+/// process never gets the same port twice.
 pub fn free_port() -> u16 {
+    use rand::Rng as _;
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    if ephemeral_low > FREE_PORTS_FROM + 1000 {
+        let mut rng = rand::rng();
+        for _ in 0..64 {
+            let port = rng.random_range(FREE_PORTS_FROM..ephemeral_low);
+            if !handed_out.contains(&port)
+                && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+            {
+                handed_out.push(port);
+                return port;
+            }
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("reserve a port")
         .port()
 }
+
+/// The lowest port [`free_port`] picks: above the well-known and the usual
+/// service ports (PostgreSQL's 5432, NATS's 4222, and the like).
+const FREE_PORTS_FROM: u16 = 20_000;
 
 /// The folder of the webhook bodies every test reads (`tests/fixtures/`; its
 /// README says where each came from).
@@ -161,4 +191,24 @@ pub fn version_flag_output(binary: &str) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).expect("utf-8 version")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn free_ports_are_distinct_bindable_and_outside_the_ephemeral_range() {
+        let ephemeral_low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|range| range.split_whitespace().next()?.parse().ok())
+            .unwrap_or(32768);
+        let ports: Vec<u16> = (0..200).map(|_| super::free_port()).collect();
+        let mut distinct = ports.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), ports.len(), "a port was handed out twice");
+        for port in ports {
+            assert!(port < ephemeral_low, "{port} is in the ephemeral range");
+            std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind the port");
+        }
+    }
 }
