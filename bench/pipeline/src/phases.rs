@@ -436,7 +436,8 @@ fn check_arrivals(
             }
         }
     }
-    // Delayed jobs' stamps are due times, which start a delay after the load.
+    // Seconds count from the first stamp: the first send, or for delayed jobs
+    // the first due time, a delay after the load started.
     let first_stamp_us = sent_and_latency
         .iter()
         .map(|(sent_us, _)| *sent_us)
