@@ -113,6 +113,24 @@ impl Env {
                 .map_err(|error| ConfigError::new(name, &value, error)),
         }
     }
+
+    /// A duration, as [`Env::duration_or`], refused above `most`.
+    pub fn duration_at_most_or(
+        &self,
+        name: &str,
+        default: Duration,
+        most: Duration,
+    ) -> Result<Duration, ConfigError> {
+        let value = self.duration_or(name, default)?;
+        if value > most {
+            return Err(ConfigError::new(
+                name,
+                &humantime::format_duration(value).to_string(),
+                format!("must be at most {}", humantime::format_duration(most)),
+            ));
+        }
+        Ok(value)
+    }
 }
 
 /// A connection URL as it may be shown in logs and `Debug` output: user
@@ -164,6 +182,13 @@ mod tests {
         assert_eq!(
             env.duration_or("WAIT", Duration::ZERO).unwrap(),
             Duration::from_millis(250)
+        );
+        let error = env
+            .duration_at_most_or("WAIT", Duration::ZERO, Duration::from_millis(100))
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid WAIT=\"250ms\": must be at most 100ms"
         );
         let error = env.parse_or::<u32>("WAIT", 1).unwrap_err();
         assert_eq!(error.name, "WAIT");

@@ -236,9 +236,10 @@ async fn writer(
             durable: pool.clone(),
             deduplication,
         },
-        store::WriterSettings {
-            writers: config.store_writers,
+        foco_runtime::batch::BatchSettings {
             max_batch: config.store_batch,
+            flushes_in_flight: config.store_writers,
+            linger: config.store_linger,
         },
         metrics,
     ))

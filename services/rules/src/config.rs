@@ -4,6 +4,10 @@ use std::time::Duration;
 use foco_control_client::ControlConfig;
 use foco_runtime::env::{self, ConfigError, Env};
 
+/// How long rules' store batches wait for company by default: at 1,000 events
+/// a second, one transaction for about two events instead of one each.
+pub const STORE_LINGER: Duration = Duration::from_millis(1);
+
 #[derive(Clone)]
 pub struct Config {
     /// `NATS_URL`, the NATS credentials, `FOCO_BUS_PREFIX` and the streams'
@@ -22,6 +26,9 @@ pub struct Config {
     pub store_writers: usize,
     /// Most events stored in one transaction.
     pub store_batch: usize,
+    /// How long a store batch waits for more events before it is written (a
+    /// transaction per event costs the machine more than the wait).
+    pub store_linger: Duration,
     /// What one event may produce, whatever its payload holds.
     pub limits: foco_rule_engine::Limits,
     /// How long JetStream waits for an ack before redelivering an event.
@@ -56,6 +63,7 @@ impl std::fmt::Debug for Config {
             .field("concurrency", &self.concurrency)
             .field("store_writers", &self.store_writers)
             .field("store_batch", &self.store_batch)
+            .field("store_linger", &self.store_linger)
             .field("ack_wait", &self.ack_wait)
             .field("max_deliveries", &self.max_deliveries)
             .finish_non_exhaustive()
@@ -80,6 +88,11 @@ impl Config {
             concurrency: env.positive_or("FOCO_RULES_CONCURRENCY", 256)?,
             store_writers: env.positive_or("FOCO_RULES_STORE_WRITERS", 2)?,
             store_batch: env.positive_or("FOCO_RULES_STORE_BATCH", 256)?,
+            store_linger: env.duration_at_most_or(
+                "FOCO_RULES_STORE_LINGER",
+                STORE_LINGER,
+                foco_runtime::batch::MOST_LINGER,
+            )?,
             limits: foco_rule_engine::Limits {
                 recipients_per_rule: env.parse_or(
                     "FOCO_RULES_MAX_RECIPIENTS_PER_RULE",
@@ -124,6 +137,7 @@ mod tests {
             SocketAddr::from(([127, 0, 0, 1], 9093))
         );
         assert_eq!((config.concurrency, config.store_writers), (256, 2));
+        assert_eq!(config.store_linger, Duration::from_millis(1));
         assert_eq!(config.ack_wait, Duration::from_secs(30));
     }
 
@@ -137,6 +151,7 @@ mod tests {
             ("FOCO_RULES_ACK_WAIT", "90s"),
             ("FOCO_RULES_MAX_JOBS_PER_EVENT", "5"),
             ("FOCO_SCHEDULER_TICK", "250ms"),
+            ("FOCO_RULES_STORE_LINGER", "0s"),
         ]))
         .unwrap();
         assert_eq!(config.bus.names.prefix(), "t7");
@@ -145,6 +160,11 @@ mod tests {
         assert_eq!(config.ack_wait, Duration::from_secs(90));
         assert_eq!(config.limits.jobs_per_event, 5);
         assert_eq!(config.scheduler_tick, Duration::from_millis(250));
+        assert_eq!(
+            config.store_linger,
+            Duration::ZERO,
+            "lingering can be turned off"
+        );
     }
 
     #[test]
@@ -153,6 +173,8 @@ mod tests {
             ("FOCO_RULES_CONCURRENCY", "0"),
             ("FOCO_RULES_STORE_BATCH", "0"),
             ("FOCO_RULES_ACK_WAIT", "soon"),
+            ("FOCO_RULES_STORE_LINGER", "1"),
+            ("FOCO_RULES_STORE_LINGER", "2s"),
             ("FOCO_ADMIN_LISTEN", "localhost"),
             ("FOCO_BUS_PREFIX", "a.b"),
         ] {
@@ -175,6 +197,7 @@ mod tests {
             concurrency: 1,
             store_writers: 1,
             store_batch: 1,
+            store_linger: STORE_LINGER,
             limits: foco_rule_engine::Limits::default(),
             ack_wait: Duration::from_secs(30),
             max_deliveries: 20,

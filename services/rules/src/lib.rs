@@ -19,6 +19,7 @@
 //! `FOCO_ADMIN_LISTEN` (127.0.0.1:9093), `FOCO_CONFIG_CACHE_TTL` (30s),
 //! `FOCO_RULES_CONCURRENCY` (256 events in flight), `FOCO_RULES_STORE_WRITERS`
 //! (2 transactions at once), `FOCO_RULES_STORE_BATCH` (256 events a transaction),
+//! `FOCO_RULES_STORE_LINGER` (1ms a batch waits for more events),
 //! `FOCO_RULES_MAX_RECIPIENTS_PER_RULE` (10) and `FOCO_RULES_MAX_JOBS_PER_EVENT`
 //! (25): what one event may produce, the rest reported on the event,
 //! `FOCO_RULES_ACK_WAIT` (30s), `FOCO_RULES_MAX_DELIVERIES` (20: an event that
@@ -40,7 +41,7 @@ pub mod scheduler;
 pub mod store;
 
 pub use app::{App, RulesState};
-pub use config::Config;
+pub use config::{Config, STORE_LINGER};
 pub use consumer::{DEAD_LETTERED, Delivery, Outcome, handle_event};
 pub use error::RulesError;
 pub use foco_rule_engine::Limits;

@@ -76,6 +76,10 @@ pub struct Config {
     pub shared_state_poll: Duration,
     /// `FOCO_SENDER_WRITE_BATCH`: most rows one batched claim or outcome write holds.
     pub write_batch: usize,
+    /// `FOCO_SENDER_CLAIM_LINGER` [1ms]: how long a batch of claims waits for
+    /// more jobs before it is written; the SMS waits that much longer at
+    /// moderate rates, and the machine spends less on a statement per job.
+    pub claim_linger: Duration,
     /// `FOCO_SENDER_PARK_AFTER` [10s]: a job whose route has no send budget (rate
     /// limit, a provider's 429) for longer than this waits parked in Postgres
     /// rather than in the stream, so one account's backlog never fills the
@@ -118,6 +122,7 @@ impl Default for Config {
             quiet_hours: Some(QuietHours::DEFAULT),
             shared_state_poll: Duration::from_millis(500),
             write_batch: 512,
+            claim_linger: Duration::from_millis(1),
             park_after: Duration::from_secs(10),
             receipts_concurrency: 16,
             lag_interval: Duration::from_secs(5),
@@ -188,6 +193,11 @@ impl Config {
             shared_state_poll: env
                 .duration_or("FOCO_SENDER_SHARED_STATE_POLL", defaults.shared_state_poll)?,
             write_batch: env.parse_or("FOCO_SENDER_WRITE_BATCH", defaults.write_batch)?,
+            claim_linger: env.duration_at_most_or(
+                "FOCO_SENDER_CLAIM_LINGER",
+                defaults.claim_linger,
+                foco_runtime::batch::MOST_LINGER,
+            )?,
             park_after: env.duration_or("FOCO_SENDER_PARK_AFTER", defaults.park_after)?,
             receipts_concurrency: env.parse_or(
                 "FOCO_SENDER_RECEIPTS_CONCURRENCY",
@@ -277,6 +287,7 @@ impl Config {
             claim_lease: self.claim_lease(),
             quiet_hours: self.quiet_hours,
             write_batch: self.write_batch,
+            claim_linger: self.claim_linger,
             park_after: self.park_after,
             max_deliveries: self.max_deliveries,
         }
@@ -323,6 +334,7 @@ mod tests {
         assert_eq!(config.ack_wait, defaults.ack_wait);
         assert_eq!(config.quiet_hours, defaults.quiet_hours);
         assert_eq!(config.write_batch, defaults.write_batch);
+        assert_eq!(config.claim_linger, Duration::from_millis(1));
     }
 
     #[test]
@@ -335,6 +347,7 @@ mod tests {
             ("FOCO_QUIET_HOURS", "off"),
             ("FOCO_ALLOW_PRIVATE_PROVIDER_HOSTS", "true"),
             ("FOCO_SENDER_PARK_AFTER", "2s"),
+            ("FOCO_SENDER_CLAIM_LINGER", "0s"),
         ]))
         .unwrap();
         assert_eq!(config.bus.url, "nats://nats-0:4222,nats://nats-1:4222");
@@ -343,6 +356,11 @@ mod tests {
         assert_eq!(config.quiet_hours, None);
         assert!(config.allow_private_provider_hosts);
         assert_eq!(config.park_after, Duration::from_secs(2));
+        assert_eq!(
+            config.claim_linger,
+            Duration::ZERO,
+            "lingering can be turned off"
+        );
     }
 
     #[test]
@@ -354,6 +372,7 @@ mod tests {
             ("FOCO_QUIET_HOURS", "25:00-08:00"),
             ("FOCO_SENDER_MAX_ATTEMPTS", "0"),
             ("FOCO_CONSOLE_PROVIDER", "maybe"),
+            ("FOCO_SENDER_CLAIM_LINGER", "5s"),
         ] {
             let error = Config::from_lookup(&Env::from_pairs([KEY, (name, value)])).unwrap_err();
             assert_eq!(error.name, name, "{name}={value}: {error}");

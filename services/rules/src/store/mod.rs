@@ -6,11 +6,13 @@
 //!
 //! Only events that need a write come here: an immediate job with no sender id,
 //! key, cap or report needs none, and skips Postgres altogether. The others are
-//! group-committed: a few writer tasks each take every plan that is waiting (up to
-//! `max_batch`), apply them in one transaction — bulk statements for what cannot
-//! interact (deduplication, keyless delayed jobs, reports), statements in arrival
-//! order for what can (keys, cancellations, caps), under advisory locks taken
-//! together in one order — and answer each event after the commit. When a batch
+//! group-committed (`foco_runtime::batch`, a few transactions in flight): a
+//! batch takes every plan that is waiting (up to `max_batch`, after a short
+//! linger for company at moderate rates) and applies them in one transaction —
+//! bulk statements for what cannot interact (deduplication, keyless delayed
+//! jobs, reports), statements in arrival order for what can (keys,
+//! cancellations, caps), under advisory locks taken together in one order —
+//! then answers each event after the commit. When a batch
 //! fails, its events are applied one by one, so one event that cannot be stored
 //! never holds back the others.
 //!
@@ -23,10 +25,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use foco_proto::v1::{Account, EventEnvelope};
 use foco_rule_engine::{EventPlan, PlannedJob};
-use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::metrics::RulesMetrics;
+use foco_runtime::batch::{BatchSettings, Batcher, WriterGone};
 use foco_runtime::postgres::KeptConnections;
 
 /// What storing an event decided, for logs and the caller.
@@ -161,14 +163,6 @@ pub struct Pools {
     pub deduplication: sqlx::PgPool,
 }
 
-#[derive(Debug, Clone, Copy)]
-pub struct WriterSettings {
-    /// Transactions in flight at once.
-    pub writers: usize,
-    /// Most events in one transaction.
-    pub max_batch: usize,
-}
-
 /// The writers' own connections from [`Pools`] (see
 /// `foco_runtime::postgres::KeptConnections`): one batch every few hundred
 /// microseconds must not pay the pool's pings each time.
@@ -178,37 +172,40 @@ pub(crate) struct Connections {
     pub(crate) deduplication: KeptConnections,
 }
 
-struct Request {
-    entry: Entry,
-    reply: oneshot::Sender<Result<Applied, StoreError>>,
-}
-
-/// The handle events are stored through; cheap to clone. The writer tasks end
+/// The handle events are stored through; cheap to clone. The writer stops
 /// when the last handle is dropped.
 #[derive(Clone)]
 pub struct Writer {
-    requests: mpsc::Sender<Request>,
+    batches: Batcher<Entry, Applied, StoreError>,
+}
+
+impl From<WriterGone> for StoreError {
+    fn from(_: WriterGone) -> Self {
+        Self::Closed
+    }
 }
 
 impl Writer {
-    pub fn start(pools: Pools, settings: WriterSettings, metrics: Arc<RulesMetrics>) -> Self {
-        let max_batch = settings.max_batch.max(1);
-        let (requests, receiver) = mpsc::channel(max_batch * settings.writers.max(1) * 2);
-        let receiver = Arc::new(Mutex::new(receiver));
-        let writers = settings.writers.max(1);
+    /// `settings`: most events in one transaction, transactions in flight at
+    /// once, and how long a batch waits for company (see
+    /// `foco_runtime::batch`).
+    pub fn start(pools: Pools, settings: BatchSettings, metrics: Arc<RulesMetrics>) -> Self {
+        let writers = settings.flushes_in_flight.max(1);
         let connections = Connections {
             durable: KeptConnections::new(pools.durable, writers),
             deduplication: KeptConnections::new(pools.deduplication, writers),
         };
-        for _ in 0..writers {
-            tokio::spawn(write_batches(
-                connections.clone(),
-                receiver.clone(),
-                max_batch,
-                metrics.clone(),
-            ));
-        }
-        Self { requests }
+        let observed = metrics.clone();
+        let batches = Batcher::spawn(
+            settings,
+            move |events| observed.store_batch_events.observe(events as f64),
+            move |entries: Vec<Entry>| {
+                let connections = connections.clone();
+                let metrics = metrics.clone();
+                async move { write_batch(&connections, &entries, &metrics).await }
+            },
+        );
+        Self { batches }
     }
 
     /// Stores what `entry` needs stored and says what it decided.
@@ -219,55 +216,34 @@ impl Writer {
                 ..Applied::default()
             });
         }
-        let (reply, answer) = oneshot::channel();
-        self.requests
-            .send(Request { entry, reply })
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        self.batches.submit(entry).await
     }
 }
 
-/// One writer task: takes every waiting request (up to `max_batch`), stores them
-/// in one transaction, answers each; until every `Writer` is dropped.
-async fn write_batches(
-    pools: Connections,
-    receiver: Arc<Mutex<mpsc::Receiver<Request>>>,
-    max_batch: usize,
-    metrics: Arc<RulesMetrics>,
-) {
-    let mut batch: Vec<Request> = Vec::with_capacity(max_batch);
-    loop {
-        {
-            let mut receiver = receiver.lock().await;
-            if receiver.recv_many(&mut batch, max_batch).await == 0 {
-                return;
+/// Stores a batch in one transaction and answers each event; when that fails,
+/// stores each alone, so only the event that cannot be stored is retried.
+async fn write_batch(
+    connections: &Connections,
+    entries: &[Entry],
+    metrics: &RulesMetrics,
+) -> Vec<Result<Applied, StoreError>> {
+    let together: Vec<&Entry> = entries.iter().collect();
+    match entry::write(connections, &together).await {
+        Ok(applied) => applied.into_iter().map(Ok).collect(),
+        Err(error) if entries.len() == 1 => vec![Err(StoreError::Database(error))],
+        Err(error) => {
+            metrics.store_batch_retries.inc();
+            tracing::debug!(error = %error, events = entries.len(), "batch failed; storing its events one by one");
+            let mut results = Vec::with_capacity(entries.len());
+            for entry in &together {
+                results.push(
+                    entry::write(connections, std::slice::from_ref(entry))
+                        .await
+                        .map(|mut applied| applied.pop().unwrap_or_default())
+                        .map_err(StoreError::Database),
+                );
             }
-        }
-        metrics.store_batch_events.observe(batch.len() as f64);
-        let entries: Vec<&Entry> = batch.iter().map(|request| &request.entry).collect();
-        let results = match entry::write(&pools, &entries).await {
-            Ok(applied) => applied.into_iter().map(Ok).collect(),
-            Err(error) if entries.len() == 1 => vec![Err(StoreError::Database(error))],
-            Err(error) => {
-                // One event's writes failed the whole transaction: apply each
-                // alone, so only that one is retried.
-                metrics.store_batch_retries.inc();
-                tracing::debug!(error = %error, events = entries.len(), "batch failed; storing its events one by one");
-                let mut results = Vec::with_capacity(entries.len());
-                for entry in &entries {
-                    results.push(
-                        entry::write(&pools, std::slice::from_ref(entry))
-                            .await
-                            .map(|mut applied| applied.pop().unwrap_or_default())
-                            .map_err(StoreError::Database),
-                    );
-                }
-                results
-            }
-        };
-        for (request, result) in batch.drain(..).zip(results) {
-            let _ = request.reply.send(result);
+            results
         }
     }
 }

@@ -1,13 +1,15 @@
 //! The group-committed store: events that need no write skip Postgres, one event
 //! that cannot be stored does not hold back the others of its batch, and a second
-//! copy of an event inside one batch is still told apart from a redelivery.
+//! copy of an event inside one batch is still told apart from a redelivery, and
+//! a lingering batch waits for the next event.
 
 use std::sync::Arc;
 
 use chrono::Utc;
 use foco_proto::v1::SmsJob;
 use foco_rule_engine::{EventPlan, OnRepeat, PlannedJob};
-use foco_rules::store::{Applied, Entry, Pools, StoreError, StoredEvent, Writer, WriterSettings};
+use foco_rules::store::{Applied, Entry, Pools, StoreError, StoredEvent, Writer};
+use foco_runtime::batch::BatchSettings;
 use uuid::Uuid;
 
 use crate::support::Rig;
@@ -80,10 +82,7 @@ fn entry(event: StoredEvent, jobs: Vec<PlannedJob>) -> Entry {
 async fn an_immediate_job_with_nothing_to_remember_never_touches_postgres() {
     let writer = Writer::start(
         one_pool(unreachable_pool()),
-        WriterSettings {
-            writers: 1,
-            max_batch: 8,
-        },
+        BatchSettings::natural(8, 1),
         metrics(),
     );
     let account_id = Uuid::new_v4();
@@ -116,10 +115,7 @@ async fn one_unstorable_event_does_not_hold_back_the_rest_of_its_batch() {
     let metrics = metrics();
     let writer = Writer::start(
         one_pool(rig.state.pool.clone()),
-        WriterSettings {
-            writers: 1,
-            max_batch: 8,
-        },
+        BatchSettings::natural(8, 1),
         metrics.clone(),
     );
     let due = Utc::now().timestamp_millis() + 3_600_000;
@@ -168,15 +164,50 @@ async fn one_unstorable_event_does_not_hold_back_the_rest_of_its_batch() {
 }
 
 #[tokio::test]
+async fn a_lingering_writer_stores_an_event_with_the_next_one() {
+    let rig = Rig::start().await;
+    let account_id = Uuid::parse_str(&rig.source.account_id).unwrap();
+    let writer = Writer::start(
+        one_pool(rig.state.pool.clone()),
+        BatchSettings {
+            max_batch: 2,
+            flushes_in_flight: 1,
+            linger: std::time::Duration::from_secs(3600),
+        },
+        metrics(),
+    );
+    let plan = |event_id: &str, sequence| {
+        entry(
+            event(account_id, event_id, sequence, true),
+            vec![job(account_id, event_id, "hola", None)],
+        )
+    };
+    let first = tokio::spawn({
+        let writer = writer.clone();
+        let entry = plan("evt_first", 1);
+        async move { writer.apply(entry).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!first.is_finished(), "the first event waits for company");
+    let second = writer.apply(plan("evt_second", 2)).await.unwrap();
+    let first = first.await.unwrap().unwrap();
+    assert_eq!((first.immediate.len(), second.immediate.len()), (1, 1));
+    let seen: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM seen_events WHERE event_id IN ('evt_first', 'evt_second')",
+    )
+    .fetch_one(&rig.state.pool)
+    .await
+    .unwrap();
+    assert_eq!(seen, 2);
+}
+
+#[tokio::test]
 async fn a_second_copy_in_the_same_batch_is_a_duplicate_and_a_redelivery_is_not() {
     let rig = Rig::start().await;
     let account_id = Uuid::parse_str(&rig.source.account_id).unwrap();
     let writer = Writer::start(
         one_pool(rig.state.pool.clone()),
-        WriterSettings {
-            writers: 1,
-            max_batch: 8,
-        },
+        BatchSettings::natural(8, 1),
         metrics(),
     );
     let plan = |sequence| {
@@ -235,10 +266,7 @@ async fn only_deduplication_commits_without_waiting_for_the_disk() {
             durable: unreachable_pool(),
             deduplication: relaxed,
         },
-        WriterSettings {
-            writers: 1,
-            max_batch: 8,
-        },
+        BatchSettings::natural(8, 1),
         metrics(),
     );
     let remembered = writer

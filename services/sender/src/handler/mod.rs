@@ -145,6 +145,8 @@ pub struct HandlerSettings {
     /// Default quiet hours for marketing messages (routes may override).
     pub quiet_hours: Option<QuietHours>,
     pub write_batch: usize,
+    /// How long a batch of claims waits for company (see `Config::claim_linger`).
+    pub claim_linger: Duration,
     /// A job whose route has no budget for longer than this is parked in
     /// Postgres rather than waiting in the stream (see `Config::park_after`).
     pub park_after: Duration,
@@ -175,7 +177,12 @@ impl<R: RouteSource> Handler<R> {
         settings: HandlerSettings,
     ) -> Self {
         Self {
-            writers: Writers::start(pool.clone(), settings.write_batch, &metrics),
+            writers: Writers::start(
+                pool.clone(),
+                settings.write_batch,
+                settings.claim_linger,
+                &metrics,
+            ),
             limits: RouteLimits::new(pool.clone()),
             route_table: Routes::new(providers, metrics.clone()),
             breakers: Breakers::default(),

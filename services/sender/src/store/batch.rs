@@ -1,5 +1,6 @@
 //! The sender's batched writes (`foco_runtime::batch`): claims and outcomes on
-//! the hot path, holds in bulk. At most `MAX_FLUSHES_IN_FLIGHT` statements of
+//! the hot path (both lingering for company, see `Writers::start`), holds in
+//! bulk. At most `MAX_FLUSHES_IN_FLIGHT` statements of
 //! each kind run at once.
 //!
 //! A failed batch is retried row by row (`split_on_failure`).
@@ -33,7 +34,14 @@ pub struct Writers {
 }
 
 impl Writers {
-    pub fn start(pool: PgPool, max_batch: usize, metrics: &Metrics) -> Self {
+    /// `claim_linger`: how long a batch of claims waits for more (the SMS
+    /// waits with it; a statement per claim costs the machine more).
+    pub fn start(
+        pool: PgPool,
+        max_batch: usize,
+        claim_linger: Duration,
+        metrics: &Metrics,
+    ) -> Self {
         let settings = BatchSettings::natural(max_batch, MAX_FLUSHES_IN_FLIGHT);
         // Each writer keeps the connections its flushes run on (see
         // `KeptConnections`): a statement every few hundred microseconds must
@@ -44,7 +52,10 @@ impl Writers {
         let outcome_metrics = metrics.clone();
         let observe_outcomes = move |rows| outcome_metrics.write_batch("outcome", rows);
         let claims = Batcher::spawn(
-            settings,
+            BatchSettings {
+                linger: claim_linger,
+                ..settings
+            },
             observe_claims,
             move |requests: Vec<ClaimRequest>| {
                 let connections = claim_connections.clone();

@@ -89,6 +89,7 @@ pub(crate) async fn fixture(max_attempts: u32) -> Fixture {
             claim_lease: Duration::from_secs(7),
             quiet_hours: None,
             write_batch: 64,
+            claim_linger: Duration::ZERO,
             park_after: Duration::from_secs(10),
             max_deliveries: 50,
         },
