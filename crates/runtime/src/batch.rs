@@ -11,7 +11,10 @@
 //! submitted for more. At a moderate rate that turns one statement or message
 //! per item into one per several, where each costs the machine the same few
 //! hundred microseconds of wakeups whatever it carries; under load batches
-//! fill before it runs out. Writes that report work already done (an outcome
+//! fill before it runs out. It lingers only while items come often enough for
+//! company to be likely: when its first item was submitted within twice the
+//! linger of the item before it. At a lower rate lingering would add its wait
+//! (and the timer's own, a millisecond or so) and save nothing. Writes that report work already done (an outcome
 //! recorded after the SMS went out, a status change for the feed) linger
 //! 5 ms; writes on an SMS's path (rules' store, the sender's claims) 1 ms.
 
@@ -42,7 +45,9 @@ pub struct BatchSettings {
     /// Most flushes running at once; items wait while all are busy.
     pub flushes_in_flight: usize,
     /// How long a batch may wait, from its first item's submission, for more
-    /// items before it is flushed; zero flushes what is waiting at once.
+    /// items before it is flushed; zero flushes what is waiting at once. Only
+    /// a batch whose first item came within twice this of the item before it
+    /// waits.
     pub linger: Duration,
 }
 
@@ -150,6 +155,8 @@ async fn write_loop<I, O, E, F, Fut>(
     } = settings;
     let permits = Arc::new(Semaphore::new(flushes_in_flight));
     let mut flushes = JoinSet::new();
+    // When the last item taken was submitted: how close together items come.
+    let mut last_submitted: Option<Instant> = None;
     loop {
         while flushes.try_join_next().is_some() {}
         let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -160,7 +167,9 @@ async fn write_loop<I, O, E, F, Fut>(
         };
         // Lingering counts from the first item's submission: an item that
         // already waited for a free flush waits no longer than that.
-        let deadline = (!linger.is_zero()).then(|| first.submitted + linger);
+        let company_likely = last_submitted
+            .is_some_and(|last| first.submitted.saturating_duration_since(last) < linger * 2);
+        let deadline = (!linger.is_zero() && company_likely).then(|| first.submitted + linger);
         let mut batch = Vec::with_capacity(max_batch.min(64));
         batch.push(first);
         while batch.len() < max_batch {
@@ -176,6 +185,7 @@ async fn write_loop<I, O, E, F, Fut>(
                 }
             }
         }
+        last_submitted = batch.last().map(|pending| pending.submitted);
         observe(batch.len());
         let flush = flush.clone();
         flushes.spawn(async move {
@@ -299,6 +309,10 @@ mod tests {
             flushes_in_flight: 1,
             linger: Duration::from_secs(3600),
         });
+        // The writer's first item has no item before it to say that more
+        // are coming: it goes at once, alone.
+        assert_eq!(batcher.submit(0).await, Ok(0));
+        assert_eq!(*sizes.lock().unwrap(), vec![1]);
         let first = tokio::spawn({
             let batcher = batcher.clone();
             async move { batcher.submit(1).await }
@@ -309,12 +323,12 @@ mod tests {
         while batcher.sender.capacity() < batcher.sender.max_capacity() {
             tokio::task::yield_now().await;
         }
-        assert!(sizes.lock().unwrap().is_empty());
+        assert_eq!(*sizes.lock().unwrap(), vec![1]);
         assert!(!first.is_finished());
         let (second, third) = tokio::join!(batcher.submit(2), batcher.submit(3));
         assert_eq!((second, third), (Ok(2), Ok(3)));
         assert_eq!(first.await.unwrap(), Ok(1));
-        assert_eq!(*sizes.lock().unwrap(), vec![3], "one flush, once full");
+        assert_eq!(*sizes.lock().unwrap(), vec![1, 3], "one flush, once full");
     }
 
     #[tokio::test(start_paused = true)]
@@ -325,17 +339,30 @@ mod tests {
             flushes_in_flight: 1,
             linger,
         });
+        // The first item goes at once (nothing says more are coming); the
+        // clock is paused, so no time passes unless something waits on a timer.
+        let submitted = Instant::now();
+        assert_eq!(batcher.submit(6).await, Ok(6));
+        assert_eq!(submitted.elapsed(), Duration::ZERO);
+        // The next comes right after it: it waits for company, then goes alone.
         let submitted = Instant::now();
         assert_eq!(batcher.submit(7).await, Ok(7));
         assert!(submitted.elapsed() >= linger, "it lingered");
-        assert_eq!(*sizes.lock().unwrap(), vec![1]);
-        // A natural writer sends a lone item at once (the clock is paused:
-        // no time passes unless something waits on a timer).
+        // After a quiet spell longer than twice the linger, lingering would
+        // only add its wait: the item goes at once.
+        tokio::time::sleep(linger * 3).await;
+        let submitted = Instant::now();
+        assert_eq!(batcher.submit(9).await, Ok(9));
+        assert_eq!(submitted.elapsed(), Duration::ZERO);
+        assert_eq!(*sizes.lock().unwrap(), vec![1, 1, 1]);
+        // A natural writer sends a lone item at once, however close together
+        // items come.
         let (natural, sizes) = recording(BatchSettings::natural(64, 1));
+        assert_eq!(natural.submit(8).await, Ok(8));
         let submitted = Instant::now();
         assert_eq!(natural.submit(8).await, Ok(8));
         assert_eq!(submitted.elapsed(), Duration::ZERO);
-        assert_eq!(*sizes.lock().unwrap(), vec![1]);
+        assert_eq!(*sizes.lock().unwrap(), vec![1, 1]);
     }
 
     #[tokio::test]

@@ -182,14 +182,18 @@ async fn a_lingering_writer_stores_an_event_with_the_next_one() {
             vec![job(account_id, event_id, "hola", None)],
         )
     };
+    // An event with none just before it goes at once; one right after it
+    // waits for company.
+    let alone = writer.apply(plan("evt_alone", 1)).await.unwrap();
+    assert_eq!(alone.immediate.len(), 1);
     let first = tokio::spawn({
         let writer = writer.clone();
-        let entry = plan("evt_first", 1);
+        let entry = plan("evt_first", 2);
         async move { writer.apply(entry).await }
     });
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert!(!first.is_finished(), "the first event waits for company");
-    let second = writer.apply(plan("evt_second", 2)).await.unwrap();
+    let second = writer.apply(plan("evt_second", 3)).await.unwrap();
     let first = first.await.unwrap().unwrap();
     assert_eq!((first.immediate.len(), second.immediate.len()), (1, 1));
     let seen: i64 = sqlx::query_scalar(
