@@ -167,8 +167,9 @@ async fn write_loop<I, O, E, F, Fut>(
         };
         // Lingering counts from the first item's submission: an item that
         // already waited for a free flush waits no longer than that.
-        let company_likely = last_submitted
-            .is_some_and(|last| first.submitted.saturating_duration_since(last) < linger * 2);
+        let company_likely = last_submitted.is_some_and(|last| {
+            first.submitted.saturating_duration_since(last) < linger.saturating_mul(2)
+        });
         let deadline = (!linger.is_zero() && company_likely).then(|| first.submitted + linger);
         let mut batch = Vec::with_capacity(max_batch.min(64));
         batch.push(first);
