@@ -154,7 +154,7 @@ impl TestSystem {
             concurrency: 8,
             store_writers: 2,
             store_batch: 64,
-            store_linger: foco_rules::STORE_LINGER,
+            store_linger: foco_runtime::batch::SMS_PATH_LINGER,
             limits: foco_rules::Limits::default(),
             ack_wait: Duration::from_secs(10),
             max_deliveries: 20,

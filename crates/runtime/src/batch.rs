@@ -4,8 +4,8 @@
 //! Batching is "natural": an item that finds the writer idle goes out alone at
 //! once, and items that arrive while flushes are in flight wait for the next
 //! one, so batches grow with load and latency stays low when it is quiet. At
-//! most `flushes_in_flight` flushes run at once. The sender's claims and
-//! outcomes go through one, and so does every status-feed publish.
+//! most `flushes_in_flight` flushes run at once. Rules' store, the sender's
+//! claims and outcomes go through one, and so does every status-feed publish.
 //!
 //! A batch may also `linger`: wait up to that long after its first item was
 //! submitted for more. At a moderate rate that turns one statement or message
@@ -14,9 +14,10 @@
 //! fill before it runs out. It lingers only while items come often enough for
 //! company to be likely: when its first item was submitted within twice the
 //! linger of the item before it. At a lower rate lingering would add its wait
-//! (and the timer's own, a millisecond or so) and save nothing. Writes that report work already done (an outcome
-//! recorded after the SMS went out, a status change for the feed) linger
-//! 5 ms; writes on an SMS's path (rules' store, the sender's claims) 1 ms.
+//! (and the timer's own, a millisecond or so) and save nothing. Writes on an
+//! SMS's path (rules' store, the sender's claims) linger [`SMS_PATH_LINGER`];
+//! writes that report work already done (an outcome recorded after the SMS
+//! went out, a status change for the feed) 5 ms.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -27,8 +28,12 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::task::AbortOnDropHandle;
 
-/// The longest a service lets an operator make a batch linger: items wait for
-/// it, and past this the wait costs more than the statements it saves.
+/// How long a batch of writes on an SMS's path (rules' store, the sender's
+/// claims) lingers by default: the SMS waits with it.
+pub const SMS_PATH_LINGER: Duration = Duration::from_millis(1);
+
+/// The longest a service lets an operator make a batch linger: every item of
+/// the batch waits that long, and the SMS behind it.
 pub const MOST_LINGER: Duration = Duration::from_secs(1);
 
 /// The writer task is gone (its process is shutting down): the item was not

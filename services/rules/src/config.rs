@@ -4,10 +4,6 @@ use std::time::Duration;
 use foco_control_client::ControlConfig;
 use foco_runtime::env::{self, ConfigError, Env};
 
-/// How long rules' store batches wait for company by default: at 1,000 events
-/// a second, one transaction for about two events instead of one each.
-pub const STORE_LINGER: Duration = Duration::from_millis(1);
-
 #[derive(Clone)]
 pub struct Config {
     /// `NATS_URL`, the NATS credentials, `FOCO_BUS_PREFIX` and the streams'
@@ -90,7 +86,7 @@ impl Config {
             store_batch: env.positive_or("FOCO_RULES_STORE_BATCH", 256)?,
             store_linger: env.duration_at_most_or(
                 "FOCO_RULES_STORE_LINGER",
-                STORE_LINGER,
+                foco_runtime::batch::SMS_PATH_LINGER,
                 foco_runtime::batch::MOST_LINGER,
             )?,
             limits: foco_rule_engine::Limits {
@@ -197,7 +193,7 @@ mod tests {
             concurrency: 1,
             store_writers: 1,
             store_batch: 1,
-            store_linger: STORE_LINGER,
+            store_linger: foco_runtime::batch::SMS_PATH_LINGER,
             limits: foco_rule_engine::Limits::default(),
             ack_wait: Duration::from_secs(30),
             max_deliveries: 20,

@@ -41,7 +41,7 @@ pub mod scheduler;
 pub mod store;
 
 pub use app::{App, RulesState};
-pub use config::{Config, STORE_LINGER};
+pub use config::Config;
 pub use consumer::{DEAD_LETTERED, Delivery, Outcome, handle_event};
 pub use error::RulesError;
 pub use foco_rule_engine::Limits;

@@ -122,7 +122,7 @@ impl Default for Config {
             quiet_hours: Some(QuietHours::DEFAULT),
             shared_state_poll: Duration::from_millis(500),
             write_batch: 512,
-            claim_linger: Duration::from_millis(1),
+            claim_linger: foco_runtime::batch::SMS_PATH_LINGER,
             park_after: Duration::from_secs(10),
             receipts_concurrency: 16,
             lag_interval: Duration::from_secs(5),

@@ -12,9 +12,9 @@
 //! bulk statements for what cannot interact (deduplication, keyless delayed
 //! jobs, reports), statements in arrival order for what can (keys,
 //! cancellations, caps), under advisory locks taken together in one order —
-//! then answers each event after the commit. When a batch
-//! fails, its events are applied one by one, so one event that cannot be stored
-//! never holds back the others.
+//! then answers each event after the commit. When a batch fails, its events
+//! are applied one by one, so one event that cannot be stored never holds back
+//! the others.
 //!
 //! Every write is idempotent: a redelivered event changes nothing twice.
 

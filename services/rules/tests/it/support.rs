@@ -95,7 +95,7 @@ impl Rig {
             concurrency: 4,
             store_writers: 2,
             store_batch: 64,
-            store_linger: foco_rules::STORE_LINGER,
+            store_linger: foco_runtime::batch::SMS_PATH_LINGER,
             limits: foco_rules::Limits::default(),
             ack_wait: Duration::from_secs(10),
             max_deliveries: 20,
