@@ -12,6 +12,11 @@ pub fn make_request_span<B>(request: &Request<B>) -> Span {
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str);
+    // Without spans (JSON lines, nothing exported) a webhook's own unit of work
+    // carries what its lines need, and there is no trace to continue.
+    if route == crate::routes::WEBHOOK_ROUTE && !foco_runtime::telemetry::scope::spans() {
+        return Span::none();
+    }
     let span = tracing::info_span!(
         "http.request",
         http.request.method = %request.method(),

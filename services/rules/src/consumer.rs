@@ -8,7 +8,6 @@ use async_nats::jetstream::{self, AckKind};
 use foco_proto::v1::EventEnvelope;
 use foco_rule_engine::{EventPlan, PlannedJob};
 use prost::Message as _;
-use tracing::Instrument;
 
 use crate::RulesState;
 use crate::store::{Entry, StoredEvent};
@@ -283,12 +282,14 @@ async fn process(message: &jetstream::Message, state: &RulesState) -> AckKind {
     // Decoded before the span exists, so the span is built once with its
     // fields: recording a field later formats the span's fields again.
     let decoded = decode(&message.payload);
-    let span = tracing::info_span!(
+    let work = foco_runtime::work_span!(
         "event",
         event_id = decoded.as_ref().map_or("", |event| event.event_id.as_str()),
         subject = message.subject.as_str(),
     );
-    foco_bus::trace::set_parent_from(&span, message.headers.as_ref());
+    if let Some(span) = work.span() {
+        foco_bus::trace::set_parent_from(span, message.headers.as_ref());
+    }
     let delivery = Delivery {
         stream_sequence: message.info().map(|info| info.stream_sequence).unwrap_or(0),
     };
@@ -303,7 +304,9 @@ async fn process(message: &jetstream::Message, state: &RulesState) -> AckKind {
                 state.metrics.event_wait_seconds.observe(waited);
             }
             let started = std::time::Instant::now();
-            let handled = handle_decoded(state, event, delivery).instrument(span.clone());
+            let handled = work
+                .clone()
+                .instrument(handle_decoded(state, event, delivery));
             let outcome = tokio::time::timeout(state.event_deadline, handled).await;
             state
                 .metrics
@@ -332,7 +335,7 @@ async fn process(message: &jetstream::Message, state: &RulesState) -> AckKind {
         }
         other => other,
     };
-    async {
+    work.instrument(async {
         match &outcome {
         Outcome::Ack { .. } => {
             state.metrics.event("acked");
@@ -364,8 +367,7 @@ async fn process(message: &jetstream::Message, state: &RulesState) -> AckKind {
             }
         }
         }
-    }
-    .instrument(span)
+    })
     .await
 }
 

@@ -16,7 +16,6 @@ use foco_bus::status::kind;
 use foco_proto::v1::{SmsJob, StatusChange};
 use prost::Message as _;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
 use crate::handler::{Handler, Outcome};
 use crate::metrics::Metrics;
@@ -109,20 +108,22 @@ async fn process<R: RouteSource>(
             return AckKind::Term;
         }
     };
-    let span = tracing::info_span!(
+    let work = foco_runtime::work_span!(
         "sms_job",
-        stream_sequence,
-        delivery,
+        stream_sequence = stream_sequence,
+        delivery = delivery,
         job_id = job.job_id.as_str(),
         account_id = job.account_id.as_str(),
     );
-    foco_bus::trace::set_parent_from(&span, message.headers.as_ref());
+    if let Some(span) = work.span() {
+        foco_bus::trace::set_parent_from(span, message.headers.as_ref());
+    }
     let stamped_at_ms = job.created_at_ms.max(job.due_at_ms);
     if let Some(waited) = foco_runtime::latency::seconds_since_unix_ms(stamped_at_ms) {
         metrics.job_waited(waited);
     }
     let started = std::time::Instant::now();
-    async move {
+    work.instrument(async move {
         // The handler's state is tens of kilobytes: boxed once here, rather than
         // moved along with the task.
         let work = Box::pin(handler.handle(&job, delivery));
@@ -159,8 +160,7 @@ async fn process<R: RouteSource>(
             ack = AckKind::Nak(Some(crate::retry::backoff(delivery.max(1))));
         }
         ack
-    }
-    .instrument(span)
+    })
     .await
 }
 

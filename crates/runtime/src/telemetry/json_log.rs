@@ -1,8 +1,10 @@
 //! JSON log lines that carry the OpenTelemetry `trace_id` and `span_id` of the
-//! span they were logged in, so a log search leads to the trace and back.
+//! span they were logged in, so a log search leads to the trace and back, and
+//! the fields of the unit of work they were logged in when it is not a span
+//! (`scope`).
 //!
-//! tracing-subscriber's JSON formatter writes the line; the ids are added before
-//! its closing brace. Without an OpenTelemetry layer (spans not exported) the
+//! tracing-subscriber's JSON formatter writes the line; the ids and the unit of
+//! work's `span` object are added before its closing brace. Otherwise the
 //! formatter is used as it is.
 
 use std::fmt;
@@ -34,6 +36,16 @@ impl<S: Subscriber> Layer<S> for CaptureDispatch {
     }
 }
 
+/// How the JSON formatter writes a line: the event's fields at the top level,
+/// and the current span's as `span`.
+pub fn line_format() -> Format<Json> {
+    tracing_subscriber::fmt::format()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+}
+
 pub struct JsonWithTraceIds {
     inner: Format<Json>,
     /// `None`: no OpenTelemetry layer, lines as tracing-subscriber writes them.
@@ -57,9 +69,16 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let ids = self.dispatch.as_ref().and_then(|slot| trace_ids(ctx, slot));
-        let Some((trace_id, span_id)) = ids else {
-            return self.inner.format_event(ctx, writer, event);
+        // A unit of work kept as fields (no spans): its object is the line's
+        // `span`, where a span's would be.
+        let work = if ctx.event_scope().is_none() {
+            super::scope::current_object()
+        } else {
+            None
         };
+        if ids.is_none() && work.is_none() {
+            return self.inner.format_event(ctx, writer, event);
+        }
         let mut line = String::with_capacity(256);
         self.inner
             .format_event(ctx, Writer::new(&mut line), event)?;
@@ -67,10 +86,15 @@ where
             return writer.write_str(&line);
         };
         writer.write_str(&line[..end])?;
-        write!(
-            writer,
-            ",\"trace_id\":\"{trace_id}\",\"span_id\":\"{span_id}\""
-        )?;
+        if let Some((trace_id, span_id)) = ids {
+            write!(
+                writer,
+                ",\"trace_id\":\"{trace_id}\",\"span_id\":\"{span_id}\""
+            )?;
+        }
+        if let Some(object) = work {
+            write!(writer, ",\"span\":{object}")?;
+        }
         writer.write_str(&line[end..])
     }
 }
@@ -123,11 +147,7 @@ mod tests {
         let provider = SdkTracerProvider::builder().build();
         let lines = Lines::default();
         let writer = lines.clone();
-        let json = tracing_subscriber::fmt::format()
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false);
+        let json = line_format();
         let slot = with_trace_ids.then(DispatchSlot::default);
         let subscriber = tracing_subscriber::registry()
             .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
@@ -161,6 +181,40 @@ mod tests {
         assert_eq!(line["message"], "sms sent");
         assert_eq!(line["attempt"], 1);
         assert_eq!(line["span"]["job_id"], "job_1");
+    }
+
+    #[tokio::test]
+    async fn a_unit_of_work_kept_as_fields_is_the_line_s_span() {
+        use crate::telemetry::scope::{Fields, Work};
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let json = line_format();
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .event_format(JsonWithTraceIds::new(json, None))
+                .with_writer(move || writer.clone()),
+        );
+        let _default = tracing::subscriber::set_default(subscriber);
+        Work::Fields(Fields::new("sms_job").with("job_id", "job_1"))
+            .instrument(async {
+                tracing::info!(attempt = 1, "sms sent");
+            })
+            .await;
+        tracing::info!("outside");
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("one JSON object a line"))
+            .collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0]["message"], "sms sent");
+        assert_eq!(lines[0]["attempt"], 1);
+        assert_eq!(
+            lines[0]["span"],
+            serde_json::json!({"job_id": "job_1", "name": "sms_job"})
+        );
+        assert!(lines[1].get("span").is_none(), "{text}");
     }
 
     #[test]

@@ -4,11 +4,13 @@
 //! (`propagation`), so one webhook is one trace across the services.
 //!
 //! With no collector configured there is no OpenTelemetry layer at all: spans
-//! are only what the logs need, and nothing is propagated or exported.
+//! are only what the logs need, and nothing is propagated or exported; with JSON
+//! lines, the hot path's units of work are not even spans (`scope`).
 
 mod config;
 mod json_log;
 pub mod propagation;
+pub mod scope;
 
 use std::io::IsTerminal;
 
@@ -111,17 +113,17 @@ pub fn install(
     });
     // The JSON formatter reaches the OpenTelemetry layer through this slot.
     let dispatch_slot = provider.as_ref().map(|_| json_log::DispatchSlot::default());
+    scope::use_spans(scope::spans_needed(
+        log_format == LogFormat::Json,
+        provider.is_some(),
+    ));
     let registry = tracing_subscriber::registry()
         .with(filter)
         .with(otel_layer)
         .with(json_log::CaptureDispatch(dispatch_slot.clone()));
     match log_format {
         LogFormat::Json => {
-            let json = tracing_subscriber::fmt::format()
-                .json()
-                .flatten_event(true)
-                .with_current_span(true)
-                .with_span_list(false);
+            let json = json_log::line_format();
             let _ = registry
                 .with(
                     tracing_subscriber::fmt::layer()

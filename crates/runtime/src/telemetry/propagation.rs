@@ -22,6 +22,9 @@ pub const TRACEPARENT: &str = "traceparent";
 /// The current span's OpenTelemetry context, when it has a valid one (spans
 /// are exported and this one is part of a trace).
 pub fn current_context() -> Option<opentelemetry::Context> {
+    if !super::scope::spans() {
+        return None;
+    }
     let context = tracing::Span::current().context();
     context.span().span_context().is_valid().then_some(context)
 }

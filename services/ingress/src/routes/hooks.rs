@@ -32,7 +32,6 @@ use axum::response::{IntoResponse, Response};
 use foco_bus::EventParts;
 use foco_proto::v1::{ResolvedSource, Source};
 use serde::Serialize;
-use tracing::field::Empty;
 
 use crate::body::{
     BodyFormat, JsonReading, body_format, check_declared_length, normalise_for, read_limited,
@@ -99,13 +98,25 @@ enum Outcome {
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
-#[tracing::instrument(
-    name = "ingress.webhook",
-    skip_all,
-    fields(source_id = Empty, account_id = Empty, event_id = Empty, event_type = Empty)
-)]
 pub async fn receive_webhook(
     State(state): State<AppState>,
+    token: Result<Path<String>, PathRejection>,
+    request: Request,
+) -> Response {
+    use tracing::field::Empty;
+    foco_runtime::work_span!(
+        "ingress.webhook",
+        source_id = Empty,
+        account_id = Empty,
+        event_id = Empty,
+        event_type = Empty,
+    )
+    .instrument(answer(state, token, request))
+    .await
+}
+
+async fn answer(
+    state: AppState,
     token: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Response {
@@ -279,10 +290,8 @@ async fn handle(
     })
 }
 
-/// The webhook span's fields, recorded in one call once the event is known, or
-/// (source and account only) when the request ends before that. The JSON log
-/// format parses and writes a span's fields again at every later record, so
-/// recording them one by one cost more than creating the span.
+/// The webhook's fields, recorded in one call once the event is known, or
+/// (source and account only) when the request ends before that.
 struct WebhookSpanFields<'a> {
     source: &'a Source,
     recorded: bool,
@@ -297,15 +306,12 @@ impl<'a> WebhookSpanFields<'a> {
     }
 
     fn record_event(&mut self, event_id: &str, event_type: &str) {
-        record_together(
-            &tracing::Span::current(),
-            [
-                ("source_id", self.source.id.as_str()),
-                ("account_id", self.source.account_id.as_str()),
-                ("event_id", event_id),
-                ("event_type", event_type),
-            ],
-        );
+        foco_runtime::telemetry::scope::record([
+            ("source_id", self.source.id.as_str()),
+            ("account_id", self.source.account_id.as_str()),
+            ("event_id", event_id),
+            ("event_type", event_type),
+        ]);
         self.recorded = true;
     }
 }
@@ -313,38 +319,12 @@ impl<'a> WebhookSpanFields<'a> {
 impl Drop for WebhookSpanFields<'_> {
     fn drop(&mut self) {
         if !self.recorded {
-            record_together(
-                &tracing::Span::current(),
-                [
-                    ("source_id", self.source.id.as_str()),
-                    ("account_id", self.source.account_id.as_str()),
-                ],
-            );
+            foco_runtime::telemetry::scope::record([
+                ("source_id", self.source.id.as_str()),
+                ("account_id", self.source.account_id.as_str()),
+            ]);
         }
     }
-}
-
-/// Records `values` on `span` in one call; fields the span does not declare are
-/// skipped.
-fn record_together<const N: usize>(span: &tracing::Span, values: [(&str, &str); N]) {
-    let Some(metadata) = span.metadata() else {
-        return;
-    };
-    let fields = metadata.fields();
-    let found = values.map(|(name, value)| (fields.field(name), value));
-    if found.iter().any(|(field, _)| field.is_none()) {
-        for (name, value) in values {
-            span.record(name, value);
-        }
-        return;
-    }
-    let pairs = found.each_ref().map(|(field, value)| {
-        (
-            field.as_ref().expect("checked above"),
-            Some(value as &dyn tracing::Value),
-        )
-    });
-    span.record_all(&fields.value_set(&pairs));
 }
 
 /// How far a JSON body of `source` is read: for its fields when the event type or
@@ -387,80 +367,6 @@ mod tests {
             event_id_from: "header:X-Id".to_owned(),
             ..Default::default()
         }
-    }
-
-    /// The record calls a span got, and the values recorded.
-    #[derive(Default)]
-    struct Recorded {
-        calls: usize,
-        values: Vec<(String, String)>,
-    }
-
-    #[derive(Default, Clone)]
-    struct Records(std::sync::Arc<std::sync::Mutex<Recorded>>);
-
-    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Records {
-        fn on_record(
-            &self,
-            _: &tracing::span::Id,
-            values: &tracing::span::Record<'_>,
-            _: tracing_subscriber::layer::Context<'_, S>,
-        ) {
-            struct Visit<'a>(&'a mut Vec<(String, String)>);
-            impl tracing::field::Visit for Visit<'_> {
-                fn record_debug(
-                    &mut self,
-                    field: &tracing::field::Field,
-                    value: &dyn std::fmt::Debug,
-                ) {
-                    self.0.push((field.name().to_owned(), format!("{value:?}")));
-                }
-                fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-                    self.0.push((field.name().to_owned(), value.to_owned()));
-                }
-            }
-            let mut state = self.0.lock().unwrap();
-            state.calls += 1;
-            values.record(&mut Visit(&mut state.values));
-        }
-    }
-
-    #[test]
-    fn fields_known_together_are_recorded_in_one_call() {
-        use tracing_subscriber::layer::SubscriberExt as _;
-        let records = Records::default();
-        let subscriber = tracing_subscriber::registry().with(records.clone());
-        tracing::subscriber::with_default(subscriber, || {
-            let span = tracing::info_span!(
-                "ingress.webhook",
-                source_id = tracing::field::Empty,
-                account_id = tracing::field::Empty,
-                event_id = tracing::field::Empty,
-            );
-            record_together(
-                &span,
-                [
-                    ("source_id", "src_1"),
-                    ("account_id", "acc_1"),
-                    ("event_id", "evt_1"),
-                ],
-            );
-            // A field the span does not declare is skipped, not an error.
-            record_together(&span, [("event_type", "orders/create")]);
-        });
-        let state = records.0.lock().unwrap();
-        assert_eq!(
-            state.calls, 1,
-            "one call for the three fields, none for the undeclared one"
-        );
-        assert_eq!(
-            state.values,
-            [
-                ("source_id".to_owned(), "src_1".to_owned()),
-                ("account_id".to_owned(), "acc_1".to_owned()),
-                ("event_id".to_owned(), "evt_1".to_owned()),
-            ]
-        );
     }
 
     #[test]
