@@ -174,17 +174,16 @@ macro_rules! work_span {
 /// record), or added to its fields. Fields its span does not declare are
 /// skipped.
 pub fn record<const N: usize>(values: [(&'static str, &str); N]) {
-    if spans() {
-        record_on(&tracing::Span::current(), values);
-        return;
-    }
-    let _ = FIELDS.try_with(|fields| {
+    let kept_as_fields = FIELDS.try_with(|fields| {
         if let Ok(mut fields) = fields.try_borrow_mut() {
             for (key, value) in values {
                 value.append_to(key, &mut fields.json);
             }
         }
     });
+    if kept_as_fields.is_err() {
+        record_on(&tracing::Span::current(), values);
+    }
 }
 
 /// Records `values` on `span` in one call; fields it does not declare are
