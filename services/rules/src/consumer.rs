@@ -290,6 +290,16 @@ async fn process(message: &jetstream::Message, state: &RulesState) -> AckKind {
     if let Some(span) = work.span() {
         foco_bus::trace::set_parent_from(span, message.headers.as_ref());
     }
+    work.instrument(settle(message, state, decoded)).await
+}
+
+/// Handles a decoded event (or its decoding error) and says how to acknowledge
+/// it, inside its unit of work.
+async fn settle(
+    message: &jetstream::Message,
+    state: &RulesState,
+    decoded: Result<EventEnvelope, Outcome>,
+) -> AckKind {
     let delivery = Delivery {
         stream_sequence: message.info().map(|info| info.stream_sequence).unwrap_or(0),
     };
@@ -304,9 +314,7 @@ async fn process(message: &jetstream::Message, state: &RulesState) -> AckKind {
                 state.metrics.event_wait_seconds.observe(waited);
             }
             let started = std::time::Instant::now();
-            let handled = work
-                .clone()
-                .instrument(handle_decoded(state, event, delivery));
+            let handled = handle_decoded(state, event, delivery);
             let outcome = tokio::time::timeout(state.event_deadline, handled).await;
             state
                 .metrics
@@ -335,8 +343,7 @@ async fn process(message: &jetstream::Message, state: &RulesState) -> AckKind {
         }
         other => other,
     };
-    work.instrument(async {
-        match &outcome {
+    match &outcome {
         Outcome::Ack { .. } => {
             state.metrics.event("acked");
             AckKind::Ack
@@ -366,9 +373,7 @@ async fn process(message: &jetstream::Message, state: &RulesState) -> AckKind {
                 AckKind::Nak(Some(retry_delay(delivered)))
             }
         }
-        }
-    })
-    .await
+    }
 }
 
 #[cfg(test)]

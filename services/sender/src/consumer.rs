@@ -126,8 +126,8 @@ async fn process<R: RouteSource>(
     work.instrument(async move {
         // The handler's state is tens of kilobytes: boxed once here, rather than
         // moved along with the task.
-        let work = Box::pin(handler.handle(&job, delivery));
-        let within = tokio::time::timeout(settings.job_deadline, work);
+        let handling = Box::pin(handler.handle(&job, delivery));
+        let within = tokio::time::timeout(settings.job_deadline, handling);
         let outcome = match within.await {
             Ok(outcome) => outcome,
             Err(_) => {

@@ -103,12 +103,6 @@ impl FieldValue for &str {
     }
 }
 
-impl FieldValue for &String {
-    fn append_to(&self, key: &str, json: &mut Vec<u8>) {
-        self.as_str().append_to(key, json);
-    }
-}
-
 macro_rules! number_field {
     ($($number:ty),*) => {$(
         impl FieldValue for $number {
@@ -120,7 +114,7 @@ macro_rules! number_field {
     )*};
 }
 
-number_field!(u32, u64, i64, usize);
+number_field!(u32, u64);
 
 /// A field declared for [`record`] to fill in later.
 impl FieldValue for tracing::field::Empty {
@@ -154,7 +148,7 @@ impl Work {
 }
 
 /// A unit of work named `name` with the given fields: a span at the info level,
-/// or its fields. Field values are `&str`, `&String`, integers, or
+/// or its fields. Field values are `&str`, `u32`, `u64`, or
 /// `tracing::field::Empty` for a field [`record`] fills in later.
 #[macro_export]
 macro_rules! work_span {
