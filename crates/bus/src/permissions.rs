@@ -152,6 +152,8 @@ impl BusNames {
                     publish.push(api(&format!("CONSUMER.{verb}.{status}.>")));
                 }
                 publish.push(format!("$JS.ACK.{status}.{}.>", self.webhooks_consumer()));
+                // The webhook worker follows endpoint changes made on any replica.
+                subscribe.push(self.config_changed_subject());
             }
         }
         Permissions { publish, subscribe }

@@ -310,6 +310,9 @@ pub enum ChangeKind {
     Rule,
     /// A provider route: the account's routes.
     Route,
+    /// A status webhook endpoint: which of the account's status changes become
+    /// webhook deliveries (control's own lookup; no cache here holds it).
+    Endpoint,
 }
 
 /// Cached, coalesced lookups of source and route configuration.
@@ -477,23 +480,37 @@ impl ConfigCache {
         subject: String,
         shutdown: CancellationToken,
     ) -> Result<tokio::task::JoinHandle<()>, async_nats::SubscribeError> {
-        let mut subscription = nats.subscribe(subject).await?;
+        let subscription = nats.subscribe(subject).await?;
         let cache = self.clone();
-        Ok(tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    message = subscription.next() => match message {
-                        Some(message) => {
-                            let change = serde_json::from_slice::<ConfigChange>(&message.payload).ok();
-                            tracing::debug!(?change, "configuration changed, dropping cached lookups");
-                            cache.apply(change.as_ref());
-                        }
-                        None => break,
-                    },
+        Ok(tokio::spawn(apply_changes(
+            subscription,
+            shutdown,
+            move |change| {
+                tracing::debug!(?change, "configuration changed, dropping cached lookups");
+                cache.apply(change);
+            },
+        )))
+    }
+}
+
+/// Hands every announcement on `subscription` to `apply` until shutdown
+/// (`None`: one that cannot be read, so everything may have changed).
+pub async fn apply_changes(
+    mut subscription: async_nats::Subscriber,
+    shutdown: CancellationToken,
+    apply: impl Fn(Option<&ConfigChange>),
+) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            message = subscription.next() => match message {
+                Some(message) => {
+                    let change = serde_json::from_slice::<ConfigChange>(&message.payload).ok();
+                    apply(change.as_ref());
                 }
-            }
-        }))
+                None => break,
+            },
+        }
     }
 }
 
@@ -635,6 +652,14 @@ mod tests {
         let cache = filled().await;
         cache.apply(Some(&change(ChangeKind::Source)));
         assert_eq!(held(&cache).await, ["token-b", "source-b", "route-b"]);
+
+        let cache = filled().await;
+        cache.apply(Some(&change(ChangeKind::Endpoint)));
+        assert_eq!(
+            held(&cache).await.len(),
+            7,
+            "endpoints are control's own lookup"
+        );
 
         let cache = filled().await;
         cache.apply(None);

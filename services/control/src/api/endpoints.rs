@@ -18,6 +18,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::accounts::AccountRow;
 use crate::error::ApiError;
+use crate::notify::ChangeKind;
 use crate::validate;
 use crate::webhooks::{payload, signature};
 
@@ -216,6 +217,15 @@ async fn insert(
     })
 }
 
+/// Tells every replica's status worker that the account's endpoints changed
+/// (it remembers which accounts have one: `crate::webhooks`).
+async fn announce(state: &AppState, account: &AccountRow) {
+    state
+        .notifier
+        .announce(account.id, ChangeKind::Endpoint)
+        .await;
+}
+
 pub async fn create(
     state: &AppState,
     account: &AccountRow,
@@ -236,6 +246,7 @@ pub async fn create(
     check_room(&state.pool, account).await?;
     let secret = signature::new_secret();
     let row = insert(&state.pool, state, account, (id, &name), fields, &secret).await?;
+    announce(state, account).await;
     Ok(CreateEndpointResponse {
         endpoint: Some(row.into_proto(account)),
         secret,
@@ -304,6 +315,7 @@ pub async fn upsert(
         )
         .await?;
         transaction.commit().await?;
+        announce(state, account).await;
         return Ok(UpsertEndpointResponse {
             endpoint: Some(row.into_proto(account)),
             secret: shown,
@@ -347,6 +359,9 @@ pub async fn upsert(
     .fetch_one(&mut *transaction)
     .await?;
     transaction.commit().await?;
+    if changed {
+        announce(state, account).await;
+    }
     Ok(UpsertEndpointResponse {
         endpoint: Some(row.into_proto(account)),
         secret: String::new(),
@@ -390,6 +405,7 @@ pub async fn delete(
     if deleted.rows_affected() == 0 {
         return Err(ApiError::not_found("no such endpoint"));
     }
+    announce(state, account).await;
     Ok(DeleteEndpointResponse {})
 }
 
@@ -566,5 +582,6 @@ pub async fn replay(
     .fetch_one(&mut *transaction)
     .await?;
     transaction.commit().await?;
+    announce(state, account).await;
     Ok(row.into_proto())
 }

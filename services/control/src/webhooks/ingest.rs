@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::payload;
+use super::subscribed::SubscribedAccounts;
 
 /// Feed messages handled in one statement (each holds one change or a batch).
 const MAX_BATCH: usize = 256;
@@ -48,6 +49,7 @@ pub(super) struct Ingest {
     pub streams: StreamSettings,
     /// Told when rows were added, so the dispatcher looks at once.
     pub added: Arc<Notify>,
+    pub subscribed: SubscribedAccounts,
 }
 
 impl Ingest {
@@ -175,9 +177,10 @@ impl Ingest {
             })
             .collect();
         // Most changes belong to accounts without endpoints: their bodies are
-        // never built, and the batch costs one indexed lookup.
+        // never built, and the batch costs at most one indexed lookup.
         let subscribed = self
-            .accounts_with_endpoints(changes.iter().map(|(account_id, _)| *account_id))
+            .subscribed
+            .of(changes.iter().map(|(account_id, _)| *account_id))
             .await?;
         if subscribed.is_empty() {
             return Ok(0);
@@ -216,23 +219,5 @@ impl Ingest {
             .bind(message_ids)
             .fetch_one(&self.pool)
             .await
-    }
-
-    /// Which of `accounts` have an enabled endpoint.
-    async fn accounts_with_endpoints(
-        &self,
-        accounts: impl Iterator<Item = Uuid>,
-    ) -> Result<HashSet<Uuid>, sqlx::Error> {
-        let accounts: Vec<Uuid> = accounts.collect::<HashSet<_>>().into_iter().collect();
-        if accounts.is_empty() {
-            return Ok(HashSet::new());
-        }
-        let subscribed: Vec<Uuid> = sqlx::query_scalar(
-            "SELECT DISTINCT account_id FROM endpoints WHERE enabled AND account_id = ANY ($1)",
-        )
-        .bind(accounts)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(subscribed.into_iter().collect())
     }
 }

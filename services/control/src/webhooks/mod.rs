@@ -8,14 +8,16 @@
 //! `foco_outbound`, the sender's HTTP client with its SSRF guard.
 //!
 //! Two loops: `ingest` turns the status feed (FOCO_STATUS) into delivery rows,
-//! `dispatch` sends the due ones. Postgres is the queue: a delivery waiting for
-//! its endpoint costs a row, never a place in a shared stream, so an endpoint
-//! that is down delays only its own deliveries.
+//! `dispatch` sends the due ones; `subscribed` remembers which accounts have
+//! an endpoint, following control's change announcements. Postgres is the
+//! queue: a delivery waiting for its endpoint costs a row, never a place in a
+//! shared stream, so an endpoint that is down delays only its own deliveries.
 
 mod dispatch;
 mod ingest;
 pub mod payload;
 pub mod signature;
+mod subscribed;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -113,12 +115,19 @@ impl Worker {
             concat!("foco-webhooks/", env!("CARGO_PKG_VERSION")),
         )?;
         let wake = Arc::new(Notify::new());
+        let subscribed = subscribed::SubscribedAccounts::new(self.pool.clone());
+        let watch = subscribed.clone().watch(
+            self.nats.clone(),
+            self.names.config_changed_subject(),
+            shutdown.clone(),
+        );
         let ingest = ingest::Ingest {
             pool: self.pool.clone(),
             client: self.nats,
             names: self.names,
             streams: self.streams,
             added: wake.clone(),
+            subscribed,
         };
         let dispatcher = dispatch::Dispatcher {
             pool: self.pool,
@@ -128,6 +137,7 @@ impl Worker {
             wake,
         };
         Ok(vec![
+            tokio::spawn(watch),
             tokio::spawn(ingest.run(shutdown.clone())),
             tokio::spawn(dispatcher.run(shutdown)),
         ])
