@@ -115,20 +115,20 @@ impl SubscribedAccounts {
     }
 
     /// Drops what a change can make wrong: the account's answer, or every
-    /// answer for a change that cannot be read.
+    /// answer for a change that cannot be read. Other kinds change nothing here.
     pub(super) fn apply(&self, change: Option<&ConfigChange>) {
+        let account = match change {
+            Some(change) if matches!(change.kind, ChangeKind::Endpoint | ChangeKind::Account) => {
+                Uuid::parse_str(&change.account_id).ok()
+            }
+            Some(_) => return,
+            None => None,
+        };
         let mut remembered = self.lock();
         remembered.generation += 1;
-        match change {
-            Some(change) => {
-                if matches!(change.kind, ChangeKind::Endpoint | ChangeKind::Account) {
-                    match Uuid::parse_str(&change.account_id) {
-                        Ok(account) => {
-                            remembered.answers.remove(&account);
-                        }
-                        Err(_) => remembered.answers.clear(),
-                    }
-                }
+        match account {
+            Some(account) => {
+                remembered.answers.remove(&account);
             }
             None => remembered.answers.clear(),
         }
