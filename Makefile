@@ -71,11 +71,12 @@ bench-ingress: deps
 	$(CARGO) bench -p foco-ingress --bench ingress
 
 ## The four services as release processes, end to end (signed webhooks in, SMS to a
-## fake provider), against a bare publish-consume-call pipe in the same run: closed
-## loop, open loop at fixed rates, delayed jobs, CPU per SMS, exactly-once check.
-## FOCO_BENCH_MODES [closed,open,delayed,bare], FOCO_BENCH_SECONDS [15],
-## FOCO_BENCH_RATES [1000,3000,5000,8000], FOCO_BENCH_CONNECTIONS [64], more in
-## bench/pipeline/src/main.rs. About 4 to 6 minutes with the defaults.
+## fake provider), against a bare publish-consume-call pipe and a floor pipe (the
+## bare pipe plus what Foco's promises take) in the same run: closed loop, open
+## loop at fixed rates, delayed jobs, CPU per SMS, exactly-once check.
+## FOCO_BENCH_MODES [all: closed,open,delayed,api,bare,floor], FOCO_BENCH_SECONDS
+## [15], FOCO_BENCH_RATES [1000,3000,5000,8000], FOCO_BENCH_CONNECTIONS [64], more
+## in bench/pipeline/src/main.rs. About 7 to 9 minutes with the defaults.
 bench-pipeline: deps
 	$(CARGO) build --release --bins
 	"$${CARGO_TARGET_DIR:-target}/release/foco-bench-pipeline"

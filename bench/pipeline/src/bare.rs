@@ -30,53 +30,64 @@ use crate::sms::order_text;
 const MAX_ACK_PENDING: i64 = 10_000;
 const EVENT_ID_HEADER: &str = "x-shopify-event-id";
 
+/// Where webhooks are stored: the stream's subject on one connection.
 #[derive(Clone)]
-struct Ingest {
-    jetstream: jetstream::Context,
-    nats: async_nats::Client,
-    subject: Arc<str>,
+pub(crate) struct Ingest {
+    pub jetstream: jetstream::Context,
+    pub nats: async_nats::Client,
+    pub subject: Arc<str>,
+}
+
+impl Ingest {
+    /// Stores the webhook under its event id; 202 once JetStream acked it.
+    pub async fn store(&self, headers: &HeaderMap, body: Bytes) -> StatusCode {
+        let Some(id) = headers
+            .get(EVENT_ID_HEADER)
+            .and_then(|value| value.to_str().ok())
+        else {
+            return StatusCode::BAD_REQUEST;
+        };
+        match foco_bus::publish_durable(
+            &self.jetstream,
+            &self.nats,
+            self.subject.to_string(),
+            id,
+            body,
+            Duration::from_secs(5),
+        )
+        .await
+        {
+            Ok(_) => StatusCode::ACCEPTED,
+            Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
 }
 
 async fn publish(State(ingest): State<Ingest>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let Some(id) = headers
-        .get(EVENT_ID_HEADER)
-        .and_then(|value| value.to_str().ok())
-    else {
-        return StatusCode::BAD_REQUEST;
-    };
-    match foco_bus::publish_durable(
-        &ingest.jetstream,
-        &ingest.nats,
-        ingest.subject.to_string(),
-        id,
-        body,
-        Duration::from_secs(5),
-    )
-    .await
-    {
-        Ok(_) => StatusCode::ACCEPTED,
-        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
-    }
+    ingest.store(&headers, body).await
 }
 
 /// The webhook fields the SMS needs.
 #[derive(serde::Deserialize)]
-struct Order<'a> {
+pub(crate) struct Order<'a> {
     #[serde(borrow)]
-    order: Cow<'a, str>,
-    sent_at_us: u64,
+    pub order: Cow<'a, str>,
+    pub sent_at_us: u64,
 }
 
 /// What the `http` provider posts without a body template.
 #[derive(serde::Serialize)]
-struct ProviderRequest<'a> {
-    job_id: &'a str,
-    to: &'a str,
-    from: &'a str,
-    body: &'a str,
-    account_id: &'a str,
-    event_id: &'a str,
+pub(crate) struct ProviderRequest<'a> {
+    pub job_id: &'a str,
+    pub to: &'a str,
+    pub from: &'a str,
+    pub body: &'a str,
+    pub account_id: &'a str,
+    pub event_id: &'a str,
 }
+
+/// The number every SMS of the bare and floor pipes goes to.
+pub(crate) const RECIPIENT: &str = "+525512345678";
 
 /// Calls the provider for one message; `true` when it answered 2xx.
 async fn deliver(client: &reqwest::Client, provider_url: &str, payload: &[u8]) -> bool {
@@ -87,19 +98,28 @@ async fn deliver(client: &reqwest::Client, provider_url: &str, payload: &[u8]) -
     let text = order_text(&order.order, order.sent_at_us);
     let request = ProviderRequest {
         job_id: &job_id,
-        to: "+525512345678",
+        to: RECIPIENT,
         from: "",
         body: &text,
         account_id: "bare",
         event_id: &order.order,
     };
-    let Ok(body) = serde_json::to_vec(&request) else {
+    call_provider(client, provider_url, &request).await
+}
+
+/// Makes the call the `http` provider makes; `true` when it answered 2xx.
+pub(crate) async fn call_provider(
+    client: &reqwest::Client,
+    provider_url: &str,
+    request: &ProviderRequest<'_>,
+) -> bool {
+    let Ok(body) = serde_json::to_vec(request) else {
         return false;
     };
     let response = client
         .post(provider_url)
         .header("content-type", "application/json")
-        .header("idempotency-key", &job_id)
+        .header("idempotency-key", request.job_id)
         .body(body)
         .send()
         .await;
@@ -111,6 +131,14 @@ async fn deliver(client: &reqwest::Client, provider_url: &str, payload: &[u8]) -
         }
         Err(_) => false,
     }
+}
+
+/// The HTTP client both pipes call the provider with.
+pub(crate) fn provider_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(15))
+        .build()
 }
 
 /// Runs the pipe until the process is killed.
@@ -146,10 +174,7 @@ pub async fn run() -> anyhow::Result<()> {
     )
     .await?;
 
-    let client = reqwest::Client::builder()
-        .tcp_nodelay(true)
-        .timeout(Duration::from_secs(15))
-        .build()?;
+    let client = provider_client()?;
     let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let mut messages = consumer
         .stream()

@@ -1,6 +1,6 @@
 //! What a phase runs against: Foco (the four release binaries on a fresh database
-//! and bus prefix, configured as an operator would) or the bare pipe (its own
-//! prefix). Each phase gets a fresh one, so that a backlog one phase leaves behind
+//! and bus prefix, configured as an operator would), the bare pipe (its own
+//! prefix) or the floor pipe (its own prefix and database). Each phase gets a fresh one, so that a backlog one phase leaves behind
 //! never slows the next, and drops it afterwards: processes killed, database
 //! dropped, streams deleted.
 
@@ -43,9 +43,28 @@ pub struct Context {
     pub webhook_secret: String,
 }
 
+/// Which pipeline a phase runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Foco,
+    Bare,
+    Floor,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Foco => "foco",
+            Kind::Bare => "bare pipe",
+            Kind::Floor => "floor pipe",
+        }
+    }
+}
+
 pub enum Pipeline {
     Foco(Box<Foco>),
     Bare(Bare),
+    Floor(Floor),
 }
 
 /// Field order is drop order: processes first, then the database and streams.
@@ -68,6 +87,15 @@ pub struct Bare {
     _bus: TestBus,
 }
 
+/// Field order is drop order: the process first, then the database and streams.
+pub struct Floor {
+    process: ChildGuard,
+    pub url: String,
+    pub log_dir: PathBuf,
+    pub database: TestDatabase,
+    _bus: TestBus,
+}
+
 /// Unprocessed messages per stage when the load ends.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StageBacklog {
@@ -76,11 +104,44 @@ pub struct StageBacklog {
 }
 
 impl Pipeline {
+    pub async fn start(kind: Kind, context: &Context, label: &str) -> anyhow::Result<Self> {
+        Ok(match kind {
+            Kind::Foco => Pipeline::Foco(Box::new(Foco::start(context, label).await?)),
+            Kind::Bare => Pipeline::Bare(Bare::start(context, label).await?),
+            Kind::Floor => Pipeline::Floor(Floor::start(context, label).await?),
+        })
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
-            Pipeline::Foco(_) => "foco",
-            Pipeline::Bare(_) => "bare pipe",
+            Pipeline::Foco(_) => Kind::Foco.name(),
+            Pipeline::Bare(_) => Kind::Bare.name(),
+            Pipeline::Floor(_) => Kind::Floor.name(),
         }
+    }
+
+    /// The one process of the bare or floor pipe.
+    fn lone_process(&self) -> Option<&ChildGuard> {
+        match self {
+            Pipeline::Foco(_) => None,
+            Pipeline::Bare(bare) => Some(&bare.process),
+            Pipeline::Floor(floor) => Some(&floor.process),
+        }
+    }
+
+    /// The pipeline's database, if it has one.
+    pub fn database(&self) -> Option<&TestDatabase> {
+        match self {
+            Pipeline::Foco(foco) => Some(&foco.database),
+            Pipeline::Bare(_) => None,
+            Pipeline::Floor(floor) => Some(&floor.database),
+        }
+    }
+
+    /// The database whose backends count as the pipeline's ("" for none).
+    pub fn database_name(&self) -> &str {
+        self.database()
+            .map_or("", |database| database.name.as_str())
     }
 
     /// The phase's directory of logs.
@@ -88,6 +149,7 @@ impl Pipeline {
         match self {
             Pipeline::Foco(foco) => &foco.log_dir,
             Pipeline::Bare(bare) => &bare.log_dir,
+            Pipeline::Floor(floor) => &floor.log_dir,
         }
     }
 
@@ -95,33 +157,35 @@ impl Pipeline {
         match self {
             Pipeline::Foco(foco) => &foco.order_url,
             Pipeline::Bare(bare) => &bare.url,
+            Pipeline::Floor(floor) => &floor.url,
         }
     }
 
     /// (label, pid) of each process of the pipeline.
     pub fn processes(&self) -> Vec<(String, u32)> {
-        match self {
-            Pipeline::Foco(foco) => foco.services.processes(),
-            Pipeline::Bare(bare) => vec![(bare.process.name.clone(), bare.process.pid())],
+        match (self, self.lone_process()) {
+            (Pipeline::Foco(foco), _) => foco.services.processes(),
+            (_, Some(process)) => vec![(process.name.clone(), process.pid())],
+            (_, None) => Vec::new(),
         }
     }
 
     /// An error naming the process and its log when one of them has exited.
     pub fn check_alive(&mut self) -> anyhow::Result<()> {
-        match self {
-            Pipeline::Foco(foco) => foco.services.check_alive(),
-            Pipeline::Bare(bare) => match bare.process.exited() {
-                Some(status) => anyhow::bail!(
-                    "{} exited ({status}){}",
-                    bare.process.name,
-                    bare.process.log_hint()
-                ),
-                None => Ok(()),
-            },
+        let process = match self {
+            Pipeline::Foco(foco) => return foco.services.check_alive(),
+            Pipeline::Bare(bare) => &mut bare.process,
+            Pipeline::Floor(floor) => &mut floor.process,
+        };
+        match process.exited() {
+            Some(status) => {
+                anyhow::bail!("{} exited ({status}){}", process.name, process.log_hint())
+            }
+            None => Ok(()),
         }
     }
 
-    /// The stage histograms of every service (empty for the bare pipe, or
+    /// The stage histograms of every service (empty for the bare and floor pipes, or
     /// where a scrape fails: the report then leaves the stages out).
     pub async fn stage_snapshot(&self) -> crate::stages::Snapshot {
         let Pipeline::Foco(foco) = self else {
@@ -375,6 +439,32 @@ impl Bare {
             process,
             url: format!("{address}/hooks"),
             log_dir,
+            _bus: bus,
+        })
+    }
+}
+
+impl Floor {
+    pub async fn start(context: &Context, label: &str) -> anyhow::Result<Self> {
+        let bus = TestBus::new();
+        let database = TestDatabase::create().await;
+        let log_dir = context.log_root.join(label);
+        std::fs::create_dir_all(&log_dir)?;
+        let mut command = Command::new(context.settings.bin_dir.join("foco-bench-floor-pipe"));
+        command
+            .env("NATS_URL", &bus.nats_url)
+            .env("FOCO_BUS_PREFIX", &bus.prefix)
+            .env("DATABASE_URL", &database.url)
+            .env("FOCO_FLOOR_PROVIDER_URL", context.fake.sms_url())
+            .env("FOCO_FLOOR_WEBHOOK_SECRET", &context.webhook_secret);
+        let mut process =
+            ChildGuard::spawn_piped("floor pipe", command, &log_dir.join("floor-pipe.log"))?;
+        let address = process.first_line(READY_TIMEOUT).await?;
+        Ok(Self {
+            process,
+            url: format!("{address}/hooks"),
+            log_dir,
+            database,
             _bus: bus,
         })
     }

@@ -1,5 +1,5 @@
 //! `make bench-pipeline`: Foco end to end, as in production, against a bare pipe
-//! in the same run.
+//! and a floor pipe in the same run.
 //!
 //! The orchestrator (`foco-bench-pipeline`) starts the four release binaries as
 //! separate processes configured by environment variables, on a fresh Postgres
@@ -10,7 +10,11 @@
 //! carried (rendered into the SMS by the rule's template). The bare pipe
 //! (`foco-bench-bare-pipe`) takes the same load and makes the same provider call
 //! through one JetStream stream, without Postgres: the ceiling Foco is compared
-//! with. CPU is read from `/proc` per process. Each phase's log directory also
+//! with. The floor pipe (`foco-bench-floor-pipe`) is the bare pipe plus what
+//! Foco's promises take (signature check, a second stream, the event recorded,
+//! the job claimed before the call and its outcome recorded in Postgres) and
+//! nothing else: what of Foco's cost its promises account for, and what its own
+//! code adds. CPU is read from `/proc` per process. Each phase's log directory also
 //! gets `arrivals.tsv`: every SMS the fake provider recorded, with the time its
 //! webhook carried and its arrival, to see when in a phase a tail happened.
 //!
@@ -22,6 +26,7 @@ pub mod bare;
 pub mod cpu;
 pub mod deployment;
 pub mod fake_provider;
+pub mod floor;
 pub mod load;
 pub mod phases;
 pub mod processes;

@@ -3,8 +3,8 @@
 //! processes the benchmark starts from this same binary.
 //!
 //! Settings (environment, defaults in brackets): `FOCO_BENCH_MODES`
-//! [closed,open,delayed,bare] (`bare` adds the bare pipe to the closed and open
-//! modes), `FOCO_BENCH_SECONDS` [15] of load per phase, `FOCO_BENCH_RATES`
+//! [all: closed,open,delayed,api,bare,floor] (`bare` and `floor` add the bare
+//! and floor pipes to the closed and open modes), `FOCO_BENCH_SECONDS` [15] of load per phase, `FOCO_BENCH_RATES`
 //! [1000,3000,5000,8000] events/s, `FOCO_BENCH_CONNECTIONS` [64],
 //! `FOCO_BENCH_BODY_BYTES` [1024], `FOCO_BENCH_DRAIN_SECONDS` [30] to wait for a
 //! backlog after the load, `FOCO_BENCH_WARMUP` [500] webhooks before each phase,
@@ -19,7 +19,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use base64::Engine as _;
 use foco_bench_pipeline::deployment::{
-    Bare, CART_RULE_WHEN, Context, Foco, ORDER_RULE_WHEN, Pipeline,
+    CART_RULE_WHEN, Context, Foco, Kind, ORDER_RULE_WHEN, Pipeline,
 };
 use foco_bench_pipeline::fake_provider::FakeProviderClient;
 use foco_bench_pipeline::load::{self, Plan};
@@ -117,29 +117,13 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let mut results = Vec::new();
     let mut failures = Vec::new();
     let mut number = 0;
-    let bare_too: &[bool] = if modes.bare { &[false, true] } else { &[false] };
-    let mut runs: Vec<(String, bool, PlanFor)> = Vec::new();
-    if modes.closed {
-        for bare in bare_too {
-            runs.push(("closed loop".to_owned(), *bare, PlanFor::Closed));
-        }
-    }
-    if modes.open {
-        for rate in &settings.rates {
-            for bare in bare_too {
-                runs.push((format!("open loop {rate}/s"), *bare, PlanFor::Open(*rate)));
-            }
-        }
-    }
-    if modes.delayed {
-        runs.push(("delayed jobs".to_owned(), false, PlanFor::Carts));
-    }
-    for (label, bare, plan) in runs {
+    let runs = phase_list(settings);
+    for (label, kind, plan) in runs {
         number += 1;
-        match one_phase(&context, number, &label, bare, plan).await {
+        match one_phase(&context, number, &label, kind, plan).await {
             Ok(result) => results.push(result),
             Err(error) => {
-                let name = if bare { "bare pipe" } else { "foco" };
+                let name = kind.name();
                 println!("\n--- {label} on {name} FAILED: {error:#}");
                 failures.push(format!("{label} on {name}"));
             }
@@ -167,6 +151,35 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         failures.join(", ")
     );
     Ok(())
+}
+
+/// The measured phases, in order: label, pipeline, load.
+fn phase_list(settings: &Settings) -> Vec<(String, Kind, PlanFor)> {
+    let modes = settings.modes;
+    let mut kinds = vec![Kind::Foco];
+    if modes.bare {
+        kinds.push(Kind::Bare);
+    }
+    if modes.floor {
+        kinds.push(Kind::Floor);
+    }
+    let mut runs: Vec<(String, Kind, PlanFor)> = Vec::new();
+    if modes.closed {
+        for kind in &kinds {
+            runs.push(("closed loop".to_owned(), *kind, PlanFor::Closed));
+        }
+    }
+    if modes.open {
+        for rate in &settings.rates {
+            for kind in &kinds {
+                runs.push((format!("open loop {rate}/s"), *kind, PlanFor::Open(*rate)));
+            }
+        }
+    }
+    if modes.delayed {
+        runs.push(("delayed jobs".to_owned(), Kind::Foco, PlanFor::Carts));
+    }
+    runs
 }
 
 /// The messaging API on a fresh, warmed-up Foco.
@@ -238,21 +251,17 @@ async fn one_phase(
     context: &Context,
     number: usize,
     label: &str,
-    bare: bool,
+    kind: Kind,
     plan_for: PlanFor,
 ) -> anyhow::Result<PhaseResult> {
     let settings = &context.settings;
     let directory = format!(
         "{number:02}-{}-{}",
         label.replace([' ', '/'], "-"),
-        if bare { "bare" } else { "foco" }
+        kind.name().trim_end_matches(" pipe")
     );
     let setup_started = std::time::Instant::now();
-    let mut pipeline = if bare {
-        Pipeline::Bare(Bare::start(context, &directory).await?)
-    } else {
-        Pipeline::Foco(Box::new(Foco::start(context, &directory).await?))
-    };
+    let mut pipeline = Pipeline::start(kind, context, &directory).await?;
     phases::warm_up(
         context,
         &mut pipeline,
@@ -271,8 +280,8 @@ async fn one_phase(
         )
         .await?;
     }
-    if let Pipeline::Foco(foco) = &pipeline {
-        analyse_filled_tables(&foco.database.pool).await?;
+    if let Some(database) = pipeline.database() {
+        analyse_filled_tables(&database.pool).await?;
     }
     let url = pipeline.order_url().to_owned();
     let plan = match plan_for {

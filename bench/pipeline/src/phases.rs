@@ -88,11 +88,7 @@ const SAMPLES: usize = 5;
 
 fn cpu_sample(context: &Context, pipeline: &Pipeline) -> Vec<(String, Duration)> {
     // The bare pipe has no database: only the server's own processes count.
-    let database = match pipeline {
-        Pipeline::Foco(foco) => foco.database.name.as_str(),
-        Pipeline::Bare(_) => "",
-    };
-    cpu_sample_of(context, pipeline.processes(), database)
+    cpu_sample_of(context, pipeline.processes(), pipeline.database_name())
 }
 
 /// CPU used so far by each of `processes`, nats-server, the PostgreSQL

@@ -7,12 +7,13 @@ use crate::phases::PhaseResult;
 use crate::stats::{duration_us, rate};
 
 /// Process columns of the CPU table, in order.
-const CPU_COLUMNS: [&str; 9] = [
+const CPU_COLUMNS: [&str; 10] = [
     "ingress",
     "rules",
     "sender",
     "control",
     "bare pipe",
+    "floor pipe",
     "nats-server",
     "postgres",
     "fake provider",
@@ -397,22 +398,42 @@ fn print_stages(results: &[PhaseResult]) {
     println!("(from bucket counts: placed within a factor of two, not exact)");
 }
 
-fn print_ratio(closed: &[&PhaseResult]) {
-    let foco = closed.iter().find(|r| r.pipeline == "foco");
-    let bare = closed.iter().find(|r| r.pipeline == "bare pipe");
-    let (Some(foco), Some(bare)) = (foco, bare) else {
-        return;
-    };
-    let during = delivered_during_load_rate(foco) / delivered_during_load_rate(bare).max(1e-9);
+/// Delivered SMS/s of `of` over `to`'s: during the load, and first to last.
+fn ratios(of: &PhaseResult, to: &PhaseResult) -> (f64, f64) {
     let rate_of = |result: &PhaseResult| {
         let count = result.delivered.saturating_sub(1) as f64;
         count / seconds_between(result.first_arrival_us, result.last_arrival_us).max(1e-9)
     };
-    println!(
-        "ratio foco / bare pipe, delivered SMS/s: {during:.2} during the load, {:.2} first to last (target >= 0.5)",
-        rate_of(foco) / rate_of(bare).max(1e-9)
-    );
-    if let Some(budget) = Budget::of(foco, bare) {
+    (
+        delivered_during_load_rate(of) / delivered_during_load_rate(to).max(1e-9),
+        rate_of(of) / rate_of(to).max(1e-9),
+    )
+}
+
+fn print_ratio(closed: &[&PhaseResult]) {
+    let find = |name: &str| closed.iter().find(|r| r.pipeline == name).copied();
+    let (foco, bare, floor) = (find("foco"), find("bare pipe"), find("floor pipe"));
+    if let (Some(foco), Some(bare)) = (foco, bare) {
+        let (during, first_to_last) = ratios(foco, bare);
+        println!(
+            "ratio foco / bare pipe, delivered SMS/s: {during:.2} during the load, {first_to_last:.2} first to last (target >= 0.5)"
+        );
+    }
+    if let (Some(floor), Some(bare)) = (floor, bare) {
+        let (during, first_to_last) = ratios(floor, bare);
+        println!(
+            "ratio floor pipe / bare pipe: {during:.2} during the load, {first_to_last:.2} first to last (what Foco's promises leave of the bare pipe with no code of Foco's)"
+        );
+    }
+    if let (Some(foco), Some(floor)) = (foco, floor) {
+        let (during, first_to_last) = ratios(foco, floor);
+        println!(
+            "ratio foco / floor pipe: {during:.2} during the load, {first_to_last:.2} first to last (what Foco's own code leaves of the floor)"
+        );
+    }
+    if let (Some(foco), Some(bare)) = (foco, bare)
+        && let Some(budget) = Budget::of(foco, bare)
+    {
         budget.print();
     }
 }
@@ -476,6 +497,7 @@ fn short(column: &str) -> &str {
         "load generator" => "loadgen",
         "nats-server" => "nats",
         "bare pipe" => "bare",
+        "floor pipe" => "floor",
         other => other,
     }
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
-/// What to run. `bare` runs the bare pipe beside Foco in the closed and open modes.
+/// What to run. `bare` and `floor` run the bare and floor pipes beside Foco in
+/// the closed and open modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Modes {
     pub closed: bool,
@@ -15,6 +16,7 @@ pub struct Modes {
     /// The messaging API: SendMessage calls against the sender's ceiling.
     pub api: bool,
     pub bare: bool,
+    pub floor: bool,
 }
 
 impl Modes {
@@ -25,6 +27,7 @@ impl Modes {
             delayed: false,
             api: false,
             bare: false,
+            floor: false,
         };
         for mode in text
             .split(',')
@@ -37,6 +40,7 @@ impl Modes {
                 "delayed" => modes.delayed = true,
                 "api" => modes.api = true,
                 "bare" => modes.bare = true,
+                "floor" => modes.floor = true,
                 "all" => {
                     modes = Self {
                         closed: true,
@@ -44,10 +48,11 @@ impl Modes {
                         delayed: true,
                         api: true,
                         bare: true,
+                        floor: true,
                     }
                 }
                 other => bail!(
-                    "FOCO_BENCH_MODES: unknown mode {other:?} (closed, open, delayed, api, bare, all)"
+                    "FOCO_BENCH_MODES: unknown mode {other:?} (closed, open, delayed, api, bare, floor, all)"
                 ),
             }
         }
@@ -64,6 +69,7 @@ impl Modes {
             (self.delayed, "delayed"),
             (self.api, "api"),
             (self.bare, "bare"),
+            (self.floor, "floor"),
         ];
         names
             .iter()
@@ -186,6 +192,7 @@ impl Settings {
             "foco-rules",
             "foco-sender",
             "foco-bench-bare-pipe",
+            "foco-bench-floor-pipe",
         ] {
             let path = self.bin_dir.join(binary);
             if !path.is_file() {
@@ -206,15 +213,17 @@ mod tests {
     #[test]
     fn modes_parse_subsets_and_refuse_unknown_names() {
         let modes = Modes::parse("closed, bare").unwrap();
-        assert!(modes.closed && modes.bare && !modes.open && !modes.delayed);
+        assert!(modes.closed && modes.bare && !modes.open && !modes.delayed && !modes.floor);
         assert_eq!(modes.describe(), "closed,bare");
+        assert_eq!(Modes::parse("open,floor").unwrap().describe(), "open,floor");
         assert_eq!(
             Modes::parse("all").unwrap().describe(),
-            "closed,open,delayed,api,bare"
+            "closed,open,delayed,api,bare,floor"
         );
         let api = Modes::parse("api").unwrap();
         assert!(api.api && !api.closed && !api.open && !api.delayed && !api.bare);
         assert!(Modes::parse("closed,fast").is_err());
         assert!(Modes::parse("bare").is_err());
+        assert!(Modes::parse("floor").is_err());
     }
 }
