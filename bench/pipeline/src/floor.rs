@@ -204,6 +204,12 @@ fn claim_jobs<'a>(
     })
 }
 
+/// Whether the claim statement took `job` for this delivery: a job twice in one
+/// batch was taken once, by its first delivery.
+fn take_claim(job: &SmsJob, claimed: &mut HashSet<String>) -> bool {
+    claimed.remove(&job.job_id)
+}
+
 fn record_outcomes<'a>(
     connection: &'a mut sqlx::PgConnection,
     outcomes: &'a [(String, &'static str)],
@@ -438,8 +444,7 @@ pub async fn run() -> anyhow::Result<()> {
                 ..BatchSettings::natural(JOB_BATCH, FLUSHES_IN_FLIGHT)
             },
             claim_jobs,
-            // A job twice in one batch was taken once: by its first delivery.
-            |job, claimed| claimed.remove(&job.job_id),
+            take_claim,
         ),
         outcomes: writer(
             &durable,
@@ -484,4 +489,77 @@ pub async fn run() -> anyhow::Result<()> {
         _ = sending => anyhow::bail!("the floor pipe's sender ended"),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: &str) -> SmsJob {
+        SmsJob {
+            job_id: id.to_owned(),
+            event_id: format!("event-of-{id}"),
+            to: RECIPIENT.to_owned(),
+            body: "Pedido 1".to_owned(),
+            ..SmsJob::default()
+        }
+    }
+
+    async fn claim(connections: &KeptConnections, jobs: &[SmsJob]) -> Vec<bool> {
+        write_batch(connections, jobs.to_vec(), claim_jobs, take_claim)
+            .await
+            .into_iter()
+            .map(|answer| answer.expect("claimed"))
+            .collect()
+    }
+
+    async fn record(connections: &KeptConnections, id: &str, status: &'static str) {
+        let answers = write_batch(
+            connections,
+            vec![(id.to_owned(), status)],
+            record_outcomes,
+            |_, _| (),
+        )
+        .await;
+        assert!(answers.into_iter().all(|answer| answer.is_ok()));
+    }
+
+    /// The floor measures the promises only if it keeps them: a job is taken
+    /// once, whatever the deliveries, and again only after its call failed.
+    #[tokio::test]
+    async fn a_job_is_claimed_once_and_again_only_after_a_failed_call() {
+        let database = foco_testkit::TestDatabase::create().await;
+        let pool = foco_runtime::postgres::connect(&database.url, 2)
+            .await
+            .unwrap();
+        sqlx::raw_sql(SCHEMA).execute(&pool).await.unwrap();
+        let connections = KeptConnections::new(pool.clone(), 1);
+
+        assert_eq!(
+            claim(&connections, &[job("a"), job("a"), job("b")]).await,
+            [true, false, true],
+            "one statement takes a job once, for its first delivery"
+        );
+        assert_eq!(claim(&connections, &[job("a")]).await, [false]);
+
+        record(&connections, "a", "sent").await;
+        record(&connections, "b", "failed").await;
+        assert_eq!(
+            claim(&connections, &[job("a"), job("b")]).await,
+            [false, true],
+            "a sent job stays sent; a failed one is taken again"
+        );
+        let statuses: Vec<(String, String)> =
+            sqlx::query_as("SELECT job_id, status FROM floor_messages ORDER BY job_id")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            statuses,
+            [
+                ("a".to_owned(), "sent".to_owned()),
+                ("b".to_owned(), "sending".to_owned())
+            ]
+        );
+    }
 }
