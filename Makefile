@@ -76,7 +76,7 @@ bench-ingress: deps
 ## loop at fixed rates, delayed jobs, CPU per SMS, exactly-once check.
 ## FOCO_BENCH_MODES [all: closed,open,delayed,api,bare,floor], FOCO_BENCH_SECONDS
 ## [15], FOCO_BENCH_RATES [1000,3000,5000,8000], FOCO_BENCH_CONNECTIONS [64], more
-## in bench/pipeline/src/main.rs. About 7 to 9 minutes with the defaults.
+## in bench/pipeline/src/main.rs. About 6 minutes with the defaults.
 bench-pipeline: deps
 	$(CARGO) build --release --bins
 	"$${CARGO_TARGET_DIR:-target}/release/foco-bench-pipeline"
