@@ -1,8 +1,9 @@
 //! What a phase runs against: Foco (the four release binaries on a fresh database
 //! and bus prefix, configured as an operator would), the bare pipe (its own
-//! prefix) or the floor pipe (its own prefix and database). Each phase gets a fresh one, so that a backlog one phase leaves behind
-//! never slows the next, and drops it afterwards: processes killed, database
-//! dropped, streams deleted.
+//! prefix) or the floor pipe (its own prefix and database). Each phase gets a
+//! fresh one, so that a backlog one phase leaves behind never slows the next,
+//! and drops it afterwards: processes killed, database dropped, streams
+//! deleted.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -120,15 +121,6 @@ impl Pipeline {
         }
     }
 
-    /// The one process of the bare or floor pipe.
-    fn lone_process(&self) -> Option<&ChildGuard> {
-        match self {
-            Pipeline::Foco(_) => None,
-            Pipeline::Bare(bare) => Some(&bare.process),
-            Pipeline::Floor(floor) => Some(&floor.process),
-        }
-    }
-
     /// The pipeline's database, if it has one.
     pub fn database(&self) -> Option<&TestDatabase> {
         match self {
@@ -163,11 +155,12 @@ impl Pipeline {
 
     /// (label, pid) of each process of the pipeline.
     pub fn processes(&self) -> Vec<(String, u32)> {
-        match (self, self.lone_process()) {
-            (Pipeline::Foco(foco), _) => foco.services.processes(),
-            (_, Some(process)) => vec![(process.name.clone(), process.pid())],
-            (_, None) => Vec::new(),
-        }
+        let process = match self {
+            Pipeline::Foco(foco) => return foco.services.processes(),
+            Pipeline::Bare(bare) => &bare.process,
+            Pipeline::Floor(floor) => &floor.process,
+        };
+        vec![(process.name.clone(), process.pid())]
     }
 
     /// An error naming the process and its log when one of them has exited.

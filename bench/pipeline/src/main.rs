@@ -4,15 +4,17 @@
 //!
 //! Settings (environment, defaults in brackets): `FOCO_BENCH_MODES`
 //! [all: closed,open,delayed,api,bare,floor] (`bare` and `floor` add the bare
-//! and floor pipes to the closed and open modes), `FOCO_BENCH_SECONDS` [15] of load per phase, `FOCO_BENCH_RATES`
-//! [1000,3000,5000,8000] events/s, `FOCO_BENCH_CONNECTIONS` [64],
-//! `FOCO_BENCH_BODY_BYTES` [1024], `FOCO_BENCH_DRAIN_SECONDS` [30] to wait for a
-//! backlog after the load, `FOCO_BENCH_WARMUP` [500] webhooks before each phase,
+//! and floor pipes to the closed and open modes), `FOCO_BENCH_SECONDS` [15] of
+//! load per phase, `FOCO_BENCH_RATES` [1000,3000,5000,8000] events/s,
+//! `FOCO_BENCH_CONNECTIONS` [64], `FOCO_BENCH_BODY_BYTES` [1024],
+//! `FOCO_BENCH_DRAIN_SECONDS` [30] to wait for a backlog after the load,
+//! `FOCO_BENCH_WARMUP` [500] webhooks before each phase,
 //! `FOCO_BENCH_DELAYED_RATE` [1000] carts/s, `FOCO_BENCH_DELAYED_SECONDS`
-//! [FOCO_BENCH_SECONDS], `FOCO_BENCH_DELAY_SECONDS` [10], `FOCO_BENCH_API_CLIENTS`
-//! [32] SendMessage callers in the `api` mode, `FOCO_BENCH_BIN_DIR`
-//! [this binary's directory], `FOCO_BENCH_LOG_DIR` [a new temporary directory].
-//! Other `FOCO_*` variables and `RUST_LOG` reach the services unchanged.
+//! [FOCO_BENCH_SECONDS], `FOCO_BENCH_DELAY_SECONDS` [10],
+//! `FOCO_BENCH_API_CLIENTS` [32] SendMessage callers in the `api` mode,
+//! `FOCO_BENCH_BIN_DIR` [this binary's directory], `FOCO_BENCH_LOG_DIR` [a new
+//! temporary directory]. Other `FOCO_*` variables and `RUST_LOG` reach the
+//! services unchanged.
 
 use std::time::Duration;
 
