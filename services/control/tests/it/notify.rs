@@ -51,8 +51,11 @@ async fn writes_are_announced_on_nats() {
 #[tokio::test]
 async fn endpoint_writes_are_announced() {
     let control = TestControl::start().await;
-    let account = control.create_account("acme").await;
     let (_nats, mut changes) = follow(&control).await;
+    let account = control.create_account("acme").await;
+    // The account's own notice may go out after the call returns: wait for it,
+    // so that what follows is the endpoints' alone.
+    assert_eq!(next_notice(&mut changes).await["kind"], "account");
 
     let created = control
         .messaging(foco_harness::ADMIN_KEY)
