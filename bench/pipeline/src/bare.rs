@@ -28,6 +28,8 @@ use futures::StreamExt as _;
 use crate::sms::order_text;
 
 const MAX_ACK_PENDING: i64 = 10_000;
+/// Where the bare and floor pipes call the provider.
+pub const PROVIDER_URL_ENV: &str = "FOCO_BARE_PROVIDER_URL";
 const EVENT_ID_HEADER: &str = "x-shopify-event-id";
 
 /// Where webhooks are stored: the stream's subject on one connection.
@@ -145,8 +147,8 @@ pub(crate) fn provider_client() -> reqwest::Result<reqwest::Client> {
 pub async fn run() -> anyhow::Result<()> {
     let nats_url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
     let prefix = std::env::var("FOCO_BUS_PREFIX").unwrap_or_default();
-    let provider_url: Arc<str> = std::env::var("FOCO_BARE_PROVIDER_URL")
-        .context("FOCO_BARE_PROVIDER_URL is required")?
+    let provider_url: Arc<str> = std::env::var(PROVIDER_URL_ENV)
+        .with_context(|| format!("{PROVIDER_URL_ENV} is required"))?
         .into();
     let concurrency: usize = std::env::var("FOCO_BARE_CONCURRENCY")
         .ok()
@@ -218,11 +220,23 @@ pub async fn run() -> anyhow::Result<()> {
     let router = axum::Router::new()
         .route("/hooks", axum::routing::post(publish))
         .with_state(ingest);
+    serve(router, async {
+        let _ = consume.await;
+        anyhow::anyhow!("the bare pipe's message stream ended")
+    })
+    .await
+}
+
+/// Serves `router` on a loopback port, printing `http://<addr>` once it takes
+/// requests, until it fails or `consumers` end (with the error they give).
+pub(crate) async fn serve(
+    router: axum::Router,
+    consumers: impl std::future::Future<Output = anyhow::Error>,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("http://{}", listener.local_addr()?);
     tokio::select! {
-        served = axum::serve(listener, router) => served?,
-        _ = consume => anyhow::bail!("the bare pipe's message stream ended"),
+        served = axum::serve(listener, router) => Ok(served?),
+        ended = consumers => Err(ended),
     }
-    Ok(())
 }

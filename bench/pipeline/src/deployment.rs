@@ -64,8 +64,8 @@ impl Kind {
 
 pub enum Pipeline {
     Foco(Box<Foco>),
-    Bare(Bare),
-    Floor(Floor),
+    /// The bare or the floor pipe: one process.
+    Pipe(Box<Pipe>),
 }
 
 /// Field order is drop order: processes first, then the database and streams.
@@ -81,19 +81,14 @@ pub struct Foco {
     _bus: TestBus,
 }
 
-pub struct Bare {
+/// The bare or the floor pipe. Field order is drop order: the process first,
+/// then the database (the floor pipe's) and streams.
+pub struct Pipe {
+    kind: Kind,
     process: ChildGuard,
     pub url: String,
     pub log_dir: PathBuf,
-    _bus: TestBus,
-}
-
-/// Field order is drop order: the process first, then the database and streams.
-pub struct Floor {
-    process: ChildGuard,
-    pub url: String,
-    pub log_dir: PathBuf,
-    pub database: TestDatabase,
+    pub database: Option<TestDatabase>,
     _bus: TestBus,
 }
 
@@ -108,16 +103,16 @@ impl Pipeline {
     pub async fn start(kind: Kind, context: &Context, label: &str) -> anyhow::Result<Self> {
         Ok(match kind {
             Kind::Foco => Pipeline::Foco(Box::new(Foco::start(context, label).await?)),
-            Kind::Bare => Pipeline::Bare(Bare::start(context, label).await?),
-            Kind::Floor => Pipeline::Floor(Floor::start(context, label).await?),
+            Kind::Bare | Kind::Floor => {
+                Pipeline::Pipe(Box::new(Pipe::start(kind, context, label).await?))
+            }
         })
     }
 
     pub fn name(&self) -> &'static str {
         match self {
             Pipeline::Foco(_) => Kind::Foco.name(),
-            Pipeline::Bare(_) => Kind::Bare.name(),
-            Pipeline::Floor(_) => Kind::Floor.name(),
+            Pipeline::Pipe(pipe) => pipe.kind.name(),
         }
     }
 
@@ -125,8 +120,7 @@ impl Pipeline {
     pub fn database(&self) -> Option<&TestDatabase> {
         match self {
             Pipeline::Foco(foco) => Some(&foco.database),
-            Pipeline::Bare(_) => None,
-            Pipeline::Floor(floor) => Some(&floor.database),
+            Pipeline::Pipe(pipe) => pipe.database.as_ref(),
         }
     }
 
@@ -140,35 +134,30 @@ impl Pipeline {
     pub fn log_dir(&self) -> &Path {
         match self {
             Pipeline::Foco(foco) => &foco.log_dir,
-            Pipeline::Bare(bare) => &bare.log_dir,
-            Pipeline::Floor(floor) => &floor.log_dir,
+            Pipeline::Pipe(pipe) => &pipe.log_dir,
         }
     }
 
     pub fn order_url(&self) -> &str {
         match self {
             Pipeline::Foco(foco) => &foco.order_url,
-            Pipeline::Bare(bare) => &bare.url,
-            Pipeline::Floor(floor) => &floor.url,
+            Pipeline::Pipe(pipe) => &pipe.url,
         }
     }
 
     /// (label, pid) of each process of the pipeline.
     pub fn processes(&self) -> Vec<(String, u32)> {
-        let process = match self {
-            Pipeline::Foco(foco) => return foco.services.processes(),
-            Pipeline::Bare(bare) => &bare.process,
-            Pipeline::Floor(floor) => &floor.process,
-        };
-        vec![(process.name.clone(), process.pid())]
+        match self {
+            Pipeline::Foco(foco) => foco.services.processes(),
+            Pipeline::Pipe(pipe) => vec![(pipe.process.name.clone(), pipe.process.pid())],
+        }
     }
 
     /// An error naming the process and its log when one of them has exited.
     pub fn check_alive(&mut self) -> anyhow::Result<()> {
         let process = match self {
             Pipeline::Foco(foco) => return foco.services.check_alive(),
-            Pipeline::Bare(bare) => &mut bare.process,
-            Pipeline::Floor(floor) => &mut floor.process,
+            Pipeline::Pipe(pipe) => &mut pipe.process,
         };
         match process.exited() {
             Some(status) => {
@@ -415,45 +404,36 @@ pub async fn configure(setup: &Setup<'_>, ingress_url: &str) -> anyhow::Result<(
     Ok((order_url, cart_url))
 }
 
-impl Bare {
-    pub async fn start(context: &Context, label: &str) -> anyhow::Result<Self> {
+impl Pipe {
+    /// The bare or floor pipe on a bus prefix of its own (and, the floor pipe,
+    /// a database of its own).
+    pub async fn start(kind: Kind, context: &Context, label: &str) -> anyhow::Result<Self> {
         let bus = TestBus::new();
         let log_dir = context.log_root.join(label);
         std::fs::create_dir_all(&log_dir)?;
-        let mut command = Command::new(context.settings.bin_dir.join("foco-bench-bare-pipe"));
+        let (binary, log, database) = match kind {
+            Kind::Floor => (
+                "foco-bench-floor-pipe",
+                "floor-pipe.log",
+                Some(TestDatabase::create().await),
+            ),
+            // Foco does not start here (see `Pipeline::start`).
+            Kind::Bare | Kind::Foco => ("foco-bench-bare-pipe", "bare-pipe.log", None),
+        };
+        let mut command = Command::new(context.settings.bin_dir.join(binary));
         command
             .env("NATS_URL", &bus.nats_url)
             .env("FOCO_BUS_PREFIX", &bus.prefix)
-            .env("FOCO_BARE_PROVIDER_URL", context.fake.sms_url());
-        let mut process =
-            ChildGuard::spawn_piped("bare pipe", command, &log_dir.join("bare-pipe.log"))?;
+            .env(crate::bare::PROVIDER_URL_ENV, context.fake.sms_url());
+        if let Some(database) = &database {
+            command
+                .env("DATABASE_URL", &database.url)
+                .env("FOCO_FLOOR_WEBHOOK_SECRET", &context.webhook_secret);
+        }
+        let mut process = ChildGuard::spawn_piped(kind.name(), command, &log_dir.join(log))?;
         let address = process.first_line(READY_TIMEOUT).await?;
         Ok(Self {
-            process,
-            url: format!("{address}/hooks"),
-            log_dir,
-            _bus: bus,
-        })
-    }
-}
-
-impl Floor {
-    pub async fn start(context: &Context, label: &str) -> anyhow::Result<Self> {
-        let bus = TestBus::new();
-        let database = TestDatabase::create().await;
-        let log_dir = context.log_root.join(label);
-        std::fs::create_dir_all(&log_dir)?;
-        let mut command = Command::new(context.settings.bin_dir.join("foco-bench-floor-pipe"));
-        command
-            .env("NATS_URL", &bus.nats_url)
-            .env("FOCO_BUS_PREFIX", &bus.prefix)
-            .env("DATABASE_URL", &database.url)
-            .env("FOCO_FLOOR_PROVIDER_URL", context.fake.sms_url())
-            .env("FOCO_FLOOR_WEBHOOK_SECRET", &context.webhook_secret);
-        let mut process =
-            ChildGuard::spawn_piped("floor pipe", command, &log_dir.join("floor-pipe.log"))?;
-        let address = process.first_line(READY_TIMEOUT).await?;
-        Ok(Self {
+            kind,
             process,
             url: format!("{address}/hooks"),
             log_dir,

@@ -21,7 +21,7 @@
 //! one process, as the bare pipe does; Foco runs it in four.
 //!
 //! Environment: `NATS_URL`, `FOCO_BUS_PREFIX`, `DATABASE_URL`,
-//! `FOCO_FLOOR_PROVIDER_URL`, `FOCO_FLOOR_WEBHOOK_SECRET` (all required but
+//! `FOCO_BARE_PROVIDER_URL`, `FOCO_FLOOR_WEBHOOK_SECRET` (all required but
 //! `NATS_URL` and `FOCO_BUS_PREFIX`). Prints `http://<addr>` on stdout once it
 //! takes webhooks (at `POST /hooks`).
 
@@ -45,7 +45,10 @@ use prost::Message as _;
 use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
 
-use crate::bare::{Ingest, Order, ProviderRequest, RECIPIENT, call_provider, provider_client};
+use crate::bare::{
+    Ingest, Order, PROVIDER_URL_ENV, ProviderRequest, RECIPIENT, call_provider, provider_client,
+    serve,
+};
 use crate::sms::order_text;
 
 /// Foco's defaults: rules' and the sender's messages in flight, their batches'
@@ -392,7 +395,7 @@ pub async fn run() -> anyhow::Result<()> {
     let nats_url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
     let prefix = std::env::var("FOCO_BUS_PREFIX").unwrap_or_default();
     let database_url = required("DATABASE_URL")?;
-    let provider_url = required("FOCO_FLOOR_PROVIDER_URL")?;
+    let provider_url = required(PROVIDER_URL_ENV)?;
     let secret: Arc<[u8]> = required("FOCO_FLOOR_WEBHOOK_SECRET")?.into_bytes().into();
 
     let durable = foco_runtime::postgres::connect(&database_url, 4).await?;
@@ -481,14 +484,13 @@ pub async fn run() -> anyhow::Result<()> {
     let router = axum::Router::new()
         .route("/hooks", axum::routing::post(take_webhook))
         .with_state(signed_by);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    println!("http://{}", listener.local_addr()?);
-    tokio::select! {
-        served = axum::serve(listener, router) => served?,
-        _ = relaying => anyhow::bail!("the floor pipe's relay ended"),
-        _ = sending => anyhow::bail!("the floor pipe's sender ended"),
-    }
-    Ok(())
+    serve(router, async {
+        tokio::select! {
+            _ = relaying => anyhow::anyhow!("the floor pipe's relay ended"),
+            _ = sending => anyhow::anyhow!("the floor pipe's sender ended"),
+        }
+    })
+    .await
 }
 
 #[cfg(test)]
