@@ -1,6 +1,16 @@
 //! Creates the streams and durable consumers the services need. Every service calls
 //! `ensure_streams` at start, so the order in which services start does not matter.
 //!
+//! ## Starting beside the bus
+//! A service may start before JetStream can answer: NATS still coming up (the
+//! connection is made in the background), a cluster still electing its meta
+//! leader, or a replicated stream's first leader election outlasting the
+//! request's timeout on a busy machine. Setting up the streams and consumers
+//! then fails with a timeout, no responders or a "temporarily unavailable"
+//! cluster error; these are tried again, with a warning each time, for up to
+//! `SETUP_PATIENCE`, and any other error (a misconfiguration such as more
+//! replicas than the cluster has is reported as it comes) ends the start.
+//!
 //! ## Retention
 //! Each stream is a work queue of one consuming service (FOCO_EVENTS: rules,
 //! FOCO_SMS: the sender, FOCO_RECEIPTS: the sender's receipts consumer, each a
@@ -19,9 +29,10 @@
 //! the oldest when it reaches `max_bytes` (a reader that far behind resumes
 //! from the oldest change kept).
 
+use std::future::Future;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer, stream};
+use async_nats::jetstream::{self, ErrorCode, consumer, stream};
 
 use crate::BusNames;
 
@@ -64,6 +75,95 @@ pub enum TopologyError {
         #[source]
         source: async_nats::jetstream::stream::ConsumerError,
     },
+}
+
+impl TopologyError {
+    /// Whether the error says JetStream is not able to answer yet (see the
+    /// module docs), rather than that the request is wrong.
+    pub fn is_transient(&self) -> bool {
+        use jetstream::context::{CreateStreamErrorKind, GetStreamErrorKind, RequestErrorKind};
+        use jetstream::stream::{ConsumerErrorKind, ConsumerUpdateErrorKind};
+        match self {
+            Self::Stream { source, .. } | Self::Update { source, .. } => match source.kind() {
+                CreateStreamErrorKind::TimedOut
+                | CreateStreamErrorKind::JetStreamUnavailable
+                | CreateStreamErrorKind::Response => true,
+                CreateStreamErrorKind::JetStream(server) => not_ready(&server),
+                _ => false,
+            },
+            Self::Info { source, .. } => matches!(
+                source.kind(),
+                RequestErrorKind::TimedOut | RequestErrorKind::NoResponders
+            ),
+            Self::GetStream { source, .. } => match source.kind() {
+                GetStreamErrorKind::Request => true,
+                GetStreamErrorKind::JetStream(server) => not_ready(&server),
+                _ => false,
+            },
+            Self::Consumer { source, .. } => match source.kind() {
+                ConsumerErrorKind::TimedOut | ConsumerErrorKind::Request => true,
+                ConsumerErrorKind::JetStream(server) => not_ready(&server),
+                _ => false,
+            },
+            Self::ConsumerUpdate { source, .. } => match source.kind() {
+                ConsumerUpdateErrorKind::TimedOut | ConsumerUpdateErrorKind::Request => true,
+                ConsumerUpdateErrorKind::JetStream(server) => not_ready(&server),
+                _ => false,
+            },
+        }
+    }
+}
+
+/// A JetStream API error that a cluster coming up (or electing) answers with:
+/// 503, no meta leader or quorum yet, a peer not yet current for placement,
+/// or a stream's store created while its directory was being removed
+/// (nats-server removes an account's streams directory with its last stream).
+fn not_ready(server: &jetstream::Error) -> bool {
+    server.code() == 503
+        || [
+            ErrorCode::CLUSTER_INCOMPLETE,
+            ErrorCode::CLUSTER_NO_PEERS,
+            ErrorCode::CLUSTER_NOT_ACTIVE,
+            ErrorCode::CLUSTER_NOT_ASSIGNED,
+            ErrorCode::CLUSTER_NOT_AVAILABLE,
+            ErrorCode::CLUSTER_NOT_LEADER,
+            ErrorCode::RAFT_GENERAL,
+            ErrorCode::STREAM_CREATE,
+        ]
+        .contains(&server.error_code())
+}
+
+/// How long setting up streams and consumers is tried again while JetStream
+/// cannot answer yet (see the module docs): longer than a cluster takes to
+/// elect its leaders, shorter than the manifests' startup probes allow (60 s),
+/// so that a service gives up with its own error rather than being killed.
+pub const SETUP_PATIENCE: Duration = Duration::from_secs(50);
+
+/// `attempt`, tried again while it fails with a transient error, for up to
+/// `SETUP_PATIENCE`, waiting longer each time (0.1 s doubling to 5 s).
+async fn patiently<T, F, Fut>(what: &str, mut attempt: F) -> Result<T, TopologyError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, TopologyError>>,
+{
+    let deadline = tokio::time::Instant::now() + SETUP_PATIENCE;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match attempt().await {
+            Err(error)
+                if error.is_transient() && tokio::time::Instant::now() + pause < deadline =>
+            {
+                tracing::warn!(
+                    error = %foco_runtime::error_chain(&error),
+                    retry_in = ?pause,
+                    "{what}: JetStream is not ready; trying again"
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            result => return result,
+        }
+    }
 }
 
 /// How long JetStream remembers a message id to drop a second publish of it.
@@ -133,8 +233,20 @@ impl StreamSettings {
 /// ones to `settings` (size bound, discard policy, replicas, duplicate window),
 /// logging what changed. A stream created by an older Foco with limits
 /// retention is kept as it is, with a warning: its retention cannot be changed
-/// in place.
+/// in place. Tried again while JetStream cannot answer yet (module docs).
 pub async fn ensure_streams(
+    jetstream: &jetstream::Context,
+    names: &BusNames,
+    settings: StreamSettings,
+) -> Result<(), TopologyError> {
+    patiently("setting up the streams", || async {
+        ensure_work_streams(jetstream, names, settings).await?;
+        ensure_status_stream_once(jetstream, names, settings).await
+    })
+    .await
+}
+
+async fn ensure_work_streams(
     jetstream: &jetstream::Context,
     names: &BusNames,
     settings: StreamSettings,
@@ -192,13 +304,24 @@ pub async fn ensure_streams(
         update_stream(jetstream, updated).await?;
         tracing::info!(stream = %name, changes = %changes.join(", "), "stream settings updated");
     }
-    ensure_status_stream(jetstream, names, settings).await
+    Ok(())
 }
 
 /// FOCO_STATUS, with limits retention (see the module docs); its age and size
 /// bounds follow `settings`. Part of `ensure_streams`; on its own for a
-/// reader of the feed that produces nothing else.
+/// reader of the feed that produces nothing else. Tried again as `ensure_streams` is.
 pub async fn ensure_status_stream(
+    jetstream: &jetstream::Context,
+    names: &BusNames,
+    settings: StreamSettings,
+) -> Result<(), TopologyError> {
+    patiently("setting up the status stream", || {
+        ensure_status_stream_once(jetstream, names, settings)
+    })
+    .await
+}
+
+async fn ensure_status_stream_once(
     jetstream: &jetstream::Context,
     names: &BusNames,
     settings: StreamSettings,
@@ -242,7 +365,8 @@ async fn created_config(
     jetstream: &jetstream::Context,
     config: &stream::Config,
 ) -> Result<stream::Config, TopologyError> {
-    let mut stream = get_or_create_stream(jetstream, config)
+    let mut stream = jetstream
+        .get_or_create_stream(config.clone())
         .await
         .map_err(|source| TopologyError::Stream {
             stream: config.name.clone(),
@@ -307,37 +431,6 @@ fn note<T: PartialEq + std::fmt::Debug>(changes: &mut Vec<String>, setting: &str
     }
 }
 
-/// `get_or_create_stream`, tried again a few times when the server fails to
-/// create the stream's store: nats-server removes an account's streams
-/// directory when its last stream is deleted, and a stream created at that
-/// moment fails with "error creating store for stream" (10049) though a second
-/// try succeeds.
-async fn get_or_create_stream(
-    jetstream: &jetstream::Context,
-    config: &stream::Config,
-) -> Result<stream::Stream, jetstream::context::CreateStreamError> {
-    const ATTEMPTS: u32 = 3;
-    let mut attempt = 1;
-    loop {
-        match jetstream.get_or_create_stream(config.clone()).await {
-            Err(error)
-                if attempt < ATTEMPTS
-                    && matches!(
-                        error.kind(),
-                        jetstream::context::CreateStreamErrorKind::JetStream(server)
-                            if server.error_code() == jetstream::ErrorCode::STREAM_CREATE
-                    ) =>
-            {
-                tracing::warn!(stream = %config.name, error = %error, attempt, "creating the stream failed; trying again");
-                tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(attempt)))
-                    .await;
-                attempt += 1;
-            }
-            result => return result,
-        }
-    }
-}
-
 /// Settings of a durable pull consumer.
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
@@ -356,8 +449,19 @@ pub struct ConsumerSettings {
 
 /// Creates the durable consumer, or brings an existing one to `settings`
 /// (ack wait, most acks pending, most deliveries), logging what changed: these
-/// are operator settings, and a restart with new ones must apply them.
+/// are operator settings, and a restart with new ones must apply them. Tried
+/// again as `ensure_streams` is.
 pub async fn ensure_consumer(
+    jetstream: &jetstream::Context,
+    settings: &ConsumerSettings,
+) -> Result<consumer::PullConsumer, TopologyError> {
+    patiently("setting up the consumer", || {
+        ensure_consumer_once(jetstream, settings)
+    })
+    .await
+}
+
+async fn ensure_consumer_once(
     jetstream: &jetstream::Context,
     settings: &ConsumerSettings,
 ) -> Result<consumer::PullConsumer, TopologyError> {

@@ -287,3 +287,64 @@ async fn the_topology_shows_each_stream_with_its_backlog_and_consumers() {
         "events has none here: {printed}"
     );
 }
+
+#[tokio::test]
+async fn a_service_starting_before_nats_sets_up_its_streams_once_nats_is_up() {
+    let mut nats = foco_testkit::PrivateNats::start().await;
+    nats.stop();
+    let names = BusNames::new("start").unwrap();
+    // Connected in the background, as the services connect.
+    let client = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect(nats.url())
+        .await
+        .expect("a client that connects once NATS is up");
+    // Requests time out long before NATS comes back, so the setup sees timeouts
+    // first and has to try again.
+    let context = jetstream::ContextBuilder::new()
+        .timeout(Duration::from_millis(200))
+        .build(client.clone());
+    let settings = StreamSettings {
+        replicas: 1,
+        ..Default::default()
+    };
+    let setup = tokio::spawn({
+        let names = names.clone();
+        async move { foco_bus::ensure_streams(&context, &names, settings).await }
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!setup.is_finished(), "the setup waits for NATS");
+    nats.restart().await;
+    setup
+        .await
+        .unwrap()
+        .expect("the streams are set up once NATS answers");
+    let context = jetstream::new(client);
+    for stream in [
+        names.events_stream(),
+        names.sms_stream(),
+        names.receipts_stream(),
+        names.status_stream(),
+    ] {
+        context
+            .get_stream(&stream)
+            .await
+            .expect("the stream exists");
+    }
+}
+
+#[tokio::test]
+async fn a_setup_the_server_refuses_ends_at_once() {
+    let bus = TestBus::new();
+    let (_client, context, names) = connect(&bus).await;
+    // Three replicas on a single server: a misconfiguration, not a server
+    // that is not ready yet.
+    let settings = StreamSettings {
+        replicas: 3,
+        ..Default::default()
+    };
+    let error = foco_bus::ensure_streams(&context, &names, settings)
+        .await
+        .expect_err("a single server refuses replicated streams");
+    assert!(!error.is_transient(), "{error:?}");
+}
