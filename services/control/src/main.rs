@@ -42,7 +42,15 @@ async fn main() -> anyhow::Result<()> {
     };
     let shutdown = CancellationToken::new();
     foco_runtime::shutdown::cancel_on_signal(shutdown.clone());
-    let app = foco_control::App::build(config, shutdown).await?;
+    // A start still waiting for its dependencies ends at the signal.
+    let Some(app) = shutdown
+        .clone()
+        .run_until_cancelled_owned(foco_control::App::build(config, shutdown))
+        .await
+    else {
+        return Ok(());
+    };
+    let app = app?;
     tracing::info!(grpc = %app.grpc_addr(), admin = %app.admin_addr(), "foco-control listening");
     app.run().await?;
     Ok(())

@@ -29,7 +29,15 @@ async fn main() -> anyhow::Result<ExitCode> {
     };
     let shutdown = CancellationToken::new();
     foco_runtime::shutdown::cancel_on_signal(shutdown.clone());
-    let app = App::build(config, shutdown).await?;
+    // A start still waiting for its dependencies ends at the signal.
+    let Some(app) = shutdown
+        .clone()
+        .run_until_cancelled_owned(App::build(config, shutdown))
+        .await
+    else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let app = app?;
     tracing::info!(http = %app.http_addr(), admin = %app.admin_addr(), "foco-ingress listening");
     app.run().await?;
     Ok(ExitCode::SUCCESS)

@@ -26,7 +26,15 @@ async fn main() -> anyhow::Result<()> {
     };
     let shutdown = CancellationToken::new();
     foco_runtime::shutdown::cancel_on_signal(shutdown.clone());
-    let app = App::build(config, shutdown).await?;
+    // A start still waiting for its dependencies ends at the signal.
+    let Some(app) = shutdown
+        .clone()
+        .run_until_cancelled_owned(App::build(config, shutdown))
+        .await
+    else {
+        return Ok(());
+    };
+    let app = app?;
     tracing::info!(admin = %app.admin_addr(), "foco-sender started");
     app.run().await?;
     tracing::info!("foco-sender stopped");
