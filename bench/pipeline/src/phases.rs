@@ -46,6 +46,9 @@ pub struct PhaseResult {
     pub window: Duration,
     /// CPU per process label over the window.
     pub cpu: Vec<(String, Duration)>,
+    /// What PostgreSQL wrote to its write-ahead log over the window, when the
+    /// pipeline has a database and the server says (`pg_stat_wal`).
+    pub wal: Option<WalWritten>,
     /// Cores each process used in the second before the load.
     pub idle_cores: Vec<(String, f64)>,
     /// Delayed mode: scheduled jobs by state in Postgres, when readable.
@@ -73,6 +76,45 @@ impl PhaseResult {
             && self.delivered_cancelled == 0
             && self.delivered_unknown == 0
             && self.delivered == self.expected
+    }
+}
+
+/// PostgreSQL's write-ahead log counters (`pg_stat_wal`, PostgreSQL 14 and
+/// later): server-wide, so over a phase they are the phase's pipeline's, as
+/// nothing else writes meanwhile.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WalWritten {
+    pub records: u64,
+    pub full_page_images: u64,
+    pub bytes: u64,
+}
+
+impl WalWritten {
+    /// The counters now; `None` without a database or without the view.
+    async fn read(pipeline: &Pipeline) -> Option<Self> {
+        let pool = &pipeline.database()?.pool;
+        let (records, full_page_images, bytes): (i64, i64, i64) =
+            sqlx::query_as("SELECT wal_records, wal_fpi, wal_bytes::bigint FROM pg_stat_wal")
+                .fetch_one(pool)
+                .await
+                .ok()?;
+        let count = |value: i64| u64::try_from(value).unwrap_or(0);
+        Some(Self {
+            records: count(records),
+            full_page_images: count(full_page_images),
+            bytes: count(bytes),
+        })
+    }
+
+    /// What was written between `before` and `self`.
+    fn since(self, before: Self) -> Self {
+        Self {
+            records: self.records.saturating_sub(before.records),
+            full_page_images: self
+                .full_page_images
+                .saturating_sub(before.full_page_images),
+            bytes: self.bytes.saturating_sub(before.bytes),
+        }
     }
 }
 
@@ -245,6 +287,7 @@ pub async fn measure(
     let idle_before = cpu_sample(context, pipeline);
     tokio::time::sleep(IDLE_SAMPLE).await;
     let cpu_before = cpu_sample(context, pipeline);
+    let wal_before = WalWritten::read(pipeline).await;
     let idle_cores = cpu_before
         .iter()
         .zip(&idle_before)
@@ -280,6 +323,10 @@ pub async fn measure(
     let window = window_start.elapsed();
     let window_end_us = crate::unix_micros();
     let cpu_after = cpu_sample(context, pipeline);
+    let wal = match (WalWritten::read(pipeline).await, wal_before) {
+        (Some(after), Some(before)) => Some(after.since(before)),
+        _ => None,
+    };
     let mut cpu: Vec<(String, Duration)> = cpu_after
         .into_iter()
         .zip(cpu_before)
@@ -327,6 +374,7 @@ pub async fn measure(
         drained_after: None,
         window,
         cpu,
+        wal,
         idle_cores,
         job_states,
         stages,
@@ -570,4 +618,34 @@ async fn job_states(pool: &sqlx::PgPool) -> Option<String> {
             .collect::<Vec<_>>()
             .join(", "),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WalWritten;
+
+    #[test]
+    fn wal_written_over_a_window_is_the_difference_and_never_negative() {
+        let before = WalWritten {
+            records: 100,
+            full_page_images: 7,
+            bytes: 10_000,
+        };
+        let after = WalWritten {
+            records: 1_400,
+            full_page_images: 9,
+            bytes: 210_000,
+        };
+        let written = after.since(before);
+        assert_eq!(
+            written,
+            WalWritten {
+                records: 1_300,
+                full_page_images: 2,
+                bytes: 200_000,
+            }
+        );
+        // Counters reset by `pg_stat_reset_shared('wal')` meanwhile.
+        assert_eq!(before.since(after), WalWritten::default());
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::phases::PhaseResult;
+use crate::phases::{PhaseResult, WalWritten};
 use crate::stats::{duration_us, rate};
 
 /// Process columns of the CPU table, in order.
@@ -327,6 +327,21 @@ pub fn print_summary(results: &[PhaseResult], wait: Duration) {
 
     print_stages(results);
 
+    print_cpu(results);
+    print_wal(results);
+
+    println!("\n== exactly once");
+    for result in results {
+        println!(
+            "{:<22} {}",
+            format!("{} {}", short_label(&result.label), result.pipeline),
+            exactly_once_text(result)
+        );
+    }
+}
+
+/// CPU per delivered SMS of every process, one row per phase.
+fn print_cpu(results: &[PhaseResult]) {
     println!("\n== CPU per delivered SMS (us)");
     let mut header = format!("{:<22}", "");
     for column in CPU_COLUMNS {
@@ -354,15 +369,38 @@ pub fn print_summary(results: &[PhaseResult], wait: Duration) {
     println!(
         "(over each phase's window, load start to end of drain; postgres: the phase's database's backends and the server's own processes; nats-server: all of it, shared with anything else using it)"
     );
+}
 
-    println!("\n== exactly once");
-    for result in results {
+/// What PostgreSQL wrote to its write-ahead log per delivered SMS, for each
+/// phase whose pipeline has a database: the log is what every durable write
+/// costs in full (each row and index entry is a record; a page's first change
+/// after a checkpoint copies the whole page).
+fn print_wal(results: &[PhaseResult]) {
+    let with_wal: Vec<(&PhaseResult, WalWritten)> = results
+        .iter()
+        .filter_map(|result| Some((result, result.wal?)))
+        .collect();
+    if with_wal.is_empty() {
+        return;
+    }
+    println!("\n== PostgreSQL write-ahead log per delivered SMS");
+    println!(
+        "{:<22} {:>9} {:>11} {:>9}",
+        "", "records", "full pages", "bytes"
+    );
+    for (result, wal) in with_wal {
+        let delivered = (result.delivered + result.delivered_of_failed).max(1) as f64;
         println!(
-            "{:<22} {}",
+            "{:<22} {:>9.1} {:>11.2} {:>9.0}",
             format!("{} {}", short_label(&result.label), result.pipeline),
-            exactly_once_text(result)
+            wal.records as f64 / delivered,
+            wal.full_page_images as f64 / delivered,
+            wal.bytes as f64 / delivered,
         );
     }
+    println!(
+        "(pg_stat_wal over each phase's window: the whole server's log, which only the phase's pipeline writes to meanwhile)"
+    );
 }
 
 /// Each Foco phase's stage percentiles, one column per stage.
