@@ -200,7 +200,11 @@ async fn write_loop<I, O, E, F, Fut>(
                 .into_iter()
                 .map(|pending| (pending.item, pending.reply))
                 .unzip();
-            let results = flush(items).await;
+            // On the heap: a flush's future holds a database round trip's
+            // whole state (kilobytes), and the task would otherwise carry it
+            // inline, copied each time the task is spawned, stored and
+            // finished.
+            let results = Box::pin(flush(items)).await;
             // Replies without a result are dropped: their callers see WriterGone.
             for (reply, result) in replies.into_iter().zip(results) {
                 let _ = reply.send(result);
