@@ -1,6 +1,5 @@
 //! The foco-control binary: configuration from the environment, then the App.
 
-use tokio_util::sync::CancellationToken;
 
 // A faster allocator than the system one under many concurrent requests.
 #[global_allocator]
@@ -40,13 +39,10 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
-    let shutdown = CancellationToken::new();
-    foco_runtime::shutdown::cancel_on_signal(shutdown.clone());
-    // A start still waiting for its dependencies ends at the signal.
-    let Some(app) = shutdown
-        .clone()
-        .run_until_cancelled_owned(foco_control::App::build(config, shutdown))
-        .await
+    let Some(app) = foco_runtime::shutdown::build_until_signal(|shutdown| {
+        foco_control::App::build(config, shutdown)
+    })
+    .await
     else {
         return Ok(());
     };

@@ -4,7 +4,6 @@
 use std::process::ExitCode;
 
 use foco_ingress::{App, Config};
-use tokio_util::sync::CancellationToken;
 
 // A faster allocator than the system one under many concurrent requests.
 #[global_allocator]
@@ -27,13 +26,8 @@ async fn main() -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let shutdown = CancellationToken::new();
-    foco_runtime::shutdown::cancel_on_signal(shutdown.clone());
-    // A start still waiting for its dependencies ends at the signal.
-    let Some(app) = shutdown
-        .clone()
-        .run_until_cancelled_owned(App::build(config, shutdown))
-        .await
+    let Some(app) =
+        foco_runtime::shutdown::build_until_signal(|shutdown| App::build(config, shutdown)).await
     else {
         return Ok(ExitCode::SUCCESS);
     };

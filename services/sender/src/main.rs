@@ -2,7 +2,6 @@
 //! SIGTERM/SIGINT.
 
 use foco_sender::{App, Config};
-use tokio_util::sync::CancellationToken;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -24,13 +23,8 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
-    let shutdown = CancellationToken::new();
-    foco_runtime::shutdown::cancel_on_signal(shutdown.clone());
-    // A start still waiting for its dependencies ends at the signal.
-    let Some(app) = shutdown
-        .clone()
-        .run_until_cancelled_owned(App::build(config, shutdown))
-        .await
+    let Some(app) =
+        foco_runtime::shutdown::build_until_signal(|shutdown| App::build(config, shutdown)).await
     else {
         return Ok(());
     };
