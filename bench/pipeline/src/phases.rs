@@ -67,6 +67,12 @@ impl PhaseResult {
         self.load.seconds()
     }
 
+    /// The SMS a phase's costs are divided by: every one that arrived,
+    /// including those of webhooks whose request failed (at least 1).
+    pub fn sms_for_costs(&self) -> f64 {
+        (self.delivered + self.delivered_of_failed).max(1) as f64
+    }
+
     pub fn backlog_at_load_end(&self) -> u64 {
         self.expected.saturating_sub(self.delivered_during_load)
     }

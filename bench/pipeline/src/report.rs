@@ -66,7 +66,7 @@ fn stage_backlog(result: &PhaseResult) -> String {
 
 /// CPU per delivered SMS of one process, µs; `None` when it is not in the phase.
 fn cpu_per_sms(result: &PhaseResult, label: &str) -> Option<f64> {
-    let delivered = (result.delivered + result.delivered_of_failed).max(1) as f64;
+    let delivered = result.sms_for_costs();
     result
         .cpu
         .iter()
@@ -359,7 +359,7 @@ fn print_cpu(results: &[PhaseResult]) {
                 None => row.push_str(&format!(" {:>9}", "-")),
             }
         }
-        let delivered = (result.delivered + result.delivered_of_failed).max(1) as f64;
+        let delivered = result.sms_for_costs();
         let busy = cpu_total(result).as_secs_f64() / result.window.as_secs_f64().max(1e-9);
         println!(
             "{row} {:>7.0} {busy:>7.2}",
@@ -389,7 +389,7 @@ fn print_wal(results: &[PhaseResult]) {
         "", "records", "full pages", "bytes"
     );
     for (result, wal) in with_wal {
-        let delivered = (result.delivered + result.delivered_of_failed).max(1) as f64;
+        let delivered = result.sms_for_costs();
         println!(
             "{:<22} {:>9.1} {:>11.2} {:>9.0}",
             format!("{} {}", short_label(&result.label), result.pipeline),

@@ -1,6 +1,5 @@
 //! The foco-control binary: configuration from the environment, then the App.
 
-
 // A faster allocator than the system one under many concurrent requests.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
