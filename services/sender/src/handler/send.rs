@@ -336,6 +336,9 @@ impl<R: RouteSource> Handler<R> {
             record.price_currency = price.currency;
         }
         record.part_ids = accepted.part_ids;
+        record.receipts_expected = info.provider.as_ref().map_or(true, |provider| {
+            provider.provider_kind().spec().has_receipts()
+        });
         let kind = info
             .provider
             .as_ref()

@@ -30,6 +30,10 @@ pub struct OutcomeRecord {
     pub step: String,
     /// Provider ids of the parts of a multi-part message (index = position).
     pub part_ids: Vec<String>,
+    /// Whether receipts may name `provider_message_id` (the provider kind has
+    /// a receipts callback): only then is the id kept in `provider_message_ids`,
+    /// the lookup receipts use. The message's own row keeps it either way.
+    pub receipts_expected: bool,
 }
 
 /// `Locked`: an earlier call may have been accepted, so the job stays on its
@@ -62,6 +66,7 @@ impl OutcomeRecord {
             attempts_delta: 0,
             step,
             part_ids: Vec::new(),
+            receipts_expected: true,
         }
     }
 }
@@ -71,11 +76,13 @@ impl OutcomeRecord {
 /// answered is more precise than "unknown"). Rows are updated in job id order
 /// (no deadlocks between concurrent batches). No index covers a column set here
 /// (migration 0501), so these are HOT updates; the provider's id goes to
-/// `provider_message_ids` in the same statement, for receipts.
+/// `provider_message_ids` in the same statement, for receipts, when its
+/// provider sends any (`OutcomeRecord::receipts_expected`).
 const UPDATE_OUTCOMES: &str = "WITH u AS ( \
        SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int4[], \
-                            $7::text[], $8::text[], $9::bool[], $10::int4[], $11::text[]) \
-         AS t(job_id, status, provider, pmid, error, segments, price, currency, locked, delta, step) \
+                            $7::text[], $8::text[], $9::bool[], $10::int4[], $11::text[], $12::bool[]) \
+         AS t(job_id, status, provider, pmid, error, segments, price, currency, locked, delta, step, \
+              receipts) \
        ORDER BY job_id), \
      updated AS ( \
        UPDATE messages m SET \
@@ -94,10 +101,10 @@ const UPDATE_OUTCOMES: &str = "WITH u AS ( \
          updated_at = now() \
        FROM u \
        WHERE m.job_id = u.job_id AND m.status IN ('sending', 'unknown') \
-       RETURNING m.job_id, u.pmid), \
+       RETURNING m.job_id, u.pmid, u.receipts), \
      ids AS ( \
        INSERT INTO provider_message_ids (provider_message_id, job_id) \
-       SELECT pmid, job_id FROM updated WHERE pmid <> '' \
+       SELECT pmid, job_id FROM updated WHERE pmid <> '' AND receipts \
        ON CONFLICT DO NOTHING) \
      SELECT job_id FROM updated";
 
@@ -165,6 +172,12 @@ where
                 .collect::<Vec<_>>(),
         )
         .bind(texts(|record| &record.step))
+        .bind(
+            records
+                .iter()
+                .map(|record| record.receipts_expected)
+                .collect::<Vec<_>>(),
+        )
         .fetch_all(executor)
         .await?;
     let mut updated = HashSet::with_capacity(rows.len());

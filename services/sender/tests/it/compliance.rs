@@ -274,13 +274,7 @@ async fn help_is_answered_with_the_route_help_text() {
 #[tokio::test]
 async fn a_provider_opt_out_error_opts_the_number_out() {
     let env = TestEnv::start().await;
-    env.upsert_route(
-        "twilio",
-        "twilio",
-        &[("base_url", &env.fake.url()), ("from", "+15005550006")],
-        &[("account_sid", "AC1"), ("auth_token", "tw")],
-    )
-    .await;
+    env.twilio_route().await;
     env.fake.push_responses([FakeResponse::status(
         400,
         r#"{"code": 21610, "message": "Attempt to send to unsubscribed recipient", "status": 400}"#,

@@ -128,6 +128,18 @@ impl TestEnv {
         .await;
     }
 
+    /// The default route: Twilio's API pointed at the fake (a provider kind
+    /// that sends delivery receipts).
+    pub async fn twilio_route(&self) {
+        self.upsert_route(
+            "twilio",
+            "twilio",
+            &[("base_url", &self.fake.url()), ("from", "+15005550006")],
+            &[("account_sid", "AC1"), ("auth_token", "tw")],
+        )
+        .await;
+    }
+
     /// Another account (country MX) whose default route is the http provider
     /// pointed at `fake`.
     pub async fn second_account(&self, name: &str, fake: &FakeProvider) -> OtherAccount {

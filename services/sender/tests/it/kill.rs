@@ -177,13 +177,7 @@ async fn never_duplicate_through_an_idempotent_provider(how: Kill) {
 
 async fn never_resend_without_an_idempotency_key(how: Kill) {
     let env = TestEnv::start().await;
-    env.upsert_route(
-        "twilio",
-        "twilio",
-        &[("base_url", &env.fake.url()), ("from", "+15005550006")],
-        &[("account_sid", "AC1"), ("auth_token", "tw")],
-    )
-    .await;
+    env.twilio_route().await;
     env.fake.set_default(
         FakeResponse::status(201, r#"{"sid": "SM1", "status": "queued"}"#)
             .with_delay(Duration::from_millis(150)),

@@ -13,7 +13,7 @@ const WAIT: Duration = Duration::from_secs(20);
 fn receipt(env: &TestEnv, provider_message_id: &str, status: ReceiptStatus) -> DeliveryReceipt {
     DeliveryReceipt {
         account_id: env.account.id.clone(),
-        provider: "http".to_owned(),
+        provider: "twilio".to_owned(),
         provider_message_id: provider_message_id.to_owned(),
         status: status as i32,
         ..Default::default()
@@ -23,7 +23,7 @@ fn receipt(env: &TestEnv, provider_message_id: &str, status: ReceiptStatus) -> D
 #[tokio::test]
 async fn a_late_sent_never_overwrites_delivered() {
     let env = TestEnv::start().await;
-    env.http_route().await;
+    env.twilio_route().await;
     let sender = env.start_sender(env.sender_config()).await;
     let job = env.job("+525512345678", "hola");
     env.publish(&job).await;
@@ -131,9 +131,9 @@ async fn a_multi_part_message_is_delivered_when_every_part_is() {
 #[tokio::test]
 async fn an_early_receipt_waits_for_its_message() {
     let env = TestEnv::start().await;
-    env.http_route().await;
+    env.twilio_route().await;
     env.fake
-        .push_responses([FakeResponse::status(200, r#"{"id": "early-1"}"#)]);
+        .push_responses([FakeResponse::status(201, r#"{"sid": "early-1"}"#)]);
     env.ensure_streams().await;
     env.publish_receipt(&receipt(&env, "early-1", ReceiptStatus::Delivered))
         .await;
@@ -146,7 +146,7 @@ async fn an_early_receipt_waits_for_its_message() {
 #[tokio::test]
 async fn a_receipt_naming_the_job_settles_an_unknown_outcome() {
     let env = TestEnv::start().await;
-    env.http_route().await;
+    env.twilio_route().await;
     env.fake
         .set_default(FakeResponse::status(200, "{}").with_delay(Duration::from_secs(2)));
     let mut config = env.sender_config();
@@ -162,4 +162,51 @@ async fn a_receipt_naming_the_job_settles_an_unknown_outcome() {
     let row = env.wait_for_status(&job.job_id, "delivered", WAIT).await;
     assert_eq!(row.provider_message_id, "gw-991");
     assert_eq!(env.fake.request_count(), 1);
+}
+
+/// Receipts find their message through `provider_message_ids`; a provider kind
+/// that sends none (the http gateway) is not given a row there, a kind that
+/// does (Twilio) is, and both messages keep the provider's id on their row.
+#[tokio::test]
+async fn only_providers_with_receipts_index_their_message_ids() {
+    let env = TestEnv::start().await;
+    env.http_route().await;
+    env.upsert_route_as(
+        "twilio",
+        "twilio",
+        &[("base_url", &env.fake.url()), ("from", "+15005550006")],
+        &[("account_sid", "AC1"), ("auth_token", "tw")],
+        false,
+    )
+    .await;
+    env.fake.push_responses([
+        FakeResponse::status(200, r#"{"id": "gw-1"}"#),
+        FakeResponse::status(201, r#"{"sid": "SM-1"}"#),
+    ]);
+    let _sender = env.start_sender(env.sender_config()).await;
+    let gateway = env.job("+525512345678", "por el gateway");
+    env.publish(&gateway).await;
+    let gateway_row = env.wait_for_status(&gateway.job_id, "sent", WAIT).await;
+    let mut twilio = env.job("+525598765432", "por twilio");
+    twilio.provider = "twilio".to_owned();
+    env.publish(&twilio).await;
+    let twilio_row = env.wait_for_status(&twilio.job_id, "sent", WAIT).await;
+    assert_eq!(
+        (
+            gateway_row.provider_message_id.as_str(),
+            twilio_row.provider_message_id.as_str()
+        ),
+        ("gw-1", "SM-1")
+    );
+    let indexed: Vec<(String, String)> = sqlx::query_as(
+        "SELECT provider_message_id, job_id FROM provider_message_ids ORDER BY provider_message_id",
+    )
+    .fetch_all(env.pool())
+    .await
+    .unwrap();
+    assert_eq!(indexed, vec![("SM-1".to_owned(), twilio.job_id.clone())]);
+
+    env.publish_receipt(&receipt(&env, "SM-1", ReceiptStatus::Delivered))
+        .await;
+    env.wait_for_status(&twilio.job_id, "delivered", WAIT).await;
 }
