@@ -3,6 +3,12 @@
 //! handler says, kept alive with progress acks while a slow handler runs, and
 //! drained within a grace period on shutdown.
 //!
+//! Acknowledgements go out together: each message's task hands its ack to one
+//! acker task, which lets the tasks woken with it run first and then sends what
+//! they handed over back to back. The NATS client writes the commands it finds
+//! queued in one write, where acks sent by each task as it ends are written one
+//! by one (the client's connection task runs between them).
+//!
 //! What a message means, and so how it is acknowledged, is the handler's
 //! business ([`Handle`]); how messages are pulled, spread over tasks and
 //! acknowledged is the same for every stream, and lives here only.
@@ -14,12 +20,14 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::{AckKind, Message};
 use futures::StreamExt;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// How long the loop waits before pulling again after NATS refused.
 const PULL_RETRY: Duration = Duration::from_secs(1);
+/// Most acks the acker sends in one go.
+const ACKS_AT_ONCE: usize = 512;
 
 /// What a consumer does with one message.
 pub trait Handle: Send + Sync + 'static {
@@ -57,6 +65,8 @@ pub async fn run<H: Handle>(
 ) {
     let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
     let mut in_flight = JoinSet::new();
+    let (acks, handed_over) = mpsc::unbounded_channel();
+    let acker = tokio::spawn(send_acks(handed_over, settings.what));
     'pull: while !shutdown.is_cancelled() {
         let messages = consumer
             .stream()
@@ -91,6 +101,7 @@ pub async fn run<H: Handle>(
             match next {
                 Some(Ok(message)) => {
                     let handler = handler.clone();
+                    let acks = acks.clone();
                     in_flight.spawn(async move {
                         let _permit = permit;
                         // A handler's state can be kilobytes: on the heap, the
@@ -103,7 +114,11 @@ pub async fn run<H: Handle>(
                             }
                             None => work.await,
                         };
-                        acknowledge(&message, ack, settings.what).await;
+                        if let Err(mpsc::error::SendError((message, ack))) =
+                            acks.send((message, ack))
+                        {
+                            acknowledge(&message, ack, settings.what).await;
+                        }
                     });
                 }
                 Some(Err(error)) => {
@@ -119,6 +134,51 @@ pub async fn run<H: Handle>(
         }
     }
     drain(&mut in_flight, settings).await;
+    // The acker ends once every task's sender is gone and what they handed
+    // over is sent.
+    drop(acks);
+    let acker_abort = acker.abort_handle();
+    match tokio::time::timeout(settings.shutdown_grace, acker).await {
+        Ok(Err(error)) if error.is_panic() => {
+            tracing::error!(
+                what = settings.what,
+                "the acker panicked; unsent acks will be redelivered"
+            );
+        }
+        Ok(_) => {}
+        Err(_) => {
+            tracing::warn!(
+                what = settings.what,
+                "acks not all sent within the shutdown grace period; those messages will be redelivered"
+            );
+            acker_abort.abort();
+        }
+    }
+}
+
+/// Sends the acks handed over by the messages' tasks. After waking it yields
+/// once, so that the other tasks woken at the same moment (a batch's worth of
+/// messages whose shared write just committed) hand theirs over first.
+async fn send_acks(
+    mut handed_over: mpsc::UnboundedReceiver<(Message, AckKind)>,
+    what: &'static str,
+) {
+    let mut batch = Vec::with_capacity(ACKS_AT_ONCE);
+    loop {
+        if handed_over.recv_many(&mut batch, ACKS_AT_ONCE).await == 0 {
+            return;
+        }
+        tokio::task::yield_now().await;
+        while batch.len() < ACKS_AT_ONCE {
+            match handed_over.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+        for (message, kind) in batch.drain(..) {
+            acknowledge(&message, kind, what).await;
+        }
+    }
 }
 
 async fn pause(shutdown: &CancellationToken) {
