@@ -313,13 +313,28 @@ impl Cluster {
     /// leaves the Service's endpoints), the pre-stop pause, SIGTERM, at most
     /// [`DRAIN_GRACE`] and a margin to drain and exit; then started again, ready,
     /// and back behind its balancer.
-    pub async fn roll(&mut self, name: &str) -> anyhow::Result<Rolled> {
-        let replica = self
-            .replicas
+    fn replica(&self, name: &str) -> anyhow::Result<Replica> {
+        self.replicas
             .iter()
             .find(|replica| replica.name == name)
-            .with_context(|| format!("no replica is called {name}"))?
-            .clone();
+            .cloned()
+            .with_context(|| format!("no replica is called {name}"))
+    }
+
+    /// Kills replica `name` with SIGKILL and, after `down_for`, starts it again
+    /// as it was first started: the same environment, so a front replica
+    /// listens again at the address its balancer sends to.
+    pub async fn kill_and_restart(&mut self, name: &str, down_for: Duration) -> anyhow::Result<()> {
+        let replica = self.replica(name)?;
+        anyhow::ensure!(self.services.kill(name), "{name} was not running");
+        tokio::time::sleep(down_for).await;
+        self.services
+            .start(name, replica.service, &replica.env)
+            .await
+    }
+
+    pub async fn roll(&mut self, name: &str) -> anyhow::Result<Rolled> {
+        let replica = self.replica(name)?;
         if let Some((front, addr)) = replica.behind {
             self.balancer(front).remove(addr);
         }

@@ -315,9 +315,9 @@ async fn inject(
         Fault::RollingRestart => roll_every_replica(cluster, row).await?,
         Fault::NatsNodesKilled => kill_nats_nodes(cluster, settings, row).await?,
         Fault::Kill(service) => {
-            anyhow::ensure!(cluster.services.kill(service), "{service} was not running");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            cluster.services.start(service, service, &[]).await?;
+            cluster
+                .kill_and_restart(service, Duration::from_secs(1))
+                .await?;
         }
         Fault::NatsDown => {
             let Bus::Single(nats) = &mut cluster.bus else {
