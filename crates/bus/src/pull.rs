@@ -44,8 +44,9 @@ pub struct PullSettings {
     /// the process beyond what it can work on would only wait out their
     /// `ack_wait` there.
     pub concurrency: usize,
-    /// How long messages in flight may finish once shutdown begins; those that
-    /// do not are abandoned, and JetStream redelivers them after `ack_wait`.
+    /// How long shutdown may take once it begins: the messages in flight
+    /// finishing and their acks being sent. Those not acknowledged by then are
+    /// abandoned, and JetStream redelivers them after `ack_wait`.
     pub shutdown_grace: Duration,
     /// The consumer's `ack_wait`, when handlers may run longer than it: the
     /// loop then tells JetStream every third of it that the message is still
@@ -133,12 +134,16 @@ pub async fn run<H: Handle>(
             }
         }
     }
-    drain(&mut in_flight, settings).await;
+    // One grace period for the whole shutdown: the tasks in flight, then the
+    // acks they handed over, so a process stops within the grace its
+    // orchestrator gives it.
+    let deadline = tokio::time::Instant::now() + settings.shutdown_grace;
+    drain(&mut in_flight, deadline, settings.what).await;
     // The acker ends once every task's sender is gone and what they handed
     // over is sent.
     drop(acks);
     let acker_abort = acker.abort_handle();
-    match tokio::time::timeout(settings.shutdown_grace, acker).await {
+    match tokio::time::timeout_at(deadline, acker).await {
         Ok(Err(error)) if error.is_panic() => {
             tracing::error!(
                 what = settings.what,
@@ -214,26 +219,23 @@ async fn acknowledge(message: &Message, kind: AckKind, what: &'static str) {
     }
 }
 
-async fn drain(in_flight: &mut JoinSet<()>, settings: PullSettings) {
+async fn drain(in_flight: &mut JoinSet<()>, deadline: tokio::time::Instant, what: &'static str) {
     if in_flight.is_empty() {
         return;
     }
     tracing::info!(
-        what = settings.what,
+        what,
         in_flight = in_flight.len(),
         "waiting for messages in flight"
     );
     let all_done = async {
         while let Some(finished) = in_flight.join_next().await {
-            report_panic(finished, settings.what);
+            report_panic(finished, what);
         }
     };
-    if tokio::time::timeout(settings.shutdown_grace, all_done)
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout_at(deadline, all_done).await.is_err() {
         tracing::warn!(
-            what = settings.what,
+            what,
             abandoned = in_flight.len(),
             "shutdown grace period over with messages in flight; they will be redelivered"
         );

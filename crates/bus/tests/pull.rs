@@ -79,7 +79,8 @@ impl Bus {
     }
 }
 
-/// Answers by the body (`ack`, `nak`, `term`, `slow:<ms>`), counting deliveries
+/// Answers by the body (`ack`, `nak`, `term`, `slow:<ms>`, `stuck-once:<ms>`
+/// which is slow on its first delivery only), counting deliveries
 /// and the most handlers that ran at once.
 #[derive(Default)]
 struct Scripted {
@@ -102,16 +103,21 @@ impl Scripted {
 impl Handle for Scripted {
     async fn handle(&self, message: &Message) -> AckKind {
         let body = String::from_utf8_lossy(&message.payload).into_owned();
-        *self
-            .deliveries
-            .lock()
-            .unwrap()
-            .entry(body.clone())
-            .or_default() += 1;
+        let delivery = {
+            let mut deliveries = self.deliveries.lock().unwrap();
+            let count = deliveries.entry(body.clone()).or_default();
+            *count += 1;
+            *count
+        };
         let running = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.most_at_once.fetch_max(running, Ordering::SeqCst);
         let ack = match body.split_once(':') {
             Some(("slow", millis)) => {
+                let millis = millis.parse().unwrap();
+                tokio::time::sleep(Duration::from_millis(millis)).await;
+                AckKind::Ack
+            }
+            Some(("stuck-once", millis)) if delivery == 1 => {
                 let millis = millis.parse().unwrap();
                 tokio::time::sleep(Duration::from_millis(millis)).await;
                 AckKind::Ack
@@ -252,4 +258,32 @@ async fn shutdown_lets_messages_in_flight_finish_and_acknowledges_them() {
     // The ack was sent before the loop ended; JetStream applies it on its own time.
     bus.client.flush().await.unwrap();
     until_empty(&bus).await;
+}
+
+#[tokio::test]
+async fn shutdown_abandons_what_outlasts_the_grace_and_jetstream_redelivers_it() {
+    let bus = Bus::new().await;
+    bus.publish("stuck-once:600000").await;
+    let handler = Arc::new(Scripted::default());
+    let mut short_grace = settings(4, None);
+    short_grace.shutdown_grace = Duration::from_millis(300);
+    let ack_wait = Duration::from_secs(1);
+    let (running, shutdown) = start(&bus, &handler, ack_wait, short_grace).await;
+    until("the message to be in flight", || {
+        handler.running.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    shutdown.cancel();
+    // Ten minutes of handler would hold this far past the test's patience.
+    tokio::time::timeout(PATIENCE, running)
+        .await
+        .expect("the loop ends once the grace is over")
+        .unwrap();
+    assert_eq!(bus.messages_left().await, 1, "abandoned, not acknowledged");
+
+    let (running, shutdown) = start(&bus, &handler, ack_wait, settings(4, None)).await;
+    until_empty(&bus).await;
+    assert_eq!(handler.delivered("stuck-once:600000"), 2);
+    shutdown.cancel();
+    running.await.unwrap();
 }
