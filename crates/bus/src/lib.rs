@@ -20,6 +20,7 @@ mod permissions;
 mod publish;
 pub mod pull;
 pub mod status;
+mod together;
 mod topology;
 pub mod trace;
 pub mod validity;
@@ -40,7 +41,7 @@ pub use names::{BusNames, InvalidPrefix, ReceiptKind};
 pub use permissions::{
     Permissions, Service, server_authorization, server_user, services_authorization,
 };
-pub use publish::{PublishError, Published, publish_durable, publish_with_headers};
+pub use publish::{PublishError, Published, Publisher, publish_durable, publish_with_headers};
 pub use pull::{Handle, PullSettings};
 pub use status::{StatusFeed, StatusFeedError, status_change};
 pub use topology::{

@@ -4,9 +4,12 @@
 use std::time::Duration;
 
 use async_nats::HeaderMap;
+use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::publish::PublishAck;
 use async_nats::jetstream::{self, message::PublishMessage};
 use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::MSG_ID_HEADER;
 
@@ -32,6 +35,9 @@ pub enum PublishError {
     /// sending it again cannot succeed.
     #[error("the message is larger than the server's max_payload of {max_payload} bytes")]
     TooLarge { max_payload: usize },
+    /// The [`Publisher`]'s task is gone (it panicked): nothing is published.
+    #[error("the publisher has stopped")]
+    PublisherStopped,
     #[error("JetStream refused the publish")]
     Refused(#[source] async_nats::jetstream::context::PublishError),
 }
@@ -66,10 +72,16 @@ pub async fn publish_durable(
     payload: Bytes,
     ack_timeout: Duration,
 ) -> Result<Published, PublishError> {
+    let headers = durable_headers(msg_id);
+    publish_with_headers(jetstream, client, subject, headers, payload, ack_timeout).await
+}
+
+/// `Nats-Msg-Id: msg_id` and the current trace context.
+fn durable_headers(msg_id: &str) -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(MSG_ID_HEADER, msg_id);
     crate::trace::inject_current(&mut headers);
-    publish_with_headers(jetstream, client, subject, headers, payload, ack_timeout).await
+    headers
 }
 
 /// [`publish_durable`] with the caller's headers, which name the message's
@@ -87,23 +99,129 @@ pub async fn publish_with_headers(
     }
     let publish = PublishMessage::build().payload(payload).headers(headers);
     let attempt = async {
-        let ack_future =
-            jetstream
-                .send_publish(subject, publish)
-                .await
-                .map_err(|error| match error.kind() {
-                    PublishErrorKind::MaxPayloadExceeded => PublishError::TooLarge {
-                        max_payload: client.max_payload(),
-                    },
-                    _ => refused(error),
-                })?;
+        let ack_future = send(jetstream, client, subject, publish).await?;
         ack_future.await.map_err(refused)
     };
-    let ack = tokio::time::timeout(ack_timeout, attempt)
+    stored(
+        tokio::time::timeout(ack_timeout, attempt).await,
+        ack_timeout,
+    )
+}
+
+/// Hands `publish` to the client, which queues it for its connection.
+async fn send(
+    jetstream: &jetstream::Context,
+    client: &async_nats::Client,
+    subject: String,
+    publish: PublishMessage,
+) -> Result<PublishAckFuture, PublishError> {
+    jetstream
+        .send_publish(subject, publish)
         .await
-        .map_err(|_| PublishError::AckTimeout(ack_timeout))??;
+        .map_err(|error| match error.kind() {
+            PublishErrorKind::MaxPayloadExceeded => PublishError::TooLarge {
+                max_payload: client.max_payload(),
+            },
+            _ => refused(error),
+        })
+}
+
+fn stored(
+    answer: Result<Result<PublishAck, PublishError>, tokio::time::error::Elapsed>,
+    ack_timeout: Duration,
+) -> Result<Published, PublishError> {
+    let ack = answer.map_err(|_| PublishError::AckTimeout(ack_timeout))??;
     Ok(Published {
         stream_sequence: ack.sequence,
         duplicate: ack.duplicate,
     })
+}
+
+/// A publish waiting for the [`Publisher`]'s task, and where its ack future goes.
+struct Queued {
+    subject: String,
+    publish: PublishMessage,
+    answer: oneshot::Sender<Result<PublishAckFuture, PublishError>>,
+}
+
+/// Durable publishing for a hot path where many tasks publish at once (rules'
+/// jobs, one per event, after a batch of events committed together): the
+/// tasks hand their messages to one task, which lets the tasks woken with it
+/// run first and then gives the client what they handed over back to back, so
+/// that the client's connection writes them in one go rather than one write
+/// per task. Each caller still waits for its own message's acknowledgement,
+/// with the same answers as [`publish_durable`].
+#[derive(Clone)]
+pub struct Publisher {
+    client: async_nats::Client,
+    queue: mpsc::UnboundedSender<Queued>,
+}
+
+impl Publisher {
+    /// Starts the publisher's task on the current runtime; it ends when the
+    /// last clone of the publisher is dropped.
+    pub fn start(jetstream: jetstream::Context, client: async_nats::Client) -> Self {
+        let (queue, queued) = mpsc::unbounded_channel();
+        tokio::spawn(hand_over(queued, jetstream, client.clone()));
+        Self { client, queue }
+    }
+
+    /// [`publish_durable`], sent together with the publishes of other tasks.
+    pub async fn publish_durable(
+        &self,
+        subject: String,
+        msg_id: &str,
+        payload: Bytes,
+        ack_timeout: Duration,
+    ) -> Result<Published, PublishError> {
+        if self.client.connection_state() != async_nats::connection::State::Connected {
+            return Err(PublishError::Disconnected);
+        }
+        let publish = PublishMessage::build()
+            .payload(payload)
+            .headers(durable_headers(msg_id));
+        let attempt = async {
+            let (answer, answered) = oneshot::channel();
+            self.queue
+                .send(Queued {
+                    subject,
+                    publish,
+                    answer,
+                })
+                .map_err(|_| PublishError::PublisherStopped)?;
+            let ack_future = answered
+                .await
+                .map_err(|_| PublishError::PublisherStopped)??;
+            ack_future.await.map_err(refused)
+        };
+        stored(
+            tokio::time::timeout(ack_timeout, attempt).await,
+            ack_timeout,
+        )
+    }
+}
+
+/// The publisher's task: what the callers woken together handed over, given to
+/// the client back to back.
+async fn hand_over(
+    mut queued: mpsc::UnboundedReceiver<Queued>,
+    jetstream: jetstream::Context,
+    client: async_nats::Client,
+) {
+    let mut batch = Vec::with_capacity(crate::together::AT_ONCE);
+    while crate::together::take(&mut queued, &mut batch).await {
+        for Queued {
+            subject,
+            publish,
+            answer,
+        } in batch.drain(..)
+        {
+            // A caller that gave up (its timeout) no longer listens; its
+            // message may still be stored, as with a direct publish.
+            if answer.is_closed() {
+                continue;
+            }
+            let _ = answer.send(send(&jetstream, &client, subject, publish).await);
+        }
+    }
 }

@@ -4,10 +4,8 @@
 //! drained within a grace period on shutdown.
 //!
 //! Acknowledgements go out together: each message's task hands its ack to one
-//! acker task, which lets the tasks woken with it run first and then sends what
-//! they handed over back to back. The NATS client writes the commands it finds
-//! queued in one write, where acks sent by each task as it ends are written one
-//! by one (the client's connection task runs between them).
+//! acker task, which sends those of tasks woken together back to back
+//! ([`crate::together`]).
 //!
 //! What a message means, and so how it is acknowledged, is the handler's
 //! business ([`Handle`]); how messages are pulled, spread over tasks and
@@ -26,8 +24,6 @@ use tokio_util::sync::CancellationToken;
 
 /// How long the loop waits before pulling again after NATS refused.
 const PULL_RETRY: Duration = Duration::from_secs(1);
-/// Most acks the acker sends in one go.
-const ACKS_AT_ONCE: usize = 512;
 
 /// What a consumer does with one message.
 pub trait Handle: Send + Sync + 'static {
@@ -161,25 +157,15 @@ pub async fn run<H: Handle>(
     }
 }
 
-/// Sends the acks handed over by the messages' tasks. After waking it yields
-/// once, so that the other tasks woken at the same moment (a batch's worth of
-/// messages whose shared write just committed) hand theirs over first.
+/// Sends the acks handed over by the messages' tasks, those of tasks woken
+/// together (a batch's worth of messages whose shared write just committed)
+/// back to back.
 async fn send_acks(
     mut handed_over: mpsc::UnboundedReceiver<(Message, AckKind)>,
     what: &'static str,
 ) {
-    let mut batch = Vec::with_capacity(ACKS_AT_ONCE);
-    loop {
-        if handed_over.recv_many(&mut batch, ACKS_AT_ONCE).await == 0 {
-            return;
-        }
-        tokio::task::yield_now().await;
-        while batch.len() < ACKS_AT_ONCE {
-            match handed_over.try_recv() {
-                Ok(item) => batch.push(item),
-                Err(_) => break,
-            }
-        }
+    let mut batch = Vec::with_capacity(crate::together::AT_ONCE);
+    while crate::together::take(&mut handed_over, &mut batch).await {
         for (message, kind) in batch.drain(..) {
             acknowledge(&message, kind, what).await;
         }

@@ -348,3 +348,83 @@ async fn a_setup_the_server_refuses_ends_at_once() {
         .expect_err("a single server refuses replicated streams");
     assert!(!error.is_transient(), "{error:?}");
 }
+
+/// Many tasks publishing at once through one [`foco_bus::Publisher`]: each is
+/// answered with its own message's sequence, a repeated id is a duplicate of
+/// the first, and a message larger than the server takes is refused as such.
+#[tokio::test]
+async fn the_publisher_answers_each_task_for_its_own_message() {
+    let bus = TestBus::new();
+    let (client, context, names) = connect(&bus).await;
+    foco_bus::ensure_streams(&context, &names, StreamSettings::default())
+        .await
+        .unwrap();
+    let publisher = foco_bus::Publisher::start(context.clone(), client.clone());
+    let wave = |names: BusNames| {
+        let tasks: Vec<_> = (0..150)
+            .map(|number| {
+                let publisher = publisher.clone();
+                let subject = names.sms_subject("acme");
+                tokio::spawn(async move {
+                    publisher
+                        .publish_durable(
+                            subject,
+                            &format!("job-{number}"),
+                            bytes::Bytes::from(format!("job-{number}")),
+                            Duration::from_secs(5),
+                        )
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        futures::future::join_all(tasks)
+    };
+    let first: Vec<_> = wave(names.clone())
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert!(first.iter().all(|published| !published.duplicate));
+    let mut sequences: Vec<u64> = first
+        .iter()
+        .map(|published| published.stream_sequence)
+        .collect();
+    sequences.sort_unstable();
+    sequences.dedup();
+    assert_eq!(sequences.len(), 150, "one sequence per message");
+
+    let mut stream = context.get_stream(names.sms_stream()).await.unwrap();
+    for (number, published) in first.iter().enumerate().step_by(37) {
+        let stored = stream
+            .get_raw_message(published.stream_sequence)
+            .await
+            .unwrap();
+        assert_eq!(stored.payload, format!("job-{number}").as_bytes());
+    }
+
+    let again: Vec<_> = wave(names.clone())
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    for (before, after) in first.iter().zip(&again) {
+        assert!(after.duplicate);
+        assert_eq!(after.stream_sequence, before.stream_sequence);
+    }
+    assert_eq!(stream.info().await.unwrap().state.messages, 150);
+
+    let too_large = bytes::Bytes::from(vec![b'x'; client.server_info().max_payload + 1]);
+    let refused = publisher
+        .publish_durable(
+            names.sms_subject("acme"),
+            "job-too-large",
+            too_large,
+            Duration::from_secs(5),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(PublishError::TooLarge { .. })),
+        "{refused:?}"
+    );
+}

@@ -78,8 +78,8 @@ impl App {
 
         let state = AppState::new(Shared {
             sources,
+            publisher: foco_bus::Publisher::start(jetstream, nats.clone()),
             nats: nats.clone(),
-            jetstream,
             names,
             metrics,
             config: config.clone(),

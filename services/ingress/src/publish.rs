@@ -72,15 +72,10 @@ pub async fn publish(
     payload: Bytes,
 ) -> Result<Published, IngressError> {
     let started = Instant::now();
-    let result = foco_bus::publish_durable(
-        &state.jetstream,
-        &state.nats,
-        subject,
-        message_id,
-        payload,
-        state.config.publish_timeout,
-    )
-    .await;
+    let result = state
+        .publisher
+        .publish_durable(subject, message_id, payload, state.config.publish_timeout)
+        .await;
     match result {
         Ok(published) => {
             state.metrics.observe_publish(started.elapsed(), true);

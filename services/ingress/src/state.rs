@@ -18,7 +18,9 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     pub sources: ConfigCache,
     pub nats: async_nats::Client,
-    pub jetstream: async_nats::jetstream::Context,
+    /// Stores the events: those of requests handled at the same moment go to
+    /// NATS in one write.
+    pub publisher: foco_bus::Publisher,
     pub names: BusNames,
     pub metrics: Metrics,
     pub config: Config,

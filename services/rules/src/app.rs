@@ -20,6 +20,9 @@ pub struct RulesState {
     pub names: Arc<BusNames>,
     pub nats: async_nats::Client,
     pub jetstream: async_nats::jetstream::Context,
+    /// Publishes the events' immediate jobs, those of events evaluated
+    /// together in one write.
+    pub job_publisher: foco_bus::Publisher,
     pub config_cache: ConfigCache,
     pub engine: foco_rule_engine::Engine,
     pub publish_timeout: Duration,
@@ -122,6 +125,7 @@ impl App {
         let state = RulesState {
             status_feed,
             names,
+            job_publisher: foco_bus::Publisher::start(jetstream.clone(), nats.clone()),
             nats,
             jetstream,
             config_cache,

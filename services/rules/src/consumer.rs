@@ -178,9 +178,7 @@ async fn publish_status_changes(state: &RulesState, changes: &[foco_proto::v1::S
 async fn publish_jobs(state: &RulesState, event_id: &str, jobs: &[PlannedJob]) -> usize {
     let publishes = jobs.iter().map(|planned| {
         let subject = state.names.sms_subject(&planned.job.account_id);
-        foco_bus::publish_durable(
-            &state.jetstream,
-            &state.nats,
+        state.job_publisher.publish_durable(
             subject,
             &planned.job.job_id,
             planned.job.encode_to_vec().into(),
