@@ -2,7 +2,7 @@
 //! provider's POST as the current [`Behaviour`] says and records, per webhook of
 //! a phase, how many times its SMS was accepted (answered 2xx), when the first
 //! copy arrived and the timestamp the webhook carried; and every 429 it gave, to
-//! check that nothing was sent to it before its `Retry-After`.
+//! check that nothing was sent for the same account before its `Retry-After`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -43,10 +43,39 @@ struct Recorded {
     /// stopping sender has calls in flight).
     latency: Duration,
     phases: HashMap<String, PhaseRecord>,
-    /// Unix µs of every call, and of every 429 with its Retry-After.
-    calls_us: Vec<u64>,
-    throttles: Vec<(u64, u64)>,
+    /// Every call, and every call answered 429 with its Retry-After (µs).
+    calls: Vec<Call>,
+    throttles: Vec<(Call, u64)>,
     unreadable: u64,
+}
+
+/// When a call arrived (Unix µs), and the job and account it was for.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub at_us: u64,
+    pub job_id: String,
+    pub account_id: String,
+}
+
+/// A call that came before the Retry-After of a 429 given earlier.
+#[derive(Debug, Clone)]
+pub struct EarlyCall {
+    pub call: Call,
+    /// The call that was answered 429.
+    pub throttled: Call,
+}
+
+impl std::fmt::Display for EarlyCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "account {}: job {} {} ms after job {} was answered 429",
+            self.call.account_id,
+            self.call.job_id,
+            self.call.at_us.saturating_sub(self.throttled.at_us) / 1_000,
+            self.throttled.job_id
+        )
+    }
 }
 
 #[derive(Clone)]
@@ -58,6 +87,7 @@ pub struct FakeProvider {
 #[derive(serde::Deserialize)]
 struct ProviderRequest {
     job_id: String,
+    account_id: String,
     body: String,
 }
 
@@ -99,33 +129,44 @@ impl FakeProvider {
         self.lock().unreadable
     }
 
-    /// Calls that arrived more than `grace` after a 429 and before its
-    /// `Retry-After` was over (calls already on their way when the 429 was given
-    /// arrive within `grace`).
-    pub fn calls_before_retry_after(&self, grace: Duration) -> usize {
+    /// Calls that arrived more than `grace` after a 429 given to the same
+    /// account and before its `Retry-After` was over (calls already on their
+    /// way when the 429 was given arrive within `grace`). A 429 is the answer
+    /// to one account's credentials: Foco pauses that account's route, and
+    /// other accounts' routes to the same provider go on.
+    pub fn calls_before_retry_after(&self, grace: Duration) -> Vec<EarlyCall> {
         let recorded = self.lock();
         let grace_us = u64::try_from(grace.as_micros()).unwrap_or(u64::MAX);
-        // Throttles are recorded in arrival order; for a call, the latest 429
-        // given more than `grace` before it has the pause that ends last (every
-        // 429 of a run says the same Retry-After).
-        let throttles = &recorded.throttles;
+        // Each account's throttles, in arrival order; for a call, the latest
+        // 429 given more than `grace` before it has the pause that ends last
+        // (every 429 of a run says the same Retry-After).
+        let mut throttles: HashMap<&str, Vec<&(Call, u64)>> = HashMap::new();
+        for throttle in &recorded.throttles {
+            throttles
+                .entry(throttle.0.account_id.as_str())
+                .or_default()
+                .push(throttle);
+        }
         recorded
-            .calls_us
+            .calls
             .iter()
-            .filter(|call| {
-                let before = throttles.partition_point(|(at, _)| at + grace_us < **call);
-                before > 0 && {
-                    let (at, retry_after_us) = throttles[before - 1];
-                    **call < at + retry_after_us
-                }
+            .filter_map(|call| {
+                let account = throttles.get(call.account_id.as_str())?;
+                let before = account
+                    .partition_point(|(throttled, _)| throttled.at_us + grace_us < call.at_us);
+                let (throttled, retry_after_us) = account.get(before.checked_sub(1)?)?;
+                (call.at_us < throttled.at_us + retry_after_us).then(|| EarlyCall {
+                    call: call.clone(),
+                    throttled: throttled.clone(),
+                })
             })
-            .count()
+            .collect()
     }
 
     /// Forgets the calls and 429s seen so far: each phase checks its own.
     pub fn forget_calls(&self) {
         let mut recorded = self.lock();
-        recorded.calls_us.clear();
+        recorded.calls.clear();
         recorded.throttles.clear();
     }
 
@@ -148,20 +189,28 @@ async fn send_sms(State(recorded): State<Arc<Mutex<Recorded>>>, body: Bytes) -> 
         tokio::time::sleep(latency).await;
     }
     let mut guard = recorded.lock().unwrap_or_else(PoisonError::into_inner);
-    guard.calls_us.push(arrived_us);
     let Ok(request) = serde_json::from_slice::<ProviderRequest>(&body) else {
         guard.unreadable += 1;
+        guard.calls.push(Call {
+            at_us: arrived_us,
+            job_id: "(unreadable)".to_owned(),
+            account_id: String::new(),
+        });
         return (StatusCode::BAD_REQUEST, "unreadable request").into_response();
     };
+    let call = Call {
+        at_us: arrived_us,
+        job_id: request.job_id.clone(),
+        account_id: request.account_id.clone(),
+    };
+    guard.calls.push(call.clone());
     let Some(mark) = parse_sms(&request.body) else {
         guard.unreadable += 1;
         return (StatusCode::BAD_REQUEST, "unreadable SMS").into_response();
     };
     let behaviour = guard.behaviour.unwrap_or(Behaviour::Accept);
     if let Behaviour::Throttle { retry_after_secs } = behaviour {
-        guard
-            .throttles
-            .push((arrived_us, retry_after_secs * 1_000_000));
+        guard.throttles.push((call, retry_after_secs * 1_000_000));
     }
     let phase = guard.phases.entry(mark.tag.to_owned()).or_default();
     match behaviour {

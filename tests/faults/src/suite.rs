@@ -674,6 +674,28 @@ async fn unknown_sequences(cluster: &Cluster, tag: &str) -> anyhow::Result<HashS
         .collect())
 }
 
+/// Whether anything reached the provider before the Retry-After of a 429 it
+/// gave (beyond the calls already on their way).
+fn check_retry_after(cluster: &Cluster, row: &mut Row) {
+    if cluster.provider.throttles_given() == 0 {
+        return;
+    }
+    let early = cluster.provider.calls_before_retry_after(IN_FLIGHT_GRACE);
+    row.notes.push(format!(
+        "{} answered 429, {} calls before Retry-After",
+        cluster.provider.throttles_given(),
+        early.len()
+    ));
+    if let Some(first) = early.first() {
+        // Which calls, and how long after which 429: the sender's log and
+        // the jobs' histories say whether it knew of the 429 by then.
+        row.violations.push(format!(
+            "{} provider calls before Retry-After (the first: {first})",
+            early.len()
+        ));
+    }
+}
+
 async fn count(
     cluster: &Cluster,
     settings: &Settings,
@@ -727,17 +749,7 @@ async fn count(
                 .push(format!("{sent_anyway} cancelled carts were sent"));
         }
     }
-    if cluster.provider.throttles_given() > 0 {
-        let early = cluster.provider.calls_before_retry_after(IN_FLIGHT_GRACE);
-        row.notes.push(format!(
-            "{} answered 429, {early} calls before Retry-After",
-            cluster.provider.throttles_given()
-        ));
-        if early > 0 {
-            row.violations
-                .push(format!("{early} provider calls before Retry-After"));
-        }
-    }
+    check_retry_after(cluster, row);
     if let Some(failures) = report
         .kinds
         .get(if carts { "cart" } else { "order" })
