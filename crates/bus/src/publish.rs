@@ -1,12 +1,12 @@
 //! Durable publishing: a publish succeeds only once JetStream has stored the message
 //! (or recognised it as a duplicate of one it stored).
 
+use std::future::Future;
 use std::time::Duration;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::context::PublishErrorKind;
-use async_nats::jetstream::publish::PublishAck;
 use async_nats::jetstream::{self, message::PublishMessage};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
@@ -94,18 +94,35 @@ pub async fn publish_with_headers(
     payload: Bytes,
     ack_timeout: Duration,
 ) -> Result<Published, PublishError> {
+    let publish = PublishMessage::build().payload(payload).headers(headers);
+    durably(
+        client,
+        ack_timeout,
+        send(jetstream, client, subject, publish),
+    )
+    .await
+}
+
+/// What both ways of publishing share: refused at once while the client is
+/// disconnected (a publish buffered meanwhile would be answered with an error
+/// now and stored later), and `handed_over` (the message given to the client)
+/// and JetStream's ack together bounded by `ack_timeout`.
+async fn durably(
+    client: &async_nats::Client,
+    ack_timeout: Duration,
+    handed_over: impl Future<Output = Result<PublishAckFuture, PublishError>>,
+) -> Result<Published, PublishError> {
     if client.connection_state() != async_nats::connection::State::Connected {
         return Err(PublishError::Disconnected);
     }
-    let publish = PublishMessage::build().payload(payload).headers(headers);
-    let attempt = async {
-        let ack_future = send(jetstream, client, subject, publish).await?;
-        ack_future.await.map_err(refused)
-    };
-    stored(
-        tokio::time::timeout(ack_timeout, attempt).await,
-        ack_timeout,
-    )
+    let attempt = async { handed_over.await?.await.map_err(refused) };
+    let ack = tokio::time::timeout(ack_timeout, attempt)
+        .await
+        .map_err(|_| PublishError::AckTimeout(ack_timeout))??;
+    Ok(Published {
+        stream_sequence: ack.sequence,
+        duplicate: ack.duplicate,
+    })
 }
 
 /// Hands `publish` to the client, which queues it for its connection.
@@ -126,17 +143,6 @@ async fn send(
         })
 }
 
-fn stored(
-    answer: Result<Result<PublishAck, PublishError>, tokio::time::error::Elapsed>,
-    ack_timeout: Duration,
-) -> Result<Published, PublishError> {
-    let ack = answer.map_err(|_| PublishError::AckTimeout(ack_timeout))??;
-    Ok(Published {
-        stream_sequence: ack.sequence,
-        duplicate: ack.duplicate,
-    })
-}
-
 /// A publish waiting for the [`Publisher`]'s task, and where its ack future goes.
 struct Queued {
     subject: String,
@@ -144,8 +150,10 @@ struct Queued {
     answer: oneshot::Sender<Result<PublishAckFuture, PublishError>>,
 }
 
-/// Durable publishing for a hot path where many tasks publish at once (rules'
-/// jobs, one per event, after a batch of events committed together): the
+/// Durable publishing for a hot path where many tasks publish at once
+/// (ingress's events, one per webhook, from requests handled at the same
+/// moment; rules' jobs, one per event, after a batch of events committed
+/// together): the
 /// tasks hand their messages to one task, which lets the tasks woken with it
 /// run first and then gives the client what they handed over back to back, so
 /// that the client's connection writes them in one go rather than one write
@@ -174,13 +182,10 @@ impl Publisher {
         payload: Bytes,
         ack_timeout: Duration,
     ) -> Result<Published, PublishError> {
-        if self.client.connection_state() != async_nats::connection::State::Connected {
-            return Err(PublishError::Disconnected);
-        }
         let publish = PublishMessage::build()
             .payload(payload)
             .headers(durable_headers(msg_id));
-        let attempt = async {
+        let handed_over = async {
             let (answer, answered) = oneshot::channel();
             self.queue
                 .send(Queued {
@@ -189,15 +194,9 @@ impl Publisher {
                     answer,
                 })
                 .map_err(|_| PublishError::PublisherStopped)?;
-            let ack_future = answered
-                .await
-                .map_err(|_| PublishError::PublisherStopped)??;
-            ack_future.await.map_err(refused)
+            answered.await.map_err(|_| PublishError::PublisherStopped)?
         };
-        stored(
-            tokio::time::timeout(ack_timeout, attempt).await,
-            ack_timeout,
-        )
+        durably(&self.client, ack_timeout, handed_over).await
     }
 }
 
