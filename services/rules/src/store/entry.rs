@@ -131,6 +131,21 @@ fn only_deduplicates(entry: &Entry) -> bool {
 /// Long-window deduplication: the first stream sequence stored for each event id
 /// the sender gave. A redelivery of the same stored event is processed again
 /// (idempotently); a second copy published later is a duplicate.
+///
+/// The statement answers only the ids stored before with another sequence (the
+/// duplicates), not a row per event: under load nearly every event is new, and
+/// reading back a row for each cost rules more than the insert. A second copy
+/// within the batch is told by the batch itself.
+const RECORD_SEEN: &str = "WITH input AS ( \
+       SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bigint[]) AS t(account_id, event_id, stream_sequence)), \
+     stored AS ( \
+       INSERT INTO seen_events (account_id, event_id, stream_sequence) SELECT * FROM input \
+       ON CONFLICT (account_id, event_id) DO UPDATE SET account_id = EXCLUDED.account_id \
+       RETURNING account_id, event_id, stream_sequence) \
+     SELECT s.account_id, s.event_id, s.stream_sequence \
+     FROM stored s JOIN input i ON i.account_id = s.account_id AND i.event_id = s.event_id \
+     WHERE s.stream_sequence <> i.stream_sequence";
+
 async fn mark_duplicates(
     connection: &mut PgConnection,
     entries: &[&Entry],
@@ -139,11 +154,15 @@ async fn mark_duplicates(
     let mut account_ids: Vec<Uuid> = Vec::new();
     let mut event_ids: Vec<&str> = Vec::new();
     let mut sequences: Vec<i64> = Vec::new();
-    let mut seen: HashSet<(Uuid, &str)> = HashSet::new();
+    // The sequence of each id's first copy in the batch.
+    let mut first_in_batch: HashMap<(Uuid, &str), u64> = HashMap::new();
     for entry in entries.iter().filter(|entry| entry.event.deduplicate) {
         let event = &entry.event;
         // One row per id: a statement may not update the same row twice.
-        if seen.insert((event.account_id, &event.event_id)) {
+        if let std::collections::hash_map::Entry::Vacant(vacant) =
+            first_in_batch.entry((event.account_id, &event.event_id))
+        {
+            vacant.insert(event.stream_sequence);
             account_ids.push(event.account_id);
             event_ids.push(&event.event_id);
             sequences.push(i64::try_from(event.stream_sequence).unwrap_or(i64::MAX));
@@ -152,18 +171,13 @@ async fn mark_duplicates(
     if account_ids.is_empty() {
         return Ok(());
     }
-    let first: Vec<(Uuid, String, i64)> = sqlx::query_as(
-        "INSERT INTO seen_events (account_id, event_id, stream_sequence)
-         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bigint[])
-         ON CONFLICT (account_id, event_id) DO UPDATE SET account_id = EXCLUDED.account_id
-         RETURNING account_id, event_id, stream_sequence",
-    )
-    .bind(&account_ids)
-    .bind(&event_ids)
-    .bind(&sequences)
-    .fetch_all(&mut *connection)
-    .await?;
-    let first: HashMap<(Uuid, &str), u64> = first
+    let stored_before: Vec<(Uuid, String, i64)> = sqlx::query_as(RECORD_SEEN)
+        .bind(&account_ids)
+        .bind(&event_ids)
+        .bind(&sequences)
+        .fetch_all(&mut *connection)
+        .await?;
+    let stored_before: HashMap<(Uuid, &str), u64> = stored_before
         .iter()
         .map(|(account_id, event_id, sequence)| {
             (
@@ -177,7 +191,9 @@ async fn mark_duplicates(
         if !event.deduplicate {
             continue;
         }
-        if let Some(&first_sequence) = first.get(&(event.account_id, event.event_id.as_str()))
+        let key = (event.account_id, event.event_id.as_str());
+        let first = stored_before.get(&key).or_else(|| first_in_batch.get(&key));
+        if let Some(&first_sequence) = first
             && first_sequence != event.stream_sequence
         {
             applied.duplicate_of_sequence = Some(first_sequence);

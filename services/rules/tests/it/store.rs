@@ -232,8 +232,13 @@ async fn a_second_copy_in_the_same_batch_is_a_duplicate_and_a_redelivery_is_not(
     assert_eq!(applied[2].duplicate_of_sequence, Some(7));
     assert!(applied[2].immediate.is_empty());
 
+    // In later batches, the stored row answers: a copy is a duplicate of the
+    // first sequence, a redelivery of that sequence is processed again.
     let later = writer.apply(plan(9)).await.unwrap();
     assert_eq!(later.duplicate_of_sequence, Some(7));
+    let redelivered = writer.apply(plan(7)).await.unwrap();
+    assert_eq!(redelivered.duplicate_of_sequence, None);
+    assert_eq!(redelivered.immediate.len(), 1);
 }
 
 #[tokio::test]
