@@ -3,8 +3,6 @@
 //! with no other provider left) is recorded `failed` and kept here with its
 //! history and the job as published, so the API can show it and retry it.
 
-use std::collections::HashSet;
-
 use sqlx::PgPool;
 
 use super::StoreError;
@@ -23,9 +21,8 @@ pub async fn dead_letter(
     job: &[u8],
 ) -> Result<bool, StoreError> {
     let mut transaction = pool.begin().await?;
-    let updated: HashSet<String> =
-        update_rows(&mut *transaction, std::slice::from_ref(record)).await?;
-    if !updated.contains(&record.job_id) {
+    let updated = update_rows(&mut *transaction, std::slice::from_ref(record)).await?;
+    if updated.first() != Some(&true) {
         return Ok(false);
     }
     sqlx::query(INSERT_DEAD_LETTER)

@@ -1,8 +1,6 @@
 //! Recording what a provider call ended in. Many jobs' outcomes go into one
 //! `UPDATE … FROM UNNEST` (see `batch`); only the holder's row moves.
 
-use std::collections::HashSet;
-
 use sqlx::{PgPool, Row};
 
 use super::{Status, StoreError};
@@ -77,12 +75,14 @@ impl OutcomeRecord {
 /// (no deadlocks between concurrent batches). No index covers a column set here
 /// (migration 0501), so these are HOT updates; the provider's id goes to
 /// `provider_message_ids` in the same statement, for receipts, when its
-/// provider sends any (`OutcomeRecord::receipts_expected`).
+/// provider sends any (`OutcomeRecord::receipts_expected`). It answers the
+/// position in the batch of each row it moved, not its id: nothing to decode
+/// or hash per row.
 const UPDATE_OUTCOMES: &str = "WITH u AS ( \
        SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int4[], \
                             $7::text[], $8::text[], $9::bool[], $10::int4[], $11::text[], $12::bool[]) \
-         AS t(job_id, status, provider, pmid, error, segments, price, currency, locked, delta, step, \
-              receipts) \
+         WITH ORDINALITY AS t(job_id, status, provider, pmid, error, segments, price, currency, locked, delta, \
+              step, receipts, batch_index) \
        ORDER BY job_id), \
      updated AS ( \
        UPDATE messages m SET \
@@ -101,12 +101,12 @@ const UPDATE_OUTCOMES: &str = "WITH u AS ( \
          updated_at = now() \
        FROM u \
        WHERE m.job_id = u.job_id AND m.status IN ('sending', 'unknown') \
-       RETURNING m.job_id, u.pmid, u.receipts), \
+       RETURNING m.job_id, u.pmid, u.receipts, u.batch_index), \
      ids AS ( \
        INSERT INTO provider_message_ids (provider_message_id, job_id) \
        SELECT pmid, job_id FROM updated WHERE pmid <> '' AND receipts \
        ON CONFLICT DO NOTHING) \
-     SELECT job_id FROM updated";
+     SELECT batch_index FROM updated";
 
 const INSERT_PARTS: &str = "INSERT INTO message_parts (job_id, part_index, provider_message_id) \
      SELECT * FROM UNNEST($1::text[], $2::int4[], $3::text[]) \
@@ -130,16 +130,13 @@ pub async fn record_outcomes(
         // One statement commits on its own: no BEGIN/COMMIT round trips.
         update_rows(&mut *connection, records).await?
     };
-    Ok(records
-        .iter()
-        .map(|record| updated.contains(&record.job_id))
-        .collect())
+    Ok(updated)
 }
 
 pub(super) async fn update_rows<'e, E>(
     executor: E,
     records: &[OutcomeRecord],
-) -> Result<HashSet<String>, StoreError>
+) -> Result<Vec<bool>, StoreError>
 where
     E: sqlx::PgExecutor<'e>,
 {
@@ -180,9 +177,16 @@ where
         )
         .fetch_all(executor)
         .await?;
-    let mut updated = HashSet::with_capacity(rows.len());
+    let mut updated = vec![false; records.len()];
     for row in rows {
-        updated.insert(row.try_get::<String, _>("job_id")?);
+        // WITH ORDINALITY counts from 1.
+        let batch_index: i64 = row.try_get("batch_index")?;
+        if let Some(held) = usize::try_from(batch_index - 1)
+            .ok()
+            .and_then(|index| updated.get_mut(index))
+        {
+            *held = true;
+        }
     }
     Ok(updated)
 }
@@ -190,7 +194,7 @@ where
 async fn insert_parts<'e, E>(
     executor: E,
     records: &[OutcomeRecord],
-    updated: &HashSet<String>,
+    updated: &[bool],
 ) -> Result<(), StoreError>
 where
     E: sqlx::PgExecutor<'e>,
@@ -198,10 +202,7 @@ where
     let mut job_ids = Vec::new();
     let mut indexes = Vec::new();
     let mut part_ids = Vec::new();
-    for record in records
-        .iter()
-        .filter(|record| updated.contains(&record.job_id))
-    {
+    for (record, _) in records.iter().zip(updated).filter(|(_, updated)| **updated) {
         for (index, part_id) in record.part_ids.iter().enumerate() {
             job_ids.push(record.job_id.as_str());
             indexes.push(i32::try_from(index).unwrap_or(i32::MAX));

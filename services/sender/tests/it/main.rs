@@ -14,4 +14,5 @@ mod metrics;
 mod pipeline;
 mod providers;
 mod receipts;
+mod store;
 mod validity;

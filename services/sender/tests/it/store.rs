@@ -1,0 +1,85 @@
+//! The batched statements' answers, row by row, over the real Postgres.
+
+use foco_sender::store::{
+    Claim, ClaimRequest, OutcomeRecord, Status, claim_batch, record_outcomes,
+};
+
+use crate::harness::TestEnv;
+
+fn request(env: &TestEnv, job_id: &str) -> ClaimRequest {
+    ClaimRequest {
+        job_id: job_id.to_owned(),
+        account_id: env.account.id.parse().unwrap(),
+        event_id: format!("evt_{job_id}"),
+        source_id: String::new(),
+        rule_id: String::new(),
+        recipient: "+525512345678".to_owned(),
+        body: "hola".to_owned(),
+        provider: "default".to_owned(),
+        sender_id: String::new(),
+        priority: 1,
+        expired: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn each_outcome_of_a_batch_answers_whether_its_own_row_was_still_held() {
+    let env = TestEnv::start().await;
+    let jobs = ["job_store_a", "job_store_b", "job_store_c"];
+    let requests: Vec<ClaimRequest> = jobs.iter().map(|job| request(&env, job)).collect();
+    let claims = claim_batch(env.pool(), &requests).await.unwrap();
+    for claim in claims {
+        assert!(matches!(
+            claim,
+            Ok(Some(Claim::Claimed { attempts: 1, .. }))
+        ));
+    }
+    // Another delivery finished the middle one meanwhile.
+    sqlx::query("UPDATE messages SET status = 'failed', error = 'elsewhere' WHERE job_id = $1")
+        .bind(jobs[1])
+        .execute(env.pool())
+        .await
+        .unwrap();
+
+    // Given in another order than the rows', to tell positions from ids.
+    let order = [1, 2, 0];
+    let records: Vec<OutcomeRecord> = order
+        .iter()
+        .map(|&index| {
+            let mut record = OutcomeRecord::new(
+                jobs[index],
+                Status::Sent,
+                format!(r#"{{"outcome":"sent","detail":"pm-{index}"}}"#),
+            );
+            record.provider_message_id = format!("pm-{index}");
+            record
+        })
+        .collect();
+    let mut connection = env.pool().acquire().await.unwrap();
+    let held = record_outcomes(&mut connection, &records).await.unwrap();
+    assert_eq!(held, vec![false, true, true]);
+
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT job_id, status, provider_message_id FROM messages WHERE job_id = ANY($1) ORDER BY job_id",
+    )
+    .bind(&jobs[..])
+    .fetch_all(env.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            (
+                "job_store_a".to_owned(),
+                "sent".to_owned(),
+                "pm-0".to_owned()
+            ),
+            ("job_store_b".to_owned(), "failed".to_owned(), String::new()),
+            (
+                "job_store_c".to_owned(),
+                "sent".to_owned(),
+                "pm-2".to_owned()
+            ),
+        ]
+    );
+}
