@@ -83,3 +83,65 @@ async fn each_outcome_of_a_batch_answers_whether_its_own_row_was_still_held() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_batch_of_claims_answers_each_position_once() {
+    let env = TestEnv::start().await;
+    let opted_out = "+525598765432";
+    sqlx::query("INSERT INTO opt_outs (account_id, phone, source) VALUES ($1, $2, 'test')")
+        .bind(env.account.id.parse::<uuid::Uuid>().unwrap())
+        .bind(opted_out)
+        .execute(env.pool())
+        .await
+        .unwrap();
+    claim_batch(env.pool(), &[request(&env, "job_claim_existing")])
+        .await
+        .unwrap();
+
+    let mut no_account = request(&env, "job_claim_no_account");
+    no_account.account_id = uuid::Uuid::new_v4();
+    let mut to_opted_out = request(&env, "job_claim_opted_out");
+    to_opted_out.recipient = opted_out.to_owned();
+    let mut past_deadline = request(&env, "job_claim_expired");
+    past_deadline.expired = "came too late".to_owned();
+    let requests = [
+        request(&env, "job_claim_existing"),
+        request(&env, "job_claim_twice"),
+        no_account,
+        request(&env, "job_claim_twice"),
+        to_opted_out,
+        past_deadline,
+        request(&env, "job_claim_fresh"),
+    ];
+    let answers = claim_batch(env.pool(), &requests).await.unwrap();
+    let described: Vec<&str> = answers
+        .iter()
+        .map(|answer| match answer {
+            Ok(None) => "exists",
+            Ok(Some(Claim::Claimed { attempts: 1, .. })) => "claimed",
+            Ok(Some(Claim::OptedOut)) => "opted out",
+            Ok(Some(Claim::PastDeadline)) => "expired",
+            Err(foco_sender::store::StoreError::AccountMissing) => "no account",
+            other => panic!("unexpected answer {other:?}"),
+        })
+        .collect();
+    // The second copy of a job id saw the row the first created.
+    assert_eq!(
+        described,
+        [
+            "exists",
+            "claimed",
+            "no account",
+            "exists",
+            "opted out",
+            "expired",
+            "claimed"
+        ]
+    );
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM messages WHERE job_id = 'job_claim_no_account'")
+            .fetch_one(env.pool())
+            .await
+            .unwrap();
+    assert_eq!(stored, 0);
+}
