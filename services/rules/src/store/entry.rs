@@ -4,7 +4,7 @@
 //! after the advisory locks of the whole batch are taken in one statement, in one
 //! order, so concurrent batches (other writers, other replicas) cannot deadlock.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, hash_map};
 
 use foco_rule_engine::{Cap, OnRepeat, PlannedJob};
 use prost::Message as _;
@@ -159,7 +159,7 @@ async fn mark_duplicates(
     for entry in entries.iter().filter(|entry| entry.event.deduplicate) {
         let event = &entry.event;
         // One row per id: a statement may not update the same row twice.
-        if let std::collections::hash_map::Entry::Vacant(vacant) =
+        if let hash_map::Entry::Vacant(vacant) =
             first_in_batch.entry((event.account_id, &event.event_id))
         {
             vacant.insert(event.stream_sequence);

@@ -77,7 +77,8 @@ impl OutcomeRecord {
 /// `provider_message_ids` in the same statement, for receipts, when its
 /// provider sends any (`OutcomeRecord::receipts_expected`). It answers the
 /// position in the batch of each row it moved, not its id: nothing to decode
-/// or hash per row.
+/// or hash per row. Were one job id in a batch twice, its row would move once,
+/// and only one of the two would be answered as held.
 const UPDATE_OUTCOMES: &str = "WITH u AS ( \
        SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int4[], \
                             $7::text[], $8::text[], $9::bool[], $10::int4[], $11::text[], $12::bool[]) \
