@@ -171,14 +171,36 @@ impl Rig {
     }
 
     /// Upserts a rule of the `shop` source; account and source are filled in.
+    /// Returns once rules' configuration cache serves this version of the rule
+    /// (control's change notice reaches it asynchronously), so an event
+    /// published next is evaluated against it.
     pub async fn upsert_rule_with(&self, mut request: UpsertRuleRequest) {
         request.account = ACCOUNT.into();
         request.source = "shop".into();
-        self.control
+        let rule = self
+            .control
             .admin()
             .upsert_rule(request)
             .await
-            .expect("upsert rule");
+            .expect("upsert rule")
+            .into_inner();
+        foco_testkit::wait_for(
+            "rules to serve the upserted rule",
+            Duration::from_secs(10),
+            || async {
+                let source = self.state.config_cache.source_by_id(&self.source.id).await;
+                source.ok().flatten().and_then(|source| {
+                    source
+                        .rules
+                        .iter()
+                        .any(|served| {
+                            served.id == rule.id && served.updated_at_ms == rule.updated_at_ms
+                        })
+                        .then_some(())
+                })
+            },
+        )
+        .await;
     }
 
     /// Publishes an event with the sender's own id and a receive time.
