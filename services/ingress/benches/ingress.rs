@@ -10,9 +10,10 @@
 //! body, and one body sent again would be one event) at both, from a fixed
 //! number of keep-alive connections, and prints accepted events/s, latency
 //! percentiles and the ratio. Each round runs both, back to back, and the order
-//! flips every round (ceiling first, then ingress first, ...): the stream grows
-//! with every run and nats-server spends more per message as it does, so a fixed
-//! order would always hand the larger stream to the same side.
+//! flips every round (ceiling first, then ingress first, ...). Nothing consumes
+//! the events, so the stream is purged before every run: each starts from an
+//! empty stream, and a whole run (some 2 GB of bodies) never meets the stream's
+//! size bound (`FOCO_BUS_MAX_BYTES`, 1 GiB), past which publishes are refused.
 //!
 //! Bounded in requests and time. Settings (environment): `FOCO_BENCH_CONNECTIONS`
 //! [64], `FOCO_BENCH_REQUESTS` [20000 a round], `FOCO_BENCH_ROUNDS` [5],
@@ -265,6 +266,14 @@ async fn run(settings: Settings) {
     let mut round_rates: Vec<[f64; 2]> = Vec::new();
     // For profiling one side alone: FOCO_BENCH_ONLY=ingress (or ceiling).
     let only = std::env::var("FOCO_BENCH_ONLY").unwrap_or_default();
+    let events = async_nats::jetstream::new(
+        async_nats::connect(&bus.nats_url)
+            .await
+            .expect("connect to NATS"),
+    )
+    .get_stream(names.events_stream())
+    .await
+    .expect("the events stream");
     for round in 1..=settings.rounds {
         let order = if round % 2 == 1 { [0, 1] } else { [1, 0] };
         let mut rates = [0.0; 2];
@@ -273,6 +282,7 @@ async fn run(settings: Settings) {
             if !only.is_empty() && only != target.name {
                 continue;
             }
+            events.purge().await.expect("purge the events stream");
             let result = drive(
                 &client,
                 target,

@@ -1,8 +1,12 @@
 //! `make bench-sender`: SMS jobs per second through the sender App (claims and
 //! outcomes recorded in Postgres, one HTTP call per job) to a local fake provider
 //! that answers at once, against the bare ceiling of the same stream: a pull
-//! consumer that only consumes and acknowledges. Both read the same jobs from the
-//! same JetStream stream in the same run, so the ratio is the sender's own cost.
+//! consumer that only consumes and acknowledges. Both read as many jobs, alike
+//! but for their ids, from the same JetStream stream in the same run, so the
+//! ratio is the sender's own cost. The stream has work-queue retention: one
+//! consumer reads it, and what it acknowledges is gone. So the ceiling's
+//! consumer is deleted once it has read its jobs, and the sender's jobs are
+//! published after that (outside either phase's time and CPU).
 //!
 //! Loopback only (the local NATS and Postgres, a fresh database and bus prefix),
 //! bounded in count (`FOCO_BENCH_JOBS` [50000]) and time (`FOCO_BENCH_TIMEOUT`
@@ -55,17 +59,16 @@ async fn main() {
     foco_bus::ensure_streams(&jetstream, &names, Default::default())
         .await
         .expect("streams");
-    let published = Instant::now();
-    publish_jobs(&jetstream, &names, &account_id, jobs).await;
-    eprintln!(
-        "published {jobs} jobs in {:.1}s",
-        published.elapsed().as_secs_f64()
-    );
-
+    publish_jobs(&jetstream, &names, &account_id, "ceiling", jobs).await;
     let before = CpuSample::take(provider.thread_id);
     let mut ceiling = bare_ceiling(&jetstream, &names, jobs, concurrency, timeout).await;
+    ceiling.cpu = CpuSample::take(provider.thread_id).since(&before);
+    jetstream
+        .delete_consumer_from_stream(CEILING_CONSUMER, names.sms_stream())
+        .await
+        .expect("delete the ceiling's consumer");
+    publish_jobs(&jetstream, &names, &account_id, "sender", jobs).await;
     let between = CpuSample::take(provider.thread_id);
-    ceiling.cpu = between.since(&before);
     let settings = SenderRun {
         jobs,
         concurrency,
@@ -292,17 +295,21 @@ async fn create_account_and_route(control_url: &str, provider_url: &str) -> Stri
 }
 
 /// Publishes in windows of pending acks, so setting up 50k jobs takes seconds.
+/// `phase` goes into every job's id: the same ids again would be dropped as
+/// copies within the stream's duplicate window.
 async fn publish_jobs(
     jetstream: &jetstream::Context,
     names: &BusNames,
     account_id: &str,
+    phase: &str,
     jobs: usize,
 ) {
+    let published = Instant::now();
     let subject = names.sms_subject(account_id);
     let now = chrono::Utc::now().timestamp_millis();
     let mut pending = Vec::with_capacity(1024);
     for number in 0..jobs {
-        let event_id = format!("bench-{number}");
+        let event_id = format!("bench-{phase}-{number}");
         let to = format!("+5255{:08}", 10_000_000 + number);
         let job = SmsJob {
             job_id: foco_bus::job_id(&event_id, "rule-1", &to),
@@ -331,7 +338,14 @@ async fn publish_jobs(
     for ack in pending {
         ack.await.expect("publish ack");
     }
+    eprintln!(
+        "published {jobs} jobs for the {phase} in {:.1}s",
+        published.elapsed().as_secs_f64()
+    );
 }
+
+/// The ceiling's durable consumer on the jobs stream.
+const CEILING_CONSUMER: &str = "bench-ceiling";
 
 /// A pull consumer that does nothing but acknowledge: what the stream allows.
 async fn bare_ceiling(
@@ -345,7 +359,7 @@ async fn bare_ceiling(
         jetstream,
         &ConsumerSettings {
             stream: names.sms_stream(),
-            durable_name: "bench-ceiling".to_owned(),
+            durable_name: CEILING_CONSUMER.to_owned(),
             filter_subject: names.sms_filter(),
             ack_wait: Duration::from_secs(60),
             max_ack_pending: 10_000,
