@@ -51,9 +51,10 @@ use crate::bare::{
 };
 use crate::sms::order_text;
 
-/// Foco's defaults: rules' and the sender's messages in flight, their batches'
-/// largest sizes and flushes in flight, and the outcomes' linger.
-const CONCURRENCY: usize = 256;
+/// Foco's defaults: rules' and the sender's messages in flight (events, jobs),
+/// their batches' largest sizes and flushes in flight, and the outcomes' linger.
+const EVENT_CONCURRENCY: usize = 256;
+const JOB_CONCURRENCY: usize = 1024;
 const MAX_ACK_PENDING: i64 = 10_000;
 const EVENT_BATCH: usize = 256;
 const JOB_BATCH: usize = 512;
@@ -381,10 +382,10 @@ async fn consumer(
     .await?)
 }
 
-fn pull_settings(what: &'static str) -> PullSettings {
+fn pull_settings(what: &'static str, concurrency: usize) -> PullSettings {
     PullSettings {
         what,
-        concurrency: CONCURRENCY,
+        concurrency,
         shutdown_grace: Duration::from_secs(1),
         keep_alive: None,
     }
@@ -464,13 +465,13 @@ pub async fn run() -> anyhow::Result<()> {
     let relaying = tokio::spawn(foco_bus::pull::run(
         events,
         Arc::new(relay),
-        pull_settings("floor events"),
+        pull_settings("floor events", EVENT_CONCURRENCY),
         shutdown.clone(),
     ));
     let sending = tokio::spawn(foco_bus::pull::run(
         jobs,
         Arc::new(send),
-        pull_settings("floor jobs"),
+        pull_settings("floor jobs", JOB_CONCURRENCY),
         shutdown.clone(),
     ));
     let signed_by = Signed {

@@ -105,7 +105,7 @@ impl Default for Config {
             database_url: "postgres://postgres@127.0.0.1:5432/foco".to_owned(),
             control: ControlConfig::local(foco_control_client::DEFAULT_CONTROL_URL, ""),
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 9094)),
-            concurrency: 256,
+            concurrency: 1024,
             max_ack_pending: 10_000,
             ack_wait: Duration::from_secs(60),
             provider_timeout: Duration::from_secs(15),
