@@ -1,4 +1,5 @@
-//! CPU time per process from `/proc/<pid>/stat`, for "CPU per delivered SMS".
+//! CPU time per process from `/proc/<pid>/stat`, for "CPU per delivered SMS",
+//! and the peak resident memory of a process from `/proc/<pid>/status`.
 //!
 //! Processes the benchmark started are read by pid (another engineer's
 //! `foco-rules` on the same machine is not counted). `nats-server` is read by
@@ -35,6 +36,24 @@ pub fn process(pid: u32) -> Duration {
     stat_ticks(&format!("/proc/{pid}/stat"))
         .map(|[user, system, _, _]| ticks_to_duration(user + system))
         .unwrap_or_default()
+}
+
+/// The most memory `pid` has held resident since it started (`VmHWM`), in
+/// bytes; `None` once it has gone, or where `/proc` does not say.
+pub fn peak_resident_bytes(pid: u32) -> Option<u64> {
+    peak_resident_of(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
+}
+
+fn peak_resident_of(status: &str) -> Option<u64> {
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(kib * 1024)
 }
 
 /// User + system CPU of this process so far.
@@ -110,6 +129,15 @@ mod tests {
         }
         assert!(process(std::process::id()) > Duration::ZERO);
         assert_eq!(processes_named("no-such-command-here"), Duration::ZERO);
+        assert!(peak_resident_bytes(std::process::id()).is_some_and(|bytes| bytes > 0));
+    }
+
+    #[test]
+    fn the_peak_resident_size_is_read_in_bytes() {
+        let status =
+            "Name:\tfoco-sender\nVmPeak:\t 1234568 kB\nVmHWM:\t  114432 kB\nVmRSS:\t   98304 kB\n";
+        assert_eq!(peak_resident_of(status), Some(114_432 * 1024));
+        assert_eq!(peak_resident_of("Name:\tkthreadd\n"), None);
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub struct PhaseResult {
     pub wal: Option<WalWritten>,
     /// Cores each process used in the second before the load.
     pub idle_cores: Vec<(String, f64)>,
+    /// The most memory each process the benchmark started for the phase held
+    /// resident (bytes); every phase starts its own, so this is the phase's.
+    pub peak_memory: Vec<(String, u64)>,
     /// Delayed mode: scheduled jobs by state in Postgres, when readable.
     pub job_states: Option<String>,
     /// The p99 of each second of sending (delayed mode: of each second's due
@@ -329,6 +332,11 @@ pub async fn measure(
     let window = window_start.elapsed();
     let window_end_us = crate::unix_micros();
     let cpu_after = cpu_sample(context, pipeline);
+    let peak_memory = pipeline
+        .processes()
+        .into_iter()
+        .filter_map(|(label, pid)| Some((label, crate::cpu::peak_resident_bytes(pid)?)))
+        .collect();
     let wal = match (WalWritten::read(pipeline).await, wal_before) {
         (Some(after), Some(before)) => Some(after.since(before)),
         _ => None,
@@ -382,6 +390,7 @@ pub async fn measure(
         cpu,
         wal,
         idle_cores,
+        peak_memory,
         job_states,
         stages,
         samples: Vec::new(),

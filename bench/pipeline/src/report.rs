@@ -197,6 +197,14 @@ pub fn print_phase(result: &PhaseResult, wait: Duration) {
         parts.join(", "),
         result.window.as_secs_f64()
     );
+    if !result.peak_memory.is_empty() {
+        let peaks: Vec<String> = result
+            .peak_memory
+            .iter()
+            .map(|(label, bytes)| format!("{label} {:.0} MB", *bytes as f64 / 1e6))
+            .collect();
+        println!("  peak memory {} (resident)", peaks.join(", "));
+    }
     let idle: Vec<String> = result
         .idle_cores
         .iter()
