@@ -498,6 +498,24 @@ pub async fn run() -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
+    /// The floor batches as Foco batches only while its constants are the
+    /// services' defaults: a default that moves must move here too.
+    #[test]
+    fn in_flight_limits_and_batch_sizes_are_the_services_defaults() {
+        let rules = foco_rules::Config::from_lookup(&foco_runtime::env::Env::from_pairs([(
+            "FOCO_CONTROL_API_KEY",
+            "rules-key",
+        )]))
+        .expect("rules' defaults");
+        assert_eq!(EVENT_CONCURRENCY, rules.concurrency);
+        assert_eq!(EVENT_BATCH, rules.store_batch);
+        assert_eq!(FLUSHES_IN_FLIGHT, rules.store_writers);
+        let sender = foco_sender::Config::default();
+        assert_eq!(JOB_CONCURRENCY, sender.concurrency);
+        assert_eq!(JOB_BATCH, sender.write_batch);
+        assert_eq!(MAX_ACK_PENDING, sender.max_ack_pending);
+    }
+
     fn job(id: &str) -> SmsJob {
         SmsJob {
             job_id: id.to_owned(),
