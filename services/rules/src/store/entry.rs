@@ -7,6 +7,7 @@
 use std::collections::{HashMap, HashSet, hash_map};
 
 use foco_rule_engine::{Cap, OnRepeat, PlannedJob};
+use foco_runtime::postgres::{FreshRowsFirst, InsertForm};
 use prost::Message as _;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -68,7 +69,8 @@ pub(super) async fn write(
         // immediate jobs): one statement, atomic on its own, without the round
         // trips of BEGIN and COMMIT, and without waiting for the disk.
         let mut connection = pools.deduplication.acquire().await?;
-        mark_duplicates(&mut connection, entries, &mut applied).await?;
+        let forms = Some(&*pools.deduplication_forms);
+        mark_duplicates(&mut connection, entries, &mut applied, forms).await?;
         connection.keep();
         for (entry, applied) in entries.iter().zip(applied.iter_mut()) {
             if applied.duplicate_of_sequence.is_none() {
@@ -79,7 +81,8 @@ pub(super) async fn write(
     }
     let mut connection = pools.durable.acquire().await?;
     let mut transaction = sqlx::Connection::begin(&mut *connection).await?;
-    mark_duplicates(&mut transaction, entries, &mut applied).await?;
+    // A failed statement would end the transaction: the arbitrated form only.
+    mark_duplicates(&mut transaction, entries, &mut applied, None).await?;
     let live: Vec<usize> = (0..entries.len())
         .filter(|&index| applied[index].duplicate_of_sequence.is_none())
         .collect();
@@ -146,10 +149,20 @@ const RECORD_SEEN: &str = "WITH input AS ( \
      FROM stored s JOIN input i ON i.account_id = s.account_id AND i.event_id = s.event_id \
      WHERE s.stream_sequence <> i.stream_sequence";
 
+/// `RECORD_SEEN` without `ON CONFLICT` (see `FreshRowsFirst`): under load nearly
+/// every event is new, and this form spares PostgreSQL a lookup of each id. It
+/// fails, storing nothing, when an id was stored before.
+const RECORD_FRESH: &str = "INSERT INTO seen_events (account_id, event_id, stream_sequence) \
+     SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bigint[])";
+
+/// Stores the ids of `entries` and marks their duplicates. With `forms`, the
+/// batch may first try `RECORD_FRESH` (outside a transaction only: its failure
+/// ends one).
 async fn mark_duplicates(
     connection: &mut PgConnection,
     entries: &[&Entry],
     applied: &mut [Applied],
+    forms: Option<&FreshRowsFirst>,
 ) -> Result<(), sqlx::Error> {
     let mut account_ids: Vec<Uuid> = Vec::new();
     let mut event_ids: Vec<&str> = Vec::new();
@@ -171,12 +184,34 @@ async fn mark_duplicates(
     if account_ids.is_empty() {
         return Ok(());
     }
-    let stored_before: Vec<(Uuid, String, i64)> = sqlx::query_as(RECORD_SEEN)
-        .bind(&account_ids)
-        .bind(&event_ids)
-        .bind(&sequences)
-        .fetch_all(&mut *connection)
-        .await?;
+    // `Some` once the ids are stored: the ids stored before with another
+    // sequence (none when the plain form stored them all).
+    let mut stored_before: Option<Vec<(Uuid, String, i64)>> = None;
+    if let Some(forms) = forms.filter(|forms| forms.next_form() == InsertForm::Plain) {
+        let recorded = sqlx::query(RECORD_FRESH)
+            .bind(&account_ids)
+            .bind(&event_ids)
+            .bind(&sequences)
+            .execute(&mut *connection)
+            .await;
+        match recorded {
+            // Copies within the batch are told by the batch itself, below.
+            Ok(_) => stored_before = Some(Vec::new()),
+            Err(error) if forms.met_stored_row(&error) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    let stored_before = match stored_before {
+        Some(rows) => rows,
+        None => {
+            sqlx::query_as(RECORD_SEEN)
+                .bind(&account_ids)
+                .bind(&event_ids)
+                .bind(&sequences)
+                .fetch_all(&mut *connection)
+                .await?
+        }
+    };
     let stored_before: HashMap<(Uuid, &str), u64> = stored_before
         .iter()
         .map(|(account_id, event_id, sequence)| {

@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 use crate::metrics::RulesMetrics;
 use foco_runtime::batch::{BatchSettings, Batcher, WriterGone};
-use foco_runtime::postgres::KeptConnections;
+use foco_runtime::postgres::{FreshRowsFirst, KeptConnections};
 
 /// What storing an event decided, for logs and the caller.
 #[derive(Debug, Default)]
@@ -170,6 +170,8 @@ pub struct Pools {
 pub(crate) struct Connections {
     pub(crate) durable: KeptConnections,
     pub(crate) deduplication: KeptConnections,
+    /// The form of the next batch that only deduplicates.
+    pub(crate) deduplication_forms: std::sync::Arc<FreshRowsFirst>,
 }
 
 /// The handle events are stored through; cheap to clone. The writer stops
@@ -194,6 +196,7 @@ impl Writer {
         let connections = Connections {
             durable: KeptConnections::new(pools.durable, writers),
             deduplication: KeptConnections::new(pools.deduplication, writers),
+            deduplication_forms: std::sync::Arc::default(),
         };
         let observed = metrics.clone();
         let batches = Batcher::spawn(

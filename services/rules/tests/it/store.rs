@@ -239,6 +239,27 @@ async fn a_second_copy_in_the_same_batch_is_a_duplicate_and_a_redelivery_is_not(
     let redelivered = writer.apply(plan(7)).await.unwrap();
     assert_eq!(redelivered.duplicate_of_sequence, None);
     assert_eq!(redelivered.immediate.len(), 1);
+
+    // A new writer tries the plain insert first; the stored row makes it
+    // fail, and the arbitrated statement answers as above.
+    let restarted = || {
+        Writer::start(
+            one_pool(rig.state.pool.clone()),
+            BatchSettings::natural(8, 1),
+            metrics(),
+        )
+    };
+    let redelivered = restarted().apply(plan(7)).await.unwrap();
+    assert_eq!(redelivered.duplicate_of_sequence, None);
+    assert_eq!(redelivered.immediate.len(), 1);
+    let later = restarted().apply(plan(9)).await.unwrap();
+    assert_eq!(later.duplicate_of_sequence, Some(7));
+    let stored: Vec<i64> =
+        sqlx::query_scalar("SELECT stream_sequence FROM seen_events WHERE event_id = 'evt_twice'")
+            .fetch_all(&rig.state.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored, [7]);
 }
 
 #[tokio::test]

@@ -9,11 +9,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use foco_runtime::batch::{BatchSettings, Batcher};
-use foco_runtime::postgres::KeptConnections;
+use foco_runtime::postgres::{FreshRowsFirst, KeptConnections};
 use sqlx::PgPool;
 
 use super::StoreError;
-use super::claim::{Claim, ClaimRequest, claim_batch};
+use super::claim::{Claim, ClaimRequest, claim_fresh_batch};
 use super::compliance::{HoldRequest, hold_jobs};
 use super::outcome::{OutcomeRecord, record_outcomes};
 use crate::metrics::Metrics;
@@ -47,6 +47,7 @@ impl Writers {
         // `KeptConnections`): a statement every few hundred microseconds must
         // not pay the pool's two pings each time.
         let claim_connections = KeptConnections::new(pool.clone(), MAX_FLUSHES_IN_FLIGHT);
+        let claim_forms = std::sync::Arc::new(FreshRowsFirst::default());
         let claim_metrics = metrics.clone();
         let observe_claims = move |rows| claim_metrics.write_batch("claim", rows);
         let outcome_metrics = metrics.clone();
@@ -59,7 +60,8 @@ impl Writers {
             observe_claims,
             move |requests: Vec<ClaimRequest>| {
                 let connections = claim_connections.clone();
-                async move { flush_claims(&connections, requests).await }
+                let forms = claim_forms.clone();
+                async move { flush_claims(&connections, &forms, requests).await }
             },
         );
         let outcome_connections = KeptConnections::new(pool.clone(), MAX_FLUSHES_IN_FLIGHT);
@@ -109,11 +111,12 @@ impl Writers {
 
 async fn flush_claims(
     connections: &KeptConnections,
+    forms: &FreshRowsFirst,
     requests: Vec<ClaimRequest>,
 ) -> Vec<Result<Option<Claim>, StoreError>> {
     split_on_failure("claim", &requests, |chunk| async move {
         let mut connection = connections.acquire().await?;
-        let claims = claim_batch(&mut *connection, chunk).await?;
+        let claims = claim_fresh_batch(&mut connection, chunk, forms).await?;
         connection.keep();
         Ok(claims)
     })

@@ -5,12 +5,14 @@
 //! is claimed as `expired` (with its reason), in the same batched statement as
 //! every other job, and never called.
 //!
-//! Fresh jobs are claimed in batches (`claim_batch`: one INSERT … ON CONFLICT DO
-//! NOTHING for many jobs); a job whose row already exists takes the per-job path
-//! (`claim`), which reads the row and decides.
+//! Fresh jobs are claimed in batches (`claim_fresh_batch`: one INSERT for many
+//! jobs, with ON CONFLICT DO NOTHING when one may exist); a job whose row
+//! already exists takes the per-job path (`claim`), which reads the row and
+//! decides.
 
 use std::time::Duration;
 
+use foco_runtime::postgres::{FreshRowsFirst, InsertForm};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
@@ -68,7 +70,12 @@ pub struct ClaimRequest {
 /// its error and its one history step. A job whose account does not exist is
 /// not inserted and comes back as `account-missing` (`messages` has no foreign
 /// key: see migration 0703).
-const CLAIM_BATCH: &str = "WITH input AS ( \
+///
+/// The statement in two forms (see `FreshRowsFirst`): `$conflict` is empty
+/// (a stored job id fails the statement) or `ON CONFLICT (job_id) DO NOTHING`.
+macro_rules! claim_batch_statement {
+    ($conflict:literal) => {
+        concat!("WITH input AS ( \
        SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], \
                             $7::text[], $8::text[], $9::text[], $10::int2[], $11::text[]) \
          AS t(job_id, account_id, event_id, source_id, rule_id, recipient, body, provider, sender_id, priority, \
@@ -89,12 +96,15 @@ const CLAIM_BATCH: &str = "WITH input AS ( \
                 'outcome', 'expired', 'detail', i.expired)) ELSE '[]'::jsonb END \
        FROM known i LEFT JOIN opt_outs o ON o.account_id = i.account_id AND o.phone = i.recipient \
        WHERE i.account_exists \
-       ORDER BY i.job_id \
-       ON CONFLICT (job_id) DO NOTHING \
+       ORDER BY i.job_id ", $conflict, " \
        RETURNING job_id, status) \
      SELECT job_id, status FROM inserted \
      UNION ALL \
-     SELECT job_id, 'account-missing' FROM known WHERE NOT account_exists";
+     SELECT job_id, 'account-missing' FROM known WHERE NOT account_exists")
+    };
+}
+const CLAIM_BATCH: &str = claim_batch_statement!("ON CONFLICT (job_id) DO NOTHING");
+const CLAIM_FRESH_BATCH: &str = claim_batch_statement!("");
 
 /// What `CLAIM_BATCH` answers for a job of an account that does not exist.
 const ACCOUNT_MISSING: &str = "account-missing";
@@ -106,9 +116,34 @@ pub async fn claim_batch<'e>(
     executor: impl sqlx::PgExecutor<'e>,
     requests: &[ClaimRequest],
 ) -> Result<Vec<Result<Option<Claim>, StoreError>>, StoreError> {
+    run_claim_batch(executor, CLAIM_BATCH, requests).await
+}
+
+/// As [`claim_batch`], in the form `forms` picks: under load nearly every job
+/// is new, and the plain insert spares PostgreSQL a lookup of each job id. A
+/// batch holding a job whose row exists is claimed again with `ON CONFLICT`.
+pub async fn claim_fresh_batch(
+    connection: &mut sqlx::PgConnection,
+    requests: &[ClaimRequest],
+    forms: &FreshRowsFirst,
+) -> Result<Vec<Result<Option<Claim>, StoreError>>, StoreError> {
+    if forms.next_form() == InsertForm::Plain {
+        match run_claim_batch(&mut *connection, CLAIM_FRESH_BATCH, requests).await {
+            Err(StoreError::Database(error)) if forms.met_stored_row(&error) => {}
+            answered => return answered,
+        }
+    }
+    run_claim_batch(connection, CLAIM_BATCH, requests).await
+}
+
+async fn run_claim_batch<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    statement: &'static str,
+    requests: &[ClaimRequest],
+) -> Result<Vec<Result<Option<Claim>, StoreError>>, StoreError> {
     let column =
         |pick: fn(&ClaimRequest) -> &str| -> Vec<&str> { requests.iter().map(pick).collect() };
-    let rows = sqlx::query(CLAIM_BATCH)
+    let rows = sqlx::query(statement)
         .bind(column(|request| &request.job_id))
         .bind(
             requests

@@ -23,8 +23,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 pub use claim::{
-    ABANDONED_REASON, Claim, ClaimRequest, OPTED_OUT_REASON, claim, claim_batch, mark_abandoned,
-    refresh_claim, take_over,
+    ABANDONED_REASON, Claim, ClaimRequest, OPTED_OUT_REASON, claim, claim_batch, claim_fresh_batch,
+    mark_abandoned, refresh_claim, take_over,
 };
 pub use compliance::{
     DueHold, HoldRequest, KeywordApplied, KeywordChange, add_opt_out, apply_keyword, delete_holds,

@@ -1,7 +1,9 @@
 //! The batched statements' answers, row by row, over the real Postgres.
 
+use foco_runtime::postgres::{FreshRowsFirst, InsertForm};
 use foco_sender::store::{
-    Claim, ClaimRequest, OutcomeRecord, Status, claim_batch, record_outcomes,
+    Claim, ClaimRequest, OutcomeRecord, Status, StoreError, claim_batch, claim_fresh_batch,
+    record_outcomes,
 };
 
 use crate::harness::TestEnv;
@@ -84,9 +86,10 @@ async fn each_outcome_of_a_batch_answers_whether_its_own_row_was_still_held() {
     );
 }
 
-#[tokio::test]
-async fn a_batch_of_claims_answers_each_position_once() {
-    let env = TestEnv::start().await;
+/// A job already stored, a job twice, an account that does not exist, an
+/// opted-out recipient, a job past its deadline and a fresh job; and what each
+/// position must be answered.
+async fn mixed_claims(env: &TestEnv) -> (Vec<ClaimRequest>, [&'static str; 7]) {
     let opted_out = "+525598765432";
     sqlx::query("INSERT INTO opt_outs (account_id, phone, source) VALUES ($1, $2, 'test')")
         .bind(env.account.id.parse::<uuid::Uuid>().unwrap())
@@ -94,54 +97,98 @@ async fn a_batch_of_claims_answers_each_position_once() {
         .execute(env.pool())
         .await
         .unwrap();
-    claim_batch(env.pool(), &[request(&env, "job_claim_existing")])
+    claim_batch(env.pool(), &[request(env, "job_claim_existing")])
         .await
         .unwrap();
 
-    let mut no_account = request(&env, "job_claim_no_account");
+    let mut no_account = request(env, "job_claim_no_account");
     no_account.account_id = uuid::Uuid::new_v4();
-    let mut to_opted_out = request(&env, "job_claim_opted_out");
+    let mut to_opted_out = request(env, "job_claim_opted_out");
     to_opted_out.recipient = opted_out.to_owned();
-    let mut past_deadline = request(&env, "job_claim_expired");
+    let mut past_deadline = request(env, "job_claim_expired");
     past_deadline.expired = "came too late".to_owned();
-    let requests = [
-        request(&env, "job_claim_existing"),
-        request(&env, "job_claim_twice"),
+    let requests = vec![
+        request(env, "job_claim_existing"),
+        request(env, "job_claim_twice"),
         no_account,
-        request(&env, "job_claim_twice"),
+        request(env, "job_claim_twice"),
         to_opted_out,
         past_deadline,
-        request(&env, "job_claim_fresh"),
+        request(env, "job_claim_fresh"),
     ];
-    let answers = claim_batch(env.pool(), &requests).await.unwrap();
-    let described: Vec<&str> = answers
+    // The second copy of a job id saw the row the first created.
+    let expected = [
+        "exists",
+        "claimed",
+        "no account",
+        "exists",
+        "opted out",
+        "expired",
+        "claimed",
+    ];
+    (requests, expected)
+}
+
+fn describe(answers: &[Result<Option<Claim>, StoreError>]) -> Vec<&'static str> {
+    answers
         .iter()
         .map(|answer| match answer {
             Ok(None) => "exists",
             Ok(Some(Claim::Claimed { attempts: 1, .. })) => "claimed",
             Ok(Some(Claim::OptedOut)) => "opted out",
             Ok(Some(Claim::PastDeadline)) => "expired",
-            Err(foco_sender::store::StoreError::AccountMissing) => "no account",
+            Err(StoreError::AccountMissing) => "no account",
             other => panic!("unexpected answer {other:?}"),
         })
-        .collect();
-    // The second copy of a job id saw the row the first created.
-    assert_eq!(
-        described,
-        [
-            "exists",
-            "claimed",
-            "no account",
-            "exists",
-            "opted out",
-            "expired",
-            "claimed"
-        ]
-    );
-    let stored: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM messages WHERE job_id = 'job_claim_no_account'")
+        .collect()
+}
+
+async fn stored_count(env: &TestEnv, job_id: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM messages WHERE job_id = $1")
+        .bind(job_id)
+        .fetch_one(env.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_batch_of_claims_answers_each_position_once() {
+    let env = TestEnv::start().await;
+    let (requests, expected) = mixed_claims(&env).await;
+    let answers = claim_batch(env.pool(), &requests).await.unwrap();
+    assert_eq!(describe(&answers), expected);
+    assert_eq!(stored_count(&env, "job_claim_no_account").await, 0);
+}
+
+#[tokio::test]
+async fn a_plain_claim_that_meets_a_stored_job_is_answered_as_the_arbitrated_one_would() {
+    let env = TestEnv::start().await;
+    let mut connection = env.pool().acquire().await.unwrap();
+
+    // Only new jobs: the plain form claims them all and stays the choice.
+    let forms = FreshRowsFirst::default();
+    let fresh = [request(&env, "job_plain_a"), request(&env, "job_plain_b")];
+    let answers = claim_fresh_batch(&mut connection, &fresh, &forms)
+        .await
+        .unwrap();
+    assert_eq!(describe(&answers), ["claimed", "claimed"]);
+    assert_eq!(forms.next_form(), InsertForm::Plain);
+
+    // A stored job and a job twice: the plain statement fails and stores
+    // nothing, the arbitrated one answers every position, and the next
+    // batches arbitrate straight away.
+    let (requests, expected) = mixed_claims(&env).await;
+    let answers = claim_fresh_batch(&mut connection, &requests, &forms)
+        .await
+        .unwrap();
+    assert_eq!(describe(&answers), expected);
+    assert_eq!(forms.next_form(), InsertForm::Arbitrated);
+    assert_eq!(stored_count(&env, "job_claim_no_account").await, 0);
+    assert_eq!(stored_count(&env, "job_claim_twice").await, 1);
+    let (status, attempts): (String, i32) =
+        sqlx::query_as("SELECT status, attempts FROM messages WHERE job_id = 'job_claim_fresh'")
             .fetch_one(env.pool())
             .await
             .unwrap();
-    assert_eq!(stored, 0);
+    assert_eq!((status.as_str(), attempts), ("sending", 1));
 }
