@@ -67,6 +67,15 @@ async fn main() {
         .delete_consumer_from_stream(CEILING_CONSUMER, names.sms_stream())
         .await
         .expect("delete the ceiling's consumer");
+    // The ceiling's last acks may not have reached NATS when its consumer was
+    // deleted; the jobs they were for would stay in the stream for the sender.
+    jetstream
+        .get_stream(names.sms_stream())
+        .await
+        .expect("the jobs' stream")
+        .purge()
+        .await
+        .expect("purge the ceiling's leftovers");
     publish_jobs(&jetstream, &names, &account_id, "sender", jobs).await;
     let between = CpuSample::take(provider.thread_id);
     let settings = SenderRun {
