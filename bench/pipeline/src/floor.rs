@@ -38,7 +38,7 @@ use base64::Engine as _;
 use foco_bus::{BusNames, ConsumerSettings, PullSettings};
 use foco_proto::v1::SmsJob;
 use foco_runtime::batch::{BatchSettings, Batcher, SMS_PATH_LINGER, WriterGone};
-use foco_runtime::postgres::KeptConnections;
+use foco_runtime::postgres::{FreshRowsFirst, InsertForm, KeptConnections};
 use futures::future::BoxFuture;
 use hmac::{Hmac, KeyInit, Mac};
 use prost::Message as _;
@@ -79,15 +79,24 @@ CREATE TABLE IF NOT EXISTS floor_messages (
     updated_at timestamptz NOT NULL DEFAULT now()
 );";
 
+/// Each insert in two forms, as Foco's (`FreshRowsFirst`): plain first, with
+/// `ON CONFLICT` after a batch met a stored row.
+const RECORD_FRESH_EVENTS: &str =
+    "INSERT INTO floor_events (event_id) SELECT * FROM UNNEST($1::text[])";
 const RECORD_EVENTS: &str = "INSERT INTO floor_events (event_id) \
      SELECT * FROM UNNEST($1::text[]) ON CONFLICT DO NOTHING";
+static EVENT_FORMS: FreshRowsFirst = FreshRowsFirst::new();
 
+const CLAIM_FRESH_JOBS: &str = "INSERT INTO floor_messages (job_id, event_id, recipient, body, status) \
+     SELECT *, 'sending' FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) \
+     RETURNING job_id";
 /// Takes each job not taken yet, and again one whose call failed.
 const CLAIM_JOBS: &str = "INSERT INTO floor_messages (job_id, event_id, recipient, body, status) \
      SELECT *, 'sending' FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) \
      ON CONFLICT (job_id) DO UPDATE SET status = 'sending', updated_at = now() \
        WHERE floor_messages.status = 'failed' \
      RETURNING job_id";
+static CLAIM_FORMS: FreshRowsFirst = FreshRowsFirst::new();
 
 const RECORD_OUTCOMES: &str = "UPDATE floor_messages m SET status = u.status, updated_at = now() \
      FROM UNNEST($1::text[], $2::text[]) AS u(job_id, status) \
@@ -175,6 +184,16 @@ fn record_events<'a>(
     ids: &'a [String],
 ) -> BoxFuture<'a, Result<Vec<String>, sqlx::Error>> {
     Box::pin(async move {
+        if EVENT_FORMS.next_form() == InsertForm::Plain {
+            match sqlx::query(RECORD_FRESH_EVENTS)
+                .bind(ids)
+                .execute(&mut *connection)
+                .await
+            {
+                Err(error) if EVENT_FORMS.met_stored_row(&error) => {}
+                recorded => return recorded.map(|_| Vec::new()),
+            }
+        }
         sqlx::query(RECORD_EVENTS)
             .bind(ids)
             .execute(connection)
@@ -198,13 +217,20 @@ fn claim_jobs<'a>(
         let column = |field: fn(&SmsJob) -> &str| -> Vec<&str> {
             jobs.iter().map(|job| field(job)).collect()
         };
-        sqlx::query_scalar(CLAIM_JOBS)
-            .bind(column(|job| &job.job_id))
-            .bind(column(|job| &job.event_id))
-            .bind(column(|job| &job.to))
-            .bind(column(|job| &job.body))
-            .fetch_all(connection)
-            .await
+        let claim = |statement| {
+            sqlx::query_scalar(statement)
+                .bind(column(|job| &job.job_id))
+                .bind(column(|job| &job.event_id))
+                .bind(column(|job| &job.to))
+                .bind(column(|job| &job.body))
+        };
+        if CLAIM_FORMS.next_form() == InsertForm::Plain {
+            match claim(CLAIM_FRESH_JOBS).fetch_all(&mut *connection).await {
+                Err(error) if CLAIM_FORMS.met_stored_row(&error) => {}
+                claimed => return claimed,
+            }
+        }
+        claim(CLAIM_JOBS).fetch_all(connection).await
     })
 }
 

@@ -237,6 +237,12 @@ pub enum InsertForm {
 }
 
 impl FreshRowsFirst {
+    pub const fn new() -> Self {
+        Self {
+            arbitrated_batches_left: std::sync::atomic::AtomicU32::new(0),
+        }
+    }
+
     /// The form for the next batch.
     pub fn next_form(&self) -> InsertForm {
         use std::sync::atomic::Ordering;
