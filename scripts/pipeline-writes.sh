@@ -8,7 +8,7 @@
 #   FOCO_BENCH_BIN_DIR=/tmp/other scripts/pipeline-writes.sh
 #
 # Runs `FOCO_BENCH_MODES=closed foco-bench-pipeline`, waits until rules has
-# been busy for three seconds (the load, not the warm-up), then counts each
+# been busy for three seconds (the load, not the warm-up; closed-loop.sh), then counts each
 # service's writev(2) and write(2) calls with `perf stat` for
 # FOCO_WRITES_SECONDS [8] and divides by the webhooks accepted (ingress, rules)
 # or SMS delivered (the sender) meanwhile, at the bench's rates during the
@@ -16,34 +16,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-target="${CARGO_TARGET_DIR:-target}"
+# shellcheck source=scripts/closed-loop.sh
+source scripts/closed-loop.sh
 seconds="${FOCO_WRITES_SECONDS:-8}"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
 
 command -v perf >/dev/null || { echo "pipeline-writes: perf is not installed" >&2; exit 1; }
 
-FOCO_BENCH_MODES=closed "$target/release/foco-bench-pipeline" >"$work/bench.log" 2>&1 &
-bench=$!
-
-until pgrep -x foco-rules >/dev/null; do
-  kill -0 "$bench" 2>/dev/null || { cat "$work/bench.log" >&2; exit 1; }
-  sleep 0.2
-done
+start_closed_loop
+wait_for_load
 rules=$(pgrep -x foco-rules)
 ingress=$(pgrep -x foco-ingress)
 sender=$(pgrep -x foco-sender)
-
-# Rules busy (a quarter of a core or more) three seconds in a row: the load.
-ticks=$(getconf CLK_TCK)
-busy=0
-previous=$(awk '{print $14 + $15}' "/proc/$rules/stat")
-while [ "$busy" -lt 3 ]; do
-  sleep 1
-  current=$(awk '{print $14 + $15}' "/proc/$rules/stat")
-  if [ $((current - previous)) -gt $((ticks / 4)) ]; then busy=$((busy + 1)); else busy=0; fi
-  previous=$current
-done
 
 for service in ingress rules sender; do
   perf stat -x, -e syscalls:sys_enter_writev,syscalls:sys_enter_write \
@@ -52,9 +35,8 @@ done
 wait %2 %3 %4
 wait "$bench"
 
-phase=$(grep -m1 -A2 -- '--- closed loop on foco' "$work/bench.log")
-accepted=$(sed -n 's/.* accepted (\([0-9]*\)\/s).*/\1/p' <<<"$phase")
-delivered=$(sed -n 's/.* during the load (\([0-9]*\)\/s).*/\1/p' <<<"$phase")
+accepted=$(closed_loop_rate accepted)
+delivered=$(closed_loop_rate delivered)
 echo "closed loop: $accepted webhooks/s accepted, $delivered SMS/s delivered during the load"
 echo "calls over ${seconds} s of it, per accepted webhook (ingress, rules) or delivered SMS (sender):"
 for service in ingress rules sender; do

@@ -215,9 +215,9 @@ pub const ARBITRATED_AFTER_CONFLICT: u32 = 64;
 /// The `ON CONFLICT` form costs PostgreSQL more for every row, stored before or
 /// not: it looks each key up in the unique index before inserting (a second
 /// descent of the index beside the insert's own), inserts speculatively and
-/// writes a confirmation record to the log. Profiled under load, that lookup
-/// was a third of the deduplication statement's time and a sixth of the
-/// claim's. So a writer tries the plain form first; when it meets a stored row
+/// writes a confirmation record to the log (`scripts/pipeline-statements.sh`
+/// prints what each of these statements costs PostgreSQL per SMS under load).
+/// So a writer tries the plain form first; when it meets a stored row
 /// (a redelivery, a retry of a job, an event sent twice) the statement changed
 /// nothing, the batch is written again with `ON CONFLICT`, and the next
 /// [`ARBITRATED_AFTER_CONFLICT`] batches use that form straight away: a stream
