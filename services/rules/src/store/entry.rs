@@ -184,33 +184,31 @@ async fn mark_duplicates(
     if account_ids.is_empty() {
         return Ok(());
     }
-    // `Some` once the ids are stored: the ids stored before with another
-    // sequence (none when the plain form stored them all).
-    let mut stored_before: Option<Vec<(Uuid, String, i64)>> = None;
-    if let Some(forms) = forms.filter(|forms| forms.next_form() == InsertForm::Plain) {
-        let recorded = sqlx::query(RECORD_FRESH)
+    let stored_plainly = match forms.filter(|forms| forms.next_form() == InsertForm::Plain) {
+        Some(forms) => match sqlx::query(RECORD_FRESH)
             .bind(&account_ids)
             .bind(&event_ids)
             .bind(&sequences)
             .execute(&mut *connection)
-            .await;
-        match recorded {
-            // Copies within the batch are told by the batch itself, below.
-            Ok(_) => stored_before = Some(Vec::new()),
-            Err(error) if forms.met_stored_row(&error) => {}
+            .await
+        {
+            Ok(_) => true,
+            Err(error) if forms.met_stored_row(&error) => false,
             Err(error) => return Err(error),
-        }
-    }
-    let stored_before = match stored_before {
-        Some(rows) => rows,
-        None => {
-            sqlx::query_as(RECORD_SEEN)
-                .bind(&account_ids)
-                .bind(&event_ids)
-                .bind(&sequences)
-                .fetch_all(&mut *connection)
-                .await?
-        }
+        },
+        None => false,
+    };
+    // The ids stored before with another sequence: none when the plain form
+    // stored them all (copies within the batch are told by the batch itself).
+    let stored_before: Vec<(Uuid, String, i64)> = if stored_plainly {
+        Vec::new()
+    } else {
+        sqlx::query_as(RECORD_SEEN)
+            .bind(&account_ids)
+            .bind(&event_ids)
+            .bind(&sequences)
+            .fetch_all(&mut *connection)
+            .await?
     };
     let stored_before: HashMap<(Uuid, &str), u64> = stored_before
         .iter()
