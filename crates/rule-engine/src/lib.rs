@@ -21,7 +21,7 @@ mod timing;
 use std::sync::Arc;
 use std::time::Duration;
 
-use foco_proto::v1::{EventEnvelope, Priority, ResolvedSource, Rule, SmsJob};
+use foco_proto::v1::{Account, EventEnvelope, Priority, ResolvedSource, Rule, SmsJob};
 use moka::sync::Cache;
 
 pub use compiled::{CompiledRule, Evaluation, MAX_KEY_CHARS, RecipientOutcome};
@@ -500,12 +500,19 @@ impl EventInputs {
         } else {
             serde_json::from_slice(&event.payload).map_err(EventError::PayloadNotJson)?
         };
-        let headers: std::collections::BTreeMap<&str, &str> = event
+        let headers: serde_json::Map<String, serde_json::Value> = event
             .headers
             .iter()
-            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .map(|(name, value)| (name.clone(), value.clone().into()))
             .collect();
-        let account = source.account.clone().unwrap_or_default();
+        let fallback_account;
+        let account = match &source.account {
+            Some(account) => account,
+            None => {
+                fallback_account = Account::default();
+                &fallback_account
+            }
+        };
         let source_name = source
             .source
             .as_ref()
@@ -513,18 +520,26 @@ impl EventInputs {
             .unwrap_or("");
         let timezone = account.timezone.parse().unwrap_or(chrono_tz::UTC);
         let longest_list = condition::longest_list(&payload);
-        let context = serde_json::json!({
-            "event": payload,
-            "event_type": event.event_type,
-            "event_id": event.event_id,
-            "headers": headers,
-            "source": { "name": source_name },
-            "account": {
-                "name": account.name,
-                "timezone": account.timezone,
-                "default_country": account.default_country,
-            },
-        });
+        // Assembled from values: `json!` would copy the payload once more,
+        // through its serializer.
+        let context = serde_json::Value::Object(serde_json::Map::from_iter([
+            ("event".to_owned(), payload),
+            ("event_type".to_owned(), event.event_type.clone().into()),
+            ("event_id".to_owned(), event.event_id.clone().into()),
+            ("headers".to_owned(), headers.into()),
+            (
+                "source".to_owned(),
+                serde_json::json!({ "name": source_name }),
+            ),
+            (
+                "account".to_owned(),
+                serde_json::json!({
+                    "name": account.name,
+                    "timezone": account.timezone,
+                    "default_country": account.default_country,
+                }),
+            ),
+        ]));
         Ok(Self {
             cel_context: condition::event_context(
                 reads.event.to_cel(&context["event"]),
@@ -532,7 +547,7 @@ impl EventInputs {
                 &event.event_type,
             ),
             template_context: json_view::JsonView::value(std::sync::Arc::new(context)),
-            default_country: account.default_country,
+            default_country: account.default_country.clone(),
             timezone,
             received_at_ms: if event.received_at_ms > 0 {
                 event.received_at_ms

@@ -326,6 +326,39 @@ fn headers_are_visible_to_conditions() {
 }
 
 #[test]
+fn templates_see_the_event_its_headers_its_source_and_the_account() {
+    let everything = rule(
+        "all",
+        "",
+        &["+525512345678"],
+        r#"{{ event.order_number }} {{ event_type }} {{ event_id }} {{ headers["x-topic"] }} {{ source.name }} {{ account.name }} {{ account.timezone }} {{ account.default_country }}"#,
+    );
+    let mut shopify = event("orders/create", SHOPIFY_ORDER);
+    shopify
+        .headers
+        .insert("x-topic".into(), "orders/create".into());
+    let plan = Engine::new()
+        .plan(&shopify, &source(vec![everything.clone()]), 0)
+        .unwrap();
+    assert!(plan.failures.is_empty(), "{:?}", plan.failures);
+    assert_eq!(
+        plan.jobs[0].job.body,
+        "1234 orders/create evt-1 orders/create shop tienda-ale America/Mexico_City MX"
+    );
+
+    // A source resolved without its account still renders, with empty fields
+    // (and the trailing spaces trimmed).
+    let mut accountless = source(vec![everything]);
+    accountless.account = None;
+    let plan = Engine::new().plan(&shopify, &accountless, 0).unwrap();
+    assert!(plan.failures.is_empty(), "{:?}", plan.failures);
+    assert_eq!(
+        plan.jobs[0].job.body,
+        "1234 orders/create evt-1 orders/create shop"
+    );
+}
+
+#[test]
 fn an_event_that_is_not_json_is_refused_whole() {
     let any = rule("any", "", &["+525512345678"], "hi");
     assert!(
