@@ -7,7 +7,7 @@ CARGO ?= cargo
 # commit would rebuild the whole workspace each time).
 GIT_REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 
-.PHONY: run test deps fmt fmt-check lint unit-test k8s-check build bench bench-sender bench-ingress bench-pipeline faults console-screenshots console-axe
+.PHONY: run test deps fmt fmt-check lint unit-test k8s-check build bench bench-rules bench-sender bench-ingress bench-pipeline faults console-screenshots console-axe
 
 ## Start NATS, PostgreSQL, the four services and a demo; keep running.
 run:
@@ -57,7 +57,13 @@ console-screenshots: deps console-axe
 	@ls -1 var/screenshots/*.png
 
 ## Every benchmark (release builds; they print figures, they do not assert).
-bench: bench-sender bench-ingress bench-pipeline
+bench: bench-rules bench-sender bench-ingress bench-pipeline
+
+## CPU time of the rule engine's Engine::plan per event (conditions, templates,
+## recipients, encoding) on one thread, for three rules and payloads.
+## FOCO_BENCH_EVENTS [100000] a round. Seconds; no NATS or Postgres.
+bench-rules:
+	$(CARGO) bench -p foco-rule-engine --bench plan
 
 ## Jobs/s through the sender to a fake provider vs the bare consume+ack ceiling.
 ## FOCO_BENCH_JOBS [50000], FOCO_BENCH_CONCURRENCY [1024]; needs local NATS and Postgres.
