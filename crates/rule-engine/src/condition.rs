@@ -362,9 +362,9 @@ impl Condition {
     }
 
     pub fn matches(&self, inputs: &EventInputs) -> Result<bool, ConditionError> {
-        if inputs.longest_list > max_iterated_list(self.nesting) {
+        if self.nesting > 0 && inputs.longest_list() > max_iterated_list(self.nesting) {
             return Err(ConditionError::ListTooLong {
-                length: inputs.longest_list,
+                length: inputs.longest_list(),
                 nesting: self.nesting,
             });
         }

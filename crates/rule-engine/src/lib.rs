@@ -479,13 +479,24 @@ pub struct EventInputs {
     /// The account's default validity, for rules without their own.
     pub(crate) account_valid_for: std::time::Duration,
     pub(crate) max_recipients_per_rule: usize,
-    /// The longest list in the payload: bounds what an iterating condition costs.
-    pub(crate) longest_list: usize,
+    /// What `template_context` views.
+    context: Arc<serde_json::Value>,
+    /// The longest list in the payload, once a condition that iterates asked.
+    longest_list: std::cell::OnceCell<usize>,
 }
 
 impl EventInputs {
     pub(crate) fn template_context(&self) -> minijinja::Value {
         self.template_context.clone()
+    }
+
+    /// The longest list anywhere in the payload: it bounds what a condition that
+    /// iterates costs. Found on first use, since walking a large payload is not
+    /// free and most conditions do not iterate.
+    pub(crate) fn longest_list(&self) -> usize {
+        *self
+            .longest_list
+            .get_or_init(|| condition::longest_list(&self.context["event"]))
     }
 
     fn new(
@@ -519,10 +530,9 @@ impl EventInputs {
             .map(|source| source.name.as_str())
             .unwrap_or("");
         let timezone = account.timezone.parse().unwrap_or(chrono_tz::UTC);
-        let longest_list = condition::longest_list(&payload);
         // Assembled from values: `json!` would copy the payload once more,
         // through its serializer.
-        let context = serde_json::Value::Object(serde_json::Map::from_iter([
+        let context = Arc::new(serde_json::Value::Object(serde_json::Map::from_iter([
             ("event".to_owned(), payload),
             ("event_type".to_owned(), event.event_type.clone().into()),
             ("event_id".to_owned(), event.event_id.clone().into()),
@@ -539,14 +549,14 @@ impl EventInputs {
                     "default_country": account.default_country,
                 }),
             ),
-        ]));
+        ])));
         Ok(Self {
             cel_context: condition::event_context(
                 reads.event.to_cel(&context["event"]),
                 reads.headers.to_cel(&context["headers"]),
                 &event.event_type,
             ),
-            template_context: json_view::JsonView::value(std::sync::Arc::new(context)),
+            template_context: json_view::JsonView::value(Arc::clone(&context)),
             default_country: account.default_country.clone(),
             timezone,
             received_at_ms: if event.received_at_ms > 0 {
@@ -556,7 +566,8 @@ impl EventInputs {
             },
             account_valid_for: timing::valid_for_or_default(None, &account.default_valid_for),
             max_recipients_per_rule: limits.recipients_per_rule,
-            longest_list,
+            context,
+            longest_list: std::cell::OnceCell::new(),
         })
     }
 }
