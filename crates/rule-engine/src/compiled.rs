@@ -7,7 +7,7 @@ use std::time::Duration;
 use foco_proto::v1::Rule;
 use minijinja::Environment;
 
-use crate::condition::Condition;
+use crate::condition::{Condition, Reads};
 use crate::encoding::{self, SegmentInfo};
 use crate::template::{self, TemplateError};
 use crate::timing;
@@ -37,6 +37,8 @@ pub struct CompiledRule {
     transliterate: bool,
     max_segments: u32,
     pub(crate) cap: Option<Cap>,
+    /// What the templates read of the event's payload.
+    template_reads: Reads,
 }
 
 /// One recipient as rendered, and its E.164 form or why it has none.
@@ -79,6 +81,29 @@ fn compile_template(
             field: name.to_owned(),
             message: error.to_string(),
         })
+}
+
+/// What `templates` read of `event`: the top-level fields they name
+/// (`event.customer.name` reads `customer`), or all of it when one uses
+/// `event` otherwise (indexes it, loops over it, passes or prints it whole).
+/// Templates reach nothing beyond their environment, which holds no loader, so
+/// reading every template there finds every use.
+fn payload_reads(templates: &Environment<'static>) -> Reads {
+    let mut reads = Reads::Nothing;
+    for (_, template) in templates.templates() {
+        for variable in template.undeclared_variables(true) {
+            match variable.strip_prefix("event") {
+                Some("") => return Reads::Everything,
+                Some(path) => {
+                    if let Some(field) = path.strip_prefix('.') {
+                        reads.add_field(field.split('.').next().unwrap_or(field));
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+    reads
 }
 
 /// A value rendered for one event that cannot be used.
@@ -167,6 +192,7 @@ impl CompiledRule {
         let on_repeat = on_repeat(rule)?;
         let transliterate = transliterates(rule)?;
         let cap = cap(rule)?;
+        let template_reads = payload_reads(&templates);
         Ok(Self {
             condition,
             templates,
@@ -180,6 +206,7 @@ impl CompiledRule {
             transliterate,
             max_segments: rule.max_segments,
             cap,
+            template_reads,
         })
     }
 
@@ -196,6 +223,18 @@ impl CompiledRule {
         {
             reads.merge(condition.reads());
         }
+    }
+
+    /// Adds what this rule's conditions and templates read of the event's
+    /// payload to `reads`: what of it must be parsed.
+    pub(crate) fn add_payload_reads(&self, reads: &mut Reads) {
+        for condition in [&self.condition, &self.cancel_condition]
+            .into_iter()
+            .flatten()
+        {
+            reads.merge(&condition.reads().event);
+        }
+        reads.merge(&self.template_reads);
     }
 
     pub fn evaluate(&self, inputs: &EventInputs) -> Result<Option<Evaluation>, RuleError> {

@@ -28,7 +28,7 @@ pub(crate) enum Reads {
 }
 
 impl Reads {
-    fn add_field(&mut self, field: &str) {
+    pub(crate) fn add_field(&mut self, field: &str) {
         match self {
             Self::Nothing => *self = Self::Fields(BTreeSet::from([field.to_owned()])),
             Self::Fields(fields) => {

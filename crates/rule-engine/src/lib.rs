@@ -15,6 +15,7 @@ pub mod encoding;
 pub mod filters;
 mod json_view;
 mod message;
+mod payload;
 mod template;
 mod timing;
 
@@ -282,12 +283,14 @@ impl Engine {
         let cancel_rules = self.enabled_rules(&source.cancel_rules);
         let rules = self.enabled_rules(&source.rules);
         let mut reads = condition::VariableReads::default();
+        let mut payload_reads = condition::Reads::Nothing;
         for (_, compiled) in cancel_rules.iter().chain(&rules) {
             if let Ok(compiled) = compiled.as_ref() {
                 compiled.add_reads(&mut reads);
+                compiled.add_payload_reads(&mut payload_reads);
             }
         }
-        let inputs = EventInputs::new(event, source, now_ms, self.limits, &reads)?;
+        let inputs = EventInputs::new(event, source, now_ms, self.limits, &reads, &payload_reads)?;
         let mut plan = EventPlan::default();
         for (rule, compiled) in cancel_rules {
             let Ok(compiled) = compiled.as_ref() else {
@@ -351,7 +354,14 @@ impl Engine {
         now_ms: i64,
     ) -> Result<Vec<RulePreview>, EventError> {
         let everything = condition::VariableReads::everything();
-        let inputs = EventInputs::new(event, source, now_ms, self.limits, &everything)?;
+        let inputs = EventInputs::new(
+            event,
+            source,
+            now_ms,
+            self.limits,
+            &everything,
+            &everything.event,
+        )?;
         Ok(source
             .rules
             .iter()
@@ -505,12 +515,10 @@ impl EventInputs {
         now_ms: i64,
         limits: Limits,
         reads: &condition::VariableReads,
+        payload_reads: &condition::Reads,
     ) -> Result<Self, EventError> {
-        let payload: serde_json::Value = if event.payload.is_empty() {
-            serde_json::Value::Object(Default::default())
-        } else {
-            serde_json::from_slice(&event.payload).map_err(EventError::PayloadNotJson)?
-        };
+        let payload =
+            payload::parse(&event.payload, payload_reads).map_err(EventError::PayloadNotJson)?;
         let headers: serde_json::Map<String, serde_json::Value> = event
             .headers
             .iter()

@@ -368,6 +368,124 @@ fn an_event_that_is_not_json_is_refused_whole() {
     );
 }
 
+/// Only the payload's fields that rules read are parsed: each template and
+/// condition still sees every field it names, and a template that uses `event`
+/// otherwise than by naming a field sees all of it.
+#[test]
+fn every_template_sees_what_it_reads_of_the_payload() {
+    let payload = br#"{"tenant": "t1", "phone": "+525512345678", "customer": {"name": "Ana"}, "total": "10.50", "items": [1, 2, 3], "token": "c-9"}"#;
+    let renders = |to: &str, body: &str| {
+        let plan = Engine::new()
+            .plan(
+                &event("orders/create", payload),
+                &source(vec![rule("r", r#"event.tenant == "t1""#, &[to], body)]),
+                0,
+            )
+            .unwrap();
+        assert!(plan.failures.is_empty(), "{body}: {:?}", plan.failures);
+        (plan.jobs[0].job.to.clone(), plan.jobs[0].job.body.clone())
+    };
+    let owner = "+525512345678";
+    assert_eq!(renders("{{ event.phone }}", "hola").0, "+525512345678");
+    assert_eq!(
+        renders(owner, "{{ event.customer.name }} {{ event.total }}").1,
+        "Ana 10.50"
+    );
+    // Not a plain field: indexed, looped over, bound to a name, printed whole.
+    assert_eq!(renders(owner, r#"{{ event["total"] }}"#).1, "10.50");
+    assert_eq!(renders(owner, "{{ event | length }}").1, "6");
+    assert_eq!(
+        renders(owner, "{% for key in event | sort %}{{ key }} {% endfor %}").1,
+        "customer items phone tenant token total"
+    );
+    assert_eq!(
+        renders(owner, "{% set order = event %}{{ order.token }}").1,
+        "c-9"
+    );
+    assert_eq!(
+        renders(
+            owner,
+            "{% macro who() %}{{ event.customer.name }}{% endmacro %}{{ who() }}"
+        )
+        .1,
+        "Ana"
+    );
+    assert_eq!(
+        renders(owner, "{{ event.items | length }} {{ event.items[0] }}").1,
+        "3 1"
+    );
+}
+
+/// Keys and cancel keys read the payload too; a later event's cancel key finds
+/// the job an earlier one scheduled under the same key.
+#[test]
+fn keys_and_cancel_keys_see_the_fields_they_name() {
+    let cart = timed(
+        rule(
+            "cart",
+            r#"event_type == "checkouts/create""#,
+            &["+525512345678"],
+            "vuelve",
+        ),
+        "1h",
+        "{{ event.token }}",
+        r#"event_type == "orders/create""#,
+        "{{ event.checkout_token }}",
+    );
+    let engine = Engine::new();
+    let plan = engine
+        .plan(
+            &event("checkouts/create", br#"{"token": "c-9", "other": [1]}"#),
+            &source(vec![cart.clone()]),
+            0,
+        )
+        .unwrap();
+    assert_eq!(plan.jobs[0].key, "c-9");
+    let mut shop = source(Vec::new());
+    shop.cancel_rules = vec![cart];
+    let plan = engine
+        .plan(
+            &event(
+                "orders/create",
+                br#"{"checkout_token": "c-9", "other": {}}"#,
+            ),
+            &shop,
+            0,
+        )
+        .unwrap();
+    assert_eq!(plan.cancellations.len(), 1);
+    assert_eq!(plan.cancellations[0].key, "c-9");
+}
+
+/// A payload is JSON or it is refused, whether or not rules read the part
+/// that is broken.
+#[test]
+fn a_payload_broken_where_no_rule_reads_is_still_refused() {
+    let plain = rule(
+        "r",
+        r#"event.tenant == "t1""#,
+        &["+525512345678"],
+        "{{ event.total }}",
+    );
+    for payload in [
+        &br#"{"tenant": "t1", "total": 1, "unread": [1, }"#[..],
+        br#"{"tenant": "t1", "total": 1} {"#,
+        b"{\"tenant\": \"t1\", \"unread\": \"\xff\"}",
+    ] {
+        assert!(
+            Engine::new()
+                .plan(
+                    &event("orders/create", payload),
+                    &source(vec![plain.clone()]),
+                    0
+                )
+                .is_err(),
+            "{}",
+            String::from_utf8_lossy(payload)
+        );
+    }
+}
+
 fn timed(mut rule: Rule, delay: &str, key: &str, cancel_when: &str, cancel_key: &str) -> Rule {
     rule.delay = delay.into();
     rule.key = key.into();
