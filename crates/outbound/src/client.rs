@@ -1,7 +1,7 @@
 //! The HTTP client for account-supplied URLs: rustls with the ring provider
 //! passed in explicitly (no process-wide default to install or race on), the
-//! platform's trust roots, no redirects, no proxy, a whole-request timeout, and
-//! the SSRF resolver.
+//! platform's trust roots, no redirects, no retries, no proxy, a whole-request
+//! timeout, and the SSRF resolver.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +37,10 @@ pub fn build_http_client(
         .tls_backend_preconfigured(tls)
         // A redirect could lead to an address the guard never saw.
         .redirect(reqwest::redirect::Policy::none())
+        // reqwest's default policy retries only HTTP/2 refusals, and this client
+        // speaks HTTP/1.1; but it still copies every request's headers in case it
+        // might. Allowing no retry at all skips the copy.
+        .retry(reqwest::retry::never().max_retries_per_request(0))
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
         .dns_resolver(GuardedResolver::new(allow_private_hosts))
