@@ -69,14 +69,12 @@ impl<'de> Visitor<'de> for Fields<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut object = Map::new();
-        // Keys borrow the payload unless they hold escapes.
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if self
-                .wanted
-                .is_some_and(|wanted| wanted.contains(key.as_ref()))
-            {
+        // Each key is a `String`: borrowing the unescaped ones from the payload
+        // measured no faster under `make bench-rules`.
+        while let Some(key) = map.next_key::<String>()? {
+            if self.wanted.is_some_and(|wanted| wanted.contains(&key)) {
                 // A repeated key keeps its last value, as the whole parse does.
-                object.insert(key.into_owned(), map.next_value::<Value>()?);
+                object.insert(key, map.next_value::<Value>()?);
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
