@@ -5,9 +5,14 @@
 #
 #   scripts/pipeline-statements.sh            # the release build in target/release
 #   FOCO_BENCH_BIN_DIR=/tmp/other scripts/pipeline-statements.sh
+#   FOCO_STATEMENTS_PIPE=floor scripts/pipeline-statements.sh
 #
-# Runs `FOCO_BENCH_MODES=closed foco-bench-pipeline`, waits until rules has
-# been busy for three seconds (the load, not the warm-up), then reads the CPU
+# The last form measures the floor pipe's three statements instead (its claim,
+# outcome and event record): what the same promises cost PostgreSQL with none
+# of Foco's columns, indexes or history.
+#
+# Runs `FOCO_BENCH_MODES=closed foco-bench-pipeline`, waits until rules (or
+# the floor pipe) has been busy for three seconds (the load, not the warm-up), then reads the CPU
 # time of each backend of the phase's database from /proc over
 # FOCO_STATEMENTS_SECONDS [5], labels each backend by the statement it runs
 # (pg_stat_activity, read at the end), and divides by the SMS delivered
@@ -17,6 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+pipe="${FOCO_STATEMENTS_PIPE:-foco}"
 # shellcheck source=scripts/closed-loop.sh
 source scripts/closed-loop.sh
 seconds="${FOCO_STATEMENTS_SECONDS:-5}"
@@ -39,15 +45,15 @@ backends >"$work/before"
 sleep "$seconds"
 backends >"$work/after"
 psql "$server" -AtF' ' -c "SELECT pid,
-    CASE WHEN query LIKE '%INSERT INTO messages%' THEN 'claim'
-         WHEN query LIKE '%UPDATE messages m SET%' THEN 'outcome'
-         WHEN query LIKE '%INSERT INTO seen_events%' THEN 'deduplication'
+    CASE WHEN query LIKE '%INSERT INTO messages%' OR query LIKE '%INSERT INTO floor_messages%' THEN 'claim'
+         WHEN query LIKE '%UPDATE messages m SET%' OR query LIKE '%UPDATE floor_messages m SET%' THEN 'outcome'
+         WHEN query LIKE '%INSERT INTO seen_events%' OR query LIKE '%INSERT INTO floor_events%' THEN 'deduplication'
          ELSE 'other' END
   FROM pg_stat_activity WHERE datname = '$database'" | sort >"$work/labels"
 wait "$bench"
 
 delivered=$(closed_loop_rate delivered)
-echo "closed loop: $delivered SMS/s delivered during the load"
+echo "closed loop on $phase_name: $delivered SMS/s delivered during the load"
 echo "PostgreSQL backends' CPU over ${seconds} s of it, per delivered SMS, by statement:"
 join "$work/before" "$work/after" | join - "$work/labels" |
   awk -v hz="$(getconf CLK_TCK)" -v sms="$((delivered * seconds))" '
