@@ -15,7 +15,8 @@ RENDERED.yaml. This script
    budgets, ServiceMonitors and autoscalers select something that exists), that
    each service receives only its own Secret and only the keys it reads (and
    mounts only its own NATS identity, which in production it must have), that
-   terminationGracePeriodSeconds covers the drain after SIGTERM, that KEDA
+   terminationGracePeriodSeconds covers the drain after SIGTERM, that each
+   service's async workers follow its CPU request, that KEDA
    triggers name streams and durable consumers that exist (crates/bus/src/names.rs),
    that every PromQL expression parses and uses only metrics the services
    register (services/, crates/), and that every alert links to a section of
@@ -307,6 +308,15 @@ def main():
         period = pod.get("terminationGracePeriodSeconds", 30)
         if period < needed:
             problem(ident(dep), f"terminationGracePeriodSeconds {period} < preStop {pre_stop}s + drain {grace}s + {EXIT_MARGIN}s: the kubelet would kill work in flight")
+
+        # The async runtime's workers follow the CPU the pod asked for
+        # (crates/runtime/src/workers.rs): unset, a pod with no CPU limit starts
+        # one per core of the node.
+        workers = ((env.get("FOCO_WORKER_THREADS") or {}).get("valueFrom") or {}).get("resourceFieldRef") or {}
+        if workers.get("resource") != "requests.cpu" or str(workers.get("divisor", "1")) != "1":
+            problem(ident(dep), "FOCO_WORKER_THREADS must come from the container's requests.cpu (resourceFieldRef, divisor 1)")
+        elif workers.get("containerName") not in (None, c["name"]):
+            problem(ident(dep), f"FOCO_WORKER_THREADS reads the CPU request of container {workers['containerName']!r}, not its own")
 
         allowed = SECRET_KEYS[name]
         received = set()

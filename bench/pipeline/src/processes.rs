@@ -170,10 +170,17 @@ impl Services {
             .envs(self.env.iter().map(|(key, value)| (key, value)))
             .envs(extra.iter().map(|(key, value)| (*key, value)))
             .env("FOCO_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"));
-        if !self.env.iter().any(|(key, _)| key == "FOCO_LOG_FORMAT")
-            && std::env::var_os("FOCO_LOG_FORMAT").is_none()
-        {
-            command.env("FOCO_LOG_FORMAT", "json");
+        // Defaults where neither the benchmark nor your environment chose: logs
+        // a run can be searched by, and one async worker per service, its share
+        // of a small machine it shares with three others, NATS and PostgreSQL
+        // (the Kubernetes manifests size it from the CPU request the same way).
+        for (key, default) in [
+            ("FOCO_LOG_FORMAT", "json"),
+            (foco_runtime::workers::WORKER_THREADS_ENV, "1"),
+        ] {
+            if !self.env.iter().any(|(name, _)| name == key) && std::env::var_os(key).is_none() {
+                command.env(key, default);
+            }
         }
         let log = self.log_dir.join(format!("{name}.log"));
         let mut guard = ChildGuard::spawn_logged(name, command, &log)?;

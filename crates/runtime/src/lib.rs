@@ -1,5 +1,5 @@
-//! Runtime plumbing every Foco service shares: reading configuration from the
-//! environment, telemetry set-up, the admin endpoints (`/healthz`, `/readyz`,
+//! Runtime plumbing every Foco service shares: the async runtime its `main`
+//! runs on, reading configuration from the environment, telemetry set-up, the admin endpoints (`/healthz`, `/readyz`,
 //! `/metrics`), shutdown on SIGTERM/SIGINT, and the one table that maps error kinds
 //! to HTTP and gRPC statuses, the build's version and revision, and (feature
 //! `postgres`) the Postgres pool, and the group-commit batcher of the hot
@@ -19,6 +19,7 @@ pub mod postgres;
 pub mod serve;
 pub mod shutdown;
 pub mod telemetry;
+pub mod workers;
 
 pub use admin::{AdminServer, Readiness};
 pub use error_kind::ErrorKind;

@@ -4,9 +4,12 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     foco_runtime::build_info::exit_if_version_requested("foco-control");
+    foco_runtime::workers::runtime("foco-control").block_on(serve())
+}
+
+async fn serve() -> anyhow::Result<()> {
     let command = match std::env::args().nth(1).as_deref() {
         Some("bus-topology") => Some(foco_control::bus_topology::bus_topology().await),
         Some("bus-permissions") => Some(foco_control::bus_topology::bus_permissions()),
@@ -46,7 +49,12 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     };
     let app = app?;
-    tracing::info!(grpc = %app.grpc_addr(), admin = %app.admin_addr(), "foco-control listening");
+    tracing::info!(
+        grpc = %app.grpc_addr(),
+        admin = %app.admin_addr(),
+        workers = foco_runtime::workers::current(),
+        "foco-control listening"
+    );
     app.run().await?;
     Ok(())
 }

@@ -9,9 +9,12 @@ use foco_ingress::{App, Config};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<ExitCode> {
+fn main() -> anyhow::Result<ExitCode> {
     foco_runtime::build_info::exit_if_version_requested("foco-ingress");
+    foco_runtime::workers::runtime("foco-ingress").block_on(serve())
+}
+
+async fn serve() -> anyhow::Result<ExitCode> {
     let _telemetry = match foco_runtime::telemetry::init("foco-ingress") {
         Ok(guard) => guard,
         Err(error) => {
@@ -32,7 +35,12 @@ async fn main() -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     let app = app?;
-    tracing::info!(http = %app.http_addr(), admin = %app.admin_addr(), "foco-ingress listening");
+    tracing::info!(
+        http = %app.http_addr(),
+        admin = %app.admin_addr(),
+        workers = foco_runtime::workers::current(),
+        "foco-ingress listening"
+    );
     app.run().await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -4,9 +4,12 @@ use foco_rules::{App, Config};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     foco_runtime::build_info::exit_if_version_requested("foco-rules");
+    foco_runtime::workers::runtime("foco-rules").block_on(serve())
+}
+
+async fn serve() -> anyhow::Result<()> {
     let _telemetry = match foco_runtime::telemetry::init("foco-rules") {
         Ok(guard) => guard,
         Err(error) => {
@@ -27,7 +30,11 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     };
     let app = app?;
-    tracing::info!(admin = %app.admin_addr(), "foco-rules started");
+    tracing::info!(
+        admin = %app.admin_addr(),
+        workers = foco_runtime::workers::current(),
+        "foco-rules started"
+    );
     app.run().await?;
     tracing::info!("foco-rules stopped");
     Ok(())

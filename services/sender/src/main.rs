@@ -6,9 +6,12 @@ use foco_sender::{App, Config};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     foco_runtime::build_info::exit_if_version_requested("foco-sender");
+    foco_runtime::workers::runtime("foco-sender").block_on(serve())
+}
+
+async fn serve() -> anyhow::Result<()> {
     let _telemetry = match foco_runtime::telemetry::init("foco-sender") {
         Ok(guard) => guard,
         Err(error) => {
@@ -29,7 +32,11 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     };
     let app = app?;
-    tracing::info!(admin = %app.admin_addr(), "foco-sender started");
+    tracing::info!(
+        admin = %app.admin_addr(),
+        workers = foco_runtime::workers::current(),
+        "foco-sender started"
+    );
     app.run().await?;
     tracing::info!("foco-sender stopped");
     Ok(())

@@ -179,3 +179,18 @@ fn the_binary_answers_version() {
         format!("foco-ingress {}\n", foco_runtime::build_info::VERSION_LINE)
     );
 }
+
+#[test]
+fn a_bad_worker_count_stops_the_binary_at_start_with_its_name() {
+    // Refused before anything else is read or connected: no NATS, no control.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_foco-ingress"))
+        .env(foco_runtime::workers::WORKER_THREADS_ENV, "0")
+        .output()
+        .expect("run foco-ingress");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("foco-ingress: invalid FOCO_WORKER_THREADS=\"0\": must be at least 1"),
+        "{stderr}"
+    );
+}
