@@ -355,6 +355,14 @@ fn print_header(context: &Context) {
         context.fake.url,
         settings.bin_dir.display()
     );
+    let defaults: Vec<String> = foco_bench_pipeline::processes::SERVICE_DEFAULTS
+        .iter()
+        .filter(|(name, _)| std::env::var_os(name).is_none())
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    if !defaults.is_empty() {
+        println!("  every service: {}", defaults.join(" "));
+    }
     let inherited: Vec<String> = std::env::vars()
         .filter(|(name, _)| {
             (name.starts_with("FOCO_") && !name.starts_with("FOCO_BENCH_")) || name == "RUST_LOG"

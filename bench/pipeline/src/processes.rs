@@ -136,9 +136,18 @@ pub struct Services {
     admin_ports: HashMap<String, u16>,
 }
 
+/// What every service gets where neither the benchmark nor your environment
+/// chose: logs a run can be searched by, and one async worker per service, its
+/// share of a small machine it shares with three others, NATS and PostgreSQL
+/// (the Kubernetes manifests size it from the CPU request the same way).
+pub const SERVICE_DEFAULTS: [(&str, &str); 2] = [
+    ("FOCO_LOG_FORMAT", "json"),
+    (foco_runtime::workers::WORKER_THREADS_ENV, "1"),
+];
+
 impl Services {
     /// `env`: what every service gets; each also gets `FOCO_ADMIN_LISTEN` and,
-    /// unless set here, JSON logs.
+    /// unless set here or in `start`'s `extra`, [`SERVICE_DEFAULTS`].
     pub fn new(bin_dir: &Path, log_dir: &Path, env: Vec<(String, String)>) -> Self {
         Self {
             bin_dir: bin_dir.to_owned(),
@@ -170,15 +179,11 @@ impl Services {
             .envs(self.env.iter().map(|(key, value)| (key, value)))
             .envs(extra.iter().map(|(key, value)| (*key, value)))
             .env("FOCO_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"));
-        // Defaults where neither the benchmark nor your environment chose: logs
-        // a run can be searched by, and one async worker per service, its share
-        // of a small machine it shares with three others, NATS and PostgreSQL
-        // (the Kubernetes manifests size it from the CPU request the same way).
-        for (key, default) in [
-            ("FOCO_LOG_FORMAT", "json"),
-            (foco_runtime::workers::WORKER_THREADS_ENV, "1"),
-        ] {
-            if !self.env.iter().any(|(name, _)| name == key) && std::env::var_os(key).is_none() {
+        for (key, default) in SERVICE_DEFAULTS {
+            let chosen = self.env.iter().any(|(name, _)| name == key)
+                || extra.iter().any(|(name, _)| *name == key)
+                || std::env::var_os(key).is_some();
+            if !chosen {
                 command.env(key, default);
             }
         }
