@@ -11,9 +11,10 @@
 # outcome and event record): what the same promises cost PostgreSQL with none
 # of Foco's columns, indexes or history.
 #
-# Runs `FOCO_BENCH_MODES=closed foco-bench-pipeline`, waits until rules (or
-# the floor pipe) has been busy for three seconds (the load, not the warm-up), then reads the CPU
-# time of each backend of the phase's database from /proc over
+# Runs `FOCO_BENCH_MODES=closed foco-bench-pipeline` (`closed,floor` for the
+# floor pipe), waits until rules (or the floor pipe) has been busy for three
+# seconds (the load, not the warm-up), then reads the CPU time of each backend
+# of the phase's database from /proc over
 # FOCO_STATEMENTS_SECONDS [5], labels each backend by the statement it runs
 # (pg_stat_activity, read at the end), and divides by the SMS delivered
 # meanwhile, at the bench's rate during the load. Each batched writer keeps

@@ -1,9 +1,9 @@
 //! Runtime plumbing every Foco service shares: the async runtime its `main`
-//! runs on, reading configuration from the environment, telemetry set-up, the admin endpoints (`/healthz`, `/readyz`,
-//! `/metrics`), shutdown on SIGTERM/SIGINT, and the one table that maps error kinds
-//! to HTTP and gRPC statuses, the build's version and revision, and (feature
-//! `postgres`) the Postgres pool, and the group-commit batcher of the hot
-//! paths' writes.
+//! runs on, reading configuration from the environment, telemetry set-up, the
+//! admin endpoints (`/healthz`, `/readyz`, `/metrics`), shutdown on
+//! SIGTERM/SIGINT, and the one table that maps error kinds to HTTP and gRPC
+//! statuses, the build's version and revision, and (feature `postgres`) the
+//! Postgres pool, and the group-commit batcher of the hot paths' writes.
 //!
 //! No business logic lives here, and nothing here is global except the tracing
 //! subscriber, which a process installs once in `main`.
